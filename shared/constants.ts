@@ -1,0 +1,56 @@
+/** Every tunable of the protocol, with its unit in its name. DESIGN.md says where each comes from. */
+
+export const ID_BITS = 160;
+export const ID_BYTES = ID_BITS / 8;
+
+/** Contacts remembered per k-bucket (Kademlia's k). */
+export const K_BUCKET_SIZE = 20;
+/** Replication factor: records and mailboxes live at the r closest nodes; lookups return r. */
+export const REPLICATION = 8;
+/** Channels kept per far bucket (DESIGN: 1-2). */
+export const FAR_CHANNELS_PER_BUCKET = 1;
+/** Chat partners a node may hold channels to besides its DHT channels. */
+export const MAX_CHAT_CHANNELS = 6;
+
+/** Routed messages die after this many hops: 2*log2(N)+4 with N = 2^20 as the design bound. */
+export const MAX_HOPS = 44;
+/** A lookup (whole route, both directions) gives up after this long. */
+export const LOOKUP_TIMEOUT_MS = 10_000;
+/** Each hop takes this much off a routed request's remaining budget before forwarding. */
+export const HOP_BUDGET_MARGIN_MS = 250;
+/** Direct (one-hop) request timeout, as for PING. */
+export const DIRECT_TIMEOUT_MS = 2_000;
+/** A contact that misses this many replies in a row is dropped. */
+export const MAX_MISSED_REPLIES = 3;
+/** Requests a node forwards per neighbour per second before it answers BUSY. */
+export const FORWARD_RATE_PER_NEIGHBOUR_PER_S = 50;
+
+/** Period of the self-lookup that heals the nearest set, and of the random-id lookup. */
+export const REFRESH_INTERVAL_MS = 10 * 60_000;
+/** After a neighbour's channel closes, wait this long before repairing, to batch losses. */
+export const REPAIR_DELAY_MS = 1_000;
+/** The maintenance tick period. */
+export const TICK_MS = 1_000;
+
+/** Chromium's lifetime cap on RTCPeerConnection objects per renderer process. */
+export const CONNECTION_LIFETIME_CAP = 500;
+/** Above this many connections created, a tab moves to its twin URL for a fresh count. */
+export const CONNECTION_REFRESH_AT = 450;
+/** Token bucket for creating connections: refill rate and burst. */
+export const CONNECTION_TOKENS_PER_HOUR = 30;
+export const CONNECTION_TOKEN_BURST = 10;
+/** Of the lifetime cap, this many are kept for chat partners. */
+export const CHAT_CONNECTION_RESERVE = 50;
+/** Time a new WebRTC connection may take to open before it is abandoned. */
+export const CONNECT_TIMEOUT_MS = 15_000;
+
+/** Largest frame accepted on a data channel, checked before parsing. */
+export const MAX_FRAME_BYTES = 64 * 1024;
+/** Largest chat message body (UTF-8). */
+export const MAX_MESSAGE_BODY_BYTES = 16 * 1024;
+
+/** User records. */
+export const RECORD_TTL_MS = 30 * 24 * 3600_000;
+export const RECORD_REPUBLISH_MS = 3600_000;
+export const JOIN_REREAD_DELAY_MS = 2_000;
+export const USERNAME_PATTERN = /^[a-z0-9_-]{3,32}$/;

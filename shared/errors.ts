@@ -1,0 +1,30 @@
+/** Error codes used across the engine. Messages say what to do next. */
+export const ErrorCode = {
+  Timeout: 'TIMEOUT',
+  ChannelClosed: 'CHANNEL_CLOSED',
+  NoRoute: 'NO_ROUTE',
+  HopLimit: 'HOP_LIMIT',
+  Busy: 'BUSY',
+  UnknownMethod: 'UNKNOWN_METHOD',
+  BadRequest: 'BAD_REQUEST',
+  NotFound: 'NOT_FOUND',
+  Rejected: 'REJECTED',
+  NameTaken: 'NAME_TAKEN',
+  InvalidName: 'INVALID_NAME',
+  BudgetExhausted: 'BUDGET_EXHAUSTED',
+  Closed: 'CLOSED',
+} as const;
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+export class PeerchatError extends Error {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string) {
+    super(message);
+    this.name = 'PeerchatError';
+    this.code = code;
+  }
+}
+
+export function isPeerchatError(err: unknown, code?: ErrorCode): err is PeerchatError {
+  return err instanceof PeerchatError && (code === undefined || err.code === code);
+}

@@ -1,0 +1,101 @@
+/**
+ * 160-bit identifiers and the XOR metric.
+ *
+ * Ids are raw bytes (Uint8Array of ID_BYTES) inside the engine and lowercase hex on the wire
+ * and as map keys. Distances are compared byte by byte, never converted to numbers.
+ */
+import { ID_BITS, ID_BYTES } from './constants.ts';
+
+export type NodeId = Uint8Array;
+
+const HEX = /^[0-9a-f]{40}$/;
+const encoder = new TextEncoder();
+
+export function idToHex(id: NodeId): string {
+  let out = '';
+  for (let i = 0; i < id.length; i++) out += (id[i]! < 16 ? '0' : '') + id[i]!.toString(16);
+  return out;
+}
+
+/** Parses 40 lowercase hex chars; returns null for anything else (untrusted input). */
+export function idFromHex(hex: string): NodeId | null {
+  if (typeof hex !== 'string' || !HEX.test(hex)) return null;
+  const id = new Uint8Array(ID_BYTES);
+  for (let i = 0; i < ID_BYTES; i++) id[i] = parseInt(hex.slice(i * 2, i * 2 + 2), 16);
+  return id;
+}
+
+export function isValidIdHex(hex: unknown): hex is string {
+  return typeof hex === 'string' && HEX.test(hex);
+}
+
+export function idEquals(a: NodeId, b: NodeId): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+export function xorDistance(a: NodeId, b: NodeId): Uint8Array {
+  const d = new Uint8Array(ID_BYTES);
+  for (let i = 0; i < ID_BYTES; i++) d[i] = a[i]! ^ b[i]!;
+  return d;
+}
+
+/** Compares two byte strings as big-endian unsigned integers: -1, 0 or 1. */
+export function compareBytes(a: Uint8Array, b: Uint8Array): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    if (a[i] !== b[i]) return a[i]! < b[i]! ? -1 : 1;
+  }
+  return a.length === b.length ? 0 : a.length < b.length ? -1 : 1;
+}
+
+/**
+ * Which of a and b is closer to target: negative when a is closer, positive when b is,
+ * 0 when a and b are the same id. Allocation-free, since routing calls it in hot loops.
+ */
+export function compareDistance(target: NodeId, a: NodeId, b: NodeId): number {
+  for (let i = 0; i < ID_BYTES; i++) {
+    const da = a[i]! ^ target[i]!;
+    const db = b[i]! ^ target[i]!;
+    if (da !== db) return da < db ? -1 : 1;
+  }
+  return 0;
+}
+
+/**
+ * Index of the k-bucket that `other` falls in as seen from `self`: 159 for ids that differ in
+ * the first bit (the far half of the space), 0 for ids that differ only in the last bit,
+ * -1 for the same id.
+ */
+export function bucketIndex(self: NodeId, other: NodeId): number {
+  for (let i = 0; i < ID_BYTES; i++) {
+    const x = self[i]! ^ other[i]!;
+    if (x !== 0) return ID_BITS - 1 - (i * 8 + Math.clz32(x) - 24);
+  }
+  return -1;
+}
+
+/** Sorts ids (or things with an id) by distance to target, closest first, in place. */
+export function sortByDistance<T>(target: NodeId, items: T[], idOf: (item: T) => NodeId): T[] {
+  return items.sort((a, b) => compareDistance(target, idOf(a), idOf(b)));
+}
+
+export async function sha256(bytes: Uint8Array): Promise<Uint8Array> {
+  return new Uint8Array(await crypto.subtle.digest('SHA-256', bytes as Uint8Array<ArrayBuffer>));
+}
+
+/** Node ID = first 160 bits of SHA-256(Ed25519 public key, raw 32 bytes). */
+export async function nodeIdFromSigningKey(rawPublicKey: Uint8Array): Promise<NodeId> {
+  return (await sha256(rawPublicKey)).slice(0, ID_BYTES);
+}
+
+/** DHT key of a username: first 160 bits of SHA-256("user:" + name). Name must be normalized. */
+export async function userKey(username: string): Promise<NodeId> {
+  return (await sha256(encoder.encode('user:' + username))).slice(0, ID_BYTES);
+}
+
+/** An id drawn from the given source of random bytes (seeded in tests and the simulator). */
+export function randomId(randomBytes: (n: number) => Uint8Array): NodeId {
+  return randomBytes(ID_BYTES);
+}

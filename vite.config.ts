@@ -1,0 +1,44 @@
+import { fileURLToPath } from 'node:url';
+import { defineConfig } from 'vite';
+import { svelte } from '@sveltejs/vite-plugin-svelte';
+import { VitePWA } from 'vite-plugin-pwa';
+
+// Absolute, so the config works from any working directory (scripts/start.mjs, IDEs).
+const projectRoot = fileURLToPath(new URL('.', import.meta.url));
+const webRoot = fileURLToPath(new URL('./web', import.meta.url));
+const port = Number(process.env.PORT ?? 8080);
+const host = process.env.HOST ?? 'localhost';
+const THEME_COLOR = '#2563eb';
+
+export default defineConfig({
+  root: webRoot,
+  // Relative to root: the build lands in dist/ at the project root, where `npm start` serves it.
+  build: { outDir: '../dist', emptyOutDir: true },
+  server: {
+    port,
+    host,
+    strictPort: true,
+    // web/ imports the engine from ../shared, which is outside Vite's root.
+    fs: { allow: [projectRoot] },
+  },
+  preview: { port, host, strictPort: true },
+  plugins: [
+    // Svelte 5 compiles TypeScript in <script lang="ts"> itself, so no svelte.config.js is needed.
+    svelte({ configFile: false }),
+    VitePWA({
+      strategies: 'generateSW',
+      registerType: 'autoUpdate',
+      includeAssets: ['icon.svg'],
+      manifest: {
+        name: 'Peerchat',
+        short_name: 'Peerchat',
+        description: 'Serverless chat: every browser tab is a Kademlia node speaking over WebRTC.',
+        theme_color: THEME_COLOR,
+        background_color: '#ffffff',
+        display: 'standalone',
+        start_url: '.',
+        icons: [{ src: 'icon.svg', sizes: 'any', type: 'image/svg+xml', purpose: 'any' }],
+      },
+    }),
+  ],
+});

@@ -1,0 +1,258 @@
+/**
+ * WebCrypto only: Ed25519 identities and signatures, X25519 + HKDF-SHA256 + AES-256-GCM sealing.
+ *
+ * Private keys come from 32-byte seeds drawn from a `Random`, so a seeded simulation makes the
+ * same identities on every run. Functions that read untrusted bytes (verify, open,
+ * importIdentity) return false/null instead of throwing.
+ */
+import { fromBase64Url, toBase64Url, utf8Encode, concatBytes } from './encoding.ts';
+import { ErrorCode, PeerchatError } from './errors.ts';
+import { nodeIdFromSigningKey, type NodeId } from './id.ts';
+import type { Random } from './random.ts';
+
+export interface Identity {
+  nodeId: NodeId;
+  /** Raw 32-byte Ed25519 public key. */
+  signingPublic: Uint8Array;
+  /** Raw 32-byte X25519 public key. */
+  agreementPublic: Uint8Array;
+  signingPrivate: CryptoKey;
+  agreementPrivate: CryptoKey;
+}
+
+/** What the app persists: the two private seeds, base64url. */
+export interface StoredIdentity {
+  v: 1;
+  signingSeed: string;
+  agreementSeed: string;
+}
+
+/** Signing and verifying behind an interface, so the simulator can order their completions. */
+export interface CryptoOps {
+  sign(identity: Identity, data: Uint8Array): Promise<Uint8Array>;
+  verify(signingPublic: Uint8Array, signature: Uint8Array, data: Uint8Array): Promise<boolean>;
+}
+
+export interface Sealed {
+  ephemeralPublic: Uint8Array;
+  nonce: Uint8Array;
+  ciphertext: Uint8Array;
+}
+
+export const KEY_BYTES = 32;
+export const SIGNATURE_BYTES = 64;
+export const SEAL_NONCE_BYTES = 12;
+/** AES-GCM appends a 16-byte tag; anything shorter cannot be a ciphertext. */
+const GCM_TAG_BYTES = 16;
+/** Public keys kept imported for verify; HELLOs and records hit a few hundred distinct keys. */
+const VERIFY_KEY_CACHE_SIZE = 1024;
+
+const ED25519_PKCS8_PREFIX = hexBytes('302e020100300506032b657004220420');
+const X25519_PKCS8_PREFIX = hexBytes('302e020100300506032b656e04220420');
+const HELLO_TAG = 'peerchat-hello-v1';
+const SEAL_INFO = utf8Encode('peerchat-seal-v1');
+
+const subtle = (): SubtleCrypto => globalThis.crypto.subtle;
+
+function hexBytes(hex: string): Uint8Array {
+  return Uint8Array.from(hex.match(/../g)!, (h) => parseInt(h, 16));
+}
+
+/**
+ * TypeScript's DOM types want ArrayBuffer-backed views; ours always are (we never make
+ * SharedArrayBuffers), so this cast only satisfies the checker.
+ */
+function buf(bytes: Uint8Array): Uint8Array<ArrayBuffer> {
+  return bytes as Uint8Array<ArrayBuffer>;
+}
+
+/** Imports a 32-byte seed as an extractable private key and reads its public half from JWK. */
+async function keyPairFromSeed(
+  seed: Uint8Array,
+  algorithm: 'Ed25519' | 'X25519',
+): Promise<{ privateKey: CryptoKey; publicRaw: Uint8Array }> {
+  const prefix = algorithm === 'Ed25519' ? ED25519_PKCS8_PREFIX : X25519_PKCS8_PREFIX;
+  const usages: KeyUsage[] = algorithm === 'Ed25519' ? ['sign'] : ['deriveBits'];
+  const pkcs8 = concatBytes(prefix, seed);
+  const privateKey = await subtle().importKey('pkcs8', buf(pkcs8), { name: algorithm }, true, usages);
+  const jwk = await subtle().exportKey('jwk', privateKey);
+  const publicRaw = jwk.x === undefined ? null : fromBase64Url(jwk.x);
+  if (publicRaw?.length !== KEY_BYTES) {
+    throw new PeerchatError(ErrorCode.BadRequest, `This browser did not export an ${algorithm} public key; use a current Chromium, Firefox or Node 20.`);
+  }
+  return { privateKey, publicRaw };
+}
+
+async function identityFromSeeds(signingSeed: Uint8Array, agreementSeed: Uint8Array): Promise<Identity> {
+  const signing = await keyPairFromSeed(signingSeed, 'Ed25519');
+  const agreement = await keyPairFromSeed(agreementSeed, 'X25519');
+  return {
+    nodeId: await nodeIdFromSigningKey(signing.publicRaw),
+    signingPublic: signing.publicRaw,
+    agreementPublic: agreement.publicRaw,
+    signingPrivate: signing.privateKey,
+    agreementPrivate: agreement.privateKey,
+  };
+}
+
+/** Draws the signing seed, then the agreement seed, from `random`: 64 bytes in that order. */
+export async function createIdentity(random: Random): Promise<Identity> {
+  const signingSeed = random.bytes(KEY_BYTES);
+  const agreementSeed = random.bytes(KEY_BYTES);
+  return identityFromSeeds(signingSeed, agreementSeed);
+}
+
+/** The JWK `d` field is the raw seed in base64url on every WebCrypto, unlike PKCS8 layouts. */
+async function seedOf(privateKey: CryptoKey): Promise<string> {
+  const { d } = await subtle().exportKey('jwk', privateKey);
+  if (d === undefined) throw new PeerchatError(ErrorCode.BadRequest, 'This identity key is not extractable; create it with createIdentity.');
+  return d;
+}
+
+export async function exportIdentity(identity: Identity): Promise<StoredIdentity> {
+  return {
+    v: 1,
+    signingSeed: await seedOf(identity.signingPrivate),
+    agreementSeed: await seedOf(identity.agreementPrivate),
+  };
+}
+
+/** Null for anything that is not a version-1 record with two 32-byte seeds (storage is untrusted). */
+export async function importIdentity(stored: StoredIdentity): Promise<Identity | null> {
+  if (typeof stored !== 'object' || stored === null || stored.v !== 1) return null;
+  const signingSeed = fromBase64Url(stored.signingSeed);
+  const agreementSeed = fromBase64Url(stored.agreementSeed);
+  if (signingSeed?.length !== KEY_BYTES || agreementSeed?.length !== KEY_BYTES) return null;
+  try {
+    return await identityFromSeeds(signingSeed, agreementSeed);
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * A small LRU of imported Ed25519 public keys. It holds promises so concurrent verifies of one
+ * key share a single import; a failed import is dropped so it is not remembered as good.
+ */
+class VerifyKeyCache {
+  private readonly keys = new Map<string, Promise<CryptoKey>>();
+
+  get(raw: Uint8Array): Promise<CryptoKey> {
+    const id = toBase64Url(raw);
+    let key = this.keys.get(id);
+    if (key !== undefined) {
+      this.keys.delete(id); // re-insert to mark it most recently used
+    } else {
+      key = subtle().importKey('raw', buf(raw), { name: 'Ed25519' }, false, ['verify']);
+      key.catch(() => this.keys.delete(id));
+      if (this.keys.size >= VERIFY_KEY_CACHE_SIZE) this.keys.delete(this.keys.keys().next().value!);
+    }
+    this.keys.set(id, key);
+    return key;
+  }
+}
+
+const verifyKeys = new VerifyKeyCache();
+
+export const webCryptoOps: CryptoOps = {
+  async sign(identity, data) {
+    return new Uint8Array(await subtle().sign('Ed25519', identity.signingPrivate, buf(data)));
+  },
+  async verify(signingPublic, signature, data) {
+    if (signingPublic.length !== KEY_BYTES || signature.length !== SIGNATURE_BYTES) return false;
+    try {
+      const key = await verifyKeys.get(signingPublic);
+      return await subtle().verify('Ed25519', key, buf(signature), buf(data));
+    } catch {
+      return false; // a key that is not a curve point, or an engine that rejects it
+    }
+  },
+};
+
+/**
+ * The bytes a channel's HELLO signs: the signer's DTLS fingerprint, then the peer's. Binding both
+ * means a signaling relay that swaps in its own fingerprints gets a signature that fails.
+ * Fingerprints come from SDP lines, so they cannot contain the '\n' that separates them.
+ */
+export function helloPayload(senderFingerprint: string, receiverFingerprint: string): Uint8Array {
+  return utf8Encode(`${HELLO_TAG}\n${senderFingerprint}\n${receiverFingerprint}`);
+}
+
+/** ECDH shared secret -> AES-256-GCM key, salted with both public keys so it is bound to them. */
+async function sealKey(
+  agreementPrivate: CryptoKey,
+  peerPublic: Uint8Array,
+  salt: Uint8Array,
+): Promise<CryptoKey | null> {
+  let shared: Uint8Array;
+  try {
+    const peer = await subtle().importKey('raw', buf(peerPublic), { name: 'X25519' }, false, []);
+    shared = new Uint8Array(await subtle().deriveBits({ name: 'X25519', public: peer }, agreementPrivate, 256));
+  } catch {
+    return null; // engines may refuse low-order points themselves (Node does)
+  }
+  // A low-order peer key gives an all-zero secret that anyone can compute: never use it.
+  if (shared.every((b) => b === 0)) return null;
+  const ikm = await subtle().importKey('raw', buf(shared), 'HKDF', false, ['deriveKey']);
+  return subtle().deriveKey(
+    { name: 'HKDF', hash: 'SHA-256', salt: buf(salt), info: buf(SEAL_INFO) },
+    ikm,
+    { name: 'AES-GCM', length: 256 },
+    false,
+    ['encrypt', 'decrypt'],
+  );
+}
+
+/**
+ * Encrypts for the holder of `recipientAgreementPublic`. Draws a 32-byte ephemeral seed, then the
+ * 12-byte nonce, from `random`. `additionalData` (the message header) is authenticated, not hidden.
+ */
+export async function seal(
+  recipientAgreementPublic: Uint8Array,
+  plaintext: Uint8Array,
+  additionalData: Uint8Array,
+  random: Random,
+): Promise<Sealed> {
+  if (recipientAgreementPublic.length !== KEY_BYTES) {
+    throw new PeerchatError(ErrorCode.BadRequest, 'The recipient agreement key must be 32 bytes; fetch their user record again.');
+  }
+  const ephemeral = await keyPairFromSeed(random.bytes(KEY_BYTES), 'X25519');
+  const nonce = random.bytes(SEAL_NONCE_BYTES);
+  const salt = concatBytes(ephemeral.publicRaw, recipientAgreementPublic);
+  const key = await sealKey(ephemeral.privateKey, recipientAgreementPublic, salt);
+  if (key === null) {
+    throw new PeerchatError(ErrorCode.Rejected, 'The recipient agreement key is a weak (low-order) point; do not send to this user.');
+  }
+  const ciphertext = await subtle().encrypt(
+    { name: 'AES-GCM', iv: buf(nonce), additionalData: buf(additionalData) },
+    key,
+    buf(plaintext),
+  );
+  return { ephemeralPublic: ephemeral.publicRaw, nonce, ciphertext: new Uint8Array(ciphertext) };
+}
+
+/** Decrypts a sealed message for `identity`; null when anything is wrong (tampering, wrong key). */
+export async function open(
+  identity: Identity,
+  ephemeralPublic: Uint8Array,
+  nonce: Uint8Array,
+  ciphertext: Uint8Array,
+  additionalData: Uint8Array,
+): Promise<Uint8Array | null> {
+  if (ephemeralPublic.length !== KEY_BYTES || nonce.length !== SEAL_NONCE_BYTES || ciphertext.length < GCM_TAG_BYTES) {
+    return null;
+  }
+  try {
+    const salt = concatBytes(ephemeralPublic, identity.agreementPublic);
+    const key = await sealKey(identity.agreementPrivate, ephemeralPublic, salt);
+    if (key === null) return null;
+    const plaintext = await subtle().decrypt(
+      { name: 'AES-GCM', iv: buf(nonce), additionalData: buf(additionalData) },
+      key,
+      buf(ciphertext),
+    );
+    return new Uint8Array(plaintext);
+  } catch {
+    return null;
+  }
+}

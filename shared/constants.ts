@@ -37,8 +37,8 @@ export const CONNECTION_LIFETIME_CAP = 500;
 /** Above this many connections created, a tab moves to its twin URL for a fresh count. */
 export const CONNECTION_REFRESH_AT = 450;
 /** Token bucket for creating connections: refill rate and burst. */
-export const CONNECTION_TOKENS_PER_HOUR = 30;
-export const CONNECTION_TOKEN_BURST = 10;
+export const CONNECTION_TOKENS_PER_HOUR = 60;
+export const CONNECTION_TOKEN_BURST = 30;
 /** Of the lifetime cap, this many are kept for chat partners. */
 export const CHAT_CONNECTION_RESERVE = 50;
 /** Time a new WebRTC connection may take to open before it is abandoned. */

@@ -5,6 +5,7 @@
  * and as map keys. Distances are compared byte by byte, never converted to numbers.
  */
 import { ID_BITS, ID_BYTES } from './constants.ts';
+import { sha256Sync } from './sha256.ts';
 
 export type NodeId = Uint8Array;
 
@@ -81,18 +82,19 @@ export function sortByDistance<T>(target: NodeId, items: T[], idOf: (item: T) =>
   return items.sort((a, b) => compareDistance(target, idOf(a), idOf(b)));
 }
 
-export async function sha256(bytes: Uint8Array): Promise<Uint8Array> {
-  return new Uint8Array(await crypto.subtle.digest('SHA-256', bytes as Uint8Array<ArrayBuffer>));
+/** SHA-256, synchronous (see sha256.ts for why). */
+export function sha256(bytes: Uint8Array): Uint8Array {
+  return sha256Sync(bytes);
 }
 
 /** Node ID = first 160 bits of SHA-256(Ed25519 public key, raw 32 bytes). */
-export async function nodeIdFromSigningKey(rawPublicKey: Uint8Array): Promise<NodeId> {
-  return (await sha256(rawPublicKey)).slice(0, ID_BYTES);
+export function nodeIdFromSigningKey(rawPublicKey: Uint8Array): NodeId {
+  return sha256Sync(rawPublicKey).slice(0, ID_BYTES);
 }
 
 /** DHT key of a username: first 160 bits of SHA-256("user:" + name). Name must be normalized. */
-export async function userKey(username: string): Promise<NodeId> {
-  return (await sha256(encoder.encode('user:' + username))).slice(0, ID_BYTES);
+export function userKey(username: string): NodeId {
+  return sha256Sync(encoder.encode('user:' + username)).slice(0, ID_BYTES);
 }
 
 /** An id drawn from the given source of random bytes (seeded in tests and the simulator). */

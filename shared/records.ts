@@ -46,7 +46,7 @@ export function normalizeUsername(input: string): string | null {
 }
 
 /** The DHT key a record is stored under: SHA-256("user:" + name), first 160 bits. */
-export function recordKey(name: string): Promise<NodeId> {
+export function recordKey(name: string): NodeId {
   return userKey(name);
 }
 
@@ -129,25 +129,20 @@ export async function verifyRecord(record: UserRecord, now: number, ops: CryptoO
 
 /**
  * Which record a holder keeps for a name, given `incoming` already passed verifyRecord.
- * Same key: only a higher seq replaces (so an old copy cannot roll a refresh back). Different
- * keys: the earlier registeredAt wins, ties go to the lower SHA-256(signing key), so every
- * holder picks the same winner whatever order the two records arrive in.
+ * The earlier registeredAt wins; at the same registeredAt, the same key with a higher seq
+ * replaces (an old copy cannot roll a refresh back) and between keys the lower SHA-256(signing
+ * key) wins. Every holder picks the same winner whatever order records arrive in.
  */
-export async function chooseRecord(
-  current: UserRecord | undefined,
-  incoming: UserRecord,
-  now: number,
-): Promise<'keep' | 'replace'> {
+export function chooseRecord(current: UserRecord | undefined, incoming: UserRecord, now: number): 'keep' | 'replace' {
   if (incoming.expiresAt <= now) return 'keep'; // defensive: an expired record never wins
   if (current === undefined || current.expiresAt <= now) return 'replace';
-  if (idEquals(current.signingKey, incoming.signingKey)) {
-    return incoming.seq > current.seq ? 'replace' : 'keep';
-  }
+  // One total order, (registeredAt, key hash, -seq), so the winner never depends on arrival
+  // order. An owner keeps registeredAt for its name's life, so for one key only seq moves.
   if (incoming.registeredAt !== current.registeredAt) {
     return incoming.registeredAt < current.registeredAt ? 'replace' : 'keep';
   }
-  const [currentHash, incomingHash] = await Promise.all([sha256(current.signingKey), sha256(incoming.signingKey)]);
-  return compareBytes(incomingHash, currentHash) < 0 ? 'replace' : 'keep';
+  if (idEquals(current.signingKey, incoming.signingKey)) return incoming.seq > current.seq ? 'replace' : 'keep';
+  return compareBytes(sha256(incoming.signingKey), sha256(current.signingKey)) < 0 ? 'replace' : 'keep';
 }
 
 export function recordToWire(record: UserRecord): UserRecordWire {

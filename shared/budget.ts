@@ -1,0 +1,108 @@
+/**
+ * The connection budget. Chromium lets one renderer create only 500 RTCPeerConnections in its
+ * life, closed ones included, and each costs setup time, so a node spends connections like
+ * money: a token bucket paces creation, a reserve keeps room for chat partners, and near the
+ * cap the owner is told to move to a fresh process (the twin URL). Pure: the owner does the I/O.
+ */
+import {
+  CHAT_CONNECTION_RESERVE,
+  CONNECTION_REFRESH_AT,
+  CONNECTION_TOKEN_BURST,
+  CONNECTION_TOKENS_PER_HOUR,
+} from './constants.ts';
+
+export type ConnectionKind = 'dht' | 'chat';
+
+export interface BudgetOptions {
+  /** Connections created so far in this process's life (survives reloads in a browser). */
+  created(): number;
+  now(): number;
+  tokensPerHour?: number;
+  burst?: number;
+  refreshAt?: number;
+  chatReserve?: number;
+}
+
+export class TokenBucket {
+  private tokens: number;
+  private updatedAt: number;
+
+  constructor(
+    private readonly ratePerMs: number,
+    private readonly burst: number,
+    now: number,
+  ) {
+    this.tokens = burst;
+    this.updatedAt = now;
+  }
+
+  available(now: number): number {
+    this.refill(now);
+    return this.tokens;
+  }
+
+  take(now: number, n = 1): boolean {
+    this.refill(now);
+    if (this.tokens < n) return false;
+    this.tokens -= n;
+    return true;
+  }
+
+  /** Milliseconds until one token is available. */
+  waitMs(now: number): number {
+    this.refill(now);
+    return this.tokens >= 1 ? 0 : Math.ceil((1 - this.tokens) / this.ratePerMs);
+  }
+
+  private refill(now: number): void {
+    const elapsed = Math.max(0, now - this.updatedAt);
+    this.tokens = Math.min(this.burst, this.tokens + elapsed * this.ratePerMs);
+    this.updatedAt = now;
+  }
+}
+
+export class ConnectionBudget {
+  private readonly bucket: TokenBucket;
+  private readonly refreshAt: number;
+  private readonly chatReserve: number;
+  /** Times an offer or dial was refused for want of budget. */
+  refused = 0;
+
+  constructor(private readonly options: BudgetOptions) {
+    const perHour = options.tokensPerHour ?? CONNECTION_TOKENS_PER_HOUR;
+    this.bucket = new TokenBucket(perHour / 3_600_000, options.burst ?? CONNECTION_TOKEN_BURST, options.now());
+    this.refreshAt = options.refreshAt ?? CONNECTION_REFRESH_AT;
+    this.chatReserve = options.chatReserve ?? CHAT_CONNECTION_RESERVE;
+  }
+
+  /** Whether a connection of this kind may be created now, without spending anything. */
+  canCreate(kind: ConnectionKind): boolean {
+    return this.underCap(kind) && this.bucket.available(this.options.now()) >= 1;
+  }
+
+  /** Spends one token for a connection of this kind; false (and counted) when out of budget. */
+  take(kind: ConnectionKind): boolean {
+    if (this.underCap(kind) && this.bucket.take(this.options.now())) return true;
+    this.refused++;
+    return false;
+  }
+
+  /** Milliseconds a refused peer should wait before asking again. */
+  retryAfterMs(): number {
+    return Math.max(1_000, this.bucket.waitMs(this.options.now()));
+  }
+
+  /** True once the owner should move to a fresh process (the browser's twin URL). */
+  get needsRefresh(): boolean {
+    return this.options.created() >= this.refreshAt;
+  }
+
+  get created(): number {
+    return this.options.created();
+  }
+
+  private underCap(kind: ConnectionKind): boolean {
+    const cap = kind === 'dht' ? this.refreshAt - this.chatReserve : this.refreshAt;
+    return this.options.created() < cap;
+  }
+}

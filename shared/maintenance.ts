@@ -1,0 +1,227 @@
+/**
+ * Upkeep of a node's channels: join through the bootstrap service, keep a channel to every node
+ * of the near subtree and to one node per far bucket, repair when a neighbour leaves, refresh
+ * every REFRESH_INTERVAL_MS. Connections are the scarce resource (Chromium's lifetime cap), so
+ * nothing here dials a node it does not need, and far channels prefer long-lived peers.
+ */
+import type { Peer } from './channels.ts';
+import type { TimerHandle } from './clock.ts';
+import { ID_BITS, ID_BYTES, REFRESH_INTERVAL_MS, REPAIR_DELAY_MS } from './constants.ts';
+import { isPeerchatError, ErrorCode } from './errors.ts';
+import { bucketIndex, compareDistance, idFromHex, type NodeId } from './id.ts';
+import type { KademliaNode } from './node.ts';
+import type { Neighbour } from './router.ts';
+import type { Contact } from './routing-table.ts';
+
+/** Nearest neighbours asked directly for their view of this node's neighbourhood at refresh. */
+const NEAR_SOURCES = 3;
+
+export class Maintenance {
+  private refreshTimer: TimerHandle | null = null;
+  private repairTimer: TimerHandle | null = null;
+  private readonly farDials = new Set<number>();
+  private closed = false;
+
+  constructor(private readonly node: KademliaNode) {}
+
+  /** Bootstrap peers first, then the node's own neighbourhood, then far buckets. */
+  async join(): Promise<void> {
+    const { node } = this;
+    const boot = node.bootstrap;
+    if (boot) {
+      const peers = await boot.peers(node.hex, node.config.bootstrapPeers);
+      await Promise.allSettled(peers.map((hex) => node.channels.dial(hex, (p) => boot.exchange(node.hex, hex, p))));
+    }
+    await this.refresh();
+    this.scheduleRefresh();
+  }
+
+  /**
+   * Looks up the node's own id (routed, so it lands in the neighbourhood even when no near
+   * channel is open yet) and connects to the near nodes it lacks, then fills empty far buckets.
+   */
+  async refresh(): Promise<void> {
+    const { node } = this;
+    if (this.closed || node.neighbours().length === 0) return;
+    // The routed lookup finds the neighbourhood from anywhere; asking the nearest neighbours
+    // directly too catches nodes of the near subtree that none of them alone reports.
+    const nearest = node.closestTo(node.id, NEAR_SOURCES + 1).slice(1) as Peer[];
+    const [routed, direct] = await Promise.all([
+      node.routeFromHere('FIND_NODE', { target: node.hex }, node.id, 2, { leave: true, avoidSelf: true }),
+      Promise.allSettled(nearest.map((p) => node.direct(p, 'FIND_NODE', { target: node.hex }))),
+    ]);
+    const answers = [...routed, ...direct.flatMap((d) => (d.status === 'fulfilled' ? [d.value] : []))];
+    await this.connectWanted(answers.flatMap((a) => a.nodes));
+    await this.fillFarBuckets();
+  }
+
+  /** Candidates learned from any lookup: dial the ones the overlay needs. */
+  learn(nodes: readonly Neighbour[]): void {
+    void this.connectWanted(nodes.map((n) => n.hex));
+  }
+
+  neighbourLost(_peer: Peer): void {
+    if (this.closed || this.repairTimer) return;
+    this.repairTimer = this.node.clock.setTimeout(() => {
+      this.repairTimer = null;
+      void this.refresh();
+    }, REPAIR_DELAY_MS);
+  }
+
+  /** A full bucket met a new contact: keep the old one if it still answers (Kademlia's rule). */
+  bucketFull(oldest: Contact, newcomer: Peer): void {
+    const { node } = this;
+    const oldPeer = node.channels.peers.get(oldest.hex);
+    const check = oldPeer ? node.direct(oldPeer, 'PING', {}).then(() => true, () => false) : Promise.resolve(false);
+    void check.then((alive) => {
+      if (alive || !node.channels.peers.has(newcomer.hex)) return;
+      node.table.remove(oldest.hex);
+      node.table.add(newcomer.id, node.clock.now());
+      node.table.setConnected(newcomer.hex, true);
+    });
+  }
+
+  close(): void {
+    this.closed = true;
+    if (this.refreshTimer) this.node.clock.clearTimeout(this.refreshTimer);
+    if (this.repairTimer) this.node.clock.clearTimeout(this.repairTimer);
+    this.refreshTimer = this.repairTimer = null;
+  }
+
+  private scheduleRefresh(): void {
+    if (this.closed) return;
+    const { node } = this;
+    const jitter = (node.random.float() - 0.5) * 0.2 * REFRESH_INTERVAL_MS;
+    this.refreshTimer = node.clock.setTimeout(() => {
+      this.refreshTimer = null;
+      void this.periodic();
+    }, REFRESH_INTERVAL_MS + jitter);
+  }
+
+  private async periodic(): Promise<void> {
+    try {
+      await this.refresh();
+      // A random id's neighbourhood: learns of far nodes and heals partitions.
+      await this.node.lookup(this.node.random.bytes(ID_BYTES), 1);
+      await this.node.records.recheck();
+      this.prune();
+    } finally {
+      this.scheduleRefresh();
+    }
+  }
+
+  /**
+   * Dials every candidate that falls in the near subtree (computed over known contacts and
+   * candidates together) and one per far bucket that has no channel.
+   */
+  private async connectWanted(hexes: readonly string[]): Promise<void> {
+    const { node } = this;
+    const r = node.config.replication;
+    const candidates: Neighbour[] = [];
+    const seen = new Set<string>();
+    for (const hex of hexes) {
+      if (hex === node.hex || seen.has(hex) || node.channels.peers.has(hex)) continue;
+      seen.add(hex);
+      const id = idFromHex(hex);
+      if (id) candidates.push({ id, hex });
+    }
+    if (candidates.length === 0) return;
+    candidates.sort((a, b) => compareDistance(node.id, a.id, b.id));
+    const boundary = nearBoundary(node.id, r, [...node.table.all(), ...candidates]);
+    const dials: Promise<unknown>[] = [];
+    for (const c of candidates) {
+      const bucket = bucketIndex(node.id, c.id);
+      if (node.channels.connecting(c.hex)) continue;
+      if (bucket > boundary) {
+        if (this.farDials.has(bucket) || this.connectedIn(bucket) >= node.config.farChannelsPerBucket) continue;
+        this.farDials.add(bucket);
+      }
+      dials.push(this.dial(c.hex, bucket > boundary ? bucket : null));
+    }
+    await Promise.allSettled(dials);
+  }
+
+  private async dial(hex: string, farBucket: number | null): Promise<void> {
+    const { node } = this;
+    try {
+      await node.channels.dial(hex, node.overlayPath(hex));
+    } catch (err) {
+      node.stats.count(`dial-failed-${isPeerchatError(err) ? err.code : 'unknown'}`);
+      if (isPeerchatError(err, ErrorCode.BudgetExhausted)) this.retryWhenBudgetAllows();
+    } finally {
+      if (farBucket !== null) this.farDials.delete(farBucket);
+    }
+  }
+
+  private retryWhenBudgetAllows(): void {
+    if (this.closed || this.repairTimer) return;
+    this.repairTimer = this.node.clock.setTimeout(() => {
+      this.repairTimer = null;
+      void this.refresh();
+    }, this.node.budget.retryAfterMs());
+  }
+
+  /**
+   * Far buckets without a channel, from the top down to where the network is expected to have
+   * nodes: a routed lookup of a random id in each such bucket brings candidates from it.
+   */
+  private async fillFarBuckets(): Promise<void> {
+    const { node } = this;
+    const r = node.config.replication;
+    const boundary = node.table.nearBoundary(r);
+    const lowest = Math.max(boundary + 1, ID_BITS - Math.ceil(Math.log2(Math.max(2, node.estimatedSize()))));
+    for (let i = ID_BITS - 1; i >= lowest && !this.closed; i--) {
+      if (this.connectedIn(i) > 0 || this.farDials.has(i) || !node.budget.canCreate('dht')) continue;
+      await node.lookup(randomIdInBucket(node.id, i, node.random.bytes(ID_BYTES)), 1);
+    }
+  }
+
+  /** Closes channels this node opened and no longer needs, once it has more than it should. */
+  private prune(): void {
+    const { node } = this;
+    const neighbours = node.neighbours();
+    if (neighbours.length <= node.config.maxDhtChannels * 0.75) return;
+    const wanted = new Set(node.table.wanted(node.config.replication, node.config.farChannelsPerBucket).map((c) => c.hex));
+    for (const p of neighbours) if (p.initiator && !wanted.has(p.hex)) p.close();
+  }
+
+  private connectedIn(bucket: number): number {
+    let n = 0;
+    for (const c of this.node.table.bucket(bucket)) if (c.connected) n++;
+    return n;
+  }
+}
+
+/** Smallest bucket index b such that the ids in buckets 0..b number at least r. */
+function nearBoundary(self: NodeId, r: number, ids: readonly { id: NodeId }[]): number {
+  const counts = new Array<number>(ID_BITS).fill(0);
+  let highest = -1;
+  for (const { id } of ids) {
+    const b = bucketIndex(self, id);
+    if (b < 0) continue;
+    counts[b]!++;
+    highest = Math.max(highest, b);
+  }
+  let total = 0;
+  for (let b = 0; b < ID_BITS; b++) {
+    total += counts[b]!;
+    if (total >= r) return b;
+  }
+  return highest;
+}
+
+/** An id that shares self's first (159 - i) bits and differs at bit i: it falls in bucket i. */
+export function randomIdInBucket(self: NodeId, i: number, random: Uint8Array): NodeId {
+  const out = new Uint8Array(ID_BYTES);
+  const flip = ID_BITS - 1 - i; // bit position from the most significant end
+  for (let bit = 0; bit < ID_BITS; bit++) {
+    const byte = bit >> 3;
+    const mask = 0x80 >> (bit & 7);
+    let v: number;
+    if (bit < flip) v = self[byte]! & mask;
+    else if (bit === flip) v = ~self[byte]! & mask;
+    else v = random[byte]! & mask;
+    out[byte]! |= v;
+  }
+  return out;
+}

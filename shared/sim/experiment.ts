@@ -1,0 +1,157 @@
+/**
+ * The lookup experiment behind `npm run sim`: build a network of N nodes, let it settle, then
+ * run lookups for random keys from random live nodes while churn goes on, and compare every
+ * answer with the oracle's true r closest live nodes.
+ */
+import { REPLICATION } from '../constants.ts';
+import { idToHex } from '../id.ts';
+import { hopLimit } from '../router.ts';
+import { Simulation } from './simulation.ts';
+
+export interface ExperimentOptions {
+  nodes: number;
+  lookups: number;
+  /** Fraction of live nodes leaving per hour. */
+  churn: number;
+  /** Simulated hours over which the lookups are spread (churn runs throughout). */
+  hours: number;
+  seed: number;
+  /** Disjoint first hops per lookup. */
+  paths?: number;
+  latencyMs?: number;
+  loss?: number;
+  /** Growth rate of the network while it is built, per hour (arrivals = rate x live nodes). */
+  growthPerHour?: number;
+  /** Simulated time between the last arrival and the first lookup. */
+  settleMs?: number;
+}
+
+export interface Summary {
+  median: number;
+  p95: number;
+}
+
+export interface ExperimentResult {
+  nodes: number;
+  lookups: number;
+  churn: number;
+  hours: number;
+  seed: number;
+  trueClosestFraction: number;
+  failedLookups: number;
+  messagesPerLookup: Summary;
+  hops: Summary;
+  maxHopsSeen: number;
+  hopLimit: number;
+  latencyMs: Summary;
+  maxLatencyMs: number;
+  maxConnectionsCreated: number;
+  channelsPerNode: Summary;
+  departures: number;
+  heapPerNodeKiB: number;
+  wallMs: number;
+}
+
+interface Tracked {
+  messages: number;
+  hops: number;
+}
+
+export async function runExperiment(o: ExperimentOptions): Promise<ExperimentResult> {
+  const wallStart = performance.now();
+  const heapBefore = heapUsed();
+  const sim = new Simulation({ seed: o.seed, churnPerHour: o.churn, latencyMedianMs: o.latencyMs ?? 50, lossRate: o.loss ?? 0 });
+  // A network grows by invitation: arrivals in proportion to its size. A flash crowd of
+  // N nodes in a minute would spend every node's connection tokens at once.
+  const growth = o.growthPerHour ?? 1.5;
+  for (let i = 0; i < o.nodes; i++) {
+    await sim.spawn();
+    await sim.run(3_600_000 / (growth * Math.max(10, i + 1)));
+  }
+  await sim.run(o.settleMs ?? 15 * 60_000);
+  const heapPerNodeKiB = (heapUsed() - heapBefore) / sim.live.size / 1024;
+
+  const tracked = new Map<string, Tracked>();
+  const replies = new Map<string, Tracked>();
+  sim.network.options.onFrame = (from, to, text) => countFrame(tracked, replies, from, to, text);
+
+  const results: Array<{ ok: boolean; failed: boolean; latency: number; t: Tracked }> = [];
+  const inFlight: Promise<void>[] = [];
+  const spacing = (o.hours * 3_600_000) / o.lookups;
+  const lookupRandom = sim.random.fork();
+  for (let i = 0; i < o.lookups; i++) {
+    const from = sim.randomLive(lookupRandom);
+    const key = lookupRandom.bytes(20);
+    const keyHex = idToHex(key);
+    const t: Tracked = { messages: 0, hops: 0 };
+    tracked.set(keyHex, t);
+    const started = sim.clock.now();
+    inFlight.push(
+      from.node.lookup(key, o.paths ?? 2).then(
+        (res): void => {
+          const truth = sim.closestLive(key, REPLICATION);
+          const ok = truth.length === res.nodes.length && truth.every((h, j) => res.nodes[j] === h);
+          results.push({ ok, failed: res.answered === 0, latency: sim.clock.now() - started, t });
+        },
+        (): void => void results.push({ ok: false, failed: true, latency: sim.clock.now() - started, t }),
+      ),
+    );
+    await sim.run(spacing);
+  }
+  await sim.until(Promise.all(inFlight), 30_000);
+  const channels = [...sim.live.values()].map((s) => s.node.neighbours().length);
+  const maxConnectionsCreated = sim.maxConnectionsCreated();
+  const estimated = hopLimit(sim.live.size);
+  sim.close();
+  return {
+    nodes: o.nodes,
+    lookups: o.lookups,
+    churn: o.churn,
+    hours: o.hours,
+    seed: o.seed,
+    trueClosestFraction: results.filter((r) => r.ok).length / o.lookups,
+    failedLookups: results.filter((r) => r.failed).length,
+    messagesPerLookup: summarize(results.map((r) => r.t.messages)),
+    hops: summarize(results.map((r) => r.t.hops)),
+    maxHopsSeen: Math.max(0, ...results.map((r) => r.t.hops)),
+    hopLimit: estimated,
+    latencyMs: summarize(results.map((r) => r.latency)),
+    maxLatencyMs: Math.max(0, ...results.map((r) => r.latency)),
+    maxConnectionsCreated,
+    channelsPerNode: summarize(channels),
+    departures: sim.departures,
+    heapPerNodeKiB: Math.round(heapPerNodeKiB * 10) / 10,
+    wallMs: Math.round(performance.now() - wallStart),
+  };
+}
+
+/** Counts a frame against the lookup whose key it routes, and the replies that retrace it. */
+function countFrame(tracked: Map<string, Tracked>, replies: Map<string, Tracked>, from: string, to: string, text: string): void {
+  if (tracked.size === 0) return;
+  const frame = JSON.parse(text) as { t: string; id?: number; r?: { k: string; h: number } };
+  if (frame.t === 'req' && frame.r) {
+    const t = tracked.get(frame.r.k);
+    if (!t) return;
+    t.messages++;
+    t.hops = Math.max(t.hops, frame.r.h);
+    replies.set(`${to}>${from}#${frame.id}`, t);
+  } else if (frame.t === 'res' || frame.t === 'err') {
+    const k = `${from}>${to}#${frame.id}`;
+    const t = replies.get(k);
+    if (!t) return;
+    t.messages++;
+    replies.delete(k);
+  }
+}
+
+export function summarize(values: number[]): Summary {
+  if (values.length === 0) return { median: 0, p95: 0 };
+  const sorted = [...values].sort((a, b) => a - b);
+  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
+  return { median: Math.round(at(0.5) * 10) / 10, p95: Math.round(at(0.95) * 10) / 10 };
+}
+
+function heapUsed(): number {
+  (globalThis as { gc?: () => void }).gc?.();
+  return (globalThis as { process?: { memoryUsage(): { heapUsed: number } } }).process?.memoryUsage().heapUsed ?? 0;
+}

@@ -1,0 +1,225 @@
+/**
+ * Many engine nodes in one process: a fake clock, a seeded random source, the in-memory network
+ * with WebRTC's constraints (setup time, per-node creation cap, channels that die with either
+ * end), a stand-in for the signal server, churn, and an oracle that knows every live node.
+ */
+import { FakeClock } from '../clock.ts';
+import { createIdentity, webCryptoOps, type Identity } from '../crypto.ts';
+import { compareDistance, type NodeId } from '../id.ts';
+import { KademliaNode, type Bootstrap, type NodeConfig } from '../node.ts';
+import { SeededRandom, type Random } from '../random.ts';
+import { MemoryNetwork, type MemoryTransport } from '../transport.ts';
+import { OrderedOps } from './ordered-ops.ts';
+
+export interface SimOptions {
+  seed: number;
+  /** Median one-way latency between two nodes, ms. */
+  latencyMedianMs?: number;
+  /** Chance a frame needs one retransmission (channels are reliable, so loss is delay). */
+  lossRate?: number;
+  /** Fraction of live nodes that leave per hour; each departure brings an arrival. */
+  churnPerHour?: number;
+  /** Of arrivals, the fraction that are earlier identities coming back (the rest are new). */
+  returnFraction?: number;
+  creationCap?: number;
+  nodeConfig?: Partial<NodeConfig>;
+}
+
+export interface SimNode {
+  readonly node: KademliaNode;
+  readonly identity: Identity;
+  readonly transport: MemoryTransport;
+  readonly joinedAt: number;
+  readonly name: string;
+}
+
+const SERVER = 'signal-server';
+const SERVER_ACCESS_MS = 10;
+
+export class Simulation {
+  readonly clock = new FakeClock();
+  readonly random: SeededRandom;
+  readonly ops = new OrderedOps(webCryptoOps);
+  readonly network: MemoryNetwork;
+  readonly live = new Map<string, SimNode>();
+  /** Connections created by sessions that have ended, for the lifetime-cap property. */
+  maxCreatedByEnded = 0;
+  departures = 0;
+  private readonly liveList: string[] = [];
+  private readonly access = new Map<string, number>();
+  private readonly offline: Identity[] = [];
+  private sessions = 0;
+  private readonly bootstrap: Bootstrap;
+  private readonly options: Required<Omit<SimOptions, 'nodeConfig'>> & Pick<SimOptions, 'nodeConfig'>;
+
+  constructor(options: SimOptions) {
+    this.options = { latencyMedianMs: 50, lossRate: 0, churnPerHour: 0, returnFraction: 0.5, creationCap: 500, ...options };
+    this.random = new SeededRandom(options.seed);
+    const latency = (a: string, b: string) => this.accessMs(a) + this.accessMs(b);
+    this.network = new MemoryNetwork({
+      clock: this.clock,
+      random: this.random.fork(),
+      latencyMs: latency,
+      // ICE checks and the DTLS handshake: about two round trips, plus local work.
+      setupMs: (a, b) => 25 + 4 * latency(a, b),
+      lossRate: this.options.lossRate,
+      retransmitMs: 250,
+      creationCap: this.options.creationCap,
+    });
+    this.bootstrap = this.makeBootstrap();
+  }
+
+  /** Starts a node (a new identity unless one is given). Its join runs as the clock advances. */
+  async spawn(identity?: Identity): Promise<SimNode> {
+    const id = identity ?? (await this.ops.track(createIdentity(this.random.fork())));
+    const name = `s${this.sessions++}`;
+    const transport = this.network.endpoint(name);
+    const node = new KademliaNode({
+      identity: id,
+      transport,
+      clock: this.clock,
+      random: this.random.fork(),
+      ops: this.ops,
+      bootstrap: this.bootstrap,
+      config: this.options.nodeConfig,
+    });
+    const sim: SimNode = { node, identity: id, transport, joinedAt: this.clock.now(), name };
+    if (this.live.has(node.hex)) throw new Error('That identity is already live');
+    this.live.set(node.hex, sim);
+    this.liveList.push(node.hex);
+    void node.start().catch(() => node.stats.count('join-failed'));
+    if (this.options.churnPerHour > 0) this.scheduleDeparture(sim);
+    return sim;
+  }
+
+  /** The node leaves abruptly, as a closed tab: every channel it had dies. */
+  leave(sim: SimNode): void {
+    if (this.live.get(sim.node.hex) !== sim) return;
+    this.live.delete(sim.node.hex);
+    const i = this.liveList.indexOf(sim.node.hex);
+    this.liveList[i] = this.liveList[this.liveList.length - 1]!;
+    this.liveList.pop();
+    this.maxCreatedByEnded = Math.max(this.maxCreatedByEnded, sim.transport.created);
+    sim.node.close();
+    sim.transport.close();
+    this.access.delete(sim.name);
+    this.departures++;
+  }
+
+  /** Advances simulated time by ms, letting every async step (crypto included) finish in order. */
+  async run(ms: number): Promise<void> {
+    const until = this.clock.now() + ms;
+    for (;;) {
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      if (this.ops.pending > 0) {
+        await this.ops.idle();
+        continue;
+      }
+      if (!this.clock.runNext(until)) break;
+    }
+    this.clock.advance(Math.max(0, until - this.clock.now()));
+  }
+
+  /** Runs until `promise` settles (or `limitMs` of simulated time passes) and returns it. */
+  async until<T>(promise: Promise<T>, limitMs = 60_000): Promise<T> {
+    let done = false;
+    void promise.finally(() => (done = true)).catch(() => {});
+    const end = this.clock.now() + limitMs;
+    while (!done && this.clock.now() < end) {
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      if (this.ops.pending > 0) {
+        await this.ops.idle();
+        continue;
+      }
+      if (done) break;
+      if (!this.clock.runNext(end)) break;
+    }
+    return promise;
+  }
+
+  /** The true r closest live nodes to key, closest first. */
+  closestLive(key: NodeId, r: number): string[] {
+    const best: SimNode[] = [];
+    for (const s of this.live.values()) {
+      if (best.length === r && compareDistance(key, s.node.id, best[r - 1]!.node.id) >= 0) continue;
+      let i = best.length;
+      while (i > 0 && compareDistance(key, s.node.id, best[i - 1]!.node.id) < 0) i--;
+      best.splice(i, 0, s);
+      if (best.length > r) best.pop();
+    }
+    return best.map((s) => s.node.hex);
+  }
+
+  randomLive(random: Random = this.random): SimNode {
+    return this.live.get(this.liveList[random.int(this.liveList.length)]!)!;
+  }
+
+  /** Most connections any session (live or ended) has created. */
+  maxConnectionsCreated(): number {
+    let max = this.maxCreatedByEnded;
+    for (const s of this.live.values()) max = Math.max(max, s.transport.created);
+    return max;
+  }
+
+  close(): void {
+    for (const s of [...this.live.values()]) this.leave(s);
+  }
+
+  private accessMs(name: string): number {
+    if (name === SERVER) return SERVER_ACCESS_MS;
+    let ms = this.access.get(name);
+    if (ms === undefined) {
+      // Log-normal access latency: half of the median one-way latency each side, sigma 0.5.
+      const z = Math.sqrt(-2 * Math.log(1 - this.random.float())) * Math.cos(2 * Math.PI * this.random.float());
+      ms = (this.options.latencyMedianMs / 2) * Math.exp(0.5 * z);
+      this.access.set(name, ms);
+    }
+    return ms;
+  }
+
+  private delay(ms: number): Promise<void> {
+    return new Promise((resolve) => this.clock.setTimeout(resolve, ms));
+  }
+
+  private makeBootstrap(): Bootstrap {
+    return {
+      peers: async (self, n) => {
+        const out = new Set<string>();
+        const want = Math.min(n, this.liveList.length - 1);
+        for (let tries = 0; out.size < want && tries < 10 * n; tries++) {
+          const hex = this.liveList[this.random.int(this.liveList.length)]!;
+          if (hex !== self) out.add(hex);
+        }
+        return [...out];
+      },
+      exchange: async (from, to, payload) => {
+        const fromSim = this.live.get(from);
+        const target = this.live.get(to);
+        if (!fromSim || !target) return { busyMs: 60_000 };
+        await this.delay(this.accessMs(fromSim.name) + SERVER_ACCESS_MS + this.accessMs(target.name));
+        const reply = await target.node.handleSignal(from, payload);
+        await this.delay(this.accessMs(target.name) + SERVER_ACCESS_MS + this.accessMs(fromSim.name));
+        return reply;
+      },
+    };
+  }
+
+  /**
+   * Heavy-tailed sessions: Weibull with shape 0.5 (P2P measurements find 0.3-0.6) and mean
+   * 1/churn hours, so the live population loses `churn` of itself per hour.
+   */
+  private scheduleDeparture(sim: SimNode): void {
+    const meanMs = 3_600_000 / this.options.churnPerHour;
+    const u = 1 - this.random.float();
+    const sessionMs = (meanMs / 2) * Math.log(u) ** 2;
+    this.clock.setTimeout(() => {
+      if (this.live.get(sim.node.hex) !== sim) return;
+      this.leave(sim);
+      this.offline.push(sim.identity);
+      // Someone arrives in its place within minutes: a returning user or a new one.
+      const returning = this.random.float() < this.options.returnFraction && this.offline.length > 1;
+      const next = returning ? this.offline.splice(this.random.int(this.offline.length - 1), 1)[0] : undefined;
+      this.clock.setTimeout(() => void this.spawn(next), 60_000 + this.random.float() * 240_000);
+    }, sessionMs);
+  }
+}

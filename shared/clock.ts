@@ -36,8 +36,9 @@ export class FakeClock implements Clock {
     this.time = start;
   }
 
+  /** Whole milliseconds, as Date.now(); timers keep fractional times for ordering. */
   now(): number {
-    return this.time;
+    return Math.floor(this.time);
   }
 
   setTimeout(fn: () => void, ms: number): TimerHandle {

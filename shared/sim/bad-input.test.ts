@@ -1,0 +1,86 @@
+import fc from 'fast-check';
+import { afterEach, describe, expect, it } from 'vitest';
+import { SeededRandom } from '../random.ts';
+import { Simulation, type SimNode } from './simulation.ts';
+
+let sim: Simulation;
+afterEach(() => sim?.close());
+
+async function network(n: number, seed: number): Promise<SimNode[]> {
+  sim = new Simulation({ seed });
+  const nodes: SimNode[] = [];
+  for (let i = 0; i < n; i++) {
+    nodes.push(await sim.spawn());
+    await sim.run(60_000);
+  }
+  await sim.run(5 * 60_000);
+  return nodes;
+}
+
+/** Valid frames of every kind but BUSY (a peer that sends BUSY ends its own channel), to mutate. */
+const SAMPLES = [
+  '{"t":"req","id":7,"m":"PING","b":{}}',
+  '{"t":"req","id":8,"m":"FIND_NODE","r":{"k":"' + 'a'.repeat(40) + '","h":1,"max":20,"ms":9000},"b":{"target":"' + 'a'.repeat(40) + '"}}',
+  '{"t":"req","id":9,"m":"SIGNAL","r":{"k":"' + 'b'.repeat(40) + '","h":1,"max":20,"ms":9000},"b":{"from":"' + 'c'.repeat(40) + '","to":"' + 'b'.repeat(40) + '","conn":"x","data":"[]"}}',
+  '{"t":"res","id":3,"b":{"nodes":[]}}',
+  '{"t":"err","id":3,"code":"TIMEOUT","msg":"late"}',
+  '{"t":"hello","key":"' + 'A'.repeat(43) + '","sig":"' + 'A'.repeat(86) + '"}',
+];
+
+function mutate(random: SeededRandom, text: string): string {
+  const chars = [...text];
+  const edits = 1 + random.int(4);
+  for (let i = 0; i < edits; i++) {
+    const at = random.int(chars.length + 1);
+    const op = random.int(3);
+    const ch = String.fromCharCode(random.int(128));
+    if (op === 0) chars.splice(at, 1);
+    else if (op === 1) chars.splice(at, 0, ch);
+    else chars[at] = ch;
+  }
+  return chars.join('');
+}
+
+describe('a node fed hostile input', () => {
+  it('survives 10,000 random and mutated frames, keeps answering, and counts drops by reason', async () => {
+    const [victim, attacker, witness] = await network(3, 21);
+    // In a three-node network the attacker's open connections include its channel to the victim;
+    // the witness gets the same garbage, which only makes the test harder.
+    expect(attacker!.node.channels.peers.has(victim!.node.hex)).toBe(true);
+    const toVictim = [...attacker!.transport.connections].filter((c) => c.remoteFingerprint() !== null);
+    const random = new SeededRandom(4);
+    const frames = fc.sample(fc.oneof(fc.string(), fc.json(), fc.string({ unit: 'binary', maxLength: 200 })), { numRuns: 5_000, seed: 4 });
+    for (let i = 0; i < 5_000; i++) frames.push(mutate(random, SAMPLES[i % SAMPLES.length]!));
+    frames.push('x'.repeat(70_000), '[' .repeat(100_000), '{"t":"req","id":1,"m":"NOPE","b":{}}');
+    for (const f of frames) for (const c of toVictim) c.send(f);
+    await sim.run(30_000);
+
+    const drops = victim!.node.stats.snapshot("drop-");
+    expect(drops['drop-not-json']).toBeGreaterThan(1_000);
+    expect(drops['drop-bad-shape']).toBeGreaterThan(100);
+    expect(drops['drop-too-large']).toBeGreaterThanOrEqual(1);
+    expect(drops['drop-unknown-method']).toBeGreaterThanOrEqual(1);
+    expect(victim!.node.stats.get('handler-crashed')).toBe(0);
+    // Still a working node: answers a lookup from a third node.
+    const peer = witness!.node.channels.peers.get(victim!.node.hex);
+    expect(peer).toBeDefined();
+    await expect(sim.until(witness!.node.direct(peer!, 'PING', {}))).resolves.toEqual({});
+    const found = await sim.until(witness!.node.lookup(victim!.node.id, 1));
+    expect(found.nodes[0]).toBe(victim!.node.hex);
+  });
+
+  it('refuses a channel whose HELLO key does not hash to the id it claimed', async () => {
+    const [victim, impostor, other] = await network(3, 22);
+    const before = victim!.node.stats.get('hello-rejected');
+    const claimed = other!.node.hex;
+    victim!.node.channels.peers.get(claimed)?.close();
+    impostor!.node.channels.peers.get(victim!.node.hex)?.close();
+    // The impostor signals as if it were `other`; its HELLO can only carry its own key.
+    const dial = impostor!.node.channels.dial(victim!.node.hex, (p) => victim!.node.handleSignal(claimed, p));
+    await expect(sim.until(dial)).rejects.toMatchObject({ code: expect.stringMatching(/REJECTED|CHANNEL_CLOSED/) });
+    expect(victim!.node.stats.get('hello-rejected')).toBe(before + 1);
+    const channel = victim!.node.channels.peers.get(claimed);
+    // If a channel under that id exists again, it is the real node's (maintenance redialed it).
+    if (channel) expect(channel.id).toEqual(other!.node.id);
+  });
+});

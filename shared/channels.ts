@@ -126,6 +126,7 @@ export class Channels {
         err ? reject(err) : resolve(peer!),
       );
       if (!this.createConnection(attempt)) return;
+      this.o.stats.count('connections-dialed');
       void this.runInitiator(attempt, tag, path);
     });
   }
@@ -151,6 +152,7 @@ export class Channels {
       }
       attempt = this.newAttempt(key, fromHex, fromId, false, kind, () => {});
       if (!this.createConnection(attempt)) return { busyMs: 60_000 };
+      this.o.stats.count('connections-answered');
     }
     for (const d of payload.data) attempt.conn?.signal(d);
     if (attempt.outbox.length === 0 && attempt.state === 'signaling') await this.waitForSignals(attempt, ANSWER_WAIT_MS);

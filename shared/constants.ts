@@ -27,6 +27,8 @@ export const FORWARD_RATE_PER_NEIGHBOUR_PER_S = 50;
 
 /** Period of the self-lookup that heals the nearest set, and of the random-id lookup. */
 export const REFRESH_INTERVAL_MS = 10 * 60_000;
+/** Period of the cheap check of the near subtree (direct queries to the nearest neighbours). */
+export const NEAR_CHECK_INTERVAL_MS = 2 * 60_000;
 /** After a neighbour's channel closes, wait this long before repairing, to batch losses. */
 export const REPAIR_DELAY_MS = 1_000;
 /** The maintenance tick period. */

@@ -6,7 +6,7 @@
  */
 import type { Peer } from './channels.ts';
 import type { TimerHandle } from './clock.ts';
-import { ID_BITS, ID_BYTES, REFRESH_INTERVAL_MS, REPAIR_DELAY_MS } from './constants.ts';
+import { ID_BITS, ID_BYTES, NEAR_CHECK_INTERVAL_MS, REFRESH_INTERVAL_MS, REPAIR_DELAY_MS } from './constants.ts';
 import { isPeerchatError, ErrorCode } from './errors.ts';
 import { bucketIndex, compareDistance, idFromHex, type NodeId } from './id.ts';
 import type { KademliaNode } from './node.ts';
@@ -15,11 +15,19 @@ import type { Contact } from './routing-table.ts';
 
 /** Nearest neighbours asked directly for their view of this node's neighbourhood at refresh. */
 const NEAR_SOURCES = 3;
+/** A peer whose dial failed is not dialed again for this long. */
+const DIAL_BACKOFF_MS = 10 * 60_000;
+const MAX_BACKOFF_ENTRIES = 256;
+/** Candidates tried in turn for one empty far bucket (a busy peer answers BUSY). */
+const FAR_DIAL_TRIES = 3;
 
 export class Maintenance {
   private refreshTimer: TimerHandle | null = null;
   private repairTimer: TimerHandle | null = null;
+  private nearTimer: TimerHandle | null = null;
   private readonly farDials = new Set<number>();
+  /** Peers whose dial failed recently, and until when not to dial them again. */
+  private readonly backoff = new Map<string, number>();
   private closed = false;
 
   constructor(private readonly node: KademliaNode) {}
@@ -34,6 +42,16 @@ export class Maintenance {
     }
     await this.refresh();
     this.scheduleRefresh();
+    this.scheduleNearCheck();
+  }
+
+  private scheduleNearCheck(): void {
+    if (this.closed) return;
+    const { node } = this;
+    this.nearTimer = node.clock.setTimeout(() => {
+      this.nearTimer = null;
+      void this.checkNear().finally(() => this.scheduleNearCheck());
+    }, NEAR_CHECK_INTERVAL_MS * (0.9 + 0.2 * node.random.float()));
   }
 
   /**
@@ -45,14 +63,30 @@ export class Maintenance {
     if (this.closed || node.neighbours().length === 0) return;
     // The routed lookup finds the neighbourhood from anywhere; asking the nearest neighbours
     // directly too catches nodes of the near subtree that none of them alone reports.
-    const nearest = node.closestTo(node.id, NEAR_SOURCES + 1).slice(1) as Peer[];
     const [routed, direct] = await Promise.all([
       node.routeFromHere('FIND_NODE', { target: node.hex }, node.id, 2, { leave: true, avoidSelf: true }),
-      Promise.allSettled(nearest.map((p) => node.direct(p, 'FIND_NODE', { target: node.hex }))),
+      this.askNearest(),
     ]);
-    const answers = [...routed, ...direct.flatMap((d) => (d.status === 'fulfilled' ? [d.value] : []))];
-    await this.connectWanted(answers.flatMap((a) => a.nodes));
+    await this.connectWanted([...routed.flatMap((a) => a.nodes), ...direct]);
     await this.fillFarBuckets();
+  }
+
+  /**
+   * The cheap, frequent half of a refresh: the nearest neighbours' views of this node's
+   * neighbourhood, straight over open channels. Near subtrees are not symmetric, so a newcomer
+   * may not dial every node whose subtree holds it; this finds it within NEAR_CHECK_INTERVAL_MS
+   * instead of a full refresh period.
+   */
+  async checkNear(): Promise<void> {
+    if (this.closed || this.node.neighbours().length === 0) return;
+    await this.connectWanted(await this.askNearest());
+  }
+
+  private async askNearest(): Promise<string[]> {
+    const { node } = this;
+    const nearest = node.closestTo(node.id, NEAR_SOURCES + 1).slice(1) as Peer[];
+    const answers = await Promise.allSettled(nearest.map((p) => node.direct(p, 'FIND_NODE', { target: node.hex })));
+    return answers.flatMap((a) => (a.status === 'fulfilled' ? a.value.nodes : []));
   }
 
   /** Candidates learned from any lookup: dial the ones the overlay needs. */
@@ -85,7 +119,8 @@ export class Maintenance {
     this.closed = true;
     if (this.refreshTimer) this.node.clock.clearTimeout(this.refreshTimer);
     if (this.repairTimer) this.node.clock.clearTimeout(this.repairTimer);
-    this.refreshTimer = this.repairTimer = null;
+    if (this.nearTimer) this.node.clock.clearTimeout(this.nearTimer);
+    this.refreshTimer = this.repairTimer = this.nearTimer = null;
   }
 
   private scheduleRefresh(): void {
@@ -111,8 +146,8 @@ export class Maintenance {
   }
 
   /**
-   * Dials every candidate that falls in the near subtree (computed over known contacts and
-   * candidates together) and one per far bucket that has no channel.
+   * Dials the candidates the overlay needs: every one in this node's near subtree, and for
+   * each far bucket without a channel, candidates from it in turn until one accepts.
    */
   private async connectWanted(hexes: readonly string[]): Promise<void> {
     const { node } = this;
@@ -120,7 +155,8 @@ export class Maintenance {
     const candidates: Neighbour[] = [];
     const seen = new Set<string>();
     for (const hex of hexes) {
-      if (hex === node.hex || seen.has(hex) || node.channels.peers.has(hex)) continue;
+      if (hex === node.hex || seen.has(hex) || node.channels.peers.has(hex) || node.channels.connecting(hex)) continue;
+      if ((this.backoff.get(hex) ?? 0) > node.clock.now()) continue;
       seen.add(hex);
       const id = idFromHex(hex);
       if (id) candidates.push({ id, hex });
@@ -129,28 +165,53 @@ export class Maintenance {
     candidates.sort((a, b) => compareDistance(node.id, a.id, b.id));
     const boundary = nearBoundary(node.id, r, [...node.table.all(), ...candidates]);
     const dials: Promise<unknown>[] = [];
+    const far = new Map<number, Neighbour[]>();
     for (const c of candidates) {
       const bucket = bucketIndex(node.id, c.id);
-      if (node.channels.connecting(c.hex)) continue;
-      if (bucket > boundary) {
-        if (this.farDials.has(bucket) || this.connectedIn(bucket) >= node.config.farChannelsPerBucket) continue;
-        this.farDials.add(bucket);
+      if (bucket <= boundary) dials.push(this.dial(c.hex));
+      else if (!this.farDials.has(bucket) && this.connectedIn(bucket) < node.config.farChannelsPerBucket) {
+        far.set(bucket, [...(far.get(bucket) ?? []), c]);
       }
-      dials.push(this.dial(c.hex, bucket > boundary ? bucket : null));
     }
+    for (const [bucket, list] of far) dials.push(this.dialFar(bucket, list));
     await Promise.allSettled(dials);
   }
 
-  private async dial(hex: string, farBucket: number | null): Promise<void> {
+  private async dialFar(bucket: number, list: Neighbour[]): Promise<void> {
+    this.farDials.add(bucket);
+    try {
+      for (const c of list.slice(0, FAR_DIAL_TRIES)) {
+        if (this.closed || this.connectedIn(bucket) >= this.node.config.farChannelsPerBucket) return;
+        if (await this.dial(c.hex)) return;
+      }
+    } finally {
+      this.farDials.delete(bucket);
+    }
+  }
+
+  /** Dials through the overlay; true when the channel opened. */
+  private async dial(hex: string): Promise<boolean> {
     const { node } = this;
     try {
       await node.channels.dial(hex, node.overlayPath(hex));
+      this.backoff.delete(hex);
+      return true;
     } catch (err) {
       node.stats.count(`dial-failed-${isPeerchatError(err) ? err.code : 'unknown'}`);
+      // Every failed dial may have cost a connection: do not try that peer again for a while.
+      if (!isPeerchatError(err, ErrorCode.BudgetExhausted)) this.noteFailure(hex);
       if (isPeerchatError(err, ErrorCode.BudgetExhausted)) this.retryWhenBudgetAllows();
-    } finally {
-      if (farBucket !== null) this.farDials.delete(farBucket);
+      return false;
     }
+  }
+
+  private noteFailure(hex: string): void {
+    const now = this.node.clock.now();
+    if (this.backoff.size >= MAX_BACKOFF_ENTRIES) {
+      for (const [k, until] of this.backoff) if (until <= now) this.backoff.delete(k);
+      if (this.backoff.size >= MAX_BACKOFF_ENTRIES) this.backoff.delete(this.backoff.keys().next().value!);
+    }
+    this.backoff.set(hex, now + DIAL_BACKOFF_MS);
   }
 
   private retryWhenBudgetAllows(): void {

@@ -243,7 +243,10 @@ export class KademliaNode {
 
   /** Entry point for signaling that reached this node through the signal server. */
   handleSignal(fromHex: string, payload: SignalPayload): Promise<SignalReply> {
-    if (!this.acceptsChannelFrom(fromHex)) return Promise.resolve({ busyMs: 60_000 });
+    if (!this.acceptsChannelFrom(fromHex)) {
+      this.stats.count('busy-channel-cap');
+      return Promise.resolve({ busyMs: 60_000 });
+    }
     return this.channels.handleSignal(fromHex, payload);
   }
 

@@ -76,9 +76,13 @@ describe('a node fed hostile input', () => {
     victim!.node.channels.peers.get(claimed)?.close();
     impostor!.node.channels.peers.get(victim!.node.hex)?.close();
     // The impostor signals as if it were `other`; its HELLO can only carry its own key.
-    const dial = impostor!.node.channels.dial(victim!.node.hex, (p) => victim!.node.handleSignal(claimed, p));
-    await expect(sim.until(dial)).rejects.toMatchObject({ code: expect.stringMatching(/REJECTED|CHANNEL_CLOSED/) });
+    const dial = impostor!.node.channels.dial(victim!.node.hex, (p) => victim!.node.handleSignal(claimed, p)).catch(() => null);
+    // The impostor may believe the channel open for a moment (the victim's HELLO was valid),
+    // until the victim, having checked the impostor's HELLO, closes it.
+    await sim.until(dial);
+    await sim.run(1_000);
     expect(victim!.node.stats.get('hello-rejected')).toBe(before + 1);
+    expect(impostor!.node.channels.peers.has(victim!.node.hex)).toBe(false);
     const channel = victim!.node.channels.peers.get(claimed);
     // If a channel under that id exists again, it is the real node's (maintenance redialed it).
     if (channel) expect(channel.id).toEqual(other!.node.id);

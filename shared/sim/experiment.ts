@@ -3,7 +3,7 @@
  * run lookups for random keys from random live nodes while churn goes on, and compare every
  * answer with the oracle's true r closest live nodes.
  */
-import { REPLICATION } from '../constants.ts';
+import { REFRESH_INTERVAL_MS, REPLICATION } from '../constants.ts';
 import { idToHex } from '../id.ts';
 import { hopLimit } from '../router.ts';
 import { Simulation } from './simulation.ts';
@@ -39,6 +39,8 @@ export interface ExperimentResult {
   seed: number;
   trueClosestFraction: number;
   failedLookups: number;
+  /** Why inexact lookups were inexact: a departed node in the answer, or a live one missing. */
+  inexact: { withDeparted: number; missingNewcomer: number; missingSettled: number };
   messagesPerLookup: Summary;
   hops: Summary;
   maxHopsSeen: number;
@@ -76,6 +78,7 @@ export async function runExperiment(o: ExperimentOptions): Promise<ExperimentRes
   sim.network.options.onFrame = (from, to, text) => countFrame(tracked, replies, from, to, text);
 
   const results: Array<{ ok: boolean; failed: boolean; latency: number; t: Tracked }> = [];
+  const inexact = { withDeparted: 0, missingNewcomer: 0, missingSettled: 0 };
   const inFlight: Promise<void>[] = [];
   const spacing = (o.hours * 3_600_000) / o.lookups;
   const lookupRandom = sim.random.fork();
@@ -91,6 +94,14 @@ export async function runExperiment(o: ExperimentOptions): Promise<ExperimentRes
         (res): void => {
           const truth = sim.closestLive(key, REPLICATION);
           const ok = truth.length === res.nodes.length && truth.every((h, j) => res.nodes[j] === h);
+          if (!ok) {
+            // A newcomer is a node that joined less than one refresh period ago.
+            const missing = truth.filter((h) => !res.nodes.includes(h));
+            const newest = Math.max(...missing.map((h) => sim.live.get(h)!.joinedAt));
+            if (res.nodes.some((h) => !sim.live.has(h))) inexact.withDeparted++;
+            else if (sim.clock.now() - newest < REFRESH_INTERVAL_MS) inexact.missingNewcomer++;
+            else inexact.missingSettled++;
+          }
           results.push({ ok, failed: res.answered === 0, latency: sim.clock.now() - started, t });
         },
         (): void => void results.push({ ok: false, failed: true, latency: sim.clock.now() - started, t }),
@@ -111,6 +122,7 @@ export async function runExperiment(o: ExperimentOptions): Promise<ExperimentRes
     seed: o.seed,
     trueClosestFraction: results.filter((r) => r.ok).length / o.lookups,
     failedLookups: results.filter((r) => r.failed).length,
+    inexact,
     messagesPerLookup: summarize(results.map((r) => r.t.messages)),
     hops: summarize(results.map((r) => r.t.hops)),
     maxHopsSeen: Math.max(0, ...results.map((r) => r.t.hops)),

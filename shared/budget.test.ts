@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConnectionBudget, TokenBucket } from './budget.ts';
+import { ConnectionBudget, KeyedTokenBuckets, TokenBucket } from './budget.ts';
 import {
   CHAT_CONNECTION_RESERVE,
   CONNECTION_REFRESH_AT,
@@ -9,6 +9,27 @@ import {
 import { FakeClock } from './clock.ts';
 
 const HOUR_MS = 3_600_000;
+
+describe('KeyedTokenBuckets', () => {
+  it('limits each key as its own token bucket would', () => {
+    const buckets = new KeyedTokenBuckets(1 / 1_000, 2);
+    const alone = new TokenBucket(1 / 1_000, 2, 0);
+    const times = [0, 0, 0, 500, 999, 1_000, 1_001, 1_700, 4_000, 4_000, 4_000];
+    expect(times.map((t) => buckets.take('a', t))).toEqual(times.map((t) => alone.take(t)));
+    expect(buckets.take('b', 4_000)).toBe(true);
+  });
+
+  it('keeps only the buckets that are not full again', () => {
+    const buckets = new KeyedTokenBuckets(1 / 1_000, 2);
+    buckets.take('a', 0);
+    buckets.take('b', 500);
+    expect(buckets.size).toBe(2);
+    buckets.take('c', 1_200);
+    expect(buckets.size).toBe(2);
+    buckets.delete('c');
+    expect(buckets.size).toBe(1);
+  });
+});
 
 describe('TokenBucket', () => {
   it('starts full and lets a burst through, then refuses', () => {

@@ -48,6 +48,11 @@ export class TokenBucket {
     return true;
   }
 
+  /** Whether the bucket is full at `now`, and so the same as a new one. Changes nothing. */
+  isFull(now: number): boolean {
+    return this.tokens + Math.max(0, now - this.updatedAt) * this.ratePerMs >= this.burst;
+  }
+
   /** Milliseconds until one token is available. */
   waitMs(now: number): number {
     this.refill(now);
@@ -58,6 +63,41 @@ export class TokenBucket {
     const elapsed = Math.max(0, now - this.updatedAt);
     this.tokens = Math.min(this.burst, this.tokens + elapsed * this.ratePerMs);
     this.updatedAt = now;
+  }
+}
+
+/**
+ * One token bucket per key (a neighbour, say), all with the same rate and burst. A full bucket
+ * behaves exactly like a new one, so full buckets are dropped: most keys stay far below the
+ * rate, and a node keeps only the few that came near it instead of one bucket per neighbour.
+ */
+export class KeyedTokenBuckets {
+  private readonly buckets = new Map<string, TokenBucket>();
+
+  constructor(
+    private readonly ratePerMs: number,
+    private readonly burst: number,
+  ) {}
+
+  /** Buckets held, full ones excepted. */
+  get size(): number {
+    return this.buckets.size;
+  }
+
+  take(key: string, now: number): boolean {
+    let bucket = this.buckets.get(key);
+    if (!bucket) {
+      bucket = new TokenBucket(this.ratePerMs, this.burst, now);
+      this.buckets.set(key, bucket);
+    }
+    const ok = bucket.take(now);
+    // The bucket just used is not full (a take leaves at most burst - 1), so it stays.
+    for (const [k, b] of this.buckets) if (b.isFull(now)) this.buckets.delete(k);
+    return ok;
+  }
+
+  delete(key: string): void {
+    this.buckets.delete(key);
   }
 }
 

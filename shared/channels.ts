@@ -5,17 +5,19 @@
  * peer holds the key its node id is the hash of, bound to this channel's DTLS fingerprints.
  */
 import type { ConnectionKind, ConnectionBudget } from './budget.ts';
-import type { Clock, TimerHandle } from './clock.ts';
+import { Link, Setup, type LinkOwner, type Peer, type Settle } from './link.ts';
+import type { Clock } from './clock.ts';
 import { CONNECT_TIMEOUT_MS } from './constants.ts';
 import { helloPayload, type CryptoOps, type Identity } from './crypto.ts';
 import { fromBase64Url, toBase64Url } from './encoding.ts';
 import { ErrorCode, PeerchatError } from './errors.ts';
-import { idEquals, idFromHex, idToHex, nodeIdFromSigningKey, type NodeId } from './id.ts';
-import { encodeFrame, parseFrame, type Frame, type RequestFrame } from './protocol.ts';
+import { idEquals, idToHex, nodeIdFromSigningKey, type NodeId } from './id.ts';
+import { internHex, internId } from './id-intern.ts';
+import { encodeFrame, parseFrame, type RequestFrame } from './protocol.ts';
 import type { Random } from './random.ts';
-import { RpcChannel, type Reply } from './rpc.ts';
+import type { Reply } from './rpc.ts';
 import type { Stats } from './stats.ts';
-import type { Connection, Transport } from './transport.ts';
+import type { Transport } from './transport.ts';
 
 /** A batch of signaling strings for one connection attempt, named by the initiator's tag. */
 export interface SignalPayload {
@@ -26,15 +28,7 @@ export type SignalReply = { data: string[] } | { busyMs: number };
 /** Carries the initiator's batch to the peer and brings back the peer's batch. */
 export type SignalPath = (payload: SignalPayload) => Promise<SignalReply>;
 
-export interface Peer {
-  readonly id: NodeId;
-  readonly hex: string;
-  readonly rpc: RpcChannel;
-  readonly initiator: boolean;
-  readonly kind: ConnectionKind;
-  readonly openedAt: number;
-  close(): void;
-}
+export type { Peer } from './link.ts';
 
 export interface ChannelsOptions {
   identity: Identity;
@@ -56,51 +50,29 @@ const SIGNAL_POLL_MS = 1_000;
 /** Frames accepted from a peer while its HELLO is being checked. */
 const MAX_EARLY_FRAMES = 32;
 
-type Attempt = {
-  readonly key: string;
-  readonly peerHex: string;
-  readonly peerId: NodeId;
-  readonly initiator: boolean;
-  readonly kind: ConnectionKind;
-  conn: Connection | null;
-  outbox: string[];
-  waiter: (() => void) | null;
-  timer: TimerHandle | null;
-  state: 'signaling' | 'hello' | 'ready' | 'closed';
-  helloSent: boolean;
-  helloOk: boolean;
-  early: Frame[];
-  peer: PeerImpl | null;
-  settle(err: PeerchatError | null, peer?: Peer): void;
-};
+/** The answerer's attempt reports to no one: the initiator's dial is what waits. */
+const NO_ONE: Settle = () => {};
 
-class PeerImpl implements Peer {
-  constructor(
-    readonly id: NodeId,
-    readonly hex: string,
-    readonly rpc: RpcChannel,
-    readonly initiator: boolean,
-    readonly kind: ConnectionKind,
-    readonly openedAt: number,
-    readonly close: () => void,
-  ) {}
-}
-
-export class Channels {
+export class Channels implements LinkOwner {
+  private readonly ready = new Map<string, Link>();
   /** Authenticated peers by node id hex. */
-  readonly peers = new Map<string, Peer>();
-  private readonly attempts = new Map<string, Attempt>();
+  readonly peers: ReadonlyMap<string, Peer> = this.ready;
+  /** Links still being set up, by key. Ready ones are found through `ready`. */
+  private readonly attempts = new Map<string, Link>();
+  private created = 0;
   private closed = false;
   private readonly selfHex: string;
+  readonly clock: Clock;
 
   constructor(private readonly o: ChannelsOptions) {
     this.selfHex = idToHex(o.identity.nodeId);
+    this.clock = o.clock;
   }
 
   /** Connection attempts in progress to this peer (either direction). */
   connecting(peerHex: string): boolean {
     for (const a of this.attempts.values()) {
-      if (a.peerHex === peerHex && (a.state === 'signaling' || a.state === 'hello')) return true;
+      if (a.hex === peerHex && (a.state === 'signaling' || a.state === 'hello')) return true;
     }
     return false;
   }
@@ -113,7 +85,7 @@ export class Channels {
 
   /** Opens a channel to `peerHex`, signaling over `path`. Resolves once HELLO succeeded both ways. */
   dial(peerHex: string, path: SignalPath, kind: ConnectionKind = 'dht'): Promise<Peer> {
-    const peerId = idFromHex(peerHex);
+    const peerId = internId(peerHex);
     if (this.closed) return Promise.reject(new PeerchatError(ErrorCode.Closed, 'Node is closed'));
     if (!peerId || peerHex === this.selfHex) return Promise.reject(new PeerchatError(ErrorCode.BadRequest, 'Bad peer id'));
     const existing = this.peers.get(peerHex);
@@ -122,7 +94,7 @@ export class Channels {
     if (!this.o.budget.take(kind)) return Promise.reject(new PeerchatError(ErrorCode.BudgetExhausted, 'Out of connection budget'));
     const tag = idToHex(this.o.random.bytes(8));
     return new Promise<Peer>((resolve, reject) => {
-      const attempt = this.newAttempt(`${peerHex}:${tag}`, peerHex, peerId, true, kind, (err, peer) =>
+      const attempt = this.newAttempt(tag, internHex(peerHex), peerId, true, kind, (err, peer) =>
         err ? reject(err) : resolve(peer!),
       );
       if (!this.createConnection(attempt)) return;
@@ -136,74 +108,66 @@ export class Channels {
    * SIGNAL. BUSY is answered before anything is constructed when the budget is spent.
    */
   async handleSignal(fromHex: string, payload: SignalPayload, kind: ConnectionKind = 'dht'): Promise<SignalReply> {
-    const fromId = idFromHex(fromHex);
+    const fromId = internId(fromHex);
     if (this.closed || !fromId || fromHex === this.selfHex) return { busyMs: 60_000 };
-    const key = `${fromHex}:${payload.conn}`;
-    let attempt = this.attempts.get(key);
+    let attempt = this.attempts.get(`${fromHex}:${payload.conn}`) ?? this.readyLink(fromHex, payload.conn);
     if (!attempt) {
       if (this.peers.has(fromHex)) return { busyMs: 60_000 };
       // Both sides dialed each other at once: the lower id's dial wins.
-      const mine = [...this.attempts.values()].find((a) => a.peerHex === fromHex && a.initiator);
+      const mine = [...this.attempts.values()].find((a) => a.hex === fromHex && a.initiator);
       if (mine && this.selfHex < fromHex) return { busyMs: 1_000 };
       mine?.settle(new PeerchatError(ErrorCode.Busy, 'Crossed dials: the peer dials us'));
       if (!this.o.budget.take(kind)) {
         this.o.stats.count('busy-sent');
         return { busyMs: this.o.budget.retryAfterMs() };
       }
-      attempt = this.newAttempt(key, fromHex, fromId, false, kind, () => {});
+      attempt = this.newAttempt(payload.conn, internHex(fromHex), fromId, false, kind, NO_ONE);
       if (!this.createConnection(attempt)) return { busyMs: 60_000 };
       this.o.stats.count('connections-answered');
     }
     for (const d of payload.data) attempt.conn?.signal(d);
-    if (attempt.outbox.length === 0 && attempt.state === 'signaling') await this.waitForSignals(attempt, ANSWER_WAIT_MS);
-    return { data: attempt.outbox.splice(0) };
+    if (!attempt.hasSignals && attempt.state === 'signaling') await this.waitForSignals(attempt, ANSWER_WAIT_MS);
+    return { data: attempt.takeSignals() };
   }
 
-  /** Ends every channel and attempt. Idempotent. */
+  /**
+   * Ends every channel and attempt, oldest first, so the transport's close notices are always
+   * scheduled in the same order and a seeded simulation replays. Idempotent.
+   */
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    for (const a of [...this.attempts.values()]) this.end(a, 'node closed');
+    const all = [...this.attempts.values(), ...this.ready.values()].sort((x, y) => x.seq - y.seq);
+    for (const a of all) this.end(a, 'node closed');
+  }
+
+  /** The ready link that was signaled under this tag: a late SIGNAL for it must still find it. */
+  private readyLink(peerHex: string, tag: string): Link | undefined {
+    const link = this.ready.get(peerHex);
+    return link?.tag === tag ? link : undefined;
   }
 
   private newAttempt(
-    key: string,
+    tag: string,
     peerHex: string,
     peerId: NodeId,
     initiator: boolean,
     kind: ConnectionKind,
-    done: (err: PeerchatError | null, peer?: Peer) => void,
-  ): Attempt {
-    let settled = false;
-    const attempt: Attempt = {
-      key, peerHex, peerId, initiator, kind, conn: null, outbox: [], waiter: null, timer: null,
-      state: 'signaling', helloSent: false, helloOk: false, early: [], peer: null,
-      settle: (err, peer) => {
-        if (settled) return;
-        settled = true;
-        if (err) this.end(attempt, err.message);
-        done(err, peer);
-      },
-    };
-    this.attempts.set(key, attempt);
-    attempt.timer = this.o.clock.setTimeout(
+    done: Settle,
+  ): Link {
+    const setup = new Setup(done);
+    const attempt = new Link(this, this.created++, tag, peerHex, peerId, initiator, kind, setup);
+    this.attempts.set(attempt.key, attempt);
+    setup.timer = this.o.clock.setTimeout(
       () => attempt.settle(new PeerchatError(ErrorCode.Timeout, `No channel to ${peerHex.slice(0, 8)} within ${CONNECT_TIMEOUT_MS} ms`)),
       CONNECT_TIMEOUT_MS,
     );
     return attempt;
   }
 
-  private createConnection(a: Attempt): boolean {
+  private createConnection(a: Link): boolean {
     try {
-      a.conn = this.o.transport.create(a.initiator, {
-        signal: (data) => {
-          a.outbox.push(data);
-          a.waiter?.();
-        },
-        open: () => void this.sendHello(a),
-        message: (frame) => this.onFrame(a, frame),
-        close: (reason) => this.end(a, reason),
-      });
+      a.conn = this.o.transport.create(a.initiator, a);
       this.o.stats.count('connections-created');
       return true;
     } catch (err) {
@@ -213,12 +177,12 @@ export class Channels {
     }
   }
 
-  private async runInitiator(a: Attempt, tag: string, path: SignalPath): Promise<void> {
+  private async runInitiator(a: Link, tag: string, path: SignalPath): Promise<void> {
     await this.waitForSignals(a, ANSWER_WAIT_MS);
     while (a.state === 'signaling') {
       let reply: SignalReply;
       try {
-        reply = await path({ conn: tag, data: a.outbox.splice(0) });
+        reply = await path({ conn: tag, data: a.takeSignals() });
       } catch (err) {
         return a.settle(err instanceof PeerchatError ? err : new PeerchatError(ErrorCode.NoRoute, String(err)));
       }
@@ -230,59 +194,67 @@ export class Channels {
   }
 
   /** Resolves when the attempt has outgoing signals, leaves signaling, or after `ms`. */
-  private waitForSignals(a: Attempt, ms: number): Promise<void> {
-    if (a.outbox.length > 0 || a.state !== 'signaling') return Promise.resolve();
+  private waitForSignals(a: Link, ms: number): Promise<void> {
+    const setup = a.setup;
+    if (a.hasSignals || a.state !== 'signaling' || !setup) return Promise.resolve();
     return new Promise((resolve) => {
       const timer = this.o.clock.setTimeout(() => done(), ms);
       const done = () => {
         this.o.clock.clearTimeout(timer);
-        a.waiter = null;
+        setup.waiter = null;
         resolve();
       };
-      a.waiter = done;
+      setup.waiter = done;
     });
   }
 
-  private async sendHello(a: Attempt): Promise<void> {
+  /** @internal The attempt's connection opened. */
+  async sendHello(a: Link): Promise<void> {
     const conn = a.conn;
+    const setup = a.setup;
     const local = conn?.localFingerprint();
     const remote = conn?.remoteFingerprint();
-    if (!conn || !local || !remote) return a.settle(new PeerchatError(ErrorCode.Rejected, 'No fingerprints to bind HELLO to'));
+    if (!setup || !conn || !local || !remote) return a.settle(new PeerchatError(ErrorCode.Rejected, 'No fingerprints to bind HELLO to'));
     a.state = 'hello';
-    a.waiter?.();
+    setup.waiter?.();
     const sig = await this.o.ops.sign(this.o.identity, helloPayload(local, remote));
     if (ended(a)) return;
     conn.send(encodeFrame({ t: 'hello', key: toBase64Url(this.o.identity.signingPublic), sig: toBase64Url(sig) }));
-    a.helloSent = true;
+    setup.helloSent = true;
     this.maybeReady(a);
   }
 
-  private onFrame(a: Attempt, text: string): void {
+  /** @internal A frame arrived on the attempt's connection. */
+  onFrame(a: Link, text: string): void {
     const parsed = parseFrame(text);
     if (!parsed.ok) {
       this.o.stats.count(`drop-${parsed.reason}`);
-      if (parsed.id !== undefined && a.peer) {
+      if (parsed.id !== undefined && a.state === 'ready') {
         const code = parsed.reason === 'unknown-method' ? ErrorCode.UnknownMethod : ErrorCode.BadRequest;
-        a.peer.rpc.replyError(parsed.id, code, `Dropped: ${parsed.reason}`);
+        a.rpc.replyError(parsed.id, code, `Dropped: ${parsed.reason}`);
       }
       return;
     }
     const frame = parsed.frame;
     if (frame.t === 'hello') return void this.checkHello(a, frame.key, frame.sig);
     if (frame.t === 'busy') return this.end(a, 'peer busy');
-    if (a.peer && a.state === 'ready') return a.peer.rpc.receive(frame);
-    if (a.early.length >= MAX_EARLY_FRAMES) return this.o.stats.count('drop-unauthenticated');
-    a.early.push(frame);
+    if (a.state === 'ready') return a.rpc.receive(frame);
+    // Without setup the link was ready and has closed since: nothing reads its frames.
+    if (!a.setup) return;
+    const early = (a.setup.early ??= []);
+    if (early.length >= MAX_EARLY_FRAMES) return this.o.stats.count('drop-unauthenticated');
+    early.push(frame);
   }
 
-  private async checkHello(a: Attempt, keyText: string, sigText: string): Promise<void> {
-    if (a.helloOk) return this.o.stats.count('drop-duplicate-hello');
+  private async checkHello(a: Link, keyText: string, sigText: string): Promise<void> {
+    const setup = a.setup;
+    if (!setup || setup.helloOk) return this.o.stats.count('drop-duplicate-hello');
     const key = fromBase64Url(keyText);
     const sig = fromBase64Url(sigText);
     const local = a.conn?.localFingerprint();
     const remote = a.conn?.remoteFingerprint();
     let ok = false;
-    if (key && sig && local && remote && idEquals(nodeIdFromSigningKey(key), a.peerId)) {
+    if (key && sig && local && remote && idEquals(nodeIdFromSigningKey(key), a.id)) {
       ok = await this.o.ops.verify(key, sig, helloPayload(remote, local));
     }
     if (ended(a)) return;
@@ -290,49 +262,61 @@ export class Channels {
       this.o.stats.count('hello-rejected');
       return a.settle(new PeerchatError(ErrorCode.Rejected, 'Peer failed HELLO authentication'));
     }
-    a.helloOk = true;
+    setup.helloOk = true;
     this.maybeReady(a);
   }
 
-  private maybeReady(a: Attempt): void {
-    if (!a.helloOk || !a.helloSent || a.state !== 'hello' || !a.conn) return;
-    const conn = a.conn;
-    if (this.peers.has(a.peerHex)) return a.settle(new PeerchatError(ErrorCode.Busy, 'Duplicate channel'));
+  private maybeReady(a: Link): void {
+    const setup = a.setup;
+    if (!setup?.helloOk || !setup.helloSent || a.state !== 'hello' || !a.conn) return;
+    if (this.ready.has(a.hex)) return a.settle(new PeerchatError(ErrorCode.Busy, 'Duplicate channel'));
     a.state = 'ready';
-    if (a.timer) this.o.clock.clearTimeout(a.timer);
-    const rpc: RpcChannel = new RpcChannel({
-      clock: this.o.clock,
-      send: (frame) => conn.send(frame),
-      onRequest: (req, reply) => this.o.onRequest(peer, req, reply),
-      onDrop: (reason) => this.o.stats.count(`drop-${reason}`),
-    });
-    const peer = new PeerImpl(a.peerId, a.peerHex, rpc, a.initiator, a.kind, this.o.clock.now(), () => this.end(a, 'closed by us'));
-    a.peer = peer;
-    this.peers.set(a.peerHex, peer);
+    this.forget(a);
+    if (setup.timer) this.o.clock.clearTimeout(setup.timer);
+    a.openedAt = this.o.clock.now();
+    this.ready.set(a.hex, a);
     this.o.stats.count('channels-authenticated');
-    a.settle(null, peer);
-    this.o.onPeer(peer);
-    for (const f of a.early.splice(0)) rpc.receive(f);
+    a.settle(null, a);
+    a.setup = null;
+    this.o.onPeer(a);
+    for (const f of setup.early ?? []) a.rpc.receive(f);
   }
 
-  private end(a: Attempt, reason: string): void {
+  /** @internal A request arrived on a ready link. */
+  onRequest(peer: Peer, request: RequestFrame, reply: Reply): void {
+    this.o.onRequest(peer, request, reply);
+  }
+
+  /** @internal A reply on a ready link matched nothing or was malformed. */
+  onDrop(reason: string): void {
+    this.o.stats.count(`drop-${reason}`);
+  }
+
+  /** @internal Ends an attempt or channel, whoever asked (either side, timeout, node close). */
+  end(a: Link, reason: string): void {
     if (a.state === 'closed') return;
     a.state = 'closed';
-    this.attempts.delete(a.key);
-    if (a.timer) this.o.clock.clearTimeout(a.timer);
-    a.waiter?.();
+    this.forget(a);
+    const setup = a.setup;
+    if (setup?.timer) this.o.clock.clearTimeout(setup.timer);
+    setup?.waiter?.();
     a.conn?.close();
     a.settle(new PeerchatError(ErrorCode.ChannelClosed, reason));
-    const peer = a.peer;
-    if (peer && this.peers.get(peer.hex) === peer) {
-      this.peers.delete(peer.hex);
-      peer.rpc.close(reason);
-      this.o.onPeerClosed(peer, reason);
+    if (this.ready.get(a.hex) === a) {
+      this.ready.delete(a.hex);
+      a.rpc.close(reason);
+      this.o.onPeerClosed(a, reason);
     }
+  }
+
+  /** Drops an attempt from those in progress (it is ready, or over). */
+  private forget(a: Link): void {
+    const key = a.key;
+    if (this.attempts.get(key) === a) this.attempts.delete(key);
   }
 }
 
 /** Read through a function so TypeScript does not narrow state across an await. */
-function ended(a: Attempt): boolean {
+function ended(a: Link): boolean {
   return a.state === 'closed';
 }

@@ -83,9 +83,13 @@ export class FakeClock implements Clock {
 
   /** Advances time by ms, firing every timer that falls due, including ones they schedule. */
   advance(ms: number): void {
-    const until = this.time + ms;
+    this.advanceTo(this.time + ms);
+  }
+
+  /** Advances time to exactly `until` (never backwards), firing every timer due by then. */
+  advanceTo(until: number): void {
     while (this.runNext(until));
-    this.time = until;
+    this.time = Math.max(this.time, until);
   }
 
   private dropCancelled(): void {

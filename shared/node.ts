@@ -18,7 +18,7 @@ import {
 } from './constants.ts';
 import { webCryptoOps, type CryptoOps, type Identity } from './crypto.ts';
 import { ErrorCode, PeerchatError, isPeerchatError } from './errors.ts';
-import { compareDistance, idFromHex, idToHex, type NodeId } from './id.ts';
+import { bucketIndex, compareDistance, idFromHex, idToHex, type NodeId } from './id.ts';
 import { Maintenance } from './maintenance.ts';
 import type { Method, RequestBodyOf, RequestFrame, ResponseBodyOf, Route } from './protocol.ts';
 import type { Random } from './random.ts';
@@ -28,7 +28,7 @@ import { RoutingTable } from './routing-table.ts';
 import type { Reply } from './rpc.ts';
 import { Stats } from './stats.ts';
 import { MemoryStore, type Store } from './store.ts';
-import { TokenBucket } from './budget.ts';
+import { KeyedTokenBuckets } from './budget.ts';
 import type { Transport } from './transport.ts';
 
 /** How a node finds its first peers: the signal server, or the simulator's stand-in for it. */
@@ -97,7 +97,7 @@ export class KademliaNode {
   readonly bootstrap: Bootstrap | undefined;
   readonly maintenance: Maintenance;
   private readonly handlers = new Map<Method, Handler>();
-  private readonly forwardLimits = new Map<string, TokenBucket>();
+  private readonly forwardLimits = new KeyedTokenBuckets(FORWARD_RATE_PER_NEIGHBOUR_PER_S / 1000, FORWARD_RATE_PER_NEIGHBOUR_PER_S);
   private closed = false;
 
   constructor(readonly options: NodeOptions) {
@@ -112,7 +112,7 @@ export class KademliaNode {
     this.config = {
       replication: REPLICATION,
       farChannelsPerBucket: FAR_CHANNELS_PER_BUCKET,
-      maxDhtChannels: 32,
+      maxDhtChannels: 40,
       bootstrapPeers: 3,
       ...options.config,
     };
@@ -258,10 +258,17 @@ export class KademliaNode {
     this.channels.close();
   }
 
+  /**
+   * Past maxDhtChannels a node still accepts whoever it needs, and whoever is one bucket beyond
+   * its near subtree: that node most likely needs it for its own near subtree (they are not
+   * symmetric), and answers for keys there depend on it. Far-bucket requests go elsewhere.
+   */
   private acceptsChannelFrom(fromHex: string): boolean {
     if (this.neighbours().length < this.config.maxDhtChannels) return true;
     const id = idFromHex(fromHex);
-    return id !== null && this.table.wouldWant(id, this.config.replication, this.config.farChannelsPerBucket);
+    if (id === null) return false;
+    const r = this.config.replication;
+    return bucketIndex(this.id, id) <= this.table.nearBoundary(r) + 1 || this.table.wouldWant(id, r, this.config.farChannelsPerBucket);
   }
 
   private async onSignalRequest(b: RequestBodyOf<'SIGNAL'>, ctx: { routed: boolean }): Promise<ResponseBodyOf<'SIGNAL'>> {
@@ -343,12 +350,7 @@ export class KademliaNode {
   }
 
   private forwardAllowed(fromHex: string): boolean {
-    let bucket = this.forwardLimits.get(fromHex);
-    if (!bucket) {
-      bucket = new TokenBucket(FORWARD_RATE_PER_NEIGHBOUR_PER_S / 1000, FORWARD_RATE_PER_NEIGHBOUR_PER_S, this.clock.now());
-      this.forwardLimits.set(fromHex, bucket);
-    }
-    if (bucket.take(this.clock.now())) return true;
+    if (this.forwardLimits.take(fromHex, this.clock.now())) return true;
     this.stats.count('forward-rate-limited');
     return false;
   }

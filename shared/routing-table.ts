@@ -6,6 +6,7 @@
  */
 import { ID_BITS, K_BUCKET_SIZE } from './constants.ts';
 import { bucketIndex, compareDistance, idToHex, type NodeId } from './id.ts';
+import { internHex } from './id-intern.ts';
 
 export interface Contact {
   readonly id: NodeId;
@@ -26,7 +27,12 @@ export type AddResult =
   | { status: 'full'; oldest: Contact };
 
 export class RoutingTable {
-  private readonly buckets: Array<Contact[] | undefined> = new Array(ID_BITS);
+  /**
+   * Every contact, least recently seen first. A bucket is the contacts here that fall in it, in
+   * this order; one list instead of an array per bucket keeps a table small, which matters
+   * when the simulator holds ten thousand of them.
+   */
+  private readonly byRecency: Contact[] = [];
   private readonly byHex = new Map<string, Contact>();
 
   constructor(
@@ -52,7 +58,7 @@ export class RoutingTable {
 
   /** Contacts in bucket i, least recently seen first. */
   bucket(i: number): readonly Contact[] {
-    return this.buckets[i] ?? [];
+    return this.byRecency.filter((c) => this.bucketOf(c) === i);
   }
 
   /**
@@ -60,7 +66,7 @@ export class RoutingTable {
    * new ones are appended unless the bucket is full.
    */
   add(id: NodeId, now: number): AddResult {
-    const hex = idToHex(id);
+    const hex = internHex(idToHex(id));
     const known = this.byHex.get(hex);
     if (known) {
       this.touch(known, now);
@@ -68,14 +74,14 @@ export class RoutingTable {
     }
     const i = bucketIndex(this.self, id);
     if (i < 0) throw new Error('A node cannot add itself to its routing table');
-    const bucket = (this.buckets[i] ??= []);
+    const bucket = this.bucket(i);
     if (bucket.length >= this.k) {
       // Prefer evicting a contact without a channel: it costs nothing to lose.
       const idle = bucket.find((c) => !c.connected);
       return { status: 'full', oldest: idle ?? bucket[0]! };
     }
     const contact: Contact = { id, hex, firstSeen: now, lastSeen: now, missed: 0, connected: false };
-    bucket.push(contact);
+    this.byRecency.push(contact);
     this.byHex.set(hex, contact);
     return { status: 'added', contact };
   }
@@ -84,12 +90,12 @@ export class RoutingTable {
   touch(contact: Contact, now: number): void {
     contact.lastSeen = now;
     contact.missed = 0;
-    const bucket = this.buckets[bucketIndex(this.self, contact.id)]!;
-    const at = bucket.indexOf(contact);
-    if (at >= 0 && at !== bucket.length - 1) {
-      bucket.splice(at, 1);
-      bucket.push(contact);
-    }
+    const list = this.byRecency;
+    const at = list.indexOf(contact);
+    if (at < 0) return;
+    // Shifting in place, rather than splice and push, never grows the list's backing store.
+    for (let j = at; j < list.length - 1; j++) list[j] = list[j + 1]!;
+    list[list.length - 1] = contact;
   }
 
   /** Counts a missed reply; returns how many in a row. */
@@ -103,10 +109,7 @@ export class RoutingTable {
     const c = this.byHex.get(hex);
     if (!c) return undefined;
     this.byHex.delete(hex);
-    const i = bucketIndex(this.self, c.id);
-    const bucket = this.buckets[i]!;
-    bucket.splice(bucket.indexOf(c), 1);
-    if (bucket.length === 0) this.buckets[i] = undefined;
+    this.byRecency.splice(this.byRecency.indexOf(c), 1);
     return c;
   }
 
@@ -127,8 +130,9 @@ export class RoutingTable {
 
   /** Index of the highest non-empty bucket, or -1. */
   highestBucket(): number {
-    for (let i = ID_BITS - 1; i >= 0; i--) if (this.buckets[i]) return i;
-    return -1;
+    let highest = -1;
+    for (const c of this.byRecency) highest = Math.max(highest, this.bucketOf(c));
+    return highest;
   }
 
   /**
@@ -139,9 +143,10 @@ export class RoutingTable {
    * Returns the index of the last bucket taken (-1 when the table is empty).
    */
   nearBoundary(r: number): number {
+    const sizes = this.bucketSizes();
     let count = 0;
     for (let i = 0; i < ID_BITS; i++) {
-      count += this.buckets[i]?.length ?? 0;
+      count += sizes[i]!;
       if (count >= r) return i;
     }
     return this.highestBucket();
@@ -153,12 +158,13 @@ export class RoutingTable {
    */
   wanted(r: number, perFarBucket: number): Contact[] {
     const boundary = this.nearBoundary(r);
+    const buckets = this.buckets();
     const out: Contact[] = [];
-    for (let i = 0; i <= boundary; i++) for (const c of this.buckets[i] ?? []) out.push(c);
+    for (let i = 0; i <= boundary; i++) for (const c of buckets[i] ?? []) out.push(c);
     for (let i = boundary + 1; i < ID_BITS; i++) {
-      const bucket = this.buckets[i];
+      const bucket = buckets[i];
       if (!bucket) continue;
-      const ranked = [...bucket].sort(preferForFarBucket);
+      const ranked = bucket.sort(preferForFarBucket);
       for (let j = 0; j < Math.min(perFarBucket, ranked.length); j++) out.push(ranked[j]!);
     }
     return out;
@@ -173,15 +179,33 @@ export class RoutingTable {
     if (i < 0) return false;
     if (i <= this.nearBoundary(r) || this.nearCount(i) < r) return true;
     let connected = 0;
-    for (const c of this.buckets[i] ?? []) if (c.connected) connected++;
+    for (const c of this.byRecency) if (c.connected && this.bucketOf(c) === i) connected++;
     return connected < perFarBucket;
   }
 
   /** Contacts in buckets 0..i inclusive. */
   private nearCount(i: number): number {
     let count = 0;
-    for (let j = 0; j <= i; j++) count += this.buckets[j]?.length ?? 0;
+    for (const c of this.byRecency) if (this.bucketOf(c) <= i) count++;
     return count;
+  }
+
+  private bucketOf(c: Contact): number {
+    return bucketIndex(this.self, c.id);
+  }
+
+  /** How many contacts each bucket holds, by index. */
+  private bucketSizes(): number[] {
+    const sizes = new Array<number>(ID_BITS).fill(0);
+    for (const c of this.byRecency) sizes[this.bucketOf(c)]!++;
+    return sizes;
+  }
+
+  /** Every bucket's contacts, least recently seen first, by index (holes for empty ones). */
+  private buckets(): Contact[][] {
+    const out: Contact[][] = [];
+    for (const c of this.byRecency) (out[this.bucketOf(c)] ??= []).push(c);
+    return out;
   }
 }
 

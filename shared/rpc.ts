@@ -21,8 +21,13 @@ export interface Reply<M extends Method = Method> {
   error(code: ErrorCode, message: string): void;
 }
 
-export interface RpcChannelOptions {
-  clock: Clock;
+/**
+ * What a channel needs from its owner. Its functions are called as methods (`host.send(f)`), so
+ * the owner can be one object with prototype methods instead of a bag of closures per channel:
+ * the simulator holds tens of thousands of channels.
+ */
+export interface RpcHost {
+  readonly clock: Clock;
   /** Hands an encoded frame to the connection; false when it could not be queued. */
   send(frame: string): boolean;
   onRequest(request: RequestFrame, reply: Reply): void;
@@ -41,13 +46,14 @@ const MAX_REQUEST_ID = 0xffffffff;
 
 export class RpcChannel {
   private nextId = 1;
-  private readonly pending = new Map<number, Pending>();
+  /** Requests in flight; null while there are none, as most channels are idle most of the time. */
+  private pending: Map<number, Pending> | null = null;
   private closedReason: string | null = null;
 
-  constructor(private readonly options: RpcChannelOptions) {}
+  constructor(private readonly host: RpcHost) {}
 
   get inFlight(): number {
-    return this.pending.size;
+    return this.pending?.size ?? 0;
   }
 
   request<M extends Method>(method: M, body: RequestBodyOf<M>, timeoutMs: number, route?: Route): Promise<ResponseBodyOf<M>> {
@@ -64,28 +70,27 @@ export class RpcChannel {
       } catch (err) {
         return reject(err instanceof PeerchatError ? err : new PeerchatError(ErrorCode.BadRequest, String(err)));
       }
-      const timer = this.options.clock.setTimeout(() => {
-        this.pending.delete(id);
+      const timer = this.host.clock.setTimeout(() => {
+        this.take(id);
         reject(new PeerchatError(ErrorCode.Timeout, `${method} got no reply within ${timeoutMs} ms`));
       }, timeoutMs);
-      this.pending.set(id, { method, resolve: resolve as (b: unknown) => void, reject, timer });
-      if (!this.options.send(encoded)) this.fail(id, new PeerchatError(ErrorCode.ChannelClosed, 'Channel would not take the frame'));
+      (this.pending ??= new Map()).set(id, { method, resolve: resolve as (b: unknown) => void, reject, timer });
+      if (!this.host.send(encoded)) this.fail(id, new PeerchatError(ErrorCode.ChannelClosed, 'Channel would not take the frame'));
     });
   }
 
   /** Feeds a parsed frame that arrived on this channel (HELLO and BUSY are the owner's). */
   receive(frame: Frame): void {
     if (frame.t === 'req') {
-      this.options.onRequest(frame, this.replier(frame.id, frame.m));
+      this.host.onRequest(frame, this.replier(frame.id, frame.m));
     } else if (frame.t === 'res' || frame.t === 'err') {
-      const p = this.pending.get(frame.id);
-      if (!p) return this.options.onDrop('unmatched-reply');
-      this.pending.delete(frame.id);
-      this.options.clock.clearTimeout(p.timer);
+      const p = this.take(frame.id);
+      if (!p) return this.host.onDrop('unmatched-reply');
+      this.host.clock.clearTimeout(p.timer);
       if (frame.t === 'err') return p.reject(new PeerchatError(asErrorCode(frame.code), frame.msg));
       const body = parseResponseBody(p.method, frame.b);
       if (body === null) {
-        this.options.onDrop('bad-reply-body');
+        this.host.onDrop('bad-reply-body');
         return p.reject(new PeerchatError(ErrorCode.BadRequest, `Malformed ${p.method} reply`));
       }
       p.resolve(body);
@@ -94,22 +99,32 @@ export class RpcChannel {
 
   /** Sends an error reply for a request the owner could not even parse (bad body, unknown method). */
   replyError(id: number, code: ErrorCode, message: string): void {
-    if (this.closedReason === null) this.options.send(encodeFrame({ t: 'err', id, code, msg: message.slice(0, 256) }));
+    if (this.closedReason === null) this.host.send(encodeFrame({ t: 'err', id, code, msg: message.slice(0, 256) }));
   }
 
   /** Rejects everything in flight. Idempotent. */
   close(reason: string): void {
     if (this.closedReason !== null) return;
     this.closedReason = reason;
+    if (!this.pending) return;
     for (const id of [...this.pending.keys()]) this.fail(id, new PeerchatError(ErrorCode.ChannelClosed, `Channel closed: ${reason}`));
   }
 
   private fail(id: number, err: PeerchatError): void {
-    const p = this.pending.get(id);
+    const p = this.take(id);
     if (!p) return;
-    this.pending.delete(id);
-    this.options.clock.clearTimeout(p.timer);
+    this.host.clock.clearTimeout(p.timer);
     p.reject(err);
+  }
+
+  /** Removes a request from those in flight, releasing the map when it empties. */
+  private take(id: number): Pending | undefined {
+    const pending = this.pending;
+    const p = pending?.get(id);
+    if (!pending || !p) return undefined;
+    pending.delete(id);
+    if (pending.size === 0) this.pending = null;
+    return p;
   }
 
   private replier(id: number, method: Method): Reply {
@@ -119,7 +134,7 @@ export class RpcChannel {
         if (done || this.closedReason !== null) return;
         done = true;
         try {
-          this.options.send(encodeFrame({ t: 'res', id, b: body } as Frame));
+          this.host.send(encodeFrame({ t: 'res', id, b: body } as Frame));
         } catch {
           this.replyError(id, ErrorCode.BadRequest, `${method} reply too large`);
         }

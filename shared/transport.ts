@@ -10,6 +10,7 @@ import { ErrorCode, PeerchatError } from './errors.ts';
 import type { Clock, TimerHandle } from './clock.ts';
 import type { Random } from './random.ts';
 
+/** Called as methods (`events.open()`): an owner can implement them on its prototype. */
 export interface ConnectionEvents {
   /** Signaling data for the peer; the owner delivers it and feeds the peer's replies to signal(). */
   signal(data: string): void;
@@ -86,8 +87,8 @@ export class MemoryNetwork {
   }
 
   /** @internal */
-  newConnectionId(): string {
-    return `c${(this.nextId++).toString(36)}`;
+  newConnectionSerial(): number {
+    return this.nextId++;
   }
 
   /** @internal */
@@ -111,7 +112,8 @@ export class MemoryNetwork {
 export class MemoryTransport implements Transport {
   created = 0;
   private closed = false;
-  readonly connections = new Set<MemoryConnection>();
+  /** Connections not yet closed, oldest first: an array, half the size of a Set. */
+  private readonly live: MemoryConnection[] = [];
 
   constructor(
     readonly network: MemoryNetwork,
@@ -125,14 +127,25 @@ export class MemoryTransport implements Transport {
     }
     this.created++;
     const conn = new MemoryConnection(this, initiator, events);
-    this.connections.add(conn);
+    this.live.push(conn);
     return conn;
   }
 
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    for (const conn of [...this.connections]) conn.close();
+    for (const conn of [...this.live]) conn.close();
+  }
+
+  /** A snapshot of the connections not yet closed, oldest first. */
+  get connections(): ReadonlySet<Connection> {
+    return new Set(this.live);
+  }
+
+  /** @internal A connection of this endpoint closed. */
+  forget(conn: MemoryConnection): void {
+    const at = this.live.indexOf(conn);
+    if (at >= 0) this.live.splice(at, 1);
   }
 
   get isClosed(): boolean {
@@ -143,14 +156,15 @@ export class MemoryTransport implements Transport {
 type State = 'new' | 'signaling' | 'connecting' | 'open' | 'closed';
 
 class MemoryConnection implements Connection {
-  readonly id: string;
+  /** Numbers this connection in its network; `id` is its name in signals, made on demand. */
+  private readonly serial: number;
   private state: State = 'new';
   private peer: MemoryConnection | null = null;
   /** On an offerer: the connection that took its offer, so its answer can be checked. */
   private answerer: MemoryConnection | null = null;
   private lastArrival = 0;
-  private timers = new Set<TimerHandle>();
-  private readonly fingerprint: string;
+  /** The next setup step (emitting the offer or answer, opening); cleared if this side closes. */
+  private step: TimerHandle | null = null;
   private peerFingerprint: string | null = null;
 
   constructor(
@@ -159,18 +173,21 @@ class MemoryConnection implements Connection {
     private readonly events: ConnectionEvents,
   ) {
     const net = owner.network;
-    this.id = net.newConnectionId();
-    this.fingerprint = `fp:${this.id}`;
+    this.serial = net.newConnectionSerial();
     if (initiator) {
       this.state = 'signaling';
       net.registerOffer(this);
       // Like simple-peer, the offer is emitted asynchronously.
-      this.later(0, () => this.events.signal(JSON.stringify({ type: 'offer', conn: this.id, fp: this.fingerprint })));
+      this.later(0, () => this.emitSignal('offer'));
     }
   }
 
+  get id(): string {
+    return `c${this.serial.toString(36)}`;
+  }
+
   localFingerprint(): string | null {
-    return this.peerFingerprint === null ? null : this.fingerprint;
+    return this.peerFingerprint === null ? null : this.fingerprint();
   }
 
   remoteFingerprint(): string | null {
@@ -196,7 +213,7 @@ class MemoryConnection implements Connection {
       offerer.answerer = this;
       this.peerFingerprint = msg.fp;
       this.state = 'connecting';
-      this.later(0, () => this.events.signal(JSON.stringify({ type: 'answer', conn: this.id, fp: this.fingerprint })));
+      this.later(0, () => this.emitSignal('answer'));
     } else if (msg.type === 'answer' && this.initiator && this.state === 'signaling') {
       const answerer = this.answerer;
       if (!answerer || answerer.id !== msg.conn || answerer.state !== 'connecting') return this.fail('answer does not match');
@@ -224,8 +241,8 @@ class MemoryConnection implements Connection {
     const now = o.clock.now();
     const arrival = Math.max(now + delay, this.lastArrival);
     this.lastArrival = arrival;
-    // Not tracked in this.timers: frames already sent still arrive if this side closes next,
-    // as RTCDataChannel.close() sends what is queued before closing.
+    // Unlike later(), delivery does not depend on this side staying open: frames already sent
+    // still arrive if this side closes next, as RTCDataChannel.close() sends what is queued.
     o.clock.setTimeout(() => peer.deliver(frame), arrival - now);
     return true;
   }
@@ -256,9 +273,9 @@ class MemoryConnection implements Connection {
     this.state = 'closed';
     const net = this.owner.network;
     net.forgetOffer(this.id);
-    for (const t of this.timers) net.options.clock.clearTimeout(t);
-    this.timers.clear();
-    this.owner.connections.delete(this);
+    if (this.step) net.options.clock.clearTimeout(this.step);
+    this.step = null;
+    this.owner.forget(this);
     const peer = this.peer;
     if (notifyPeer && peer && wasOpen !== 'new') {
       const delay = Math.max(0, net.options.latencyMs(this.owner.name, peer.owner.name));
@@ -268,12 +285,26 @@ class MemoryConnection implements Connection {
     this.events.close(reason);
   }
 
+  /**
+   * Schedules the next setup step. Setup is a chain (offer or answer out, then open), so one
+   * handle is enough. It is cleared on close rather than left to find the connection closed:
+   * a timer that runs moves a fake clock, and simulations must replay unchanged.
+   */
   private later(ms: number, fn: () => void): void {
-    const clock = this.owner.network.options.clock;
-    const handle = clock.setTimeout(() => {
-      this.timers.delete(handle);
+    const handle = this.owner.network.options.clock.setTimeout(() => {
+      if (this.step === handle) this.step = null;
       fn();
     }, ms);
-    this.timers.add(handle);
+    this.step = handle;
+  }
+
+  /** Derived from the id rather than stored: one string fewer per connection. */
+  private fingerprint(): string {
+    return `fp:${this.id}`;
+  }
+
+  private emitSignal(type: 'offer' | 'answer'): void {
+    if (this.state === 'closed') return;
+    this.events.signal(JSON.stringify({ type, conn: this.id, fp: this.fingerprint() }));
   }
 }

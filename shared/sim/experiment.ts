@@ -51,7 +51,10 @@ export interface ExperimentResult {
   channelsPerNode: Summary;
   departures: number;
   heapPerNodeKiB: number;
+  /** Wall time of the whole run, building the network included. */
   wallMs: number;
+  /** Wall time of the lookup phase alone (churn and upkeep run meanwhile). */
+  lookupWallMs: number;
 }
 
 interface Tracked {
@@ -73,6 +76,7 @@ export async function runExperiment(o: ExperimentOptions): Promise<ExperimentRes
   await sim.run(o.settleMs ?? 15 * 60_000);
   const heapPerNodeKiB = (heapUsed() - heapBefore) / sim.live.size / 1024;
 
+  const lookupStart = performance.now();
   const tracked = new Map<string, Tracked>();
   const replies = new Map<string, Tracked>();
   sim.network.options.onFrame = (from, to, text) => countFrame(tracked, replies, from, to, text);
@@ -134,6 +138,7 @@ export async function runExperiment(o: ExperimentOptions): Promise<ExperimentRes
     departures: sim.departures,
     heapPerNodeKiB: Math.round(heapPerNodeKiB * 10) / 10,
     wallMs: Math.round(performance.now() - wallStart),
+    lookupWallMs: Math.round(performance.now() - lookupStart),
   };
 }
 

@@ -34,6 +34,8 @@ export interface SimNode {
 }
 
 const SERVER = 'signal-server';
+/** Timers this close together fire before pending crypto is awaited (see step()). */
+const BATCH_MS = 1;
 const SERVER_ACCESS_MS = 10;
 
 export class Simulation {
@@ -109,15 +111,8 @@ export class Simulation {
   /** Advances simulated time by ms, letting every async step (crypto included) finish in order. */
   async run(ms: number): Promise<void> {
     const until = this.clock.now() + ms;
-    for (;;) {
-      await new Promise<void>((resolve) => setImmediate(resolve));
-      if (this.ops.pending > 0) {
-        await this.ops.idle();
-        continue;
-      }
-      if (!this.clock.runNext(until)) break;
-    }
-    this.clock.advance(Math.max(0, until - this.clock.now()));
+    while (await this.step(until));
+    this.clock.advanceTo(until);
   }
 
   /** Runs until `promise` settles (or `limitMs` of simulated time passes) and returns it. */
@@ -125,16 +120,26 @@ export class Simulation {
     let done = false;
     void promise.finally(() => (done = true)).catch(() => {});
     const end = this.clock.now() + limitMs;
-    while (!done && this.clock.now() < end) {
-      await new Promise<void>((resolve) => setImmediate(resolve));
-      if (this.ops.pending > 0) {
-        await this.ops.idle();
-        continue;
-      }
-      if (done) break;
-      if (!this.clock.runNext(end)) break;
-    }
+    while (!done && (await this.step(end)));
     return promise;
+  }
+
+  /**
+   * One step: let pending async work finish, then fire every timer due within BATCH_MS of the
+   * earliest. Batching lets crypto started by those timers run in parallel on the thread pool;
+   * results still resolve in FIFO order, so runs stay deterministic. False when nothing is due.
+   */
+  private async step(until: number): Promise<boolean> {
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    if (this.ops.pending > 0) {
+      await this.ops.idle();
+      return true;
+    }
+    const first = this.clock.nextAt();
+    if (first === null || first > until) return false;
+    const last = Math.min(until, first + BATCH_MS);
+    while (this.clock.runNext(last));
+    return true;
   }
 
   /** The true r closest live nodes to key, closest first. */

@@ -1,0 +1,57 @@
+/**
+ * `npm run bench`: the DHT's numbers, each beside a reference measured in the same run.
+ * - Peerchat's recursive lookups in the simulator at N = 1,000 and 10,000, 0% and 30%/h churn.
+ * - The reference: bittorrent-dht (iterative Kademlia, k = 20) on loopback UDP with the same
+ *   one-way latency injected, at N = 500 with alpha = 3 and 16.
+ * Writes bench/results/dht.json. `--quick` runs only N = 1,000 (a few minutes).
+ */
+import { writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { runExperiment, type ExperimentResult } from '../shared/sim/experiment.ts';
+import { measureBittorrentDht } from './reference-bittorrent-dht.ts';
+
+const LATENCY_MS = 50;
+const quick = process.argv.includes('--quick');
+const sizes = quick ? [1000] : [1000, 10_000];
+
+// Both reference networks at once: each runs its lookups one at a time and mostly waits on
+// the injected latency, so together they take the time of the slower one.
+console.error('reference: bittorrent-dht N=500, alpha 3 and 16');
+const reference = await Promise.all(
+  [3, 16].map((alpha) => measureBittorrentDht({ nodes: 500, lookups: 200, latencyMs: LATENCY_MS, alpha, seed: 1 })),
+);
+
+const peerchat: ExperimentResult[] = [];
+for (const nodes of sizes) {
+  for (const churn of [0, 0.3]) {
+    console.error(`peerchat: N=${nodes} churn=${churn}/h`);
+    peerchat.push(await runExperiment({ nodes, lookups: 1000, churn, hours: churn > 0 ? 2 : 1, seed: 1, latencyMs: LATENCY_MS }));
+  }
+}
+
+/** The goals of the foundation issue, checked against what was measured. */
+function goals(r: ExperimentResult) {
+  const L = LATENCY_MS;
+  const latencyGoal = r.nodes >= 10_000 ? 14 : 10;
+  return {
+    messagesPerLookupMedianAtMost24: r.nodes > 1000 || r.messagesPerLookup.median <= 24,
+    latencyMedianInL: Math.round((r.latencyMs.median / L) * 10) / 10,
+    latencyGoalInL: latencyGoal,
+    latencyOk: r.latencyMs.median <= latencyGoal * L,
+    trueClosestOk: r.trueClosestFraction >= (r.churn > 0 ? 0.99 : 0.995),
+    hopsWithinLimit: r.maxHopsSeen <= r.hopLimit,
+    heapOk: r.heapPerNodeKiB <= 30,
+    wallOk: r.nodes < 10_000 || r.wallMs <= 120_000,
+  };
+}
+
+const out = {
+  date: new Date().toISOString(),
+  machine: { cpus: cpus().length, model: cpus()[0]?.model ?? 'unknown', node: process.version },
+  latencyMs: LATENCY_MS,
+  reference,
+  peerchat: peerchat.map((r) => ({ ...r, goals: goals(r) })),
+};
+const file = new URL(quick ? './results/dht-quick.json' : './results/dht.json', import.meta.url);
+writeFileSync(file, JSON.stringify(out, null, 2) + '\n');
+console.log(JSON.stringify(out, null, 2));

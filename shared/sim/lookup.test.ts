@@ -1,0 +1,20 @@
+import { describe, expect, it } from 'vitest';
+import { runExperiment } from './experiment.ts';
+
+// Seeded and deterministic: a failure here replays exactly with the same seed (npm run sim).
+describe('lookups in a simulated network', () => {
+  it('at N = 1,000 with no churn, at least 99.5% of lookups return the true 8 closest live nodes', async () => {
+    const r = await runExperiment({ nodes: 1000, lookups: 400, churn: 0, hours: 0.25, seed: 101 });
+    expect(r.trueClosestFraction).toBeGreaterThanOrEqual(0.995);
+    expect(r.failedLookups).toBe(0);
+    expect(r.maxHopsSeen).toBeLessThanOrEqual(r.hopLimit);
+    expect(r.messagesPerLookup.median).toBeLessThanOrEqual(24);
+  });
+
+  it('at N = 1,000 with 30% of nodes leaving per hour, at least 99% of lookups return the true 8 closest live nodes', { timeout: 15 * 60_000 }, async () => {
+    const r = await runExperiment({ nodes: 1000, lookups: 400, churn: 0.3, hours: 1, seed: 102 });
+    expect(r.departures).toBeGreaterThan(300);
+    expect(r.trueClosestFraction).toBeGreaterThanOrEqual(0.99);
+    expect(r.maxLatencyMs).toBeLessThanOrEqual(10_000);
+  });
+});

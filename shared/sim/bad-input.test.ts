@@ -8,13 +8,7 @@ afterEach(() => sim?.close());
 
 async function network(n: number, seed: number): Promise<SimNode[]> {
   sim = new Simulation({ seed });
-  const nodes: SimNode[] = [];
-  for (let i = 0; i < n; i++) {
-    nodes.push(await sim.spawn());
-    await sim.run(60_000);
-  }
-  await sim.run(5 * 60_000);
-  return nodes;
+  return sim.grow(n, 6, 5 * 60_000); // one arrival a minute
 }
 
 /** Valid frames of every kind but BUSY (a peer that sends BUSY ends its own channel), to mutate. */

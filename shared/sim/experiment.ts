@@ -66,14 +66,7 @@ export async function runExperiment(o: ExperimentOptions): Promise<ExperimentRes
   const wallStart = performance.now();
   const heapBefore = heapUsed();
   const sim = new Simulation({ seed: o.seed, churnPerHour: o.churn, latencyMedianMs: o.latencyMs ?? 50, lossRate: o.loss ?? 0 });
-  // A network grows by invitation: arrivals in proportion to its size. A flash crowd of
-  // N nodes in a minute would spend every node's connection tokens at once.
-  const growth = o.growthPerHour ?? 1.5;
-  for (let i = 0; i < o.nodes; i++) {
-    await sim.spawn();
-    await sim.run(3_600_000 / (growth * Math.max(10, i + 1)));
-  }
-  await sim.run(o.settleMs ?? 15 * 60_000);
+  await sim.grow(o.nodes, o.growthPerHour, o.settleMs);
   const heapPerNodeKiB = (heapUsed() - heapBefore) / sim.live.size / 1024;
 
   const lookupStart = performance.now();

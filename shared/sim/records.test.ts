@@ -10,13 +10,7 @@ afterEach(() => sim?.close());
 
 async function network(n: number, seed: number): Promise<SimNode[]> {
   sim = new Simulation({ seed });
-  const nodes: SimNode[] = [];
-  for (let i = 0; i < n; i++) {
-    nodes.push(await sim.spawn());
-    await sim.run(3_600_000 / (1.5 * Math.max(10, i + 1)));
-  }
-  await sim.run(15 * 60_000);
-  return nodes;
+  return sim.grow(n);
 }
 
 async function register(owner: SimNode, name: string, registeredAt = sim.clock.now()): Promise<UserRecord> {

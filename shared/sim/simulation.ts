@@ -142,6 +142,21 @@ export class Simulation {
     return true;
   }
 
+  /**
+   * Grows the network to n nodes as invitations would: arrivals in proportion to its size
+   * (`growthPerHour` x live nodes per hour; a flash crowd of n nodes in a minute would spend
+   * every node's connection tokens at once), then lets it settle. Returns the nodes spawned.
+   */
+  async grow(n: number, growthPerHour = 1.5, settleMs = 15 * 60_000): Promise<SimNode[]> {
+    const nodes: SimNode[] = [];
+    for (let i = 0; i < n; i++) {
+      nodes.push(await this.spawn());
+      await this.run(3_600_000 / (growthPerHour * Math.max(10, nodes.length)));
+    }
+    await this.run(settleMs);
+    return nodes;
+  }
+
   /** The true r closest live nodes to key, closest first. */
   closestLive(key: NodeId, r: number): string[] {
     const best: SimNode[] = [];

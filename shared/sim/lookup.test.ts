@@ -3,7 +3,7 @@ import { runExperiment } from './experiment.ts';
 
 // Seeded and deterministic: a failure here replays exactly with the same seed (npm run sim).
 describe('lookups in a simulated network', () => {
-  it('at N = 1,000 with no churn, at least 99.5% of lookups return the true 8 closest live nodes', async () => {
+  it('at N = 1,000 with no churn, at least 99.5% of lookups return the true 8 closest live nodes', { timeout: 10 * 60_000 }, async () => {
     const r = await runExperiment({ nodes: 1000, lookups: 400, churn: 0, hours: 0.25, seed: 101 });
     expect(r.trueClosestFraction).toBeGreaterThanOrEqual(0.995);
     expect(r.failedLookups).toBe(0);

@@ -1,11 +1,13 @@
 /**
- * `npm start`: build the app if the build is missing or stale, then serve dist/.
- * Vite's preview server stands in until the signal server takes over serving (a later issue).
+ * `npm start`: build the app if the build is missing or stale, then run the signal server, which
+ * serves dist/ and `/signal` on one port (PORT, HOST). tsx's API loads the TypeScript entry in
+ * this same process, so Ctrl+C reaches it directly.
  */
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { build, preview } from 'vite';
+import { tsImport } from 'tsx/esm/api';
+import { build } from 'vite';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const configFile = join(root, 'vite.config.ts');
@@ -37,6 +39,4 @@ if (buildIsStale()) {
   await build({ configFile, logLevel: 'warn' });
 }
 
-const server = await preview({ configFile });
-const url = server.resolvedUrls?.local[0] ?? `http://${server.config.preview.host}:${server.config.preview.port}/`;
-console.log(`\nPeerchat is running. Open ${url} (Ctrl+C stops it).`);
+await tsImport('../signal-server/main.ts', import.meta.url);

@@ -1,0 +1,33 @@
+/**
+ * Runs the signal server: `node --import tsx signal-server/main.ts` (npm start does this after
+ * building). PORT (default 8080) and HOST (default localhost) pick where it listens.
+ */
+import { fileURLToPath } from 'node:url';
+import { createSignalServer } from './server.ts';
+
+const port = Number(process.env['PORT'] ?? 8080);
+if (!Number.isInteger(port) || port < 0 || port > 65535) {
+  console.error(`PORT must be a port number (0-65535), not "${process.env['PORT']}".`);
+  process.exit(2);
+}
+const host = process.env['HOST'] ?? 'localhost';
+const staticDir = fileURLToPath(new URL('../dist', import.meta.url));
+
+const server = createSignalServer({ port, host, staticDir });
+try {
+  await server.ready;
+} catch (err) {
+  const code = (err as { code?: string }).code;
+  console.error(code === 'EADDRINUSE' ? `Port ${port} is in use; set PORT to another one.` : String(err));
+  process.exit(1);
+}
+console.log(`\nPeerchat is running. Open ${server.url} (Ctrl+C stops it).`);
+
+let stopping = false;
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => {
+    if (stopping) process.exit(1);
+    stopping = true;
+    void server.close().then(() => process.exit(0));
+  });
+}

@@ -1,0 +1,147 @@
+/**
+ * The signal server: one node:http server that serves the built app (static.ts), `/healthz`,
+ * `/stats`, and the `/signal` WebSocket (ws, `noServer`) through which tabs prove their node id,
+ * find their first peers and exchange their first SDP (hub.ts). Bootstrap only: no chat data.
+ *
+ *   const server = createSignalServer({ port: 0 });
+ *   await server.ready; // server.url is http://127.0.0.1:<port>/
+ */
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { WebSocketServer } from 'ws';
+import { webCryptoOps, type CryptoOps } from '../shared/crypto.ts';
+import { cryptoRandom, type Random } from '../shared/random.ts';
+import { SIGNAL_PATH } from '../shared/signal-protocol.ts';
+import { Hub, type SignalStats } from './hub.ts';
+import { DEFAULT_LIMITS, type Limits } from './limits.ts';
+import { serveStatic } from './static.ts';
+
+export { DEFAULT_LIMITS, type Limits } from './limits.ts';
+export type { SignalStats } from './hub.ts';
+
+export interface SignalServerOptions {
+  /** 0 picks a free port (tests). Default 8080. */
+  port?: number;
+  /** Default 127.0.0.1. */
+  host?: string;
+  /** The built app; default dist/ of this repository. */
+  staticDir?: string;
+  limits?: Partial<Limits>;
+  /** Clock for the rate limits (tests freeze it). Timeouts and heartbeat use real timers. */
+  now?: () => number;
+  random?: Random;
+  ops?: CryptoOps;
+}
+
+export interface SignalServer {
+  ready: Promise<void>;
+  /** http://host:port/ once `ready` has resolved. */
+  readonly url: string;
+  readonly port: number;
+  close(): Promise<void>;
+  stats(): SignalStats;
+}
+
+/** How long close() lets tabs answer the close frame before cutting their sockets. */
+const CLOSE_GRACE_MS = 1_000;
+const DEFAULT_STATIC_DIR = fileURLToPath(new URL('../dist', import.meta.url));
+
+function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  res.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8', 'Cache-Control': 'no-store' });
+  res.end(JSON.stringify(body));
+}
+
+/** Refuses an upgrade on the raw socket: ws has not taken it over yet. */
+function refuseUpgrade(socket: Duplex, status: number, text: string): void {
+  socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+}
+
+/** `0.0.0.0` and `::` listen everywhere; a browser should be sent to localhost. */
+function urlHost(host: string): string {
+  if (host === '0.0.0.0' || host === '::') return 'localhost';
+  return host.includes(':') ? `[${host}]` : host;
+}
+
+export function createSignalServer(options: SignalServerOptions = {}): SignalServer {
+  const limits: Limits = { ...DEFAULT_LIMITS, ...options.limits };
+  const host = options.host ?? '127.0.0.1';
+  const staticDir = resolve(options.staticDir ?? DEFAULT_STATIC_DIR);
+  const hub = new Hub({
+    limits,
+    now: options.now ?? Date.now,
+    random: options.random ?? cryptoRandom,
+    ops: options.ops ?? webCryptoOps,
+  });
+  const wss = new WebSocketServer({ noServer: true, maxPayload: limits.maxFrameBytes, clientTracking: false });
+  let port = options.port ?? 8080;
+
+  const http = createServer((req: IncomingMessage, res: ServerResponse) => {
+    const path = (req.url ?? '/').split('?')[0];
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      res.writeHead(405, { Allow: 'GET, HEAD' });
+      res.end();
+      return;
+    }
+    if (path === '/healthz') return sendJson(res, 200, { ok: true });
+    if (path === '/stats') return sendJson(res, 200, hub.stats());
+    serveStatic(staticDir, req, res).catch(() => {
+      if (!res.headersSent) sendJson(res, 500, { ok: false });
+      else res.destroy();
+    });
+  });
+
+  http.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    socket.on('error', () => socket.destroy());
+    if ((req.url ?? '').split('?')[0] !== SIGNAL_PATH) {
+      hub.reject('bad-path');
+      return refuseUpgrade(socket, 404, 'Not Found');
+    }
+    if (hub.size >= limits.maxConnections) {
+      hub.reject('max-connections');
+      return refuseUpgrade(socket, 503, 'Service Unavailable');
+    }
+    wss.handleUpgrade(req, socket, head, (ws) => hub.accept(ws, req.socket.remoteAddress ?? 'unknown'));
+  });
+
+  const heartbeat = setInterval(() => hub.heartbeat(), limits.heartbeatMs);
+  heartbeat.unref();
+
+  const ready = new Promise<void>((resolveReady, rejectReady) => {
+    http.once('error', rejectReady);
+    http.listen(port, host, () => {
+      port = (http.address() as AddressInfo).port;
+      http.off('error', rejectReady);
+      resolveReady();
+    });
+  });
+
+  let closing: Promise<void> | undefined;
+  function close(): Promise<void> {
+    closing ??= (async () => {
+      clearInterval(heartbeat);
+      await ready.catch(() => {});
+      await hub.closeAll(CLOSE_GRACE_MS);
+      await new Promise<void>((done) => wss.close(() => done()));
+      await new Promise<void>((done) => {
+        http.close(() => done());
+        http.closeAllConnections();
+      });
+    })();
+    return closing;
+  }
+
+  return {
+    ready,
+    get url() {
+      return `http://${urlHost(host)}:${port}/`;
+    },
+    get port() {
+      return port;
+    },
+    close,
+    stats: () => hub.stats(),
+  };
+}

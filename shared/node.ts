@@ -112,7 +112,7 @@ export class KademliaNode {
     this.config = {
       replication: REPLICATION,
       farChannelsPerBucket: FAR_CHANNELS_PER_BUCKET,
-      maxDhtChannels: 40,
+      maxDhtChannels: 48,
       bootstrapPeers: 3,
       ...options.config,
     };

@@ -7,6 +7,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
+import { join } from 'node:path';
 import { runExperiment, type ExperimentResult } from '../shared/sim/experiment.ts';
 import { measureBittorrentDht } from './reference-bittorrent-dht.ts';
 
@@ -25,7 +26,9 @@ const peerchat: ExperimentResult[] = [];
 for (const nodes of sizes) {
   for (const churn of [0, 0.3]) {
     console.error(`peerchat: N=${nodes} churn=${churn}/h`);
-    peerchat.push(await runExperiment({ nodes, lookups: 1000, churn, hours: churn > 0 ? 2 : 1, seed: 1, latencyMs: LATENCY_MS }));
+    const r = await runExperiment({ nodes, lookups: 1000, churn, hours: churn > 0 ? 2 : 1, seed: 1, latencyMs: LATENCY_MS });
+    console.error(JSON.stringify(r));
+    peerchat.push(r);
   }
 }
 
@@ -52,6 +55,7 @@ const out = {
   reference,
   peerchat: peerchat.map((r) => ({ ...r, goals: goals(r) })),
 };
-const file = new URL(quick ? './results/dht-quick.json' : './results/dht.json', import.meta.url);
+// Relative to the working directory (the project root): this file runs from a bundle elsewhere.
+const file = join(process.cwd(), 'bench', 'results', quick ? 'dht-quick.json' : 'dht.json');
 writeFileSync(file, JSON.stringify(out, null, 2) + '\n');
 console.log(JSON.stringify(out, null, 2));

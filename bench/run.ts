@@ -5,7 +5,7 @@
  *   one-way latency injected, at N = 500 with alpha = 3 and 16.
  * Writes bench/results/dht.json. `--quick` runs only N = 1,000 (a few minutes).
  */
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { runExperiment, type ExperimentResult } from '../shared/sim/experiment.ts';
@@ -57,5 +57,6 @@ const out = {
 };
 // Relative to the working directory (the project root): this file runs from a bundle elsewhere.
 const file = join(process.cwd(), 'bench', 'results', quick ? 'dht-quick.json' : 'dht.json');
+mkdirSync(join(process.cwd(), 'bench', 'results'), { recursive: true });
 writeFileSync(file, JSON.stringify(out, null, 2) + '\n');
 console.log(JSON.stringify(out, null, 2));

@@ -199,13 +199,7 @@ export function parseResponseBody<M extends Method>(
   method: M,
   body: unknown,
 ): ResponseBodyOf<M> | null {
-  if (!isMethod(method)) return null;
-  try {
-    const parsed = v.safeParse(S.RESPONSE_BODIES[method], body, FAST);
-    return parsed.success ? (parsed.output as ResponseBodyOf<M>) : null;
-  } catch {
-    return null;
-  }
+  return parseBody(S.RESPONSE_BODIES, method, body) as ResponseBodyOf<M> | null;
 }
 
 /** The same check for a request body, for callers that hold a body apart from its frame. */
@@ -213,10 +207,14 @@ export function parseRequestBody<M extends Method>(
   method: M,
   body: unknown,
 ): RequestBodyOf<M> | null {
+  return parseBody(S.REQUEST_BODIES, method, body) as RequestBodyOf<M> | null;
+}
+
+function parseBody(table: typeof S.REQUEST_BODIES | typeof S.RESPONSE_BODIES, method: Method, body: unknown): unknown {
   if (!isMethod(method)) return null;
   try {
-    const parsed = v.safeParse(S.REQUEST_BODIES[method], body, FAST);
-    return parsed.success ? (parsed.output as RequestBodyOf<M>) : null;
+    const parsed = v.safeParse(table[method], body, FAST);
+    return parsed.success ? parsed.output : null;
   } catch {
     return null;
   }

@@ -6,7 +6,7 @@
 import type { Peer } from './channels.ts';
 import { JOIN_REREAD_DELAY_MS } from './constants.ts';
 import { ErrorCode, PeerchatError } from './errors.ts';
-import { idToHex, type NodeId } from './id.ts';
+import { idEquals, idToHex, type NodeId } from './id.ts';
 import type { KademliaNode } from './node.ts';
 import type { RequestBodyOf, ResponseBodyOf, UserRecordWire } from './protocol.ts';
 import { chooseRecord, recordFromWire, recordKey, recordToWire, verifyRecord, type UserRecord } from './records.ts';
@@ -66,7 +66,7 @@ export class RecordService {
     if (stored.length === 0) throw new PeerchatError(ErrorCode.NoRoute, 'Could not reach the nodes that hold names; check the connection and retry.');
     await new Promise<void>((resolve) => node.clock.setTimeout(resolve, JOIN_REREAD_DELAY_MS));
     const found = await this.resolve(record.name);
-    if (found && !bytesEqual(found.signingKey, record.signingKey)) return { status: 'taken', by: found };
+    if (found && !idEquals(found.signingKey, record.signingKey)) return { status: 'taken', by: found };
     if (!found) throw new PeerchatError(ErrorCode.NoRoute, 'The record did not read back; retry.');
     return { status: 'ok', holders: stored.filter((s) => s.stored).length };
   }
@@ -133,7 +133,7 @@ export class RecordService {
       if (ctx.routed) for (const p of node.neighbours()) this.pushIfClose(h, p);
     }
     const kept = this.held.get(keyHex)!.record;
-    return { stored: bytesEqual(kept.signature, record.signature), record: recordToWire(kept) };
+    return { stored: idEquals(kept.signature, record.signature), record: recordToWire(kept) };
   }
 
   private async onFindValue(b: RequestBodyOf<'FIND_VALUE'>): Promise<ResponseBodyOf<'FIND_VALUE'>> {
@@ -147,10 +147,4 @@ export class RecordService {
     this.node.stats.count(reason);
     return new PeerchatError(ErrorCode.Rejected, message);
   }
-}
-
-function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
 }

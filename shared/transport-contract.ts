@@ -107,9 +107,10 @@ export function transportContract(name: string, makePair: MakeTransportPair, opt
       for (let i = 0; i < 3; i++) await fx.settle();
     }
 
-    async function connected(fx: TransportFixture): Promise<[Probe, Probe]> {
-      const answerer = probe(fx.b, false);
-      const initiator = probe(fx.a, true);
+    /** Opens a connection from transport `from` to `to`; returns [initiator, answerer]. */
+    async function connected(fx: TransportFixture, from = fx.a, to = fx.b): Promise<[Probe, Probe]> {
+      const answerer = probe(to, false);
+      const initiator = probe(from, true);
       link(initiator, answerer);
       await until(fx, 'both ends opening', () => initiator.opens > 0 && answerer.opens > 0);
       return [initiator, answerer];
@@ -202,7 +203,7 @@ export function transportContract(name: string, makePair: MakeTransportPair, opt
       const fx = await fixture();
       const [i1, a1] = await connected(fx);
       const [i2, a2] = await connected(fx);
-      const [a3, i3] = await connectedReverse(fx);
+      const [i3, a3] = await connected(fx, fx.b, fx.a);
       const pending = probe(fx.a, true);
       fx.a.close();
       fx.a.close();
@@ -213,14 +214,6 @@ export function transportContract(name: string, makePair: MakeTransportPair, opt
       for (const p of [i1, a1, i2, a2, a3, i3, pending]) expect(p.closes).toHaveLength(1);
       expect(() => probe(fx.a, true)).toThrow();
     });
-
-    async function connectedReverse(fx: TransportFixture): Promise<[Probe, Probe]> {
-      const answerer = probe(fx.a, false);
-      const initiator = probe(fx.b, true);
-      link(initiator, answerer);
-      await until(fx, 'both ends opening', () => initiator.opens > 0 && answerer.opens > 0);
-      return [answerer, initiator];
-    }
 
     it('knows no fingerprints before signaling, and each end knows the other after', async () => {
       const fx = await fixture();

@@ -44,14 +44,17 @@ interface Probe {
   forward: ((data: string) => void) | null;
 }
 
-function probe(transport: Transport, initiator: boolean): Probe {
+function probe(transport: Transport, initiator: boolean, onOpen?: (conn: Connection) => void): Probe {
   const p: Probe = { conn: null as unknown as Connection, signals: [], opens: 0, messages: [], closes: [], forward: null };
   p.conn = transport.create(initiator, {
     signal: (data) => {
       p.signals.push(data);
       p.forward?.(data);
     },
-    open: () => void p.opens++,
+    open: () => {
+      p.opens++;
+      onOpen?.(p.conn);
+    },
     message: (frame) => void p.messages.push(frame),
     close: (reason) => void p.closes.push(reason),
   });
@@ -156,6 +159,18 @@ export function transportContract(name: string, makePair: MakeTransportPair, opt
       await until(fx, 'every frame arriving', () => answerer.messages.length >= frames.length && initiator.messages.length >= 50);
       expect(answerer.messages).toEqual(frames);
       expect(initiator.messages).toEqual(frames.slice(0, 50).map((f) => `back ${f}`));
+    });
+
+    it('delivers a frame sent the moment one end opens, whenever the other end opens', async () => {
+      // A real peer sends HELLO from its open handler; the other end's open may come later
+      // (simple-peer reports it after a stats round trip), and the frame must not be lost.
+      const fx = await fixture();
+      const answerer = probe(fx.b, false, (conn) => conn.send('hello from the answerer'));
+      const initiator = probe(fx.a, true, (conn) => conn.send('hello from the initiator'));
+      link(initiator, answerer);
+      await until(fx, 'both first frames arriving', () => initiator.messages.length > 0 && answerer.messages.length > 0);
+      expect(answerer.messages).toEqual(['hello from the initiator']);
+      expect(initiator.messages).toEqual(['hello from the answerer']);
     });
 
     it('refuses to send before the connection is open and after it closed', async () => {

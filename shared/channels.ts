@@ -47,6 +47,11 @@ export interface ChannelsOptions {
 const ANSWER_WAIT_MS = 3_000;
 /** How often an initiator polls for more of the answerer's signals while still connecting. */
 const SIGNAL_POLL_MS = 1_000;
+/**
+ * A channel this old is settled: a new dial from its peer means the peer lost its end, not that
+ * two dials crossed (crossed dials open within one connect timeout of each other).
+ */
+const SETTLED_CHANNEL_MS = CONNECT_TIMEOUT_MS;
 /** Frames accepted from a peer while its HELLO is being checked. */
 const MAX_EARLY_FRAMES = 32;
 
@@ -107,17 +112,20 @@ export class Channels implements LinkOwner {
    * The answerer's side of signaling, whether it came through the signal server or a routed
    * SIGNAL. BUSY is answered before anything is constructed when the budget is spent.
    */
-  async handleSignal(fromHex: string, payload: SignalPayload, kind: ConnectionKind = 'dht'): Promise<SignalReply> {
+  async handleSignal(fromHex: string, payload: SignalPayload, kind: ConnectionKind = 'dht', needed = false): Promise<SignalReply> {
     const fromId = internId(fromHex);
     if (this.closed || !fromId || fromHex === this.selfHex) return { busyMs: 60_000 };
     let attempt = this.attempts.get(`${fromHex}:${payload.conn}`) ?? this.readyLink(fromHex, payload.conn);
     if (!attempt) {
-      if (this.peers.has(fromHex)) return { busyMs: 60_000 };
+      // A peer we have a settled channel with dials again: it lost its end (a reload, a crash
+      // we have not noticed yet). Its new channel replaces the old one once HELLO proves it.
+      const current = this.ready.get(fromHex);
+      if (current && !this.isSettled(current)) return { busyMs: 60_000 };
       // Both sides dialed each other at once: the lower id's dial wins.
       const mine = [...this.attempts.values()].find((a) => a.hex === fromHex && a.initiator);
       if (mine && this.selfHex < fromHex) return { busyMs: 1_000 };
       mine?.settle(new PeerchatError(ErrorCode.Busy, 'Crossed dials: the peer dials us'));
-      if (!this.o.budget.take(kind)) {
+      if (!this.o.budget.take(kind, needed)) {
         this.o.stats.count('busy-sent');
         return { busyMs: this.o.budget.retryAfterMs() };
       }
@@ -141,6 +149,11 @@ export class Channels implements LinkOwner {
     for (const a of all) this.end(a, 'node closed');
   }
 
+  /** Open long enough that a second channel to the same peer cannot be a crossed dial. */
+  private isSettled(link: Link): boolean {
+    return this.o.clock.now() - link.openedAt >= SETTLED_CHANNEL_MS;
+  }
+
   /** The ready link that was signaled under this tag: a late SIGNAL for it must still find it. */
   private readyLink(peerHex: string, tag: string): Link | undefined {
     const link = this.ready.get(peerHex);
@@ -155,7 +168,7 @@ export class Channels implements LinkOwner {
     kind: ConnectionKind,
     done: Settle,
   ): Link {
-    const setup = new Setup(done);
+    const setup = new Setup(done, this.o.clock.now());
     const attempt = new Link(this, this.created++, tag, peerHex, peerId, initiator, kind, setup);
     this.attempts.set(attempt.key, attempt);
     setup.timer = this.o.clock.setTimeout(
@@ -269,13 +282,26 @@ export class Channels implements LinkOwner {
   private maybeReady(a: Link): void {
     const setup = a.setup;
     if (!setup?.helloOk || !setup.helloSent || a.state !== 'hello' || !a.conn) return;
-    if (this.ready.has(a.hex)) return a.settle(new PeerchatError(ErrorCode.Busy, 'Duplicate channel'));
+    const existing = this.ready.get(a.hex);
+    if (existing) {
+      // A settled channel is the old end of a peer that came back: the new one replaces it.
+      // Otherwise both ends dialed each other and both attempts got through (their signals
+      // crossed on different paths). Each end must keep the same one, or each closes the
+      // other's choice and they lose each other: keep the one the lower id initiated.
+      const keepNew = this.isSettled(existing) || a.initiator === this.selfHex < a.hex;
+      if (!keepNew) return a.settle(new PeerchatError(ErrorCode.Busy, 'Duplicate channel'));
+      this.ready.delete(existing.hex);
+      existing.rpc.close('replaced by a duplicate channel');
+      this.end(existing, 'duplicate channel');
+      this.o.stats.count('channel-replaced-duplicate');
+    }
     a.state = 'ready';
     this.forget(a);
     if (setup.timer) this.o.clock.clearTimeout(setup.timer);
     a.openedAt = this.o.clock.now();
     this.ready.set(a.hex, a);
     this.o.stats.count('channels-authenticated');
+    if (a.initiator) this.o.stats.sample('dial-ms', a.openedAt - setup.startedAt);
     a.settle(null, a);
     a.setup = null;
     this.o.onPeer(a);

@@ -49,7 +49,11 @@ export class Setup {
   early: Frame[] | null = null;
 
   /** `done` is cleared once called, which also releases whatever the dialer's callback holds. */
-  constructor(public done: Settle | null) {}
+  constructor(
+    public done: Settle | null,
+    /** When the attempt began, for the connection setup time. */
+    readonly startedAt: number,
+  ) {}
 }
 
 export class Link implements Peer, ConnectionEvents, RpcHost {

@@ -120,9 +120,14 @@ export class ConnectionBudget {
     return this.underCap(kind) && this.bucket.available(this.options.now()) >= 1;
   }
 
-  /** Spends one token for a connection of this kind; false (and counted) when out of budget. */
-  take(kind: ConnectionKind): boolean {
-    if (this.underCap(kind) && this.bucket.take(this.options.now())) return true;
+  /**
+   * Spends one token for a connection of this kind; false (and counted) when out of budget.
+   * A connection the node needs (a peer of its own near subtree coming back) is not paced by
+   * the bucket, only capped: refusing it would break the overlay, and the cap is what the
+   * bucket protects.
+   */
+  take(kind: ConnectionKind, needed = false): boolean {
+    if (this.underCap(kind) && (needed || this.bucket.take(this.options.now()))) return true;
     this.refused++;
     return false;
   }

@@ -44,7 +44,10 @@ export interface NodeConfig {
   farChannelsPerBucket: number;
   /** Channels beyond which offers from nodes we do not need are refused. */
   maxDhtChannels: number;
-  /** First peers asked of the bootstrap service. */
+  /**
+   * First peers asked of the bootstrap service. Two give a second path in case one is busy or
+   * slow; every further channel is signaled through the overlay, so the server relays little.
+   */
   bootstrapPeers: number;
 }
 
@@ -243,11 +246,12 @@ export class KademliaNode {
 
   /** Entry point for signaling that reached this node through the signal server. */
   handleSignal(fromHex: string, payload: SignalPayload): Promise<SignalReply> {
-    if (!this.acceptsChannelFrom(fromHex)) {
+    const needed = this.needs(fromHex);
+    if (!needed && this.neighbours().length >= this.config.maxDhtChannels) {
       this.stats.count('busy-channel-cap');
       return Promise.resolve({ busyMs: 60_000 });
     }
-    return this.channels.handleSignal(fromHex, payload);
+    return this.channels.handleSignal(fromHex, payload, 'dht', needed);
   }
 
   /** Leaves: closes every channel and timer. Idempotent. */
@@ -259,12 +263,12 @@ export class KademliaNode {
   }
 
   /**
-   * Past maxDhtChannels a node still accepts whoever it needs, and whoever is one bucket beyond
-   * its near subtree: that node most likely needs it for its own near subtree (they are not
-   * symmetric), and answers for keys there depend on it. Far-bucket requests go elsewhere.
+   * Whether a channel from this node is one this node needs: its own near subtree, and one
+   * bucket beyond it (that node most likely needs us for its near subtree, as they are not
+   * symmetric, and answers for keys there depend on it), or a far bucket it would fill. Such
+   * channels are accepted past maxDhtChannels and are not paced by the token bucket.
    */
-  private acceptsChannelFrom(fromHex: string): boolean {
-    if (this.neighbours().length < this.config.maxDhtChannels) return true;
+  private needs(fromHex: string): boolean {
     const id = idFromHex(fromHex);
     if (id === null) return false;
     const r = this.config.replication;

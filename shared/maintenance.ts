@@ -20,11 +20,15 @@ const DIAL_BACKOFF_MS = 10 * 60_000;
 const MAX_BACKOFF_ENTRIES = 256;
 /** Candidates tried in turn for one empty far bucket (a busy peer answers BUSY). */
 const FAR_DIAL_TRIES = 3;
+const LONELY_RETRY_MS = 2_000;
+const LONELY_RETRY_MAX_MS = 60_000;
 
 export class Maintenance {
   private refreshTimer: TimerHandle | null = null;
   private repairTimer: TimerHandle | null = null;
   private nearTimer: TimerHandle | null = null;
+  private lonelyTimer: TimerHandle | null = null;
+  private lonelyRetries = 0;
   private readonly farDials = new Set<number>();
   /** Peers whose dial failed recently, and until when not to dial them again. */
   private readonly backoff = new Map<string, number>();
@@ -34,15 +38,67 @@ export class Maintenance {
 
   /** Bootstrap peers first, then the node's own neighbourhood, then far buckets. */
   async join(): Promise<void> {
-    const { node } = this;
-    const boot = node.bootstrap;
-    if (boot) {
-      const peers = await boot.peers(node.hex, node.config.bootstrapPeers);
-      await Promise.allSettled(peers.map((hex) => node.channels.dial(hex, (p) => boot.exchange(node.hex, hex, p))));
-    }
+    await this.topUp();
     await this.refresh();
     this.scheduleRefresh();
     this.scheduleNearCheck();
+    this.scheduleLonelyRetry();
+  }
+
+  /**
+   * A node still without any channel (the first of a network, or its first peers were busy)
+   * asks the bootstrap service again, backing off: 2 s, 4 s, ... up to a minute.
+   */
+  private scheduleLonelyRetry(): void {
+    if (this.closed || this.lonelyTimer || !this.node.bootstrap || this.node.neighbours().length > 0) {
+      if (this.node.neighbours().length > 0) this.lonelyRetries = 0;
+      return;
+    }
+    const delay = Math.min(LONELY_RETRY_MAX_MS, LONELY_RETRY_MS * 2 ** this.lonelyRetries++) * (0.75 + 0.5 * this.node.random.float());
+    this.lonelyTimer = this.node.clock.setTimeout(() => {
+      this.lonelyTimer = null;
+      void this.topUp()
+        .then(() => this.refresh())
+        .finally(() => this.scheduleLonelyRetry());
+    }, delay);
+  }
+
+  /**
+   * With no channel at all (joining, the first tab of a network, or every neighbour gone) the
+   * overlay cannot be reached from here: ask the bootstrap service for first peers again.
+   */
+  private async topUp(): Promise<void> {
+    const { node } = this;
+    const boot = node.bootstrap;
+    if (!boot || this.closed || node.neighbours().length > 0) return;
+    let peers: string[];
+    try {
+      peers = await boot.peers(node.hex, node.config.bootstrapPeers);
+    } catch (err) {
+      node.stats.count(`bootstrap-failed-${isPeerchatError(err) ? err.code : 'unknown'}`);
+      return;
+    }
+    // Through the server one at a time until a channel opens; the others are reached through
+    // that channel (routed SIGNAL), so the server relays one connection per join, not three.
+    const queue = peers.filter((hex) => !node.channels.peers.has(hex) && !node.channels.connecting(hex));
+    while (queue.length > 0 && node.neighbours().length === 0 && !this.closed) {
+      await this.dialViaServer(queue.shift()!);
+    }
+    await Promise.allSettled(queue.map(async (hex) => (await this.dial(hex)) || this.dialViaServer(hex)));
+  }
+
+  /** One dial of a first peer through the signal server; true when the channel opened. */
+  private async dialViaServer(hex: string): Promise<boolean> {
+    const { node } = this;
+    const boot = node.bootstrap!;
+    node.stats.count('dials-via-bootstrap');
+    try {
+      await node.channels.dial(hex, (p) => boot.exchange(node.hex, hex, p));
+      return true;
+    } catch (err) {
+      node.stats.count(`bootstrap-dial-failed-${isPeerchatError(err) ? err.code : 'unknown'}`);
+      return false;
+    }
   }
 
   private scheduleNearCheck(): void {
@@ -98,7 +154,10 @@ export class Maintenance {
     if (this.closed || this.repairTimer) return;
     this.repairTimer = this.node.clock.setTimeout(() => {
       this.repairTimer = null;
-      void this.refresh();
+      // Only a node left with no channel goes back to the bootstrap service first; the others
+      // repair through the overlay at once.
+      if (this.node.neighbours().length === 0) void this.topUp().then(() => this.refresh());
+      else void this.refresh();
     }, REPAIR_DELAY_MS);
   }
 
@@ -120,7 +179,8 @@ export class Maintenance {
     if (this.refreshTimer) this.node.clock.clearTimeout(this.refreshTimer);
     if (this.repairTimer) this.node.clock.clearTimeout(this.repairTimer);
     if (this.nearTimer) this.node.clock.clearTimeout(this.nearTimer);
-    this.refreshTimer = this.repairTimer = this.nearTimer = null;
+    if (this.lonelyTimer) this.node.clock.clearTimeout(this.lonelyTimer);
+    this.refreshTimer = this.repairTimer = this.nearTimer = this.lonelyTimer = null;
   }
 
   private scheduleRefresh(): void {
@@ -135,6 +195,7 @@ export class Maintenance {
 
   private async periodic(): Promise<void> {
     try {
+      if (this.node.neighbours().length === 0) await this.topUp();
       await this.refresh();
       // A random id's neighbourhood: learns of far nodes and heals partitions.
       await this.node.lookup(this.node.random.bytes(ID_BYTES), 1);
@@ -193,6 +254,7 @@ export class Maintenance {
   private async dial(hex: string): Promise<boolean> {
     const { node } = this;
     try {
+      node.stats.count('dials-via-overlay');
       await node.channels.dial(hex, node.overlayPath(hex));
       this.backoff.delete(hex);
       return true;

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { ID_BYTES } from './constants.ts';
 import {
   bucketIndex,
+  closestHexes,
   compareBytes,
   compareDistance,
   idEquals,
@@ -223,5 +224,18 @@ describe('derived ids', () => {
     const a = randomId((n) => new SeededRandom(5).bytes(n));
     expect(a).toHaveLength(ID_BYTES);
     expect(randomId((n) => new SeededRandom(5).bytes(n))).toEqual(a);
+  });
+});
+
+describe('closestHexes', () => {
+  it('returns the n ids closest to the key, closest first', () => {
+    const key = '00'.repeat(20);
+    const ids = ['ff'.repeat(20), '01'.repeat(20), '0f'.repeat(20), '00'.repeat(19) + '01'];
+    expect(closestHexes(key, ids, 3)).toEqual(['00'.repeat(19) + '01', '01'.repeat(20), '0f'.repeat(20)]);
+    expect(closestHexes(key, ids, 10)).toHaveLength(4);
+  });
+
+  it('refuses a key that is not 40 hex digits', () => {
+    expect(() => closestHexes('xyz', [], 1)).toThrow();
   });
 });

@@ -82,6 +82,15 @@ export function sortByDistance<T>(target: NodeId, items: T[], idOf: (item: T) =>
   return items.sort((a, b) => compareDistance(target, idOf(a), idOf(b)));
 }
 
+/** The n ids (40 hex each) of `hexes` closest to `keyHex`, closest first: what a lookup must find. */
+export function closestHexes(keyHex: string, hexes: readonly string[], n: number): string[] {
+  const key = idFromHex(keyHex);
+  if (!key) throw new Error('key must be 40 hex digits');
+  return sortByDistance(key, hexes.map((h) => ({ h, id: idFromHex(h)! })), (x) => x.id)
+    .slice(0, n)
+    .map((x) => x.h);
+}
+
 /** SHA-256, synchronous (see sha256.ts for why). */
 export function sha256(bytes: Uint8Array): Uint8Array {
   return sha256Sync(bytes);

@@ -88,6 +88,10 @@ export class Hub {
     };
   }
 
+  connectedIds(): string[] {
+    return [...this.ready.keys()];
+  }
+
   accept(ws: WebSocket, address: string): void {
     const { limits, now, random } = this.options;
     const conn: Conn = {
@@ -177,6 +181,7 @@ export class Hub {
     const previous = this.ready.get(hello.id);
     if (previous) this.drop(previous, 'replaced', SignalClose.Replaced, 'the same id connected again');
     clearTimeout(conn.handshakeTimer);
+    conn.handshakeTimer = undefined; // frees the timer and its closure for the socket's idle life
     conn.state = 'ready';
     conn.id = hello.id;
     this.ready.set(conn.id, conn);

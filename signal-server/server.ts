@@ -43,6 +43,8 @@ export interface SignalServer {
   readonly port: number;
   close(): Promise<void>;
   stats(): SignalStats;
+  /** Node ids of the authenticated tabs: the server's view of who is online (tests use it). */
+  connectedIds(): string[];
 }
 
 /** How long close() lets tabs answer the close frame before cutting their sockets. */
@@ -94,7 +96,10 @@ export function createSignalServer(options: SignalServerOptions = {}): SignalSer
   });
 
   http.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-    socket.on('error', () => socket.destroy());
+    // A named function, not a closure: a closure here would share this scope with the
+    // handleUpgrade callback and keep `req` alive for the socket's life (~1.25 KiB per tab).
+    socket.on('error', destroyOnError);
+    const address = req.socket.remoteAddress ?? 'unknown';
     if ((req.url ?? '').split('?')[0] !== SIGNAL_PATH) {
       hub.reject('bad-path');
       return refuseUpgrade(socket, 404, 'Not Found');
@@ -103,7 +108,7 @@ export function createSignalServer(options: SignalServerOptions = {}): SignalSer
       hub.reject('max-connections');
       return refuseUpgrade(socket, 503, 'Service Unavailable');
     }
-    wss.handleUpgrade(req, socket, head, (ws) => hub.accept(ws, req.socket.remoteAddress ?? 'unknown'));
+    wss.handleUpgrade(req, socket, head, (ws) => hub.accept(ws, address));
   });
 
   const heartbeat = setInterval(() => hub.heartbeat(), limits.heartbeatMs);
@@ -143,5 +148,10 @@ export function createSignalServer(options: SignalServerOptions = {}): SignalSer
     },
     close,
     stats: () => hub.stats(),
+    connectedIds: () => hub.connectedIds(),
   };
+}
+
+function destroyOnError(this: Duplex): void {
+  this.destroy();
 }

@@ -27,10 +27,16 @@ export interface WebRtcTransportOptions {
   creationCap?: number;
   /** Counts every connection created, for the owner to persist (sessionStorage in a tab). */
   onCreated?: () => void;
+  /** How long ICE may stay 'disconnected' before the connection is given up on. */
+  disconnectGraceMs?: number;
 }
 
 /** A signal is one SDP or one ICE candidate: far below this. */
 export const MAX_SIGNAL_CHARS = 16 * 1024;
+/** ICE 'disconnected' that lasts this long means the peer is gone (a blip recovers sooner). */
+export const DISCONNECT_GRACE_MS = 4_000;
+/** Frames held for a connection that is not open yet; a peer sends one (HELLO) before it waits. */
+const MAX_EARLY_FRAMES = 16;
 /** send() refuses once this much is queued on the channel and not yet sent. */
 export const MAX_BUFFERED_BYTES = 64 * 1024;
 
@@ -118,6 +124,10 @@ class WebRtcConnection implements Connection {
   private remote: string | null = null;
   /** The remote description has been given to simple-peer (candidates before it wait). */
   private haveRemote = false;
+  /** Frames that arrived before simple-peer said 'connect'. */
+  private early: string[] | null = null;
+  private disconnectTimer: ReturnType<typeof setTimeout> | null = null;
+  private readonly disconnectGraceMs: number;
 
   constructor(
     private readonly owner: WebRtcTransport,
@@ -125,6 +135,7 @@ class WebRtcConnection implements Connection {
     private readonly events: ConnectionEvents,
     options: WebRtcTransportOptions,
   ) {
+    this.disconnectGraceMs = options.disconnectGraceMs ?? DISCONNECT_GRACE_MS;
     this.peer = new options.Peer({
       initiator,
       trickle: true,
@@ -140,11 +151,22 @@ class WebRtcConnection implements Connection {
       if (this.state !== 'signaling') return;
       this.state = 'open';
       this.events.open();
+      const early = this.early;
+      this.early = null;
+      for (const frame of early ?? []) if (this.state === 'open') this.events.message(frame);
     });
     this.peer.on('data', (data: unknown) => {
-      if (this.state !== 'open') return;
-      this.events.message(typeof data === 'string' ? data : new TextDecoder().decode(data as Uint8Array));
+      const frame = typeof data === 'string' ? data : new TextDecoder().decode(data as Uint8Array);
+      if (this.state === 'open') return this.events.message(frame);
+      // simple-peer says 'connect' only after its stats round trip, and the peer may already be
+      // talking (its HELLO): hold a few frames for open() instead of losing them.
+      if (this.state === 'signaling') {
+        const early = (this.early ??= []);
+        if (early.length < MAX_EARLY_FRAMES) early.push(frame);
+        else this.end('too many frames before open');
+      }
     });
+    this.peer.on('iceStateChange', (state: string) => this.onIceState(state));
     this.peer.on('error', (err: Error & { code?: string }) => this.end(err.code ?? err.message ?? 'error'));
     this.peer.on('close', () => this.end('peer closed'));
   }
@@ -198,6 +220,21 @@ class WebRtcConnection implements Connection {
     this.end('closed locally');
   }
 
+  /**
+   * A peer whose tab died (crash, killed process, lost network) sends no goodbye: ICE notices
+   * within seconds ('disconnected') but only calls it 'failed' much later, and simple-peer waits
+   * for 'failed'. A connection that stays disconnected for a grace period is given up on.
+   */
+  private onIceState(state: string): void {
+    if (this.state === 'closed') return;
+    if (state !== 'disconnected') {
+      if (this.disconnectTimer) clearTimeout(this.disconnectTimer);
+      this.disconnectTimer = null;
+      return;
+    }
+    this.disconnectTimer ??= setTimeout(() => this.end('ice disconnected'), this.disconnectGraceMs);
+  }
+
   private onLocalSignal(data: unknown): void {
     if (this.state === 'closed') return;
     const d = data as { type?: string; sdp?: string };
@@ -208,6 +245,7 @@ class WebRtcConnection implements Connection {
   private end(reason: string): void {
     if (this.state === 'closed') return;
     this.state = 'closed';
+    if (this.disconnectTimer) clearTimeout(this.disconnectTimer);
     this.owner.forget(this);
     this.peer.destroy();
     this.events.close(reason);

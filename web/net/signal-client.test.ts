@@ -1,0 +1,248 @@
+/**
+ * The tab's signal-server client against a scripted socket and a fake clock: the handshake,
+ * requests and their timeouts, relayed signals answered by the node, bad frames, heartbeat and
+ * jittered reconnect. The real server is exercised in peer-node.test.ts and the browser tests.
+ */
+import { beforeEach, describe, expect, it } from 'vitest';
+import { FakeClock } from '../../shared/clock.ts';
+import { createIdentity, webCryptoOps, type Identity } from '../../shared/crypto.ts';
+import { fromBase64Url } from '../../shared/encoding.ts';
+import { ErrorCode, isPeerchatError } from '../../shared/errors.ts';
+import { idToHex } from '../../shared/id.ts';
+import { SeededRandom } from '../../shared/random.ts';
+import { SignalClose, signalAuthPayload, type ClientMessage, type ServerMessage } from '../../shared/signal-protocol.ts';
+import { Stats } from '../../shared/stats.ts';
+import { SignalClient, type SignalClientState, type SocketLike } from './signal-client.ts';
+
+const OTHER = 'ab'.repeat(20);
+const NONCE = 'A'.repeat(43);
+
+class ScriptedSocket implements SocketLike {
+  readyState = 0;
+  onopen: SocketLike['onopen'] = null;
+  onmessage: SocketLike['onmessage'] = null;
+  onclose: SocketLike['onclose'] = null;
+  onerror: SocketLike['onerror'] = null;
+  readonly sent: ClientMessage[] = [];
+  closedWith: number | null = null;
+
+  constructor(readonly url: string) {}
+
+  send(data: string): void {
+    this.sent.push(JSON.parse(data) as ClientMessage);
+  }
+  close(code = 1000): void {
+    this.closedWith = code;
+    this.readyState = 3;
+  }
+  // ---- the server's side
+  open(): void {
+    this.readyState = 1;
+    this.onopen?.({});
+  }
+  deliver(message: ServerMessage | string): void {
+    this.onmessage?.({ data: typeof message === 'string' ? message : JSON.stringify(message) });
+  }
+  drop(code: number, reason = ''): void {
+    this.readyState = 3;
+    this.onclose?.({ code, reason });
+  }
+  last<T extends ClientMessage['type']>(type: T): Extract<ClientMessage, { type: T }> {
+    const found = [...this.sent].reverse().find((m) => m.type === type);
+    if (!found) throw new Error(`nothing of type ${type} sent`);
+    return found as Extract<ClientMessage, { type: T }>;
+  }
+}
+
+async function flush(): Promise<void> {
+  for (let i = 0; i < 20; i++) await new Promise<void>((resolve) => setImmediate(resolve));
+}
+
+let identity: Identity;
+let clock: FakeClock;
+let sockets: ScriptedSocket[];
+let states: SignalClientState[];
+let stats: Stats;
+let client: SignalClient;
+const answered: { from: string; conn: string }[] = [];
+
+function makeClient(): SignalClient {
+  return new SignalClient({
+    baseUrl: 'https://peerchat.example/app/',
+    identity,
+    ops: webCryptoOps,
+    clock,
+    random: new SeededRandom(5),
+    stats,
+    socket: (url) => {
+      const s = new ScriptedSocket(url);
+      sockets.push(s);
+      return s;
+    },
+    onSignal: async (from, payload) => {
+      answered.push({ from, conn: payload.conn });
+      return { data: ['answer'] };
+    },
+    onState: (state) => states.push(state),
+  });
+}
+
+/** Opens the current socket and completes the handshake. */
+async function welcome(): Promise<ScriptedSocket> {
+  const s = sockets.at(-1)!;
+  s.open();
+  s.deliver({ type: 'challenge', nonce: NONCE });
+  await flush();
+  s.deliver({ type: 'welcome' });
+  return s;
+}
+
+beforeEach(async () => {
+  identity ??= await createIdentity(new SeededRandom(1));
+  clock = new FakeClock();
+  sockets = [];
+  states = [];
+  stats = new Stats();
+  answered.length = 0;
+  client = makeClient();
+});
+
+describe('the signal-server client', () => {
+  it('connects to /signal over wss for an https page and proves its node id', async () => {
+    client.start();
+    expect(sockets[0]!.url).toBe('wss://peerchat.example/signal');
+    const s = sockets[0]!;
+    s.open();
+    s.deliver({ type: 'challenge', nonce: NONCE });
+    await flush();
+    const hello = s.last('hello');
+    expect(hello.id).toBe(idToHex(identity.nodeId));
+    expect(await webCryptoOps.verify(fromBase64Url(hello.key)!, fromBase64Url(hello.sig)!, signalAuthPayload(NONCE))).toBe(true);
+    s.deliver({ type: 'welcome' });
+    await client.ready();
+    expect(states).toEqual(['connecting', 'ready']);
+  });
+
+  it('asks for first peers and leaves itself out of the answer', async () => {
+    client.start();
+    const s = await welcome();
+    const asked = client.peers(idToHex(identity.nodeId), 2);
+    await flush();
+    expect(s.last('peers').n).toBe(2);
+    s.deliver({ type: 'peers', ids: [OTHER, idToHex(identity.nodeId)] });
+    expect(await asked).toEqual([OTHER]);
+  });
+
+  it('carries a signal batch and matches the reply by sender and request id', async () => {
+    client.start();
+    const s = await welcome();
+    const reply = client.exchange(idToHex(identity.nodeId), OTHER, { conn: 'c1', data: ['offer'] });
+    await flush();
+    const sent = s.last('signal');
+    expect(sent).toMatchObject({ to: OTHER, payload: { conn: 'c1', data: ['offer'] } });
+    // A reply from someone else with the same rid is not ours.
+    s.deliver({ type: 'signal-reply', from: 'cd'.repeat(20), to: idToHex(identity.nodeId), rid: sent.rid, reply: { data: ['x'] } });
+    s.deliver({ type: 'signal-reply', from: OTHER, to: idToHex(identity.nodeId), rid: sent.rid, reply: { data: ['answer'] } });
+    expect(await reply).toEqual({ data: ['answer'] });
+    expect(stats.get('signal-drop-unmatched-reply')).toBe(1);
+  });
+
+  it('rejects a signal the server could not relay, with the server’s reason', async () => {
+    client.start();
+    const s = await welcome();
+    const reply = client.exchange(idToHex(identity.nodeId), OTHER, { conn: 'c1', data: [] });
+    await flush();
+    s.deliver({ type: 'error', code: ErrorCode.NotFound, rid: s.last('signal').rid, msg: 'gone' });
+    await expect(reply).rejects.toSatisfy((err: unknown) => isPeerchatError(err, ErrorCode.NotFound));
+  });
+
+  it('times out requests nobody answers', async () => {
+    client.start();
+    await welcome();
+    const reply = client.exchange(idToHex(identity.nodeId), OTHER, { conn: 'c1', data: [] });
+    const peers = client.peers(idToHex(identity.nodeId), 2);
+    await flush();
+    clock.advance(10_000);
+    await expect(reply).rejects.toSatisfy((err: unknown) => isPeerchatError(err, ErrorCode.Timeout));
+    await expect(peers).rejects.toSatisfy((err: unknown) => isPeerchatError(err, ErrorCode.Timeout));
+  });
+
+  it('answers a relayed signal with what the node replies', async () => {
+    client.start();
+    const s = await welcome();
+    s.deliver({ type: 'signal', from: OTHER, to: idToHex(identity.nodeId), rid: 7, payload: { conn: 'x', data: ['offer'] } });
+    await flush();
+    expect(answered).toEqual([{ from: OTHER, conn: 'x' }]);
+    expect(s.last('signal-reply')).toEqual({ type: 'signal-reply', to: OTHER, rid: 7, reply: { data: ['answer'] } });
+  });
+
+  it('drops and counts frames it cannot parse, and keeps working', async () => {
+    client.start();
+    const s = await welcome();
+    for (const bad of ['nope', '{"type":"peers","ids":["zz"]}', '{"type":"launch"}', 'x'.repeat(20_000)]) s.deliver(bad);
+    expect(stats.snapshot('signal-drop')).toEqual({ 'signal-drop-bad-shape': 1, 'signal-drop-not-json': 1, 'signal-drop-too-large': 1, 'signal-drop-unknown-type': 1 });
+    const asked = client.peers(idToHex(identity.nodeId), 1);
+    await flush();
+    s.deliver({ type: 'peers', ids: [OTHER] });
+    expect(await asked).toEqual([OTHER]);
+  });
+
+  it('reconnects after a drop with a growing, jittered delay, and fails what was pending', async () => {
+    client.start();
+    const s = await welcome();
+    const pending = client.exchange(idToHex(identity.nodeId), OTHER, { conn: 'c1', data: [] });
+    await flush();
+    s.drop(1006);
+    await expect(pending).rejects.toSatisfy((err: unknown) => isPeerchatError(err, ErrorCode.ChannelClosed));
+    expect(client.current).toBe('offline');
+    const delays: number[] = [];
+    for (let attempt = 0; attempt < 4; attempt++) {
+      const before = sockets.length;
+      const start = clock.now();
+      while (sockets.length === before) clock.advance(50);
+      delays.push(clock.now() - start);
+      sockets.at(-1)!.drop(1006);
+    }
+    expect(delays[3]!).toBeGreaterThan(delays[0]!);
+    for (const d of delays) expect(d).toBeLessThanOrEqual(30_500);
+    const before = sockets.length;
+    while (sockets.length === before) clock.advance(50);
+    await welcome();
+    await client.ready();
+    expect(client.current).toBe('ready');
+  });
+
+  it('sends a heartbeat each period and reconnects when a pong does not come back', async () => {
+    client.start();
+    const s = await welcome();
+    clock.advance(30_000);
+    expect(s.sent.filter((m) => m.type === 'ping')).toHaveLength(1);
+    s.deliver({ type: 'pong' });
+    clock.advance(30_000);
+    expect(s.sent.filter((m) => m.type === 'ping')).toHaveLength(2);
+    clock.advance(30_000); // no pong this time
+    expect(s.closedWith).toBe(SignalClose.Heartbeat);
+    expect(stats.get('signal-heartbeat-missed')).toBe(1);
+    expect(client.current).toBe('offline');
+  });
+
+  it('stops when another tab takes over its node id', async () => {
+    client.start();
+    const s = await welcome();
+    s.drop(SignalClose.Replaced, 'the same id connected again');
+    clock.advance(120_000);
+    expect(sockets).toHaveLength(1);
+    expect(client.current).toBe('replaced');
+    await expect(client.ready()).rejects.toThrow();
+  });
+
+  it('closes for good: no reconnect, pending requests fail', async () => {
+    client.start();
+    await welcome();
+    const pending = client.peers(idToHex(identity.nodeId), 1);
+    client.close();
+    await expect(pending).rejects.toSatisfy((err: unknown) => isPeerchatError(err, ErrorCode.Closed));
+    clock.advance(120_000);
+    expect(sockets).toHaveLength(1);
+  });
+});

@@ -1,0 +1,336 @@
+/**
+ * A tab's side of the signal server (`/signal`): proves the tab owns its node id, asks for first
+ * peers, carries first signaling batches both ways, and stays connected for the tab's whole life
+ * (30 s heartbeat, jittered reconnect) so any tab can introduce a newcomer. It is the engine's
+ * Bootstrap; after a tab's first peers, all signaling goes through the overlay.
+ *
+ * Works with the browser's WebSocket and with `ws` in Node (tests and benches): both have the
+ * `onopen`/`onmessage`/`onclose` properties and `send`/`close` used here.
+ */
+import type { SignalPayload, SignalReply } from '../../shared/channels.ts';
+import type { Clock, TimerHandle } from '../../shared/clock.ts';
+import type { CryptoOps, Identity } from '../../shared/crypto.ts';
+import { toBase64Url } from '../../shared/encoding.ts';
+import { ErrorCode, PeerchatError } from '../../shared/errors.ts';
+import { idToHex } from '../../shared/id.ts';
+import type { Bootstrap } from '../../shared/node.ts';
+import type { Random } from '../../shared/random.ts';
+import {
+  encodeSignalMessage,
+  parseServerMessage,
+  signalAuthPayload,
+  SignalClose,
+  SIGNAL_PATH,
+  type ClientMessage,
+  type ServerMessage,
+} from '../../shared/signal-protocol.ts';
+import type { Stats } from '../../shared/stats.ts';
+
+/** The part of the WebSocket API this client uses; the browser's and `ws`'s both have it. */
+export interface SocketLike {
+  readonly readyState: number;
+  onopen: ((ev: unknown) => void) | null;
+  onmessage: ((ev: { data: unknown }) => void) | null;
+  onclose: ((ev: { code: number; reason: string }) => void) | null;
+  onerror: ((ev: unknown) => void) | null;
+  send(data: string): void;
+  close(code?: number, reason?: string): void;
+}
+export type SocketFactory = (url: string) => SocketLike;
+
+export type SignalClientState = 'connecting' | 'ready' | 'offline' | 'replaced' | 'closed';
+
+export interface SignalClientOptions {
+  /** The app's origin (http(s)://host:port/); the socket goes to its /signal. */
+  baseUrl: string;
+  identity: Identity;
+  ops: CryptoOps;
+  clock: Clock;
+  random: Random;
+  stats: Stats;
+  socket: SocketFactory;
+  /** Signaling that another tab sent us through the server (the node answers it). */
+  onSignal(from: string, payload: SignalPayload): Promise<SignalReply>;
+  onState?(state: SignalClientState, detail: string): void;
+  heartbeatMs?: number;
+  /** How long a request (peers, a relayed signal) may wait for its answer. */
+  requestTimeoutMs?: number;
+}
+
+const OPEN = 1;
+const HEARTBEAT_MS = 30_000;
+const REQUEST_TIMEOUT_MS = 10_000;
+const RECONNECT_MIN_MS = 500;
+const RECONNECT_MAX_MS = 30_000;
+
+interface Pending<T> {
+  resolve(value: T): void;
+  reject(err: PeerchatError): void;
+  timer: TimerHandle;
+}
+
+export class SignalClient implements Bootstrap {
+  private socket: SocketLike | null = null;
+  private state: SignalClientState = 'offline';
+  private readonly selfHex: string;
+  private attempt = 0;
+  private reconnectTimer: TimerHandle | null = null;
+  private heartbeatTimer: TimerHandle | null = null;
+  private pongDue = false;
+  private nextRid = 1;
+  /** `peers` replies carry no request id: the server answers in order. */
+  private readonly peerWaiters: Pending<string[]>[] = [];
+  private readonly signalWaiters = new Map<string, Pending<SignalReply>>();
+  private readyWaiters: (() => void)[] = [];
+
+  constructor(private readonly o: SignalClientOptions) {
+    this.selfHex = idToHex(o.identity.nodeId);
+  }
+
+  get current(): SignalClientState {
+    return this.state;
+  }
+
+  /** Opens the socket; reconnects by itself until close(). */
+  start(): void {
+    if (this.state === 'closed' || this.socket) return;
+    this.connect();
+  }
+
+  close(): void {
+    if (this.state === 'closed') return;
+    this.setState('closed', 'closed by the tab');
+    this.clearTimers();
+    // Browsers let a page close with 1000 or 3000-4999 only (1001 throws).
+    this.socket?.close(1000, 'tab leaving');
+    this.socket = null;
+    this.failAll(new PeerchatError(ErrorCode.Closed, 'Signal client closed'));
+  }
+
+  /** Resolves once the server has welcomed us, or rejects after the request timeout. */
+  ready(timeoutMs = this.o.requestTimeoutMs ?? REQUEST_TIMEOUT_MS): Promise<void> {
+    if (this.state === 'ready') return Promise.resolve();
+    if (this.state === 'closed' || this.state === 'replaced') return Promise.reject(new PeerchatError(ErrorCode.Closed, `Signal server: ${this.state}`));
+    return new Promise((resolve, reject) => {
+      const timer = this.o.clock.setTimeout(() => {
+        this.readyWaiters = this.readyWaiters.filter((w) => w !== done);
+        reject(new PeerchatError(ErrorCode.Timeout, 'The signal server did not welcome us in time'));
+      }, timeoutMs);
+      const done = () => {
+        this.o.clock.clearTimeout(timer);
+        resolve();
+      };
+      this.readyWaiters.push(done);
+    });
+  }
+
+  async peers(self: string, n: number): Promise<string[]> {
+    if (self !== this.selfHex) throw new PeerchatError(ErrorCode.BadRequest, 'This client speaks for one node only');
+    await this.ready();
+    this.assertReady();
+    return new Promise((resolve, reject) => {
+      const waiter: Pending<string[]> = {
+        resolve,
+        reject,
+        timer: this.o.clock.setTimeout(() => {
+          const i = this.peerWaiters.indexOf(waiter);
+          if (i >= 0) this.peerWaiters.splice(i, 1);
+          reject(new PeerchatError(ErrorCode.Timeout, 'The signal server did not send peers in time'));
+        }, this.o.requestTimeoutMs ?? REQUEST_TIMEOUT_MS),
+      };
+      this.peerWaiters.push(waiter);
+      this.send({ type: 'peers', n: Math.min(8, Math.max(1, n)) });
+    });
+  }
+
+  async exchange(from: string, to: string, payload: SignalPayload): Promise<SignalReply> {
+    if (from !== this.selfHex) throw new PeerchatError(ErrorCode.BadRequest, 'This client speaks for one node only');
+    await this.ready();
+    this.assertReady();
+    const rid = this.nextRid++ >>> 0;
+    const key = `${to}:${rid}`;
+    return new Promise((resolve, reject) => {
+      this.signalWaiters.set(key, {
+        resolve,
+        reject,
+        timer: this.o.clock.setTimeout(() => {
+          this.signalWaiters.delete(key);
+          reject(new PeerchatError(ErrorCode.Timeout, `No signal reply from ${to.slice(0, 8)} in time`));
+        }, this.o.requestTimeoutMs ?? REQUEST_TIMEOUT_MS),
+      });
+      this.send({ type: 'signal', to, rid, payload });
+    });
+  }
+
+  /** The state can change between ready() resolving and the code after its await. */
+  private assertReady(): void {
+    if (this.state === 'ready') return;
+    const gone = this.state === 'closed' || this.state === 'replaced';
+    throw new PeerchatError(gone ? ErrorCode.Closed : ErrorCode.ChannelClosed, `Signal server: ${this.state}`);
+  }
+
+  private connect(): void {
+    this.setState('connecting', `attempt ${this.attempt + 1}`);
+    const url = new URL(SIGNAL_PATH, this.o.baseUrl);
+    url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
+    let socket: SocketLike;
+    try {
+      socket = this.o.socket(url.toString());
+    } catch (err) {
+      this.o.stats.count('signal-connect-failed');
+      return this.scheduleReconnect(String(err));
+    }
+    this.socket = socket;
+    socket.onmessage = (ev) => void this.onMessage(socket, ev.data);
+    socket.onclose = (ev) => this.onClose(socket, ev.code, ev.reason);
+    socket.onerror = () => this.o.stats.count('signal-socket-error');
+  }
+
+  private async onMessage(socket: SocketLike, data: unknown): Promise<void> {
+    if (socket !== this.socket) return;
+    const parsed = parseServerMessage(data);
+    if (!parsed.ok) {
+      this.o.stats.count(`signal-drop-${parsed.reason}`);
+      return;
+    }
+    const m = parsed.message;
+    switch (m.type) {
+      case 'challenge':
+        return this.answerChallenge(socket, m.nonce);
+      case 'welcome':
+        this.attempt = 0;
+        this.setState('ready', 'welcomed');
+        this.armHeartbeat();
+        for (const w of this.readyWaiters.splice(0)) w();
+        return;
+      case 'peers':
+        return this.settlePeers(m.ids);
+      case 'signal':
+        return this.answerSignal(m.from, m.rid, m.payload);
+      case 'signal-reply':
+        return this.settleSignal(`${m.from}:${m.rid}`, (w) => w.resolve(m.reply));
+      case 'error':
+        if (m.rid === undefined) return this.o.stats.count(`signal-error-${m.code}`);
+        return this.settleSignalError(m);
+      case 'pong':
+        this.pongDue = false;
+        return;
+    }
+  }
+
+  private async answerChallenge(socket: SocketLike, nonce: string): Promise<void> {
+    const { identity, ops } = this.o;
+    const sig = await ops.sign(identity, signalAuthPayload(nonce));
+    if (socket !== this.socket) return;
+    this.send({ type: 'hello', key: toBase64Url(identity.signingPublic), id: this.selfHex, sig: toBase64Url(sig) });
+  }
+
+  private async answerSignal(from: string, rid: number, payload: SignalPayload): Promise<void> {
+    let reply: SignalReply;
+    try {
+      reply = await this.o.onSignal(from, payload);
+    } catch {
+      this.o.stats.count('signal-answer-failed');
+      reply = { busyMs: 5_000 };
+    }
+    this.send({ type: 'signal-reply', to: from, rid, reply });
+  }
+
+  private settlePeers(ids: string[]): void {
+    const waiter = this.peerWaiters.shift();
+    if (!waiter) return this.o.stats.count('signal-drop-unasked-peers');
+    this.o.clock.clearTimeout(waiter.timer);
+    waiter.resolve(ids.filter((id) => id !== this.selfHex));
+  }
+
+  private settleSignal(key: string, settle: (w: Pending<SignalReply>) => void): void {
+    const waiter = this.signalWaiters.get(key);
+    if (!waiter) return this.o.stats.count('signal-drop-unmatched-reply');
+    this.signalWaiters.delete(key);
+    this.o.clock.clearTimeout(waiter.timer);
+    settle(waiter);
+  }
+
+  /** Errors carry our rid but not the target: match the one pending signal with that rid. */
+  private settleSignalError(m: Extract<ServerMessage, { type: 'error' }>): void {
+    for (const key of this.signalWaiters.keys()) {
+      if (key.endsWith(`:${m.rid}`)) {
+        const code = m.code === ErrorCode.NotFound ? ErrorCode.NotFound : m.code === ErrorCode.Busy ? ErrorCode.Busy : ErrorCode.BadRequest;
+        return this.settleSignal(key, (w) => w.reject(new PeerchatError(code, `Signal server: ${m.msg ?? m.code}`)));
+      }
+    }
+    this.o.stats.count('signal-drop-unmatched-error');
+  }
+
+  private onClose(socket: SocketLike, code: number, reason: string): void {
+    if (socket !== this.socket) return;
+    this.socket = null;
+    this.clearTimers();
+    this.failAll(new PeerchatError(ErrorCode.ChannelClosed, `Signal server connection closed (${code}${reason ? `: ${reason}` : ''})`));
+    if (this.state === 'closed') return;
+    this.o.stats.count(`signal-closed-${code}`);
+    // A newer socket with our id took over: another tab runs this identity, and fighting over
+    // the slot would only make the two tabs knock each other off in turn.
+    if (code === SignalClose.Replaced) return this.setState('replaced', 'this node id connected from elsewhere');
+    this.scheduleReconnect(`closed with ${code}${reason ? ` (${reason})` : ''}`);
+  }
+
+  /** Exponential backoff with full jitter, so tabs cut off together do not return together. */
+  private scheduleReconnect(why: string): void {
+    this.setState('offline', why);
+    const cap = Math.min(RECONNECT_MAX_MS, RECONNECT_MIN_MS * 2 ** this.attempt);
+    this.attempt = Math.min(this.attempt + 1, 16);
+    const delay = RECONNECT_MIN_MS + this.o.random.float() * cap;
+    this.reconnectTimer = this.o.clock.setTimeout(() => {
+      this.reconnectTimer = null;
+      if (this.state !== 'closed') this.connect();
+    }, delay);
+  }
+
+  /** An application-level ping each period; no pong by the next one means the socket is dead. */
+  private armHeartbeat(): void {
+    this.heartbeatTimer = this.o.clock.setTimeout(() => {
+      this.heartbeatTimer = null;
+      const socket = this.socket;
+      if (!socket || this.state !== 'ready') return;
+      if (this.pongDue) {
+        this.o.stats.count('signal-heartbeat-missed');
+        socket.close(SignalClose.Heartbeat, 'no pong');
+        return this.onClose(socket, SignalClose.Heartbeat, 'no pong');
+      }
+      this.pongDue = true;
+      this.send({ type: 'ping' });
+      this.armHeartbeat();
+    }, this.o.heartbeatMs ?? HEARTBEAT_MS);
+  }
+
+  private send(message: ClientMessage): void {
+    const socket = this.socket;
+    if (socket && socket.readyState === OPEN) socket.send(encodeSignalMessage(message));
+  }
+
+  private failAll(err: PeerchatError): void {
+    for (const w of this.peerWaiters.splice(0)) {
+      this.o.clock.clearTimeout(w.timer);
+      w.reject(err);
+    }
+    for (const w of this.signalWaiters.values()) {
+      this.o.clock.clearTimeout(w.timer);
+      w.reject(err);
+    }
+    this.signalWaiters.clear();
+  }
+
+  private clearTimers(): void {
+    if (this.reconnectTimer) this.o.clock.clearTimeout(this.reconnectTimer);
+    if (this.heartbeatTimer) this.o.clock.clearTimeout(this.heartbeatTimer);
+    this.reconnectTimer = this.heartbeatTimer = null;
+    this.pongDue = false;
+  }
+
+  private setState(state: SignalClientState, detail: string): void {
+    if (this.state === 'closed' && state !== 'closed') return;
+    this.state = state;
+    this.o.onState?.(state, detail);
+  }
+}

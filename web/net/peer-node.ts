@@ -1,0 +1,100 @@
+/**
+ * One Kademlia node on the real network: the engine's node with the WebRTC transport and the
+ * signal-server client as its bootstrap. A tab builds one (web/src/main.ts); Node tests and
+ * benches build several with simple-peer's Node build and @roamhq/wrtc.
+ */
+import { systemClock, type Clock } from '../../shared/clock.ts';
+import { webCryptoOps, type CryptoOps, type Identity } from '../../shared/crypto.ts';
+import { KademliaNode, type NodeConfig } from '../../shared/node.ts';
+import { cryptoRandom, type Random } from '../../shared/random.ts';
+import { Stats } from '../../shared/stats.ts';
+import type { Store } from '../../shared/store.ts';
+import { SignalClient, type SignalClientState, type SocketFactory } from './signal-client.ts';
+import { WebRtcTransport, type PeerConstructor, type WebRtcTransportOptions } from './webrtc-transport.ts';
+
+export interface PeerNodeOptions {
+  /** The app's origin; the signal server listens at its /signal. */
+  baseUrl: string;
+  identity: Identity;
+  Peer: PeerConstructor;
+  socket: SocketFactory;
+  wrtc?: WebRtcTransportOptions['wrtc'];
+  iceServers?: RTCIceServer[];
+  /** Connections this renderer process created before this node (the browser's count). */
+  createdBefore?: number;
+  /** Called on every connection created, for the owner to persist the count. */
+  onCreated?: () => void;
+  store?: Store;
+  clock?: Clock;
+  random?: Random;
+  config?: Partial<NodeConfig>;
+  /** The node's crypto (HELLO); the signal server always gets the real one. Tests forge here. */
+  ops?: CryptoOps;
+  onSignalState?: (state: SignalClientState, detail: string) => void;
+}
+
+export interface PeerNode {
+  node: KademliaNode;
+  transport: WebRtcTransport;
+  signal: SignalClient;
+  /** The signal client's counters (drops by reason, reconnects). */
+  signalStats: Stats;
+  /** Connects to the signal server and joins the overlay. */
+  start(): Promise<void>;
+  close(): void;
+}
+
+export function createPeerNode(o: PeerNodeOptions): PeerNode {
+  const clock = o.clock ?? systemClock;
+  const random = o.random ?? cryptoRandom;
+  const createdBefore = o.createdBefore ?? 0;
+  const transport = new WebRtcTransport({
+    Peer: o.Peer,
+    ...(o.wrtc ? { wrtc: o.wrtc } : {}),
+    ...(o.iceServers ? { iceServers: o.iceServers } : {}),
+    creationCap: Math.max(0, 500 - createdBefore),
+    ...(o.onCreated ? { onCreated: o.onCreated } : {}),
+  });
+  const signalStats = new Stats();
+  let node: KademliaNode | null = null;
+  const signal = new SignalClient({
+    baseUrl: o.baseUrl,
+    identity: o.identity,
+    ops: webCryptoOps,
+    clock,
+    random,
+    socket: o.socket,
+    stats: signalStats,
+    // The node is created just below; no signal can arrive before start().
+    onSignal: (from, payload) => node!.handleSignal(from, payload),
+    ...(o.onSignalState ? { onState: o.onSignalState } : {}),
+  });
+  node = new KademliaNode({
+    identity: o.identity,
+    transport,
+    clock,
+    random,
+    ops: o.ops ?? webCryptoOps,
+    bootstrap: signal,
+    createdBefore: () => createdBefore,
+    ...(o.store ? { store: o.store } : {}),
+    ...(o.config ? { config: o.config } : {}),
+  });
+  const n = node;
+  return {
+    node: n,
+    transport,
+    signal,
+    signalStats,
+    async start() {
+      signal.start();
+      await signal.ready();
+      await n.start();
+    },
+    close() {
+      n.close();
+      signal.close();
+      transport.close();
+    },
+  };
+}

@@ -1,0 +1,65 @@
+import { describe, expect, it } from 'vitest';
+import { DHT_CREATION_CAP, loadCreated, saveCreated, shouldMove, twinUrl, variantOf } from './tab.ts';
+
+/** sessionStorage's interface over a Map, as a tab would see it. */
+class MemoryStorage implements Storage {
+  private readonly items = new Map<string, string>();
+  get length(): number {
+    return this.items.size;
+  }
+  clear(): void {
+    this.items.clear();
+  }
+  getItem(key: string): string | null {
+    return this.items.get(key) ?? null;
+  }
+  key(index: number): string | null {
+    return [...this.items.keys()][index] ?? null;
+  }
+  removeItem(key: string): void {
+    this.items.delete(key);
+  }
+  setItem(key: string, value: string): void {
+    this.items.set(key, value);
+  }
+}
+
+describe('the tab’s connection count and twin URL', () => {
+  it('tells the two variants apart by path', () => {
+    expect(variantOf('/')).toBe('main');
+    expect(variantOf('/index.html')).toBe('main');
+    expect(variantOf('/twin/')).toBe('twin');
+    expect(variantOf('/twin')).toBe('twin');
+    expect(variantOf('/twinkle')).toBe('main');
+  });
+
+  it('sends each variant to the other, keeping query and hash', () => {
+    const at = (pathname: string) => ({ origin: 'http://localhost:8080', pathname, search: '?a=1', hash: '#x' });
+    expect(twinUrl(at('/'))).toBe('http://localhost:8080/twin/?a=1#x');
+    expect(twinUrl(at('/twin/'))).toBe('http://localhost:8080/?a=1#x');
+  });
+
+  it('keeps the count across reloads of one variant and starts from 0 in the other process', () => {
+    const storage = new MemoryStorage();
+    expect(loadCreated(storage, 'main')).toBe(0);
+    saveCreated(storage, 'main', 123);
+    expect(loadCreated(storage, 'main')).toBe(123);
+    expect(loadCreated(storage, 'twin')).toBe(0);
+  });
+
+  it('reads a corrupt or absurd stored count as 0', () => {
+    const storage = new MemoryStorage();
+    for (const bad of ['{', '"x"', '{"variant":"main","count":-1}', '{"variant":"main","count":1.5}', '{"variant":"main","count":1e9}']) {
+      storage.setItem('peerchat.created', bad);
+      expect(loadCreated(storage, 'main')).toBe(0);
+    }
+  });
+
+  it('moves near the cap, or once the DHT share is spent while the tab has too few peers', () => {
+    expect(shouldMove(449, 10)).toBe(false);
+    expect(shouldMove(450, 10)).toBe(true);
+    expect(shouldMove(DHT_CREATION_CAP, 3)).toBe(false);
+    expect(shouldMove(DHT_CREATION_CAP, 2)).toBe(true);
+    expect(shouldMove(DHT_CREATION_CAP - 1, 0)).toBe(false);
+  });
+});

@@ -1,0 +1,113 @@
+/**
+ * What one browser tab remembers about itself across reloads, in sessionStorage, and the
+ * twin-URL move that keeps a long-lived tab under Chromium's 500-connection cap.
+ *
+ * Chromium counts RTCPeerConnections per renderer process for the process's whole life, and a
+ * reload keeps the process. Navigating between `/` (no COOP) and `/twin/` (COOP + COEP) swaps the
+ * process and so resets the count, while sessionStorage survives (MACHINE-NOTES). So the tab
+ * stores its count together with the variant it was counted under: a stored count for the other
+ * variant belongs to a process this page does not run in, and the count here starts at 0.
+ */
+import { CHAT_CONNECTION_RESERVE, CONNECTION_REFRESH_AT } from '../../shared/constants.ts';
+import { createIdentity, exportIdentity, importIdentity, type Identity, type StoredIdentity } from '../../shared/crypto.ts';
+import { cryptoRandom } from '../../shared/random.ts';
+
+export const TWIN_PREFIX = '/twin/';
+const IDENTITY_KEY = 'peerchat.node-identity';
+const CREATED_KEY = 'peerchat.created';
+const MOVES_KEY = 'peerchat.twin-moves';
+
+export type Variant = 'main' | 'twin';
+
+export function variantOf(pathname: string): Variant {
+  return pathname === '/twin' || pathname.startsWith(TWIN_PREFIX) ? 'twin' : 'main';
+}
+
+/** Same page, other variant: query and hash kept. */
+export function twinUrl(location: { pathname: string; search: string; hash: string; origin: string }): string {
+  const path = variantOf(location.pathname) === 'twin' ? '/' : TWIN_PREFIX;
+  return `${location.origin}${path}${location.search}${location.hash}`;
+}
+
+/** sessionStorage can throw (disabled storage, quota): the tab still runs, it just forgets. */
+function read(storage: Storage, key: string): string | null {
+  try {
+    return storage.getItem(key);
+  } catch {
+    return null;
+  }
+}
+
+function write(storage: Storage, key: string, value: string): void {
+  try {
+    storage.setItem(key, value);
+  } catch {
+    // Forgetting the count only risks the browser refusing a connection later, which the
+    // transport reports as an exhausted budget.
+  }
+}
+
+/** Connections created in this renderer process so far, as this tab last saved it. */
+export function loadCreated(storage: Storage, variant: Variant): number {
+  const text = read(storage, CREATED_KEY);
+  if (!text) return 0;
+  try {
+    const v = JSON.parse(text) as { variant?: unknown; count?: unknown };
+    if (v.variant !== variant) return 0;
+    return typeof v.count === 'number' && Number.isInteger(v.count) && v.count >= 0 && v.count <= 10_000 ? v.count : 0;
+  } catch {
+    return 0;
+  }
+}
+
+export function saveCreated(storage: Storage, variant: Variant, count: number): void {
+  write(storage, CREATED_KEY, JSON.stringify({ variant, count }));
+}
+
+/** Past this many, only chat partners get new connections (the rest is their reserve). */
+export const DHT_CREATION_CAP = CONNECTION_REFRESH_AT - CHAT_CONNECTION_RESERVE;
+/** Fewer live peers than this, and a tab cannot rely on reaching the overlay. */
+export const MIN_PEERS = 3;
+
+/**
+ * Whether to move to the twin URL now: near the cap, or when the DHT's share of it is spent
+ * while the tab has too few peers to work (a page that just loaded has none, so a reload past
+ * the DHT's share moves at once, before it tries connections it may not make).
+ */
+export function shouldMove(created: number, livePeers: number): boolean {
+  return created >= CONNECTION_REFRESH_AT || (created >= DHT_CREATION_CAP && livePeers < MIN_PEERS);
+}
+
+/** Moves to the twin URL; the other variant's process starts with a count of 0. */
+export function moveToTwin(storage: Storage, location: Location): void {
+  const target = variantOf(location.pathname) === 'twin' ? 'main' : 'twin';
+  saveCreated(storage, target, 0);
+  write(storage, MOVES_KEY, String(twinMoves(storage) + 1));
+  location.replace(twinUrl(location));
+}
+
+/** How many times this tab has moved to its twin URL (shown, and read by tests). */
+export function twinMoves(storage: Storage): number {
+  const n = Number(read(storage, MOVES_KEY) ?? 0);
+  return Number.isInteger(n) && n >= 0 ? n : 0;
+}
+
+/**
+ * This tab's node identity: kept in sessionStorage so a reload or a twin move keeps the node id
+ * (and so its place in the DHT). Until a user signs in (IndexedDB keeps user identities), a tab
+ * is an anonymous node.
+ */
+export async function tabIdentity(storage: Storage): Promise<Identity> {
+  const text = read(storage, IDENTITY_KEY);
+  if (text) {
+    try {
+      const restored = await importIdentity(JSON.parse(text) as StoredIdentity);
+      if (restored) return restored;
+    } catch {
+      // Corrupt: make a new one below.
+    }
+  }
+  const identity = await createIdentity(cryptoRandom);
+  write(storage, IDENTITY_KEY, JSON.stringify(await exportIdentity(identity)));
+  return identity;
+}

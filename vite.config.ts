@@ -29,6 +29,12 @@ export default defineConfig({
       strategies: 'generateSW',
       registerType: 'autoUpdate',
       includeAssets: ['icon.svg'],
+      workbox: {
+        // The twin URL must come from the server with its COOP/COEP headers, or the browser
+        // keeps the renderer process and its connection count; the server's own endpoints are
+        // never app pages.
+        navigateFallbackDenylist: [/^\/twin(\/|$)/, /^\/signal$/, /^\/stats$/, /^\/healthz$/],
+      },
       manifest: {
         name: 'Peerchat',
         short_name: 'Peerchat',

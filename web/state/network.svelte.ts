@@ -1,0 +1,29 @@
+/**
+ * The Network panel's view of this tab's node, as Svelte 5 state. The engine knows nothing of
+ * Svelte: main.ts samples the node into this object (cheap reads, twice a second) and the
+ * components render it.
+ */
+import type { SignalClientState } from '../net/signal-client.ts';
+
+export type Phase = 'starting' | 'joining' | 'joined' | 'failed';
+
+export interface LookupView {
+  key: string;
+  nodes: string[];
+  answered: number;
+  ms: number;
+}
+
+export class NetworkState {
+  nodeId = $state<string | null>(null);
+  phase = $state<Phase>('starting');
+  problem = $state<string | null>(null);
+  peers = $state(0);
+  signal = $state<SignalClientState>('connecting');
+  signalDetail = $state('');
+  created = $state(0);
+  twinMoves = $state(0);
+  lookup = $state<LookupView | null>(null);
+  lookupBusy = $state(false);
+  lookupError = $state<string | null>(null);
+}

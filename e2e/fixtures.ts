@@ -1,0 +1,103 @@
+/**
+ * Fixtures for the browser tests: every test gets its own signal server on a free port (serving
+ * the built app from dist/) and a `tabs` helper that opens tabs, each in its own browser context,
+ * so each has its own sessionStorage and so its own node identity.
+ */
+import { test as base, expect, type BrowserContext, type Page } from '@playwright/test';
+import { fileURLToPath } from 'node:url';
+import { createSignalServer, type SignalServer } from '../signal-server/server.ts';
+
+const DIST = fileURLToPath(new URL('../dist', import.meta.url));
+
+/** What web/src/main.ts exposes as window.peerchat. */
+export interface PeerchatHandle {
+  nodeId: string;
+  created: number;
+  twinMoves: number;
+  signalState: string;
+  attempts: number;
+  joinedMs: number | null;
+  neighbours(): string[];
+  samples(name: string): number[];
+  ping(hex: string, count: number): Promise<number[]>;
+  stats(): { node: Record<string, number>; signal: Record<string, number> };
+  lookup(keyHex: string): Promise<{ nodes: string[]; answered: number }>;
+}
+declare global {
+  interface Window {
+    peerchat?: PeerchatHandle;
+  }
+}
+
+export interface Tab {
+  context: BrowserContext;
+  page: Page;
+  nodeId: string;
+  /** Uncaught errors the page threw; a test fails on any at teardown. */
+  errors: string[];
+}
+
+export class Tabs {
+  readonly all: Tab[] = [];
+  constructor(
+    private readonly newContext: () => Promise<BrowserContext>,
+    private readonly server: SignalServer,
+  ) {}
+
+  /** Opens the app in a new context; resolves once the tab shows its node id. */
+  async open(query = ''): Promise<Tab> {
+    const context = await this.newContext();
+    const page = await context.newPage();
+    const tab: Tab = { context, page, nodeId: '', errors: [] };
+    page.on('pageerror', (err) => tab.errors.push(String(err)));
+    await page.goto(`${this.server.url}${query}`);
+    tab.nodeId = await nodeIdOf(page);
+    this.all.push(tab);
+    return tab;
+  }
+
+  async close(tab: Tab): Promise<void> {
+    this.all.splice(this.all.indexOf(tab), 1);
+    await tab.context.close();
+  }
+}
+
+/** Waits for the Network region to show "Node ID: <40 hex>" and returns the hex. */
+export async function nodeIdOf(page: Page): Promise<string> {
+  const network = page.getByRole('region', { name: 'Network' });
+  await expect(network).toContainText(/Node ID: [0-9a-f]{40}/);
+  const text = (await network.textContent()) ?? '';
+  return /Node ID: ([0-9a-f]{40})/.exec(text)![1]!;
+}
+
+export function neighbours(page: Page): Promise<string[]> {
+  return page.evaluate(() => window.peerchat?.neighbours() ?? []);
+}
+
+/** Waits until the tab has at least n authenticated peers. */
+export async function expectPeers(page: Page, n: number, timeout = 30_000): Promise<void> {
+  await expect.poll(async () => (await neighbours(page)).length, { timeout, message: `at least ${n} live peers` }).toBeGreaterThanOrEqual(n);
+}
+
+export const test = base.extend<{ server: SignalServer; tabs: Tabs }>({
+  server: async ({}, use) => {
+    const server = createSignalServer({ port: 0, host: '127.0.0.1', staticDir: DIST });
+    await server.ready;
+    await use(server);
+    await server.close();
+  },
+  tabs: async ({ browser, server }, use) => {
+    const contexts: BrowserContext[] = [];
+    const tabs = new Tabs(async () => {
+      const context = await browser.newContext();
+      contexts.push(context);
+      return context;
+    }, server);
+    await use(tabs);
+    const errors = tabs.all.flatMap((t) => t.errors);
+    for (const c of contexts) await c.close().catch(() => {});
+    expect(errors, 'uncaught errors in the pages').toEqual([]);
+  },
+});
+
+export { expect };

@@ -1,0 +1,149 @@
+/**
+ * Every tab is a Kademlia node: real tabs, real WebRTC, the signal server only for first peers.
+ */
+import { REPLICATION } from '../shared/constants.ts';
+import { closestHexes } from '../shared/id.ts';
+import { DHT_CREATION_CAP } from '../web/net/tab.ts';
+import { expect, expectPeers, neighbours, nodeIdOf, test, type Tab } from './fixtures.ts';
+
+function randomKey(): string {
+  return Array.from({ length: 40 }, () => Math.floor(Math.random() * 16).toString(16)).join('');
+}
+
+function closest(keyHex: string, ids: string[]): string[] {
+  return closestHexes(keyHex, ids, REPLICATION);
+}
+
+async function lookup(tab: Tab, keyHex: string): Promise<string[]> {
+  return (await tab.page.evaluate((k) => window.peerchat!.lookup(k), keyHex)).nodes;
+}
+
+function twinMoves(tab: Tab): Promise<number> {
+  return tab.page.evaluate(() => window.peerchat!.twinMoves);
+}
+
+async function stat(tab: Tab, name: string): Promise<number> {
+  return tab.page.evaluate((n) => window.peerchat!.stats().node[n] ?? 0, name);
+}
+
+test('ten tabs join, each reaches 3 live peers, and every lookup agrees with the server’s view', async ({ server, tabs }) => {
+  const opened: Tab[] = [];
+  for (let i = 0; i < 10; i++) {
+    const tab = await tabs.open();
+    opened.push(tab);
+    // One at a time, as people arrive: each newcomer joins a network that already works.
+    await expectPeers(tab.page, Math.min(i, 3));
+  }
+  for (const tab of opened) await expectPeers(tab.page, 3);
+
+  const everyone = server.connectedIds();
+  expect(everyone.sort()).toEqual(opened.map((t) => t.nodeId).sort());
+  for (let round = 0; round < 3; round++) {
+    const key = randomKey();
+    const expected = closest(key, everyone);
+    for (const tab of opened) expect(await lookup(tab, key), `lookup from ${tab.nodeId.slice(0, 8)}`).toEqual(expected);
+  }
+
+  // After the first three tabs, most new connections were signaled through the overlay.
+  let viaServer = 0;
+  let viaOverlay = 0;
+  for (const tab of opened.slice(3)) {
+    viaServer += await stat(tab, 'dials-via-bootstrap');
+    viaOverlay += await stat(tab, 'dials-via-overlay');
+  }
+  const stats = (await (await fetch(`${server.url}stats`)).json()) as { signalsRelayed: number };
+  test.info().annotations.push({ type: 'signaling', description: JSON.stringify({ viaServer, viaOverlay, signalsRelayed: stats.signalsRelayed }) });
+  expect(viaOverlay).toBeGreaterThan(viaServer);
+  expect(stats.signalsRelayed).toBeGreaterThan(0);
+});
+
+test('a tab whose HELLO does not match its node id is refused by every other tab', async ({ tabs }) => {
+  const honest: Tab[] = [];
+  for (let i = 0; i < 4; i++) {
+    honest.push(await tabs.open());
+    await expectPeers(honest[i]!.page, Math.min(i, 3));
+  }
+  const impostor = await tabs.open('?forge-hello');
+  // Its dials reach the others (they count the failed HELLO), and none lets it in.
+  await expect
+    .poll(async () => {
+      let rejected = 0;
+      for (const t of honest) rejected += await stat(t, 'hello-rejected');
+      return rejected;
+    }, { message: 'honest tabs rejecting the forged HELLO' })
+    .toBeGreaterThanOrEqual(2);
+  for (const t of honest) expect(await neighbours(t.page)).not.toContain(impostor.nodeId);
+  expect(await neighbours(impostor.page)).toEqual([]);
+  await expect(impostor.page.getByRole('region', { name: 'Network' })).toContainText('Connected peers: 0');
+});
+
+test('a tab closed without a goodbye is dropped by the others, who repair and keep finding the closest', async ({ tabs }) => {
+  const opened: Tab[] = [];
+  for (let i = 0; i < 6; i++) {
+    opened.push(await tabs.open());
+    await expectPeers(opened[i]!.page, Math.min(i, 3));
+  }
+  for (const tab of opened) await expectPeers(tab.page, 5);
+  const victim = opened.splice(2, 1)[0]!;
+  // Closed like a user closes a tab: the app says no goodbye (it cannot rely on pagehide), so
+  // the peers learn it from their channels dying.
+  await victim.page.close();
+  for (const tab of opened) {
+    await expect.poll(async () => (await neighbours(tab.page)).includes(victim.nodeId), { timeout: 45_000, message: 'the dead tab dropped' }).toBe(false);
+  }
+  const alive = opened.map((t) => t.nodeId);
+  for (const tab of opened) await expectPeers(tab.page, alive.length - 1);
+  const key = randomKey();
+  for (const tab of opened) expect(await lookup(tab, key)).toEqual(closest(key, alive));
+});
+
+test('a tab reloaded 60 times in an 8-tab network reaches 3 live peers after every reload', async ({ tabs }) => {
+  test.setTimeout(600_000);
+  const opened: Tab[] = [];
+  for (let i = 0; i < 8; i++) {
+    opened.push(await tabs.open());
+    await expectPeers(opened[i]!.page, Math.min(i, 3));
+  }
+  const reloader = opened[7]!;
+  // At least 60 reloads, and on until the tab has had to move to its twin URL at least once:
+  // one renderer process alone could not have made that many connections.
+  let made = 0;
+  let reloads = 0;
+  for (; reloads < 60 || (await twinMoves(reloader)) === 0; reloads++) {
+    expect(reloads, 'a twin move within 100 reloads').toBeLessThan(100);
+    const before = await reloader.page.evaluate(() => window.peerchat!.created);
+    await reloader.page.reload();
+    const id = await nodeIdOf(reloader.page);
+    expect(id, 'the tab keeps its node id across reloads').toBe(reloader.nodeId);
+    await expectPeers(reloader.page, 3).catch(async (err: unknown) => {
+      const dump = await reloader.page.evaluate(() => ({ created: window.peerchat!.created, signal: window.peerchat!.signalState, stats: window.peerchat!.stats() }));
+      throw new Error(`reload ${reloads + 1}: ${JSON.stringify(dump)}\n${String(err)}`);
+    });
+    const after = await reloader.page.evaluate(() => window.peerchat!.created);
+    made += after >= before ? after - before : after; // a move starts the new process at 0
+  }
+  const summary = JSON.stringify({ reloads, made, twinMoves: await twinMoves(reloader) });
+  test.info().annotations.push({ type: 'connections', description: summary });
+  console.log(`reloads: ${summary}`);
+  expect(made).toBeGreaterThan(DHT_CREATION_CAP);
+});
+
+test('a tab that spends its connection budget moves to the twin URL, keeps its node id and reconnects', async ({ tabs }) => {
+  const opened: Tab[] = [];
+  for (let i = 0; i < 5; i++) {
+    opened.push(await tabs.open());
+    await expectPeers(opened[i]!.page, Math.min(i, 3));
+  }
+  const tab = opened[4]!;
+  // As if this renderer process had already created 399 connections in earlier page loads.
+  await tab.page.evaluate(() => sessionStorage.setItem('peerchat.created', JSON.stringify({ variant: 'main', count: 399 })));
+  await tab.page.reload();
+  await expect(tab.page).toHaveURL(/\/twin\/$/);
+  expect(await nodeIdOf(tab.page)).toBe(tab.nodeId);
+  await expectPeers(tab.page, 3);
+  const after = await tab.page.evaluate(() => ({ created: window.peerchat!.created, moves: window.peerchat!.twinMoves }));
+  expect(after.moves).toBe(1);
+  expect(after.created).toBeLessThan(20);
+  // The twin page really is another process: its own count started from zero.
+  expect(await tab.page.evaluate(() => crossOriginIsolated)).toBe(true);
+});

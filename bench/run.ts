@@ -1,14 +1,14 @@
 /**
- * `npm run bench`: the DHT's numbers, each beside a reference measured in the same run.
+ * `npm run bench:dht` (part of `npm run bench`): the DHT's numbers, each beside a reference measured in the same run.
  * - Peerchat's recursive lookups in the simulator at N = 1,000 and 10,000, 0% and 30%/h churn.
  * - The reference: bittorrent-dht (iterative Kademlia, k = 20) on loopback UDP with the same
  *   one-way latency injected, at N = 500 with alpha = 3 and 16.
  * Writes bench/results/dht.json. `--quick` runs only N = 1,000 (a few minutes).
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { runExperiment, type ExperimentResult } from '../shared/sim/experiment.ts';
+import { machineInfo } from './machine.ts';
 import { measureBittorrentDht } from './reference-bittorrent-dht.ts';
 
 const LATENCY_MS = 50;
@@ -50,7 +50,7 @@ function goals(r: ExperimentResult) {
 
 const out = {
   date: new Date().toISOString(),
-  machine: { cpus: cpus().length, model: cpus()[0]?.model ?? 'unknown', node: process.version },
+  machine: machineInfo(),
   latencyMs: LATENCY_MS,
   reference,
   peerchat: peerchat.map((r) => ({ ...r, goals: goals(r) })),

@@ -13,6 +13,7 @@ export const ErrorCode = {
   InvalidName: 'INVALID_NAME',
   BudgetExhausted: 'BUDGET_EXHAUSTED',
   Closed: 'CLOSED',
+  StorageUnavailable: 'STORAGE_UNAVAILABLE',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

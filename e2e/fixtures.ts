@@ -70,8 +70,24 @@ export async function nodeIdOf(page: Page): Promise<string> {
   return /Node ID: ([0-9a-f]{40})/.exec(text)![1]!;
 }
 
+/**
+ * Evaluates in the page, again if the page navigated meanwhile: a tab may move to its twin URL
+ * at any moment (a new page in the same tab), and then the question is for the new page.
+ */
+export async function inPage<T>(page: Page, fn: () => T | Promise<T>): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await page.waitForFunction(() => window.peerchat !== undefined);
+      return await page.evaluate(fn);
+    } catch (err) {
+      const navigated = /context was destroyed|navigation|Target page/.test(String(err));
+      if (!navigated || attempt >= 5 || page.isClosed()) throw err;
+    }
+  }
+}
+
 export function neighbours(page: Page): Promise<string[]> {
-  return page.evaluate(() => window.peerchat?.neighbours() ?? []);
+  return inPage(page, () => window.peerchat?.neighbours() ?? []);
 }
 
 /** Waits until the tab has at least n authenticated peers. */

@@ -301,7 +301,10 @@ export class Channels implements LinkOwner {
     a.openedAt = this.o.clock.now();
     this.ready.set(a.hex, a);
     this.o.stats.count('channels-authenticated');
-    if (a.initiator) this.o.stats.sample('dial-ms', a.openedAt - setup.startedAt);
+    if (a.initiator) {
+      this.o.stats.count('channels-dialed-ok');
+      this.o.stats.sample('dial-ms', a.openedAt - setup.startedAt);
+    }
     a.settle(null, a);
     a.setup = null;
     this.o.onPeer(a);

@@ -36,6 +36,8 @@ export interface SignalStats {
   connections: number;
   authenticated: number;
   signalsRelayed: number;
+  /** Relayed batches that carried an offer: connections signaled through this server. */
+  offersRelayed: number;
   repliesRelayed: number;
   peersHandedOut: number;
   rejects: Record<string, number>;
@@ -62,6 +64,7 @@ export class Hub {
   private readonly rejects = new Map<string, number>();
   private handSeq = 0;
   private signalsRelayed = 0;
+  private offersRelayed = 0;
   private repliesRelayed = 0;
   private peersHandedOut = 0;
 
@@ -82,6 +85,7 @@ export class Hub {
       connections: this.conns.size,
       authenticated: this.ready.size,
       signalsRelayed: this.signalsRelayed,
+      offersRelayed: this.offersRelayed,
       repliesRelayed: this.repliesRelayed,
       peersHandedOut: this.peersHandedOut,
       rejects: Object.fromEntries(this.rejects),
@@ -220,8 +224,12 @@ export class Hub {
     const text = encodeSignalMessage(message);
     if (exceedsBytes(text, MAX_SERVER_FRAME_BYTES)) return this.error(from, ErrorCode.BadRequest, rid, 'signal too large');
     target.ws.send(text);
-    if (message.type === 'signal') this.signalsRelayed++;
-    else this.repliesRelayed++;
+    if (message.type === 'signal') {
+      this.signalsRelayed++;
+      // A batch that opens a connection carries its offer: counting those counts the
+      // connections signaled through this server (a substring test; SDPs are never parsed here).
+      if (message.payload.data.some((d) => d.startsWith('{"type":"offer"'))) this.offersRelayed++;
+    } else this.repliesRelayed++;
   }
 
   private error(conn: Conn, code: SignalErrorCode, rid: number, msg: string): void {

@@ -146,7 +146,11 @@ describe('signal server peers and relay', () => {
     expect(await b!.next('signal')).toEqual({ type: 'signal', from: aHex, to: bHex, rid: 7, payload });
     b!.send({ type: 'signal-reply', to: aHex, rid: 7, reply: { data: ['answer sdp'] } });
     expect(await a!.next('signal-reply')).toEqual({ type: 'signal-reply', from: bHex, to: aHex, rid: 7, reply: { data: ['answer sdp'] } });
-    expect(server.stats()).toMatchObject({ signalsRelayed: 1, repliesRelayed: 1 });
+    expect(server.stats()).toMatchObject({ signalsRelayed: 1, offersRelayed: 0, repliesRelayed: 1 });
+    // A batch carrying an offer opens a connection, and is counted as one signaled here.
+    a!.send({ type: 'signal', to: bHex, rid: 8, payload: { conn: 'c2', data: ['{"type":"offer","sdp":"v=0"}'] } });
+    await b!.next('signal');
+    expect(server.stats()).toMatchObject({ signalsRelayed: 2, offersRelayed: 1 });
   });
 
   it('answers a signal to an id that is not connected with NOT_FOUND and its rid', async () => {
@@ -242,6 +246,7 @@ describe('signal server http', () => {
       connections: 1,
       authenticated: 1,
       signalsRelayed: 0,
+      offersRelayed: 0,
       repliesRelayed: 0,
       peersHandedOut: 0,
       rejects: {},

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DHT_CREATION_CAP, loadCreated, saveCreated, shouldMove, twinUrl, variantOf } from './tab.ts';
+import { DHT_CREATION_CAP, loadCreated, loadStunUrl, saveCreated, saveStunUrl, shouldMove, twinUrl, variantOf } from './tab.ts';
 
 /** sessionStorage's interface over a Map, as a tab would see it. */
 class MemoryStorage implements Storage {
@@ -61,5 +61,20 @@ describe('the tab’s connection count and twin URL', () => {
     expect(shouldMove(DHT_CREATION_CAP, 3)).toBe(false);
     expect(shouldMove(DHT_CREATION_CAP, 2)).toBe(true);
     expect(shouldMove(DHT_CREATION_CAP - 1, 0)).toBe(false);
+  });
+});
+
+describe('the STUN server setting', () => {
+  it('keeps a stun: URL, refuses anything else, and forgets on empty', () => {
+    const storage = new MemoryStorage();
+    expect(loadStunUrl(storage)).toBeNull();
+    expect(saveStunUrl(storage, ' stun:stun.example.org:3478 ')).toBe(true);
+    expect(loadStunUrl(storage)).toBe('stun:stun.example.org:3478');
+    for (const bad of ['http://evil.example', 'turn:relay.example.org', 'stun:', 'stun:a b']) expect(saveStunUrl(storage, bad)).toBe(false);
+    expect(loadStunUrl(storage)).toBe('stun:stun.example.org:3478');
+    storage.setItem('peerchat.stun', 'javascript:alert(1)');
+    expect(loadStunUrl(storage)).toBeNull();
+    expect(saveStunUrl(storage, '')).toBe(true);
+    expect(storage.getItem('peerchat.stun')).toBeNull();
   });
 });

@@ -111,3 +111,31 @@ export async function tabIdentity(storage: Storage): Promise<Identity> {
   write(storage, IDENTITY_KEY, JSON.stringify(await exportIdentity(identity)));
   return identity;
 }
+
+const STUN_KEY = 'peerchat.stun';
+
+/** A STUN URL the user set (e.g. stun:stun.example.org:3478), or null; kept across sessions. */
+export function loadStunUrl(storage: Storage): string | null {
+  const url = read(storage, STUN_KEY);
+  return url && isStunUrl(url) ? url : null;
+}
+
+/** Saves a STUN URL, or forgets it when `url` is empty; false when it is not a stun: URL. */
+export function saveStunUrl(storage: Storage, url: string): boolean {
+  const trimmed = url.trim();
+  if (trimmed === '') {
+    try {
+      storage.removeItem(STUN_KEY);
+    } catch {
+      // Nothing to forget.
+    }
+    return true;
+  }
+  if (!isStunUrl(trimmed)) return false;
+  write(storage, STUN_KEY, trimmed);
+  return true;
+}
+
+export function isStunUrl(url: string): boolean {
+  return /^stuns?:[A-Za-z0-9.-]+(:\d{1,5})?$/.test(url) && url.length <= 256;
+}

@@ -13,7 +13,7 @@ import { cryptoRandom } from '../../shared/random.ts';
 import { BrowserPeer } from '../net/browser-peer.ts';
 import { createPeerNode, type PeerNode } from '../net/peer-node.ts';
 import type { SocketLike } from '../net/signal-client.ts';
-import { loadCreated, moveToTwin, saveCreated, shouldMove, tabIdentity, twinMoves, variantOf } from '../net/tab.ts';
+import { loadCreated, loadStunUrl, moveToTwin, saveCreated, saveStunUrl, shouldMove, tabIdentity, twinMoves, variantOf } from '../net/tab.ts';
 import { NetworkState } from '../state/network.svelte.ts';
 import App from './App.svelte';
 import './app.css';
@@ -23,7 +23,15 @@ const SAMPLE_MS = 500;
 const net = new NetworkState();
 const target = document.getElementById('app');
 if (!target) throw new Error('index.html must contain <div id="app">');
-mount(App, { target, props: { net, onLookup: () => void lookupRandom() } });
+net.stun = loadStunUrl(localStorage) ?? '';
+mount(App, { target, props: { net, onLookup: () => void lookupRandom(), onSaveStun: saveStun } });
+
+/** Takes effect for connections made after the next load; false when it is not a stun: URL. */
+function saveStun(url: string): boolean {
+  if (!saveStunUrl(localStorage, url)) return false;
+  net.stun = url.trim();
+  return true;
+}
 
 let peer: PeerNode | null = null;
 let joinedMs: number | null = null;
@@ -44,6 +52,9 @@ async function start(): Promise<void> {
     // The DOM types spell the handlers with `this` and Event subtypes; the shape is the same.
     socket: (url) => new WebSocket(url) as unknown as SocketLike,
     createdBefore: created,
+    // None by default: on one machine and most LANs host candidates connect. A STUN server the
+    // user set lets tabs behind different NATs find each other's public addresses.
+    ...(net.stun ? { iceServers: [{ urls: net.stun }] } : {}),
     onCreated,
     ...(params.has('forge-hello') ? { ops: await forgedOps() } : {}),
     onSignalState: (state, detail) => {

@@ -26,4 +26,6 @@ export class NetworkState {
   lookup = $state<LookupView | null>(null);
   lookupBusy = $state(false);
   lookupError = $state<string | null>(null);
+  /** The STUN server URL the user set ('' for none). */
+  stun = $state('');
 }

@@ -205,12 +205,13 @@ async function sealKey(
 
 /**
  * Encrypts for the holder of `recipientAgreementPublic`. Draws a 32-byte ephemeral seed, then the
- * 12-byte nonce, from `random`. `additionalData` (the message header) is authenticated, not hidden.
+ * 12-byte nonce, from `random`. `additionalData` (the message header) is authenticated, not hidden;
+ * it may be computed from the ephemeral key and nonce, when the header names them.
  */
 export async function seal(
   recipientAgreementPublic: Uint8Array,
   plaintext: Uint8Array,
-  additionalData: Uint8Array,
+  additionalData: Uint8Array | ((ephemeralPublic: Uint8Array, nonce: Uint8Array) => Uint8Array),
   random: Random,
 ): Promise<Sealed> {
   if (recipientAgreementPublic.length !== KEY_BYTES) {
@@ -223,8 +224,9 @@ export async function seal(
   if (key === null) {
     throw new PeerchatError(ErrorCode.Rejected, 'The recipient agreement key is a weak (low-order) point; do not send to this user.');
   }
+  const aad = typeof additionalData === 'function' ? additionalData(ephemeral.publicRaw, nonce) : additionalData;
   const ciphertext = await subtle().encrypt(
-    { name: 'AES-GCM', iv: buf(nonce), additionalData: buf(additionalData) },
+    { name: 'AES-GCM', iv: buf(nonce), additionalData: buf(aad) },
     key,
     buf(plaintext),
   );

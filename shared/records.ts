@@ -5,7 +5,7 @@
  */
 import { RECORD_TTL_MS, USERNAME_PATTERN } from './constants.ts';
 import { KEY_BYTES, SIGNATURE_BYTES, type CryptoOps, type Identity } from './crypto.ts';
-import { concatBytes, fromBase64Url, toBase64Url, utf8Encode } from './encoding.ts';
+import { concatBytes, fromBase64Url, lengthPrefixed, toBase64Url, uint64, utf8Encode } from './encoding.ts';
 import { ErrorCode, PeerchatError } from './errors.ts';
 import { compareBytes, idEquals, sha256, userKey, type NodeId } from './id.ts';
 
@@ -54,18 +54,6 @@ function isTime(n: unknown): n is number {
   return Number.isSafeInteger(n) && (n as number) >= 0;
 }
 
-function lengthPrefixed(bytes: Uint8Array): Uint8Array {
-  const out = new Uint8Array(4 + bytes.length);
-  new DataView(out.buffer).setUint32(0, bytes.length);
-  out.set(bytes, 4);
-  return out;
-}
-
-function uint64(n: number): Uint8Array {
-  const out = new Uint8Array(8);
-  new DataView(out.buffer).setBigUint64(0, BigInt(n));
-  return out;
-}
 
 /**
  * What a record's signature covers: the domain tag and every other field, each variable-length

@@ -1,0 +1,171 @@
+/**
+ * Chat messages on the wire (DESIGN.md "Messages"): the sealed, signed envelope, and the two
+ * small statements a recipient signs about a message, the receipt (to the sender: delivered)
+ * and the tombstone (to holders: fetched, delete it).
+ *
+ * Envelope = header {id, from, to, sentAt, epk, nonce} + ciphertext + signature. The body is
+ * sealed for the recipient's X25519 key with the header as additional data, so relays and
+ * holders see the header and ciphertext only. Inside the seal travel the sender's name and
+ * signing key: the recipient learns who wrote, checks that `from` is the hash of that key, and
+ * verifies the sender's Ed25519 signature over a domain tag, the header and the ciphertext. A
+ * holder cannot read who sent a message beyond its node id, nor forge or alter one unnoticed.
+ */
+import { MAX_MESSAGE_BODY_BYTES } from './constants.ts';
+import { KEY_BYTES, open, seal, type CryptoOps, type Identity } from './crypto.ts';
+import { concatBytes, fromBase64Url, lengthPrefixed, toBase64Url, uint64, utf8Decode, utf8Encode } from './encoding.ts';
+import { ErrorCode, PeerchatError } from './errors.ts';
+import { idEquals, idFromHex, idToHex, nodeIdFromSigningKey, type NodeId } from './id.ts';
+import type { EnvelopeWire, TombstoneWire } from './protocol.ts';
+import type { Random } from './random.ts';
+import { normalizeUsername, RECORD_CLOCK_SKEW_MS } from './records.ts';
+
+const ENVELOPE_TAG = utf8Encode('peerchat-envelope-v1');
+const RECEIPT_TAG = utf8Encode('peerchat-receipt-v1');
+const TOMBSTONE_TAG = utf8Encode('peerchat-tombstone-v1');
+const BODY_VERSION = 1;
+export const MESSAGE_ID_BYTES = 16;
+
+/** What the recipient reads once an envelope opened and verified. */
+export interface OpenedMessage {
+  id: string;
+  /** The sender's node id (hex) and the name and key it sealed in. */
+  from: string;
+  fromName: string;
+  fromKey: Uint8Array;
+  sentAt: number;
+  text: string;
+}
+
+export type OpenFailure = 'not-for-us' | 'bad-times' | 'undecryptable' | 'bad-body' | 'wrong-sender-key' | 'bad-signature';
+export type OpenResult = { ok: true; message: OpenedMessage } | { ok: false; reason: OpenFailure };
+
+/** The recipient, as its user record tells the sender. */
+export interface Recipient {
+  nodeId: NodeId;
+  agreementKey: Uint8Array;
+}
+
+/** The additional data of the seal: every header field, length-prefixed, after a domain tag. */
+function headerBytes(h: Omit<EnvelopeWire, 'ct' | 'sig'>): Uint8Array {
+  return concatBytes(
+    lengthPrefixed(ENVELOPE_TAG),
+    lengthPrefixed(utf8Encode(h.id)),
+    lengthPrefixed(utf8Encode(h.from)),
+    lengthPrefixed(utf8Encode(h.to)),
+    uint64(h.sentAt),
+    lengthPrefixed(utf8Encode(h.epk)),
+    lengthPrefixed(utf8Encode(h.nonce)),
+  );
+}
+
+/** What the sender signs: the header and the ciphertext. */
+function signedBytes(h: Omit<EnvelopeWire, 'ct' | 'sig'>, ct: string): Uint8Array {
+  return concatBytes(headerBytes(h), lengthPrefixed(utf8Encode(ct)));
+}
+
+/** Sealed body: version, name length, name, signing key, then the text, all bytes. */
+function encodeBody(name: string, signingKey: Uint8Array, text: string): Uint8Array {
+  const nameBytes = utf8Encode(name);
+  return concatBytes(new Uint8Array([BODY_VERSION, nameBytes.length]), nameBytes, signingKey, utf8Encode(text));
+}
+
+function decodeBody(bytes: Uint8Array): { name: string; key: Uint8Array; text: string } | null {
+  if (bytes.length < 2 || bytes[0] !== BODY_VERSION) return null;
+  const nameEnd = 2 + bytes[1]!;
+  const keyEnd = nameEnd + KEY_BYTES;
+  if (bytes.length < keyEnd || bytes.length - keyEnd > MAX_MESSAGE_BODY_BYTES) return null;
+  const name = utf8Decode(bytes.subarray(2, nameEnd));
+  const text = utf8Decode(bytes.subarray(keyEnd));
+  if (name === null || text === null || normalizeUsername(name) !== name) return null;
+  return { name, key: bytes.slice(nameEnd, keyEnd), text };
+}
+
+/**
+ * Seals and signs `text` from `sender` (known to others as `senderName`) for `recipient`.
+ * Draws the message id, then the seal's ephemeral key and nonce, from `random`.
+ */
+export async function createEnvelope(
+  sender: Identity,
+  senderName: string,
+  recipient: Recipient,
+  text: string,
+  sentAt: number,
+  random: Random,
+  ops: CryptoOps,
+): Promise<EnvelopeWire> {
+  const body = utf8Encode(text);
+  if (body.length > MAX_MESSAGE_BODY_BYTES) {
+    throw new PeerchatError(ErrorCode.BadRequest, `A message is at most ${MAX_MESSAGE_BODY_BYTES / 1024} KiB of text; split it.`);
+  }
+  if (normalizeUsername(senderName) !== senderName) throw new PeerchatError(ErrorCode.InvalidName, 'The sender name must be a normalized username.');
+  if (!Number.isSafeInteger(sentAt) || sentAt < 0) throw new PeerchatError(ErrorCode.BadRequest, 'sentAt must be a non-negative integer.');
+  const id = idToHex(random.bytes(MESSAGE_ID_BYTES));
+  const from = idToHex(sender.nodeId);
+  const to = idToHex(recipient.nodeId);
+  // The header names the seal's ephemeral key and nonce, so the additional data is computed
+  // from them inside seal().
+  let header: Omit<EnvelopeWire, 'ct' | 'sig'> | null = null;
+  const sealed = await seal(
+    recipient.agreementKey,
+    encodeBody(senderName, sender.signingPublic, text),
+    (epk, nonce) => headerBytes((header = { id, from, to, sentAt, epk: toBase64Url(epk), nonce: toBase64Url(nonce) })),
+    random,
+  );
+  const ct = toBase64Url(sealed.ciphertext);
+  const sig = await ops.sign(sender, signedBytes(header!, ct));
+  return { ...header!, ct, sig: toBase64Url(sig) };
+}
+
+/** Header checks a holder can make without any key: times are plausible, ids well formed. */
+export function envelopeHeaderOk(e: EnvelopeWire, now: number): boolean {
+  return e.sentAt <= now + RECORD_CLOCK_SKEW_MS && idFromHex(e.from) !== null && idFromHex(e.to) !== null && e.from !== e.to;
+}
+
+/** Opens an envelope addressed to `recipient`; every failure says why, nothing throws. */
+export async function openEnvelope(recipient: Identity, e: EnvelopeWire, now: number, ops: CryptoOps): Promise<OpenResult> {
+  if (e.to !== idToHex(recipient.nodeId)) return { ok: false, reason: 'not-for-us' };
+  if (!envelopeHeaderOk(e, now)) return { ok: false, reason: 'bad-times' };
+  const epk = fromBase64Url(e.epk);
+  const nonce = fromBase64Url(e.nonce);
+  const ct = fromBase64Url(e.ct);
+  const sig = fromBase64Url(e.sig);
+  if (!epk || !nonce || !ct || !sig) return { ok: false, reason: 'undecryptable' };
+  const { ct: _ct, sig: _sig, ...header } = e;
+  const plain = await open(recipient, epk, nonce, ct, headerBytes(header));
+  if (!plain) return { ok: false, reason: 'undecryptable' };
+  const body = decodeBody(plain);
+  if (!body) return { ok: false, reason: 'bad-body' };
+  if (!idEquals(nodeIdFromSigningKey(body.key), idFromHex(e.from)!)) return { ok: false, reason: 'wrong-sender-key' };
+  if (!(await ops.verify(body.key, sig, signedBytes(header, e.ct)))) return { ok: false, reason: 'bad-signature' };
+  return { ok: true, message: { id: e.id, from: e.from, fromName: body.name, fromKey: body.key, sentAt: e.sentAt, text: body.text } };
+}
+
+// ---- Receipts and tombstones ---------------------------------------------------------------
+
+export type Statement = 'receipt' | 'tombstone';
+
+function statementBytes(kind: Statement, s: Omit<TombstoneWire, 'sig'>): Uint8Array {
+  return concatBytes(
+    lengthPrefixed(kind === 'receipt' ? RECEIPT_TAG : TOMBSTONE_TAG),
+    lengthPrefixed(utf8Encode(s.id)),
+    lengthPrefixed(utf8Encode(s.to)),
+    uint64(s.at),
+  );
+}
+
+/**
+ * The recipient's signed word about message `id`: a receipt for its sender ("delivered"), or a
+ * tombstone for holders ("fetched: delete it"). Distinct tags: one cannot pass as the other.
+ */
+export async function signStatement(kind: Statement, recipient: Identity, id: string, at: number, ops: CryptoOps): Promise<TombstoneWire> {
+  const s = { id, to: idToHex(recipient.nodeId), at };
+  return { ...s, sig: toBase64Url(await ops.sign(recipient, statementBytes(kind, s))) };
+}
+
+/** Checks a statement against the recipient's signing key (whose hash must be `to`). */
+export async function verifyStatement(kind: Statement, s: TombstoneWire, recipientKey: Uint8Array, ops: CryptoOps): Promise<boolean> {
+  const to = idFromHex(s.to);
+  const sig = fromBase64Url(s.sig);
+  if (!to || !sig || recipientKey.length !== KEY_BYTES || !idEquals(nodeIdFromSigningKey(recipientKey), to)) return false;
+  return ops.verify(recipientKey, sig, statementBytes(kind, { id: s.id, to: s.to, at: s.at }));
+}

@@ -143,7 +143,9 @@ export const REQUEST_BODIES = {
   STORE: v.strictObject({ record: UserRecordWire }),
   MAILBOX_STORE: v.strictObject({ envelope: EnvelopeWire, copies: int(0, MAX_MAILBOX_COPIES) }),
   MAILBOX_FETCH: v.strictObject({ owner: Hex40, key: B64Key, at: Time, sig: B64Sig }),
+  /** `key` is the recipient's signing key: holders check each tombstone against it. */
   MAILBOX_ACK: v.strictObject({
+    key: B64Key,
     tombstones: v.pipe(
       v.array(TombstoneWire),
       v.minLength(1),

@@ -72,7 +72,7 @@ const EXAMPLES: { [M in Method]: { req: RequestBodyOf<M>; res: ResponseBodyOf<M>
     req: { owner: ID_B, key: KEY, at: 1_700_000_000_000, sig: SIG },
     res: { entries: [envelope, envelope], more: false },
   },
-  MAILBOX_ACK: { req: { tombstones: [tombstone] }, res: { accepted: 1 } },
+  MAILBOX_ACK: { req: { key: KEY, tombstones: [tombstone] }, res: { accepted: 1 } },
   DELIVER: { req: { envelope }, res: { receipt: tombstone } },
   SIGNAL: {
     req: { from: ID_A, to: ID_B, conn: 'c0nn_-1', data: 'v=0\r\no=- 1 2 IN IP4 0.0.0.0' },
@@ -137,7 +137,7 @@ describe('round trips', () => {
     const nodes = Array.from({ length: 32 }, () => ID_A);
     expect(parseResponseBody('FIND_NODE', { nodes })).toEqual({ nodes });
     const tombstones = Array.from({ length: 256 }, () => tombstone);
-    expect(parseFrame(encodeFrame(request(1, 'MAILBOX_ACK', { tombstones }))).ok).toBe(true);
+    expect(parseFrame(encodeFrame(request(1, 'MAILBOX_ACK', { key: KEY, tombstones }))).ok).toBe(true);
     const r = { k: ID_A, h: MAX_HOPS, max: MAX_HOPS, ms: 60_000 };
     expect(parseFrame(encodeFrame(request(1, 'PING', {}, r))).ok).toBe(true);
     const signal = { ...EXAMPLES.SIGNAL.req, data: 'x'.repeat(16_384), conn: 'c'.repeat(64) };
@@ -262,8 +262,9 @@ describe('field violations', () => {
   });
 
   it('ack lists must hold 1 to 256 tombstones and fetch replies at most 64 entries', () => {
-    expectBadBody('MAILBOX_ACK', { tombstones: [] });
-    expectBadBody('MAILBOX_ACK', { tombstones: Array.from({ length: 257 }, () => tombstone) });
+    expectBadBody('MAILBOX_ACK', { key: KEY, tombstones: [] });
+    expectBadBody('MAILBOX_ACK', { tombstones: [tombstone] });
+    expectBadBody('MAILBOX_ACK', { key: KEY, tombstones: Array.from({ length: 257 }, () => tombstone) });
     expectBadResponse('MAILBOX_FETCH', { entries: Array.from({ length: 65 }, () => envelope), more: true });
   });
 

@@ -56,3 +56,10 @@ export const RECORD_TTL_MS = 30 * 24 * 3600_000;
 export const RECORD_REPUBLISH_MS = 3600_000;
 export const JOIN_REREAD_DELAY_MS = 2_000;
 export const USERNAME_PATTERN = /^[a-z0-9_-]{3,32}$/;
+
+/** A holder keeps a mailbox entry (and a tombstone) this long from its own receive time. */
+export const MAILBOX_RETENTION_MS = 14 * 24 * 3600_000;
+/** Entries one holder keeps from one sender for one recipient. */
+export const MAILBOX_PER_SENDER = 200;
+/** Bytes of envelopes one holder keeps in all. */
+export const MAILBOX_HOLDER_BYTES = 64 * 1024 * 1024;

@@ -15,7 +15,7 @@ import { KEY_BYTES, open, seal, type CryptoOps, type Identity } from './crypto.t
 import { concatBytes, fromBase64Url, lengthPrefixed, toBase64Url, uint64, utf8Decode, utf8Encode } from './encoding.ts';
 import { ErrorCode, PeerchatError } from './errors.ts';
 import { idEquals, idFromHex, idToHex, nodeIdFromSigningKey, type NodeId } from './id.ts';
-import type { EnvelopeWire, TombstoneWire } from './protocol.ts';
+import type { EnvelopeWire, RequestBodyOf, TombstoneWire } from './protocol.ts';
 import type { Random } from './random.ts';
 import { normalizeUsername, RECORD_CLOCK_SKEW_MS } from './records.ts';
 
@@ -168,4 +168,31 @@ export async function verifyStatement(kind: Statement, s: TombstoneWire, recipie
   const sig = fromBase64Url(s.sig);
   if (!to || !sig || recipientKey.length !== KEY_BYTES || !idEquals(nodeIdFromSigningKey(recipientKey), to)) return false;
   return ops.verify(recipientKey, sig, statementBytes(kind, { id: s.id, to: s.to, at: s.at }));
+}
+
+// ---- Mailbox fetch -------------------------------------------------------------------------
+
+const FETCH_TAG = utf8Encode('peerchat-fetch-v1');
+/** A fetch signed longer ago than this (or this far ahead) is refused: replays go stale. */
+export const FETCH_FRESH_MS = 5 * 60_000;
+
+function fetchBytes(owner: string, at: number): Uint8Array {
+  return concatBytes(lengthPrefixed(FETCH_TAG), lengthPrefixed(utf8Encode(owner)), uint64(at));
+}
+
+/** The recipient's proof, for holders, that it owns the mailbox it asks for. */
+export async function signFetch(recipient: Identity, at: number, ops: CryptoOps): Promise<RequestBodyOf<'MAILBOX_FETCH'>> {
+  const owner = idToHex(recipient.nodeId);
+  const sig = await ops.sign(recipient, fetchBytes(owner, at));
+  return { owner, key: toBase64Url(recipient.signingPublic), at, sig: toBase64Url(sig) };
+}
+
+/** The owner's signing key when the fetch is fresh and signed by the key whose hash is `owner`. */
+export async function verifyFetch(b: RequestBodyOf<'MAILBOX_FETCH'>, now: number, ops: CryptoOps): Promise<Uint8Array | null> {
+  if (Math.abs(now - b.at) > FETCH_FRESH_MS) return null;
+  const key = fromBase64Url(b.key);
+  const sig = fromBase64Url(b.sig);
+  const owner = idFromHex(b.owner);
+  if (!key || !sig || !owner || !idEquals(nodeIdFromSigningKey(key), owner)) return null;
+  return (await ops.verify(key, sig, fetchBytes(b.owner, b.at))) ? key : null;
 }

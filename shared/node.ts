@@ -22,6 +22,7 @@ import { bucketIndex, compareDistance, idFromHex, idToHex, type NodeId } from '.
 import { Maintenance } from './maintenance.ts';
 import type { Method, RequestBodyOf, RequestFrame, ResponseBodyOf, Route } from './protocol.ts';
 import type { Random } from './random.ts';
+import { MailboxService } from './mailbox-service.ts';
 import { RecordService } from './record-service.ts';
 import { closestSet, decideRoute, estimateNetworkSize, firstHops, hopLimit, type Neighbour } from './router.ts';
 import { RoutingTable } from './routing-table.ts';
@@ -92,6 +93,7 @@ export class KademliaNode {
   readonly channels: Channels;
   readonly budget: ConnectionBudget;
   readonly records: RecordService;
+  readonly mailbox: MailboxService;
   readonly config: NodeConfig;
   readonly clock: Clock;
   readonly random: Random;
@@ -135,6 +137,7 @@ export class KademliaNode {
       onRequest: (peer, req, reply) => void this.onRequest(peer, req, reply),
     });
     this.records = new RecordService(this);
+    this.mailbox = new MailboxService(this);
     this.maintenance = new Maintenance(this);
     this.handle('PING', async () => ({}));
     // Twice r: a node refreshing its own neighbourhood needs its whole near subtree, which can
@@ -153,6 +156,7 @@ export class KademliaNode {
   /** Joins the overlay through the bootstrap service and starts upkeep. */
   async start(): Promise<void> {
     await this.records.load();
+    await this.mailbox.load();
     await this.maintenance.join();
   }
 
@@ -291,6 +295,7 @@ export class KademliaNode {
       this.table.setConnected(peer.hex, true);
     }
     this.records.onNeighbour(peer);
+    this.mailbox.onNeighbour(peer);
   }
 
   private onPeerClosed(peer: Peer, reason: string): void {

@@ -4,6 +4,7 @@
  * the mailbox and gets its messages in sent order, and its tombstones delete them for good.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
+import { MAILBOX_PER_SENDER } from '../constants.ts';
 import { createIdentity, type Identity } from '../crypto.ts';
 import { idToHex } from '../id.ts';
 import { createEnvelope, openEnvelope, signFetch, signStatement } from '../messages.ts';
@@ -116,5 +117,31 @@ describe('mailboxes in a simulated network', () => {
     const closest = sim.closestLive(bob.nodeId, 8);
     const now = holdersOf(envelope.id);
     expect(now.filter((h) => closest.includes(h)).length).toBeGreaterThanOrEqual(3);
+  });
+
+  it('a holder that comes back still holds what it held, from its own storage', async () => {
+    const { envelope } = await send(nodes[40]!, 'kept on disk', sim.clock.now());
+    // Every holder leaves, so no other node can hand the entry back: only its storage can.
+    const holders = holdersOf(envelope.id).map((hex) => sim.live.get(hex)!);
+    for (const h of holders) sim.leave(h);
+    await sim.run(60_000);
+    const back = await sim.spawn(holders[0]!.identity);
+    await sim.run(60_000);
+    expect(back.node.mailbox.holds(envelope.id)).toBe(true);
+  });
+
+  it('a holder keeps at most 200 entries per sender per recipient, and still takes other senders', async () => {
+    const carol = await createIdentity(new SeededRandom(508));
+    const to = { nodeId: carol.nodeId, agreementKey: carol.agreementPublic };
+    const store = async (from: SimNode, i: number) => {
+      const envelope = await sim.until(createEnvelope(from.identity, 'alice', to, `#${i}`, sim.clock.now(), new SeededRandom(9000 + i), sim.ops));
+      return sim.until(from.node.routeFromHere('MAILBOX_STORE', { envelope, copies: 0 }, carol.nodeId, 1, { leave: true }));
+    };
+    // Two senders still online (earlier tests sent some nodes away).
+    const [alice, dave] = [...sim.live.values()];
+    for (let i = 0; i < MAILBOX_PER_SENDER; i++) expect((await store(alice!, i))[0]?.stored).toBe(true);
+    expect(await store(alice!, MAILBOX_PER_SENDER)).toEqual([]);
+    expect([...sim.live.values()].reduce((n, s) => n + s.node.stats.get('mailbox-refused-sender-quota'), 0)).toBe(1);
+    expect((await store(dave!, MAILBOX_PER_SENDER + 1))[0]?.stored).toBe(true);
   });
 });

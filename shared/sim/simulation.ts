@@ -5,9 +5,10 @@
  */
 import { FakeClock } from '../clock.ts';
 import { createIdentity, webCryptoOps, type Identity } from '../crypto.ts';
-import { compareDistance, type NodeId } from '../id.ts';
+import { compareDistance, idToHex, type NodeId } from '../id.ts';
 import { KademliaNode, type Bootstrap, type NodeConfig } from '../node.ts';
 import { SeededRandom, type Random } from '../random.ts';
+import { MemoryStore, type Store } from '../store.ts';
 import { MemoryNetwork, type MemoryTransport } from '../transport.ts';
 import { OrderedOps } from './ordered-ops.ts';
 
@@ -50,6 +51,8 @@ export class Simulation {
   private readonly liveList: string[] = [];
   private readonly access = new Map<string, number>();
   private readonly offline: Identity[] = [];
+  /** Each identity's storage, kept while it is away, as a tab's IndexedDB outlives the tab. */
+  private readonly stores = new Map<string, Store>();
   private sessions = 0;
   private readonly bootstrap: Bootstrap;
   private readonly options: Required<Omit<SimOptions, 'nodeConfig'>> & Pick<SimOptions, 'nodeConfig'>;
@@ -76,12 +79,16 @@ export class Simulation {
     const id = identity ?? (await this.ops.track(createIdentity(this.random.fork())));
     const name = `s${this.sessions++}`;
     const transport = this.network.endpoint(name);
+    const hex = idToHex(id.nodeId);
+    const store = this.stores.get(hex) ?? new MemoryStore();
+    this.stores.set(hex, store);
     const node = new KademliaNode({
       identity: id,
       transport,
       clock: this.clock,
       random: this.random.fork(),
       ops: this.ops,
+      store,
       bootstrap: this.bootstrap,
       config: this.options.nodeConfig,
     });

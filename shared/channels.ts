@@ -7,7 +7,7 @@
 import type { ConnectionKind, ConnectionBudget } from './budget.ts';
 import { Link, Setup, type LinkOwner, type Peer, type Settle } from './link.ts';
 import type { Clock } from './clock.ts';
-import { CONNECT_TIMEOUT_MS } from './constants.ts';
+import { CONNECT_TIMEOUT_MS, MAX_CHAT_CHANNELS } from './constants.ts';
 import { helloPayload, type CryptoOps, type Identity } from './crypto.ts';
 import { fromBase64Url, toBase64Url } from './encoding.ts';
 import { ErrorCode, PeerchatError } from './errors.ts';
@@ -82,6 +82,13 @@ export class Channels implements LinkOwner {
     return false;
   }
 
+  /** Chat channels open or being set up. */
+  private chatLinks(): number {
+    let n = 0;
+    for (const l of [...this.ready.values(), ...this.attempts.values()]) if (l.kind === 'chat' && l.state !== 'closed') n++;
+    return n;
+  }
+
   get attemptsInProgress(): number {
     let n = 0;
     for (const a of this.attempts.values()) if (a.state === 'signaling' || a.state === 'hello') n++;
@@ -96,6 +103,9 @@ export class Channels implements LinkOwner {
     const existing = this.peers.get(peerHex);
     if (existing) return Promise.resolve(existing);
     if (this.connecting(peerHex)) return Promise.reject(new PeerchatError(ErrorCode.Busy, 'Already connecting to that peer'));
+    if (kind === 'chat' && this.chatLinks() >= MAX_CHAT_CHANNELS) {
+      return Promise.reject(new PeerchatError(ErrorCode.Busy, `Direct channels to ${MAX_CHAT_CHANNELS} chat partners are open; messages to others go through the overlay`));
+    }
     if (!this.o.budget.take(kind)) return Promise.reject(new PeerchatError(ErrorCode.BudgetExhausted, 'Out of connection budget'));
     const tag = idToHex(this.o.random.bytes(8));
     return new Promise<Peer>((resolve, reject) => {

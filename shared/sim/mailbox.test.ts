@@ -3,7 +3,7 @@
  * recipient's id is committed by the nodes closest to it, the returning recipient proves it owns
  * the mailbox and gets its messages in sent order, and its tombstones delete them for good.
  */
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MAILBOX_PER_SENDER } from '../constants.ts';
 import { createIdentity, type Identity } from '../crypto.ts';
 import { idToHex } from '../id.ts';
@@ -21,6 +21,7 @@ beforeAll(async () => {
   nodes = await sim.grow(60);
   bob = await createIdentity(new SeededRandom(506));
 }, 120_000);
+afterAll(() => sim.close());
 
 async function send(from: SimNode, text: string, sentAt: number): Promise<{ envelope: EnvelopeWire; holders: number }> {
   const envelope = await sim.until(

@@ -22,6 +22,16 @@ import { ErrorCode } from './errors.ts';
 import { B64Key, B64Sig, Hex40, MAX_RETRY_MS, U32 } from './protocol-schemas.ts';
 
 export const SIGNAL_PATH = '/signal';
+/**
+ * The app's second URL, served with COOP/COEP where `/` is served without: moving between the
+ * two gives a tab a fresh renderer process, and so a fresh WebRTC connection count.
+ */
+export const TWIN_PREFIX = '/twin/';
+
+/** Whether a URL path is under the twin URL (`/twin` itself included). */
+export function isTwinPath(pathname: string): boolean {
+  return pathname === '/twin' || pathname.startsWith(TWIN_PREFIX);
+}
 /** Largest frame a tab may send (the server's ws `maxPayload`), checked before parsing. */
 export const MAX_SIGNAL_FRAME_BYTES = 16 * 1024;
 /**

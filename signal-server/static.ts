@@ -13,8 +13,8 @@ import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { extname, join, resolve, sep } from 'node:path';
+import { isTwinPath, TWIN_PREFIX } from '../shared/signal-protocol.ts';
 
-export const TWIN_PREFIX = '/twin/';
 
 const CONTENT_TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
@@ -65,7 +65,7 @@ export function staticPathFor(root: string, rawPath: string): string | null {
 /** Answers a GET or HEAD for a static file; 404 when there is none. */
 export async function serveStatic(root: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const rawPath = (req.url ?? '/').split('?')[0]!;
-  const twin = rawPath === '/twin' || rawPath.startsWith(TWIN_PREFIX);
+  const twin = isTwinPath(rawPath);
   if (rawPath === '/twin') {
     res.writeHead(308, { Location: TWIN_PREFIX });
     res.end();

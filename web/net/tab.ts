@@ -11,8 +11,8 @@
 import { CHAT_CONNECTION_RESERVE, CONNECTION_REFRESH_AT } from '../../shared/constants.ts';
 import { createIdentity, exportIdentity, importIdentity, type Identity, type StoredIdentity } from '../../shared/crypto.ts';
 import { cryptoRandom } from '../../shared/random.ts';
+import { isTwinPath, TWIN_PREFIX } from '../../shared/signal-protocol.ts';
 
-export const TWIN_PREFIX = '/twin/';
 const IDENTITY_KEY = 'peerchat.node-identity';
 const CREATED_KEY = 'peerchat.created';
 const MOVES_KEY = 'peerchat.twin-moves';
@@ -20,7 +20,7 @@ const MOVES_KEY = 'peerchat.twin-moves';
 export type Variant = 'main' | 'twin';
 
 export function variantOf(pathname: string): Variant {
-  return pathname === '/twin' || pathname.startsWith(TWIN_PREFIX) ? 'twin' : 'main';
+  return isTwinPath(pathname) ? 'twin' : 'main';
 }
 
 /** Same page, other variant: query and hash kept. */

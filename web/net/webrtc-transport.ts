@@ -106,10 +106,6 @@ export class WebRtcTransport implements Transport {
     for (const conn of [...this.live]) conn.close();
   }
 
-  get openConnections(): number {
-    return this.live.size;
-  }
-
   /** @internal */
   forget(conn: WebRtcConnection): void {
     this.live.delete(conn);

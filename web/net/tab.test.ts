@@ -1,28 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DHT_CREATION_CAP, loadCreated, loadStunUrl, saveCreated, saveStunUrl, shouldMove, twinUrl, variantOf } from './tab.ts';
-
-/** sessionStorage's interface over a Map, as a tab would see it. */
-class MemoryStorage implements Storage {
-  private readonly items = new Map<string, string>();
-  get length(): number {
-    return this.items.size;
-  }
-  clear(): void {
-    this.items.clear();
-  }
-  getItem(key: string): string | null {
-    return this.items.get(key) ?? null;
-  }
-  key(index: number): string | null {
-    return [...this.items.keys()][index] ?? null;
-  }
-  removeItem(key: string): void {
-    this.items.delete(key);
-  }
-  setItem(key: string, value: string): void {
-    this.items.set(key, value);
-  }
-}
+import { DHT_CREATION_CAP, loadCreated, loadStunUrl, MemoryStorage, saveCreated, saveStunUrl, shouldMove, storageOr, twinUrl, variantOf } from './tab.ts';
 
 describe('the tab’s connection count and twin URL', () => {
   it('tells the two variants apart by path', () => {
@@ -76,5 +53,18 @@ describe('the STUN server setting', () => {
     expect(loadStunUrl(storage)).toBeNull();
     expect(saveStunUrl(storage, '')).toBe(true);
     expect(storage.getItem('peerchat.stun')).toBeNull();
+  });
+});
+
+describe('storage a browser refuses', () => {
+  it('falls back to memory, and says it will not last', () => {
+    const refused = storageOr(() => {
+      throw new DOMException('The operation is insecure.', 'SecurityError');
+    });
+    expect(refused.persistent).toBe(false);
+    saveCreated(refused.storage, 'main', 3);
+    expect(loadCreated(refused.storage, 'main')).toBe(3);
+    const fine = new MemoryStorage();
+    expect(storageOr(() => fine)).toEqual({ storage: fine, persistent: true });
   });
 });

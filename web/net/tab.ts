@@ -139,3 +139,40 @@ export function saveStunUrl(storage: Storage, url: string): boolean {
 export function isStunUrl(url: string): boolean {
   return /^stuns?:[A-Za-z0-9.-]+(:\d{1,5})?$/.test(url) && url.length <= 256;
 }
+
+/** Storage kept in memory: what a tab uses when the browser refuses it sessionStorage. */
+export class MemoryStorage implements Storage {
+  private readonly items = new Map<string, string>();
+  get length(): number {
+    return this.items.size;
+  }
+  clear(): void {
+    this.items.clear();
+  }
+  getItem(key: string): string | null {
+    return this.items.get(key) ?? null;
+  }
+  key(index: number): string | null {
+    return [...this.items.keys()][index] ?? null;
+  }
+  removeItem(key: string): void {
+    this.items.delete(key);
+  }
+  setItem(key: string, value: string): void {
+    this.items.set(key, String(value));
+  }
+}
+
+/**
+ * The browser's storage, or memory when merely touching it throws (storage disabled, some
+ * privacy modes): the tab still works, and `persistent` says it will forget on reload.
+ */
+export function storageOr(get: () => Storage): { storage: Storage; persistent: boolean } {
+  try {
+    const storage = get();
+    storage.getItem('peerchat.probe');
+    return { storage, persistent: true };
+  } catch {
+    return { storage: new MemoryStorage(), persistent: false };
+  }
+}

@@ -13,7 +13,7 @@ import { cryptoRandom } from '../../shared/random.ts';
 import { BrowserPeer } from '../net/browser-peer.ts';
 import { createPeerNode, type PeerNode } from '../net/peer-node.ts';
 import type { SocketLike } from '../net/signal-client.ts';
-import { loadCreated, loadStunUrl, moveToTwin, saveCreated, saveStunUrl, shouldMove, tabIdentity, twinMoves, variantOf } from '../net/tab.ts';
+import { loadCreated, loadStunUrl, moveToTwin, saveCreated, saveStunUrl, shouldMove, storageOr, tabIdentity, twinMoves, variantOf } from '../net/tab.ts';
 import { NetworkState } from '../state/network.svelte.ts';
 import App from './App.svelte';
 import './app.css';
@@ -23,12 +23,18 @@ const SAMPLE_MS = 500;
 const net = new NetworkState();
 const target = document.getElementById('app');
 if (!target) throw new Error('index.html must contain <div id="app">');
-net.stun = loadStunUrl(localStorage) ?? '';
+const session = storageOr(() => sessionStorage);
+const local = storageOr(() => localStorage);
+const sessionStore = session.storage;
+if (!session.persistent) {
+  net.problem = 'This browser blocks storage for this site: the tab works, but gets a new node ID on every reload.';
+}
+net.stun = loadStunUrl(local.storage) ?? '';
 mount(App, { target, props: { net, onLookup: () => void lookupRandom(), onSaveStun: saveStun } });
 
 /** Takes effect for connections made after the next load; false when it is not a stun: URL. */
 function saveStun(url: string): boolean {
-  if (!saveStunUrl(localStorage, url)) return false;
+  if (!saveStunUrl(local.storage, url)) return false;
   net.stun = url.trim();
   return true;
 }
@@ -36,13 +42,13 @@ function saveStun(url: string): boolean {
 let peer: PeerNode | null = null;
 let joinedMs: number | null = null;
 const variant = variantOf(location.pathname);
-let created = loadCreated(sessionStorage, variant);
+let created = loadCreated(sessionStore, variant);
 net.created = created;
-net.twinMoves = twinMoves(sessionStorage);
+net.twinMoves = twinMoves(sessionStore);
 
 async function start(): Promise<void> {
-  if (shouldMove(created, 0)) return moveToTwin(sessionStorage, location);
-  const identity = await tabIdentity(sessionStorage);
+  if (shouldMove(created, 0)) return moveToTwin(sessionStore, location);
+  const identity = await tabIdentity(sessionStore);
   net.nodeId = idToHex(identity.nodeId);
   const params = new URLSearchParams(location.search);
   peer = createPeerNode({
@@ -74,7 +80,7 @@ async function start(): Promise<void> {
 function onCreated(): void {
   created++;
   net.created = created;
-  saveCreated(sessionStorage, variant, created);
+  saveCreated(sessionStore, variant, created);
   // The count is saved first: whatever happens next, the new page knows where it stands. The
   // move waits for the transport to finish creating this connection (we are inside its call).
   setTimeout(maybeMove, 0);
@@ -93,7 +99,7 @@ function maybeMove(): void {
   try {
     peer.close();
   } finally {
-    moveToTwin(sessionStorage, location);
+    moveToTwin(sessionStore, location);
   }
 }
 
@@ -129,7 +135,7 @@ function exposeForDebugging(p: PeerNode): void {
       return created;
     },
     get twinMoves() {
-      return twinMoves(sessionStorage);
+      return twinMoves(sessionStore);
     },
     get signalState() {
       return p.signal.current;

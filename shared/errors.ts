@@ -26,6 +26,11 @@ export class PeerchatError extends Error {
   }
 }
 
+/** The code of a PeerchatError, 'unknown' for anything else: for counting failures by reason. */
+export function errorCode(err: unknown): string {
+  return err instanceof PeerchatError ? err.code : 'unknown';
+}
+
 export function isPeerchatError(err: unknown, code?: ErrorCode): err is PeerchatError {
   return err instanceof PeerchatError && (code === undefined || err.code === code);
 }

@@ -7,7 +7,7 @@
 import type { Peer } from './channels.ts';
 import type { TimerHandle } from './clock.ts';
 import { ID_BITS, ID_BYTES, NEAR_CHECK_INTERVAL_MS, REFRESH_INTERVAL_MS, REPAIR_DELAY_MS } from './constants.ts';
-import { isPeerchatError, ErrorCode } from './errors.ts';
+import { errorCode, ErrorCode, isPeerchatError } from './errors.ts';
 import { bucketIndex, compareDistance, idFromHex, type NodeId } from './id.ts';
 import type { KademliaNode } from './node.ts';
 import type { Neighbour } from './router.ts';
@@ -50,10 +50,11 @@ export class Maintenance {
    * asks the bootstrap service again, backing off: 2 s, 4 s, ... up to a minute.
    */
   private scheduleLonelyRetry(): void {
-    if (this.closed || this.lonelyTimer || !this.node.bootstrap || this.node.neighbours().length > 0) {
-      if (this.node.neighbours().length > 0) this.lonelyRetries = 0;
+    if (this.node.neighbours().length > 0) {
+      this.lonelyRetries = 0;
       return;
     }
+    if (this.closed || this.lonelyTimer || !this.node.bootstrap) return;
     const delay = Math.min(LONELY_RETRY_MAX_MS, LONELY_RETRY_MS * 2 ** this.lonelyRetries++) * (0.75 + 0.5 * this.node.random.float());
     this.lonelyTimer = this.node.clock.setTimeout(() => {
       this.lonelyTimer = null;
@@ -75,7 +76,7 @@ export class Maintenance {
     try {
       peers = await boot.peers(node.hex, node.config.bootstrapPeers);
     } catch (err) {
-      node.stats.count(`bootstrap-failed-${isPeerchatError(err) ? err.code : 'unknown'}`);
+      node.stats.count(`bootstrap-failed-${errorCode(err)}`);
       return;
     }
     // Through the server one at a time until a channel opens; the others are reached through
@@ -96,7 +97,7 @@ export class Maintenance {
       await node.channels.dial(hex, (p) => boot.exchange(node.hex, hex, p));
       return true;
     } catch (err) {
-      node.stats.count(`bootstrap-dial-failed-${isPeerchatError(err) ? err.code : 'unknown'}`);
+      node.stats.count(`bootstrap-dial-failed-${errorCode(err)}`);
       return false;
     }
   }
@@ -260,10 +261,11 @@ export class Maintenance {
       this.backoff.delete(hex);
       return true;
     } catch (err) {
-      node.stats.count(`dial-failed-${isPeerchatError(err) ? err.code : 'unknown'}`);
-      // Every failed dial may have cost a connection: do not try that peer again for a while.
-      if (!isPeerchatError(err, ErrorCode.BudgetExhausted)) this.noteFailure(hex);
+      node.stats.count(`dial-failed-${errorCode(err)}`);
+      // Out of budget: try again when it allows. Any other failed dial may have cost a
+      // connection: do not try that peer again for a while.
       if (isPeerchatError(err, ErrorCode.BudgetExhausted)) this.retryWhenBudgetAllows();
+      else this.noteFailure(hex);
       return false;
     }
   }

@@ -17,7 +17,7 @@ import {
   REPLICATION,
 } from './constants.ts';
 import { webCryptoOps, type CryptoOps, type Identity } from './crypto.ts';
-import { ErrorCode, PeerchatError, isPeerchatError } from './errors.ts';
+import { ErrorCode, PeerchatError, errorCode, isPeerchatError } from './errors.ts';
 import { bucketIndex, compareDistance, idFromHex, idToHex, type NodeId } from './id.ts';
 import { Maintenance } from './maintenance.ts';
 import type { Method, RequestBodyOf, RequestFrame, ResponseBodyOf, Route } from './protocol.ts';
@@ -46,8 +46,8 @@ export interface NodeConfig {
   /** Channels beyond which offers from nodes we do not need are refused. */
   maxDhtChannels: number;
   /**
-   * First peers asked of the bootstrap service. Two give a second path in case one is busy or
-   * slow; every further channel is signaled through the overlay, so the server relays little.
+   * First peers asked of the bootstrap service. The first that opens is signaled through the
+   * server; the rest, and every later channel, through the overlay, so the server relays little.
    */
   bootstrapPeers: number;
 }
@@ -215,7 +215,7 @@ export class KademliaNode {
     const out: ResponseBodyOf<M>[] = [];
     for (const s of settled) {
       if (s.status === 'fulfilled') out.push(s.value);
-      else this.stats.count(`route-failed-${(s.reason as PeerchatError).code ?? 'unknown'}`);
+      else this.stats.count(`route-failed-${errorCode(s.reason)}`);
     }
     return out;
   }

@@ -110,7 +110,7 @@ export class SignalClient implements Bootstrap {
   /** Resolves once the server has welcomed us, or rejects after the request timeout. */
   ready(timeoutMs = this.o.requestTimeoutMs ?? REQUEST_TIMEOUT_MS): Promise<void> {
     if (this.state === 'ready') return Promise.resolve();
-    if (this.state === 'closed' || this.state === 'replaced') return Promise.reject(new PeerchatError(ErrorCode.Closed, `Signal server: ${this.state}`));
+    if (this.state === 'closed' || this.state === 'replaced') return Promise.reject(this.notReady());
     return new Promise((resolve, reject) => {
       const timer = this.o.clock.setTimeout(() => {
         this.readyWaiters = this.readyWaiters.filter((w) => w !== done);
@@ -164,9 +164,13 @@ export class SignalClient implements Bootstrap {
 
   /** The state can change between ready() resolving and the code after its await. */
   private assertReady(): void {
-    if (this.state === 'ready') return;
+    if (this.state !== 'ready') throw this.notReady();
+  }
+
+  /** Closed for good (closed, replaced), or only for now (connecting, offline). */
+  private notReady(): PeerchatError {
     const gone = this.state === 'closed' || this.state === 'replaced';
-    throw new PeerchatError(gone ? ErrorCode.Closed : ErrorCode.ChannelClosed, `Signal server: ${this.state}`);
+    return new PeerchatError(gone ? ErrorCode.Closed : ErrorCode.ChannelClosed, `Signal server: ${this.state}`);
   }
 
   private connect(): void {

@@ -31,6 +31,8 @@ export interface StoredIdentity {
 export interface CryptoOps {
   sign(identity: Identity, data: Uint8Array): Promise<Uint8Array>;
   verify(signingPublic: Uint8Array, signature: Uint8Array, data: Uint8Array): Promise<boolean>;
+  /** Orders other async crypto (sealing, opening) with sign and verify; the simulator's hook. */
+  track?<T>(work: Promise<T>): Promise<T>;
 }
 
 export interface Sealed {

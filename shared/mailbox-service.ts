@@ -8,7 +8,8 @@
  *
  * Holders copy entries and tombstones to every node that becomes one of the r closest to the
  * recipient (when it appears as a neighbour, and on the periodic recheck), so they outlive the
- * holders that leave. Still to come with the chat layer: pushing to a recipient that is online.
+ * holders that leave. A holder with a channel to the recipient hands it its entries at once
+ * (DELIVER, direct): the recipient answers them with tombstones, as it does a fetch.
  */
 import type { Peer } from './channels.ts';
 import { MAILBOX_HOLDER_BYTES, MAILBOX_PER_SENDER, MAILBOX_RETENTION_MS, MAX_FRAME_BYTES } from './constants.ts';
@@ -104,6 +105,8 @@ export class MailboxService {
     // The first holder (where the routed store arrived) copies to its nearest to the recipient.
     let holders = 1;
     if (ctx.routed && b.copies > 0) holders += await this.copy(e, b.copies);
+    const recipient = node.channels.peers.get(e.to);
+    if (ctx.routed && !existing && recipient) this.pushToRecipient(recipient, [e]);
     return { stored: true, holders };
   }
 
@@ -182,10 +185,29 @@ export class MailboxService {
     return { accepted: accepted.length };
   }
 
-  /** A new neighbour among the r closest to a recipient gets what is held for that recipient. */
+  /**
+   * A new neighbour among the r closest to a recipient gets what is held for that recipient; a
+   * recipient gets what is held for it.
+   */
   onNeighbour(peer: Peer): void {
-    for (const h of this.entries.values()) this.pushIfClose(h, peer);
+    const forPeer: EnvelopeWire[] = [];
+    for (const h of this.entries.values()) {
+      if (h.envelope.to === peer.hex) forPeer.push(h.envelope);
+      else this.pushIfClose(h, peer);
+    }
     for (const t of this.tombstones.values()) this.pushIfClose(t, peer);
+    if (forPeer.length > 0) this.pushToRecipient(peer, forPeer.sort((a, b) => a.sentAt - b.sentAt));
+  }
+
+  /** Hands entries to their online recipient, which answers with tombstones once it has them. */
+  private pushToRecipient(peer: Peer, envelopes: EnvelopeWire[]): void {
+    const { node } = this;
+    for (const envelope of envelopes) {
+      node.direct(peer, 'DELIVER', { envelope }).then(
+        () => node.stats.count('mailbox-pushed'),
+        () => node.stats.count('mailbox-push-failed'),
+      );
+    }
   }
 
   /** Periodic: drop what has expired, copy the rest to the current r closest that lack it. */

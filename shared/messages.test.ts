@@ -35,8 +35,26 @@ describe('message envelopes', () => {
     const opened = await openEnvelope(bob, e, NOW, ops);
     expect(opened).toEqual({
       ok: true,
-      message: { id: e.id, from: e.from, fromName: 'alice', fromKey: alice.signingPublic, sentAt: NOW, text: 'héllo 👋 bob' },
+      message: {
+        id: e.id,
+        from: e.from,
+        fromName: 'alice',
+        fromKey: alice.signingPublic,
+        fromAgreementKey: alice.agreementPublic,
+        sentAt: NOW,
+        content: { kind: 'text', text: 'héllo 👋 bob' },
+      },
     });
+  });
+
+  it('carries receipts, sealed like text, and refuses an empty or oversized batch', async () => {
+    const ids = [await envelope('a'), await envelope('b', new SeededRandom(2))].map((e) => e.id);
+    const e = await createEnvelope(bob, 'bob', { nodeId: alice.nodeId, agreementKey: alice.agreementPublic }, { kind: 'receipts', ids }, NOW, new SeededRandom(7), ops);
+    const opened = await openEnvelope(alice, e, NOW, ops);
+    expect(opened.ok && opened.message.content).toEqual({ kind: 'receipts', ids });
+    const to = { nodeId: alice.nodeId, agreementKey: alice.agreementPublic };
+    await expect(createEnvelope(bob, 'bob', to, { kind: 'receipts', ids: [] }, NOW, new SeededRandom(7), ops)).rejects.toThrow(/1 to 1024 receipts/);
+    await expect(createEnvelope(bob, 'bob', to, { kind: 'receipts', ids: ['nope'] }, NOW, new SeededRandom(7), ops)).rejects.toThrow(/Not a message id/);
   });
 
   it('is the same envelope for the same seeded randomness, and a new id and seal otherwise', async () => {
@@ -85,7 +103,7 @@ describe('message envelopes', () => {
   it('carries up to 16 KiB of text and refuses more with a clear error', async () => {
     const max = 'a'.repeat(MAX_MESSAGE_BODY_BYTES);
     const opened = await openEnvelope(bob, await envelope(max), NOW, ops);
-    expect(opened.ok && opened.message.text.length).toBe(MAX_MESSAGE_BODY_BYTES);
+    expect(opened.ok && opened.message.content.kind === 'text' && opened.message.content.text.length).toBe(MAX_MESSAGE_BODY_BYTES);
     await expect(envelope(max + 'a')).rejects.toThrow(/at most 16 KiB/);
   });
 });

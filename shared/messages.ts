@@ -23,17 +23,29 @@ const ENVELOPE_TAG = utf8Encode('peerchat-envelope-v1');
 const RECEIPT_TAG = utf8Encode('peerchat-receipt-v1');
 const TOMBSTONE_TAG = utf8Encode('peerchat-tombstone-v1');
 const BODY_VERSION = 1;
+const KIND_TEXT = 1;
+const KIND_RECEIPTS = 2;
 export const MESSAGE_ID_BYTES = 16;
+/** Receipts one envelope can carry: the body limit over the bytes of one id. */
+export const MAX_RECEIPTS_PER_ENVELOPE = MAX_MESSAGE_BODY_BYTES / MESSAGE_ID_BYTES;
+
+/**
+ * What an envelope carries: a text the user wrote, or receipts for messages the sender of the
+ * envelope was handed by holders (the original sender was not there to get a receipt in reply).
+ * Receipts travel sealed like text, so holders cannot tell one from the other.
+ */
+export type MessageContent = { kind: 'text'; text: string } | { kind: 'receipts'; ids: string[] };
 
 /** What the recipient reads once an envelope opened and verified. */
 export interface OpenedMessage {
   id: string;
-  /** The sender's node id (hex) and the name and key it sealed in. */
+  /** The sender's node id (hex) and the name and keys it sealed in. */
   from: string;
   fromName: string;
   fromKey: Uint8Array;
+  fromAgreementKey: Uint8Array;
   sentAt: number;
-  text: string;
+  content: MessageContent;
 }
 
 export type OpenFailure = 'not-for-us' | 'bad-times' | 'undecryptable' | 'bad-body' | 'wrong-sender-key' | 'bad-signature';
@@ -63,39 +75,76 @@ function signedBytes(h: Omit<EnvelopeWire, 'ct' | 'sig'>, ct: string): Uint8Arra
   return concatBytes(headerBytes(h), lengthPrefixed(utf8Encode(ct)));
 }
 
-/** Sealed body: version, name length, name, signing key, then the text, all bytes. */
-function encodeBody(name: string, signingKey: Uint8Array, text: string): Uint8Array {
-  const nameBytes = utf8Encode(name);
-  return concatBytes(new Uint8Array([BODY_VERSION, nameBytes.length]), nameBytes, signingKey, utf8Encode(text));
-}
-
-function decodeBody(bytes: Uint8Array): { name: string; key: Uint8Array; text: string } | null {
-  if (bytes.length < 2 || bytes[0] !== BODY_VERSION) return null;
-  const nameEnd = 2 + bytes[1]!;
-  const keyEnd = nameEnd + KEY_BYTES;
-  if (bytes.length < keyEnd || bytes.length - keyEnd > MAX_MESSAGE_BODY_BYTES) return null;
-  const name = utf8Decode(bytes.subarray(2, nameEnd));
-  const text = utf8Decode(bytes.subarray(keyEnd));
-  if (name === null || text === null || normalizeUsername(name) !== name) return null;
-  return { name, key: bytes.slice(nameEnd, keyEnd), text };
+interface Body {
+  name: string;
+  key: Uint8Array;
+  agreementKey: Uint8Array;
+  content: MessageContent;
 }
 
 /**
- * Seals and signs `text` from `sender` (known to others as `senderName`) for `recipient`.
- * Draws the message id, then the seal's ephemeral key and nonce, from `random`.
+ * Sealed body: version, kind, name length, name, signing key, agreement key (so the recipient
+ * can answer with receipts without a lookup), then the payload: UTF-8 text, or 16-byte ids.
+ */
+function encodeBody(b: Body): Uint8Array {
+  const nameBytes = utf8Encode(b.name);
+  const payload = b.content.kind === 'text' ? utf8Encode(b.content.text) : concatBytes(...b.content.ids.map((id) => idFromHexBytes(id)));
+  const kind = b.content.kind === 'text' ? KIND_TEXT : KIND_RECEIPTS;
+  return concatBytes(new Uint8Array([BODY_VERSION, kind, nameBytes.length]), nameBytes, b.key, b.agreementKey, payload);
+}
+
+function decodeBody(bytes: Uint8Array): Body | null {
+  if (bytes.length < 3 || bytes[0] !== BODY_VERSION) return null;
+  const kind = bytes[1];
+  const nameEnd = 3 + bytes[2]!;
+  const keyEnd = nameEnd + KEY_BYTES;
+  const agreementEnd = keyEnd + KEY_BYTES;
+  if (bytes.length < agreementEnd || bytes.length - agreementEnd > MAX_MESSAGE_BODY_BYTES) return null;
+  const name = utf8Decode(bytes.subarray(3, nameEnd));
+  if (name === null || normalizeUsername(name) !== name) return null;
+  const payload = bytes.subarray(agreementEnd);
+  let content: MessageContent;
+  if (kind === KIND_TEXT) {
+    const text = utf8Decode(payload);
+    if (text === null) return null;
+    content = { kind: 'text', text };
+  } else if (kind === KIND_RECEIPTS && payload.length > 0 && payload.length % MESSAGE_ID_BYTES === 0) {
+    const ids: string[] = [];
+    for (let i = 0; i < payload.length; i += MESSAGE_ID_BYTES) ids.push(idToHex(payload.subarray(i, i + MESSAGE_ID_BYTES)));
+    content = { kind: 'receipts', ids };
+  } else {
+    return null;
+  }
+  return { name, key: bytes.slice(nameEnd, keyEnd), agreementKey: bytes.slice(keyEnd, agreementEnd), content };
+}
+
+/** A message id (32 hex digits) as its 16 bytes; throws on anything else (a caller's bug). */
+function idFromHexBytes(hex: string): Uint8Array {
+  if (!/^[0-9a-f]{32}$/.test(hex)) throw new PeerchatError(ErrorCode.BadRequest, `Not a message id: ${hex.slice(0, 40)}`);
+  const out = new Uint8Array(MESSAGE_ID_BYTES);
+  for (let i = 0; i < MESSAGE_ID_BYTES; i++) out[i] = parseInt(hex.slice(2 * i, 2 * i + 2), 16);
+  return out;
+}
+
+/**
+ * Seals and signs `content` (a string is a text) from `sender` (known to others as `senderName`)
+ * for `recipient`. Draws the message id, then the seal's ephemeral key and nonce, from `random`.
  */
 export async function createEnvelope(
   sender: Identity,
   senderName: string,
   recipient: Recipient,
-  text: string,
+  content: string | MessageContent,
   sentAt: number,
   random: Random,
   ops: CryptoOps,
 ): Promise<EnvelopeWire> {
-  const body = utf8Encode(text);
-  if (body.length > MAX_MESSAGE_BODY_BYTES) {
+  const c: MessageContent = typeof content === 'string' ? { kind: 'text', text: content } : content;
+  if (c.kind === 'text' && utf8Encode(c.text).length > MAX_MESSAGE_BODY_BYTES) {
     throw new PeerchatError(ErrorCode.BadRequest, `A message is at most ${MAX_MESSAGE_BODY_BYTES / 1024} KiB of text; split it.`);
+  }
+  if (c.kind === 'receipts' && (c.ids.length === 0 || c.ids.length > MAX_RECEIPTS_PER_ENVELOPE)) {
+    throw new PeerchatError(ErrorCode.BadRequest, `An envelope carries 1 to ${MAX_RECEIPTS_PER_ENVELOPE} receipts.`);
   }
   if (normalizeUsername(senderName) !== senderName) throw new PeerchatError(ErrorCode.InvalidName, 'The sender name must be a normalized username.');
   if (!Number.isSafeInteger(sentAt) || sentAt < 0) throw new PeerchatError(ErrorCode.BadRequest, 'sentAt must be a non-negative integer.');
@@ -105,15 +154,19 @@ export async function createEnvelope(
   // The header names the seal's ephemeral key and nonce, so the additional data is computed
   // from them inside seal().
   let header: Omit<EnvelopeWire, 'ct' | 'sig'> | null = null;
-  const sealed = await seal(
+  const sealed = await tracked(ops, seal(
     recipient.agreementKey,
-    encodeBody(senderName, sender.signingPublic, text),
+    encodeBody({ name: senderName, key: sender.signingPublic, agreementKey: sender.agreementPublic, content: c }),
     (epk, nonce) => headerBytes((header = { id, from, to, sentAt, epk: toBase64Url(epk), nonce: toBase64Url(nonce) })),
     random,
-  );
+  ));
   const ct = toBase64Url(sealed.ciphertext);
   const sig = await ops.sign(sender, signedBytes(header!, ct));
   return { ...header!, ct, sig: toBase64Url(sig) };
+}
+
+function tracked<T>(ops: CryptoOps, work: Promise<T>): Promise<T> {
+  return ops.track ? ops.track(work) : work;
 }
 
 /** Header checks a holder can make without any key: times are plausible, ids well formed. */
@@ -131,13 +184,16 @@ export async function openEnvelope(recipient: Identity, e: EnvelopeWire, now: nu
   const sig = fromBase64Url(e.sig);
   if (!epk || !nonce || !ct || !sig) return { ok: false, reason: 'undecryptable' };
   const { ct: _ct, sig: _sig, ...header } = e;
-  const plain = await open(recipient, epk, nonce, ct, headerBytes(header));
+  const plain = await tracked(ops, open(recipient, epk, nonce, ct, headerBytes(header)));
   if (!plain) return { ok: false, reason: 'undecryptable' };
   const body = decodeBody(plain);
   if (!body) return { ok: false, reason: 'bad-body' };
   if (!idEquals(nodeIdFromSigningKey(body.key), idFromHex(e.from)!)) return { ok: false, reason: 'wrong-sender-key' };
   if (!(await ops.verify(body.key, sig, signedBytes(header, e.ct)))) return { ok: false, reason: 'bad-signature' };
-  return { ok: true, message: { id: e.id, from: e.from, fromName: body.name, fromKey: body.key, sentAt: e.sentAt, text: body.text } };
+  return {
+    ok: true,
+    message: { id: e.id, from: e.from, fromName: body.name, fromKey: body.key, fromAgreementKey: body.agreementKey, sentAt: e.sentAt, content: body.content },
+  };
 }
 
 // ---- Receipts and tombstones ---------------------------------------------------------------

@@ -70,6 +70,8 @@ export interface RouteOptions {
   leave?: boolean;
   /** Ask the network not to deliver it back here (a lookup of this node's own id). */
   avoidSelf?: boolean;
+  /** Ask the network not to deliver it to this node (a mailbox store avoids its recipient). */
+  avoid?: string;
 }
 
 /** Handles a request that arrived here (direct, or routed and this node is the closest). */
@@ -204,11 +206,13 @@ export class KademliaNode {
     paths = 1,
     opts: RouteOptions = {},
   ): Promise<ResponseBodyOf<M>[]> {
-    const hops = firstHops(key, this.neighbours(), paths);
+    const avoid = opts.avoidSelf ? this.hex : opts.avoid;
+    const neighbours = this.neighbours();
+    const hops = firstHops(key, avoid === undefined ? neighbours : neighbours.filter((p) => p.hex !== avoid), paths);
     const here = hops.length === 0 || (!opts.leave && compareDistance(key, hops[0]!.id, this.id) >= 0);
     if (here) return [await this.arrive(method, body, { from: null, routed: true, key })];
     const route: Route = { k: idToHex(key), h: 1, max: hopLimit(this.estimatedSize()), ms: LOOKUP_TIMEOUT_MS - 500 };
-    if (opts.avoidSelf) route.x = this.hex;
+    if (avoid !== undefined) route.x = avoid;
     const settled = await Promise.allSettled(
       hops.map((p) => (p as Peer).rpc.request(method, body, LOOKUP_TIMEOUT_MS, route)),
     );

@@ -71,11 +71,15 @@ export class RecordService {
     return { status: 'ok', holders: stored.filter((s) => s.stored).length };
   }
 
-  /** Resolves a name through two disjoint paths; the first-come rule picks between answers. */
+  /**
+   * Resolves a name through two disjoint paths; the first-come rule picks between answers. Null
+   * means the closest nodes answered and none holds the name; no answer at all throws NoRoute.
+   */
   async resolve(name: string): Promise<UserRecord | null> {
     const { node } = this;
     const key = recordKey(name);
     const answers = await node.routeFromHere('FIND_VALUE', { key: idToHex(key) }, key, 2);
+    if (answers.length === 0) throw new PeerchatError(ErrorCode.NoRoute, 'Could not reach the nodes that hold names; check the connection and retry.');
     let best: UserRecord | undefined;
     for (const a of answers) {
       const record = a.record ? recordFromWire(a.record) : null;

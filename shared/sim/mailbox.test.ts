@@ -68,7 +68,7 @@ describe('mailboxes in a simulated network', () => {
     const texts: string[] = [];
     for (const e of got) {
       const opened = await sim.until(openEnvelope(bob, e, sim.clock.now(), sim.ops));
-      texts.push(opened.ok ? opened.message.text : opened.reason);
+      texts.push(opened.ok && opened.message.content.kind === 'text' ? opened.message.content.text : String(!opened.ok && opened.reason));
     }
     expect(texts).toEqual(['message 0', 'message 1', 'message 2']);
 

@@ -24,6 +24,8 @@ export interface SimOptions {
   returnFraction?: number;
   creationCap?: number;
   nodeConfig?: Partial<NodeConfig>;
+  /** Called for every node started, churn's arrivals included (a user layer signs in here). */
+  onSpawn?: (node: SimNode) => void;
 }
 
 export interface SimNode {
@@ -32,6 +34,8 @@ export interface SimNode {
   readonly transport: MemoryTransport;
   readonly joinedAt: number;
   readonly name: string;
+  /** Settles when the node's join is done (rejects if it failed). */
+  readonly started: Promise<void>;
 }
 
 const SERVER = 'signal-server';
@@ -55,7 +59,7 @@ export class Simulation {
   private readonly stores = new Map<string, Store>();
   private sessions = 0;
   private readonly bootstrap: Bootstrap;
-  private readonly options: Required<Omit<SimOptions, 'nodeConfig'>> & Pick<SimOptions, 'nodeConfig'>;
+  private readonly options: Required<Omit<SimOptions, 'nodeConfig' | 'onSpawn'>> & Pick<SimOptions, 'nodeConfig' | 'onSpawn'>;
 
   constructor(options: SimOptions) {
     this.options = { latencyMedianMs: 50, lossRate: 0, churnPerHour: 0, returnFraction: 0.5, creationCap: 500, ...options };
@@ -92,11 +96,13 @@ export class Simulation {
       bootstrap: this.bootstrap,
       config: this.options.nodeConfig,
     });
-    const sim: SimNode = { node, identity: id, transport, joinedAt: this.clock.now(), name };
     if (this.live.has(node.hex)) throw new Error('That identity is already live');
+    const started = node.start();
+    started.catch(() => node.stats.count('join-failed'));
+    const sim: SimNode = { node, identity: id, transport, joinedAt: this.clock.now(), name, started };
     this.live.set(node.hex, sim);
     this.liveList.push(node.hex);
-    void node.start().catch(() => node.stats.count('join-failed'));
+    this.options.onSpawn?.(sim);
     if (this.options.churnPerHour > 0) this.scheduleDeparture(sim);
     return sim;
   }

@@ -65,6 +65,17 @@ export interface Conversation {
   lastAt: number;
 }
 
+/** How an envelope reached its recipient. */
+export type Via = 'deliver' | 'push' | 'fetch';
+
+/** What the simulator's experiments watch; the UI uses subscribe(). */
+export interface ChatEvents {
+  /** A message was committed and shown here for the first time. */
+  shown?(message: ChatMessage): void;
+  /** A message already shown was handed over again: routed by its sender, pushed by a holder, or fetched. */
+  duplicate?(id: string, via: Via): void;
+}
+
 interface Profile {
   name: string;
   registeredAt: number;
@@ -116,16 +127,21 @@ export class Chat {
     readonly node: KademliaNode,
     readonly identity: Identity,
     private profile: Profile,
+    private readonly events: ChatEvents = {},
   ) {
     node.handle('DELIVER', async (b, ctx) => {
       const e = b.envelope;
       if (e.to !== node.hex) throw new PeerchatError(ErrorCode.NotFound, 'That user is not at this node');
       // Routed here by its sender, or pushed by a holder (which wants a tombstone).
       const held = !ctx.routed;
-      const result = await this.receive(e, held);
+      const result = await this.receive(e, held ? 'push' : 'deliver');
       if (result === 'bad') throw new PeerchatError(ErrorCode.Rejected, 'The envelope did not open or verify');
-      if (held) this.answerLater(e.id);
-      return { receipt: await signStatement('receipt', this.identity, e.id, node.clock.now(), node.ops) };
+      const receipt = await signStatement('receipt', this.identity, e.id, node.clock.now(), node.ops);
+      if (!held) return { receipt };
+      // The holder that pushed it gets the tombstone in reply; the other holders a routed ack.
+      this.answerLater(e.id);
+      const tombstone = await signStatement('tombstone', this.identity, e.id, node.clock.now(), node.ops);
+      return { receipt, ack: { key: toBase64Url(this.identity.signingPublic), tombstones: [tombstone] } };
     });
   }
 
@@ -138,7 +154,7 @@ export class Chat {
    * to the name, reads it back after JOIN_REREAD_DELAY_MS, and fails with NameTaken when another
    * key holds it. The node must have joined.
    */
-  static async register(node: KademliaNode, identity: Identity, rawName: string): Promise<Chat> {
+  static async register(node: KademliaNode, identity: Identity, rawName: string, events?: ChatEvents): Promise<Chat> {
     const name = normalizeUsername(rawName);
     if (name === null) throw new PeerchatError(ErrorCode.InvalidName, 'A username is 3 to 32 characters of a-z, 0-9, _ and -.');
     if (node.neighbours().length === 0) throw new PeerchatError(ErrorCode.NoRoute, 'No peers yet: wait until the network panel shows connected peers, then join.');
@@ -148,16 +164,16 @@ export class Chat {
     const result = await node.records.publish(record);
     if (result.status === 'taken') throw new PeerchatError(ErrorCode.NameTaken, `The username “${name}” is taken. Pick another.`);
     await node.store.put('meta', 'profile', profile);
-    const chat = new Chat(node, identity, profile);
+    const chat = new Chat(node, identity, profile, events);
     chat.begin(false);
     return chat;
   }
 
   /** The user saved in the node's store, signed in again; null when this identity never joined. */
-  static async open(node: KademliaNode, identity: Identity): Promise<Chat | null> {
+  static async open(node: KademliaNode, identity: Identity, events?: ChatEvents): Promise<Chat | null> {
     const profile = await node.store.get<Profile>('meta', 'profile');
     if (!isProfile(profile)) return null;
-    const chat = new Chat(node, identity, profile);
+    const chat = new Chat(node, identity, profile, events);
     await chat.load();
     chat.begin(true);
     return chat;
@@ -327,9 +343,11 @@ export class Chat {
     if (publishNow) void this.publish();
     every(RECORD_REPUBLISH_MS, () => void this.publish());
     every(MAILBOX_CHECK_INTERVAL_MS, () => void this.checkMailbox());
-    void this.checkMailbox();
-    // The sender stores again each session until a receipt arrives.
-    for (const id of this.outbox.keys()) void this.attempt(id);
+    // The sender stores again each session until a receipt arrives; receipts that came while
+    // it was away are fetched first, so what they acknowledge is not sent again.
+    void this.checkMailbox().finally(() => {
+      for (const id of this.outbox.keys()) void this.attempt(id);
+    });
   }
 
   /** Re-signs the record with the next seq and stores it at the name's closest nodes. */
@@ -451,13 +469,15 @@ export class Chat {
   // ---- Receiving ----------------------------------------------------------------------------
 
   /**
-   * Opens, checks and commits one envelope addressed here. `held` marks one handed over by a
-   * holder: its sender gets a receipt sealed back to it. Returns what became of it.
+   * Opens, checks and commits one envelope addressed here. One handed over by a holder (pushed
+   * or fetched) gets a receipt sealed back to its sender. Returns what became of it.
    */
-  private async receive(e: EnvelopeWire, held: boolean): Promise<'new' | 'seen' | 'bad'> {
+  private async receive(e: EnvelopeWire, via: Via): Promise<'new' | 'seen' | 'bad'> {
+    const held = via !== 'deliver';
     const { node } = this;
     if (this.seen.has(e.id)) {
       node.stats.count('chat-duplicate');
+      this.events.duplicate?.(e.id, via);
       return 'seen';
     }
     const opened = await openEnvelope(this.identity, e, node.clock.now(), node.ops);
@@ -502,6 +522,7 @@ export class Chat {
     await node.store.batch(ops);
     this.messages.set(e.id, message);
     node.stats.count(held ? 'chat-received-held' : 'chat-received-direct');
+    this.events.shown?.({ ...message });
     if (held) {
       const r = this.pendingReceipts.get(m.from) ?? { name: m.fromName, key: m.fromKey, agreementKey: m.fromAgreementKey, ids: [] };
       r.ids.push(e.id);
@@ -528,7 +549,7 @@ export class Chat {
       // Whatever was handed over is answered with a tombstone, junk included: it goes away.
       for (const e of entries) {
         if (e.to !== node.hex) continue;
-        await this.receive(e, true);
+        await this.receive(e, 'fetch');
         this.pendingTombstones.push(e.id);
       }
       await this.answerHeld();

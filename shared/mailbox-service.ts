@@ -34,6 +34,9 @@ interface HeldTombstone {
   receivedAt: number;
 }
 
+/** How long a restarted holder waits before it pushes what it restored to a recipient. */
+const RESTORED_SETTLE_MS = 2 * 60_000;
+
 /** Room left in a fetch reply for the frame's own fields around the entries. */
 const FETCH_FRAME_OVERHEAD = 512;
 
@@ -48,6 +51,13 @@ export class MailboxService {
   /** Entries held per "from>to" pair, for the per-sender cap. */
   private readonly perPair = new Map<string, number>();
   private bytes = 0;
+  /**
+   * Entries this node held before it (re)started, loaded from its store. They may have been
+   * fetched while it was away: they go to their recipient only once the tombstones its
+   * neighbours hold had RESTORED_SETTLE_MS to reach it.
+   */
+  private readonly restored = new Set<string>();
+  private settledAt = 0;
   /** Neighbours known to have an entry or tombstone (by message id), so copies are not repeated. */
   private readonly pushedTo = new Map<string, Set<string>>();
 
@@ -64,12 +74,14 @@ export class MailboxService {
   /** Restores what this node held before; what does not parse is dropped and counted. */
   async load(): Promise<void> {
     const now = this.node.clock.now();
+    this.settledAt = now + RESTORED_SETTLE_MS;
     for (const [id, held] of await this.node.store.entries<HeldEntry>('mailbox')) {
       if (!isHeldEntry(held) || held.envelope.id !== id || held.receivedAt + MAILBOX_RETENTION_MS <= now) {
         this.node.stats.count('mailbox-dropped-from-disk');
         continue;
       }
       this.remember(held);
+      this.restored.add(id);
     }
     for (const [id, held] of await this.node.store.entries<HeldTombstone>('tombstones')) {
       if (held?.tombstone?.id === id && typeof held.key === 'string' && held.receivedAt + MAILBOX_RETENTION_MS > now) this.tombstones.set(id, held);
@@ -87,7 +99,8 @@ export class MailboxService {
     const now = node.clock.now();
     if (!envelopeHeaderOk(e, now)) throw this.refuse('bad-header', ErrorCode.BadRequest, 'Envelope header is malformed or dated in the future');
     // Fetched already (a tombstone) or held already: storing again changes nothing.
-    if (this.tombstones.has(e.id)) return { stored: true, holders: 1 };
+    const tombstone = this.tombstones.get(e.id);
+    if (tombstone) return { stored: true, holders: 1, ack: { key: tombstone.key, tombstones: [tombstone.tombstone] } };
     const existing = this.entries.get(e.id);
     if (existing && JSON.stringify(existing.envelope) !== JSON.stringify(e)) {
       throw this.refuse('id-clash', ErrorCode.Rejected, 'Another envelope holds that id');
@@ -120,11 +133,17 @@ export class MailboxService {
     for (const p of targets) sent.add(p.hex);
     const replies = await Promise.allSettled(targets.map((p) => node.direct(p, 'MAILBOX_STORE', { envelope: e, copies: 0 })));
     let stored = 0;
+    let ack: RequestBodyOf<'MAILBOX_ACK'> | undefined;
     replies.forEach((r, i) => {
-      if (r.status === 'fulfilled' && r.value.stored) return void stored++;
+      if (r.status === 'fulfilled' && r.value.stored) {
+        ack ??= r.value.ack;
+        return void stored++;
+      }
       node.stats.count('mailbox-copy-failed');
       sent.delete(targets[i]!.hex);
     });
+    // A neighbour holds its tombstone: the recipient has it already, so no copy here either.
+    if (ack) await this.onAck(ack);
     return stored;
   }
 
@@ -192,21 +211,40 @@ export class MailboxService {
   onNeighbour(peer: Peer): void {
     const forPeer: EnvelopeWire[] = [];
     for (const h of this.entries.values()) {
-      if (h.envelope.to === peer.hex) forPeer.push(h.envelope);
-      else this.pushIfClose(h, peer);
+      if (h.envelope.to !== peer.hex) this.pushIfClose(h, peer);
+      else if (this.amClosest(h.envelope.to)) forPeer.push(h.envelope);
     }
     for (const t of this.tombstones.values()) this.pushIfClose(t, peer);
-    if (forPeer.length > 0) this.pushToRecipient(peer, forPeer.sort((a, b) => a.sentAt - b.sentAt));
+    if (forPeer.length === 0) return;
+    const wait = this.settledAt - this.node.clock.now();
+    if (wait <= 0 || !forPeer.some((e) => this.restored.has(e.id))) return this.pushToRecipient(peer, forPeer);
+    this.node.clock.setTimeout(() => {
+      const still = this.node.channels.peers.get(peer.hex);
+      if (still) this.pushToRecipient(still, forPeer.filter((e) => this.entries.has(e.id)));
+    }, wait);
   }
 
-  /** Hands entries to their online recipient, which answers with tombstones once it has them. */
+  /**
+   * Whether this node is among the r closest to a recipient (the recipient itself aside). Only
+   * those push to it: the recipient's tombstones spread among them, while a farther holder that
+   * never heard of one would hand over a message already shown.
+   */
+  private amClosest(toHex: string): boolean {
+    const closest = this.node.closestTo(idFromHex(toHex)!, this.node.config.replication + 1);
+    return closest.filter((n) => n.hex !== toHex).slice(0, this.node.config.replication).some((n) => n.hex === this.node.hex);
+  }
+
+  /** Hands entries to their online recipient, oldest first; it answers each with a tombstone. */
   private pushToRecipient(peer: Peer, envelopes: EnvelopeWire[]): void {
     const { node } = this;
-    for (const envelope of envelopes) {
-      node.direct(peer, 'DELIVER', { envelope }).then(
-        () => node.stats.count('mailbox-pushed'),
-        () => node.stats.count('mailbox-push-failed'),
-      );
+    for (const envelope of [...envelopes].sort((a, b) => a.sentAt - b.sentAt)) {
+      node
+        .direct(peer, 'DELIVER', { envelope })
+        .then((res) => {
+          node.stats.count('mailbox-pushed');
+          return res.ack && this.onAck(res.ack);
+        })
+        .catch(() => node.stats.count('mailbox-push-failed'));
     }
   }
 
@@ -226,9 +264,27 @@ export class MailboxService {
       this.tombstones.delete(id);
       this.pushedTo.delete(id);
     }
-    await node.store.batch(ops);
+    await node.store.batch(this.handOff(ops));
     const neighbours = node.neighbours();
     for (const h of [...this.entries.values(), ...this.tombstones.values()]) for (const p of neighbours) this.pushIfClose(h, p);
+  }
+
+  /**
+   * Entries this node no longer needs to hold: r neighbours are closer to the recipient, and
+   * each of them took a copy from here. Dropping them keeps holders to the closest nodes, which
+   * are the ones the recipient's tombstones reach; a far copy would be handed over again.
+   */
+  private handOff(ops: StoreOp[]): StoreOp[] {
+    const { node } = this;
+    for (const [id, h] of this.entries) {
+      const closest = node.closestTo(idFromHex(h.envelope.to)!).filter((n) => n.hex !== h.envelope.to);
+      const sent = this.pushedTo.get(id);
+      if (!sent || closest.some((n) => n.hex === node.hex || !sent.has(n.hex))) continue;
+      ops.push({ type: 'delete', table: 'mailbox', key: id });
+      this.forget(id);
+      node.stats.count('mailbox-handed-off');
+    }
+    return ops;
   }
 
   /**
@@ -250,9 +306,13 @@ export class MailboxService {
       ? node.direct(peer, 'MAILBOX_STORE', { envelope: h.envelope, copies: 0 })
       : node.direct(peer, 'MAILBOX_ACK', { key: h.key, tombstones: [h.tombstone] });
     done.then(
-      () => node.stats.count('mailbox-copied'),
+      (res) => {
+        node.stats.count('mailbox-copied');
+        // The neighbour knew it was fetched: this copy is stale too.
+        if ('ack' in res && res.ack) return this.onAck(res.ack);
+      },
       () => this.pushedTo.get(id)?.delete(peer.hex),
-    );
+    ).catch(() => node.stats.count('mailbox-ack-failed'));
   }
 
   private remember(held: HeldEntry): void {
@@ -267,6 +327,7 @@ export class MailboxService {
     const held = this.entries.get(id);
     if (!held) return;
     this.entries.delete(id);
+    this.restored.delete(id);
     // What was known to have the entry says nothing about its tombstone.
     this.pushedTo.delete(id);
     const k = pairKey(held.envelope);

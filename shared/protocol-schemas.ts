@@ -136,6 +136,16 @@ export const METHODS = [
 ] as const;
 export type Method = (typeof METHODS)[number];
 
+/** `key` is the recipient's signing key: holders check each tombstone against it. */
+const MailboxAck = v.strictObject({
+  key: B64Key,
+  tombstones: v.pipe(
+    v.array(TombstoneWire),
+    v.minLength(1),
+    v.maxLength(MAX_TOMBSTONES_PER_ACK),
+  ),
+});
+
 export const REQUEST_BODIES = {
   PING: Empty,
   FIND_NODE: v.strictObject({ target: Hex40 }),
@@ -143,15 +153,7 @@ export const REQUEST_BODIES = {
   STORE: v.strictObject({ record: UserRecordWire }),
   MAILBOX_STORE: v.strictObject({ envelope: EnvelopeWire, copies: int(0, MAX_MAILBOX_COPIES) }),
   MAILBOX_FETCH: v.strictObject({ owner: Hex40, key: B64Key, at: Time, sig: B64Sig }),
-  /** `key` is the recipient's signing key: holders check each tombstone against it. */
-  MAILBOX_ACK: v.strictObject({
-    key: B64Key,
-    tombstones: v.pipe(
-      v.array(TombstoneWire),
-      v.minLength(1),
-      v.maxLength(MAX_TOMBSTONES_PER_ACK),
-    ),
-  }),
+  MAILBOX_ACK: MailboxAck,
   DELIVER: v.strictObject({ envelope: EnvelopeWire }),
   SIGNAL: v.strictObject({ from: Hex40, to: Hex40, conn: ConnId, data: SignalData }),
 } as const satisfies { [M in Method]: v.GenericSchema };
@@ -162,13 +164,15 @@ export const RESPONSE_BODIES = {
   FIND_VALUE: v.strictObject({ record: v.nullable(UserRecordWire), nodes: NodeList }),
   /** `record` is what the holder keeps for that name after the STORE, ours or another. */
   STORE: v.strictObject({ stored: v.boolean(), record: v.nullable(UserRecordWire) }),
-  MAILBOX_STORE: v.strictObject({ stored: v.boolean(), holders: int(0, MAX_MAILBOX_HOLDERS) }),
+  /** `ack` comes from a holder that has the message's tombstone: it was fetched already. */
+  MAILBOX_STORE: v.strictObject({ stored: v.boolean(), holders: int(0, MAX_MAILBOX_HOLDERS), ack: v.optional(MailboxAck) }),
   MAILBOX_FETCH: v.strictObject({
     entries: v.pipe(v.array(EnvelopeWire), v.maxLength(MAX_FETCH_ENTRIES)),
     more: v.boolean(),
   }),
   MAILBOX_ACK: v.strictObject({ accepted: int(0, MAX_TOMBSTONES_PER_ACK) }),
-  DELIVER: v.strictObject({ receipt: ReceiptWire }),
+  /** `ack` answers a holder's push: the tombstone that deletes what it handed over. */
+  DELIVER: v.strictObject({ receipt: ReceiptWire, ack: v.optional(MailboxAck) }),
   SIGNAL: v.strictObject({ data: v.nullable(SignalData), busyMs: v.optional(RetryMs) }),
 } as const satisfies { [M in Method]: v.GenericSchema };
 

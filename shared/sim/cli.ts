@@ -1,8 +1,12 @@
 /**
  * `npm run sim -- --nodes 1000 --lookups 1000 --churn 0.3 --hours 2 --seed 1`
  * Prints one JSON object with the experiment's measurements (see experiment.ts).
+ *
+ * `npm run sim -- --chat --nodes 1000 --users 200 --churn 0.3 --scenarios 300 --spread 24
+ *  --absence 72 --mass 0.5 --seed 1` runs offline delivery under churn (chat-experiment.ts).
  */
 import { parseArgs } from 'node:util';
+import { runChatExperiment } from './chat-experiment.ts';
 import { runExperiment } from './experiment.ts';
 
 const { values } = parseArgs({
@@ -15,10 +19,16 @@ const { values } = parseArgs({
     paths: { type: 'string', default: '2' },
     latency: { type: 'string', default: '50' },
     loss: { type: 'string', default: '0' },
+    chat: { type: 'boolean', default: false },
+    users: { type: 'string', default: '200' },
+    scenarios: { type: 'string', default: '300' },
+    spread: { type: 'string', default: '24' },
+    absence: { type: 'string', default: '72' },
+    mass: { type: 'string', default: '0.5' },
   },
 });
 
-const num = (name: keyof typeof values): number => {
+const num = (name: Exclude<keyof typeof values, 'chat'>): number => {
   const n = Number(values[name]);
   if (!Number.isFinite(n) || n < 0) {
     console.error(`--${name} must be a non-negative number, got ${values[name]}`);
@@ -27,7 +37,18 @@ const num = (name: keyof typeof values): number => {
   return n;
 };
 
-const result = await runExperiment({
+const result = values.chat
+  ? await runChatExperiment({
+    nodes: num('nodes'),
+    users: num('users'),
+    churn: num('churn'),
+    seed: num('seed'),
+    scenarios: num('scenarios'),
+    spreadHours: num('spread'),
+    maxAbsenceHours: num('absence'),
+    massDeparture: num('mass'),
+  })
+  : await runExperiment({
   nodes: num('nodes'),
   lookups: num('lookups'),
   churn: num('churn'),

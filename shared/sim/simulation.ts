@@ -24,8 +24,6 @@ export interface SimOptions {
   returnFraction?: number;
   creationCap?: number;
   nodeConfig?: Partial<NodeConfig>;
-  /** Called for every node started, churn's arrivals included (a user layer signs in here). */
-  onSpawn?: (node: SimNode) => void;
 }
 
 export interface SimNode {
@@ -59,7 +57,7 @@ export class Simulation {
   private readonly stores = new Map<string, Store>();
   private sessions = 0;
   private readonly bootstrap: Bootstrap;
-  private readonly options: Required<Omit<SimOptions, 'nodeConfig' | 'onSpawn'>> & Pick<SimOptions, 'nodeConfig' | 'onSpawn'>;
+  private readonly options: Required<Omit<SimOptions, 'nodeConfig'>> & Pick<SimOptions, 'nodeConfig'>;
 
   constructor(options: SimOptions) {
     this.options = { latencyMedianMs: 50, lossRate: 0, churnPerHour: 0, returnFraction: 0.5, creationCap: 500, ...options };
@@ -78,8 +76,11 @@ export class Simulation {
     this.bootstrap = this.makeBootstrap();
   }
 
-  /** Starts a node (a new identity unless one is given). Its join runs as the clock advances. */
-  async spawn(identity?: Identity): Promise<SimNode> {
+  /**
+   * Starts a node (a new identity unless one is given). Its join runs as the clock advances.
+   * `churn: false` exempts it from churn: an experiment decides when it leaves.
+   */
+  async spawn(identity?: Identity, { churn = true }: { churn?: boolean } = {}): Promise<SimNode> {
     const id = identity ?? (await this.ops.track(createIdentity(this.random.fork())));
     const name = `s${this.sessions++}`;
     const transport = this.network.endpoint(name);
@@ -102,8 +103,7 @@ export class Simulation {
     const sim: SimNode = { node, identity: id, transport, joinedAt: this.clock.now(), name, started };
     this.live.set(node.hex, sim);
     this.liveList.push(node.hex);
-    this.options.onSpawn?.(sim);
-    if (this.options.churnPerHour > 0) this.scheduleDeparture(sim);
+    if (churn && this.options.churnPerHour > 0) this.scheduleDeparture(sim);
     return sim;
   }
 

@@ -65,9 +65,13 @@ export class Tabs {
 /** Waits for the Network region to show "Node ID: <40 hex>" and returns the hex. */
 export async function nodeIdOf(page: Page): Promise<string> {
   const network = page.getByRole('region', { name: 'Network' });
-  await expect(network).toContainText(/Node ID: [0-9a-f]{40}/);
-  const text = (await network.textContent()) ?? '';
-  return /Node ID: ([0-9a-f]{40})/.exec(text)![1]!;
+  // Read and parsed in one go, again until it parses: the tab may move to its twin URL (a new
+  // page that shows "generating…" first) between a check and a read.
+  let id = '';
+  await expect
+    .poll(async () => (id = /Node ID: ([0-9a-f]{40})/.exec((await network.textContent().catch(() => null)) ?? '')?.[1] ?? ''))
+    .toMatch(/^[0-9a-f]{40}$/);
+  return id;
 }
 
 /**

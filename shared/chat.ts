@@ -65,6 +65,15 @@ export interface Conversation {
   lastAt: number;
 }
 
+export interface ChatOptions {
+  events?: ChatEvents;
+  /**
+   * Settles when the node has joined: network work (publish, fetch, resend) waits for it, so
+   * a tab can show its history before the network is there.
+   */
+  ready?: Promise<unknown>;
+}
+
 /** How an envelope reached its recipient. */
 export type Via = 'deliver' | 'push' | 'fetch';
 
@@ -154,7 +163,7 @@ export class Chat {
    * to the name, reads it back after JOIN_REREAD_DELAY_MS, and fails with NameTaken when another
    * key holds it. The node must have joined.
    */
-  static async register(node: KademliaNode, identity: Identity, rawName: string, events?: ChatEvents): Promise<Chat> {
+  static async register(node: KademliaNode, identity: Identity, rawName: string, options: ChatOptions = {}): Promise<Chat> {
     const name = normalizeUsername(rawName);
     if (name === null) throw new PeerchatError(ErrorCode.InvalidName, 'A username is 3 to 32 characters of a-z, 0-9, _ and -.');
     if (node.neighbours().length === 0) throw new PeerchatError(ErrorCode.NoRoute, 'No peers yet: wait until the network panel shows connected peers, then join.');
@@ -164,18 +173,22 @@ export class Chat {
     const result = await node.records.publish(record);
     if (result.status === 'taken') throw new PeerchatError(ErrorCode.NameTaken, `The username “${name}” is taken. Pick another.`);
     await node.store.put('meta', 'profile', profile);
-    const chat = new Chat(node, identity, profile, events);
+    const chat = new Chat(node, identity, profile, options.events);
     chat.begin(false);
     return chat;
   }
 
   /** The user saved in the node's store, signed in again; null when this identity never joined. */
-  static async open(node: KademliaNode, identity: Identity, events?: ChatEvents): Promise<Chat | null> {
+  static async open(node: KademliaNode, identity: Identity, options: ChatOptions = {}): Promise<Chat | null> {
     const profile = await node.store.get<Profile>('meta', 'profile');
     if (!isProfile(profile)) return null;
-    const chat = new Chat(node, identity, profile, events);
+    const chat = new Chat(node, identity, profile, options.events);
     await chat.load();
-    chat.begin(true);
+    const ready = options.ready ?? Promise.resolve();
+    void ready.then(
+      () => chat.begin(true),
+      () => chat.begin(true),
+    );
     return chat;
   }
 
@@ -330,6 +343,7 @@ export class Chat {
 
   /** Starts the background work: publish, mailbox checks, and every unacknowledged message. */
   private begin(publishNow: boolean): void {
+    if (this.closed) return;
     const { clock } = this.node;
     const every = (ms: number, fn: () => void) => {
       const tick = () => {

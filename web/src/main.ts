@@ -13,24 +13,38 @@ import { cryptoRandom } from '../../shared/random.ts';
 import { BrowserPeer } from '../net/browser-peer.ts';
 import { createPeerNode, type PeerNode } from '../net/peer-node.ts';
 import type { SocketLike } from '../net/signal-client.ts';
-import { loadCreated, loadStunUrl, moveToTwin, saveCreated, saveStunUrl, shouldMove, storageOr, tabIdentity, twinMoves, variantOf } from '../net/tab.ts';
+import { loadCreated, loadStunUrl, moveToTwin, saveCreated, saveStunUrl, shouldMove, storageOr, twinMoves, variantOf } from '../net/tab.ts';
 import { NetworkState } from '../state/network.svelte.ts';
+import { SessionState, type SessionActions } from '../state/session.svelte.ts';
 import App from './App.svelte';
+import { Session } from './session.ts';
+import { openTabIdentity, rememberIdentity } from './tab-identity.ts';
 import './app.css';
 
 const SAMPLE_MS = 500;
 
 const net = new NetworkState();
+const sessionState = new SessionState();
+let session: Session | null = null;
+// The components get these before the engine exists; until then there is nothing to act on.
+const actions: SessionActions = {
+  join: (name) => session?.join(name) ?? Promise.resolve(),
+  continueAs: (nodeId) => session?.continueAs(nodeId),
+  findUser: (name) => session?.findUser(name) ?? Promise.resolve(),
+  openConversation: (peer) => session?.openConversation(peer),
+  send: (text) => session?.send(text) ?? Promise.resolve(),
+  retry: (id) => session?.retry(id),
+};
 const target = document.getElementById('app');
 if (!target) throw new Error('index.html must contain <div id="app">');
-const session = storageOr(() => sessionStorage);
+const tabStorage = storageOr(() => sessionStorage);
 const local = storageOr(() => localStorage);
-const sessionStore = session.storage;
-if (!session.persistent) {
+const sessionStore = tabStorage.storage;
+if (!tabStorage.persistent) {
   net.problem = 'This browser blocks storage for this site: the tab works, but gets a new node ID on every reload.';
 }
 net.stun = loadStunUrl(local.storage) ?? '';
-mount(App, { target, props: { net, onLookup: () => void lookupRandom(), onSaveStun: saveStun } });
+mount(App, { target, props: { net, session: sessionState, actions, onLookup: () => void lookupRandom(), onSaveStun: saveStun } });
 
 /** Takes effect for connections made after the next load; false when it is not a stun: URL. */
 function saveStun(url: string): boolean {
@@ -48,7 +62,9 @@ net.twinMoves = twinMoves(sessionStore);
 
 async function start(): Promise<void> {
   if (shouldMove(created, 0)) return moveToTwin(sessionStore, location);
-  const identity = await tabIdentity(sessionStore);
+  const tab = await openTabIdentity(sessionStore);
+  const { identity } = tab;
+  if (tab.problem) sessionState.storageProblem = tab.problem;
   net.nodeId = idToHex(identity.nodeId);
   const params = new URLSearchParams(location.search);
   peer = createPeerNode({
@@ -58,6 +74,7 @@ async function start(): Promise<void> {
     // The DOM types spell the handlers with `this` and Event subtypes; the shape is the same.
     socket: (url) => new WebSocket(url) as unknown as SocketLike,
     createdBefore: created,
+    store: tab.store,
     // None by default: on one machine and most LANs host candidates connect. A STUN server the
     // user set lets tabs behind different NATs find each other's public addresses.
     ...(net.stun ? { iceServers: [{ urls: net.stun }] } : {}),
@@ -71,7 +88,20 @@ async function start(): Promise<void> {
   exposeForDebugging(peer);
   setInterval(sample, SAMPLE_MS);
   net.phase = 'joining';
-  await peer.start();
+  const joined = peer.start();
+  session = new Session({
+    state: sessionState,
+    node: peer.node,
+    identity,
+    joined,
+    persistent: tab.persistent,
+    switchTo: (nodeId) => {
+      rememberIdentity(sessionStore, nodeId);
+      location.reload();
+    },
+  });
+  await session.start();
+  await joined;
   joinedMs = Math.round(performance.now());
   net.phase = 'joined';
   sample();
@@ -148,6 +178,13 @@ function exposeForDebugging(p: PeerNode): void {
       return joinedMs;
     },
     neighbours: () => p.node.neighbours().map((n) => n.hex),
+    /** The signed-in user's name, and messages still waiting for a receipt. */
+    get user() {
+      return session?.chat?.name ?? null;
+    },
+    get outbox() {
+      return session?.chat?.outboxSize ?? 0;
+    },
     /** Recent values of a measurement, e.g. 'dial-ms' (connection setup, dial to HELLO done). */
     samples: (name: string) => [...p.node.stats.samples(name)],
     /** Round trips of `count` sequential PINGs to a neighbour, in ms. */
@@ -175,6 +212,7 @@ function exposeForDebugging(p: PeerNode): void {
 
 start().catch((err: unknown) => {
   net.phase = 'failed';
+  sessionState.screen = 'failed';
   // Ed25519 in WebCrypto is missing from older browsers; say so instead of failing blank.
   net.problem = `This tab could not join the network: ${err instanceof Error ? err.message : String(err)}`;
 });

@@ -1,0 +1,167 @@
+/**
+ * Peerchat as users see it: real tabs, real WebRTC, IndexedDB, driven by role and accessible name
+ * only (DESIGN.md "Accessible names the UI keeps stable").
+ */
+import type { BrowserContext, Page } from '@playwright/test';
+import { expect, expectPeers, test, type Tab } from './fixtures.ts';
+
+async function join(page: Page, name: string): Promise<void> {
+  await page.getByRole('textbox', { name: 'Username' }).fill(name);
+  await page.getByRole('button', { name: 'Join' }).click();
+  await expect(page.getByRole('textbox', { name: 'Find user' })).toBeVisible();
+}
+
+async function startChat(page: Page, name: string): Promise<void> {
+  await page.getByRole('textbox', { name: 'Find user' }).fill(name);
+  await page.getByRole('button', { name: 'Start chat' }).click();
+  await expect(page.getByRole('textbox', { name: 'Message' })).toBeVisible();
+}
+
+async function openConversation(page: Page, name: string): Promise<void> {
+  await page.getByRole('navigation', { name: 'Conversations' }).getByRole('button', { name: new RegExp(`^${name}($| \\(|,)`) }).click();
+  await expect(page.getByRole('textbox', { name: 'Message' })).toBeVisible();
+}
+
+async function send(page: Page, text: string): Promise<void> {
+  await page.getByRole('textbox', { name: 'Message' }).fill(text);
+  await page.getByRole('textbox', { name: 'Message' }).press('Enter');
+  await expect(message(page, text)).toBeVisible();
+}
+
+function log(page: Page) {
+  return page.getByRole('log', { name: 'Messages' });
+}
+
+function message(page: Page, text: string) {
+  return log(page).getByRole('listitem').filter({ hasText: text });
+}
+
+async function expectStatus(page: Page, text: string, status: string, timeout = 60_000): Promise<void> {
+  await expect(message(page, text)).toHaveAttribute('data-status', status, { timeout });
+}
+
+/** The texts of the open conversation, in the order shown. */
+async function shownTexts(page: Page, texts: string[]): Promise<void> {
+  for (const t of texts) await expect(message(page, t)).toHaveCount(1);
+  const all = await log(page).getByRole('listitem').allTextContents();
+  const order = texts.map((t) => all.findIndex((line) => line.includes(t)));
+  expect(order).toEqual([...order].sort((a, b) => a - b));
+}
+
+/** A new tab in an existing context (its IndexedDB), signed in as `name` through its button. */
+async function comeBack(context: BrowserContext, url: string, name: string): Promise<Page> {
+  const page = await context.newPage();
+  await page.goto(url);
+  await page.getByRole('button', { name: new RegExp(`^Continue as ${name}($| \\(|,)`) }).click();
+  await expect(page.getByRole('textbox', { name: 'Find user' })).toBeVisible();
+  return page;
+}
+
+/** Relays: plain nodes that hold mail for others. */
+async function relays(tabs: { open(): Promise<Tab> }, n: number): Promise<Tab[]> {
+  const out: Tab[] = [];
+  for (let i = 0; i < n; i++) out.push(await tabs.open());
+  for (const t of out) await expectPeers(t.page, Math.min(3, n - 1));
+  return out;
+}
+
+test('(1) alice and bob register, find each other and chat both ways; statuses reach delivered', async ({ tabs }) => {
+  const alice = await tabs.open();
+  const bob = await tabs.open();
+  await expectPeers(alice.page, 1);
+  await join(alice.page, 'alice');
+  await join(bob.page, 'bob');
+  await startChat(alice.page, 'bob');
+  await send(alice.page, 'hello bob');
+  await expectStatus(alice.page, 'hello bob', 'delivered');
+  await openConversation(bob.page, 'alice');
+  await expect(message(bob.page, 'hello bob')).toHaveCount(1);
+  await send(bob.page, 'hi alice');
+  await expectStatus(bob.page, 'hi alice', 'delivered');
+  await expect(message(alice.page, 'hi alice')).toHaveCount(1);
+  await shownTexts(alice.page, ['hello bob', 'hi alice']);
+});
+
+for (const closeWholeContext of [false, true]) {
+  const title = closeWholeContext
+    ? '(2b) the same, with alice’s whole browser context closed right after “stored” shows'
+    : '(2) bob is away, alice sends 3 and leaves, bob returns and gets all 3 in order through the relays, alice returns to “delivered”';
+  test(title, async ({ tabs, server }) => {
+    await relays(tabs, 6);
+    const alice = await tabs.open();
+    const bob = await tabs.open();
+    await expectPeers(alice.page, 3);
+    await expectPeers(bob.page, 3);
+    await join(alice.page, 'alice');
+    await join(bob.page, 'bob');
+    await startChat(alice.page, 'bob');
+    await bob.page.close();
+    // Bob's node is gone once the server and alice's channels have seen it leave.
+    await expect.poll(() => server.connectedIds().includes(bob.nodeId)).toBe(false);
+    const texts = ['first while you were away', 'second while you were away', 'third while you were away'];
+    for (const t of texts) await send(alice.page, t);
+    for (const t of texts) await expectStatus(alice.page, t, 'stored');
+    if (closeWholeContext) await alice.context.close();
+    else await alice.page.close();
+
+    const bobBack = await comeBack(bob.context, server.url, 'bob');
+    await openConversation(bobBack, 'alice');
+    await shownTexts(bobBack, texts);
+    if (closeWholeContext) return;
+    const aliceBack = await comeBack(alice.context, server.url, 'alice');
+    await openConversation(aliceBack, 'bob');
+    for (const t of texts) await expectStatus(aliceBack, t, 'delivered');
+  });
+}
+
+test('(3) a reload in the middle of a conversation keeps the history and the unsent outbox', async ({ tabs, server }) => {
+  const alice = await tabs.open();
+  const bob = await tabs.open();
+  await expectPeers(alice.page, 1);
+  await join(alice.page, 'alice');
+  await join(bob.page, 'bob');
+  await startChat(alice.page, 'bob');
+  await send(alice.page, 'before the reload');
+  await expectStatus(alice.page, 'before the reload', 'delivered');
+  // Bob leaves and alice is alone: nobody can take the next message.
+  await bob.page.close();
+  await expect.poll(async () => (await alice.page.evaluate(() => window.peerchat!.neighbours())).length).toBe(0);
+  await send(alice.page, 'waiting in the outbox');
+  await alice.page.reload();
+  await openConversation(alice.page, 'bob');
+  await shownTexts(alice.page, ['before the reload', 'waiting in the outbox']);
+  await expect(message(alice.page, 'waiting in the outbox')).toHaveAttribute('data-status', /queued|sent|failed/);
+  // Bob comes back (a new node takes his place, then signs in as him): the outbox goes out.
+  const bobBack = await comeBack(bob.context, server.url, 'bob');
+  await expectStatus(alice.page, 'waiting in the outbox', 'delivered', 120_000);
+  await openConversation(bobBack, 'alice');
+  await shownTexts(bobBack, ['before the reload', 'waiting in the outbox']);
+});
+
+test('(4) two tabs of one browser context are two users and chat', async ({ tabs, server }) => {
+  const first = await tabs.open();
+  const second = await first.context.newPage();
+  await second.goto(server.url);
+  await join(first.page, 'carol');
+  await expect(second.getByRole('button', { name: /^Continue as carol \(open in another tab\)/ })).toBeDisabled();
+  await join(second, 'dave');
+  await startChat(second, 'carol');
+  await send(second, 'same browser, other tab');
+  await expectStatus(second, 'same browser, other tab', 'delivered');
+  await openConversation(first.page, 'dave');
+  await expect(message(first.page, 'same browser, other tab')).toHaveCount(1);
+});
+
+test('(5) errors: a name another key holds is “taken”, a name nobody holds is “User not found”', async ({ tabs }) => {
+  const erin = await tabs.open();
+  const other = await tabs.open();
+  await expectPeers(erin.page, 1);
+  await join(erin.page, 'erin');
+  await other.page.getByRole('textbox', { name: 'Username' }).fill('erin');
+  await other.page.getByRole('button', { name: 'Join' }).click();
+  await expect(other.page.getByRole('alert').filter({ hasText: 'taken' })).toBeVisible();
+  await expect(other.page.getByRole('textbox', { name: 'Username' })).toBeVisible();
+  await erin.page.getByRole('textbox', { name: 'Find user' }).fill('nobody_here');
+  await erin.page.getByRole('button', { name: 'Start chat' }).click();
+  await expect(erin.page.getByRole('alert').filter({ hasText: 'User not found' })).toBeVisible();
+});

@@ -1,0 +1,156 @@
+/**
+ * Binds the engine's Chat to the UI's SessionState: signs in (saved profile) or joins (a new
+ * username), mirrors the Chat into state on every change, and implements the actions the
+ * components call. The Chat knows nothing of Svelte; the components never see the Chat.
+ */
+import { Chat } from '../../shared/chat.ts';
+import type { Identity } from '../../shared/crypto.ts';
+import { ErrorCode, PeerchatError, isPeerchatError } from '../../shared/errors.ts';
+import type { KademliaNode } from '../../shared/node.ts';
+import { identitiesInUse, listIdentities, saveToDirectory } from '../storage/identities.ts';
+import type { SessionActions, SessionState } from '../state/session.svelte.ts';
+
+const SAVED_REFRESH_MS = 2_000;
+const JOIN_WAIT_MS = 30_000;
+
+export interface SessionOptions {
+  state: SessionState;
+  node: KademliaNode;
+  identity: Identity;
+  /** Settles when the node has joined the network. */
+  joined: Promise<void>;
+  /** Whether the identity is kept in IndexedDB (else nothing is saved to the directory). */
+  persistent: boolean;
+  /** Switches this tab to a saved identity (remember it, reload). */
+  switchTo(nodeId: string): void;
+}
+
+export class Session implements SessionActions {
+  chat: Chat | null = null;
+  private savedTimer: ReturnType<typeof setInterval> | null = null;
+
+  constructor(private readonly o: SessionOptions) {}
+
+  /** Signs in if this identity has a profile; otherwise shows the join screen. */
+  async start(): Promise<void> {
+    const { state, node, identity, joined } = this.o;
+    const chat = await Chat.open(node, identity, { ready: joined });
+    if (chat) return this.signedIn(chat);
+    state.screen = 'signed-out';
+    await this.refreshSaved();
+    this.savedTimer = setInterval(() => void this.refreshSaved(), SAVED_REFRESH_MS);
+  }
+
+  async join(name: string): Promise<void> {
+    const { state, node, identity } = this.o;
+    if (state.screen === 'joining') return;
+    state.joinError = null;
+    state.screen = 'joining';
+    try {
+      state.joinProgress = 'Connecting to the network…';
+      await this.untilPeers();
+      state.joinProgress = 'Claiming your username with the nodes that keep it…';
+      const chat = await Chat.register(node, identity, name);
+      if (this.o.persistent) await saveToDirectory({ nodeId: node.hex, name: chat.name, createdAt: Date.now() });
+      this.signedIn(chat);
+    } catch (err) {
+      state.screen = 'signed-out';
+      state.joinError = messageOf(err);
+    } finally {
+      state.joinProgress = null;
+    }
+  }
+
+  continueAs(nodeId: string): void {
+    this.o.switchTo(nodeId);
+  }
+
+  async findUser(name: string): Promise<void> {
+    const { state } = this.o;
+    if (!this.chat || state.findBusy) return;
+    state.findError = null;
+    state.findBusy = true;
+    try {
+      const contact = await this.chat.findUser(name);
+      this.openConversation(contact.name);
+    } catch (err) {
+      state.findError = messageOf(err);
+    } finally {
+      state.findBusy = false;
+    }
+  }
+
+  openConversation(peer: string): void {
+    this.o.state.open = peer;
+    this.o.state.sendError = null;
+    this.mirror();
+  }
+
+  async send(text: string): Promise<void> {
+    const { state } = this.o;
+    if (!this.chat || !state.open) return;
+    state.sendError = null;
+    try {
+      await this.chat.send(state.open, text);
+    } catch (err) {
+      state.sendError = messageOf(err);
+    }
+  }
+
+  retry(id: string): void {
+    void this.chat?.retry(id);
+  }
+
+  private signedIn(chat: Chat): void {
+    const { state } = this.o;
+    if (this.savedTimer) clearInterval(this.savedTimer);
+    this.chat = chat;
+    state.me = chat.name;
+    state.screen = 'signed-in';
+    chat.subscribe(() => this.mirror());
+    this.mirror();
+  }
+
+  /** Copies what the UI shows from the Chat; reading the open conversation marks it read. */
+  private mirror(): void {
+    const { state } = this.o;
+    const chat = this.chat;
+    if (!chat) return;
+    state.nameLost = chat.nameLost;
+    const open = state.open;
+    if (open && chat.conversationList().some((c) => c.peer === open && c.unread > 0) && document.visibilityState === 'visible') {
+      void chat.markRead(open);
+    }
+    state.conversations = chat.conversationList();
+    state.messages = open ? chat.messagesWith(open) : [];
+    state.contact = open ? (chat.contact(open) ?? null) : null;
+  }
+
+  private async refreshSaved(): Promise<void> {
+    if (!this.o.persistent) return;
+    try {
+      const [saved, inUse] = await Promise.all([listIdentities(), identitiesInUse()]);
+      this.o.state.saved = saved
+        .filter((s) => s.name !== null && s.nodeId !== this.o.node.hex)
+        .map((s) => ({ nodeId: s.nodeId, name: s.name!, openElsewhere: inUse.has(s.nodeId) }));
+    } catch {
+      // The list is a convenience; the join form works without it.
+    }
+  }
+
+  /** Resolves once the node has joined and has a peer; a clear error after JOIN_WAIT_MS. */
+  private async untilPeers(): Promise<void> {
+    const { node, joined } = this.o;
+    const deadline = Date.now() + JOIN_WAIT_MS;
+    await Promise.race([joined, new Promise((resolve) => setTimeout(resolve, JOIN_WAIT_MS))]);
+    while (node.neighbours().length === 0) {
+      if (Date.now() > deadline) throw new PeerchatError(ErrorCode.NoRoute, 'No peers: nobody else is online yet, or the signal server is unreachable. Try again in a moment.');
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+  }
+}
+
+function messageOf(err: unknown): string {
+  if (isPeerchatError(err)) return err.message;
+  return `Something went wrong: ${err instanceof Error ? err.message : String(err)}`;
+}

@@ -1,0 +1,53 @@
+/**
+ * The signed-in side of the UI as Svelte 5 state: who this tab is, the saved identities it could
+ * continue as, the conversations and the open one. main.ts fills it from the engine's Chat (which
+ * knows nothing of Svelte) whenever the Chat reports a change, and hands the components the
+ * actions below. Components render this and call actions; they never touch the engine.
+ */
+import type { ChatMessage, Contact, Conversation } from '../../shared/chat.ts';
+
+export type Screen = 'starting' | 'signed-out' | 'joining' | 'signed-in' | 'failed';
+
+/** An identity saved in this browser that has a username. */
+export interface SavedUser {
+  nodeId: string;
+  name: string;
+  /** Running in another tab right now: it cannot be opened here. */
+  openElsewhere: boolean;
+}
+
+export class SessionState {
+  screen = $state<Screen>('starting');
+  saved = $state<SavedUser[]>([]);
+  /** What Join is doing right now, for the progress line ("Publishing your name…"). */
+  joinProgress = $state<string | null>(null);
+  joinError = $state<string | null>(null);
+  /** The signed-in user's name. */
+  me = $state<string | null>(null);
+  /** The closest nodes hold another key's record for our name. */
+  nameLost = $state(false);
+  conversations = $state<Conversation[]>([]);
+  /** The open conversation (the other user's name), and its messages in sent order. */
+  open = $state<string | null>(null);
+  messages = $state<ChatMessage[]>([]);
+  /** The open conversation's contact: its pinned key and any warning. */
+  contact = $state<Contact | null>(null);
+  findBusy = $state(false);
+  findError = $state<string | null>(null);
+  sendError = $state<string | null>(null);
+  /** Storage refused or failed: said plainly, the tab goes on without persistence if it can. */
+  storageProblem = $state<string | null>(null);
+}
+
+export interface SessionActions {
+  /** Registers the username; on success the screen becomes 'signed-in'. */
+  join(name: string): Promise<void>;
+  /** Signs in as a saved identity (the page reloads into it). */
+  continueAs(nodeId: string): void;
+  /** Resolves a user and opens the conversation with them. */
+  findUser(name: string): Promise<void>;
+  openConversation(peer: string): void;
+  /** Sends to the open conversation; resolves once the message is committed and shown. */
+  send(text: string): Promise<void>;
+  retry(id: string): void;
+}

@@ -174,9 +174,11 @@ export class MailboxService {
     const now = node.clock.now();
     const ops: StoreOp[] = [];
     const accepted: TombstoneWire[] = [];
+    let known = 0;
     for (const t of b.tombstones) {
+      // Known already: acknowledged, and not spread again (that would echo between holders).
       if (this.tombstones.has(t.id)) {
-        accepted.push(t);
+        known++;
         continue;
       }
       if (!(await verifyStatement('tombstone', t, key, node.ops))) {
@@ -195,13 +197,15 @@ export class MailboxService {
     }
     await node.store.batch(ops);
     for (const t of accepted) {
-      let held = this.tombstones.get(t.id);
-      if (!held) this.tombstones.set(t.id, (held = { tombstone: t, key: b.key, receivedAt: now }));
+      // Committed by a concurrent ack too: that one spreads it.
+      if (this.tombstones.has(t.id)) continue;
+      const held: HeldTombstone = { tombstone: t, key: b.key, receivedAt: now };
+      this.tombstones.set(t.id, held);
       this.forget(t.id);
       // The other holders learn of it the way they learn of entries: from whoever has it.
       for (const p of node.neighbours()) this.pushIfClose(held, p);
     }
-    return { accepted: accepted.length };
+    return { accepted: known + accepted.length };
   }
 
   /**

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { FakeClock } from './clock.ts';
+import { FakeClock, TimerSet } from './clock.ts';
 
 describe('FakeClock', () => {
   it('starts at the given time and moves only when advanced', () => {
@@ -133,5 +133,23 @@ describe('FakeClock', () => {
       const [t1, s1] = fired[i]!;
       if (t0 > t1 || (t0 === t1 && s0 > s1)) throw new Error(`timer ${s1}@${t1} fired after ${s0}@${t0}`);
     }
+  });
+});
+
+describe('TimerSet', () => {
+  it('forgets timers once they fire, and clear() cancels only those still pending', () => {
+    const clock = new FakeClock();
+    const timers = new TimerSet(clock);
+    const fired: string[] = [];
+    timers.set(() => fired.push('a'), 10);
+    timers.set(() => fired.push('b'), 20);
+    clock.advanceTo(clock.now() + 15);
+    timers.clear();
+    clock.advanceTo(clock.now() + 100);
+    expect(fired).toEqual(['a']);
+    // A set emptied by firing and clearing holds nothing that could fire later.
+    timers.set(() => fired.push('c'), 5);
+    clock.advanceTo(clock.now() + 5);
+    expect(fired).toEqual(['a', 'c']);
   });
 });

@@ -16,6 +16,25 @@ export const systemClock: Clock = {
   clearTimeout: (h) => globalThis.clearTimeout(h as unknown as ReturnType<typeof setTimeout>),
 };
 
+/** Timers one object owns: each is forgotten once it fires, and clear() cancels the rest. */
+export class TimerSet {
+  private readonly handles = new Set<TimerHandle>();
+  constructor(private readonly clock: Clock) {}
+
+  set(fn: () => void, ms: number): void {
+    const handle = this.clock.setTimeout(() => {
+      this.handles.delete(handle);
+      fn();
+    }, ms);
+    this.handles.add(handle);
+  }
+
+  clear(): void {
+    for (const h of this.handles) this.clock.clearTimeout(h);
+    this.handles.clear();
+  }
+}
+
 interface Timer {
   at: number;
   seq: number;

@@ -37,9 +37,10 @@ export class Maintenance {
   constructor(private readonly node: KademliaNode) {}
 
   /** Bootstrap peers first, then the node's own neighbourhood, then far buckets. */
-  async join(): Promise<void> {
+  /** Joins: first peers, then the neighbourhood, with `remembered` neighbours dialed too. */
+  async join(remembered: string[] = []): Promise<void> {
     await this.topUp();
-    await this.refresh();
+    await this.refresh(remembered);
     this.scheduleRefresh();
     this.scheduleNearCheck();
     this.scheduleLonelyRetry();
@@ -115,7 +116,7 @@ export class Maintenance {
    * Looks up the node's own id (routed, so it lands in the neighbourhood even when no near
    * channel is open yet) and connects to the near nodes it lacks, then fills empty far buckets.
    */
-  async refresh(): Promise<void> {
+  async refresh(extra: readonly string[] = []): Promise<void> {
     const { node } = this;
     if (this.closed || node.neighbours().length === 0) return;
     // The routed lookup finds the neighbourhood from anywhere; asking the nearest neighbours
@@ -124,7 +125,7 @@ export class Maintenance {
       node.routeFromHere('FIND_NODE', { target: node.hex }, node.id, 2, { leave: true, avoidSelf: true }),
       this.askNearest(),
     ]);
-    await this.connectWanted([...routed.flatMap((a) => a.nodes), ...direct]);
+    await this.connectWanted([...routed.flatMap((a) => a.nodes), ...direct, ...extra]);
     await this.fillFarBuckets();
   }
 

@@ -12,13 +12,14 @@ import {
   DIRECT_TIMEOUT_MS,
   FAR_CHANNELS_PER_BUCKET,
   FORWARD_RATE_PER_NEIGHBOUR_PER_S,
+  K_BUCKET_SIZE,
   LOOKUP_TIMEOUT_MS,
   MAX_MISSED_REPLIES,
   REPLICATION,
 } from './constants.ts';
 import { webCryptoOps, type CryptoOps, type Identity } from './crypto.ts';
 import { ErrorCode, PeerchatError, errorCode, isPeerchatError } from './errors.ts';
-import { bucketIndex, compareDistance, idFromHex, idToHex, type NodeId } from './id.ts';
+import { bucketIndex, compareDistance, idFromHex, idToHex, isValidIdHex, type NodeId } from './id.ts';
 import { Maintenance } from './maintenance.ts';
 import type { Method, RequestBodyOf, RequestFrame, ResponseBodyOf, Route } from './protocol.ts';
 import type { Random } from './random.ts';
@@ -79,6 +80,14 @@ export type Handler<M extends Method = Method> = (
   body: RequestBodyOf<M>,
   ctx: { from: Peer | null; routed: boolean; key: NodeId | null },
 ) => Promise<ResponseBodyOf<M>>;
+
+interface RoutingSnapshot {
+  at: number;
+  nodes: string[];
+}
+
+/** A snapshot older than this names nodes that have most likely moved on. */
+const ROUTING_SNAPSHOT_MAX_AGE_MS = 30 * 60_000;
 
 export interface LookupResult {
   nodes: string[];
@@ -159,7 +168,26 @@ export class KademliaNode {
   async start(): Promise<void> {
     await this.records.load();
     await this.mailbox.load();
-    await this.maintenance.join();
+    await this.maintenance.join(await this.rememberedNeighbours());
+  }
+
+  /**
+   * Saves which nodes this one had channels to (the browser does so every 30 s), so that after
+   * a reload it dials them again along with what its join lookup finds.
+   */
+  async saveRoutingSnapshot(): Promise<void> {
+    const snapshot: RoutingSnapshot = { at: this.clock.now(), nodes: this.neighbours().map((p) => p.hex) };
+    await this.store.put('routing', 'snapshot', snapshot);
+  }
+
+  /** The saved neighbours, if the snapshot is recent enough to be worth dialing; disk is untrusted. */
+  private async rememberedNeighbours(): Promise<string[]> {
+    const s = await this.store.get<RoutingSnapshot>('routing', 'snapshot');
+    if (typeof s !== 'object' || s === null || !Number.isSafeInteger(s.at) || !Array.isArray(s.nodes)) return [];
+    if (this.clock.now() - s.at > ROUTING_SNAPSHOT_MAX_AGE_MS) return [];
+    const nodes = s.nodes.filter((h): h is string => isValidIdHex(h) && h !== this.hex).slice(0, 4 * K_BUCKET_SIZE);
+    this.stats.count('join-remembered', nodes.length);
+    return nodes;
   }
 
   get isClosed(): boolean {

@@ -46,7 +46,10 @@ export interface ChatExperimentResult extends ChatExperimentOptions {
   longestAbsenceHours: number;
   /** Of the messages, those the sender saw "delivered" by the end (receipts sealed back). */
   receiptsAtSender: number;
+  /** Scenarios not started for want of two idle online users (each holds two for days). */
   scenariosSkipped: number;
+  /** Scenarios that threw (a FindUser or a send that failed). */
+  scenariosFailed: number;
   massDeparted: number;
   wallMs: number;
 }
@@ -79,6 +82,7 @@ export async function runChatExperiment(o: ChatExperimentOptions): Promise<ChatE
   let storedBeforeSenderLeft = 0;
   let longestAbsence = 0;
   let skipped = 0;
+  let failedScenarios = 0;
 
   const delay = (ms: number) => new Promise<void>((resolve) => sim.clock.setTimeout(resolve, ms));
   const events: ChatEvents = {
@@ -159,7 +163,7 @@ export async function runChatExperiment(o: ChatExperimentOptions): Promise<ChatE
       const sender = idle.splice(random.int(idle.length), 1)[0]!;
       const recipient = idle[random.int(idle.length)]!;
       sender.busy = recipient.busy = true;
-      flows.push(scenario(sender, recipient).catch(() => void skipped++));
+      flows.push(scenario(sender, recipient).catch(() => void failedScenarios++));
     }
     await sim.run(spacing);
   }
@@ -190,6 +194,7 @@ export async function runChatExperiment(o: ChatExperimentOptions): Promise<ChatE
     longestAbsenceHours: Math.round((longestAbsence / HOUR) * 10) / 10,
     receiptsAtSender,
     scenariosSkipped: skipped,
+    scenariosFailed: failedScenarios,
     massDeparted,
     wallMs: Math.round(performance.now() - wallStart),
   };

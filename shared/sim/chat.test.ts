@@ -135,3 +135,19 @@ describe('chat in a simulated network', () => {
     sim.leave(ivan.node);
   });
 });
+
+describe('the routing snapshot', () => {
+  it('a node that comes back within the half hour dials the neighbours it saved, along with what its lookup finds', async () => {
+    const node = nodes[7]!;
+    await sim.until(node.node.saveRoutingSnapshot());
+    const before = node.node.neighbours().map((p) => p.hex);
+    sim.leave(node);
+    await sim.run(60_000);
+    const back = await sim.spawn(node.identity);
+    await sim.until(back.started);
+    const alive = before.filter((hex) => sim.live.has(hex));
+    expect(back.node.stats.get('join-remembered')).toBe(before.length);
+    const again = back.node.neighbours().map((p) => p.hex);
+    expect(alive.filter((hex) => again.includes(hex)).length).toBeGreaterThanOrEqual(Math.min(alive.length, 8));
+  });
+});

@@ -4,10 +4,14 @@
  *
  * `npm run sim -- --chat --nodes 1000 --users 200 --churn 0.3 --scenarios 300 --spread 24
  *  --absence 72 --mass 0.5 --seed 1` runs offline delivery under churn (chat-experiment.ts).
+ *
+ * `npm run sim -- --names --nodes 100 --users 20 --churn 0.3 --days 29 --lookups 400 --seed 1`
+ * resolves names whose owners left `days` ago (names-experiment.ts).
  */
 import { parseArgs } from 'node:util';
 import { runChatExperiment } from './chat-experiment.ts';
 import { runExperiment } from './experiment.ts';
+import { runNamesExperiment } from './names-experiment.ts';
 
 const { values } = parseArgs({
   options: {
@@ -20,6 +24,8 @@ const { values } = parseArgs({
     latency: { type: 'string', default: '50' },
     loss: { type: 'string', default: '0' },
     chat: { type: 'boolean', default: false },
+    names: { type: 'boolean', default: false },
+    days: { type: 'string', default: '29' },
     users: { type: 'string', default: '200' },
     scenarios: { type: 'string', default: '300' },
     spread: { type: 'string', default: '24' },
@@ -28,7 +34,7 @@ const { values } = parseArgs({
   },
 });
 
-const num = (name: Exclude<keyof typeof values, 'chat'>): number => {
+const num = (name: Exclude<keyof typeof values, 'chat' | 'names'>): number => {
   const n = Number(values[name]);
   if (!Number.isFinite(n) || n < 0) {
     console.error(`--${name} must be a non-negative number, got ${values[name]}`);
@@ -37,7 +43,16 @@ const num = (name: Exclude<keyof typeof values, 'chat'>): number => {
   return n;
 };
 
-const result = values.chat
+const result = values.names
+  ? await runNamesExperiment({
+    nodes: num('nodes'),
+    names: num('users'),
+    churn: num('churn'),
+    days: num('days'),
+    lookups: num('lookups'),
+    seed: num('seed'),
+  })
+  : values.chat
   ? await runChatExperiment({
     nodes: num('nodes'),
     users: num('users'),

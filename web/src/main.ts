@@ -22,6 +22,7 @@ import { openTabIdentity, rememberIdentity } from './tab-identity.ts';
 import './app.css';
 
 const SAMPLE_MS = 500;
+const ROUTING_SNAPSHOT_MS = 30_000;
 
 const net = new NetworkState();
 const sessionState = new SessionState();
@@ -87,6 +88,9 @@ async function start(): Promise<void> {
   });
   exposeForDebugging(peer);
   setInterval(sample, SAMPLE_MS);
+  // The report's periodic backup: who this tab was connected to, for a quicker rejoin.
+  const node = peer.node;
+  setInterval(() => void node.saveRoutingSnapshot().catch(() => node.stats.count('routing-snapshot-failed')), ROUTING_SNAPSHOT_MS);
   net.phase = 'joining';
   const joined = peer.start();
   session = new Session({

@@ -7,6 +7,7 @@
  */
 import type { ChatBook } from './chat-book.ts';
 import type { ChatEvents, ChatMessage, OutboxEntry, Via } from './chat-model.ts';
+import type { Peer } from './channels.ts';
 import { TimerSet, type TimerHandle } from './clock.ts';
 import type { Identity } from './crypto.ts';
 import { toBase64Url } from './encoding.ts';
@@ -206,7 +207,14 @@ export class Inbox {
     for (let i = 0; i < ids.length; i += MAX_TOMBSTONES_PER_ACK) {
       const tombstones: TombstoneWire[] = [];
       for (const id of ids.slice(i, i + MAX_TOMBSTONES_PER_ACK)) tombstones.push(await signStatement('tombstone', this.identity, id, node.clock.now(), node.ops));
-      const acks = await node.routeFromHere('MAILBOX_ACK', { key, tombstones }, node.id, 2, TO_MY_HOLDERS).catch(() => []);
+      const body = { key, tombstones };
+      // The holders are the nodes closest to this one: its nearest neighbours get the tombstones
+      // straight away, and a routed ack reaches the closest nodes it has no channel to.
+      const near = node.closestTo(node.id, node.config.replication + 1).filter((n) => n.hex !== node.hex) as Peer[];
+      const [acks] = await Promise.all([
+        node.routeFromHere('MAILBOX_ACK', body, node.id, 2, TO_MY_HOLDERS).catch(() => []),
+        Promise.allSettled(near.map((p) => node.direct(p, 'MAILBOX_ACK', body))),
+      ]);
       if (acks.length === 0) node.stats.count('chat-ack-unanswered');
     }
     const receipts = [...this.pendingReceipts.entries()];

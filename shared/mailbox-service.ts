@@ -34,8 +34,8 @@ interface HeldTombstone {
   receivedAt: number;
 }
 
-/** How long a restarted holder waits before it pushes what it restored to a recipient. */
-const RESTORED_SETTLE_MS = 2 * 60_000;
+/** How long a node that (re)started waits before it pushes held entries to a recipient. */
+const JOIN_SETTLE_MS = 2 * 60_000;
 
 /** Room left in a fetch reply for the frame's own fields around the entries. */
 const FETCH_FRAME_OVERHEAD = 512;
@@ -51,12 +51,7 @@ export class MailboxService {
   /** Entries held per "from>to" pair, for the per-sender cap. */
   private readonly perPair = new Map<string, number>();
   private bytes = 0;
-  /**
-   * Entries this node held before it (re)started, loaded from its store. They may have been
-   * fetched while it was away: they go to their recipient only once the tombstones its
-   * neighbours hold had RESTORED_SETTLE_MS to reach it.
-   */
-  private readonly restored = new Set<string>();
+  /** Until then (JOIN_SETTLE_MS after start) nothing is pushed to a recipient: see onNeighbour. */
   private settledAt = 0;
   /** Neighbours known to have an entry or tombstone (by message id), so copies are not repeated. */
   private readonly pushedTo = new Map<string, Set<string>>();
@@ -74,14 +69,13 @@ export class MailboxService {
   /** Restores what this node held before; what does not parse is dropped and counted. */
   async load(): Promise<void> {
     const now = this.node.clock.now();
-    this.settledAt = now + RESTORED_SETTLE_MS;
+    this.settledAt = now + JOIN_SETTLE_MS;
     for (const [id, held] of await this.node.store.entries<HeldEntry>('mailbox')) {
       if (!isHeldEntry(held) || held.envelope.id !== id || held.receivedAt + MAILBOX_RETENTION_MS <= now) {
         this.node.stats.count('mailbox-dropped-from-disk');
         continue;
       }
       this.remember(held);
-      this.restored.add(id);
     }
     for (const [id, held] of await this.node.store.entries<HeldTombstone>('tombstones')) {
       if (held?.tombstone?.id === id && typeof held.key === 'string' && held.receivedAt + MAILBOX_RETENTION_MS > now) this.tombstones.set(id, held);
@@ -93,7 +87,7 @@ export class MailboxService {
     return this.entries.has(id);
   }
 
-  private async onStore(b: RequestBodyOf<'MAILBOX_STORE'>, ctx: { routed: boolean }): Promise<ResponseBodyOf<'MAILBOX_STORE'>> {
+  private async onStore(b: RequestBodyOf<'MAILBOX_STORE'>, ctx: { routed: boolean; from: Peer | null }): Promise<ResponseBodyOf<'MAILBOX_STORE'>> {
     const { node } = this;
     const e = b.envelope;
     const now = node.clock.now();
@@ -220,12 +214,32 @@ export class MailboxService {
     }
     for (const t of this.tombstones.values()) this.pushIfClose(t, peer);
     if (forPeer.length === 0) return;
+    // A copy may be stale: fetched while this node was away (restored from disk), or handed on
+    // by a holder the tombstone never reached. So the closest holders are asked first, and
+    // their replies carry any tombstone; what is still held then goes to the recipient.
+    const go = () =>
+      void this.confirmWithClosest(forPeer).then(() => {
+        const still = this.node.channels.peers.get(peer.hex);
+        if (still) this.pushToRecipient(still, forPeer.filter((e) => this.entries.has(e.id)));
+      });
+    // A node that just (re)joined waits until its channels are back, so there is someone to ask.
     const wait = this.settledAt - this.node.clock.now();
-    if (wait <= 0 || !forPeer.some((e) => this.restored.has(e.id))) return this.pushToRecipient(peer, forPeer);
-    this.node.clock.setTimeout(() => {
-      const still = this.node.channels.peers.get(peer.hex);
-      if (still) this.pushToRecipient(still, forPeer.filter((e) => this.entries.has(e.id)));
-    }, wait);
+    if (wait <= 0) return go();
+    this.node.clock.setTimeout(go, wait);
+  }
+
+  /** Offers entries to the current closest holders; their replies carry any tombstone. */
+  private async confirmWithClosest(envelopes: EnvelopeWire[]): Promise<void> {
+    const { node } = this;
+    const asks: Promise<unknown>[] = [];
+    for (const e of envelopes) {
+      for (const n of node.closestTo(idFromHex(e.to)!)) {
+        const p = node.channels.peers.get(n.hex);
+        if (!p || p.kind !== 'dht' || n.hex === e.to) continue;
+        asks.push(node.direct(p, 'MAILBOX_STORE', { envelope: e, copies: 0 }).then((res) => res.ack && this.onAck(res.ack)));
+      }
+    }
+    await Promise.allSettled(asks);
   }
 
   /**
@@ -331,7 +345,6 @@ export class MailboxService {
     const held = this.entries.get(id);
     if (!held) return;
     this.entries.delete(id);
-    this.restored.delete(id);
     // What was known to have the entry says nothing about its tombstone.
     this.pushedTo.delete(id);
     const k = pairKey(held.envelope);

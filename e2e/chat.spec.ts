@@ -65,13 +65,19 @@ async function relays(tabs: { open(): Promise<Tab> }, n: number): Promise<Tab[]>
   return out;
 }
 
-test('(1) alice and bob register, find each other and chat both ways; statuses reach delivered', async ({ tabs }) => {
+/** Two tabs that join as alice and bob; alice's has the chat with bob open. */
+async function aliceAndBob(tabs: { open(): Promise<Tab> }): Promise<{ alice: Tab; bob: Tab }> {
   const alice = await tabs.open();
   const bob = await tabs.open();
   await expectPeers(alice.page, 1);
   await join(alice.page, 'alice');
   await join(bob.page, 'bob');
   await startChat(alice.page, 'bob');
+  return { alice, bob };
+}
+
+test('(1) alice and bob register, find each other and chat both ways; statuses reach delivered', async ({ tabs }) => {
+  const { alice, bob } = await aliceAndBob(tabs);
   await send(alice.page, 'hello bob');
   await expectStatus(alice.page, 'hello bob', 'delivered');
   await openConversation(bob.page, 'alice');
@@ -115,12 +121,7 @@ for (const closeWholeContext of [false, true]) {
 }
 
 test('(3) a reload in the middle of a conversation keeps the history and the unsent outbox', async ({ tabs, server }) => {
-  const alice = await tabs.open();
-  const bob = await tabs.open();
-  await expectPeers(alice.page, 1);
-  await join(alice.page, 'alice');
-  await join(bob.page, 'bob');
-  await startChat(alice.page, 'bob');
+  const { alice, bob } = await aliceAndBob(tabs);
   await send(alice.page, 'before the reload');
   await expectStatus(alice.page, 'before the reload', 'delivered');
   // Bob leaves and alice is alone: nobody can take the next message.

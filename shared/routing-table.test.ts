@@ -388,3 +388,18 @@ describe('RoutingTable invariants', () => {
     );
   });
 });
+
+describe('the routing table summary', () => {
+  it('counts contacts and the buckets that hold at least one', () => {
+    const self = new Uint8Array(20);
+    const table = new RoutingTable(self);
+    const near = new Uint8Array(20);
+    near[19] = 1;
+    const far = new Uint8Array(20);
+    far[0] = 0x80;
+    const far2 = new Uint8Array(20);
+    far2[0] = 0xc0;
+    for (const id of [near, far, far2]) table.add(id, 0);
+    expect(table.summary()).toEqual({ contacts: 3, buckets: 2 });
+  });
+});

@@ -56,6 +56,11 @@ export class RoutingTable {
     return [...this.byHex.values()];
   }
 
+  /** For display: contacts known, and how many buckets hold at least one. */
+  summary(): { contacts: number; buckets: number } {
+    return { contacts: this.size, buckets: this.bucketSizes().filter((n) => n > 0).length };
+  }
+
   /** Contacts in bucket i, least recently seen first. */
   bucket(i: number): readonly Contact[] {
     return this.byRecency.filter((c) => this.bucketOf(c) === i);

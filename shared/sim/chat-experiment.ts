@@ -8,6 +8,7 @@
  */
 import { Chat, type ChatEvents } from '../chat.ts';
 import { createIdentity, type Identity } from '../crypto.ts';
+import { errorCode } from '../errors.ts';
 import type { SeededRandom } from '../random.ts';
 import { summarize, type Summary } from './experiment.ts';
 import { Simulation, type SimNode } from './simulation.ts';
@@ -48,8 +49,9 @@ export interface ChatExperimentResult extends ChatExperimentOptions {
   receiptsAtSender: number;
   /** Scenarios not started for want of two idle online users (each holds two for days). */
   scenariosSkipped: number;
-  /** Scenarios that threw (a FindUser or a send that failed). */
+  /** Scenarios that threw (a FindUser or a send that failed), by error code. */
   scenariosFailed: number;
+  failures: Record<string, number>;
   massDeparted: number;
   wallMs: number;
 }
@@ -83,6 +85,7 @@ export async function runChatExperiment(o: ChatExperimentOptions): Promise<ChatE
   let longestAbsence = 0;
   let skipped = 0;
   let failedScenarios = 0;
+  const failures: Record<string, number> = {};
 
   const delay = (ms: number) => new Promise<void>((resolve) => sim.clock.setTimeout(resolve, ms));
   const events: ChatEvents = {
@@ -122,7 +125,16 @@ export async function runChatExperiment(o: ChatExperimentOptions): Promise<ChatE
 
   const scenario = async (sender: User, recipient: User, first: boolean): Promise<void> => {
     try {
-      await sender.session!.chat.findUser(recipient.name);
+      // As a user would, the sender tries again when the network was not reachable.
+      for (let tries = 1; ; tries++) {
+        try {
+          await sender.session!.chat.findUser(recipient.name);
+          break;
+        } catch (err) {
+          if (tries === 3) throw err;
+          await delay(10_000);
+        }
+      }
       const leftAt = sim.clock.now();
       signOut(recipient);
       await delay(5_000);
@@ -165,7 +177,12 @@ export async function runChatExperiment(o: ChatExperimentOptions): Promise<ChatE
       const sender = idle.splice(random.int(idle.length), 1)[0]!;
       const recipient = idle[random.int(idle.length)]!;
       sender.busy = recipient.busy = true;
-      flows.push(scenario(sender, recipient, flows.length === 0).catch(() => void failedScenarios++));
+      flows.push(
+        scenario(sender, recipient, flows.length === 0).catch((err: unknown) => {
+          failedScenarios++;
+          failures[errorCode(err)] = (failures[errorCode(err)] ?? 0) + 1;
+        }),
+      );
     }
     await sim.run(spacing);
   }
@@ -197,6 +214,7 @@ export async function runChatExperiment(o: ChatExperimentOptions): Promise<ChatE
     receiptsAtSender,
     scenariosSkipped: skipped,
     scenariosFailed: failedScenarios,
+    failures,
     massDeparted,
     wallMs: Math.round(performance.now() - wallStart),
   };

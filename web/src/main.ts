@@ -123,6 +123,9 @@ function onCreated(): void {
 function sample(): void {
   if (!peer) return;
   net.peers = peer.node.neighbours().length;
+  const table = peer.node.table.summary();
+  net.contacts = table.contacts;
+  net.buckets = table.buckets;
   maybeMove();
 }
 

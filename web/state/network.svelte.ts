@@ -19,6 +19,9 @@ export class NetworkState {
   phase = $state<Phase>('starting');
   problem = $state<string | null>(null);
   peers = $state(0);
+  /** The routing table: contacts known and the buckets they fill. */
+  contacts = $state(0);
+  buckets = $state(0);
   signal = $state<SignalClientState>('connecting');
   signalDetail = $state('');
   created = $state(0);

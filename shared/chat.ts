@@ -30,7 +30,7 @@ import { Inbox } from './inbox.ts';
 import { createEnvelope } from './messages.ts';
 import type { KademliaNode } from './node.ts';
 import { Outbox } from './outbox.ts';
-import { createRecord, normalizeUsername } from './records.ts';
+import { createRecord, usernameOrThrow } from './records.ts';
 
 export type { ChatEvents, ChatMessage, ChatOptions, Contact, Conversation, MessageStatus, Via } from './chat-model.ts';
 
@@ -67,8 +67,7 @@ export class Chat {
    * key holds it. The node must have joined.
    */
   static async register(node: KademliaNode, identity: Identity, rawName: string, options: ChatOptions = {}): Promise<Chat> {
-    const name = normalizeUsername(rawName);
-    if (name === null) throw new PeerchatError(ErrorCode.InvalidName, 'A username is 3 to 32 characters of a-z, 0-9, _ and -.');
+    const name = usernameOrThrow(rawName);
     if (node.neighbours().length === 0) throw new PeerchatError(ErrorCode.NoRoute, 'No peers yet: wait until the network panel shows connected peers, then join.');
     const now = node.clock.now();
     const profile: Profile = { name, registeredAt: now, seq: 1 };
@@ -129,8 +128,7 @@ export class Chat {
    */
   async findUser(rawName: string): Promise<Contact> {
     const { book } = this;
-    const name = normalizeUsername(rawName);
-    if (name === null) throw new PeerchatError(ErrorCode.InvalidName, 'A username is 3 to 32 characters of a-z, 0-9, _ and -.');
+    const name = usernameOrThrow(rawName);
     if (name === this.name) throw new PeerchatError(ErrorCode.BadRequest, 'That is you: find another user to chat with.');
     const record = await this.node.records.resolve(name);
     if (!record) throw new PeerchatError(ErrorCode.NotFound, `User not found: nobody holds the name “${name}”.`);

@@ -45,6 +45,13 @@ export function normalizeUsername(input: string): string | null {
   return USERNAME_PATTERN.test(name) ? name : null;
 }
 
+/** normalizeUsername for input a user typed: the name, or an INVALID_NAME error that says the rule. */
+export function usernameOrThrow(input: string): string {
+  const name = normalizeUsername(input);
+  if (name === null) throw new PeerchatError(ErrorCode.InvalidName, 'A username is 3 to 32 characters of a-z, 0-9, _ and -.');
+  return name;
+}
+
 /** The DHT key a record is stored under: SHA-256("user:" + name), first 160 bits. */
 export function recordKey(name: string): NodeId {
   return userKey(name);

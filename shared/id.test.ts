@@ -77,6 +77,20 @@ describe('hex encoding', () => {
     }
   });
 
+  it('accepts exactly the strings of 40 lowercase hex digits', () => {
+    const hexId = fc.string({ unit: fc.constantFrom(...'0123456789abcdef'), minLength: 40, maxLength: 40 });
+    const oneCharOff = fc.tuple(hexId, fc.nat(39), fc.constantFrom(...'AFgG/:`@ \u0660')).map(([h, i, c]) => h.slice(0, i) + c + h.slice(i + 1));
+    const nearHex = fc.string({ unit: fc.constantFrom(...'0123456789abcdefABCDEFgz/:`@ \u0660\uff10'), minLength: 38, maxLength: 42 });
+    fc.assert(
+      fc.property(fc.oneof(hexId, oneCharOff, nearHex, fc.string()), (s) => {
+        const valid = /^[0-9a-f]{40}$/.test(s);
+        expect(isValidIdHex(s)).toBe(valid);
+        expect(idFromHex(s) !== null).toBe(valid);
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
   it('never throws on arbitrary strings', () => {
     fc.assert(
       fc.property(fc.string(), (s) => {

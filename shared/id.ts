@@ -9,25 +9,39 @@ import { sha256Sync } from './sha256.ts';
 
 export type NodeId = Uint8Array;
 
-const HEX = /^[0-9a-f]{40}$/;
 const encoder = new TextEncoder();
+const HEX_DIGITS = '0123456789abcdef';
+/** Byte -> two lowercase hex chars, and char code -> nibble (-1 for anything but [0-9a-f]). */
+const BYTE_HEX = Array.from({ length: 256 }, (_, b) => HEX_DIGITS[b >> 4]! + HEX_DIGITS[b & 15]!);
+const NIBBLE = new Int8Array(128).fill(-1);
+for (let i = 0; i < 16; i++) NIBBLE[HEX_DIGITS.charCodeAt(i)] = i;
+
+// Ids cross the wire as hex and key every map, so these two run on every frame: table lookups
+// instead of a regex, toString(16) and parseInt per byte (they were 5% of a simulation's time).
 
 export function idToHex(id: NodeId): string {
   let out = '';
-  for (let i = 0; i < id.length; i++) out += (id[i]! < 16 ? '0' : '') + id[i]!.toString(16);
+  for (let i = 0; i < id.length; i++) out += BYTE_HEX[id[i]!]!;
   return out;
 }
 
 /** Parses 40 lowercase hex chars; returns null for anything else (untrusted input). */
 export function idFromHex(hex: string): NodeId | null {
-  if (typeof hex !== 'string' || !HEX.test(hex)) return null;
+  if (typeof hex !== 'string' || hex.length !== 2 * ID_BYTES) return null;
   const id = new Uint8Array(ID_BYTES);
-  for (let i = 0; i < ID_BYTES; i++) id[i] = parseInt(hex.slice(i * 2, i * 2 + 2), 16);
+  for (let i = 0; i < ID_BYTES; i++) {
+    const hi = NIBBLE[hex.charCodeAt(2 * i)] ?? -1;
+    const lo = NIBBLE[hex.charCodeAt(2 * i + 1)] ?? -1;
+    if (hi < 0 || lo < 0) return null;
+    id[i] = (hi << 4) | lo;
+  }
   return id;
 }
 
 export function isValidIdHex(hex: unknown): hex is string {
-  return typeof hex === 'string' && HEX.test(hex);
+  if (typeof hex !== 'string' || hex.length !== 2 * ID_BYTES) return false;
+  for (let i = 0; i < hex.length; i++) if ((NIBBLE[hex.charCodeAt(i)] ?? -1) < 0) return false;
+  return true;
 }
 
 export function idEquals(a: NodeId, b: NodeId): boolean {

@@ -4,12 +4,13 @@
  * end), a stand-in for the signal server, churn, and an oracle that knows every live node.
  */
 import { FakeClock } from '../clock.ts';
-import { createIdentity, webCryptoOps, type Identity } from '../crypto.ts';
+import { createIdentity, type Identity } from '../crypto.ts';
 import { compareDistance, idToHex, type NodeId } from '../id.ts';
 import { KademliaNode, type Bootstrap, type NodeConfig } from '../node.ts';
 import { SeededRandom, type Random } from '../random.ts';
 import { MemoryStore, type Store } from '../store.ts';
 import { MemoryNetwork, type MemoryTransport } from '../transport.ts';
+import { nodeCryptoOps } from './node-crypto-ops.ts';
 import { OrderedOps } from './ordered-ops.ts';
 
 export interface SimOptions {
@@ -37,14 +38,14 @@ export interface SimNode {
 }
 
 const SERVER = 'signal-server';
-/** Timers this close together fire before pending crypto is awaited (see step()). */
+/** Timers this close together fire before pending async work is awaited (see step()). */
 const BATCH_MS = 1;
 const SERVER_ACCESS_MS = 10;
 
 export class Simulation {
   readonly clock = new FakeClock();
   readonly random: SeededRandom;
-  readonly ops = new OrderedOps(webCryptoOps);
+  readonly ops = new OrderedOps(nodeCryptoOps);
   readonly network: MemoryNetwork;
   readonly live = new Map<string, SimNode>();
   /** Connections created by sessions that have ended, for the lifetime-cap property. */
@@ -139,8 +140,9 @@ export class Simulation {
 
   /**
    * One step: let pending async work finish, then fire every timer due within BATCH_MS of the
-   * earliest. Batching lets crypto started by those timers run in parallel on the thread pool;
-   * results still resolve in FIFO order, so runs stay deterministic. False when nothing is due.
+   * earliest. Signatures settle at once (nodeCryptoOps); what still runs on the thread pool
+   * (identity creation, sealing) resolves in FIFO order, so runs replay exactly. Batching saves
+   * a macrotask per timer. False when nothing is due.
    */
   private async step(until: number): Promise<boolean> {
     await new Promise<void>((resolve) => setImmediate(resolve));

@@ -15,6 +15,7 @@ import {
   K_BUCKET_SIZE,
   LOOKUP_TIMEOUT_MS,
   MAX_MISSED_REPLIES,
+  MAX_HOPS,
   REPLICATION,
 } from './constants.ts';
 import { webCryptoOps, type CryptoOps, type Identity } from './crypto.ts';
@@ -239,7 +240,10 @@ export class KademliaNode {
     const hops = firstHops(key, avoid === undefined ? neighbours : neighbours.filter((p) => p.hex !== avoid), paths);
     const here = hops.length === 0 || (!opts.leave && compareDistance(key, hops[0]!.id, this.id) >= 0);
     if (here) return [await this.arrive(method, body, { from: null, routed: true, key })];
-    const route: Route = { k: idToHex(key), h: 1, max: hopLimit(this.estimatedSize()), ms: LOOKUP_TIMEOUT_MS - 500 };
+    // Sizing the hop limit needs the r nearest: a node with fewer channels (a newcomer, or one
+    // recovering) would guess a tiny network, and its joins and dials died at that limit.
+    const max = neighbours.length > this.config.replication ? hopLimit(this.estimatedSize()) : MAX_HOPS;
+    const route: Route = { k: idToHex(key), h: 1, max, ms: LOOKUP_TIMEOUT_MS - 500 };
     if (avoid !== undefined) route.x = avoid;
     const settled = await Promise.allSettled(
       hops.map((p) => (p as Peer).rpc.request(method, body, LOOKUP_TIMEOUT_MS, route)),

@@ -39,8 +39,12 @@ export interface ExperimentResult {
   seed: number;
   trueClosestFraction: number;
   failedLookups: number;
-  /** Why inexact lookups were inexact: a departed node in the answer, or a live one missing. */
-  inexact: { withDeparted: number; missingNewcomer: number; missingSettled: number };
+  /**
+   * Why inexact lookups were inexact: a departed node in the answer, or a live one missing.
+   * `closestKnew` counts those where the key's true closest node had the true set among its
+   * channels when the answer came (so the route ended short of it); the rest it lacked too.
+   */
+  inexact: { withDeparted: number; missingNewcomer: number; missingSettled: number; closestKnew: number };
   messagesPerLookup: Summary;
   hops: Summary;
   maxHopsSeen: number;
@@ -75,7 +79,7 @@ export async function runExperiment(o: ExperimentOptions): Promise<ExperimentRes
   sim.network.options.onFrame = (from, to, text) => countFrame(tracked, replies, from, to, text);
 
   const results: Array<{ ok: boolean; failed: boolean; latency: number; t: Tracked }> = [];
-  const inexact = { withDeparted: 0, missingNewcomer: 0, missingSettled: 0 };
+  const inexact = { withDeparted: 0, missingNewcomer: 0, missingSettled: 0, closestKnew: 0 };
   const inFlight: Promise<void>[] = [];
   const spacing = (o.hours * 3_600_000) / o.lookups;
   const lookupRandom = sim.random.fork();
@@ -98,6 +102,8 @@ export async function runExperiment(o: ExperimentOptions): Promise<ExperimentRes
             if (res.nodes.some((h) => !sim.live.has(h))) inexact.withDeparted++;
             else if (sim.clock.now() - newest < REFRESH_INTERVAL_MS) inexact.missingNewcomer++;
             else inexact.missingSettled++;
+            const view = sim.live.get(truth[0]!)!.node.closestTo(key, REPLICATION).map((n) => n.hex);
+            if (view.length === truth.length && view.every((h, j) => truth[j] === h)) inexact.closestKnew++;
           }
           results.push({ ok, failed: res.answered === 0, latency: sim.clock.now() - started, t });
         },

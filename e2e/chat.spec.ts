@@ -139,7 +139,7 @@ test('(3) a reload in the middle of a conversation keeps the history and the uns
   await shownTexts(bobBack, ['before the reload', 'waiting in the outbox']);
 });
 
-test('(4) two tabs of one browser context are two users and chat', async ({ tabs, server }) => {
+test('(4) two tabs of one browser context are two users and chat; one signs out and continues later', async ({ tabs, server }) => {
   const first = await tabs.open();
   const second = await first.context.newPage();
   await second.goto(server.url);
@@ -149,6 +149,15 @@ test('(4) two tabs of one browser context are two users and chat', async ({ tabs
   await startChat(second, 'carol');
   await send(second, 'same browser, other tab');
   await expectStatus(second, 'same browser, other tab', 'delivered');
+  await openConversation(first.page, 'dave');
+  await expect(message(first.page, 'same browser, other tab')).toHaveCount(1);
+
+  // Carol signs out: the tab goes back to the join screen, from where carol can come back
+  // (dave cannot be opened here: he runs in the other tab).
+  await first.page.getByRole('button', { name: 'Sign out' }).click();
+  await expect(first.page.getByRole('textbox', { name: 'Username' })).toBeVisible();
+  await expect(first.page.getByRole('button', { name: /^Continue as dave \(open in another tab\)/ })).toBeDisabled();
+  await first.page.getByRole('button', { name: /^Continue as carol($| \(|,)/ }).click();
   await openConversation(first.page, 'dave');
   await expect(message(first.page, 'same browser, other tab')).toHaveCount(1);
 });

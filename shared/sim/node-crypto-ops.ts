@@ -13,8 +13,11 @@ import { toBase64Url } from '../encoding.ts';
 
 /** DER SubjectPublicKeyInfo header of an Ed25519 key; the 32 raw bytes follow. */
 const ED25519_SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
-/** A simulation of a thousand nodes sees a few thousand keys (arrivals are new identities). */
-const PUBLIC_KEY_CACHE_SIZE = 8192;
+/**
+ * Keys seen recently: a node's key is checked by each peer it opens a channel to, mostly soon
+ * after it joins. Small enough not to weigh on the simulator's heap-per-node figure.
+ */
+const PUBLIC_KEY_CACHE_SIZE = 2048;
 
 const privateKeys = new WeakMap<CryptoKey, KeyObject>();
 /** Imported public keys by raw key, least recently used first; null for bytes that are no key. */

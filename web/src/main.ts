@@ -31,6 +31,7 @@ let session: Session | null = null;
 const actions: SessionActions = {
   join: (name) => session?.join(name) ?? Promise.resolve(),
   continueAs: (nodeId) => session?.continueAs(nodeId),
+  signOut: () => session?.signOut(),
   findUser: (name) => session?.findUser(name) ?? Promise.resolve(),
   openConversation: (peer) => session?.openConversation(peer),
   send: (text) => session?.send(text) ?? Promise.resolve(),

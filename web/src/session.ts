@@ -21,8 +21,8 @@ export interface SessionOptions {
   joined: Promise<void>;
   /** Whether the identity is kept in IndexedDB (else nothing is saved to the directory). */
   persistent: boolean;
-  /** Switches this tab to a saved identity (remember it, reload). */
-  switchTo(nodeId: string): void;
+  /** Switches this tab to a saved identity, or to none (sign out): remember it, reload. */
+  switchTo(nodeId: string | null): void;
 }
 
 export class Session implements SessionActions {
@@ -63,6 +63,14 @@ export class Session implements SessionActions {
 
   continueAs(nodeId: string): void {
     this.o.switchTo(nodeId);
+  }
+
+  /**
+   * Leaves this user: the tab reloads as an anonymous node (still relaying for others) on the
+   * join screen, where "Continue as <name>" brings the user back with everything kept.
+   */
+  signOut(): void {
+    this.o.switchTo(null);
   }
 
   async findUser(name: string): Promise<void> {
@@ -121,6 +129,7 @@ export class Session implements SessionActions {
     if (open && chat.conversationList().some((c) => c.peer === open && c.unread > 0) && document.visibilityState === 'visible') {
       void chat.markRead(open);
     }
+    state.unsent = chat.outboxSize;
     state.conversations = chat.conversationList();
     state.messages = open ? chat.messagesWith(open) : [];
     state.contact = open ? (chat.contact(open) ?? null) : null;

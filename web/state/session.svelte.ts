@@ -32,6 +32,8 @@ export class SessionState {
   messages = $state<ChatMessage[]>([]);
   /** The open conversation's contact: its pinned key and any warning. */
   contact = $state<Contact | null>(null);
+  /** Messages in the outbox without a receipt yet: signing out pauses their resends. */
+  unsent = $state(0);
   findBusy = $state(false);
   findError = $state<string | null>(null);
   sendError = $state<string | null>(null);
@@ -44,6 +46,8 @@ export interface SessionActions {
   join(name: string): Promise<void>;
   /** Signs in as a saved identity (the page reloads into it). */
   continueAs(nodeId: string): void;
+  /** Leaves the signed-in user (the page reloads to the join screen). */
+  signOut(): void;
   /** Resolves a user and opens the conversation with them. */
   findUser(name: string): Promise<void>;
   openConversation(peer: string): void;

@@ -28,7 +28,7 @@ import { utf8Encode } from './encoding.ts';
 import { ErrorCode, PeerchatError, errorCode } from './errors.ts';
 import { Inbox } from './inbox.ts';
 import { createEnvelope } from './messages.ts';
-import type { KademliaNode } from './node.ts';
+import type { Handler, KademliaNode } from './node.ts';
 import { Outbox } from './outbox.ts';
 import { createRecord, usernameOrThrow } from './records.ts';
 
@@ -54,8 +54,10 @@ export class Chat {
     this.timers = new TimerSet(node.clock);
     this.outbox = new Outbox(this.book);
     this.inbox = new Inbox(this.book, this.outbox, identity, profile.name, events);
-    node.handle('DELIVER', (b, ctx) => this.inbox.deliver(b, ctx));
+    node.handle('DELIVER', this.onDeliver);
   }
+
+  private readonly onDeliver: Handler<'DELIVER'> = (b, ctx) => this.inbox.deliver(b, ctx);
 
   get name(): string {
     return this.profile.name;
@@ -198,6 +200,8 @@ export class Chat {
     this.outbox.close();
     this.inbox.close();
     this.book.listeners.clear();
+    // A closed chat takes no more messages: senders get an error and fall back to the mailbox.
+    this.node.unhandle('DELIVER', this.onDeliver);
   }
 
   /** Starts the background work: publish, mailbox checks, and every unacknowledged message. */

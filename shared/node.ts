@@ -165,6 +165,11 @@ export class KademliaNode {
     this.handlers.set(method, handler as unknown as Handler);
   }
 
+  /** Stops serving `method`, if `handler` is still the one serving it. */
+  unhandle<M extends Method>(method: M, handler: Handler<M>): void {
+    if (this.handlers.get(method) === (handler as unknown as Handler)) this.handlers.delete(method);
+  }
+
   /** Joins the overlay through the bootstrap service and starts upkeep. */
   async start(): Promise<void> {
     await this.records.load();

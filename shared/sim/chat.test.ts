@@ -150,4 +150,16 @@ describe('the routing snapshot', () => {
     const again = back.node.neighbours().map((p) => p.hex);
     expect(alive.filter((hex) => again.includes(hex)).length).toBeGreaterThanOrEqual(Math.min(alive.length, 8));
   });
+
+  it('a closed chat takes no more messages directly: they go to the mailbox and wait for the user', async () => {
+    const frank = await online('frank');
+    const gina = await online('gina');
+    await sim.until(frank.chat.findUser('gina'));
+    gina.chat.close(); // signed out; the node stays up, as an anonymous tab's does
+    await sim.until(frank.chat.send('gina', 'after gina signed out'));
+    expect(await eventually(() => statuses(frank.chat, 'gina')[0] === 'stored')).toBe(true);
+    expect(texts(gina.chat, 'frank')).toEqual([]);
+    sim.leave(frank.node);
+    sim.leave(gina.node);
+  });
 });

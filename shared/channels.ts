@@ -95,8 +95,11 @@ export class Channels implements LinkOwner {
     return n;
   }
 
-  /** Opens a channel to `peerHex`, signaling over `path`. Resolves once HELLO succeeded both ways. */
-  dial(peerHex: string, path: SignalPath, kind: ConnectionKind = 'dht'): Promise<Peer> {
+  /**
+   * Opens a channel to `peerHex`, signaling over `path`. Resolves once HELLO succeeded both ways.
+   * `needed` (a peer of the node's own near subtree) is not paced by the budget, only capped.
+   */
+  dial(peerHex: string, path: SignalPath, kind: ConnectionKind = 'dht', needed = false): Promise<Peer> {
     const peerId = internId(peerHex);
     if (this.closed) return Promise.reject(new PeerchatError(ErrorCode.Closed, 'Node is closed'));
     if (!peerId || peerHex === this.selfHex) return Promise.reject(new PeerchatError(ErrorCode.BadRequest, 'Bad peer id'));
@@ -106,7 +109,7 @@ export class Channels implements LinkOwner {
     if (kind === 'chat' && this.chatLinks() >= MAX_CHAT_CHANNELS) {
       return Promise.reject(new PeerchatError(ErrorCode.Busy, `Direct channels to ${MAX_CHAT_CHANNELS} chat partners are open; messages to others go through the overlay`));
     }
-    if (!this.o.budget.take(kind)) return Promise.reject(new PeerchatError(ErrorCode.BudgetExhausted, 'Out of connection budget'));
+    if (!this.o.budget.take(kind, needed)) return Promise.reject(new PeerchatError(ErrorCode.BudgetExhausted, 'Out of connection budget'));
     const tag = idToHex(this.o.random.bytes(8));
     return new Promise<Peer>((resolve, reject) => {
       const attempt = this.newAttempt(tag, internHex(peerHex), peerId, true, kind, (err, peer) =>

@@ -232,7 +232,7 @@ export class Maintenance {
     const far = new Map<number, Neighbour[]>();
     for (const c of candidates) {
       const bucket = bucketIndex(node.id, c.id);
-      if (bucket <= boundary) dials.push(this.dial(c.hex));
+      if (bucket <= boundary) dials.push(this.dial(c.hex, true));
       else if (!this.farDials.has(bucket) && this.connectedIn(bucket) < node.config.farChannelsPerBucket) {
         far.set(bucket, [...(far.get(bucket) ?? []), c]);
       }
@@ -253,12 +253,17 @@ export class Maintenance {
     }
   }
 
-  /** Dials through the overlay; true when the channel opened. */
-  private async dial(hex: string): Promise<boolean> {
+  /**
+   * Dials through the overlay; true when the channel opened. A near-subtree peer is `needed`:
+   * the token bucket does not hold it back (the answering side accepts it past its own bucket
+   * too), or a node spent its burst on far buckets would answer for its neighbourhood without
+   * part of it until tokens came back.
+   */
+  private async dial(hex: string, needed = false): Promise<boolean> {
     const { node } = this;
     try {
       node.stats.count('dials-via-overlay');
-      await node.channels.dial(hex, node.overlayPath(hex));
+      await node.channels.dial(hex, node.overlayPath(hex), 'dht', needed);
       this.backoff.delete(hex);
       return true;
     } catch (err) {

@@ -7,7 +7,7 @@ import { fromBase64Url, toBase64Url } from './encoding.ts';
 import { idFromHex, idToHex, nodeIdFromSigningKey } from './id.ts';
 import type { Recipient } from './messages.ts';
 import { parseRequestBody, type EnvelopeWire } from './protocol.ts';
-import { normalizeUsername, type UserRecord } from './records.ts';
+import { isUsername, type UserRecord } from './records.ts';
 
 export type MessageStatus = 'queued' | 'sent' | 'stored' | 'delivered' | 'failed';
 
@@ -106,36 +106,35 @@ export function withoutUndefined<T extends object>(o: T): T {
 
 const STATUSES: readonly string[] = ['queued', 'sent', 'stored', 'delivered', 'failed'];
 const isTime = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
-const isName = (v: unknown): v is string => typeof v === 'string' && normalizeUsername(v) === v;
 const isKey = (v: unknown): boolean => typeof v === 'string' && fromBase64Url(v)?.length === 32;
 
 export function isProfile(v: unknown): v is Profile {
   const p = v as Profile | undefined;
-  return typeof p === 'object' && p !== null && isName(p.name) && isTime(p.registeredAt) && isTime(p.seq);
+  return typeof p === 'object' && p !== null && isUsername(p.name) && isTime(p.registeredAt) && isTime(p.seq);
 }
 
 export function isContact(v: unknown): v is Contact {
   const c = v as Contact | undefined;
-  return typeof c === 'object' && c !== null && isName(c.name) && idFromHex(c.nodeId) !== null && isKey(c.signingKey) && isKey(c.agreementKey) && isTime(c.addedAt);
+  return typeof c === 'object' && c !== null && isUsername(c.name) && idFromHex(c.nodeId) !== null && isKey(c.signingKey) && isKey(c.agreementKey) && isTime(c.addedAt);
 }
 
 export function isMessage(v: unknown): v is ChatMessage {
   const m = v as ChatMessage | undefined;
   return (
-    typeof m === 'object' && m !== null && typeof m.id === 'string' && isName(m.peer) && typeof m.out === 'boolean' &&
+    typeof m === 'object' && m !== null && typeof m.id === 'string' && isUsername(m.peer) && typeof m.out === 'boolean' &&
     typeof m.text === 'string' && isTime(m.sentAt) && (m.status === undefined || STATUSES.includes(m.status))
   );
 }
 
 export function isConversation(v: unknown): v is Conversation {
   const c = v as Conversation | undefined;
-  return typeof c === 'object' && c !== null && isName(c.peer) && isTime(c.unread) && isTime(c.lastAt);
+  return typeof c === 'object' && c !== null && isUsername(c.peer) && isTime(c.unread) && isTime(c.lastAt);
 }
 
 export function isOutboxEntry(v: unknown): v is OutboxEntry {
   const e = v as OutboxEntry | undefined;
   return (
-    typeof e === 'object' && e !== null && (e.kind === 'text' || e.kind === 'receipts') && isName(e.peer) && isKey(e.recipientKey) &&
+    typeof e === 'object' && e !== null && (e.kind === 'text' || e.kind === 'receipts') && isUsername(e.peer) && isKey(e.recipientKey) &&
     isTime(e.misses) && parseRequestBody('DELIVER', { envelope: e.envelope }) !== null
   );
 }

@@ -45,6 +45,11 @@ export function normalizeUsername(input: string): string | null {
   return USERNAME_PATTERN.test(name) ? name : null;
 }
 
+/** A stored or received name: already in normal form, as every name we write is. */
+export function isUsername(v: unknown): v is string {
+  return typeof v === 'string' && normalizeUsername(v) === v;
+}
+
 /** normalizeUsername for input a user typed: the name, or an INVALID_NAME error that says the rule. */
 export function usernameOrThrow(input: string): string {
   const name = normalizeUsername(input);

@@ -7,7 +7,7 @@ import { openDB, type IDBPDatabase } from 'idb';
 import { exportIdentity, importIdentity, type Identity, type StoredIdentity } from '../../shared/crypto.ts';
 import { ErrorCode, PeerchatError } from '../../shared/errors.ts';
 import { isValidIdHex } from '../../shared/id.ts';
-import { normalizeUsername } from '../../shared/records.ts';
+import { isUsername } from '../../shared/records.ts';
 import type { Store } from '../../shared/store.ts';
 
 const DIRECTORY_DB = 'peerchat-directory';
@@ -98,6 +98,6 @@ function isSavedIdentity(v: unknown): v is SavedIdentity {
   const e = v as SavedIdentity | null;
   return (
     typeof e === 'object' && e !== null && isValidIdHex(e.nodeId) && Number.isSafeInteger(e.createdAt) &&
-    (e.name === null || (typeof e.name === 'string' && normalizeUsername(e.name) === e.name))
+    (e.name === null || isUsername(e.name))
   );
 }

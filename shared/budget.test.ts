@@ -4,6 +4,7 @@ import {
   CHAT_CONNECTION_RESERVE,
   CONNECTION_REFRESH_AT,
   CONNECTION_TOKEN_BURST,
+  NEAR_DIAL_RESERVE,
   CONNECTION_TOKENS_PER_HOUR,
 } from './constants.ts';
 import { FakeClock } from './clock.ts';
@@ -88,11 +89,26 @@ describe('ConnectionBudget', () => {
 
   it('defaults to the constants: a burst of CONNECTION_TOKEN_BURST, refilled at CONNECTION_TOKENS_PER_HOUR', () => {
     const { clock, b } = budget();
-    for (let i = 0; i < CONNECTION_TOKEN_BURST; i++) expect(b.take('dht')).toBe(true);
-    expect(b.take('dht')).toBe(false);
+    for (let i = 0; i < CONNECTION_TOKEN_BURST; i++) expect(b.take('dht', 'near')).toBe(true);
+    expect(b.take('dht', 'near')).toBe(false);
     clock.advance(HOUR_MS / CONNECTION_TOKENS_PER_HOUR);
-    expect(b.take('dht')).toBe(true);
+    expect(b.take('dht', 'near')).toBe(true);
+    expect(b.take('dht', 'near')).toBe(false);
+  });
+
+  it('keeps the last NEAR_DIAL_RESERVE tokens for near dials; a needed peer is only capped', () => {
+    const { b, setCreated } = budget();
+    for (let i = 0; i < CONNECTION_TOKEN_BURST - NEAR_DIAL_RESERVE; i++) expect(b.take('dht')).toBe(true);
+    expect(b.canCreate('dht')).toBe(false);
     expect(b.take('dht')).toBe(false);
+    // Chat partners are not held back by the DHT's reserve.
+    expect(b.take('chat')).toBe(true);
+    for (let i = 1; i < NEAR_DIAL_RESERVE; i++) expect(b.take('dht', 'near')).toBe(true);
+    expect(b.take('dht', 'near')).toBe(false);
+    expect(b.take('dht', 'needed')).toBe(true);
+    setCreated(CONNECTION_REFRESH_AT - CHAT_CONNECTION_RESERVE);
+    expect(b.take('dht', 'needed')).toBe(false);
+    expect(b.refused).toBe(3);
   });
 
   it('caps DHT connections at refreshAt - chatReserve, whatever the tokens', () => {

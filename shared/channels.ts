@@ -4,7 +4,7 @@
  * SIGNAL for the rest), and lets a channel carry DHT traffic only after HELLO proves that the
  * peer holds the key its node id is the hash of, bound to this channel's DTLS fingerprints.
  */
-import type { ConnectionKind, ConnectionBudget } from './budget.ts';
+import type { ConnectionKind, ConnectionBudget, Urgency } from './budget.ts';
 import { Link, Setup, type LinkOwner, type Peer, type Settle } from './link.ts';
 import type { Clock } from './clock.ts';
 import { CONNECT_TIMEOUT_MS, MAX_CHAT_CHANNELS } from './constants.ts';
@@ -97,9 +97,9 @@ export class Channels implements LinkOwner {
 
   /**
    * Opens a channel to `peerHex`, signaling over `path`. Resolves once HELLO succeeded both ways.
-   * `needed` (a peer of the node's own near subtree) is not paced by the budget, only capped.
+   * `urgency` says how it may spend the connection budget (ConnectionBudget.take).
    */
-  dial(peerHex: string, path: SignalPath, kind: ConnectionKind = 'dht', needed = false): Promise<Peer> {
+  dial(peerHex: string, path: SignalPath, kind: ConnectionKind = 'dht', urgency: Urgency = 'paced'): Promise<Peer> {
     const peerId = internId(peerHex);
     if (this.closed) return Promise.reject(new PeerchatError(ErrorCode.Closed, 'Node is closed'));
     if (!peerId || peerHex === this.selfHex) return Promise.reject(new PeerchatError(ErrorCode.BadRequest, 'Bad peer id'));
@@ -109,7 +109,7 @@ export class Channels implements LinkOwner {
     if (kind === 'chat' && this.chatLinks() >= MAX_CHAT_CHANNELS) {
       return Promise.reject(new PeerchatError(ErrorCode.Busy, `Direct channels to ${MAX_CHAT_CHANNELS} chat partners are open; messages to others go through the overlay`));
     }
-    if (!this.o.budget.take(kind, needed)) return Promise.reject(new PeerchatError(ErrorCode.BudgetExhausted, 'Out of connection budget'));
+    if (!this.o.budget.take(kind, urgency)) return Promise.reject(new PeerchatError(ErrorCode.BudgetExhausted, 'Out of connection budget'));
     const tag = idToHex(this.o.random.bytes(8));
     return new Promise<Peer>((resolve, reject) => {
       const attempt = this.newAttempt(tag, internHex(peerHex), peerId, true, kind, (err, peer) =>
@@ -138,7 +138,7 @@ export class Channels implements LinkOwner {
       const mine = [...this.attempts.values()].find((a) => a.hex === fromHex && a.initiator);
       if (mine && this.selfHex < fromHex) return { busyMs: 1_000 };
       mine?.settle(new PeerchatError(ErrorCode.Busy, 'Crossed dials: the peer dials us'));
-      if (!this.o.budget.take(kind, needed)) {
+      if (!this.o.budget.take(kind, needed ? 'needed' : 'paced')) {
         this.o.stats.count('busy-sent');
         return { busyMs: this.o.budget.retryAfterMs() };
       }

@@ -41,6 +41,8 @@ export const CONNECTION_REFRESH_AT = 450;
 /** Token bucket for creating connections: refill rate and burst. */
 export const CONNECTION_TOKENS_PER_HOUR = 60;
 export const CONNECTION_TOKEN_BURST = 30;
+/** Of the bucket's tokens, this many are spent only on channels to the node's near subtree. */
+export const NEAR_DIAL_RESERVE = 10;
 /** Of the lifetime cap, this many are kept for chat partners. */
 export const CHAT_CONNECTION_RESERVE = 50;
 /** Time a new WebRTC connection may take to open before it is abandoned. */

@@ -254,16 +254,15 @@ export class Maintenance {
   }
 
   /**
-   * Dials through the overlay; true when the channel opened. A near-subtree peer is `needed`:
-   * the token bucket does not hold it back (the answering side accepts it past its own bucket
-   * too), or a node spent its burst on far buckets would answer for its neighbourhood without
-   * part of it until tokens came back.
+   * Dials through the overlay; true when the channel opened. A `near` dial (this node's near
+   * subtree) may spend the tokens far dials leave, so that a node that spent its burst on far
+   * buckets does not answer for its neighbourhood without part of it.
    */
-  private async dial(hex: string, needed = false): Promise<boolean> {
+  private async dial(hex: string, near = false): Promise<boolean> {
     const { node } = this;
     try {
       node.stats.count('dials-via-overlay');
-      await node.channels.dial(hex, node.overlayPath(hex), 'dht', needed);
+      await node.channels.dial(hex, node.overlayPath(hex), 'dht', near ? 'near' : 'paced');
       this.backoff.delete(hex);
       return true;
     } catch (err) {

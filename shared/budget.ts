@@ -134,7 +134,8 @@ export class ConnectionBudget {
    * - 'near': the node dials its own near subtree. Paced, since the candidates come from other
    *   nodes' answers (a liar could list made-up ids), but it may spend the last tokens.
    * - 'paced': anything else; a DHT dial leaves NEAR_DIAL_RESERVE tokens to near dials, so far
-   *   buckets never starve the neighbourhood (at N = 10,000 they did: 28,000 dials refused).
+   *   buckets never starve the neighbourhood (at N = 10,000, 28,000 dials of all kinds were
+   *   refused for want of tokens).
    */
   take(kind: ConnectionKind, urgency: Urgency = 'paced'): boolean {
     const now = this.options.now();

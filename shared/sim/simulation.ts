@@ -160,7 +160,8 @@ export class Simulation {
   /**
    * Grows the network to n nodes as invitations would: arrivals in proportion to its size
    * (`growthPerHour` x live nodes per hour; a flash crowd of n nodes in a minute would spend
-   * every node's connection tokens at once), then lets it settle. Returns the nodes spawned.
+   * every node's connection tokens at once), then lets it settle. Returns the nodes it spawned
+   * that are still live (holding the departed ones would keep every closed node in memory).
    */
   async grow(n: number, growthPerHour = 1.5, settleMs = 15 * 60_000): Promise<SimNode[]> {
     const nodes: SimNode[] = [];
@@ -169,7 +170,7 @@ export class Simulation {
       await this.run(3_600_000 / (growthPerHour * Math.max(10, nodes.length)));
     }
     await this.run(settleMs);
-    return nodes;
+    return nodes.filter((s) => this.live.get(s.node.hex) === s);
   }
 
   /** The true r closest live nodes to key, closest first. */

@@ -1,0 +1,23 @@
+/**
+ * What DESIGN.md properties 2 and 3 demand of a chat or names run, shared by the CI-sized tests
+ * and the full-size ones so the two can never check different things.
+ */
+import { expect } from 'vitest';
+import type { ChatExperimentResult } from './chat-experiment.ts';
+import type { NamesExperimentResult } from './names-experiment.ts';
+
+export function expectOfflineDelivery(r: ChatExperimentResult, least: { messages: number; massDeparted: number }): void {
+  expect(r.longestAbsenceHours).toBeGreaterThanOrEqual(r.maxAbsenceHours);
+  expect(r.massDeparted).toBeGreaterThanOrEqual(least.massDeparted);
+  expect(r.offlineMessages).toBeGreaterThanOrEqual(least.messages);
+  expect(r.deliveredFraction).toBeGreaterThanOrEqual(0.999);
+  expect(r.shownTwice).toBe(0);
+  expect(r.pushedAfterTombstone).toBe(0);
+}
+
+export function expectNamesResolve(r: NamesExperimentResult): void {
+  // 30% an hour for that many days: the network was replaced many times over.
+  expect(r.departures).toBeGreaterThan(r.nodes * 100);
+  expect(r.wrongKey).toBe(0);
+  expect(r.resolvedFraction).toBeGreaterThanOrEqual(0.99);
+}

@@ -4,7 +4,8 @@ import {
   CHAT_CONNECTION_RESERVE,
   CONNECTION_REFRESH_AT,
   CONNECTION_TOKEN_BURST,
-  NEAR_DIAL_RESERVE,
+  NEAR_CONNECTION_TOKEN_BURST,
+  NEAR_CONNECTION_TOKENS_PER_HOUR,
   CONNECTION_TOKENS_PER_HOUR,
 } from './constants.ts';
 import { FakeClock } from './clock.ts';
@@ -89,26 +90,33 @@ describe('ConnectionBudget', () => {
 
   it('defaults to the constants: a burst of CONNECTION_TOKEN_BURST, refilled at CONNECTION_TOKENS_PER_HOUR', () => {
     const { clock, b } = budget();
-    for (let i = 0; i < CONNECTION_TOKEN_BURST; i++) expect(b.take('dht', 'near')).toBe(true);
-    expect(b.take('dht', 'near')).toBe(false);
+    for (let i = 0; i < CONNECTION_TOKEN_BURST; i++) expect(b.take('dht')).toBe(true);
+    expect(b.take('dht')).toBe(false);
     clock.advance(HOUR_MS / CONNECTION_TOKENS_PER_HOUR);
-    expect(b.take('dht', 'near')).toBe(true);
-    expect(b.take('dht', 'near')).toBe(false);
+    expect(b.take('dht')).toBe(true);
+    expect(b.take('dht')).toBe(false);
   });
 
-  it('keeps the last NEAR_DIAL_RESERVE tokens for near dials; a needed peer is only capped', () => {
-    const { b, setCreated } = budget();
-    for (let i = 0; i < CONNECTION_TOKEN_BURST - NEAR_DIAL_RESERVE; i++) expect(b.take('dht')).toBe(true);
+  it('gives near dials a bucket of their own first, then the shared one; a needed peer is only capped', () => {
+    const { clock, b, setCreated } = budget();
+    for (let i = 0; i < CONNECTION_TOKEN_BURST; i++) expect(b.take('dht')).toBe(true);
     expect(b.canCreate('dht')).toBe(false);
-    expect(b.take('dht')).toBe(false);
-    // Chat partners are not held back by the DHT's reserve.
-    expect(b.take('chat')).toBe(true);
-    for (let i = 1; i < NEAR_DIAL_RESERVE; i++) expect(b.take('dht', 'near')).toBe(true);
+    // Far dials spent the shared bucket: the neighbourhood still gets its channels.
+    for (let i = 0; i < NEAR_CONNECTION_TOKEN_BURST; i++) expect(b.take('dht', 'near')).toBe(true);
     expect(b.take('dht', 'near')).toBe(false);
+    clock.advance(HOUR_MS / NEAR_CONNECTION_TOKENS_PER_HOUR);
+    expect(b.take('dht', 'near')).toBe(true);
     expect(b.take('dht', 'needed')).toBe(true);
     setCreated(CONNECTION_REFRESH_AT - CHAT_CONNECTION_RESERVE);
     expect(b.take('dht', 'needed')).toBe(false);
-    expect(b.refused).toBe(3);
+    expect(b.refused).toBe(2);
+  });
+
+  it('lets near dials fall back on the shared bucket once theirs is spent', () => {
+    const { b } = budget();
+    for (let i = 0; i < NEAR_CONNECTION_TOKEN_BURST + CONNECTION_TOKEN_BURST; i++) expect(b.take('dht', 'near')).toBe(true);
+    expect(b.take('dht', 'near')).toBe(false);
+    expect(b.take('dht')).toBe(false);
   });
 
   it('caps DHT connections at refreshAt - chatReserve, whatever the tokens', () => {

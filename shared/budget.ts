@@ -9,7 +9,8 @@ import {
   CONNECTION_REFRESH_AT,
   CONNECTION_TOKEN_BURST,
   CONNECTION_TOKENS_PER_HOUR,
-  NEAR_DIAL_RESERVE,
+  NEAR_CONNECTION_TOKEN_BURST,
+  NEAR_CONNECTION_TOKENS_PER_HOUR,
 } from './constants.ts';
 
 export type ConnectionKind = 'dht' | 'chat';
@@ -107,7 +108,7 @@ export type Urgency = 'needed' | 'near' | 'paced';
 
 export class ConnectionBudget {
   private readonly bucket: TokenBucket;
-  private readonly burst: number;
+  private readonly nearBucket: TokenBucket;
   private readonly refreshAt: number;
   private readonly chatReserve: number;
   /** Times an offer or dial was refused for want of budget. */
@@ -115,15 +116,15 @@ export class ConnectionBudget {
 
   constructor(private readonly options: BudgetOptions) {
     const perHour = options.tokensPerHour ?? CONNECTION_TOKENS_PER_HOUR;
-    this.burst = options.burst ?? CONNECTION_TOKEN_BURST;
-    this.bucket = new TokenBucket(perHour / 3_600_000, this.burst, options.now());
+    this.bucket = new TokenBucket(perHour / 3_600_000, options.burst ?? CONNECTION_TOKEN_BURST, options.now());
+    this.nearBucket = new TokenBucket(NEAR_CONNECTION_TOKENS_PER_HOUR / 3_600_000, NEAR_CONNECTION_TOKEN_BURST, options.now());
     this.refreshAt = options.refreshAt ?? CONNECTION_REFRESH_AT;
     this.chatReserve = options.chatReserve ?? CHAT_CONNECTION_RESERVE;
   }
 
   /** Whether a paced connection of this kind may be created now, without spending anything. */
   canCreate(kind: ConnectionKind): boolean {
-    return this.underCap(kind) && this.bucket.available(this.options.now()) >= 1 + this.reserveFor(kind, 'paced');
+    return this.underCap(kind) && this.bucket.available(this.options.now()) >= 1;
   }
 
   /**
@@ -131,23 +132,20 @@ export class ConnectionBudget {
    * - 'needed': a peer of the node's own near subtree dialing in. Not paced, only capped:
    *   refusing it would break the overlay, and the cap is what the bucket protects. (It cost
    *   the peer a connection too, and its id is proven by HELLO.)
-   * - 'near': the node dials its own near subtree. Paced, since the candidates come from other
-   *   nodes' answers (a liar could list made-up ids), but it may spend the last tokens.
-   * - 'paced': anything else; a DHT dial leaves NEAR_DIAL_RESERVE tokens to near dials, so far
-   *   buckets never starve the neighbourhood (at N = 10,000, 28,000 dials of all kinds were
-   *   refused for want of tokens).
+   * - 'near': the node dials its own near subtree. These come out of a bucket of their own
+   *   first, so far buckets never starve the neighbourhood (at N = 10,000, 28,000 dials were
+   *   refused for want of tokens and lookups missed nodes), yet stay paced: the candidates come
+   *   from other nodes' answers, and a liar could list made-up ids to make a node burn its
+   *   lifetime connections.
+   * - 'paced': anything else.
    */
   take(kind: ConnectionKind, urgency: Urgency = 'paced'): boolean {
     const now = this.options.now();
     const ok =
       this.underCap(kind) &&
-      (urgency === 'needed' || (this.bucket.available(now) >= 1 + this.reserveFor(kind, urgency) && this.bucket.take(now)));
+      (urgency === 'needed' || (urgency === 'near' && this.nearBucket.take(now)) || this.bucket.take(now));
     if (!ok) this.refused++;
     return ok;
-  }
-
-  private reserveFor(kind: ConnectionKind, urgency: Urgency): number {
-    return kind === 'dht' && urgency === 'paced' ? Math.min(NEAR_DIAL_RESERVE, this.burst - 1) : 0;
   }
 
   /** Milliseconds a refused peer should wait before asking again. */

@@ -41,8 +41,12 @@ export const CONNECTION_REFRESH_AT = 450;
 /** Token bucket for creating connections: refill rate and burst. */
 export const CONNECTION_TOKENS_PER_HOUR = 60;
 export const CONNECTION_TOKEN_BURST = 30;
-/** Of the bucket's tokens, this many are spent only on channels to the node's near subtree. */
-export const NEAR_DIAL_RESERVE = 10;
+/**
+ * Dials to the node's own near subtree draw on a bucket of their own first (then on the main
+ * one): a join needs about 10-16 of them at once, churn replaces a few an hour.
+ */
+export const NEAR_CONNECTION_TOKENS_PER_HOUR = 30;
+export const NEAR_CONNECTION_TOKEN_BURST = 20;
 /** Of the lifetime cap, this many are kept for chat partners. */
 export const CHAT_CONNECTION_RESERVE = 50;
 /** Time a new WebRTC connection may take to open before it is abandoned. */

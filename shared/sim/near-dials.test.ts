@@ -2,12 +2,12 @@ import { describe, expect, it } from 'vitest';
 import { Simulation } from './simulation.ts';
 
 describe('a node whose far dials spent the connection tokens', () => {
-  it('still dials the peers of its own neighbourhood with the tokens kept for them', { timeout: 60_000 }, async () => {
+  it('still dials the peers of its own neighbourhood, from their own bucket', { timeout: 60_000 }, async () => {
     const sim = new Simulation({ seed: 41 });
     await sim.grow(40);
     const a = sim.randomLive();
     const near = a.node.closestTo(a.node.id, 2)[1]!;
-    while (a.node.budget.take('dht')); // what far buckets and the rest may spend
+    while (a.node.budget.take('dht')); // as far dials would
     expect(a.node.budget.canCreate('dht')).toBe(false);
 
     // A loses its channel to its nearest neighbour and finds it again by asking around.

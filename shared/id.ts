@@ -39,9 +39,7 @@ export function idFromHex(hex: string): NodeId | null {
 }
 
 export function isValidIdHex(hex: unknown): hex is string {
-  if (typeof hex !== 'string' || hex.length !== 2 * ID_BYTES) return false;
-  for (let i = 0; i < hex.length; i++) if ((NIBBLE[hex.charCodeAt(i)] ?? -1) < 0) return false;
-  return true;
+  return idFromHex(hex as string) !== null;
 }
 
 export function idEquals(a: NodeId, b: NodeId): boolean {

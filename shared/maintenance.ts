@@ -255,8 +255,8 @@ export class Maintenance {
 
   /**
    * Dials through the overlay; true when the channel opened. A `near` dial (this node's near
-   * subtree) may spend the tokens far dials leave, so that a node that spent its burst on far
-   * buckets does not answer for its neighbourhood without part of it.
+   * subtree) draws on the budget's near bucket first, so that a node that spent its shared
+   * tokens on far buckets does not answer for its neighbourhood without part of it.
    */
   private async dial(hex: string, near = false): Promise<boolean> {
     const { node } = this;

@@ -16,6 +16,7 @@ import { MAILBOX_HOLDER_BYTES, MAILBOX_PER_SENDER, MAILBOX_RETENTION_MS, MAX_FRA
 import { fromBase64Url } from './encoding.ts';
 import { ErrorCode, PeerchatError } from './errors.ts';
 import { idFromHex } from './id.ts';
+import { LazyMap } from './lazy-map.ts';
 import { envelopeHeaderOk, verifyFetch, verifyStatement } from './messages.ts';
 import type { KademliaNode } from './node.ts';
 import { MAX_FETCH_ENTRIES, parseRequestBody, type EnvelopeWire, type RequestBodyOf, type ResponseBodyOf, type TombstoneWire } from './protocol.ts';
@@ -46,15 +47,15 @@ function entryBytes(e: EnvelopeWire): number {
 }
 
 export class MailboxService {
-  private readonly entries = new Map<string, HeldEntry>();
-  private readonly tombstones = new Map<string, HeldTombstone>();
+  private readonly entries = new LazyMap<string, HeldEntry>();
+  private readonly tombstones = new LazyMap<string, HeldTombstone>();
   /** Entries held per "from>to" pair, for the per-sender cap. */
-  private readonly perPair = new Map<string, number>();
+  private readonly perPair = new LazyMap<string, number>();
   private bytes = 0;
   /** Until then (JOIN_SETTLE_MS after start) nothing is pushed to a recipient: see onNeighbour. */
   private settledAt = 0;
   /** Neighbours known to have an entry or tombstone (by message id), so copies are not repeated. */
-  private readonly pushedTo = new Map<string, Set<string>>();
+  private readonly pushedTo = new LazyMap<string, Set<string>>();
 
   constructor(private readonly node: KademliaNode) {
     node.handle('MAILBOX_STORE', (b, ctx) => this.onStore(b, ctx));

@@ -9,6 +9,7 @@ import type { TimerHandle } from './clock.ts';
 import { ID_BITS, ID_BYTES, NEAR_CHECK_INTERVAL_MS, REFRESH_INTERVAL_MS, REPAIR_DELAY_MS } from './constants.ts';
 import { errorCode, ErrorCode, isPeerchatError } from './errors.ts';
 import { bucketIndex, compareDistance, idFromHex, type NodeId } from './id.ts';
+import { LazyMap } from './lazy-map.ts';
 import type { KademliaNode } from './node.ts';
 import type { Neighbour } from './router.ts';
 import type { Contact } from './routing-table.ts';
@@ -31,7 +32,7 @@ export class Maintenance {
   private lonelyRetries = 0;
   private readonly farDials = new Set<number>();
   /** Peers whose dial failed recently, and until when not to dial them again. */
-  private readonly backoff = new Map<string, number>();
+  private readonly backoff = new LazyMap<string, number>();
   private closed = false;
 
   constructor(private readonly node: KademliaNode) {}

@@ -7,6 +7,7 @@ import type { Peer } from './channels.ts';
 import { JOIN_REREAD_DELAY_MS } from './constants.ts';
 import { ErrorCode, PeerchatError } from './errors.ts';
 import { idEquals, idToHex, type NodeId } from './id.ts';
+import { LazyMap } from './lazy-map.ts';
 import type { KademliaNode } from './node.ts';
 import type { RequestBodyOf, ResponseBodyOf, UserRecordWire } from './protocol.ts';
 import { chooseRecord, recordFromWire, recordKey, recordToWire, verifyRecord, type UserRecord } from './records.ts';
@@ -24,7 +25,7 @@ const MAX_HELD_RECORDS = 10_000;
 export type PublishResult = { status: 'ok'; holders: number } | { status: 'taken'; by: UserRecord };
 
 export class RecordService {
-  private readonly held = new Map<string, Held>();
+  private readonly held = new LazyMap<string, Held>();
 
   constructor(private readonly node: KademliaNode) {
     node.handle('STORE', (b, ctx) => this.onStore(b, ctx));

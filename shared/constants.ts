@@ -27,8 +27,14 @@ export const FORWARD_RATE_PER_NEIGHBOUR_PER_S = 50;
 
 /** Period of the self-lookup that heals the nearest set, and of the random-id lookup. */
 export const REFRESH_INTERVAL_MS = 10 * 60_000;
-/** Period of the cheap check of the near subtree (direct queries to the nearest neighbours). */
+/**
+ * Period of the cheap check of the near subtree (direct queries to the nearest neighbours)
+ * after the neighbourhood changed. Each check that follows without a change doubles the wait,
+ * up to NEAR_CHECK_MAX_INTERVAL_MS (Trickle's rule, RFC 6206): a quiet neighbourhood is not
+ * polled every two minutes, a busy one still is.
+ */
 export const NEAR_CHECK_INTERVAL_MS = 2 * 60_000;
+export const NEAR_CHECK_MAX_INTERVAL_MS = 8 * 60_000;
 /** After a neighbour's channel closes, wait this long before repairing, to batch losses. */
 export const REPAIR_DELAY_MS = 1_000;
 /** The maintenance tick period. */

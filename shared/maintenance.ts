@@ -6,7 +6,14 @@
  */
 import type { Peer } from './channels.ts';
 import type { TimerHandle } from './clock.ts';
-import { ID_BITS, ID_BYTES, NEAR_CHECK_INTERVAL_MS, REFRESH_INTERVAL_MS, REPAIR_DELAY_MS } from './constants.ts';
+import {
+  ID_BITS,
+  ID_BYTES,
+  NEAR_CHECK_INTERVAL_MS,
+  NEAR_CHECK_MAX_INTERVAL_MS,
+  REFRESH_INTERVAL_MS,
+  REPAIR_DELAY_MS,
+} from './constants.ts';
 import { errorCode, ErrorCode, isPeerchatError } from './errors.ts';
 import { bucketIndex, compareDistance, idFromHex, type NodeId } from './id.ts';
 import { LazyMap } from './lazy-map.ts';
@@ -28,6 +35,11 @@ export class Maintenance {
   private refreshTimer: TimerHandle | null = null;
   private repairTimer: TimerHandle | null = null;
   private nearTimer: TimerHandle | null = null;
+  /** When the pending near check fires, and the wait before the one after it. */
+  private nearDue = 0;
+  private nearInterval = NEAR_CHECK_INTERVAL_MS;
+  /** A hash of the r nearest channels as of the last look, to notice when they change. */
+  private nearKey = 0;
   private lonelyTimer: TimerHandle | null = null;
   private lonelyRetries = 0;
   private readonly farDials = new Set<number>();
@@ -107,10 +119,35 @@ export class Maintenance {
   private scheduleNearCheck(): void {
     if (this.closed) return;
     const { node } = this;
+    const delay = this.nearInterval * (0.9 + 0.2 * node.random.float());
+    this.nearDue = node.clock.now() + delay;
     this.nearTimer = node.clock.setTimeout(() => {
       this.nearTimer = null;
+      this.nearInterval = Math.min(2 * this.nearInterval, NEAR_CHECK_MAX_INTERVAL_MS);
       void this.checkNear().finally(() => this.scheduleNearCheck());
-    }, NEAR_CHECK_INTERVAL_MS * (0.9 + 0.2 * node.random.float()));
+    }, delay);
+  }
+
+  /**
+   * A channel opened or closed: if the r nearest changed, the neighbourhood is moving, so the
+   * near checks go back to their shortest period (and the pending one comes forward).
+   */
+  neighbourhoodMaybeChanged(): void {
+    const { node } = this;
+    if (this.closed) return;
+    let key = 0;
+    for (const n of node.closestTo(node.id, node.config.replication + 1)) {
+      key = Math.imul(key ^ ((n.id[16]! << 24) | (n.id[17]! << 16) | (n.id[18]! << 8) | n.id[19]!), 0x01000193);
+    }
+    key &= 0x3fffffff; // a small integer, which V8 stores without a heap number
+    if (key === this.nearKey) return;
+    this.nearKey = key;
+    this.nearInterval = NEAR_CHECK_INTERVAL_MS;
+    if (this.nearTimer && this.nearDue - node.clock.now() > NEAR_CHECK_INTERVAL_MS) {
+      node.clock.clearTimeout(this.nearTimer);
+      this.nearTimer = null;
+      this.scheduleNearCheck();
+    }
   }
 
   /**
@@ -141,11 +178,32 @@ export class Maintenance {
     await this.connectWanted(await this.askNearest());
   }
 
+  /**
+   * Asks the nearest neighbours, and one neighbour across the near subtree's boundary bucket,
+   * for the nodes closest to this one. The boundary bucket is the other half of the near
+   * subtree: its nodes have enough neighbours on their own side that most of them never dial
+   * this node, and the nearest neighbours, all on this node's side, rarely know them either.
+   * A node there knows its side (measured at N = 2,000: every lookup that missed a settled
+   * node missed one of these).
+   */
   private async askNearest(): Promise<string[]> {
     const { node } = this;
-    const nearest = node.closestTo(node.id, NEAR_SOURCES + 1).slice(1) as Peer[];
-    const answers = await Promise.allSettled(nearest.map((p) => node.direct(p, 'FIND_NODE', { target: node.hex })));
+    const sources = node.closestTo(node.id, NEAR_SOURCES + 1).slice(1) as Peer[];
+    const across = this.closestConnectedIn(node.table.nearBoundary(node.config.replication));
+    if (across && !sources.includes(across)) sources.push(across);
+    const answers = await Promise.allSettled(sources.map((p) => node.direct(p, 'FIND_NODE', { target: node.hex })));
     return answers.flatMap((a) => (a.status === 'fulfilled' ? a.value.nodes : []));
+  }
+
+  /** The open channel in `bucket` closest to this node, if any. */
+  private closestConnectedIn(bucket: number): Peer | undefined {
+    const { node } = this;
+    let best: Peer | undefined;
+    for (const c of node.table.bucket(bucket)) {
+      const p = node.channels.peers.get(c.hex);
+      if (p && p.kind === 'dht' && (!best || compareDistance(node.id, p.id, best.id) < 0)) best = p;
+    }
+    return best;
   }
 
   /** Candidates learned from any lookup: dial the ones the overlay needs. */

@@ -337,6 +337,7 @@ export class KademliaNode {
     }
     this.records.onNeighbour(peer);
     this.mailbox.onNeighbour(peer);
+    if (peer.kind === 'dht') this.maintenance.neighbourhoodMaybeChanged();
   }
 
   private onPeerClosed(peer: Peer, reason: string): void {
@@ -346,6 +347,7 @@ export class KademliaNode {
     if (reason === 'closed by us') this.table.setConnected(peer.hex, false);
     else this.table.remove(peer.hex);
     this.maintenance.neighbourLost(peer);
+    if (peer.kind === 'dht') this.maintenance.neighbourhoodMaybeChanged();
   }
 
   private async onRequest(peer: Peer, req: RequestFrame, reply: Reply): Promise<void> {

@@ -35,7 +35,14 @@ export class MemoryStore implements Store {
   private readonly tables = new Map<StoreTable, Map<string, unknown>>();
   private closed = false;
 
-  private table(name: StoreTable): Map<string, unknown> {
+  /** A table to read; one never written to reads as empty without being made. */
+  private read(name: StoreTable): ReadonlyMap<string, unknown> {
+    if (this.closed) throw new Error('Store is closed');
+    return this.tables.get(name) ?? EMPTY;
+  }
+
+  /** A table to write to, made on first write. */
+  private write(name: StoreTable): Map<string, unknown> {
     if (this.closed) throw new Error('Store is closed');
     let t = this.tables.get(name);
     if (!t) this.tables.set(name, (t = new Map()));
@@ -43,29 +50,29 @@ export class MemoryStore implements Store {
   }
 
   async get<T>(table: StoreTable, key: string): Promise<T | undefined> {
-    const v = this.table(table).get(key);
+    const v = this.read(table).get(key);
     return v === undefined ? undefined : (structuredClone(v) as T);
   }
 
   async entries<T>(table: StoreTable): Promise<Array<[string, T]>> {
-    const t = this.table(table);
+    const t = this.read(table);
     return [...t.keys()].sort().map((k) => [k, structuredClone(t.get(k)) as T]);
   }
 
   async put(table: StoreTable, key: string, value: unknown): Promise<void> {
-    this.table(table).set(key, structuredClone(value));
+    this.write(table).set(key, structuredClone(value));
   }
 
   async delete(table: StoreTable, key: string): Promise<void> {
-    this.table(table).delete(key);
+    if (this.read(table).has(key)) this.write(table).delete(key);
   }
 
   async batch(ops: StoreOp[]): Promise<void> {
     // Clone everything first so a bad value aborts the whole batch before any write.
     const staged = ops.map((op) => (op.type === 'put' ? { ...op, value: structuredClone(op.value) } : op));
     for (const op of staged) {
-      if (op.type === 'put') this.table(op.table).set(op.key, op.value);
-      else this.table(op.table).delete(op.key);
+      if (op.type === 'put') this.write(op.table).set(op.key, op.value);
+      else if (this.read(op.table).has(op.key)) this.write(op.table).delete(op.key);
     }
   }
 
@@ -73,3 +80,6 @@ export class MemoryStore implements Store {
     this.closed = true;
   }
 }
+
+/** What a table never written to reads as. */
+const EMPTY: ReadonlyMap<string, unknown> = new Map<string, unknown>();

@@ -42,7 +42,8 @@ export class Maintenance {
   private nearKey = 0;
   private lonelyTimer: TimerHandle | null = null;
   private lonelyRetries = 0;
-  private readonly farDials = new Set<number>();
+  /** Far buckets with a dial in progress (a handful at most: an array costs less than a Set). */
+  private readonly farDials: number[] = [];
   /** Peers whose dial failed recently, and until when not to dial them again. */
   private readonly backoff = new LazyMap<string, number>();
   private closed = false;
@@ -292,7 +293,7 @@ export class Maintenance {
     for (const c of candidates) {
       const bucket = bucketIndex(node.id, c.id);
       if (bucket <= boundary) dials.push(this.dial(c.hex, true));
-      else if (!this.farDials.has(bucket) && this.connectedIn(bucket) < node.config.farChannelsPerBucket) {
+      else if (!this.farDials.includes(bucket) && this.connectedIn(bucket) < node.config.farChannelsPerBucket) {
         far.set(bucket, [...(far.get(bucket) ?? []), c]);
       }
     }
@@ -301,14 +302,14 @@ export class Maintenance {
   }
 
   private async dialFar(bucket: number, list: Neighbour[]): Promise<void> {
-    this.farDials.add(bucket);
+    this.farDials.push(bucket);
     try {
       for (const c of list.slice(0, FAR_DIAL_TRIES)) {
         if (this.closed || this.connectedIn(bucket) >= this.node.config.farChannelsPerBucket) return;
         if (await this.dial(c.hex)) return;
       }
     } finally {
-      this.farDials.delete(bucket);
+      this.farDials.splice(this.farDials.indexOf(bucket), 1);
     }
   }
 
@@ -361,7 +362,7 @@ export class Maintenance {
     const boundary = node.table.nearBoundary(r);
     const lowest = Math.max(boundary + 1, ID_BITS - Math.ceil(Math.log2(Math.max(2, node.estimatedSize()))));
     for (let i = ID_BITS - 1; i >= lowest && !this.closed; i--) {
-      if (this.connectedIn(i) > 0 || this.farDials.has(i) || !node.budget.canCreate('dht')) continue;
+      if (this.connectedIn(i) > 0 || this.farDials.includes(i) || !node.budget.canCreate('dht')) continue;
       await node.lookup(randomIdInBucket(node.id, i, node.random.bytes(ID_BYTES)), 1);
     }
   }

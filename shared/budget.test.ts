@@ -97,11 +97,18 @@ describe('ConnectionBudget', () => {
     expect(b.take('dht')).toBe(false);
   });
 
-  it('gives near dials a bucket of their own first, then the shared one; a needed peer is only capped', () => {
+  it('paces only the near dials that fail: one that opens its channel gets its token back; a needed peer is only capped', () => {
     const { clock, b, setCreated } = budget();
     for (let i = 0; i < CONNECTION_TOKEN_BURST; i++) expect(b.take('dht')).toBe(true);
     expect(b.canCreate('dht')).toBe(false);
-    // Far dials spent the shared bucket: the neighbourhood still gets its channels.
+    // Far dials spent the shared bucket: the neighbourhood still gets its channels, as many as
+    // it needs while they open.
+    for (let i = 0; i < 3 * NEAR_CONNECTION_TOKEN_BURST; i++) {
+      expect(b.take('dht', 'near')).toBe(true);
+      b.nearDialSucceeded();
+    }
+    // Made-up ids fail: each keeps its token, and then near dials wait like any other, however
+    // many were started at once.
     for (let i = 0; i < NEAR_CONNECTION_TOKEN_BURST; i++) expect(b.take('dht', 'near')).toBe(true);
     expect(b.take('dht', 'near')).toBe(false);
     clock.advance(HOUR_MS / NEAR_CONNECTION_TOKENS_PER_HOUR);
@@ -109,14 +116,18 @@ describe('ConnectionBudget', () => {
     expect(b.take('dht', 'needed')).toBe(true);
     setCreated(CONNECTION_REFRESH_AT - CHAT_CONNECTION_RESERVE);
     expect(b.take('dht', 'needed')).toBe(false);
-    expect(b.refused).toBe(2);
+    expect(b.take('dht', 'near')).toBe(false);
+    expect(b.refused).toBe(3);
   });
 
-  it('lets near dials fall back on the shared bucket once theirs is spent', () => {
+  it('lets near dials fall back on the shared bucket once theirs is spent, and refunds no more than a full bucket', () => {
     const { b } = budget();
     for (let i = 0; i < NEAR_CONNECTION_TOKEN_BURST + CONNECTION_TOKEN_BURST; i++) expect(b.take('dht', 'near')).toBe(true);
     expect(b.take('dht', 'near')).toBe(false);
     expect(b.take('dht')).toBe(false);
+    for (let i = 0; i < 2 * NEAR_CONNECTION_TOKEN_BURST; i++) b.nearDialSucceeded();
+    for (let i = 0; i < NEAR_CONNECTION_TOKEN_BURST; i++) expect(b.take('dht', 'near')).toBe(true);
+    expect(b.take('dht', 'near')).toBe(false);
   });
 
   it('caps DHT connections at refreshAt - chatReserve, whatever the tokens', () => {

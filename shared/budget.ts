@@ -55,6 +55,12 @@ export class TokenBucket {
     return this.tokens + Math.max(0, now - this.updatedAt) * this.ratePerMs >= this.burst;
   }
 
+  /** Gives back a token taken for something that turned out free; never past the burst. */
+  refund(now: number): void {
+    this.refill(now);
+    this.tokens = Math.min(this.burst, this.tokens + 1);
+  }
+
   /** Milliseconds until one token is available. */
   waitMs(now: number): number {
     this.refill(now);
@@ -132,11 +138,14 @@ export class ConnectionBudget {
    * - 'needed': a peer of the node's own near subtree dialing in. Not paced, only capped:
    *   refusing it would break the overlay, and the cap is what the bucket protects. (It cost
    *   the peer a connection too, and its id is proven by HELLO.)
-   * - 'near': the node dials its own near subtree. These come out of a bucket of their own
-   *   first, so far buckets never starve the neighbourhood (at N = 10,000, 28,000 dials were
-   *   refused for want of tokens and lookups missed nodes), yet stay paced: the candidates come
-   *   from other nodes' answers, and a liar could list made-up ids to make a node burn its
-   *   lifetime connections.
+   * - 'near': the node dials its own near subtree. It takes a token from a bucket of its own
+   *   (then from the shared one), and gets it back if the channel opens (nearDialSucceeded):
+   *   only failed near dials are paced. The candidates come from other nodes' answers, and a
+   *   liar could list made-up ids to make a node burn its lifetime connections, but made-up
+   *   ids always fail, while real neighbours almost never do. Pacing every near dial left
+   *   nodes answering for their neighbourhood without part of it (at N = 10,000 under churn,
+   *   98.6% of lookups exact against 99.4% unpaced). Taking the token up front bounds the
+   *   dials in flight too, so a burst of made-up ids costs at most the bucket.
    * - 'paced': anything else.
    */
   take(kind: ConnectionKind, urgency: Urgency = 'paced'): boolean {
@@ -146,6 +155,11 @@ export class ConnectionBudget {
       (urgency === 'needed' || (urgency === 'near' && this.nearBucket.take(now)) || this.bucket.take(now));
     if (!ok) this.refused++;
     return ok;
+  }
+
+  /** A near dial opened its channel: its token goes back (see take). */
+  nearDialSucceeded(): void {
+    this.nearBucket.refund(this.options.now());
   }
 
   /** Milliseconds a refused peer should wait before asking again. */

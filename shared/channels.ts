@@ -112,9 +112,11 @@ export class Channels implements LinkOwner {
     if (!this.o.budget.take(kind, urgency)) return Promise.reject(new PeerchatError(ErrorCode.BudgetExhausted, 'Out of connection budget'));
     const tag = idToHex(this.o.random.bytes(8));
     return new Promise<Peer>((resolve, reject) => {
-      const attempt = this.newAttempt(tag, internHex(peerHex), peerId, true, kind, (err, peer) =>
-        err ? reject(err) : resolve(peer!),
-      );
+      const attempt = this.newAttempt(tag, internHex(peerHex), peerId, true, kind, (err, peer) => {
+        if (err) return reject(err);
+        if (urgency === 'near') this.o.budget.nearDialSucceeded();
+        resolve(peer!);
+      });
       if (!this.createConnection(attempt)) return;
       this.o.stats.count('connections-dialed');
       void this.runInitiator(attempt, tag, path);

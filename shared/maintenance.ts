@@ -309,7 +309,8 @@ export class Maintenance {
         if (await this.dial(c.hex)) return;
       }
     } finally {
-      this.farDials.splice(this.farDials.indexOf(bucket), 1);
+      const at = this.farDials.indexOf(bucket);
+      if (at >= 0) this.farDials.splice(at, 1);
     }
   }
 

@@ -111,10 +111,8 @@ export class RoutingTable {
   }
 
   remove(hex: string): Contact | undefined {
-    const c = this.get(hex);
-    if (!c) return undefined;
-    this.byRecency.splice(this.byRecency.indexOf(c), 1);
-    return c;
+    const at = this.byRecency.findIndex((c) => c.hex === hex);
+    return at < 0 ? undefined : this.byRecency.splice(at, 1)[0];
   }
 
   setConnected(hex: string, connected: boolean): void {

@@ -4,23 +4,29 @@ import { Simulation, type SimNode } from './simulation.ts';
 
 const MINUTE = 60_000;
 
+/** Calls `seen` for every FIND_NODE of a's own id that a sends: to whom, and whether routed. */
+function watchSelfQueries(sim: Simulation, a: SimNode, seen: (to: string, routed: boolean) => void): void {
+  sim.network.options.onFrame = (from, to, text) => {
+    if (from !== a.name) return;
+    const f = JSON.parse(text) as { t: string; m?: string; r?: unknown; b?: { target?: string } };
+    if (f.t === 'req' && f.m === 'FIND_NODE' && f.b?.target === a.node.hex) seen(to, f.r !== undefined);
+  };
+}
+
 /**
  * Rounds of "who is near me" questions a node asks: each near check and each refresh sends one
  * direct FIND_NODE of its own id to its nearest neighbour (routed ones carry `r`).
  */
 function countRounds(sim: Simulation, a: SimNode): { rounds: number; at: number[]; routedAt: number[] } {
   const out = { rounds: 0, at: [] as number[], routedAt: [] as number[] };
-  sim.network.options.onFrame = (from, to, text) => {
-    if (from !== a.name) return;
+  watchSelfQueries(sim, a, (to, routed) => {
     const nearest = a.node.closestTo(a.node.id, 2)[1];
-    const f = JSON.parse(text) as { t: string; m?: string; r?: unknown; b?: { target?: string } };
-    if (f.t !== 'req' || f.m !== 'FIND_NODE' || f.b?.target !== a.node.hex) return;
-    if (f.r !== undefined) out.routedAt.push(sim.clock.now());
+    if (routed) out.routedAt.push(sim.clock.now());
     else if (nearest && sim.live.get(nearest.hex)?.name === to) {
       out.rounds++;
       out.at.push(sim.clock.now());
     }
-  };
+  });
   return out;
 }
 
@@ -80,12 +86,9 @@ describe('a near check', () => {
     expect(across).toBeDefined();
 
     const asked: string[] = [];
-    sim.network.options.onFrame = (from, to, text) => {
-      const f = JSON.parse(text) as { t: string; m?: string; r?: unknown; b?: { target?: string } };
-      if (from === a.name && f.t === 'req' && f.m === 'FIND_NODE' && f.r === undefined && f.b?.target === a.node.hex) {
-        asked.push([...sim.live.values()].find((s) => s.name === to)!.node.hex);
-      }
-    };
+    watchSelfQueries(sim, a, (to, routed) => {
+      if (!routed) asked.push([...sim.live.values()].find((s) => s.name === to)!.node.hex);
+    });
     await sim.until(a.node.maintenance.checkNear());
     expect(asked.sort()).toEqual([...nearest, across.hex].sort());
     sim.close();

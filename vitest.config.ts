@@ -2,7 +2,7 @@ import { BaseSequencer, type TestSpecification } from 'vitest/node';
 import { defineConfig } from 'vitest/config';
 
 /**
- * The day-long simulations take minutes each and everything else seconds, so they start first
+ * The long simulations take minutes each and everything else seconds, so they start first
  * and the two workers finish together. Without a results cache (a clean clone, as CI has),
  * vitest starts the largest files first, and these small files would start last.
  */

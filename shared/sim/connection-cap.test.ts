@@ -3,7 +3,7 @@ import { CHAT_CONNECTION_RESERVE, CONNECTION_REFRESH_AT } from '../constants.ts'
 import { runExperiment } from './experiment.ts';
 
 // A day of churn at the size, N = 1,000: about 24,000 node-hours and 10,000 departures,
-// some five minutes of one core (vitest runs two files at a time, so the rest goes on beside it).
+// about six minutes of one core (vitest runs two files at a time, so the rest goes on beside it).
 describe('the connection budget over a simulated day', () => {
   it('with 30% of nodes leaving per hour, no node creates more than 450 connections in 24 simulated hours', { timeout: 15 * 60_000 }, async () => {
     const r = await runExperiment({ nodes: 1000, lookups: 240, churn: 0.3, hours: 24, seed: 103 });

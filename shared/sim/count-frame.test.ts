@@ -1,24 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { idToHex } from '../id.ts';
-import { countFrame, type Tracked } from './experiment.ts';
+import { countFrame, countParsed, type Tracked } from './experiment.ts';
 import { Simulation } from './simulation.ts';
-
-/** What countFrame did before it read frames without parsing them: parse every one. */
-function countByParsing(tracked: Map<string, Tracked>, replies: Map<string, Tracked>, from: string, to: string, text: string): void {
-  const frame = JSON.parse(text) as { t: string; id?: number; r?: { k: string; h: number } };
-  if (frame.t === 'req' && frame.r) {
-    const t = tracked.get(frame.r.k);
-    if (!t) return;
-    t.messages++;
-    t.hops = Math.max(t.hops, frame.r.h);
-    replies.set(`${to}>${from}#${frame.id}`, t);
-  } else if (frame.t === 'res' || frame.t === 'err') {
-    const t = replies.get(`${from}>${to}#${frame.id}`);
-    if (!t) return;
-    t.messages++;
-    replies.delete(`${from}>${to}#${frame.id}`);
-  }
-}
 
 describe("the sim's per-lookup frame count", () => {
   it('counts exactly the frames that parsing every frame counts, while upkeep and joins go on', { timeout: 120_000 }, async () => {
@@ -30,7 +13,7 @@ describe("the sim's per-lookup frame count", () => {
     sim.network.options.onFrame = (from, to, text) => {
       frames++;
       countFrame(fast.tracked, fast.replies, from, to, text);
-      countByParsing(slow.tracked, slow.replies, from, to, text);
+      countParsed(slow.tracked, slow.replies, from, to, text);
     };
     const lookups: Promise<unknown>[] = [];
     for (let i = 0; i < 40; i++) {

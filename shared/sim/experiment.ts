@@ -158,6 +158,11 @@ export function countFrame(tracked: Map<string, Tracked>, replies: Map<string, T
     const idEnd = text.indexOf(',', RESPONSE_PREFIX.length);
     if (!replies.has(`${from}>${to}#${text.slice(RESPONSE_PREFIX.length, idEnd)}`)) return;
   }
+  countParsed(tracked, replies, from, to, text);
+}
+
+/** countFrame without its shortcut: parses every frame. What the shortcut must agree with. */
+export function countParsed(tracked: Map<string, Tracked>, replies: Map<string, Tracked>, from: string, to: string, text: string): void {
   const frame = JSON.parse(text) as { t: string; id?: number; r?: { k: string; h: number } };
   if (frame.t === 'req' && frame.r) {
     const t = tracked.get(frame.r.k);

@@ -24,8 +24,8 @@ import { join } from 'node:path';
 import { CHROMIUM_ARGS, chromiumExecutable } from '../e2e/chromium.ts';
 import type { PeerchatHandle } from '../e2e/fixtures.ts';
 import { machineInfo } from './machine.ts';
-import { REPLICATION } from '../shared/constants.ts';
-import { closestHexes } from '../shared/id.ts';
+import { REPLICATION } from '../shared/dht/constants.ts';
+import { closestHexes } from '../shared/lib/id.ts';
 import { summarize } from '../shared/sim/experiment.ts';
 import { createSignalServer, type SignalServer, type SignalStats } from '../signal-server/server.ts';
 
@@ -40,7 +40,7 @@ const BLOCK = 50;
 const WARMUP = 10;
 const LOOKUPS_PER_TAB = 20;
 /**
- * What a PING request and its reply look like on the wire (shared/protocol.ts), so the raw
+ * What a PING request and its reply look like on the wire (shared/dht/protocol.ts), so the raw
  * channel carries the same bytes: `{"t":"req","id":N,"m":"PING","b":{}}` and `{"t":"res",...}`.
  */
 const PING_FRAME = '{"t":"req","id":1000,"m":"PING","b":{}}';

@@ -22,8 +22,8 @@ import { machineInfo } from './machine.ts';
 import { join } from 'node:path';
 import { getHeapSpaceStatistics } from 'node:v8';
 import WebSocket, { WebSocketServer } from 'ws';
-import { createIdentity, type Identity } from '../shared/crypto.ts';
-import { SeededRandom } from '../shared/random.ts';
+import { createIdentity, type Identity } from '../shared/lib/crypto.ts';
+import { SeededRandom } from '../shared/lib/random.ts';
 import { createSignalServer } from '../signal-server/server.ts';
 import { joined } from '../signal-server/test-client.ts';
 

@@ -1,8 +1,8 @@
 /**
  * Every tab is a Kademlia node: real tabs, real WebRTC, the signal server only for first peers.
  */
-import { REPLICATION } from '../shared/constants.ts';
-import { closestHexes } from '../shared/id.ts';
+import { REPLICATION } from '../shared/dht/constants.ts';
+import { closestHexes } from '../shared/lib/id.ts';
 import { DHT_CREATION_CAP } from '../web/net/tab.ts';
 import { expect, expectPeers, inPage, neighbours, nodeIdOf, test, type Tab } from './fixtures.ts';
 

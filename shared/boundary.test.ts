@@ -105,7 +105,7 @@ describe('engine boundary', () => {
     expect(violations(engineFile, bad)).toHaveLength(7);
 
     const fine = [
-      "import { idToHex } from './id.ts';",
+      "import { idToHex } from './lib/id.ts';",
       "import * as v from 'valibot';",
       '// the window of time before a document expires; indexedDB is not used here',
       "const hint = 'no window, no ws';",

@@ -5,12 +5,12 @@
  * replier names. The http/ws plumbing lives in server.ts.
  */
 import type { WebSocket } from 'ws';
-import { TokenBucket } from '../shared/budget.ts';
-import type { CryptoOps } from '../shared/crypto.ts';
-import { fromBase64Url, toBase64Url } from '../shared/encoding.ts';
-import { ErrorCode } from '../shared/errors.ts';
-import { idToHex, nodeIdFromSigningKey } from '../shared/id.ts';
-import type { Random } from '../shared/random.ts';
+import { TokenBucket } from '../shared/dht/budget.ts';
+import type { CryptoOps } from '../shared/lib/crypto.ts';
+import { fromBase64Url, toBase64Url } from '../shared/lib/encoding.ts';
+import { ErrorCode } from '../shared/lib/errors.ts';
+import { idToHex, nodeIdFromSigningKey } from '../shared/lib/id.ts';
+import type { Random } from '../shared/lib/random.ts';
 import {
   encodeSignalMessage,
   exceedsBytes,
@@ -22,7 +22,7 @@ import {
   type ClientMessageOf,
   type ServerMessage,
   type SignalErrorCode,
-} from '../shared/signal-protocol.ts';
+} from '../shared/signal/protocol.ts';
 import { NewIdLimiter, type Limits } from './limits.ts';
 
 export interface HubOptions {

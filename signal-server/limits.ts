@@ -3,8 +3,8 @@
  * The server is public and bootstrap-only, so every limit is sized for honest tabs that send a
  * hello, one or two `peers` requests and a few signals, then sit idle for hours.
  */
-import { TokenBucket } from '../shared/budget.ts';
-import { MAX_SIGNAL_FRAME_BYTES } from '../shared/signal-protocol.ts';
+import { TokenBucket } from '../shared/dht/budget.ts';
+import { MAX_SIGNAL_FRAME_BYTES } from '../shared/signal/protocol.ts';
 
 export interface Limits {
   /** ws `maxPayload`: a larger frame closes the socket with 1009. */

@@ -4,11 +4,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ClientOptions } from 'ws';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createIdentity, type Identity } from '../shared/crypto.ts';
-import { ErrorCode } from '../shared/errors.ts';
-import { idToHex } from '../shared/id.ts';
-import { SeededRandom } from '../shared/random.ts';
-import { SignalClose } from '../shared/signal-protocol.ts';
+import { createIdentity, type Identity } from '../shared/lib/crypto.ts';
+import { ErrorCode } from '../shared/lib/errors.ts';
+import { idToHex } from '../shared/lib/id.ts';
+import { SeededRandom } from '../shared/lib/random.ts';
+import { SignalClose } from '../shared/signal/protocol.ts';
 import { createSignalServer, type SignalServer, type SignalServerOptions } from './server.ts';
 import { joined, TestClient } from './test-client.ts';
 

@@ -13,7 +13,7 @@ import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { extname, join, resolve, sep } from 'node:path';
-import { isTwinPath, TWIN_PREFIX } from '../shared/signal-protocol.ts';
+import { isTwinPath, TWIN_PREFIX } from '../shared/signal/protocol.ts';
 
 
 const CONTENT_TYPES: Record<string, string> = {

@@ -3,9 +3,9 @@
  * the next message or the close instead of sleeping.
  */
 import WebSocket, { type ClientOptions } from 'ws';
-import { webCryptoOps, type Identity } from '../shared/crypto.ts';
-import { toBase64Url } from '../shared/encoding.ts';
-import { idToHex } from '../shared/id.ts';
+import { webCryptoOps, type Identity } from '../shared/lib/crypto.ts';
+import { toBase64Url } from '../shared/lib/encoding.ts';
+import { idToHex } from '../shared/lib/id.ts';
 import {
   encodeSignalMessage,
   parseServerMessage,
@@ -14,7 +14,7 @@ import {
   type ClientMessage,
   type ServerMessage,
   type ServerMessageOf,
-} from '../shared/signal-protocol.ts';
+} from '../shared/signal/protocol.ts';
 
 export interface Closed {
   code: number;

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
-import { SeededRandom } from '../random.ts';
+import { SeededRandom } from '../lib/random.ts';
 import { Simulation, type SimNode } from './simulation.ts';
 
 let sim: Simulation;

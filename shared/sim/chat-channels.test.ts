@@ -1,6 +1,6 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { MAX_CHAT_CHANNELS } from '../constants.ts';
-import { ErrorCode, isPeerchatError } from '../errors.ts';
+import { MAX_CHAT_CHANNELS } from '../dht/constants.ts';
+import { ErrorCode, isPeerchatError } from '../lib/errors.ts';
 import { Simulation } from './simulation.ts';
 
 let sim: Simulation;

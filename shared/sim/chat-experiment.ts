@@ -6,10 +6,10 @@
  * still away. Halfway through, half of all live nodes leave at once. Receipts must reach the
  * sender when it returns after the recipient.
  */
-import { Chat, type ChatEvents } from '../chat.ts';
-import { createIdentity, type Identity } from '../crypto.ts';
-import { errorCode } from '../errors.ts';
-import type { SeededRandom } from '../random.ts';
+import { Chat, type ChatEvents } from '../chat/chat.ts';
+import { createIdentity, type Identity } from '../lib/crypto.ts';
+import { errorCode } from '../lib/errors.ts';
+import type { SeededRandom } from '../lib/random.ts';
 import { summarize, type Summary } from './experiment.ts';
 import { Simulation, type SimNode } from './simulation.ts';
 

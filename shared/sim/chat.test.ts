@@ -3,10 +3,10 @@
  * with the sender gone by the time the recipient comes back.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Chat } from '../chat.ts';
-import { createIdentity, type Identity } from '../crypto.ts';
-import { createEnvelope } from '../messages.ts';
-import { SeededRandom } from '../random.ts';
+import { Chat } from '../chat/chat.ts';
+import { createIdentity, type Identity } from '../lib/crypto.ts';
+import { createEnvelope } from '../chat/messages.ts';
+import { SeededRandom } from '../lib/random.ts';
 import { Simulation, type SimNode } from './simulation.ts';
 
 let sim: Simulation;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { CHAT_CONNECTION_RESERVE, CONNECTION_REFRESH_AT } from '../constants.ts';
+import { CHAT_CONNECTION_RESERVE, CONNECTION_REFRESH_AT } from '../dht/constants.ts';
 import { runExperiment } from './experiment.ts';
 
 // A day of churn at the size, N = 1,000: about 24,000 node-hours and 10,000 departures,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { idToHex } from '../id.ts';
+import { idToHex } from '../lib/id.ts';
 import { countFrame, countParsed, type Tracked } from './experiment.ts';
 import { Simulation } from './simulation.ts';
 

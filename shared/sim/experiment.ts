@@ -3,9 +3,9 @@
  * run lookups for random keys from random live nodes while churn goes on, and compare every
  * answer with the oracle's true r closest live nodes.
  */
-import { REFRESH_INTERVAL_MS, REPLICATION } from '../constants.ts';
-import { idToHex } from '../id.ts';
-import { hopLimit } from '../router.ts';
+import { REFRESH_INTERVAL_MS, REPLICATION } from '../dht/constants.ts';
+import { idToHex } from '../lib/id.ts';
+import { hopLimit } from '../dht/router.ts';
 import { Simulation } from './simulation.ts';
 
 export interface ExperimentOptions {

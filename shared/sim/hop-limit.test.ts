@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { MAX_HOPS, REPLICATION } from '../constants.ts';
-import { hopLimit } from '../router.ts';
+import { MAX_HOPS, REPLICATION } from '../dht/constants.ts';
+import { hopLimit } from '../dht/router.ts';
 import { Simulation, type SimNode } from './simulation.ts';
 
 /** The hop limits `from` puts on the routed requests it starts, read off the frames it sends. */

@@ -4,12 +4,12 @@
  * the mailbox and gets its messages in sent order, and its tombstones delete them for good.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MAILBOX_PER_SENDER } from '../constants.ts';
-import { createIdentity, type Identity } from '../crypto.ts';
-import { idToHex } from '../id.ts';
-import { createEnvelope, openEnvelope, signFetch, signStatement } from '../messages.ts';
-import type { EnvelopeWire, TombstoneWire } from '../protocol.ts';
-import { SeededRandom } from '../random.ts';
+import { MAILBOX_PER_SENDER } from '../chat/constants.ts';
+import { createIdentity, type Identity } from '../lib/crypto.ts';
+import { idToHex } from '../lib/id.ts';
+import { createEnvelope, openEnvelope, signFetch, signStatement } from '../chat/messages.ts';
+import type { EnvelopeWire, TombstoneWire } from '../dht/protocol.ts';
+import { SeededRandom } from '../lib/random.ts';
 import { Simulation, type SimNode } from './simulation.ts';
 
 let sim: Simulation;

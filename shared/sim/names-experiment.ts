@@ -4,9 +4,9 @@
  * lookups from random live nodes must still resolve each name to its owner's key. Only the
  * holders keep the records alive: they hand them to each node that becomes one of the closest.
  */
-import { Chat } from '../chat.ts';
-import { createIdentity, type Identity } from '../crypto.ts';
-import { idEquals } from '../id.ts';
+import { Chat } from '../chat/chat.ts';
+import { createIdentity, type Identity } from '../lib/crypto.ts';
+import { idEquals } from '../lib/id.ts';
 import { Simulation } from './simulation.ts';
 
 export interface NamesExperimentOptions {

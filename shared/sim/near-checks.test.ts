@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { bucketIndex } from '../id.ts';
+import { bucketIndex } from '../lib/id.ts';
 import { Simulation, type SimNode } from './simulation.ts';
 
 const MINUTE = 60_000;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { createIdentity, webCryptoOps } from '../crypto.ts';
-import { SeededRandom } from '../random.ts';
+import { createIdentity, webCryptoOps } from '../lib/crypto.ts';
+import { SeededRandom } from '../lib/random.ts';
 import { nodeCryptoOps } from './node-crypto-ops.ts';
 
 describe("the simulator's synchronous Ed25519", () => {

@@ -8,8 +8,8 @@
  * - results settle in the order they were asked for, so a seeded run replays exactly.
  */
 import { createPublicKey, KeyObject, sign as nodeSign, verify as nodeVerify } from 'node:crypto';
-import { KEY_BYTES, SIGNATURE_BYTES, type CryptoOps, type Identity } from '../crypto.ts';
-import { toBase64Url } from '../encoding.ts';
+import { KEY_BYTES, SIGNATURE_BYTES, type CryptoOps, type Identity } from '../lib/crypto.ts';
+import { toBase64Url } from '../lib/encoding.ts';
 
 /** DER SubjectPublicKeyInfo header of an Ed25519 key; the 32 raw bytes follow. */
 const ED25519_SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');

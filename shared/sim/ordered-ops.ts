@@ -4,7 +4,7 @@
  * in real time; resolving them first-in first-out makes a seeded simulation replay exactly.
  * `pending` and `idle()` let the simulator wait for crypto before it moves the clock.
  */
-import type { CryptoOps, Identity } from '../crypto.ts';
+import type { CryptoOps, Identity } from '../lib/crypto.ts';
 
 interface Entry {
   done: boolean;

@@ -1,8 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { createIdentity } from '../crypto.ts';
-import { idToHex } from '../id.ts';
-import { SeededRandom } from '../random.ts';
-import { createRecord, recordKey, recordToWire, type UserRecord } from '../records.ts';
+import { createIdentity } from '../lib/crypto.ts';
+import { idToHex } from '../lib/id.ts';
+import { SeededRandom } from '../lib/random.ts';
+import { createRecord, recordKey, recordToWire, type UserRecord } from '../chat/records.ts';
 import { Simulation, type SimNode } from './simulation.ts';
 
 let sim: Simulation;

@@ -3,13 +3,13 @@
  * with WebRTC's constraints (setup time, per-node creation cap, channels that die with either
  * end), a stand-in for the signal server, churn, and an oracle that knows every live node.
  */
-import { FakeClock } from '../clock.ts';
-import { createIdentity, type Identity } from '../crypto.ts';
-import { compareDistance, idToHex, type NodeId } from '../id.ts';
-import { KademliaNode, type Bootstrap, type NodeConfig } from '../node.ts';
-import { SeededRandom, type Random } from '../random.ts';
-import { MemoryStore, type Store } from '../store.ts';
-import { MemoryNetwork, type MemoryTransport } from '../transport.ts';
+import { FakeClock } from '../lib/clock.ts';
+import { createIdentity, type Identity } from '../lib/crypto.ts';
+import { compareDistance, idToHex, type NodeId } from '../lib/id.ts';
+import { KademliaNode, type Bootstrap, type NodeConfig } from '../dht/node.ts';
+import { SeededRandom, type Random } from '../lib/random.ts';
+import { MemoryStore, type Store } from '../lib/store.ts';
+import { MemoryNetwork, type MemoryTransport } from '../lib/transport.ts';
 import { nodeCryptoOps } from './node-crypto-ops.ts';
 import { OrderedOps } from './ordered-ops.ts';
 

@@ -3,12 +3,12 @@
  * signal-server client as its bootstrap. A tab builds one (web/src/main.ts); Node tests and
  * benches build several with simple-peer's Node build and @roamhq/wrtc.
  */
-import { systemClock, type Clock } from '../../shared/clock.ts';
-import { webCryptoOps, type CryptoOps, type Identity } from '../../shared/crypto.ts';
-import { KademliaNode, type NodeConfig } from '../../shared/node.ts';
-import { cryptoRandom, type Random } from '../../shared/random.ts';
-import { Stats } from '../../shared/stats.ts';
-import type { Store } from '../../shared/store.ts';
+import { systemClock, type Clock } from '../../shared/lib/clock.ts';
+import { webCryptoOps, type CryptoOps, type Identity } from '../../shared/lib/crypto.ts';
+import { KademliaNode, type NodeConfig } from '../../shared/dht/node.ts';
+import { cryptoRandom, type Random } from '../../shared/lib/random.ts';
+import { Stats } from '../../shared/lib/stats.ts';
+import type { Store } from '../../shared/lib/store.ts';
 import { SignalClient, type SignalClientState, type SocketFactory } from './signal-client.ts';
 import { WebRtcTransport, type PeerConstructor, type WebRtcTransportOptions } from './webrtc-transport.ts';
 

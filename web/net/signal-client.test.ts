@@ -4,14 +4,14 @@
  * jittered reconnect. The real server is exercised in peer-node.test.ts and the browser tests.
  */
 import { beforeEach, describe, expect, it } from 'vitest';
-import { FakeClock } from '../../shared/clock.ts';
-import { createIdentity, webCryptoOps, type Identity } from '../../shared/crypto.ts';
-import { fromBase64Url } from '../../shared/encoding.ts';
-import { ErrorCode, isPeerchatError } from '../../shared/errors.ts';
-import { idToHex } from '../../shared/id.ts';
-import { SeededRandom } from '../../shared/random.ts';
-import { SignalClose, signalAuthPayload, type ClientMessage, type ServerMessage } from '../../shared/signal-protocol.ts';
-import { Stats } from '../../shared/stats.ts';
+import { FakeClock } from '../../shared/lib/clock.ts';
+import { createIdentity, webCryptoOps, type Identity } from '../../shared/lib/crypto.ts';
+import { fromBase64Url } from '../../shared/lib/encoding.ts';
+import { ErrorCode, isPeerchatError } from '../../shared/lib/errors.ts';
+import { idToHex } from '../../shared/lib/id.ts';
+import { SeededRandom } from '../../shared/lib/random.ts';
+import { SignalClose, signalAuthPayload, type ClientMessage, type ServerMessage } from '../../shared/signal/protocol.ts';
+import { Stats } from '../../shared/lib/stats.ts';
 import { SignalClient, type SignalClientState, type SocketLike } from './signal-client.ts';
 
 const OTHER = 'ab'.repeat(20);

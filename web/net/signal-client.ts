@@ -7,14 +7,14 @@
  * Works with the browser's WebSocket and with `ws` in Node (tests and benches): both have the
  * `onopen`/`onmessage`/`onclose` properties and `send`/`close` used here.
  */
-import type { SignalPayload, SignalReply } from '../../shared/channels.ts';
-import type { Clock, TimerHandle } from '../../shared/clock.ts';
-import type { CryptoOps, Identity } from '../../shared/crypto.ts';
-import { toBase64Url } from '../../shared/encoding.ts';
-import { ErrorCode, PeerchatError } from '../../shared/errors.ts';
-import { idToHex } from '../../shared/id.ts';
-import type { Bootstrap } from '../../shared/node.ts';
-import type { Random } from '../../shared/random.ts';
+import type { SignalPayload, SignalReply } from '../../shared/dht/channels.ts';
+import type { Clock, TimerHandle } from '../../shared/lib/clock.ts';
+import type { CryptoOps, Identity } from '../../shared/lib/crypto.ts';
+import { toBase64Url } from '../../shared/lib/encoding.ts';
+import { ErrorCode, PeerchatError } from '../../shared/lib/errors.ts';
+import { idToHex } from '../../shared/lib/id.ts';
+import type { Bootstrap } from '../../shared/dht/node.ts';
+import type { Random } from '../../shared/lib/random.ts';
 import {
   encodeSignalMessage,
   parseServerMessage,
@@ -23,8 +23,8 @@ import {
   SIGNAL_PATH,
   type ClientMessage,
   type ServerMessage,
-} from '../../shared/signal-protocol.ts';
-import type { Stats } from '../../shared/stats.ts';
+} from '../../shared/signal/protocol.ts';
+import type { Stats } from '../../shared/lib/stats.ts';
 
 /** The part of the WebSocket API this client uses; the browser's and `ws`'s both have it. */
 export interface SocketLike {

@@ -8,10 +8,10 @@
  * stores its count together with the variant it was counted under: a stored count for the other
  * variant belongs to a process this page does not run in, and the count here starts at 0.
  */
-import { CHAT_CONNECTION_RESERVE, CONNECTION_REFRESH_AT } from '../../shared/constants.ts';
-import { createIdentity, exportIdentity, importIdentity, type Identity, type StoredIdentity } from '../../shared/crypto.ts';
-import { cryptoRandom } from '../../shared/random.ts';
-import { isTwinPath, TWIN_PREFIX } from '../../shared/signal-protocol.ts';
+import { CHAT_CONNECTION_RESERVE, CONNECTION_REFRESH_AT } from '../../shared/dht/constants.ts';
+import { createIdentity, exportIdentity, importIdentity, type Identity, type StoredIdentity } from '../../shared/lib/crypto.ts';
+import { cryptoRandom } from '../../shared/lib/random.ts';
+import { isTwinPath, TWIN_PREFIX } from '../../shared/signal/protocol.ts';
 
 const IDENTITY_KEY = 'peerchat.node-identity';
 const CREATED_KEY = 'peerchat.created';

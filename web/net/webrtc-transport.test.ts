@@ -5,7 +5,7 @@
 import wrtc from '@roamhq/wrtc';
 import Peer from 'simple-peer';
 import { describe, expect, it } from 'vitest';
-import { transportContract } from '../../shared/transport-contract.ts';
+import { transportContract } from '../../shared/lib/transport-contract.ts';
 import { parseSignal, sdpFingerprint, WebRtcTransport, type PeerConstructor } from './webrtc-transport.ts';
 
 const settle = () => new Promise<void>((resolve) => setTimeout(resolve, 50));

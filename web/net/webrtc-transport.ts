@@ -11,9 +11,9 @@
  * - creation is counted and capped, since Chromium's cap throws from inside simple-peer.
  */
 import type SimplePeer from 'simple-peer';
-import { CONNECTION_LIFETIME_CAP } from '../../shared/constants.ts';
-import { ErrorCode, PeerchatError } from '../../shared/errors.ts';
-import type { Connection, ConnectionEvents, Transport } from '../../shared/transport.ts';
+import { CONNECTION_LIFETIME_CAP } from '../../shared/lib/transport.ts';
+import { ErrorCode, PeerchatError } from '../../shared/lib/errors.ts';
+import type { Connection, ConnectionEvents, Transport } from '../../shared/lib/transport.ts';
 
 export type PeerConstructor = new (opts?: SimplePeer.Options) => SimplePeer.Instance;
 

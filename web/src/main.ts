@@ -7,9 +7,9 @@
  * its node id is the hash of: a test hook to show that every other tab refuses such a peer.
  */
 import { mount } from 'svelte';
-import { createIdentity, webCryptoOps, type CryptoOps } from '../../shared/crypto.ts';
-import { idFromHex, idToHex } from '../../shared/id.ts';
-import { cryptoRandom } from '../../shared/random.ts';
+import { createIdentity, webCryptoOps, type CryptoOps } from '../../shared/lib/crypto.ts';
+import { idFromHex, idToHex } from '../../shared/lib/id.ts';
+import { cryptoRandom } from '../../shared/lib/random.ts';
 import { BrowserPeer } from '../net/browser-peer.ts';
 import { createPeerNode, type PeerNode } from '../net/peer-node.ts';
 import type { SocketLike } from '../net/signal-client.ts';

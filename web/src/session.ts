@@ -3,10 +3,10 @@
  * username), mirrors the Chat into state on every change, and implements the actions the
  * components call. The Chat knows nothing of Svelte; the components never see the Chat.
  */
-import { Chat } from '../../shared/chat.ts';
-import type { Identity } from '../../shared/crypto.ts';
-import { ErrorCode, PeerchatError, isPeerchatError } from '../../shared/errors.ts';
-import type { KademliaNode } from '../../shared/node.ts';
+import { Chat } from '../../shared/chat/chat.ts';
+import type { Identity } from '../../shared/lib/crypto.ts';
+import { ErrorCode, PeerchatError, isPeerchatError } from '../../shared/lib/errors.ts';
+import type { KademliaNode } from '../../shared/dht/node.ts';
 import { identitiesInUse, listIdentities, saveToDirectory } from '../storage/identities.ts';
 import type { SessionActions, SessionState } from '../state/session.svelte.ts';
 

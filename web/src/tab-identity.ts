@@ -4,11 +4,11 @@
  * else a new one. Each is held with its Web Lock for the tab's life. When the browser refuses
  * IndexedDB, the tab still runs, on memory, and says so.
  */
-import { createIdentity, type Identity } from '../../shared/crypto.ts';
-import { ErrorCode, isPeerchatError } from '../../shared/errors.ts';
-import { idToHex, isValidIdHex } from '../../shared/id.ts';
-import { cryptoRandom } from '../../shared/random.ts';
-import { MemoryStore, type Store } from '../../shared/store.ts';
+import { createIdentity, type Identity } from '../../shared/lib/crypto.ts';
+import { ErrorCode, isPeerchatError } from '../../shared/lib/errors.ts';
+import { idToHex, isValidIdHex } from '../../shared/lib/id.ts';
+import { cryptoRandom } from '../../shared/lib/random.ts';
+import { MemoryStore, type Store } from '../../shared/lib/store.ts';
 import { tabIdentity } from '../net/tab.ts';
 import { databaseName, openIdbStore } from '../storage/idb-store.ts';
 import { listIdentities, loadKeys, lockIdentity, saveKeys, saveToDirectory } from '../storage/identities.ts';

@@ -4,7 +4,7 @@
  * knows nothing of Svelte) whenever the Chat reports a change, and hands the components the
  * actions below. Components render this and call actions; they never touch the engine.
  */
-import type { ChatMessage, Contact, Conversation } from '../../shared/chat.ts';
+import type { ChatMessage, Contact, Conversation } from '../../shared/chat/chat.ts';
 
 export type Screen = 'starting' | 'signed-out' | 'joining' | 'signed-in' | 'failed';
 

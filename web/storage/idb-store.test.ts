@@ -5,7 +5,7 @@
  */
 import 'fake-indexeddb/auto';
 import { describe, expect, it } from 'vitest';
-import { storeContract } from '../../shared/store-contract.ts';
+import { storeContract } from '../../shared/lib/store-contract.ts';
 import { databaseName, openIdbStore, STORE_TABLES } from './idb-store.ts';
 
 let serial = 0;

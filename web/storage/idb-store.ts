@@ -5,8 +5,8 @@
  * before the ack is sent or the status shown (DESIGN.md "Persistence"). The one idb importer.
  */
 import { openDB, type IDBPDatabase } from 'idb';
-import { ErrorCode, PeerchatError } from '../../shared/errors.ts';
-import type { Store, StoreOp, StoreTable } from '../../shared/store.ts';
+import { ErrorCode, PeerchatError } from '../../shared/lib/errors.ts';
+import type { Store, StoreOp, StoreTable } from '../../shared/lib/store.ts';
 
 export const STORE_TABLES: readonly StoreTable[] = [
   'meta',

@@ -4,11 +4,11 @@
  * with everything else it persists, and a Web Lock per identity keeps it in one tab at a time.
  */
 import { openDB, type IDBPDatabase } from 'idb';
-import { exportIdentity, importIdentity, type Identity, type StoredIdentity } from '../../shared/crypto.ts';
-import { ErrorCode, PeerchatError } from '../../shared/errors.ts';
-import { isValidIdHex } from '../../shared/id.ts';
-import { isUsername } from '../../shared/records.ts';
-import type { Store } from '../../shared/store.ts';
+import { exportIdentity, importIdentity, type Identity, type StoredIdentity } from '../../shared/lib/crypto.ts';
+import { ErrorCode, PeerchatError } from '../../shared/lib/errors.ts';
+import { isValidIdHex } from '../../shared/lib/id.ts';
+import { isUsername } from '../../shared/chat/records.ts';
+import type { Store } from '../../shared/lib/store.ts';
 
 const DIRECTORY_DB = 'peerchat-directory';
 const IDENTITIES = 'identities';

@@ -1,0 +1,140 @@
+/**
+ * The user layer's data: what the UI and the simulator see (messages, contacts, conversations,
+ * events), what it keeps on disk (profile, outbox entries), and the checks that disk, which is
+ * untrusted, holds the shapes this code wrote.
+ */
+import { fromBase64Url, toBase64Url } from '../lib/encoding.ts';
+import { idFromHex, idToHex, nodeIdFromSigningKey } from '../lib/id.ts';
+import type { Recipient } from './messages.ts';
+import { parseRequestBody, type EnvelopeWire } from '../dht/protocol.ts';
+import { isUsername, type UserRecord } from './records.ts';
+
+export type MessageStatus = 'queued' | 'sent' | 'stored' | 'delivered' | 'failed';
+
+export interface ChatMessage {
+  id: string;
+  /** The other user's name: which conversation it belongs to. */
+  peer: string;
+  /** True for messages this user wrote. */
+  out: boolean;
+  text: string;
+  /** The sender's clock; strictly increasing per sender, so it orders a sender's messages. */
+  sentAt: number;
+  /** Sender's side: where the message is. */
+  status?: MessageStatus;
+  /** Sender's side, with status "failed": why, in words for the user. */
+  error?: string;
+  /** Recipient's side: when it arrived here. */
+  receivedAt?: number;
+  /** Recipient's side: signed by a key other than the one pinned for `peer`. */
+  keyMismatch?: boolean;
+}
+
+export interface Contact {
+  name: string;
+  nodeId: string;
+  /** Pinned keys, base64url. */
+  signingKey: string;
+  agreementKey: string;
+  addedAt: number;
+  /** Set when a record or a message showed another key for this name; never silently accepted. */
+  warning?: string;
+}
+
+export interface Conversation {
+  peer: string;
+  unread: number;
+  lastAt: number;
+}
+
+export interface ChatOptions {
+  events?: ChatEvents;
+  /**
+   * Settles when the node has joined: network work (publish, fetch, resend) waits for it, so
+   * a tab can show its history before the network is there.
+   */
+  ready?: Promise<unknown>;
+}
+
+/** How an envelope reached its recipient. */
+export type Via = 'deliver' | 'push' | 'fetch';
+
+/** What the simulator's experiments watch; the UI uses subscribe(). */
+export interface ChatEvents {
+  /** A message was committed and shown here for the first time. */
+  shown?(message: ChatMessage): void;
+  /** A message already shown was handed over again: routed by its sender, pushed by a holder, or fetched. */
+  duplicate?(id: string, via: Via): void;
+}
+
+export interface Profile {
+  name: string;
+  registeredAt: number;
+  /** The last record seq signed; each publish signs the next one. */
+  seq: number;
+}
+
+export interface OutboxEntry {
+  envelope: EnvelopeWire;
+  kind: 'text' | 'receipts';
+  /** The recipient's name and signing key (base64url), which its receipts must verify against. */
+  peer: string;
+  recipientKey: string;
+  /** Consecutive attempts that reached nobody. */
+  misses: number;
+}
+
+export function recipientOf(c: Contact): Recipient {
+  return { nodeId: idFromHex(c.nodeId)!, agreementKey: fromBase64Url(c.agreementKey)! };
+}
+
+export function contactFromRecord(r: UserRecord, now: number): Contact {
+  return {
+    name: r.name,
+    nodeId: idToHex(nodeIdFromSigningKey(r.signingKey)),
+    signingKey: toBase64Url(r.signingKey),
+    agreementKey: toBase64Url(r.agreementKey),
+    addedAt: now,
+  };
+}
+
+export function withoutUndefined<T extends object>(o: T): T {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
+}
+
+// ---- Disk is untrusted: shapes this code wrote, checked before use ------------------------
+
+const STATUSES: readonly string[] = ['queued', 'sent', 'stored', 'delivered', 'failed'];
+const isTime = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
+const isKey = (v: unknown): boolean => typeof v === 'string' && fromBase64Url(v)?.length === 32;
+
+export function isProfile(v: unknown): v is Profile {
+  const p = v as Profile | undefined;
+  return typeof p === 'object' && p !== null && isUsername(p.name) && isTime(p.registeredAt) && isTime(p.seq);
+}
+
+export function isContact(v: unknown): v is Contact {
+  const c = v as Contact | undefined;
+  return typeof c === 'object' && c !== null && isUsername(c.name) && idFromHex(c.nodeId) !== null && isKey(c.signingKey) && isKey(c.agreementKey) && isTime(c.addedAt);
+}
+
+export function isMessage(v: unknown): v is ChatMessage {
+  const m = v as ChatMessage | undefined;
+  return (
+    typeof m === 'object' && m !== null && typeof m.id === 'string' && isUsername(m.peer) && typeof m.out === 'boolean' &&
+    typeof m.text === 'string' && isTime(m.sentAt) && (m.status === undefined || STATUSES.includes(m.status))
+  );
+}
+
+export function isConversation(v: unknown): v is Conversation {
+  const c = v as Conversation | undefined;
+  return typeof c === 'object' && c !== null && isUsername(c.peer) && isTime(c.unread) && isTime(c.lastAt);
+}
+
+export function isOutboxEntry(v: unknown): v is OutboxEntry {
+  const e = v as OutboxEntry | undefined;
+  return (
+    typeof e === 'object' && e !== null && (e.kind === 'text' || e.kind === 'receipts') && isUsername(e.peer) && isKey(e.recipientKey) &&
+    isTime(e.misses) && parseRequestBody('DELIVER', { envelope: e.envelope }) !== null
+  );
+}

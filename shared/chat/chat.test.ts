@@ -1,0 +1,67 @@
+import { describe, expect, it } from 'vitest';
+import { Chat } from './chat.ts';
+import { FakeClock } from '../lib/clock.ts';
+import { SEEN_RETENTION_MS } from './constants.ts';
+import { createIdentity, type Identity } from '../lib/crypto.ts';
+import { toBase64Url } from '../lib/encoding.ts';
+import { idToHex } from '../lib/id.ts';
+import { KademliaNode } from '../dht/node.ts';
+import { SeededRandom } from '../lib/random.ts';
+import { MemoryStore } from '../lib/store.ts';
+import { MemoryNetwork } from '../lib/transport.ts';
+
+async function offlineNode(identity: Identity, store: MemoryStore, clock: FakeClock): Promise<KademliaNode> {
+  const random = new SeededRandom(1);
+  const transport = new MemoryNetwork({ clock, random }).endpoint('a');
+  return new KademliaNode({ identity, transport, clock, random, store });
+}
+
+describe('a chat restored from storage', () => {
+  it('keeps what parses, drops and counts what does not, and forgets seen ids past their retention', async () => {
+    const clock = new FakeClock(10 * SEEN_RETENTION_MS);
+    const identity = await createIdentity(new SeededRandom(2));
+    const friend = await createIdentity(new SeededRandom(3));
+    const store = new MemoryStore();
+    const now = clock.now();
+    await store.put('meta', 'profile', { name: 'alice', registeredAt: now - 1000, seq: 4 });
+    const bob = { name: 'bob', nodeId: idToHex(friend.nodeId), signingKey: toBase64Url(friend.signingPublic), agreementKey: toBase64Url(friend.agreementPublic), addedAt: now };
+    await store.put('contacts', 'bob', bob);
+    await store.put('contacts', 'eve', { name: 'eve', nodeId: 'not hex' });
+    const message = { id: 'a'.repeat(32), peer: 'bob', out: false, text: 'hi', sentAt: now - 500, receivedAt: now - 400 };
+    await store.put('messages', message.id, message);
+    await store.put('messages', 'b'.repeat(32), { id: 'b'.repeat(32), peer: 'BOB!', out: 'yes' });
+    await store.put('conversations', 'bob', { peer: 'bob', unread: 1, lastAt: now - 500 });
+    await store.put('outbox', 'c'.repeat(32), { envelope: { id: 'c'.repeat(32) }, kind: 'text' });
+    await store.put('seen', 'a'.repeat(32), now - 400);
+    await store.put('seen', 'd'.repeat(32), now - SEEN_RETENTION_MS - 1);
+
+    const node = await offlineNode(identity, store, clock);
+    // Never ready: nothing goes to the network, only storage is read.
+    const chat = await Chat.open(node, identity, { ready: new Promise(() => {}) });
+    expect(chat?.name).toBe('alice');
+    expect(chat!.messagesWith('bob')).toEqual([message]);
+    expect(chat!.contact('bob')).toEqual(bob);
+    expect(chat!.contact('eve')).toBeUndefined();
+    expect(chat!.conversationList()).toEqual([{ peer: 'bob', unread: 1, lastAt: now - 500 }]);
+    expect(chat!.outboxSize).toBe(0);
+    expect(node.stats.snapshot('chat-dropped-from-disk')).toEqual({
+      'chat-dropped-from-disk-contact': 1,
+      'chat-dropped-from-disk-message': 1,
+      'chat-dropped-from-disk-outbox': 1,
+    });
+    // Dropped from memory, not from disk: a later version may read what this one cannot.
+    expect(await store.get('contacts', 'eve')).toBeDefined();
+    expect(await store.get('seen', 'a'.repeat(32))).toBe(now - 400);
+    expect(await store.get('seen', 'd'.repeat(32))).toBeUndefined();
+    chat!.close();
+    node.close();
+  });
+
+  it('is null for an identity that never registered a name', async () => {
+    const clock = new FakeClock();
+    const identity = await createIdentity(new SeededRandom(4));
+    const node = await offlineNode(identity, new MemoryStore(), clock);
+    expect(await Chat.open(node, identity)).toBeNull();
+    node.close();
+  });
+});

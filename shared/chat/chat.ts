@@ -1,0 +1,249 @@
+/**
+ * The user layer (DESIGN.md "What a user does" and "Messages"): a registered name, contacts
+ * with pinned keys, conversations, and messages that reach their recipient whether it is online
+ * or not. It runs on a joined KademliaNode and persists through the node's Store.
+ *
+ * Sending: every message is committed to the outbox before anything is sent. An attempt routes
+ * DELIVER to the recipient's id; a signed receipt in reply means "delivered". Otherwise it routes
+ * MAILBOX_STORE there (never to the recipient itself): the node closest to it commits the
+ * envelope and copies it to its nearest, and "stored" shows once STORED_QUORUM holders did.
+ * Entries stay in the outbox until a receipt arrives, and each session stores them again.
+ *
+ * Receiving: a DELIVER routed here is committed (message, seen id, conversation) in one batch
+ * before its receipt is signed. Messages handed over by holders (a fetch at start and every
+ * MAILBOX_CHECK_INTERVAL_MS, or a holder's push) are answered with signed tombstones, which
+ * delete them at the holders, and with receipts sealed in an envelope of their own back to their
+ * sender, which travels like any message: the sender may be long gone by then.
+ *
+ * This file is the facade the app and the simulator use. The state and its commits are in
+ * chat-book.ts, sending in outbox.ts, receiving in inbox.ts, the types and disk checks in
+ * chat-model.ts.
+ */
+import { ChatBook } from './chat-book.ts';
+import { contactFromRecord, isProfile, recipientOf, type ChatEvents, type ChatMessage, type ChatOptions, type Contact, type Conversation, type OutboxEntry, type Profile } from './chat-model.ts';
+import { TimerSet } from '../lib/clock.ts';
+import { MAILBOX_CHECK_INTERVAL_MS, MAX_MESSAGE_BODY_BYTES, RECORD_REPUBLISH_MS } from './constants.ts';
+import type { Identity } from '../lib/crypto.ts';
+import { utf8Encode } from '../lib/encoding.ts';
+import { ErrorCode, PeerchatError, errorCode } from '../lib/errors.ts';
+import { Inbox } from './inbox.ts';
+import { createEnvelope } from './messages.ts';
+import type { Handler, KademliaNode } from '../dht/node.ts';
+import { Outbox } from './outbox.ts';
+import { createRecord, usernameOrThrow } from './records.ts';
+
+export type { ChatEvents, ChatMessage, ChatOptions, Contact, Conversation, MessageStatus, Via } from './chat-model.ts';
+
+const PUBLISH_RETRY_MS = 30_000;
+
+export class Chat {
+  private readonly book: ChatBook;
+  private readonly outbox: Outbox;
+  private readonly inbox: Inbox;
+  private readonly timers: TimerSet;
+  /** Set when the closest nodes hold another key's record for our name. */
+  nameLost = false;
+
+  private constructor(
+    readonly node: KademliaNode,
+    readonly identity: Identity,
+    private profile: Profile,
+    events: ChatEvents = {},
+  ) {
+    this.book = new ChatBook(node);
+    this.timers = new TimerSet(node.clock);
+    this.outbox = new Outbox(this.book);
+    this.inbox = new Inbox(this.book, this.outbox, identity, profile.name, events);
+    node.handle('DELIVER', this.onDeliver);
+  }
+
+  private readonly onDeliver: Handler<'DELIVER'> = (b, ctx) => this.inbox.deliver(b, ctx);
+
+  get name(): string {
+    return this.profile.name;
+  }
+
+  /**
+   * Claims `rawName` for this node's identity: publishes the signed record at the nodes closest
+   * to the name, reads it back after JOIN_REREAD_DELAY_MS, and fails with NameTaken when another
+   * key holds it. The node must have joined.
+   */
+  static async register(node: KademliaNode, identity: Identity, rawName: string, options: ChatOptions = {}): Promise<Chat> {
+    const name = usernameOrThrow(rawName);
+    if (node.neighbours().length === 0) throw new PeerchatError(ErrorCode.NoRoute, 'No peers yet: wait until the network panel shows connected peers, then join.');
+    const now = node.clock.now();
+    const profile: Profile = { name, registeredAt: now, seq: 1 };
+    const record = await createRecord(identity, node.ops, { name, registeredAt: now, seq: 1, now });
+    const result = await node.records.publish(record);
+    if (result.status === 'taken') throw new PeerchatError(ErrorCode.NameTaken, `The username “${name}” is taken. Pick another.`);
+    await node.store.put('meta', 'profile', profile);
+    const chat = new Chat(node, identity, profile, options.events);
+    chat.begin(false);
+    return chat;
+  }
+
+  /** The user saved in the node's store, signed in again; null when this identity never joined. */
+  static async open(node: KademliaNode, identity: Identity, options: ChatOptions = {}): Promise<Chat | null> {
+    const profile = await node.store.get<Profile>('meta', 'profile');
+    if (!isProfile(profile)) return null;
+    const chat = new Chat(node, identity, profile, options.events);
+    await chat.book.load();
+    const ready = options.ready ?? Promise.resolve();
+    void ready.then(
+      () => chat.begin(true),
+      () => chat.begin(true),
+    );
+    return chat;
+  }
+
+  /** Called on every change the UI shows; returns the unsubscribe function. */
+  subscribe(listener: () => void): () => void {
+    this.book.listeners.add(listener);
+    return () => this.book.listeners.delete(listener);
+  }
+
+  /** Conversations, the most recent first. */
+  conversationList(): Conversation[] {
+    return [...this.book.conversations.values()].sort((a, b) => b.lastAt - a.lastAt || (a.peer < b.peer ? -1 : 1));
+  }
+
+  /** One conversation's messages in sent order (each sender's clock only moves forward). */
+  messagesWith(peer: string): ChatMessage[] {
+    const out: ChatMessage[] = [];
+    for (const m of this.book.messages.values()) if (m.peer === peer) out.push({ ...m });
+    return out.sort((a, b) => a.sentAt - b.sentAt || (a.id < b.id ? -1 : 1));
+  }
+
+  contact(name: string): Contact | undefined {
+    const c = this.book.contacts.get(name);
+    return c && { ...c };
+  }
+
+  /** Messages not yet acknowledged by their recipient (tests and the debug handle). */
+  get outboxSize(): number {
+    return this.outbox.size;
+  }
+
+  /**
+   * FindUser: resolves the name's record through the DHT, verifies it and pins its keys. A pinned
+   * contact whose record now shows another key keeps its old key and gets a warning.
+   */
+  async findUser(rawName: string): Promise<Contact> {
+    const { book } = this;
+    const name = usernameOrThrow(rawName);
+    if (name === this.name) throw new PeerchatError(ErrorCode.BadRequest, 'That is you: find another user to chat with.');
+    const record = await this.node.records.resolve(name);
+    if (!record) throw new PeerchatError(ErrorCode.NotFound, `User not found: nobody holds the name “${name}”.`);
+    const pinned = book.contacts.get(name);
+    const found = contactFromRecord(record, this.node.clock.now());
+    if (pinned && pinned.signingKey !== found.signingKey) {
+      await book.warn(pinned, `“${name}” is now registered with a different key than the one you chatted with. It may be someone else.`);
+      return { ...book.contacts.get(name)! };
+    }
+    if (!pinned) {
+      book.contacts.set(name, found);
+      await this.node.store.batch([{ type: 'put', table: 'contacts', key: name, value: found }, ...book.touchConversation(name, found.addedAt, 0)]);
+      book.changed();
+    }
+    return { ...book.contacts.get(name)! };
+  }
+
+  /**
+   * Sends `text` to a contact: sealed, signed and committed to the outbox before anything goes
+   * out, then attempted in the background. Resolves with the message as first shown ("queued").
+   */
+  async send(peer: string, text: string): Promise<ChatMessage> {
+    const { book, node } = this;
+    const contact = book.contacts.get(peer);
+    if (!contact) throw new PeerchatError(ErrorCode.NotFound, `Find “${peer}” before sending to them.`);
+    if (text.trim() === '') throw new PeerchatError(ErrorCode.BadRequest, 'Type a message first.');
+    if (utf8Encode(text).length > MAX_MESSAGE_BODY_BYTES) throw new PeerchatError(ErrorCode.BadRequest, `A message is at most ${MAX_MESSAGE_BODY_BYTES / 1024} KiB; split it.`);
+    const sentAt = Math.max(node.clock.now(), book.lastSentAt + 1);
+    book.lastSentAt = sentAt;
+    const envelope = await createEnvelope(this.identity, this.name, recipientOf(contact), text, sentAt, node.random, node.ops);
+    const message: ChatMessage = { id: envelope.id, peer, out: true, text, sentAt, status: 'queued' };
+    const entry: OutboxEntry = { envelope, kind: 'text', peer, recipientKey: contact.signingKey, misses: 0 };
+    await node.store.batch([
+      { type: 'put', table: 'messages', key: message.id, value: message },
+      { type: 'put', table: 'outbox', key: message.id, value: entry },
+      ...book.touchConversation(peer, sentAt, 0),
+    ]);
+    book.messages.set(message.id, message);
+    book.outbox.set(message.id, entry);
+    book.changed();
+    void this.outbox.attempt(message.id);
+    return { ...message };
+  }
+
+  /** The user's retry of a failed message: attempts it now, with its miss count reset. */
+  retry(id: string): Promise<void> {
+    return this.outbox.retry(id);
+  }
+
+  /** Marks a conversation read. */
+  async markRead(peer: string): Promise<void> {
+    const c = this.book.conversations.get(peer);
+    if (!c || c.unread === 0) return;
+    c.unread = 0;
+    await this.node.store.put('conversations', peer, c);
+    this.book.changed();
+  }
+
+  /** Asks this user's holders for held messages (also done at start and periodically). */
+  checkMailbox(): Promise<void> {
+    return this.inbox.checkMailbox();
+  }
+
+  close(): void {
+    this.book.closed = true;
+    this.timers.clear();
+    this.outbox.close();
+    this.inbox.close();
+    this.book.listeners.clear();
+    // A closed chat takes no more messages: senders get an error and fall back to the mailbox.
+    this.node.unhandle('DELIVER', this.onDeliver);
+  }
+
+  /** Starts the background work: publish, mailbox checks, and every unacknowledged message. */
+  private begin(publishNow: boolean): void {
+    if (this.book.closed) return;
+    const { clock } = this.node;
+    const every = (ms: number, fn: () => void) => {
+      const tick = () => {
+        // A node that left takes its user with it (the simulator closes nodes, not users).
+        if (this.node.isClosed) return this.close();
+        fn();
+        this.timers.set(tick, ms);
+      };
+      this.timers.set(tick, ms);
+    };
+    if (publishNow) void this.publish();
+    every(RECORD_REPUBLISH_MS, () => void this.publish());
+    every(MAILBOX_CHECK_INTERVAL_MS, () => void this.checkMailbox());
+    // The sender stores again each session until a receipt arrives; receipts that came while
+    // it was away are fetched first, so what they acknowledge is not sent again.
+    void this.checkMailbox().finally(() => this.outbox.attemptAll());
+  }
+
+  /** Re-signs the record with the next seq and stores it at the name's closest nodes. */
+  private async publish(): Promise<void> {
+    if (this.book.closed) return;
+    const { node } = this;
+    const profile = { ...this.profile, seq: this.profile.seq + 1 };
+    try {
+      // The seq is committed before the record that carries it leaves, so none is signed twice.
+      await node.store.put('meta', 'profile', profile);
+      this.profile = profile;
+      const record = await createRecord(this.identity, node.ops, { name: profile.name, registeredAt: profile.registeredAt, seq: profile.seq, now: node.clock.now() });
+      const result = await node.records.publish(record);
+      const lost = result.status === 'taken';
+      if (lost !== this.nameLost) {
+        this.nameLost = lost;
+        this.book.changed();
+      }
+    } catch (err) {
+      node.stats.count(`chat-publish-failed-${errorCode(err)}`);
+      if (!this.book.closed) this.timers.set(() => void this.publish(), PUBLISH_RETRY_MS);
+    }
+  }
+}

@@ -1,0 +1,232 @@
+/**
+ * Receiving: envelopes routed here by their sender (DELIVER), pushed by a holder or fetched
+ * from the holders, each committed before it is answered. Held ones are answered with signed
+ * tombstones, which delete them at the holders, and with receipts sealed in an envelope of their
+ * own back to their sender, which travels through the outbox like any message: the sender may
+ * be long gone by then.
+ */
+import type { ChatBook } from './chat-book.ts';
+import type { ChatEvents, ChatMessage, OutboxEntry, Via } from './chat-model.ts';
+import type { Peer } from '../dht/channels.ts';
+import { TimerSet, type TimerHandle } from '../lib/clock.ts';
+import type { Identity } from '../lib/crypto.ts';
+import { toBase64Url } from '../lib/encoding.ts';
+import { ErrorCode, PeerchatError } from '../lib/errors.ts';
+import { idFromHex } from '../lib/id.ts';
+import { createEnvelope, MAX_RECEIPTS_PER_ENVELOPE, openEnvelope, signFetch, signStatement, type OpenedMessage } from './messages.ts';
+import type { Handler, RouteOptions } from '../dht/node.ts';
+import type { Outbox } from './outbox.ts';
+import { MAX_TOMBSTONES_PER_ACK, type EnvelopeWire, type RequestBodyOf, type ResponseBodyOf, type TombstoneWire } from '../dht/protocol.ts';
+import type { StoreOp } from '../lib/store.ts';
+
+/** Routed to this node's own id, never answered by itself: how a recipient reaches its holders. */
+const TO_MY_HOLDERS: RouteOptions = { leave: true, avoidSelf: true };
+/** Fetch rounds per mailbox check: each takes what one reply frame holds. */
+const MAX_FETCH_ROUNDS = 16;
+const FETCH_RETRY_MS = 10_000;
+/** Tombstones and receipts for messages handed over together go out together. */
+const ANSWER_DELAY_MS = 200;
+
+/** Receipts owed to one sender, for the held messages it sent. */
+interface OwedReceipts {
+  name: string;
+  key: Uint8Array;
+  agreementKey: Uint8Array;
+  ids: string[];
+}
+
+export class Inbox {
+  /** Held messages to answer: tombstones to the holders, receipts to each sender. */
+  private pendingTombstones: string[] = [];
+  private readonly pendingReceipts = new Map<string, OwedReceipts>();
+  private answerTimer: TimerHandle | null = null;
+  private readonly timers: TimerSet;
+  private checking: Promise<void> | null = null;
+
+  constructor(
+    private readonly book: ChatBook,
+    private readonly outbox: Outbox,
+    private readonly identity: Identity,
+    /** This user's name, which receipts sealed back to a sender carry. */
+    private readonly name: string,
+    private readonly events: ChatEvents,
+  ) {
+    this.timers = new TimerSet(book.node.clock);
+  }
+
+  /** The DELIVER handler: an envelope routed here by its sender, or pushed by a holder. */
+  async deliver(b: RequestBodyOf<'DELIVER'>, ctx: Parameters<Handler<'DELIVER'>>[1]): Promise<ResponseBodyOf<'DELIVER'>> {
+    const { node } = this.book;
+    const e = b.envelope;
+    if (e.to !== node.hex) throw new PeerchatError(ErrorCode.NotFound, 'That user is not at this node');
+    // Routed here by its sender, or pushed by a holder (which wants a tombstone).
+    const held = !ctx.routed;
+    const result = await this.receive(e, held ? 'push' : 'deliver');
+    if (result === 'bad') throw new PeerchatError(ErrorCode.Rejected, 'The envelope did not open or verify');
+    const receipt = await signStatement('receipt', this.identity, e.id, node.clock.now(), node.ops);
+    if (!held) return { receipt };
+    // The holder that pushed it gets the tombstone in reply; the other holders a routed ack.
+    this.answerLater(e.id);
+    const tombstone = await signStatement('tombstone', this.identity, e.id, node.clock.now(), node.ops);
+    return { receipt, ack: { key: toBase64Url(this.identity.signingPublic), tombstones: [tombstone] } };
+  }
+
+  /** Asks this user's holders for held messages; a check already running is joined, not repeated. */
+  checkMailbox(): Promise<void> {
+    this.checking ??= this.fetchHeld().finally(() => (this.checking = null));
+    return this.checking;
+  }
+
+  close(): void {
+    this.timers.clear();
+    if (this.answerTimer) this.book.node.clock.clearTimeout(this.answerTimer);
+    this.answerTimer = null;
+  }
+
+  /**
+   * Opens, checks and commits one envelope addressed here. One handed over by a holder (pushed
+   * or fetched) gets a receipt sealed back to its sender. Returns what became of it.
+   */
+  private async receive(e: EnvelopeWire, via: Via): Promise<'new' | 'seen' | 'bad'> {
+    const held = via !== 'deliver';
+    const { book } = this;
+    const { node } = book;
+    if (this.alreadySeen(e.id, via)) return 'seen';
+    const opened = await openEnvelope(this.identity, e, node.clock.now(), node.ops);
+    if (!opened.ok) {
+      node.stats.count(`chat-drop-${opened.reason}`);
+      return 'bad';
+    }
+    // Another copy may have been committed while this one was opening.
+    if (book.seen.has(e.id)) return 'seen';
+    const m = opened.message;
+    const now = node.clock.now();
+    const ops: StoreOp[] = [{ type: 'put', table: 'seen', key: e.id, value: now }];
+    if (m.content.kind === 'receipts') {
+      book.seen.set(e.id, now);
+      await node.store.batch(ops);
+      for (const id of m.content.ids) {
+        const entry = book.outbox.get(id);
+        if (entry?.kind === 'text' && entry.envelope.to === m.from) {
+          node.stats.count('chat-delivered-by-receipt');
+          await this.outbox.acknowledged(id);
+        }
+      }
+      return 'new';
+    }
+    const keyMismatch = this.pinSender(m, now, ops);
+    const message: ChatMessage = { id: e.id, peer: m.fromName, out: false, text: m.content.text, sentAt: m.sentAt, receivedAt: now };
+    if (keyMismatch) message.keyMismatch = true;
+    ops.push({ type: 'put', table: 'messages', key: e.id, value: message }, ...book.touchConversation(m.fromName, m.sentAt, 1));
+    book.seen.set(e.id, now);
+    await node.store.batch(ops);
+    book.messages.set(e.id, message);
+    node.stats.count(held ? 'chat-received-held' : 'chat-received-direct');
+    this.events.shown?.({ ...message });
+    if (held) this.oweReceipt(m, e.id);
+    book.changed();
+    return 'new';
+  }
+
+  /** True (counted and reported) when the message was shown here already. */
+  private alreadySeen(id: string, via: Via): boolean {
+    if (!this.book.seen.has(id)) return false;
+    this.book.node.stats.count('chat-duplicate');
+    this.events.duplicate?.(id, via);
+    return true;
+  }
+
+  /**
+   * The sender's contact, made or flagged here (and its put added to `ops`). Returns whether the
+   * message is signed by a key other than the one pinned for its name.
+   */
+  private pinSender(m: OpenedMessage, now: number, ops: StoreOp[]): boolean {
+    const signingKey = toBase64Url(m.fromKey);
+    let contact = this.book.contacts.get(m.fromName);
+    const keyMismatch = contact !== undefined && contact.signingKey !== signingKey;
+    if (!contact) {
+      // First contact: the name is the sender's word, its key is proven by the signature.
+      contact = { name: m.fromName, nodeId: m.from, signingKey, agreementKey: toBase64Url(m.fromAgreementKey), addedAt: now };
+      ops.push({ type: 'put', table: 'contacts', key: contact.name, value: contact });
+      this.book.contacts.set(contact.name, contact);
+    } else if (keyMismatch) {
+      contact = { ...contact, warning: `A message signed with a different key than the one you pinned says it is from “${m.fromName}”.` };
+      ops.push({ type: 'put', table: 'contacts', key: contact.name, value: contact });
+      this.book.contacts.set(contact.name, contact);
+    }
+    return keyMismatch;
+  }
+
+  /** Queues a receipt to the sender of a held message, sent with the next answer. */
+  private oweReceipt(m: OpenedMessage, id: string): void {
+    const r = this.pendingReceipts.get(m.from) ?? { name: m.fromName, key: m.fromKey, agreementKey: m.fromAgreementKey, ids: [] };
+    r.ids.push(id);
+    this.pendingReceipts.set(m.from, r);
+  }
+
+  /** Fetches everything held for this user, round after round, and answers what it got. */
+  private async fetchHeld(): Promise<void> {
+    const { node } = this.book;
+    for (let round = 0; round < MAX_FETCH_ROUNDS && !this.book.closed; round++) {
+      const fetch = await signFetch(this.identity, node.clock.now(), node.ops);
+      const replies = await node.routeFromHere('MAILBOX_FETCH', fetch, node.id, 2, TO_MY_HOLDERS).catch(() => []);
+      if (replies.length === 0) {
+        node.stats.count('chat-fetch-unanswered');
+        this.timers.set(() => void this.checkMailbox(), FETCH_RETRY_MS);
+        return;
+      }
+      const byId = new Map<string, EnvelopeWire>();
+      for (const r of replies) for (const e of r.entries) byId.set(e.id, e);
+      const entries = [...byId.values()].sort((a, b) => a.sentAt - b.sentAt || (a.id < b.id ? -1 : 1));
+      // Whatever was handed over is answered with a tombstone, junk included: it goes away.
+      for (const e of entries) {
+        if (e.to !== node.hex) continue;
+        await this.receive(e, 'fetch');
+        this.pendingTombstones.push(e.id);
+      }
+      await this.answerHeld();
+      if (!replies.some((r) => r.more)) return;
+    }
+  }
+
+  /** Answers held messages after a short pause that gathers the ones handed over together. */
+  private answerLater(id: string): void {
+    this.pendingTombstones.push(id);
+    this.answerTimer ??= this.book.node.clock.setTimeout(() => {
+      this.answerTimer = null;
+      void this.answerHeld();
+    }, ANSWER_DELAY_MS);
+  }
+
+  /** Tombstones to the holders; receipts, sealed, to each sender through the outbox. */
+  private async answerHeld(): Promise<void> {
+    const { node } = this.book;
+    const ids = this.pendingTombstones;
+    this.pendingTombstones = [];
+    const key = toBase64Url(this.identity.signingPublic);
+    for (let i = 0; i < ids.length; i += MAX_TOMBSTONES_PER_ACK) {
+      const tombstones: TombstoneWire[] = [];
+      for (const id of ids.slice(i, i + MAX_TOMBSTONES_PER_ACK)) tombstones.push(await signStatement('tombstone', this.identity, id, node.clock.now(), node.ops));
+      const body = { key, tombstones };
+      // The holders are the nodes closest to this one: its nearest neighbours get the tombstones
+      // straight away, and a routed ack reaches the closest nodes it has no channel to.
+      const near = node.closestTo(node.id, node.config.replication + 1).filter((n) => n.hex !== node.hex) as Peer[];
+      const [acks] = await Promise.all([
+        node.routeFromHere('MAILBOX_ACK', body, node.id, 2, TO_MY_HOLDERS).catch(() => []),
+        Promise.allSettled(near.map((p) => node.direct(p, 'MAILBOX_ACK', body))),
+      ]);
+      if (acks.length === 0) node.stats.count('chat-ack-unanswered');
+    }
+    const receipts = [...this.pendingReceipts.entries()];
+    this.pendingReceipts.clear();
+    for (const [from, r] of receipts) {
+      for (let i = 0; i < r.ids.length; i += MAX_RECEIPTS_PER_ENVELOPE) {
+        const envelope = await createEnvelope(this.identity, this.name, { nodeId: idFromHex(from)!, agreementKey: r.agreementKey }, { kind: 'receipts', ids: r.ids.slice(i, i + MAX_RECEIPTS_PER_ENVELOPE) }, node.clock.now(), node.random, node.ops);
+        const entry: OutboxEntry = { envelope, kind: 'receipts', peer: r.name, recipientKey: toBase64Url(r.key), misses: 0 };
+        await node.store.put('outbox', envelope.id, entry);
+        this.book.outbox.set(envelope.id, entry);
+        void this.outbox.attempt(envelope.id);
+      }
+    }
+  }
+}

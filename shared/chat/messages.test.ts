@@ -1,0 +1,129 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import { MAX_MESSAGE_BODY_BYTES } from './constants.ts';
+import { createIdentity, webCryptoOps as ops, type Identity } from '../lib/crypto.ts';
+import { fromBase64Url, toBase64Url } from '../lib/encoding.ts';
+import { idToHex } from '../lib/id.ts';
+import { createEnvelope, openEnvelope, signStatement, verifyStatement } from './messages.ts';
+import type { EnvelopeWire } from '../dht/protocol.ts';
+import { SeededRandom } from '../lib/random.ts';
+
+let alice: Identity;
+let bob: Identity;
+let eve: Identity;
+const NOW = 1_700_000_000_000;
+
+beforeAll(async () => {
+  const random = new SeededRandom(77);
+  [alice, bob, eve] = [await createIdentity(random), await createIdentity(random), await createIdentity(random)];
+});
+
+const toBob = () => ({ nodeId: bob.nodeId, agreementKey: bob.agreementPublic });
+const envelope = (text = 'hello bob', random = new SeededRandom(1)) => createEnvelope(alice, 'alice', toBob(), text, NOW, random, ops);
+
+/** Flips one base64url character of a field, keeping it well formed. */
+function flip(b64: string): string {
+  const bytes = fromBase64Url(b64)!;
+  bytes[bytes.length - 1]! ^= 1;
+  return toBase64Url(bytes);
+}
+
+describe('message envelopes', () => {
+  it('opens for the recipient with the text, the sender’s name and key, and the header', async () => {
+    const e = await envelope('héllo 👋 bob');
+    expect(e.from).toBe(idToHex(alice.nodeId));
+    expect(e.to).toBe(idToHex(bob.nodeId));
+    const opened = await openEnvelope(bob, e, NOW, ops);
+    expect(opened).toEqual({
+      ok: true,
+      message: {
+        id: e.id,
+        from: e.from,
+        fromName: 'alice',
+        fromKey: alice.signingPublic,
+        fromAgreementKey: alice.agreementPublic,
+        sentAt: NOW,
+        content: { kind: 'text', text: 'héllo 👋 bob' },
+      },
+    });
+  });
+
+  it('carries receipts, sealed like text, and refuses an empty or oversized batch', async () => {
+    const ids = [await envelope('a'), await envelope('b', new SeededRandom(2))].map((e) => e.id);
+    const e = await createEnvelope(bob, 'bob', { nodeId: alice.nodeId, agreementKey: alice.agreementPublic }, { kind: 'receipts', ids }, NOW, new SeededRandom(7), ops);
+    const opened = await openEnvelope(alice, e, NOW, ops);
+    expect(opened.ok && opened.message.content).toEqual({ kind: 'receipts', ids });
+    const to = { nodeId: alice.nodeId, agreementKey: alice.agreementPublic };
+    await expect(createEnvelope(bob, 'bob', to, { kind: 'receipts', ids: [] }, NOW, new SeededRandom(7), ops)).rejects.toThrow(/1 to 1024 receipts/);
+    await expect(createEnvelope(bob, 'bob', to, { kind: 'receipts', ids: ['nope'] }, NOW, new SeededRandom(7), ops)).rejects.toThrow(/Not a message id/);
+  });
+
+  it('is the same envelope for the same seeded randomness, and a new id and seal otherwise', async () => {
+    expect(await envelope('x', new SeededRandom(5))).toEqual(await envelope('x', new SeededRandom(5)));
+    const [a, b] = [await envelope('x', new SeededRandom(5)), await envelope('x', new SeededRandom(6))];
+    expect(a.id).not.toBe(b.id);
+    expect(a.epk).not.toBe(b.epk);
+  });
+
+  it('hides the text from everyone but the recipient', async () => {
+    const e = await envelope('secret');
+    expect(JSON.stringify(e)).not.toContain('secret');
+    expect(await openEnvelope(eve, { ...e, to: idToHex(eve.nodeId) }, NOW, ops)).toEqual({ ok: false, reason: 'undecryptable' });
+    expect(await openEnvelope(eve, e, NOW, ops)).toEqual({ ok: false, reason: 'not-for-us' });
+  });
+
+  it('rejects any tampered header field, ciphertext or signature', async () => {
+    const e = await envelope();
+    const other = await envelope('other', new SeededRandom(9));
+    const tampered: Array<[string, EnvelopeWire]> = [
+      ['id', { ...e, id: other.id }],
+      ['from', { ...e, from: idToHex(eve.nodeId) }],
+      ['sentAt', { ...e, sentAt: e.sentAt - 1 }],
+      ['epk', { ...e, epk: other.epk }],
+      ['nonce', { ...e, nonce: flip(e.nonce) }],
+      ['ct', { ...e, ct: flip(e.ct) }],
+      ['sig', { ...e, sig: flip(e.sig) }],
+    ];
+    for (const [field, t] of tampered) {
+      const result = await openEnvelope(bob, t, NOW, ops);
+      expect(result.ok, field).toBe(false);
+    }
+  });
+
+  it('rejects a sender claiming a node id that is not the hash of the key it sealed in', async () => {
+    // Eve seals her own key but writes Alice's node id into the header.
+    const forged = await createEnvelope({ ...eve, nodeId: alice.nodeId }, 'alice', toBob(), 'I am alice', NOW, new SeededRandom(3), ops);
+    expect(await openEnvelope(bob, forged, NOW, ops)).toEqual({ ok: false, reason: 'wrong-sender-key' });
+  });
+
+  it('rejects messages dated far in the future', async () => {
+    const e = await createEnvelope(alice, 'alice', toBob(), 'from the future', NOW + 2 * 3600_000, new SeededRandom(4), ops);
+    expect(await openEnvelope(bob, e, NOW, ops)).toEqual({ ok: false, reason: 'bad-times' });
+  });
+
+  it('carries up to 16 KiB of text and refuses more with a clear error', async () => {
+    const max = 'a'.repeat(MAX_MESSAGE_BODY_BYTES);
+    const opened = await openEnvelope(bob, await envelope(max), NOW, ops);
+    expect(opened.ok && opened.message.content.kind === 'text' && opened.message.content.text.length).toBe(MAX_MESSAGE_BODY_BYTES);
+    await expect(envelope(max + 'a')).rejects.toThrow(/at most 16 KiB/);
+  });
+});
+
+describe('receipts and tombstones', () => {
+  it('verify against the recipient’s key, and not against anyone else’s', async () => {
+    for (const kind of ['receipt', 'tombstone'] as const) {
+      const s = await signStatement(kind, bob, 'ab'.repeat(16), NOW, ops);
+      expect(s.to).toBe(idToHex(bob.nodeId));
+      expect(await verifyStatement(kind, s, bob.signingPublic, ops)).toBe(true);
+      expect(await verifyStatement(kind, s, eve.signingPublic, ops)).toBe(false);
+      expect(await verifyStatement(kind, { ...s, id: 'cd'.repeat(16) }, bob.signingPublic, ops)).toBe(false);
+      expect(await verifyStatement(kind, { ...s, at: NOW + 1 }, bob.signingPublic, ops)).toBe(false);
+    }
+  });
+
+  it('cannot pass a receipt off as a tombstone or the other way round', async () => {
+    const receipt = await signStatement('receipt', bob, 'ab'.repeat(16), NOW, ops);
+    const tombstone = await signStatement('tombstone', bob, 'ab'.repeat(16), NOW, ops);
+    expect(await verifyStatement('tombstone', receipt, bob.signingPublic, ops)).toBe(false);
+    expect(await verifyStatement('receipt', tombstone, bob.signingPublic, ops)).toBe(false);
+  });
+});

@@ -1,0 +1,132 @@
+/**
+ * Sending: attempts for what sits in the outbox (texts and receipt batches), what each outcome
+ * does to the message's status, and the retry timers. An attempt routes DELIVER to the
+ * recipient's id; without a valid receipt it routes MAILBOX_STORE to the nodes closest to it.
+ */
+import type { ChatBook } from './chat-book.ts';
+import { withoutUndefined, type OutboxEntry } from './chat-model.ts';
+import type { TimerHandle } from '../lib/clock.ts';
+import { OUTBOX_FAIL_AFTER, OUTBOX_RETRY_MS, STORED_QUORUM } from './constants.ts';
+import { REPLICATION } from '../dht/constants.ts';
+import { fromBase64Url } from '../lib/encoding.ts';
+import { errorCode } from '../lib/errors.ts';
+import { idFromHex } from '../lib/id.ts';
+import { verifyStatement } from './messages.ts';
+import type { StoreOp } from '../lib/store.ts';
+
+export class Outbox {
+  private readonly inFlight = new Set<string>();
+  private readonly retryTimers = new Map<string, TimerHandle>();
+
+  constructor(private readonly book: ChatBook) {}
+
+  /** Texts not yet acknowledged by their recipient (receipt batches are not counted). */
+  get size(): number {
+    let n = 0;
+    for (const e of this.book.outbox.values()) if (e.kind === 'text') n++;
+    return n;
+  }
+
+  /** Attempts every entry, without waiting for any. */
+  attemptAll(): void {
+    for (const id of this.book.outbox.keys()) void this.attempt(id);
+  }
+
+  /** The user's retry of a failed message: attempts it now, with its miss count reset. */
+  async retry(id: string): Promise<void> {
+    const entry = this.book.outbox.get(id);
+    if (!entry) return;
+    entry.misses = 0;
+    await this.book.setStatus(id, 'queued');
+    await this.attempt(id);
+  }
+
+  /** One attempt for one outbox entry: DELIVER, else MAILBOX_STORE; then what the outcome says. */
+  async attempt(id: string): Promise<void> {
+    const { book } = this;
+    const entry = book.outbox.get(id);
+    if (!entry || book.closed || book.node.isClosed || this.inFlight.has(id)) return;
+    this.inFlight.add(id);
+    const timer = this.retryTimers.get(id);
+    if (timer) book.node.clock.clearTimeout(timer);
+    this.retryTimers.delete(id);
+    try {
+      const outcome = await this.tryToSend(id, entry);
+      if (outcome === 'delivered') return await this.acknowledged(id);
+      if (outcome === 'stored') return await this.stored(id);
+      await this.missed(id, entry, outcome === 'nobody');
+    } catch (err) {
+      book.node.stats.count(`chat-attempt-crashed-${errorCode(err)}`);
+      await this.missed(id, entry, true).catch(() => {});
+    } finally {
+      this.inFlight.delete(id);
+    }
+  }
+
+  /** A valid receipt: the message is delivered and leaves the outbox, in one commit. */
+  async acknowledged(id: string): Promise<void> {
+    const { book } = this;
+    const entry = book.outbox.get(id);
+    if (!entry) return;
+    const ops: StoreOp[] = [{ type: 'delete', table: 'outbox', key: id }];
+    const message = book.messages.get(id);
+    const updated = message && { ...message, status: 'delivered' as const, error: undefined };
+    if (updated) ops.push({ type: 'put', table: 'messages', key: id, value: withoutUndefined(updated) });
+    await book.node.store.batch(ops);
+    book.outbox.delete(id);
+    if (updated) book.messages.set(id, withoutUndefined(updated));
+    book.changed();
+  }
+
+  close(): void {
+    for (const t of this.retryTimers.values()) this.book.node.clock.clearTimeout(t);
+    this.retryTimers.clear();
+  }
+
+  private async tryToSend(id: string, entry: OutboxEntry): Promise<'delivered' | 'stored' | 'partly' | 'nobody'> {
+    const { node } = this.book;
+    if (node.neighbours().length === 0) return 'nobody';
+    const message = this.book.messages.get(id);
+    if (message && (message.status === 'queued' || message.status === 'failed')) await this.book.setStatus(id, 'sent');
+    const to = idFromHex(entry.envelope.to)!;
+    const [delivered] = await node.routeFromHere('DELIVER', { envelope: entry.envelope }, to, 1, { leave: true }).catch(() => []);
+    const key = fromBase64Url(entry.recipientKey);
+    if (delivered && key && delivered.receipt.id === id && (await verifyStatement('receipt', delivered.receipt, key, node.ops))) {
+      node.stats.count('chat-delivered-direct');
+      return 'delivered';
+    }
+    // Not there (or no valid receipt): the nodes closest to the recipient hold it. A second
+    // path after a miss, in case the first hop's side of the network is the broken one.
+    const paths = entry.misses > 0 ? 2 : 1;
+    const replies = await node.routeFromHere('MAILBOX_STORE', { envelope: entry.envelope, copies: REPLICATION - 1 }, to, paths, { leave: true, avoid: entry.envelope.to });
+    const holders = Math.max(0, ...replies.filter((r) => r.stored).map((r) => r.holders));
+    node.stats.sample('chat-store-holders', holders);
+    if (holders >= STORED_QUORUM) return 'stored';
+    return holders > 0 ? 'partly' : 'nobody';
+  }
+
+  /** Held by a quorum: "stored" for a text; a receipt batch needs nothing more from us. */
+  private async stored(id: string): Promise<void> {
+    const entry = this.book.outbox.get(id);
+    if (!entry) return;
+    if (entry.kind === 'receipts') {
+      await this.book.node.store.delete('outbox', id);
+      this.book.outbox.delete(id);
+      return;
+    }
+    entry.misses = 0;
+    await this.book.setStatus(id, 'stored');
+  }
+
+  /** Nobody (or too few) took it: retry later; after OUTBOX_FAIL_AFTER misses, show "failed". */
+  private async missed(id: string, entry: OutboxEntry, nobody: boolean): Promise<void> {
+    if (!this.book.outbox.has(id) || this.book.closed) return;
+    if (nobody) entry.misses++;
+    if (entry.misses >= OUTBOX_FAIL_AFTER) {
+      await this.book.setStatus(id, 'failed', 'Neither the recipient nor any node that could hold the message was reachable. It keeps retrying; retry now once you have peers.');
+      if (this.book.closed) return;
+    }
+    const wait = OUTBOX_RETRY_MS[Math.min(entry.misses, OUTBOX_RETRY_MS.length - 1)]!;
+    this.retryTimers.set(id, this.book.node.clock.setTimeout(() => void this.attempt(id), wait));
+  }
+}

@@ -1,0 +1,178 @@
+/**
+ * Signed user records: username -> (signing key, agreement key), stored at the r nodes closest
+ * to the name's key (DESIGN.md "User records"). This file creates, checks and chooses between
+ * records; storing and routing them is the node's job.
+ */
+import { RECORD_TTL_MS, USERNAME_PATTERN } from './constants.ts';
+import { KEY_BYTES, SIGNATURE_BYTES, type CryptoOps, type Identity } from '../lib/crypto.ts';
+import { concatBytes, fromBase64Url, lengthPrefixed, toBase64Url, uint64, utf8Encode } from '../lib/encoding.ts';
+import { ErrorCode, PeerchatError } from '../lib/errors.ts';
+import { compareBytes, idEquals, sha256, userKey, type NodeId } from '../lib/id.ts';
+
+export interface UserRecord {
+  name: string;
+  signingKey: Uint8Array;
+  agreementKey: Uint8Array;
+  /** When the name was first claimed (ms since epoch); kept unchanged across refreshes. */
+  registeredAt: number;
+  /** Raised by the owner on every refresh; only a higher seq from the same key replaces. */
+  seq: number;
+  expiresAt: number;
+  signature: Uint8Array;
+}
+
+export interface UserRecordWire {
+  name: string;
+  signingKey: string;
+  agreementKey: string;
+  registeredAt: number;
+  seq: number;
+  expiresAt: number;
+  sig: string;
+}
+
+export type RecordCheck = 'ok' | 'bad-name' | 'bad-signature' | 'expired' | 'bad-times';
+
+/** How far another node's clock may run ahead of ours before its times look forged. */
+export const RECORD_CLOCK_SKEW_MS = 3600_000;
+
+const RECORD_TAG = utf8Encode('peerchat-record-v1');
+
+/** Trims and lowercases; null unless the result is 3-32 characters of [a-z0-9_-]. */
+export function normalizeUsername(input: string): string | null {
+  if (typeof input !== 'string') return null;
+  const name = input.trim().toLowerCase();
+  return USERNAME_PATTERN.test(name) ? name : null;
+}
+
+/** A stored or received name: already in normal form, as every name we write is. */
+export function isUsername(v: unknown): v is string {
+  return typeof v === 'string' && normalizeUsername(v) === v;
+}
+
+/** normalizeUsername for input a user typed: the name, or an INVALID_NAME error that says the rule. */
+export function usernameOrThrow(input: string): string {
+  const name = normalizeUsername(input);
+  if (name === null) throw new PeerchatError(ErrorCode.InvalidName, 'A username is 3 to 32 characters of a-z, 0-9, _ and -.');
+  return name;
+}
+
+/** The DHT key a record is stored under: SHA-256("user:" + name), first 160 bits. */
+export function recordKey(name: string): NodeId {
+  return userKey(name);
+}
+
+function isTime(n: unknown): n is number {
+  return Number.isSafeInteger(n) && (n as number) >= 0;
+}
+
+
+/**
+ * What a record's signature covers: the domain tag and every other field, each variable-length
+ * field prefixed with its length and each number as 8 big-endian bytes, so no two different
+ * records share an encoding and no other signed message (HELLO, envelopes) can pass as one.
+ * Numbers must be non-negative safe integers (checked by the callers).
+ */
+export function recordSignedBytes(record: Omit<UserRecord, 'signature'>): Uint8Array {
+  return concatBytes(
+    lengthPrefixed(RECORD_TAG),
+    lengthPrefixed(utf8Encode(record.name)),
+    lengthPrefixed(record.signingKey),
+    lengthPrefixed(record.agreementKey),
+    uint64(record.registeredAt),
+    uint64(record.seq),
+    uint64(record.expiresAt),
+  );
+}
+
+/** Signs a record for `identity`, valid for RECORD_TTL_MS from `now`. */
+export async function createRecord(
+  identity: Identity,
+  ops: CryptoOps,
+  fields: { name: string; registeredAt: number; seq: number; now: number },
+): Promise<UserRecord> {
+  if (normalizeUsername(fields.name) !== fields.name) {
+    throw new PeerchatError(ErrorCode.InvalidName, 'A username is 3-32 characters of a-z, 0-9, _ and -; normalize it first.');
+  }
+  if (!isTime(fields.registeredAt) || !isTime(fields.seq) || !isTime(fields.now)) {
+    throw new PeerchatError(ErrorCode.BadRequest, 'registeredAt, seq and now must be non-negative integers.');
+  }
+  const unsigned = {
+    name: fields.name,
+    signingKey: identity.signingPublic,
+    agreementKey: identity.agreementPublic,
+    registeredAt: fields.registeredAt,
+    seq: fields.seq,
+    expiresAt: fields.now + RECORD_TTL_MS,
+  };
+  return { ...unsigned, signature: await ops.sign(identity, recordSignedBytes(unsigned)) };
+}
+
+function timesAreSane(record: UserRecord, now: number): boolean {
+  const { registeredAt, seq, expiresAt } = record;
+  if (!isTime(registeredAt) || !isTime(seq) || !isTime(expiresAt)) return false;
+  return (
+    expiresAt <= now + RECORD_TTL_MS + RECORD_CLOCK_SKEW_MS &&
+    registeredAt <= expiresAt &&
+    registeredAt <= now + RECORD_CLOCK_SKEW_MS
+  );
+}
+
+/** Checks a record from the network. The cheap checks run first; the signature check is last. */
+export async function verifyRecord(record: UserRecord, now: number, ops: CryptoOps): Promise<RecordCheck> {
+  if (normalizeUsername(record.name) !== record.name) return 'bad-name';
+  if (!timesAreSane(record, now)) return 'bad-times';
+  if (record.expiresAt <= now) return 'expired';
+  const valid = await ops.verify(record.signingKey, record.signature, recordSignedBytes(record));
+  return valid ? 'ok' : 'bad-signature';
+}
+
+/**
+ * Which record a holder keeps for a name, given `incoming` already passed verifyRecord.
+ * The earlier registeredAt wins; at the same registeredAt, the same key with a higher seq
+ * replaces (an old copy cannot roll a refresh back) and between keys the lower SHA-256(signing
+ * key) wins. Every holder picks the same winner whatever order records arrive in.
+ */
+export function chooseRecord(current: UserRecord | undefined, incoming: UserRecord, now: number): 'keep' | 'replace' {
+  if (incoming.expiresAt <= now) return 'keep'; // defensive: an expired record never wins
+  if (current === undefined || current.expiresAt <= now) return 'replace';
+  // One total order, (registeredAt, key hash, -seq), so the winner never depends on arrival
+  // order. An owner keeps registeredAt for its name's life, so for one key only seq moves.
+  if (incoming.registeredAt !== current.registeredAt) {
+    return incoming.registeredAt < current.registeredAt ? 'replace' : 'keep';
+  }
+  if (idEquals(current.signingKey, incoming.signingKey)) return incoming.seq > current.seq ? 'replace' : 'keep';
+  return compareBytes(sha256(incoming.signingKey), sha256(current.signingKey)) < 0 ? 'replace' : 'keep';
+}
+
+export function recordToWire(record: UserRecord): UserRecordWire {
+  return {
+    name: record.name,
+    signingKey: toBase64Url(record.signingKey),
+    agreementKey: toBase64Url(record.agreementKey),
+    registeredAt: record.registeredAt,
+    seq: record.seq,
+    expiresAt: record.expiresAt,
+    sig: toBase64Url(record.signature),
+  };
+}
+
+/** Semantic checks on a shape-checked wire record; null if any field cannot be right. */
+export function recordFromWire(wire: UserRecordWire): UserRecord | null {
+  if (normalizeUsername(wire.name) !== wire.name) return null;
+  if (!isTime(wire.registeredAt) || !isTime(wire.seq) || !isTime(wire.expiresAt)) return null;
+  const signingKey = fromBase64Url(wire.signingKey);
+  const agreementKey = fromBase64Url(wire.agreementKey);
+  const signature = fromBase64Url(wire.sig);
+  if (signingKey?.length !== KEY_BYTES || agreementKey?.length !== KEY_BYTES) return null;
+  if (signature?.length !== SIGNATURE_BYTES) return null;
+  return {
+    name: wire.name,
+    signingKey,
+    agreementKey,
+    registeredAt: wire.registeredAt,
+    seq: wire.seq,
+    expiresAt: wire.expiresAt,
+    signature,
+  };
+}

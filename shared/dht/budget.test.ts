@@ -1,0 +1,183 @@
+import { describe, expect, it } from 'vitest';
+import { ConnectionBudget, KeyedTokenBuckets, TokenBucket } from './budget.ts';
+import { CHAT_CONNECTION_RESERVE, CONNECTION_REFRESH_AT, CONNECTION_TOKEN_BURST, NEAR_CONNECTION_TOKEN_BURST, NEAR_CONNECTION_TOKENS_PER_HOUR, CONNECTION_TOKENS_PER_HOUR } from './constants.ts';
+import { FakeClock } from '../lib/clock.ts';
+
+const HOUR_MS = 3_600_000;
+
+describe('KeyedTokenBuckets', () => {
+  it('limits each key as its own token bucket would', () => {
+    const buckets = new KeyedTokenBuckets(1 / 1_000, 2);
+    const alone = new TokenBucket(1 / 1_000, 2, 0);
+    const times = [0, 0, 0, 500, 999, 1_000, 1_001, 1_700, 4_000, 4_000, 4_000];
+    expect(times.map((t) => buckets.take('a', t))).toEqual(times.map((t) => alone.take(t)));
+    expect(buckets.take('b', 4_000)).toBe(true);
+  });
+
+  it('keeps only the buckets that are not full again', () => {
+    const buckets = new KeyedTokenBuckets(1 / 1_000, 2);
+    buckets.take('a', 0);
+    buckets.take('b', 500);
+    expect(buckets.size).toBe(2);
+    buckets.take('c', 1_200);
+    expect(buckets.size).toBe(2);
+    buckets.delete('c');
+    expect(buckets.size).toBe(1);
+  });
+});
+
+describe('TokenBucket', () => {
+  it('starts full and lets a burst through, then refuses', () => {
+    const bucket = new TokenBucket(1 / 1_000, 3, 0);
+    expect(bucket.available(0)).toBe(3);
+    expect([bucket.take(0), bucket.take(0), bucket.take(0), bucket.take(0)]).toEqual([true, true, true, false]);
+  });
+
+  it('refills at its rate and never beyond its burst', () => {
+    const bucket = new TokenBucket(1 / 1_000, 3, 0);
+    for (let i = 0; i < 3; i++) bucket.take(0);
+    expect(bucket.take(999)).toBe(false);
+    expect(bucket.take(1_000)).toBe(true);
+    expect(bucket.available(2_500)).toBeCloseTo(1.5);
+    expect(bucket.available(1_000_000)).toBe(3);
+  });
+
+  it('takes several tokens at once only when all are there', () => {
+    const bucket = new TokenBucket(1 / 1_000, 5, 0);
+    expect(bucket.take(0, 4)).toBe(true);
+    expect(bucket.take(0, 2)).toBe(false);
+    expect(bucket.available(0)).toBe(1);
+  });
+
+  it('says how long until the next token', () => {
+    const bucket = new TokenBucket(1 / 1_000, 1, 0);
+    expect(bucket.waitMs(0)).toBe(0);
+    bucket.take(0);
+    expect(bucket.waitMs(0)).toBe(1_000);
+    expect(bucket.waitMs(400)).toBe(600);
+    expect(bucket.waitMs(1_000)).toBe(0);
+  });
+
+  it('ignores a clock that steps backwards', () => {
+    const bucket = new TokenBucket(1 / 1_000, 2, 10_000);
+    bucket.take(10_000);
+    bucket.take(10_000);
+    expect(bucket.available(5_000)).toBe(0);
+    expect(bucket.available(6_000)).toBe(1);
+  });
+});
+
+describe('ConnectionBudget', () => {
+  function budget(over: Partial<{ refreshAt: number; chatReserve: number; burst: number; tokensPerHour: number }> = {}) {
+    const clock = new FakeClock();
+    let created = 0;
+    const b = new ConnectionBudget({ created: () => created, now: () => clock.now(), ...over });
+    return {
+      clock,
+      b,
+      setCreated: (n: number) => {
+        created = n;
+      },
+    };
+  }
+
+  it('defaults to the constants: a burst of CONNECTION_TOKEN_BURST, refilled at CONNECTION_TOKENS_PER_HOUR', () => {
+    const { clock, b } = budget();
+    for (let i = 0; i < CONNECTION_TOKEN_BURST; i++) expect(b.take('dht')).toBe(true);
+    expect(b.take('dht')).toBe(false);
+    clock.advance(HOUR_MS / CONNECTION_TOKENS_PER_HOUR);
+    expect(b.take('dht')).toBe(true);
+    expect(b.take('dht')).toBe(false);
+  });
+
+  it('paces only the near dials that fail: one that opens its channel gets its token back; a needed peer is only capped', () => {
+    const { clock, b, setCreated } = budget();
+    for (let i = 0; i < CONNECTION_TOKEN_BURST; i++) expect(b.take('dht')).toBe(true);
+    expect(b.canCreate('dht')).toBe(false);
+    // Far dials spent the shared bucket: the neighbourhood still gets its channels, as many as
+    // it needs while they open.
+    for (let i = 0; i < 3 * NEAR_CONNECTION_TOKEN_BURST; i++) {
+      expect(b.take('dht', 'near')).toBe(true);
+      b.nearDialSucceeded();
+    }
+    // Made-up ids fail: each keeps its token, and then near dials wait like any other, however
+    // many were started at once.
+    for (let i = 0; i < NEAR_CONNECTION_TOKEN_BURST; i++) expect(b.take('dht', 'near')).toBe(true);
+    expect(b.take('dht', 'near')).toBe(false);
+    clock.advance(HOUR_MS / NEAR_CONNECTION_TOKENS_PER_HOUR);
+    expect(b.take('dht', 'near')).toBe(true);
+    expect(b.take('dht', 'needed')).toBe(true);
+    setCreated(CONNECTION_REFRESH_AT - CHAT_CONNECTION_RESERVE);
+    expect(b.take('dht', 'needed')).toBe(false);
+    expect(b.take('dht', 'near')).toBe(false);
+    expect(b.refused).toBe(3);
+  });
+
+  it('lets near dials fall back on the shared bucket once theirs is spent, and refunds no more than a full bucket', () => {
+    const { b } = budget();
+    for (let i = 0; i < NEAR_CONNECTION_TOKEN_BURST + CONNECTION_TOKEN_BURST; i++) expect(b.take('dht', 'near')).toBe(true);
+    expect(b.take('dht', 'near')).toBe(false);
+    expect(b.take('dht')).toBe(false);
+    for (let i = 0; i < 2 * NEAR_CONNECTION_TOKEN_BURST; i++) b.nearDialSucceeded();
+    for (let i = 0; i < NEAR_CONNECTION_TOKEN_BURST; i++) expect(b.take('dht', 'near')).toBe(true);
+    expect(b.take('dht', 'near')).toBe(false);
+  });
+
+  it('caps DHT connections at refreshAt - chatReserve, whatever the tokens', () => {
+    const { b, setCreated } = budget();
+    setCreated(CONNECTION_REFRESH_AT - CHAT_CONNECTION_RESERVE - 1);
+    expect(b.canCreate('dht')).toBe(true);
+    setCreated(CONNECTION_REFRESH_AT - CHAT_CONNECTION_RESERVE);
+    expect(b.canCreate('dht')).toBe(false);
+    expect(b.take('dht')).toBe(false);
+    expect(b.canCreate('chat')).toBe(true);
+    expect(b.take('chat')).toBe(true);
+  });
+
+  it('lets chat connections use the reserve up to refreshAt', () => {
+    const { b, setCreated } = budget({ refreshAt: 100, chatReserve: 10 });
+    setCreated(99);
+    expect(b.take('chat')).toBe(true);
+    setCreated(100);
+    expect(b.canCreate('chat')).toBe(false);
+    expect(b.take('chat')).toBe(false);
+  });
+
+  it('refuses when out of tokens and counts every refusal, but not a canCreate question', () => {
+    const { b, setCreated } = budget({ burst: 2 });
+    expect(b.take('dht')).toBe(true);
+    expect(b.take('chat')).toBe(true);
+    expect(b.canCreate('dht')).toBe(false);
+    expect(b.refused).toBe(0);
+    expect(b.take('dht')).toBe(false);
+    expect(b.take('chat')).toBe(false);
+    setCreated(10_000);
+    expect(b.take('chat')).toBe(false);
+    expect(b.refused).toBe(3);
+  });
+
+  it('does not spend a token on a refusal for the cap', () => {
+    const { b, setCreated } = budget({ burst: 1, refreshAt: 100, chatReserve: 10 });
+    setCreated(90);
+    expect(b.take('dht')).toBe(false);
+    expect(b.take('chat')).toBe(true);
+  });
+
+  it('tells a refused peer to wait at least a second, and until the next token', () => {
+    const { clock, b } = budget({ burst: 1, tokensPerHour: 60 });
+    expect(b.retryAfterMs()).toBe(1_000);
+    b.take('dht');
+    expect(b.retryAfterMs()).toBe(60_000);
+    clock.advance(59_500);
+    expect(b.retryAfterMs()).toBe(1_000);
+  });
+
+  it('needs a refresh once refreshAt connections were created', () => {
+    const { b, setCreated } = budget();
+    setCreated(CONNECTION_REFRESH_AT - 1);
+    expect(b.needsRefresh).toBe(false);
+    expect(b.created).toBe(CONNECTION_REFRESH_AT - 1);
+    setCreated(CONNECTION_REFRESH_AT);
+    expect(b.needsRefresh).toBe(true);
+  });
+});

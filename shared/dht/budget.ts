@@ -1,0 +1,176 @@
+/**
+ * The connection budget. Chromium lets one renderer create only 500 RTCPeerConnections in its
+ * life, closed ones included, and each costs setup time, so a node spends connections like
+ * money: a token bucket paces creation, a reserve keeps room for chat partners, and near the
+ * cap the owner is told to move to a fresh process (the twin URL). Pure: the owner does the I/O.
+ */
+import { CHAT_CONNECTION_RESERVE, CONNECTION_REFRESH_AT, CONNECTION_TOKEN_BURST, CONNECTION_TOKENS_PER_HOUR, NEAR_CONNECTION_TOKEN_BURST, NEAR_CONNECTION_TOKENS_PER_HOUR } from './constants.ts';
+
+export type ConnectionKind = 'dht' | 'chat';
+
+export interface BudgetOptions {
+  /** Connections created so far in this process's life (survives reloads in a browser). */
+  created(): number;
+  now(): number;
+  tokensPerHour?: number;
+  burst?: number;
+  refreshAt?: number;
+  chatReserve?: number;
+}
+
+export class TokenBucket {
+  private tokens: number;
+  private updatedAt: number;
+
+  constructor(
+    private readonly ratePerMs: number,
+    private readonly burst: number,
+    now: number,
+  ) {
+    this.tokens = burst;
+    this.updatedAt = now;
+  }
+
+  available(now: number): number {
+    this.refill(now);
+    return this.tokens;
+  }
+
+  take(now: number, n = 1): boolean {
+    this.refill(now);
+    if (this.tokens < n) return false;
+    this.tokens -= n;
+    return true;
+  }
+
+  /** Whether the bucket is full at `now`, and so the same as a new one. Changes nothing. */
+  isFull(now: number): boolean {
+    return this.tokens + Math.max(0, now - this.updatedAt) * this.ratePerMs >= this.burst;
+  }
+
+  /** Gives back a token taken for something that turned out free; never past the burst. */
+  refund(now: number): void {
+    this.refill(now);
+    this.tokens = Math.min(this.burst, this.tokens + 1);
+  }
+
+  /** Milliseconds until one token is available. */
+  waitMs(now: number): number {
+    this.refill(now);
+    return this.tokens >= 1 ? 0 : Math.ceil((1 - this.tokens) / this.ratePerMs);
+  }
+
+  private refill(now: number): void {
+    const elapsed = Math.max(0, now - this.updatedAt);
+    this.tokens = Math.min(this.burst, this.tokens + elapsed * this.ratePerMs);
+    this.updatedAt = now;
+  }
+}
+
+/**
+ * One token bucket per key (a neighbour, say), all with the same rate and burst. A full bucket
+ * behaves exactly like a new one, so full buckets are dropped: most keys stay far below the
+ * rate, and a node keeps only the few that came near it instead of one bucket per neighbour.
+ */
+export class KeyedTokenBuckets {
+  private readonly buckets = new Map<string, TokenBucket>();
+
+  constructor(
+    private readonly ratePerMs: number,
+    private readonly burst: number,
+  ) {}
+
+  /** Buckets held, full ones excepted. */
+  get size(): number {
+    return this.buckets.size;
+  }
+
+  take(key: string, now: number): boolean {
+    let bucket = this.buckets.get(key);
+    if (!bucket) {
+      bucket = new TokenBucket(this.ratePerMs, this.burst, now);
+      this.buckets.set(key, bucket);
+    }
+    const ok = bucket.take(now);
+    // The bucket just used is not full (a take leaves at most burst - 1), so it stays.
+    for (const [k, b] of this.buckets) if (b.isFull(now)) this.buckets.delete(k);
+    return ok;
+  }
+
+  delete(key: string): void {
+    this.buckets.delete(key);
+  }
+}
+
+/** How a connection may spend the budget; see ConnectionBudget.take. */
+export type Urgency = 'needed' | 'near' | 'paced';
+
+export class ConnectionBudget {
+  private readonly bucket: TokenBucket;
+  private readonly nearBucket: TokenBucket;
+  private readonly refreshAt: number;
+  private readonly chatReserve: number;
+  /** Times an offer or dial was refused for want of budget. */
+  refused = 0;
+
+  constructor(private readonly options: BudgetOptions) {
+    const perHour = options.tokensPerHour ?? CONNECTION_TOKENS_PER_HOUR;
+    this.bucket = new TokenBucket(perHour / 3_600_000, options.burst ?? CONNECTION_TOKEN_BURST, options.now());
+    this.nearBucket = new TokenBucket(NEAR_CONNECTION_TOKENS_PER_HOUR / 3_600_000, NEAR_CONNECTION_TOKEN_BURST, options.now());
+    this.refreshAt = options.refreshAt ?? CONNECTION_REFRESH_AT;
+    this.chatReserve = options.chatReserve ?? CHAT_CONNECTION_RESERVE;
+  }
+
+  /** Whether a paced connection of this kind may be created now, without spending anything. */
+  canCreate(kind: ConnectionKind): boolean {
+    return this.underCap(kind) && this.bucket.available(this.options.now()) >= 1;
+  }
+
+  /**
+   * Spends one token for a connection of this kind; false (and counted) when out of budget.
+   * - 'needed': a peer of the node's own near subtree dialing in. Not paced, only capped:
+   *   refusing it would break the overlay, and the cap is what the bucket protects. (It cost
+   *   the peer a connection too, and its id is proven by HELLO.)
+   * - 'near': the node dials its own near subtree. It takes a token from a bucket of its own
+   *   (then from the shared one), and gets it back if the channel opens (nearDialSucceeded):
+   *   only failed near dials are paced. The candidates come from other nodes' answers, and a
+   *   liar could list made-up ids to make a node burn its lifetime connections, but made-up
+   *   ids always fail, while real neighbours almost never do. Pacing every near dial left
+   *   nodes answering for their neighbourhood without part of it (at N = 10,000 under churn,
+   *   98.6% of lookups exact against 99.4% unpaced). Taking the token up front bounds the
+   *   dials in flight too, so a burst of made-up ids costs at most the bucket.
+   * - 'paced': anything else.
+   */
+  take(kind: ConnectionKind, urgency: Urgency = 'paced'): boolean {
+    const now = this.options.now();
+    const ok =
+      this.underCap(kind) &&
+      (urgency === 'needed' || (urgency === 'near' && this.nearBucket.take(now)) || this.bucket.take(now));
+    if (!ok) this.refused++;
+    return ok;
+  }
+
+  /** A near dial opened its channel: its token goes back (see take). */
+  nearDialSucceeded(): void {
+    this.nearBucket.refund(this.options.now());
+  }
+
+  /** Milliseconds a refused peer should wait before asking again. */
+  retryAfterMs(): number {
+    return Math.max(1_000, this.bucket.waitMs(this.options.now()));
+  }
+
+  /** True once the owner should move to a fresh process (the browser's twin URL). */
+  get needsRefresh(): boolean {
+    return this.options.created() >= this.refreshAt;
+  }
+
+  get created(): number {
+    return this.options.created();
+  }
+
+  private underCap(kind: ConnectionKind): boolean {
+    const cap = kind === 'dht' ? this.refreshAt - this.chatReserve : this.refreshAt;
+    return this.options.created() < cap;
+  }
+}

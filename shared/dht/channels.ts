@@ -1,0 +1,366 @@
+/**
+ * Authenticated channels to other nodes. It creates connections through the Transport, carries
+ * their signaling over whatever path the owner gives (the signal server for first peers, routed
+ * SIGNAL for the rest), and lets a channel carry DHT traffic only after HELLO proves that the
+ * peer holds the key its node id is the hash of, bound to this channel's DTLS fingerprints.
+ */
+import type { ConnectionKind, ConnectionBudget, Urgency } from './budget.ts';
+import { Link, Setup, type LinkOwner, type Peer, type Settle } from './link.ts';
+import type { Clock } from '../lib/clock.ts';
+import { CONNECT_TIMEOUT_MS, MAX_CHAT_CHANNELS } from './constants.ts';
+import { helloPayload, type CryptoOps, type Identity } from '../lib/crypto.ts';
+import { fromBase64Url, toBase64Url } from '../lib/encoding.ts';
+import { ErrorCode, PeerchatError } from '../lib/errors.ts';
+import { idEquals, idToHex, nodeIdFromSigningKey, type NodeId } from '../lib/id.ts';
+import { internHex, internId } from './id-intern.ts';
+import { encodeFrame, parseFrame, type RequestFrame } from './protocol.ts';
+import type { Random } from '../lib/random.ts';
+import type { Reply } from './rpc.ts';
+import type { Stats } from '../lib/stats.ts';
+import type { Transport } from '../lib/transport.ts';
+
+/** A batch of signaling strings for one connection attempt, named by the initiator's tag. */
+export interface SignalPayload {
+  conn: string;
+  data: string[];
+}
+export type SignalReply = { data: string[] } | { busyMs: number };
+/** Carries the initiator's batch to the peer and brings back the peer's batch. */
+export type SignalPath = (payload: SignalPayload) => Promise<SignalReply>;
+
+export type { Peer } from './link.ts';
+
+export interface ChannelsOptions {
+  identity: Identity;
+  ops: CryptoOps;
+  transport: Transport;
+  clock: Clock;
+  random: Random;
+  budget: ConnectionBudget;
+  stats: Stats;
+  onPeer(peer: Peer): void;
+  onPeerClosed(peer: Peer, reason: string): void;
+  onRequest(peer: Peer, request: RequestFrame, reply: Reply): void;
+}
+
+/** How long an answerer waits for its transport's answer before replying to a SIGNAL. */
+const ANSWER_WAIT_MS = 3_000;
+/** How often an initiator polls for more of the answerer's signals while still connecting. */
+const SIGNAL_POLL_MS = 1_000;
+/**
+ * A channel this old is settled: a new dial from its peer means the peer lost its end, not that
+ * two dials crossed (crossed dials open within one connect timeout of each other).
+ */
+const SETTLED_CHANNEL_MS = CONNECT_TIMEOUT_MS;
+/** Frames accepted from a peer while its HELLO is being checked. */
+const MAX_EARLY_FRAMES = 32;
+
+/** The answerer's attempt reports to no one: the initiator's dial is what waits. */
+const NO_ONE: Settle = () => {};
+
+export class Channels implements LinkOwner {
+  private readonly ready = new Map<string, Link>();
+  /** Authenticated peers by node id hex. */
+  readonly peers: ReadonlyMap<string, Peer> = this.ready;
+  /** Links still being set up, by key. Ready ones are found through `ready`. */
+  private readonly attempts = new Map<string, Link>();
+  private created = 0;
+  private closed = false;
+  private readonly selfHex: string;
+  readonly clock: Clock;
+
+  constructor(private readonly o: ChannelsOptions) {
+    this.selfHex = idToHex(o.identity.nodeId);
+    this.clock = o.clock;
+  }
+
+  /** Connection attempts in progress to this peer (either direction). */
+  connecting(peerHex: string): boolean {
+    for (const a of this.attempts.values()) {
+      if (a.hex === peerHex && (a.state === 'signaling' || a.state === 'hello')) return true;
+    }
+    return false;
+  }
+
+  /** Chat channels open or being set up. */
+  private chatLinks(): number {
+    let n = 0;
+    for (const l of [...this.ready.values(), ...this.attempts.values()]) if (l.kind === 'chat' && l.state !== 'closed') n++;
+    return n;
+  }
+
+  get attemptsInProgress(): number {
+    let n = 0;
+    for (const a of this.attempts.values()) if (a.state === 'signaling' || a.state === 'hello') n++;
+    return n;
+  }
+
+  /**
+   * Opens a channel to `peerHex`, signaling over `path`. Resolves once HELLO succeeded both ways.
+   * `urgency` says how it may spend the connection budget (ConnectionBudget.take).
+   */
+  dial(peerHex: string, path: SignalPath, kind: ConnectionKind = 'dht', urgency: Urgency = 'paced'): Promise<Peer> {
+    const peerId = internId(peerHex);
+    if (this.closed) return Promise.reject(new PeerchatError(ErrorCode.Closed, 'Node is closed'));
+    if (!peerId || peerHex === this.selfHex) return Promise.reject(new PeerchatError(ErrorCode.BadRequest, 'Bad peer id'));
+    const existing = this.peers.get(peerHex);
+    if (existing) return Promise.resolve(existing);
+    if (this.connecting(peerHex)) return Promise.reject(new PeerchatError(ErrorCode.Busy, 'Already connecting to that peer'));
+    if (kind === 'chat' && this.chatLinks() >= MAX_CHAT_CHANNELS) {
+      return Promise.reject(new PeerchatError(ErrorCode.Busy, `Direct channels to ${MAX_CHAT_CHANNELS} chat partners are open; messages to others go through the overlay`));
+    }
+    if (!this.o.budget.take(kind, urgency)) return Promise.reject(new PeerchatError(ErrorCode.BudgetExhausted, 'Out of connection budget'));
+    const tag = idToHex(this.o.random.bytes(8));
+    return new Promise<Peer>((resolve, reject) => {
+      const attempt = this.newAttempt(tag, internHex(peerHex), peerId, true, kind, (err, peer) => {
+        if (err) return reject(err);
+        if (urgency === 'near') this.o.budget.nearDialSucceeded();
+        resolve(peer!);
+      });
+      if (!this.createConnection(attempt)) return;
+      this.o.stats.count('connections-dialed');
+      void this.runInitiator(attempt, tag, path);
+    });
+  }
+
+  /**
+   * The answerer's side of signaling, whether it came through the signal server or a routed
+   * SIGNAL. BUSY is answered before anything is constructed when the budget is spent.
+   */
+  async handleSignal(fromHex: string, payload: SignalPayload, kind: ConnectionKind = 'dht', needed = false): Promise<SignalReply> {
+    const fromId = internId(fromHex);
+    if (this.closed || !fromId || fromHex === this.selfHex) return { busyMs: 60_000 };
+    let attempt = this.attempts.get(`${fromHex}:${payload.conn}`) ?? this.readyLink(fromHex, payload.conn);
+    if (!attempt) {
+      // A peer we have a settled channel with dials again: it lost its end (a reload, a crash
+      // we have not noticed yet). Its new channel replaces the old one once HELLO proves it.
+      const current = this.ready.get(fromHex);
+      if (current && !this.isSettled(current)) return { busyMs: 60_000 };
+      // Both sides dialed each other at once: the lower id's dial wins.
+      const mine = [...this.attempts.values()].find((a) => a.hex === fromHex && a.initiator);
+      if (mine && this.selfHex < fromHex) return { busyMs: 1_000 };
+      mine?.settle(new PeerchatError(ErrorCode.Busy, 'Crossed dials: the peer dials us'));
+      if (!this.o.budget.take(kind, needed ? 'needed' : 'paced')) {
+        this.o.stats.count('busy-sent');
+        return { busyMs: this.o.budget.retryAfterMs() };
+      }
+      attempt = this.newAttempt(payload.conn, internHex(fromHex), fromId, false, kind, NO_ONE);
+      if (!this.createConnection(attempt)) return { busyMs: 60_000 };
+      this.o.stats.count('connections-answered');
+    }
+    for (const d of payload.data) attempt.conn?.signal(d);
+    if (!attempt.hasSignals && attempt.state === 'signaling') await this.waitForSignals(attempt, ANSWER_WAIT_MS);
+    return { data: attempt.takeSignals() };
+  }
+
+  /**
+   * Ends every channel and attempt, oldest first, so the transport's close notices are always
+   * scheduled in the same order and a seeded simulation replays. Idempotent.
+   */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    const all = [...this.attempts.values(), ...this.ready.values()].sort((x, y) => x.seq - y.seq);
+    for (const a of all) this.end(a, 'node closed');
+  }
+
+  /** Open long enough that a second channel to the same peer cannot be a crossed dial. */
+  private isSettled(link: Link): boolean {
+    return this.o.clock.now() - link.openedAt >= SETTLED_CHANNEL_MS;
+  }
+
+  /** The ready link that was signaled under this tag: a late SIGNAL for it must still find it. */
+  private readyLink(peerHex: string, tag: string): Link | undefined {
+    const link = this.ready.get(peerHex);
+    return link?.tag === tag ? link : undefined;
+  }
+
+  private newAttempt(
+    tag: string,
+    peerHex: string,
+    peerId: NodeId,
+    initiator: boolean,
+    kind: ConnectionKind,
+    done: Settle,
+  ): Link {
+    const setup = new Setup(done, this.o.clock.now());
+    const attempt = new Link(this, this.created++, tag, peerHex, peerId, initiator, kind, setup);
+    this.attempts.set(attempt.key, attempt);
+    setup.timer = this.o.clock.setTimeout(
+      () => attempt.settle(new PeerchatError(ErrorCode.Timeout, `No channel to ${peerHex.slice(0, 8)} within ${CONNECT_TIMEOUT_MS} ms`)),
+      CONNECT_TIMEOUT_MS,
+    );
+    return attempt;
+  }
+
+  private createConnection(a: Link): boolean {
+    try {
+      a.conn = this.o.transport.create(a.initiator, a);
+      this.o.stats.count('connections-created');
+      return true;
+    } catch (err) {
+      this.o.stats.count('connection-create-failed');
+      a.settle(err instanceof PeerchatError ? err : new PeerchatError(ErrorCode.BudgetExhausted, String(err)));
+      return false;
+    }
+  }
+
+  private async runInitiator(a: Link, tag: string, path: SignalPath): Promise<void> {
+    await this.waitForSignals(a, ANSWER_WAIT_MS);
+    while (a.state === 'signaling') {
+      let reply: SignalReply;
+      try {
+        reply = await path({ conn: tag, data: a.takeSignals() });
+      } catch (err) {
+        return a.settle(err instanceof PeerchatError ? err : new PeerchatError(ErrorCode.NoRoute, String(err)));
+      }
+      if ('busyMs' in reply) return a.settle(new PeerchatError(ErrorCode.Busy, `Peer is busy; retry in ${reply.busyMs} ms`));
+      for (const d of reply.data) a.conn?.signal(d);
+      if (a.state !== 'signaling') return;
+      await this.waitForSignals(a, SIGNAL_POLL_MS);
+    }
+  }
+
+  /** Resolves when the attempt has outgoing signals, leaves signaling, or after `ms`. */
+  private waitForSignals(a: Link, ms: number): Promise<void> {
+    const setup = a.setup;
+    if (a.hasSignals || a.state !== 'signaling' || !setup) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = this.o.clock.setTimeout(() => done(), ms);
+      const done = () => {
+        this.o.clock.clearTimeout(timer);
+        setup.waiter = null;
+        resolve();
+      };
+      setup.waiter = done;
+    });
+  }
+
+  /** @internal The attempt's connection opened. */
+  async sendHello(a: Link): Promise<void> {
+    const conn = a.conn;
+    const setup = a.setup;
+    const local = conn?.localFingerprint();
+    const remote = conn?.remoteFingerprint();
+    if (!setup || !conn || !local || !remote) return a.settle(new PeerchatError(ErrorCode.Rejected, 'No fingerprints to bind HELLO to'));
+    a.state = 'hello';
+    setup.waiter?.();
+    const sig = await this.o.ops.sign(this.o.identity, helloPayload(local, remote));
+    if (ended(a)) return;
+    conn.send(encodeFrame({ t: 'hello', key: toBase64Url(this.o.identity.signingPublic), sig: toBase64Url(sig) }));
+    setup.helloSent = true;
+    this.maybeReady(a);
+  }
+
+  /** @internal A frame arrived on the attempt's connection. */
+  onFrame(a: Link, text: string): void {
+    const parsed = parseFrame(text);
+    if (!parsed.ok) {
+      this.o.stats.count(`drop-${parsed.reason}`);
+      if (parsed.id !== undefined && a.state === 'ready') {
+        const code = parsed.reason === 'unknown-method' ? ErrorCode.UnknownMethod : ErrorCode.BadRequest;
+        a.rpc.replyError(parsed.id, code, `Dropped: ${parsed.reason}`);
+      }
+      return;
+    }
+    const frame = parsed.frame;
+    if (frame.t === 'hello') return void this.checkHello(a, frame.key, frame.sig);
+    if (frame.t === 'busy') return this.end(a, 'peer busy');
+    if (a.state === 'ready') return a.rpc.receive(frame);
+    // Without setup the link was ready and has closed since: nothing reads its frames.
+    if (!a.setup) return;
+    const early = (a.setup.early ??= []);
+    if (early.length >= MAX_EARLY_FRAMES) return this.o.stats.count('drop-unauthenticated');
+    early.push(frame);
+  }
+
+  private async checkHello(a: Link, keyText: string, sigText: string): Promise<void> {
+    const setup = a.setup;
+    if (!setup || setup.helloOk) return this.o.stats.count('drop-duplicate-hello');
+    const key = fromBase64Url(keyText);
+    const sig = fromBase64Url(sigText);
+    const local = a.conn?.localFingerprint();
+    const remote = a.conn?.remoteFingerprint();
+    let ok = false;
+    if (key && sig && local && remote && idEquals(nodeIdFromSigningKey(key), a.id)) {
+      ok = await this.o.ops.verify(key, sig, helloPayload(remote, local));
+    }
+    if (ended(a)) return;
+    if (!ok) {
+      this.o.stats.count('hello-rejected');
+      return a.settle(new PeerchatError(ErrorCode.Rejected, 'Peer failed HELLO authentication'));
+    }
+    setup.helloOk = true;
+    this.maybeReady(a);
+  }
+
+  private maybeReady(a: Link): void {
+    const setup = a.setup;
+    if (!setup?.helloOk || !setup.helloSent || a.state !== 'hello' || !a.conn) return;
+    const existing = this.ready.get(a.hex);
+    if (existing) {
+      // A settled channel is the old end of a peer that came back: the new one replaces it.
+      // Otherwise both ends dialed each other and both attempts got through (their signals
+      // crossed on different paths). Each end must keep the same one, or each closes the
+      // other's choice and they lose each other: keep the one the lower id initiated.
+      const keepNew = this.isSettled(existing) || a.initiator === this.selfHex < a.hex;
+      if (!keepNew) return a.settle(new PeerchatError(ErrorCode.Busy, 'Duplicate channel'));
+      this.ready.delete(existing.hex);
+      existing.rpc.close('replaced by a duplicate channel');
+      this.end(existing, 'duplicate channel');
+      this.o.stats.count('channel-replaced-duplicate');
+    }
+    a.state = 'ready';
+    this.forget(a);
+    if (setup.timer) this.o.clock.clearTimeout(setup.timer);
+    a.openedAt = this.o.clock.now();
+    this.ready.set(a.hex, a);
+    this.o.stats.count('channels-authenticated');
+    if (a.initiator) {
+      this.o.stats.count('channels-dialed-ok');
+      this.o.stats.sample('dial-ms', a.openedAt - setup.startedAt);
+    }
+    a.settle(null, a);
+    a.setup = null;
+    this.o.onPeer(a);
+    for (const f of setup.early ?? []) a.rpc.receive(f);
+  }
+
+  /** @internal A request arrived on a ready link. */
+  onRequest(peer: Peer, request: RequestFrame, reply: Reply): void {
+    this.o.onRequest(peer, request, reply);
+  }
+
+  /** @internal A reply on a ready link matched nothing or was malformed. */
+  onDrop(reason: string): void {
+    this.o.stats.count(`drop-${reason}`);
+  }
+
+  /** @internal Ends an attempt or channel, whoever asked (either side, timeout, node close). */
+  end(a: Link, reason: string): void {
+    if (a.state === 'closed') return;
+    a.state = 'closed';
+    this.forget(a);
+    const setup = a.setup;
+    if (setup?.timer) this.o.clock.clearTimeout(setup.timer);
+    setup?.waiter?.();
+    a.conn?.close();
+    a.settle(new PeerchatError(ErrorCode.ChannelClosed, reason));
+    if (this.ready.get(a.hex) === a) {
+      this.ready.delete(a.hex);
+      a.rpc.close(reason);
+      this.o.onPeerClosed(a, reason);
+    }
+  }
+
+  /** Drops an attempt from those in progress (it is ready, or over). */
+  private forget(a: Link): void {
+    const key = a.key;
+    if (this.attempts.get(key) === a) this.attempts.delete(key);
+  }
+}
+
+/** Read through a function so TypeScript does not narrow state across an await. */
+function ended(a: Link): boolean {
+  return a.state === 'closed';
+}

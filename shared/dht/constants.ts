@@ -1,0 +1,55 @@
+/** The DHT's tunables, each with its unit in its name. ARCHITECTURE.md says where each is used. */
+
+/** Contacts remembered per k-bucket (Kademlia's k). */
+export const K_BUCKET_SIZE = 20;
+/** Replication factor: records and mailboxes live at the r closest nodes; lookups return r. */
+export const REPLICATION = 8;
+/** Channels kept per far bucket (DESIGN: 1-2). */
+export const FAR_CHANNELS_PER_BUCKET = 1;
+/** Chat partners a node may hold channels to besides its DHT channels. */
+export const MAX_CHAT_CHANNELS = 6;
+/** Routed messages die after this many hops: 2*log2(N)+4 with N = 2^20 as the design bound. */
+export const MAX_HOPS = 44;
+/** A lookup (whole route, both directions) gives up after this long. */
+export const LOOKUP_TIMEOUT_MS = 10_000;
+/** Each hop takes this much off a routed request's remaining budget before forwarding. */
+export const HOP_BUDGET_MARGIN_MS = 250;
+/** Direct (one-hop) request timeout, as for PING. */
+export const DIRECT_TIMEOUT_MS = 2_000;
+/** A contact that misses this many replies in a row is dropped. */
+export const MAX_MISSED_REPLIES = 3;
+/** Requests a node forwards per neighbour per second before it answers BUSY. */
+export const FORWARD_RATE_PER_NEIGHBOUR_PER_S = 50;
+/** Period of the self-lookup that heals the nearest set, and of the random-id lookup. */
+export const REFRESH_INTERVAL_MS = 10 * 60_000;
+/**
+ * Period of the cheap check of the near subtree (direct queries to the nearest neighbours)
+ * after the neighbourhood changed. A check that follows without a change doubles the wait, up
+ * to NEAR_CHECK_MAX_INTERVAL_MS (Trickle's rule, RFC 6206): a quiet neighbourhood is polled
+ * half as often. The cap is 4 minutes, not more: with 8, newcomers stayed unknown to the node
+ * that answers for them for longer, and lookups at N = 1,000 under churn fell to 98.7% exact
+ * (99.5% with 4).
+ */
+export const NEAR_CHECK_INTERVAL_MS = 2 * 60_000;
+export const NEAR_CHECK_MAX_INTERVAL_MS = 4 * 60_000;
+/** After a neighbour's channel closes, wait this long before repairing, to batch losses. */
+export const REPAIR_DELAY_MS = 1_000;
+/** The maintenance tick period. */
+export const TICK_MS = 1_000;
+/** Above this many connections created, a tab moves to its twin URL for a fresh count. */
+export const CONNECTION_REFRESH_AT = 450;
+/** Token bucket for creating connections: refill rate and burst. */
+export const CONNECTION_TOKENS_PER_HOUR = 60;
+export const CONNECTION_TOKEN_BURST = 30;
+/**
+ * Dials to the node's own near subtree draw on a bucket of their own first (then on the main
+ * one): a join needs about 10-16 of them at once, churn replaces a few an hour.
+ */
+export const NEAR_CONNECTION_TOKENS_PER_HOUR = 30;
+export const NEAR_CONNECTION_TOKEN_BURST = 20;
+/** Of the lifetime cap, this many are kept for chat partners. */
+export const CHAT_CONNECTION_RESERVE = 50;
+/** Time a new WebRTC connection may take to open before it is abandoned. */
+export const CONNECT_TIMEOUT_MS = 15_000;
+/** Largest frame accepted on a data channel, checked before parsing. */
+export const MAX_FRAME_BYTES = 64 * 1024;

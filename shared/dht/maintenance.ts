@@ -1,0 +1,413 @@
+/**
+ * Upkeep of a node's channels: join through the bootstrap service, keep a channel to every node
+ * of the near subtree and to one node per far bucket, repair when a neighbour leaves, refresh
+ * every REFRESH_INTERVAL_MS. Connections are the scarce resource (Chromium's lifetime cap), so
+ * nothing here dials a node it does not need, and far channels prefer long-lived peers.
+ */
+import type { Peer } from './channels.ts';
+import type { TimerHandle } from '../lib/clock.ts';
+import { ID_BITS, ID_BYTES } from '../lib/id.ts';
+import { NEAR_CHECK_INTERVAL_MS, NEAR_CHECK_MAX_INTERVAL_MS, REFRESH_INTERVAL_MS, REPAIR_DELAY_MS } from './constants.ts';
+import { errorCode, ErrorCode, isPeerchatError } from '../lib/errors.ts';
+import { bucketIndex, compareDistance, idFromHex, type NodeId } from '../lib/id.ts';
+import { LazyMap } from '../lib/lazy-map.ts';
+import type { KademliaNode } from './node.ts';
+import type { Neighbour } from './router.ts';
+import type { Contact } from './routing-table.ts';
+
+/** Nearest neighbours asked directly for their view of this node's neighbourhood at refresh. */
+const NEAR_SOURCES = 3;
+/** A peer whose dial failed is not dialed again for this long. */
+const DIAL_BACKOFF_MS = 10 * 60_000;
+const MAX_BACKOFF_ENTRIES = 256;
+/** Candidates tried in turn for one empty far bucket (a busy peer answers BUSY). */
+const FAR_DIAL_TRIES = 3;
+const LONELY_RETRY_MS = 2_000;
+const LONELY_RETRY_MAX_MS = 60_000;
+
+export class Maintenance {
+  private refreshTimer: TimerHandle | null = null;
+  private repairTimer: TimerHandle | null = null;
+  private nearTimer: TimerHandle | null = null;
+  /** When the pending near check fires, and the wait before the one after it. */
+  private nearDue = 0;
+  private nearInterval = NEAR_CHECK_INTERVAL_MS;
+  /** A hash of the r nearest channels as of the last look, to notice when they change. */
+  private nearKey = 0;
+  private lonelyTimer: TimerHandle | null = null;
+  private lonelyRetries = 0;
+  /** Far buckets with a dial in progress (a handful at most: an array costs less than a Set). */
+  private readonly farDials: number[] = [];
+  /** Peers whose dial failed recently, and until when not to dial them again. */
+  private readonly backoff = new LazyMap<string, number>();
+  private closed = false;
+
+  constructor(private readonly node: KademliaNode) {}
+
+  /** Bootstrap peers first, then the node's own neighbourhood, then far buckets. */
+  /** Joins: first peers, then the neighbourhood, with `remembered` neighbours dialed too. */
+  async join(remembered: string[] = []): Promise<void> {
+    await this.topUp();
+    await this.refresh(remembered);
+    this.scheduleRefresh();
+    this.scheduleNearCheck();
+    this.scheduleLonelyRetry();
+  }
+
+  /**
+   * A node still without any channel (the first of a network, or its first peers were busy)
+   * asks the bootstrap service again, backing off: 2 s, 4 s, ... up to a minute.
+   */
+  private scheduleLonelyRetry(): void {
+    if (this.node.neighbours().length > 0) {
+      this.lonelyRetries = 0;
+      return;
+    }
+    if (this.closed || this.lonelyTimer || !this.node.bootstrap) return;
+    const delay = Math.min(LONELY_RETRY_MAX_MS, LONELY_RETRY_MS * 2 ** this.lonelyRetries++) * (0.75 + 0.5 * this.node.random.float());
+    this.lonelyTimer = this.node.clock.setTimeout(() => {
+      this.lonelyTimer = null;
+      void this.topUp()
+        .then(() => this.refresh())
+        .finally(() => this.scheduleLonelyRetry());
+    }, delay);
+  }
+
+  /**
+   * With no channel at all (joining, the first tab of a network, or every neighbour gone) the
+   * overlay cannot be reached from here: ask the bootstrap service for first peers again.
+   */
+  private async topUp(): Promise<void> {
+    const { node } = this;
+    const boot = node.bootstrap;
+    if (!boot || this.closed || node.neighbours().length > 0) return;
+    let peers: string[];
+    try {
+      peers = await boot.peers(node.hex, node.config.bootstrapPeers);
+    } catch (err) {
+      node.stats.count(`bootstrap-failed-${errorCode(err)}`);
+      return;
+    }
+    // Through the server one at a time until a channel opens; the others are reached through
+    // that channel (routed SIGNAL), so the server relays one connection per join, not three.
+    const queue = peers.filter((hex) => !node.channels.peers.has(hex) && !node.channels.connecting(hex));
+    while (queue.length > 0 && node.neighbours().length === 0 && !this.closed) {
+      await this.dialViaServer(queue.shift()!);
+    }
+    await Promise.allSettled(queue.map(async (hex) => (await this.dial(hex)) || this.dialViaServer(hex)));
+  }
+
+  /** One dial of a first peer through the signal server; true when the channel opened. */
+  private async dialViaServer(hex: string): Promise<boolean> {
+    const { node } = this;
+    const boot = node.bootstrap!;
+    node.stats.count('dials-via-bootstrap');
+    try {
+      await node.channels.dial(hex, (p) => boot.exchange(node.hex, hex, p));
+      return true;
+    } catch (err) {
+      node.stats.count(`bootstrap-dial-failed-${errorCode(err)}`);
+      return false;
+    }
+  }
+
+  private scheduleNearCheck(): void {
+    if (this.closed) return;
+    const { node } = this;
+    const delay = this.nearInterval * (0.9 + 0.2 * node.random.float());
+    this.nearDue = node.clock.now() + delay;
+    this.nearTimer = node.clock.setTimeout(() => {
+      this.nearTimer = null;
+      this.nearInterval = Math.min(2 * this.nearInterval, NEAR_CHECK_MAX_INTERVAL_MS);
+      void this.checkNear().finally(() => this.scheduleNearCheck());
+    }, delay);
+  }
+
+  /**
+   * A channel opened or closed: if the r nearest changed, the neighbourhood is moving, so the
+   * near checks go back to their shortest period (and the pending one comes forward).
+   */
+  neighbourhoodMaybeChanged(): void {
+    const { node } = this;
+    if (this.closed) return;
+    let key = 0;
+    for (const n of node.closestTo(node.id, node.config.replication + 1)) {
+      key = Math.imul(key ^ ((n.id[16]! << 24) | (n.id[17]! << 16) | (n.id[18]! << 8) | n.id[19]!), 0x01000193);
+    }
+    key &= 0x3fffffff; // a small integer, which V8 stores without a heap number
+    if (key === this.nearKey) return;
+    this.nearKey = key;
+    this.nearInterval = NEAR_CHECK_INTERVAL_MS;
+    if (this.nearTimer && this.nearDue - node.clock.now() > NEAR_CHECK_INTERVAL_MS) {
+      node.clock.clearTimeout(this.nearTimer);
+      this.nearTimer = null;
+      this.scheduleNearCheck();
+    }
+  }
+
+  /**
+   * Looks up the node's own id (routed, so it lands in the neighbourhood even when no near
+   * channel is open yet) and connects to the near nodes it lacks, then fills empty far buckets.
+   */
+  async refresh(extra: readonly string[] = []): Promise<void> {
+    const { node } = this;
+    if (this.closed || node.neighbours().length === 0) return;
+    // The routed lookup finds the neighbourhood from anywhere; asking the nearest neighbours
+    // directly too catches nodes of the near subtree that none of them alone reports.
+    const [routed, direct] = await Promise.all([
+      node.routeFromHere('FIND_NODE', { target: node.hex }, node.id, 2, { leave: true, avoidSelf: true }),
+      this.askNearest(),
+    ]);
+    await this.connectWanted([...routed.flatMap((a) => a.nodes), ...direct, ...extra]);
+    await this.fillFarBuckets();
+  }
+
+  /**
+   * The cheap, frequent half of a refresh: the nearest neighbours' views of this node's
+   * neighbourhood, straight over open channels. Near subtrees are not symmetric, so a newcomer
+   * may not dial every node whose subtree holds it; this finds it within NEAR_CHECK_INTERVAL_MS
+   * instead of a full refresh period.
+   */
+  async checkNear(): Promise<void> {
+    if (this.closed || this.node.neighbours().length === 0) return;
+    await this.connectWanted(await this.askNearest());
+  }
+
+  /**
+   * Asks the nearest neighbours, and one neighbour across the near subtree's boundary bucket,
+   * for the nodes closest to this one. The boundary bucket is the other half of the near
+   * subtree: its nodes have enough neighbours on their own side that most of them never dial
+   * this node, and the nearest neighbours, all on this node's side, rarely know them either.
+   * A node there knows its side (measured at N = 2,000: every lookup that missed a settled
+   * node missed one of these).
+   */
+  private async askNearest(): Promise<string[]> {
+    const { node } = this;
+    const sources = node.closestTo(node.id, NEAR_SOURCES + 1).slice(1) as Peer[];
+    const across = this.closestConnectedIn(node.table.nearBoundary(node.config.replication));
+    if (across && !sources.includes(across)) sources.push(across);
+    const answers = await Promise.allSettled(sources.map((p) => node.direct(p, 'FIND_NODE', { target: node.hex })));
+    return answers.flatMap((a) => (a.status === 'fulfilled' ? a.value.nodes : []));
+  }
+
+  /** The open channel in `bucket` closest to this node, if any. */
+  private closestConnectedIn(bucket: number): Peer | undefined {
+    const { node } = this;
+    let best: Peer | undefined;
+    for (const c of node.table.bucket(bucket)) {
+      const p = node.channels.peers.get(c.hex);
+      if (p && p.kind === 'dht' && (!best || compareDistance(node.id, p.id, best.id) < 0)) best = p;
+    }
+    return best;
+  }
+
+  /** Candidates learned from any lookup: dial the ones the overlay needs. */
+  learn(nodes: readonly Neighbour[]): void {
+    void this.connectWanted(nodes.map((n) => n.hex));
+  }
+
+  neighbourLost(_peer: Peer): void {
+    if (this.closed || this.repairTimer) return;
+    this.repairTimer = this.node.clock.setTimeout(() => {
+      this.repairTimer = null;
+      // Only a node left with no channel goes back to the bootstrap service first; the others
+      // repair through the overlay at once.
+      if (this.node.neighbours().length === 0) void this.topUp().then(() => this.refresh());
+      else void this.refresh();
+    }, REPAIR_DELAY_MS);
+  }
+
+  /** A full bucket met a new contact: keep the old one if it still answers (Kademlia's rule). */
+  bucketFull(oldest: Contact, newcomer: Peer): void {
+    const { node } = this;
+    const oldPeer = node.channels.peers.get(oldest.hex);
+    const check = oldPeer ? node.direct(oldPeer, 'PING', {}).then(() => true, () => false) : Promise.resolve(false);
+    void check.then((alive) => {
+      if (alive || !node.channels.peers.has(newcomer.hex)) return;
+      node.table.remove(oldest.hex);
+      node.table.add(newcomer.id, node.clock.now());
+      node.table.setConnected(newcomer.hex, true);
+    });
+  }
+
+  close(): void {
+    this.closed = true;
+    if (this.refreshTimer) this.node.clock.clearTimeout(this.refreshTimer);
+    if (this.repairTimer) this.node.clock.clearTimeout(this.repairTimer);
+    if (this.nearTimer) this.node.clock.clearTimeout(this.nearTimer);
+    if (this.lonelyTimer) this.node.clock.clearTimeout(this.lonelyTimer);
+    this.refreshTimer = this.repairTimer = this.nearTimer = this.lonelyTimer = null;
+  }
+
+  private scheduleRefresh(): void {
+    if (this.closed) return;
+    const { node } = this;
+    const jitter = (node.random.float() - 0.5) * 0.2 * REFRESH_INTERVAL_MS;
+    this.refreshTimer = node.clock.setTimeout(() => {
+      this.refreshTimer = null;
+      void this.periodic();
+    }, REFRESH_INTERVAL_MS + jitter);
+  }
+
+  private async periodic(): Promise<void> {
+    try {
+      if (this.node.neighbours().length === 0) await this.topUp();
+      await this.refresh();
+      // A random id's neighbourhood: learns of far nodes and heals partitions.
+      await this.node.lookup(this.node.random.bytes(ID_BYTES), 1);
+      await this.node.records.recheck();
+      await this.node.mailbox.recheck();
+      this.prune();
+    } finally {
+      this.scheduleRefresh();
+    }
+  }
+
+  /**
+   * Dials the candidates the overlay needs: every one in this node's near subtree, and for
+   * each far bucket without a channel, candidates from it in turn until one accepts.
+   */
+  private async connectWanted(hexes: readonly string[]): Promise<void> {
+    const { node } = this;
+    const r = node.config.replication;
+    const candidates: Neighbour[] = [];
+    const seen = new Set<string>();
+    for (const hex of hexes) {
+      if (hex === node.hex || seen.has(hex) || node.channels.peers.has(hex) || node.channels.connecting(hex)) continue;
+      if ((this.backoff.get(hex) ?? 0) > node.clock.now()) continue;
+      seen.add(hex);
+      const id = idFromHex(hex);
+      if (id) candidates.push({ id, hex });
+    }
+    if (candidates.length === 0) return;
+    candidates.sort((a, b) => compareDistance(node.id, a.id, b.id));
+    const boundary = nearBoundary(node.id, r, [...node.table.all(), ...candidates]);
+    const dials: Promise<unknown>[] = [];
+    const far = new Map<number, Neighbour[]>();
+    for (const c of candidates) {
+      const bucket = bucketIndex(node.id, c.id);
+      if (bucket <= boundary) dials.push(this.dial(c.hex, true));
+      else if (!this.farDials.includes(bucket) && this.connectedIn(bucket) < node.config.farChannelsPerBucket) {
+        far.set(bucket, [...(far.get(bucket) ?? []), c]);
+      }
+    }
+    for (const [bucket, list] of far) dials.push(this.dialFar(bucket, list));
+    await Promise.allSettled(dials);
+  }
+
+  private async dialFar(bucket: number, list: Neighbour[]): Promise<void> {
+    this.farDials.push(bucket);
+    try {
+      for (const c of list.slice(0, FAR_DIAL_TRIES)) {
+        if (this.closed || this.connectedIn(bucket) >= this.node.config.farChannelsPerBucket) return;
+        if (await this.dial(c.hex)) return;
+      }
+    } finally {
+      const at = this.farDials.indexOf(bucket);
+      if (at >= 0) this.farDials.splice(at, 1);
+    }
+  }
+
+  /**
+   * Dials through the overlay; true when the channel opened. A `near` dial (this node's near
+   * subtree) draws on the budget's near bucket first, so that a node that spent its shared
+   * tokens on far buckets does not answer for its neighbourhood without part of it.
+   */
+  private async dial(hex: string, near = false): Promise<boolean> {
+    const { node } = this;
+    try {
+      node.stats.count('dials-via-overlay');
+      await node.channels.dial(hex, node.overlayPath(hex), 'dht', near ? 'near' : 'paced');
+      this.backoff.delete(hex);
+      return true;
+    } catch (err) {
+      node.stats.count(`dial-failed-${errorCode(err)}`);
+      // Out of budget: try again when it allows. Any other failed dial may have cost a
+      // connection: do not try that peer again for a while.
+      if (isPeerchatError(err, ErrorCode.BudgetExhausted)) this.retryWhenBudgetAllows();
+      else this.noteFailure(hex);
+      return false;
+    }
+  }
+
+  private noteFailure(hex: string): void {
+    const now = this.node.clock.now();
+    if (this.backoff.size >= MAX_BACKOFF_ENTRIES) {
+      for (const [k, until] of this.backoff) if (until <= now) this.backoff.delete(k);
+      if (this.backoff.size >= MAX_BACKOFF_ENTRIES) this.backoff.delete(this.backoff.keys().next().value!);
+    }
+    this.backoff.set(hex, now + DIAL_BACKOFF_MS);
+  }
+
+  private retryWhenBudgetAllows(): void {
+    if (this.closed || this.repairTimer) return;
+    this.repairTimer = this.node.clock.setTimeout(() => {
+      this.repairTimer = null;
+      void this.refresh();
+    }, this.node.budget.retryAfterMs());
+  }
+
+  /**
+   * Far buckets without a channel, from the top down to where the network is expected to have
+   * nodes: a routed lookup of a random id in each such bucket brings candidates from it.
+   */
+  private async fillFarBuckets(): Promise<void> {
+    const { node } = this;
+    const r = node.config.replication;
+    const boundary = node.table.nearBoundary(r);
+    const lowest = Math.max(boundary + 1, ID_BITS - Math.ceil(Math.log2(Math.max(2, node.estimatedSize()))));
+    for (let i = ID_BITS - 1; i >= lowest && !this.closed; i--) {
+      if (this.connectedIn(i) > 0 || this.farDials.includes(i) || !node.budget.canCreate('dht')) continue;
+      await node.lookup(randomIdInBucket(node.id, i, node.random.bytes(ID_BYTES)), 1);
+    }
+  }
+
+  /** Closes channels this node opened and no longer needs, once it has more than it should. */
+  private prune(): void {
+    const { node } = this;
+    const neighbours = node.neighbours();
+    if (neighbours.length <= node.config.maxDhtChannels * 0.75) return;
+    const wanted = new Set(node.table.wanted(node.config.replication, node.config.farChannelsPerBucket).map((c) => c.hex));
+    for (const p of neighbours) if (p.initiator && !wanted.has(p.hex)) p.close();
+  }
+
+  private connectedIn(bucket: number): number {
+    let n = 0;
+    for (const c of this.node.table.bucket(bucket)) if (c.connected) n++;
+    return n;
+  }
+}
+
+/** Smallest bucket index b such that the ids in buckets 0..b number at least r. */
+function nearBoundary(self: NodeId, r: number, ids: readonly { id: NodeId }[]): number {
+  const counts = new Array<number>(ID_BITS).fill(0);
+  let highest = -1;
+  for (const { id } of ids) {
+    const b = bucketIndex(self, id);
+    if (b < 0) continue;
+    counts[b]!++;
+    highest = Math.max(highest, b);
+  }
+  let total = 0;
+  for (let b = 0; b < ID_BITS; b++) {
+    total += counts[b]!;
+    if (total >= r) return b;
+  }
+  return highest;
+}
+
+/** An id that shares self's first (159 - i) bits and differs at bit i: it falls in bucket i. */
+export function randomIdInBucket(self: NodeId, i: number, random: Uint8Array): NodeId {
+  const out = new Uint8Array(ID_BYTES);
+  const flip = ID_BITS - 1 - i; // bit position from the most significant end
+  for (let bit = 0; bit < ID_BITS; bit++) {
+    const byte = bit >> 3;
+    const mask = 0x80 >> (bit & 7);
+    let v: number;
+    if (bit < flip) v = self[byte]! & mask;
+    else if (bit === flip) v = ~self[byte]! & mask;
+    else v = random[byte]! & mask;
+    out[byte]! |= v;
+  }
+  return out;
+}

@@ -1,0 +1,418 @@
+/**
+ * A Kademlia node on a WebRTC-shaped overlay. It owns the routing table, the channels and the
+ * handler table; routing decisions come from router.ts, structural ones from the routing table,
+ * and upkeep (join, repair, refresh) from maintenance.ts. Everything from the world (transport,
+ * clock, randomness, storage, crypto, bootstrap) is handed in, so the same class runs in a tab,
+ * in Node, and ten thousand times over in the simulator.
+ */
+import { ConnectionBudget } from './budget.ts';
+import { Channels, type Peer, type SignalPath, type SignalPayload, type SignalReply } from './channels.ts';
+import type { Clock } from '../lib/clock.ts';
+import { DIRECT_TIMEOUT_MS, FAR_CHANNELS_PER_BUCKET, FORWARD_RATE_PER_NEIGHBOUR_PER_S, K_BUCKET_SIZE, LOOKUP_TIMEOUT_MS, MAX_MISSED_REPLIES, MAX_HOPS, REPLICATION } from './constants.ts';
+import { webCryptoOps, type CryptoOps, type Identity } from '../lib/crypto.ts';
+import { ErrorCode, PeerchatError, errorCode, isPeerchatError } from '../lib/errors.ts';
+import { bucketIndex, compareDistance, idFromHex, idToHex, isValidIdHex, type NodeId } from '../lib/id.ts';
+import { Maintenance } from './maintenance.ts';
+import type { Method, RequestBodyOf, RequestFrame, ResponseBodyOf, Route } from './protocol.ts';
+import type { Random } from '../lib/random.ts';
+import { MailboxService } from '../chat/mailbox-service.ts';
+import { RecordService } from '../chat/record-service.ts';
+import { closestSet, decideRoute, estimateNetworkSize, firstHops, hopLimit, type Neighbour } from './router.ts';
+import { RoutingTable } from './routing-table.ts';
+import type { Reply } from './rpc.ts';
+import { Stats } from '../lib/stats.ts';
+import { MemoryStore, type Store } from '../lib/store.ts';
+import { KeyedTokenBuckets } from './budget.ts';
+import type { Transport } from '../lib/transport.ts';
+
+/** How a node finds its first peers: the signal server, or the simulator's stand-in for it. */
+export interface Bootstrap {
+  /** Up to n live nodes other than `self`, least recently handed out first. */
+  peers(self: string, n: number): Promise<string[]>;
+  /** Carries a signaling batch from `from` to `to` and returns `to`'s reply. */
+  exchange(from: string, to: string, payload: SignalPayload): Promise<SignalReply>;
+}
+
+export interface NodeConfig {
+  replication: number;
+  farChannelsPerBucket: number;
+  /** Channels beyond which offers from nodes we do not need are refused. */
+  maxDhtChannels: number;
+  /**
+   * First peers asked of the bootstrap service. The first that opens is signaled through the
+   * server; the rest, and every later channel, through the overlay, so the server relays little.
+   */
+  bootstrapPeers: number;
+}
+
+export interface NodeOptions {
+  identity: Identity;
+  transport: Transport;
+  clock: Clock;
+  random: Random;
+  ops?: CryptoOps;
+  store?: Store;
+  bootstrap?: Bootstrap;
+  /** Connections created in this process's life before this node (a browser persists it). */
+  createdBefore?: () => number;
+  config?: Partial<NodeConfig>;
+}
+
+export interface RouteOptions {
+  /** Send it into the network even when no neighbour is closer (signals to another node). */
+  leave?: boolean;
+  /** Ask the network not to deliver it back here (a lookup of this node's own id). */
+  avoidSelf?: boolean;
+  /** Ask the network not to deliver it to this node (a mailbox store avoids its recipient). */
+  avoid?: string;
+}
+
+/** Handles a request that arrived here (direct, or routed and this node is the closest). */
+export type Handler<M extends Method = Method> = (
+  body: RequestBodyOf<M>,
+  ctx: { from: Peer | null; routed: boolean; key: NodeId | null },
+) => Promise<ResponseBodyOf<M>>;
+
+interface RoutingSnapshot {
+  at: number;
+  nodes: string[];
+}
+
+/** A snapshot older than this names nodes that have most likely moved on. */
+const ROUTING_SNAPSHOT_MAX_AGE_MS = 30 * 60_000;
+
+export interface LookupResult {
+  nodes: string[];
+  /** Replies that came back, of the paths started. */
+  answered: number;
+}
+
+export class KademliaNode {
+  readonly id: NodeId;
+  readonly hex: string;
+  readonly self: Neighbour;
+  readonly table: RoutingTable;
+  readonly stats = new Stats();
+  readonly channels: Channels;
+  readonly budget: ConnectionBudget;
+  readonly records: RecordService;
+  readonly mailbox: MailboxService;
+  readonly config: NodeConfig;
+  readonly clock: Clock;
+  readonly random: Random;
+  readonly ops: CryptoOps;
+  readonly store: Store;
+  readonly bootstrap: Bootstrap | undefined;
+  readonly maintenance: Maintenance;
+  private readonly handlers = new Map<Method, Handler>();
+  private readonly forwardLimits = new KeyedTokenBuckets(FORWARD_RATE_PER_NEIGHBOUR_PER_S / 1000, FORWARD_RATE_PER_NEIGHBOUR_PER_S);
+  private closed = false;
+
+  constructor(readonly options: NodeOptions) {
+    this.id = options.identity.nodeId;
+    this.hex = idToHex(this.id);
+    this.self = { id: this.id, hex: this.hex };
+    this.clock = options.clock;
+    this.random = options.random;
+    this.ops = options.ops ?? webCryptoOps;
+    this.store = options.store ?? new MemoryStore();
+    this.bootstrap = options.bootstrap;
+    this.config = {
+      replication: REPLICATION,
+      farChannelsPerBucket: FAR_CHANNELS_PER_BUCKET,
+      maxDhtChannels: 48,
+      bootstrapPeers: 3,
+      ...options.config,
+    };
+    this.table = new RoutingTable(this.id);
+    const before = options.createdBefore ?? (() => 0);
+    this.budget = new ConnectionBudget({ created: () => before() + options.transport.created, now: () => this.clock.now() });
+    this.channels = new Channels({
+      identity: options.identity,
+      ops: this.ops,
+      transport: options.transport,
+      clock: this.clock,
+      random: this.random,
+      budget: this.budget,
+      stats: this.stats,
+      onPeer: (peer) => this.onPeer(peer),
+      onPeerClosed: (peer, reason) => this.onPeerClosed(peer, reason),
+      onRequest: (peer, req, reply) => void this.onRequest(peer, req, reply),
+    });
+    this.records = new RecordService(this);
+    this.mailbox = new MailboxService(this);
+    this.maintenance = new Maintenance(this);
+    this.handle('PING', async () => ({}));
+    // Twice r: a node refreshing its own neighbourhood needs its whole near subtree, which can
+    // hold more than r nodes (measured: r alone left 7% of lookups inexact at N = 500).
+    this.handle('FIND_NODE', async (b) => ({
+      nodes: this.closestTo(idFromHex(b.target)!, 2 * this.config.replication).map((n) => n.hex),
+    }));
+    this.handle('SIGNAL', (b, ctx) => this.onSignalRequest(b, ctx));
+  }
+
+  /** Registers the handler for a method; the chat layer adds its own (DELIVER, MAILBOX_*). */
+  handle<M extends Method>(method: M, handler: Handler<M>): void {
+    this.handlers.set(method, handler as unknown as Handler);
+  }
+
+  /** Stops serving `method`, if `handler` is still the one serving it. */
+  unhandle<M extends Method>(method: M, handler: Handler<M>): void {
+    if (this.handlers.get(method) === (handler as unknown as Handler)) this.handlers.delete(method);
+  }
+
+  /** Joins the overlay through the bootstrap service and starts upkeep. */
+  async start(): Promise<void> {
+    await this.records.load();
+    await this.mailbox.load();
+    await this.maintenance.join(await this.rememberedNeighbours());
+  }
+
+  /**
+   * Saves which nodes this one had channels to (the browser does so every 30 s), so that after
+   * a reload it dials them again along with what its join lookup finds.
+   */
+  async saveRoutingSnapshot(): Promise<void> {
+    const snapshot: RoutingSnapshot = { at: this.clock.now(), nodes: this.neighbours().map((p) => p.hex) };
+    await this.store.put('routing', 'snapshot', snapshot);
+  }
+
+  /** The saved neighbours, if the snapshot is recent enough to be worth dialing; disk is untrusted. */
+  private async rememberedNeighbours(): Promise<string[]> {
+    const s = await this.store.get<RoutingSnapshot>('routing', 'snapshot');
+    if (typeof s !== 'object' || s === null || !Number.isSafeInteger(s.at) || !Array.isArray(s.nodes)) return [];
+    if (this.clock.now() - s.at > ROUTING_SNAPSHOT_MAX_AGE_MS) return [];
+    const nodes = s.nodes.filter((h): h is string => isValidIdHex(h) && h !== this.hex).slice(0, 4 * K_BUCKET_SIZE);
+    this.stats.count('join-remembered', nodes.length);
+    return nodes;
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  /** Open DHT channels, as routing neighbours. */
+  neighbours(): Peer[] {
+    const out: Peer[] = [];
+    for (const p of this.channels.peers.values()) if (p.kind === 'dht') out.push(p);
+    return out;
+  }
+
+  /** The r closest to key among this node and its open channels. */
+  closestTo(key: NodeId, r = this.config.replication): Neighbour[] {
+    return closestSet(key, this.self, this.neighbours(), r);
+  }
+
+  estimatedSize(): number {
+    return estimateNetworkSize(this.id, this.closestTo(this.id, this.config.replication + 1).slice(1));
+  }
+
+  /**
+   * Finds the r live nodes closest to key: routed FIND_NODE over `paths` disjoint first hops,
+   * answers merged. Never waits for a new connection.
+   */
+  async lookup(key: NodeId, paths = 1): Promise<LookupResult> {
+    const answers = await this.routeFromHere('FIND_NODE', { target: idToHex(key) }, key, paths);
+    const seen = new Map<string, Neighbour>([[this.hex, this.self]]);
+    for (const a of answers) for (const hex of a.nodes) if (!seen.has(hex)) seen.set(hex, { id: idFromHex(hex)!, hex });
+    const nodes = [...seen.values()].sort((a, b) => compareDistance(key, a.id, b.id)).slice(0, this.config.replication);
+    this.maintenance.learn(nodes);
+    return { nodes: nodes.map((n) => n.hex), answered: answers.length };
+  }
+
+  /**
+   * Sends a routed request toward key from this node. Resolves with the replies that came back
+   * (an empty list when every path failed); handles it here when no neighbour is closer.
+   */
+  async routeFromHere<M extends Method>(
+    method: M,
+    body: RequestBodyOf<M>,
+    key: NodeId,
+    paths = 1,
+    opts: RouteOptions = {},
+  ): Promise<ResponseBodyOf<M>[]> {
+    const avoid = opts.avoidSelf ? this.hex : opts.avoid;
+    const neighbours = this.neighbours();
+    const hops = firstHops(key, avoid === undefined ? neighbours : neighbours.filter((p) => p.hex !== avoid), paths);
+    const here = hops.length === 0 || (!opts.leave && compareDistance(key, hops[0]!.id, this.id) >= 0);
+    if (here) return [await this.arrive(method, body, { from: null, routed: true, key })];
+    // Sizing the hop limit needs the r nearest: a node with fewer channels (a newcomer, or one
+    // recovering) would guess a tiny network, and its joins and dials died at that limit.
+    const max = neighbours.length > this.config.replication ? hopLimit(this.estimatedSize()) : MAX_HOPS;
+    const route: Route = { k: idToHex(key), h: 1, max, ms: LOOKUP_TIMEOUT_MS - 500 };
+    if (avoid !== undefined) route.x = avoid;
+    const settled = await Promise.allSettled(
+      hops.map((p) => (p as Peer).rpc.request(method, body, LOOKUP_TIMEOUT_MS, route)),
+    );
+    const out: ResponseBodyOf<M>[] = [];
+    for (const s of settled) {
+      if (s.status === 'fulfilled') out.push(s.value);
+      else this.stats.count(`route-failed-${errorCode(s.reason)}`);
+    }
+    return out;
+  }
+
+  /** Sends a request to a neighbour directly; counts missed replies and drops silent peers. */
+  async direct<M extends Method>(peer: Peer, method: M, body: RequestBodyOf<M>, timeoutMs = DIRECT_TIMEOUT_MS): Promise<ResponseBodyOf<M>> {
+    try {
+      const res = await peer.rpc.request(method, body, timeoutMs);
+      const c = this.table.get(peer.hex);
+      if (c) this.table.touch(c, this.clock.now());
+      return res;
+    } catch (err) {
+      if (isPeerchatError(err, ErrorCode.Timeout) && this.table.miss(peer.hex) >= MAX_MISSED_REPLIES) {
+        this.stats.count('peer-dropped-unresponsive');
+        peer.close();
+      }
+      throw err;
+    }
+  }
+
+  /** A signaling path to `targetHex` through the overlay: routed SIGNAL requests. */
+  overlayPath(targetHex: string): SignalPath {
+    const key = idFromHex(targetHex)!;
+    return async (payload) => {
+      const body = { from: this.hex, to: targetHex, conn: payload.conn, data: JSON.stringify(payload.data) };
+      const [res] = await this.routeFromHere('SIGNAL', body, key, 1, { leave: true });
+      if (!res) throw new PeerchatError(ErrorCode.NoRoute, `No route to ${targetHex.slice(0, 8)}`);
+      if (res.busyMs !== undefined) return { busyMs: res.busyMs };
+      return { data: parseSignalBatch(res.data) ?? [] };
+    };
+  }
+
+  /** Entry point for signaling that reached this node through the signal server. */
+  handleSignal(fromHex: string, payload: SignalPayload): Promise<SignalReply> {
+    const needed = this.needs(fromHex);
+    if (!needed && this.neighbours().length >= this.config.maxDhtChannels) {
+      this.stats.count('busy-channel-cap');
+      return Promise.resolve({ busyMs: 60_000 });
+    }
+    return this.channels.handleSignal(fromHex, payload, 'dht', needed);
+  }
+
+  /** Leaves: closes every channel and timer. Idempotent. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.maintenance.close();
+    this.channels.close();
+  }
+
+  /**
+   * Whether a channel from this node is one this node needs: its own near subtree, and one
+   * bucket beyond it (that node most likely needs us for its near subtree, as they are not
+   * symmetric, and answers for keys there depend on it), or a far bucket it would fill. Such
+   * channels are accepted past maxDhtChannels and are not paced by the token bucket.
+   */
+  private needs(fromHex: string): boolean {
+    const id = idFromHex(fromHex);
+    if (id === null) return false;
+    const r = this.config.replication;
+    return bucketIndex(this.id, id) <= this.table.nearBoundary(r) + 1 || this.table.wouldWant(id, r, this.config.farChannelsPerBucket);
+  }
+
+  private async onSignalRequest(b: RequestBodyOf<'SIGNAL'>, ctx: { routed: boolean }): Promise<ResponseBodyOf<'SIGNAL'>> {
+    if (!ctx.routed) throw new PeerchatError(ErrorCode.BadRequest, 'SIGNAL must be routed');
+    if (b.to !== this.hex) throw new PeerchatError(ErrorCode.NotFound, 'No such node here');
+    const data = parseSignalBatch(b.data);
+    if (data === null) throw new PeerchatError(ErrorCode.BadRequest, 'Malformed signal batch');
+    const reply = await this.handleSignal(b.from, { conn: b.conn, data });
+    return 'busyMs' in reply ? { data: null, busyMs: reply.busyMs } : { data: JSON.stringify(reply.data) };
+  }
+
+  private onPeer(peer: Peer): void {
+    if (peer.kind === 'dht') {
+      const res = this.table.add(peer.id, this.clock.now());
+      if (res.status === 'full') this.maintenance.bucketFull(res.oldest, peer);
+      this.table.setConnected(peer.hex, true);
+    }
+    this.records.onNeighbour(peer);
+    this.mailbox.onNeighbour(peer);
+    if (peer.kind === 'dht') this.maintenance.neighbourhoodMaybeChanged();
+  }
+
+  private onPeerClosed(peer: Peer, reason: string): void {
+    this.forwardLimits.delete(peer.hex);
+    if (this.closed) return;
+    this.stats.count(`channel-lost-${reason.replace(/\W+/g, '-')}`);
+    if (reason === 'closed by us') this.table.setConnected(peer.hex, false);
+    else this.table.remove(peer.hex);
+    this.maintenance.neighbourLost(peer);
+    if (peer.kind === 'dht') this.maintenance.neighbourhoodMaybeChanged();
+  }
+
+  private async onRequest(peer: Peer, req: RequestFrame, reply: Reply): Promise<void> {
+    if (this.closed) return;
+    if (req.r) return this.onRouted(peer, req, req.r, reply);
+    try {
+      reply.ok(await this.arrive(req.m, req.b, { from: peer, routed: false, key: null }));
+    } catch (err) {
+      this.replyError(reply, err);
+    }
+  }
+
+  private async onRouted(peer: Peer, req: RequestFrame, r: Route, reply: Reply): Promise<void> {
+    const key = idFromHex(r.k)!;
+    const exclude = new Set([peer.hex]);
+    for (;;) {
+      const state = { key, hops: r.h, maxHops: r.max, budgetMs: r.ms, avoid: r.x };
+      const decision = decideRoute(this.id, state, this.neighbours(), exclude);
+      if (decision.action === 'drop') {
+        this.stats.count(`route-drop-${decision.reason}`);
+        return reply.error(decision.reason === 'hop-limit' ? ErrorCode.HopLimit : ErrorCode.Timeout, `Route ${decision.reason}`);
+      }
+      if (decision.action === 'arrived') {
+        try {
+          return reply.ok(await this.arrive(req.m, req.b, { from: peer, routed: true, key }));
+        } catch (err) {
+          return this.replyError(reply, err);
+        }
+      }
+      if (!this.forwardAllowed(peer.hex)) return reply.error(ErrorCode.Busy, 'Forwarding rate exceeded');
+      const { to, next } = decision;
+      const route: Route = { k: r.k, h: next.hops, max: next.maxHops, ms: next.budgetMs, ...(r.x ? { x: r.x } : {}) };
+      try {
+        this.stats.count('forwarded');
+        return reply.ok(await (to as Peer).rpc.request(req.m, req.b as never, next.budgetMs, route));
+      } catch (err) {
+        // A neighbour that left mid-route is routed around while time remains.
+        if (!isPeerchatError(err, ErrorCode.ChannelClosed)) return this.replyError(reply, err);
+        exclude.add(to.hex);
+      }
+    }
+  }
+
+  private async arrive<M extends Method>(
+    method: M,
+    body: RequestBodyOf<M>,
+    ctx: { from: Peer | null; routed: boolean; key: NodeId | null },
+  ): Promise<ResponseBodyOf<M>> {
+    const handler = this.handlers.get(method) as Handler<M> | undefined;
+    if (!handler) throw new PeerchatError(ErrorCode.UnknownMethod, `${method} is not served by this node`);
+    return handler(body, ctx);
+  }
+
+  private forwardAllowed(fromHex: string): boolean {
+    if (this.forwardLimits.take(fromHex, this.clock.now())) return true;
+    this.stats.count('forward-rate-limited');
+    return false;
+  }
+
+  private replyError(reply: Reply, err: unknown): void {
+    if (err instanceof PeerchatError) return reply.error(err.code, err.message);
+    this.stats.count('handler-crashed');
+    reply.error(ErrorCode.Rejected, 'Internal error');
+  }
+}
+
+/** Signal batches travel as a JSON array of strings inside SIGNAL's data field. */
+function parseSignalBatch(data: string | null): string[] | null {
+  if (data === null) return [];
+  try {
+    const value: unknown = JSON.parse(data);
+    if (Array.isArray(value) && value.length <= 16 && value.every((d) => typeof d === 'string')) return value as string[];
+  } catch {
+    // fall through: malformed
+  }
+  return null;
+}

@@ -1,0 +1,108 @@
+/**
+ * Recursive routing decisions (R/Kademlia, Heep 2010), as pure functions of the message and the
+ * set of open channels. WebRTC cannot dial a node id, so a request travels hop by hop over
+ * channels that are already open; the node that has no neighbour strictly closer to the key is
+ * where it arrives, and the reply retraces the path. The node does the I/O; this file decides.
+ */
+import { HOP_BUDGET_MARGIN_MS, MAX_HOPS, REPLICATION } from './constants.ts';
+import { ID_BITS } from '../lib/id.ts';
+import { compareDistance, type NodeId } from '../lib/id.ts';
+import { insertSorted } from './routing-table.ts';
+
+export interface Neighbour {
+  readonly id: NodeId;
+  readonly hex: string;
+}
+
+export interface RouteState {
+  /** Target key. */
+  key: NodeId;
+  /** Hops taken so far. */
+  hops: number;
+  /** Hop limit carried in the message. */
+  maxHops: number;
+  /** Time budget left, ms. */
+  budgetMs: number;
+  /** A node never to deliver to (the origin of a lookup of its own id). */
+  avoid?: string;
+}
+
+export type RouteDecision =
+  | { action: 'forward'; to: Neighbour; next: RouteState }
+  | { action: 'arrived' }
+  | { action: 'drop'; reason: 'hop-limit' | 'budget' };
+
+/**
+ * Where a routed message goes next from `self`: to the open neighbour closest to the key if it
+ * is strictly closer than self, skipping `exclude` (the hop it came from and neighbours that
+ * already failed); otherwise it has arrived.
+ */
+export function decideRoute(
+  self: NodeId,
+  route: RouteState,
+  neighbours: Iterable<Neighbour>,
+  exclude: ReadonlySet<string> = new Set(),
+): RouteDecision {
+  const best = closestNeighbour(route.key, neighbours, exclude, route.avoid);
+  if (!best || compareDistance(route.key, best.id, self) >= 0) return { action: 'arrived' };
+  if (route.hops + 1 > route.maxHops) return { action: 'drop', reason: 'hop-limit' };
+  const budgetMs = route.budgetMs - HOP_BUDGET_MARGIN_MS;
+  if (budgetMs <= 0) return { action: 'drop', reason: 'budget' };
+  return { action: 'forward', to: best, next: { ...route, hops: route.hops + 1, budgetMs } };
+}
+
+export function closestNeighbour(
+  key: NodeId,
+  neighbours: Iterable<Neighbour>,
+  exclude: ReadonlySet<string> = new Set(),
+  avoid?: string,
+): Neighbour | null {
+  let best: Neighbour | null = null;
+  for (const n of neighbours) {
+    if (exclude.has(n.hex) || n.hex === avoid) continue;
+    if (!best || compareDistance(key, n.id, best.id) < 0) best = n;
+  }
+  return best;
+}
+
+/**
+ * First hops of a lookup that starts at `self`: up to `paths` distinct neighbours, closest to
+ * the key first. Records and mailboxes use two disjoint first hops so that one bad or departed
+ * neighbour cannot hide a key; the second path uses the second-closest neighbour even if it is
+ * not closer than self, which still converges since every later hop is greedy.
+ */
+export function firstHops(key: NodeId, neighbours: Iterable<Neighbour>, paths: number): Neighbour[] {
+  const out: Neighbour[] = [];
+  for (const n of neighbours) insertSorted(out, n, key, paths);
+  return out;
+}
+
+/** The r closest to key among self and the neighbours: what an arrived lookup answers. */
+export function closestSet(key: NodeId, self: Neighbour, neighbours: Iterable<Neighbour>, r = REPLICATION): Neighbour[] {
+  const out: Neighbour[] = [self];
+  for (const n of neighbours) if (n.hex !== self.hex) insertSorted(out, n, key, r);
+  return out.length > r ? out.slice(0, r) : out;
+}
+
+/**
+ * Estimates the number of nodes from how far away the r-th nearest neighbour is: in a uniform
+ * id space, r nodes within distance d means about r * 2^160 / d nodes in all.
+ */
+export function estimateNetworkSize(self: NodeId, nearest: readonly Neighbour[]): number {
+  if (nearest.length === 0) return 1;
+  const far = nearest[nearest.length - 1]!.id;
+  let first = 0;
+  while (first < self.length && self[first] === far[first]) first++;
+  if (first === self.length) return nearest.length + 1;
+  // log2 of the distance from its six leading bytes: plenty of precision for an estimate.
+  const take = Math.min(6, self.length - first);
+  let mantissa = 0;
+  for (let i = first; i < first + take; i++) mantissa = mantissa * 256 + (self[i]! ^ far[i]!);
+  const log2Distance = Math.log2(mantissa) + 8 * (self.length - first - take);
+  return Math.max(nearest.length + 1, Math.round(nearest.length * 2 ** (ID_BITS - log2Distance)));
+}
+
+/** The hop limit carried in a new routed message: 2 * log2(N) + 4, capped by MAX_HOPS. */
+export function hopLimit(estimatedNodes: number): number {
+  return Math.min(MAX_HOPS, Math.ceil(2 * Math.log2(Math.max(2, estimatedNodes)) + 4));
+}

@@ -1,0 +1,255 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { ID_BYTES } from './id.ts';
+import {
+  bucketIndex,
+  closestHexes,
+  compareBytes,
+  compareDistance,
+  idEquals,
+  idFromHex,
+  idToHex,
+  isValidIdHex,
+  nodeIdFromSigningKey,
+  randomId,
+  sortByDistance,
+  userKey,
+  xorDistance,
+  type NodeId,
+} from './id.ts';
+import { SeededRandom } from './random.ts';
+
+// Property runs replay exactly (STYLE: tests are deterministic); change the seed to explore.
+fc.configureGlobal({ seed: 0x5eed });
+
+const anyId = fc.uint8Array({ minLength: ID_BYTES, maxLength: ID_BYTES });
+const zero = (): NodeId => new Uint8Array(ID_BYTES);
+/** An id equal to `base` with bit `bit` (0 = most significant) flipped. */
+function flipBit(base: NodeId, bit: number): NodeId {
+  const out = base.slice();
+  out[bit >> 3] = out[bit >> 3]! ^ (0x80 >> (bit & 7));
+  return out;
+}
+async function webCryptoPrefix(bytes: Uint8Array): Promise<Uint8Array> {
+  return new Uint8Array(await crypto.subtle.digest('SHA-256', Uint8Array.from(bytes))).slice(0, ID_BYTES);
+}
+
+describe('hex encoding', () => {
+  it('round-trips every id through 40 lowercase hex characters', () => {
+    fc.assert(
+      fc.property(anyId, (id) => {
+        const hex = idToHex(id);
+        expect(hex).toMatch(/^[0-9a-f]{40}$/);
+        expect(isValidIdHex(hex)).toBe(true);
+        expect(idFromHex(hex)).toEqual(id);
+      }),
+    );
+  });
+
+  it('pads small bytes with a leading zero', () => {
+    const id = zero();
+    id[0] = 0x0a;
+    id[19] = 0x01;
+    expect(idToHex(id)).toBe('0a' + '00'.repeat(18) + '01');
+  });
+
+  it('rejects uppercase, wrong lengths, non-hex characters and non-strings', () => {
+    const good = 'ab'.repeat(20);
+    expect(idFromHex(good)).not.toBeNull();
+    for (const bad of [
+      good.toUpperCase(),
+      'A' + good.slice(1),
+      good.slice(2),
+      good + 'ab',
+      good.slice(1),
+      '',
+      'g' + good.slice(1),
+      ' ' + good.slice(1),
+      good.slice(0, 39) + '\n',
+      '0x' + good.slice(2),
+    ]) {
+      expect(idFromHex(bad), JSON.stringify(bad)).toBeNull();
+      expect(isValidIdHex(bad)).toBe(false);
+    }
+    for (const notString of [null, undefined, 42, {}, ['ab'.repeat(20)], new Uint8Array(20)]) {
+      expect(idFromHex(notString as unknown as string)).toBeNull();
+      expect(isValidIdHex(notString)).toBe(false);
+    }
+  });
+
+  it('accepts exactly the strings of 40 lowercase hex digits', () => {
+    const hexId = fc.string({ unit: fc.constantFrom(...'0123456789abcdef'), minLength: 40, maxLength: 40 });
+    const oneCharOff = fc.tuple(hexId, fc.nat(39), fc.constantFrom(...'AFgG/:`@ \u0660')).map(([h, i, c]) => h.slice(0, i) + c + h.slice(i + 1));
+    const nearHex = fc.string({ unit: fc.constantFrom(...'0123456789abcdefABCDEFgz/:`@ \u0660\uff10'), minLength: 38, maxLength: 42 });
+    fc.assert(
+      fc.property(fc.oneof(hexId, oneCharOff, nearHex, fc.string()), (s) => {
+        const valid = /^[0-9a-f]{40}$/.test(s);
+        expect(isValidIdHex(s)).toBe(valid);
+        expect(idFromHex(s) !== null).toBe(valid);
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('never throws on arbitrary strings', () => {
+    fc.assert(
+      fc.property(fc.string(), (s) => {
+        const id = idFromHex(s);
+        expect(id === null || idToHex(id) === s).toBe(true);
+      }),
+    );
+  });
+});
+
+describe('bucketIndex', () => {
+  it('is 0 when the ids differ only in the last bit', () => {
+    expect(bucketIndex(zero(), flipBit(zero(), 159))).toBe(0);
+  });
+
+  it('is 159 when the ids differ in the first bit', () => {
+    expect(bucketIndex(zero(), flipBit(zero(), 0))).toBe(159);
+  });
+
+  it('is -1 for the same id', () => {
+    fc.assert(
+      fc.property(anyId, (id) => {
+        expect(bucketIndex(id, id.slice())).toBe(-1);
+      }),
+    );
+  });
+
+  it('is 159 minus the position of the first differing bit, whatever the later bits', () => {
+    fc.assert(
+      fc.property(anyId, anyId, fc.integer({ min: 0, max: 159 }), (self, noise, bit) => {
+        // Keep the bits before `bit`, flip `bit`, and let the rest be anything.
+        const other = self.slice();
+        for (let b = bit + 1; b < 160; b++) {
+          const mask = 0x80 >> (b & 7);
+          other[b >> 3] = (other[b >> 3]! & ~mask) | (noise[b >> 3]! & mask);
+        }
+        other[bit >> 3] = other[bit >> 3]! ^ (0x80 >> (bit & 7));
+        expect(bucketIndex(self, other)).toBe(159 - bit);
+        expect(bucketIndex(other, self)).toBe(159 - bit);
+      }),
+    );
+  });
+});
+
+describe('XOR distance', () => {
+  it('is symmetric', () => {
+    fc.assert(
+      fc.property(anyId, anyId, (a, b) => {
+        expect(xorDistance(a, b)).toEqual(xorDistance(b, a));
+      }),
+    );
+  });
+
+  it('is zero from an id to itself and only to itself', () => {
+    fc.assert(
+      fc.property(anyId, anyId, (a, b) => {
+        expect(xorDistance(a, a)).toEqual(zero());
+        expect(compareBytes(xorDistance(a, b), zero()) === 0).toBe(idEquals(a, b));
+      }),
+    );
+  });
+
+  it('composes: d(a, c) is d(a, b) xor d(b, c)', () => {
+    fc.assert(
+      fc.property(anyId, anyId, anyId, (a, b, c) => {
+        expect(xorDistance(a, c)).toEqual(xorDistance(xorDistance(a, b), xorDistance(b, c)));
+      }),
+    );
+  });
+
+  it('compareDistance agrees with comparing the XOR distances as numbers', () => {
+    fc.assert(
+      fc.property(anyId, anyId, anyId, (target, a, b) => {
+        expect(Math.sign(compareDistance(target, a, b))).toBe(
+          compareBytes(xorDistance(target, a), xorDistance(target, b)),
+        );
+      }),
+    );
+  });
+
+  it('compareDistance agrees on ids that share a long prefix', () => {
+    // Random ids almost always differ in the first byte; these differ only late.
+    fc.assert(
+      fc.property(anyId, fc.integer({ min: 100, max: 159 }), fc.integer({ min: 100, max: 159 }), (t, i, j) => {
+        const a = flipBit(t, i);
+        const b = flipBit(t, j);
+        expect(Math.sign(compareDistance(t, a, b))).toBe(compareBytes(xorDistance(t, a), xorDistance(t, b)));
+        expect(Math.sign(compareDistance(t, a, b))).toBe(Math.sign(j - i));
+      }),
+    );
+  });
+
+  it('sortByDistance yields non-decreasing distances to the target', () => {
+    fc.assert(
+      fc.property(anyId, fc.array(anyId, { maxLength: 40 }), (target, ids) => {
+        const sorted = sortByDistance(target, ids.slice(), (id) => id);
+        expect(sorted).toHaveLength(ids.length);
+        for (let i = 1; i < sorted.length; i++) {
+          expect(compareBytes(xorDistance(target, sorted[i - 1]!), xorDistance(target, sorted[i]!))).toBeLessThanOrEqual(0);
+        }
+      }),
+    );
+  });
+
+  it('sortByDistance sorts things that carry an id', () => {
+    const target = zero();
+    const items = [3, 1, 2].map((n) => {
+      const id = zero();
+      id[19] = n;
+      return { name: `n${n}`, id };
+    });
+    expect(sortByDistance(target, items, (x) => x.id).map((x) => x.name)).toEqual(['n1', 'n2', 'n3']);
+  });
+});
+
+describe('compareBytes', () => {
+  it('orders byte strings as big-endian unsigned numbers, shorter first on a common prefix', () => {
+    expect(compareBytes(Uint8Array.of(1, 2), Uint8Array.of(1, 2))).toBe(0);
+    expect(compareBytes(Uint8Array.of(0, 255), Uint8Array.of(1, 0))).toBe(-1);
+    expect(compareBytes(Uint8Array.of(200), Uint8Array.of(13))).toBe(1);
+    expect(compareBytes(Uint8Array.of(1), Uint8Array.of(1, 0))).toBe(-1);
+    expect(compareBytes(Uint8Array.of(1, 0), Uint8Array.of(1))).toBe(1);
+  });
+});
+
+describe('derived ids', () => {
+  it('nodeIdFromSigningKey is the first 20 bytes of SHA-256 of the key, the same every time', async () => {
+    const key = new SeededRandom(1).bytes(32);
+    const id = nodeIdFromSigningKey(key);
+    expect(id).toHaveLength(ID_BYTES);
+    expect(nodeIdFromSigningKey(key.slice())).toEqual(id);
+    expect(id).toEqual(await webCryptoPrefix(key));
+    expect(nodeIdFromSigningKey(new SeededRandom(2).bytes(32))).not.toEqual(id);
+  });
+
+  it('userKey hashes "user:" + name and differs from name to name', async () => {
+    const alice = userKey('alice');
+    expect(alice).toHaveLength(ID_BYTES);
+    expect(userKey('alice')).toEqual(alice);
+    expect(alice).toEqual(await webCryptoPrefix(new TextEncoder().encode('user:alice')));
+    expect(userKey('alicf')).not.toEqual(alice);
+  });
+
+  it('randomId takes ID_BYTES bytes from the given source', () => {
+    const a = randomId((n) => new SeededRandom(5).bytes(n));
+    expect(a).toHaveLength(ID_BYTES);
+    expect(randomId((n) => new SeededRandom(5).bytes(n))).toEqual(a);
+  });
+});
+
+describe('closestHexes', () => {
+  it('returns the n ids closest to the key, closest first', () => {
+    const key = '00'.repeat(20);
+    const ids = ['ff'.repeat(20), '01'.repeat(20), '0f'.repeat(20), '00'.repeat(19) + '01'];
+    expect(closestHexes(key, ids, 3)).toEqual(['00'.repeat(19) + '01', '01'.repeat(20), '0f'.repeat(20)]);
+    expect(closestHexes(key, ids, 10)).toHaveLength(4);
+  });
+
+  it('refuses a key that is not 40 hex digits', () => {
+    expect(() => closestHexes('xyz', [], 1)).toThrow();
+  });
+});

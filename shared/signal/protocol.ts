@@ -1,0 +1,173 @@
+/**
+ * The signal server's wire protocol (`/signal`, JSON text frames), for both ends: the server in
+ * signal-server/ and the tab's bootstrap client in web/net/. Validated with valibot on both ends.
+ *
+ *   server -> tab   {type:'challenge', nonce}                 right after the socket opens
+ *   tab -> server   {type:'hello', key, id, sig}              sig over signalAuthPayload(nonce)
+ *   server -> tab   {type:'welcome'}                          id is the key's hash, sig is good
+ *   tab -> server   {type:'peers', n}                         -> {type:'peers', ids}
+ *   tab -> server   {type:'signal', to, rid, payload}         -> to `to`: {type:'signal', from, to, rid, payload}
+ *   tab -> server   {type:'signal-reply', to, rid, reply}     -> to `to`: {type:'signal-reply', from, to, rid, reply}
+ *   tab -> server   {type:'ping'}                             -> {type:'pong'}
+ *   server -> tab   {type:'error', code, rid?, msg?}          a signal could not be relayed
+ *
+ * A tab sends nothing but its hello until the welcome arrives (anything else closes with 4401).
+ * `from` on relayed frames is stamped by the server from the authenticated socket, so a tab
+ * cannot speak for another. The server keeps no state for a signal: `rid` is the asker's own
+ * request id, carried there and back, and the asker matches replies by (from, rid).
+ */
+import * as v from 'valibot';
+import { utf8Encode } from '../lib/encoding.ts';
+import { ErrorCode } from '../lib/errors.ts';
+import { B64Key, B64Sig, Hex40, MAX_RETRY_MS, U32 } from '../dht/protocol-schemas.ts';
+
+export const SIGNAL_PATH = '/signal';
+/**
+ * The app's second URL, served with COOP/COEP where `/` is served without: moving between the
+ * two gives a tab a fresh renderer process, and so a fresh WebRTC connection count.
+ */
+export const TWIN_PREFIX = '/twin/';
+
+/** Whether a URL path is under the twin URL (`/twin` itself included). */
+export function isTwinPath(pathname: string): boolean {
+  return pathname === '/twin' || pathname.startsWith(TWIN_PREFIX);
+}
+/** Largest frame a tab may send (the server's ws `maxPayload`), checked before parsing. */
+export const MAX_SIGNAL_FRAME_BYTES = 16 * 1024;
+/**
+ * Largest frame the server sends: a relayed frame is the sender's (at most the cap above, and
+ * re-serializing never lengthens JSON) plus the `"from":"<40 hex>",` the server stamps on it.
+ */
+export const MAX_SERVER_FRAME_BYTES = MAX_SIGNAL_FRAME_BYTES + 64;
+export const SIGNAL_NONCE_BYTES = 32;
+/** Most peers one `peers` request may ask for (DESIGN: up to 8 first peers). */
+export const MAX_BOOTSTRAP_PEERS = 8;
+const SIGNAL_AUTH_TAG = 'peerchat-signal-v1';
+const MAX_CONN_CHARS = 64;
+const MAX_SIGNAL_STRINGS = 64;
+const MAX_ERROR_MSG_CHARS = 256;
+
+/** Close codes the server uses; 1008 and 1009 are the standard ones ws and browsers know. */
+export const SignalClose = {
+  GoingAway: 1001,
+  RateLimit: 1008,
+  TooLarge: 1009,
+  HandshakeTimeout: 4000,
+  AuthFailed: 4001,
+  /** The same node id authenticated on a newer socket (a reload): the old one goes. */
+  Replaced: 4002,
+  Heartbeat: 4003,
+  BadMessage: 4400,
+  NotAuthenticated: 4401,
+  NewIdRateLimit: 4429,
+} as const;
+
+/** The bytes a tab signs to prove it owns its node id on this connection. */
+export function signalAuthPayload(nonce: string): Uint8Array {
+  return utf8Encode(`${SIGNAL_AUTH_TAG}\n${nonce}`);
+}
+
+// ---- Schemas -------------------------------------------------------------------------------
+
+const Rid = U32;
+const Payload = v.strictObject({
+  conn: v.pipe(v.string(), v.minLength(1), v.maxLength(MAX_CONN_CHARS), v.regex(/^[A-Za-z0-9_-]+$/)),
+  data: v.pipe(v.array(v.string()), v.maxLength(MAX_SIGNAL_STRINGS)),
+});
+const Reply = v.union([
+  v.strictObject({ data: v.pipe(v.array(v.string()), v.maxLength(MAX_SIGNAL_STRINGS)) }),
+  v.strictObject({ busyMs: v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(MAX_RETRY_MS)) }),
+]);
+const ErrorCodes = v.picklist([ErrorCode.NotFound, ErrorCode.Busy, ErrorCode.BadRequest]);
+
+const CLIENT = {
+  hello: v.strictObject({ type: v.literal('hello'), key: B64Key, id: Hex40, sig: B64Sig }),
+  peers: v.strictObject({
+    type: v.literal('peers'),
+    n: v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(MAX_BOOTSTRAP_PEERS)),
+  }),
+  signal: v.strictObject({ type: v.literal('signal'), to: Hex40, rid: Rid, payload: Payload }),
+  'signal-reply': v.strictObject({ type: v.literal('signal-reply'), to: Hex40, rid: Rid, reply: Reply }),
+  ping: v.strictObject({ type: v.literal('ping') }),
+} as const;
+
+const SERVER = {
+  // A 32-byte nonce has a key's base64url shape.
+  challenge: v.strictObject({ type: v.literal('challenge'), nonce: B64Key }),
+  welcome: v.strictObject({ type: v.literal('welcome') }),
+  peers: v.strictObject({
+    type: v.literal('peers'),
+    ids: v.pipe(v.array(Hex40), v.maxLength(MAX_BOOTSTRAP_PEERS)),
+  }),
+  signal: v.strictObject({ type: v.literal('signal'), from: Hex40, to: Hex40, rid: Rid, payload: Payload }),
+  'signal-reply': v.strictObject({
+    type: v.literal('signal-reply'),
+    from: Hex40,
+    to: Hex40,
+    rid: Rid,
+    reply: Reply,
+  }),
+  error: v.strictObject({
+    type: v.literal('error'),
+    code: ErrorCodes,
+    rid: v.optional(Rid),
+    msg: v.optional(v.pipe(v.string(), v.maxLength(MAX_ERROR_MSG_CHARS))),
+  }),
+  pong: v.strictObject({ type: v.literal('pong') }),
+} as const;
+
+type Out<T extends Record<string, v.GenericSchema>> = { [K in keyof T]: v.InferOutput<T[K]> }[keyof T];
+export type ClientMessage = Out<typeof CLIENT>;
+export type ServerMessage = Out<typeof SERVER>;
+export type ClientMessageOf<T extends ClientMessage['type']> = Extract<ClientMessage, { type: T }>;
+export type ServerMessageOf<T extends ServerMessage['type']> = Extract<ServerMessage, { type: T }>;
+export type SignalErrorCode = v.InferOutput<typeof ErrorCodes>;
+
+// ---- Parse and encode ----------------------------------------------------------------------
+
+export type SignalDropReason = 'not-text' | 'too-large' | 'not-json' | 'unknown-type' | 'bad-shape';
+export type SignalParse<T> = { ok: true; message: T } | { ok: false; reason: SignalDropReason };
+
+const FAST = { abortEarly: true, abortPipeEarly: true } as const;
+const encoder = new TextEncoder();
+
+/** UTF-8 length over `maxBytes`, without encoding strings that are clearly short or long. */
+export function exceedsBytes(text: string, maxBytes: number): boolean {
+  if (text.length * 3 <= maxBytes) return false;
+  if (text.length > maxBytes) return true;
+  return encoder.encode(text).length > maxBytes;
+}
+
+function parseWith<T>(table: Record<string, v.GenericSchema>, text: unknown, maxBytes: number): SignalParse<T> {
+  if (typeof text !== 'string') return { ok: false, reason: 'not-text' };
+  if (exceedsBytes(text, maxBytes)) return { ok: false, reason: 'too-large' };
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return { ok: false, reason: 'not-json' }; // SyntaxError, or RangeError on absurd nesting
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return { ok: false, reason: 'bad-shape' };
+  const type: unknown = (value as Record<string, unknown>)['type'];
+  if (typeof type !== 'string' || !Object.hasOwn(table, type)) return { ok: false, reason: 'unknown-type' };
+  try {
+    const parsed = v.safeParse(table[type]!, value, FAST);
+    return parsed.success ? { ok: true, message: parsed.output as T } : { ok: false, reason: 'bad-shape' };
+  } catch {
+    return { ok: false, reason: 'bad-shape' }; // schemas do not throw on JSON values; last guard
+  }
+}
+
+/** A frame a tab sent, as the server reads it. Never throws. */
+export function parseClientMessage(text: unknown): SignalParse<ClientMessage> {
+  return parseWith<ClientMessage>(CLIENT, text, MAX_SIGNAL_FRAME_BYTES);
+}
+
+/** A frame the server sent, as a tab reads it. Never throws. */
+export function parseServerMessage(text: unknown): SignalParse<ServerMessage> {
+  return parseWith<ServerMessage>(SERVER, text, MAX_SERVER_FRAME_BYTES);
+}
+
+export function encodeSignalMessage(message: ClientMessage | ServerMessage): string {
+  return JSON.stringify(message);
+}

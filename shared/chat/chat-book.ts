@@ -4,7 +4,7 @@
  */
 import { isContact, isConversation, isMessage, isOutboxEntry, withoutUndefined, type ChatMessage, type Contact, type Conversation, type MessageStatus, type OutboxEntry } from './chat-model.ts';
 import { SEEN_RETENTION_MS } from './constants.ts';
-import type { KademliaNode } from '../dht/node.ts';
+import type { NodeContext } from '../dht/context.ts';
 import type { StoreOp } from '../lib/store.ts';
 
 export class ChatBook {
@@ -18,7 +18,7 @@ export class ChatBook {
   lastSentAt = 0;
   closed = false;
 
-  constructor(readonly node: KademliaNode) {}
+  constructor(readonly node: NodeContext) {}
 
   /** Restores everything from the store; what does not parse is dropped and counted. */
   async load(): Promise<void> {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Chat } from './chat.ts';
+import { serveChat, type ChatServices } from './services.ts';
 import { FakeClock } from '../lib/clock.ts';
 import { SEEN_RETENTION_MS } from './constants.ts';
 import { createIdentity, type Identity } from '../lib/crypto.ts';
@@ -10,10 +11,11 @@ import { SeededRandom } from '../lib/random.ts';
 import { MemoryStore } from '../lib/store.ts';
 import { MemoryNetwork } from '../lib/transport.ts';
 
-async function offlineNode(identity: Identity, store: MemoryStore, clock: FakeClock): Promise<KademliaNode> {
+async function offlineNode(identity: Identity, store: MemoryStore, clock: FakeClock): Promise<ChatServices & { node: KademliaNode }> {
   const random = new SeededRandom(1);
   const transport = new MemoryNetwork({ clock, random }).endpoint('a');
-  return new KademliaNode({ identity, transport, clock, random, store });
+  const node = new KademliaNode({ identity, transport, clock, random, store });
+  return { ...serveChat(node), node };
 }
 
 describe('a chat restored from storage', () => {
@@ -44,7 +46,7 @@ describe('a chat restored from storage', () => {
     expect(chat!.contact('eve')).toBeUndefined();
     expect(chat!.conversationList()).toEqual([{ peer: 'bob', unread: 1, lastAt: now - 500 }]);
     expect(chat!.outboxSize).toBe(0);
-    expect(node.stats.snapshot('chat-dropped-from-disk')).toEqual({
+    expect(node.node.stats.snapshot('chat-dropped-from-disk')).toEqual({
       'chat-dropped-from-disk-contact': 1,
       'chat-dropped-from-disk-message': 1,
       'chat-dropped-from-disk-outbox': 1,
@@ -54,7 +56,7 @@ describe('a chat restored from storage', () => {
     expect(await store.get('seen', 'a'.repeat(32))).toBe(now - 400);
     expect(await store.get('seen', 'd'.repeat(32))).toBeUndefined();
     chat!.close();
-    node.close();
+    node.node.close();
   });
 
   it('is null for an identity that never registered a name', async () => {
@@ -62,6 +64,6 @@ describe('a chat restored from storage', () => {
     const identity = await createIdentity(new SeededRandom(4));
     const node = await offlineNode(identity, new MemoryStore(), clock);
     expect(await Chat.open(node, identity)).toBeNull();
-    node.close();
+    node.node.close();
   });
 });

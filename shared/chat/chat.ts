@@ -1,7 +1,8 @@
 /**
  * The user layer (DESIGN.md "What a user does" and "Messages"): a registered name, contacts
  * with pinned keys, conversations, and messages that reach their recipient whether it is online
- * or not. It runs on a joined KademliaNode and persists through the node's Store.
+ * or not. It runs on a joined node's chat services (services.ts) and persists through the node's
+ * Store.
  *
  * Sending: every message is committed to the outbox before anything is sent. An attempt routes
  * DELIVER to the recipient's id; a signed receipt in reply means "delivered". Otherwise it routes
@@ -28,9 +29,14 @@ import { utf8Encode } from '../lib/encoding.ts';
 import { ErrorCode, PeerchatError, errorCode } from '../lib/errors.ts';
 import { Inbox } from './inbox.ts';
 import { createEnvelope } from './messages.ts';
-import type { Handler, KademliaNode } from '../dht/node.ts';
+import type { Handler, NodeContext } from '../dht/context.ts';
 import { Outbox } from './outbox.ts';
+import type { RecordService } from './record-service.ts';
 import { createRecord, usernameOrThrow } from './records.ts';
+import type { ChatServices } from './services.ts';
+
+/** What a user's chat runs on: a node and the name holders serveChat added to it. */
+export type ChatHost = Pick<ChatServices, 'node' | 'records'>;
 
 export type { ChatEvents, ChatMessage, ChatOptions, Contact, Conversation, MessageStatus, Via } from './chat-model.ts';
 
@@ -44,12 +50,18 @@ export class Chat {
   /** Set when the closest nodes hold another key's record for our name. */
   nameLost = false;
 
+  readonly node: NodeContext;
+  private readonly records: RecordService;
+
   private constructor(
-    readonly node: KademliaNode,
+    host: ChatHost,
     readonly identity: Identity,
     private profile: Profile,
     events: ChatEvents = {},
   ) {
+    const { node } = host;
+    this.node = node;
+    this.records = host.records;
     this.book = new ChatBook(node);
     this.timers = new TimerSet(node.clock);
     this.outbox = new Outbox(this.book);
@@ -68,25 +80,26 @@ export class Chat {
    * to the name, reads it back after JOIN_REREAD_DELAY_MS, and fails with NameTaken when another
    * key holds it. The node must have joined.
    */
-  static async register(node: KademliaNode, identity: Identity, rawName: string, options: ChatOptions = {}): Promise<Chat> {
+  static async register(host: ChatHost, identity: Identity, rawName: string, options: ChatOptions = {}): Promise<Chat> {
+    const { node } = host;
     const name = usernameOrThrow(rawName);
     if (node.neighbours().length === 0) throw new PeerchatError(ErrorCode.NoRoute, 'No peers yet: wait until the network panel shows connected peers, then join.');
     const now = node.clock.now();
     const profile: Profile = { name, registeredAt: now, seq: 1 };
     const record = await createRecord(identity, node.ops, { name, registeredAt: now, seq: 1, now });
-    const result = await node.records.publish(record);
+    const result = await host.records.publish(record);
     if (result.status === 'taken') throw new PeerchatError(ErrorCode.NameTaken, `The username “${name}” is taken. Pick another.`);
     await node.store.put('meta', 'profile', profile);
-    const chat = new Chat(node, identity, profile, options.events);
+    const chat = new Chat(host, identity, profile, options.events);
     chat.begin(false);
     return chat;
   }
 
   /** The user saved in the node's store, signed in again; null when this identity never joined. */
-  static async open(node: KademliaNode, identity: Identity, options: ChatOptions = {}): Promise<Chat | null> {
-    const profile = await node.store.get<Profile>('meta', 'profile');
+  static async open(host: ChatHost, identity: Identity, options: ChatOptions = {}): Promise<Chat | null> {
+    const profile = await host.node.store.get<Profile>('meta', 'profile');
     if (!isProfile(profile)) return null;
-    const chat = new Chat(node, identity, profile, options.events);
+    const chat = new Chat(host, identity, profile, options.events);
     await chat.book.load();
     const ready = options.ready ?? Promise.resolve();
     void ready.then(
@@ -132,7 +145,7 @@ export class Chat {
     const { book } = this;
     const name = usernameOrThrow(rawName);
     if (name === this.name) throw new PeerchatError(ErrorCode.BadRequest, 'That is you: find another user to chat with.');
-    const record = await this.node.records.resolve(name);
+    const record = await this.records.resolve(name);
     if (!record) throw new PeerchatError(ErrorCode.NotFound, `User not found: nobody holds the name “${name}”.`);
     const pinned = book.contacts.get(name);
     const found = contactFromRecord(record, this.node.clock.now());
@@ -235,7 +248,7 @@ export class Chat {
       await node.store.put('meta', 'profile', profile);
       this.profile = profile;
       const record = await createRecord(this.identity, node.ops, { name: profile.name, registeredAt: profile.registeredAt, seq: profile.seq, now: node.clock.now() });
-      const result = await node.records.publish(record);
+      const result = await this.records.publish(record);
       const lost = result.status === 'taken';
       if (lost !== this.nameLost) {
         this.nameLost = lost;

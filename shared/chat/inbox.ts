@@ -7,14 +7,13 @@
  */
 import type { ChatBook } from './chat-book.ts';
 import type { ChatEvents, ChatMessage, OutboxEntry, Via } from './chat-model.ts';
-import type { Peer } from '../dht/channels.ts';
 import { TimerSet, type TimerHandle } from '../lib/clock.ts';
 import type { Identity } from '../lib/crypto.ts';
 import { toBase64Url } from '../lib/encoding.ts';
 import { ErrorCode, PeerchatError } from '../lib/errors.ts';
 import { idFromHex } from '../lib/id.ts';
 import { createEnvelope, MAX_RECEIPTS_PER_ENVELOPE, openEnvelope, signFetch, signStatement, type OpenedMessage } from './messages.ts';
-import type { Handler, RouteOptions } from '../dht/node.ts';
+import type { Handler, Peer, RouteOptions } from '../dht/context.ts';
 import type { Outbox } from './outbox.ts';
 import { MAX_TOMBSTONES_PER_ACK, type EnvelopeWire, type RequestBodyOf, type ResponseBodyOf, type TombstoneWire } from '../dht/protocol.ts';
 import type { StoreOp } from '../lib/store.ts';
@@ -210,7 +209,7 @@ export class Inbox {
       const body = { key, tombstones };
       // The holders are the nodes closest to this one: its nearest neighbours get the tombstones
       // straight away, and a routed ack reaches the closest nodes it has no channel to.
-      const near = node.closestTo(node.id, node.config.replication + 1).filter((n) => n.hex !== node.hex) as Peer[];
+      const near = node.closestTo(node.id, node.replication + 1).filter((n) => n.hex !== node.hex) as Peer[];
       const [acks] = await Promise.all([
         node.routeFromHere('MAILBOX_ACK', body, node.id, 2, TO_MY_HOLDERS).catch(() => []),
         Promise.allSettled(near.map((p) => node.direct(p, 'MAILBOX_ACK', body))),

@@ -11,7 +11,6 @@
  * holders that leave. A holder with a channel to the recipient hands it its entries at once
  * (DELIVER, direct): the recipient answers them with tombstones, as it does a fetch.
  */
-import type { Peer } from '../dht/channels.ts';
 import { MAILBOX_HOLDER_BYTES, MAILBOX_PER_SENDER, MAILBOX_RETENTION_MS } from './constants.ts';
 import { MAX_FRAME_BYTES } from '../dht/constants.ts';
 import { fromBase64Url } from '../lib/encoding.ts';
@@ -19,7 +18,8 @@ import { ErrorCode, PeerchatError } from '../lib/errors.ts';
 import { idFromHex } from '../lib/id.ts';
 import { LazyMap } from '../lib/lazy-map.ts';
 import { envelopeHeaderOk, verifyFetch, verifyStatement } from './messages.ts';
-import type { KademliaNode } from '../dht/node.ts';
+import type { NodeContext, NodeService, Peer } from '../dht/context.ts';
+import { TimerSet } from '../lib/clock.ts';
 import { MAX_FETCH_ENTRIES, parseRequestBody, type EnvelopeWire, type RequestBodyOf, type ResponseBodyOf, type TombstoneWire } from '../dht/protocol.ts';
 import type { StoreOp } from '../lib/store.ts';
 
@@ -47,7 +47,7 @@ function entryBytes(e: EnvelopeWire): number {
   return JSON.stringify(e).length;
 }
 
-export class MailboxService {
+export class MailboxService implements NodeService {
   private readonly entries = new LazyMap<string, HeldEntry>();
   private readonly tombstones = new LazyMap<string, HeldTombstone>();
   /** Entries held per "from>to" pair, for the per-sender cap. */
@@ -57,8 +57,10 @@ export class MailboxService {
   private settledAt = 0;
   /** Neighbours known to have an entry or tombstone (by message id), so copies are not repeated. */
   private readonly pushedTo = new LazyMap<string, Set<string>>();
+  private readonly timers: TimerSet;
 
-  constructor(private readonly node: KademliaNode) {
+  constructor(private readonly node: NodeContext) {
+    this.timers = new TimerSet(node.clock);
     node.handle('MAILBOX_STORE', (b, ctx) => this.onStore(b, ctx));
     node.handle('MAILBOX_FETCH', (b) => this.onFetch(b));
     node.handle('MAILBOX_ACK', (b) => this.onAck(b));
@@ -114,7 +116,7 @@ export class MailboxService {
     // The first holder (where the routed store arrived) copies to its nearest to the recipient.
     let holders = 1;
     if (ctx.routed && b.copies > 0) holders += await this.copy(e, b.copies);
-    const recipient = node.channels.peers.get(e.to);
+    const recipient = node.peer(e.to);
     if (ctx.routed && !existing && recipient) this.pushToRecipient(recipient, [e]);
     return { stored: true, holders };
   }
@@ -221,13 +223,18 @@ export class MailboxService {
     // their replies carry any tombstone; what is still held then goes to the recipient.
     const go = () =>
       void this.confirmWithClosest(forPeer).then(() => {
-        const still = this.node.channels.peers.get(peer.hex);
+        const still = this.node.peer(peer.hex);
         if (still) this.pushToRecipient(still, forPeer.filter((e) => this.entries.has(e.id)));
       });
     // A node that just (re)joined waits until its channels are back, so there is someone to ask.
     const wait = this.settledAt - this.node.clock.now();
     if (wait <= 0) return go();
-    this.node.clock.setTimeout(go, wait);
+    this.timers.set(go, wait);
+  }
+
+  /** Cancels the pushes waiting for the node to settle. */
+  close(): void {
+    this.timers.clear();
   }
 
   /** Offers entries to the current closest holders; their replies carry any tombstone. */
@@ -236,7 +243,7 @@ export class MailboxService {
     const asks: Promise<unknown>[] = [];
     for (const e of envelopes) {
       for (const n of node.closestTo(idFromHex(e.to)!)) {
-        const p = node.channels.peers.get(n.hex);
+        const p = node.peer(n.hex);
         if (!p || p.kind !== 'dht' || n.hex === e.to) continue;
         asks.push(node.direct(p, 'MAILBOX_STORE', { envelope: e, copies: 0 }).then((res) => res.ack && this.onAck(res.ack)));
       }
@@ -250,8 +257,8 @@ export class MailboxService {
    * never heard of one would hand over a message already shown.
    */
   private amClosest(toHex: string): boolean {
-    const closest = this.node.closestTo(idFromHex(toHex)!, this.node.config.replication + 1);
-    return closest.filter((n) => n.hex !== toHex).slice(0, this.node.config.replication).some((n) => n.hex === this.node.hex);
+    const closest = this.node.closestTo(idFromHex(toHex)!, this.node.replication + 1);
+    return closest.filter((n) => n.hex !== toHex).slice(0, this.node.replication).some((n) => n.hex === this.node.hex);
   }
 
   /** Hands entries to their online recipient, oldest first; it answers each with a tombstone. */

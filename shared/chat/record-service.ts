@@ -3,12 +3,12 @@
  * rule, persist before acknowledging, replicate to the r closest and push to closer nodes they
  * meet; owners publish and re-read to learn whether the name is theirs.
  */
-import type { Peer } from '../dht/channels.ts';
 import { JOIN_REREAD_DELAY_MS } from './constants.ts';
 import { ErrorCode, PeerchatError } from '../lib/errors.ts';
 import { idEquals, idToHex, type NodeId } from '../lib/id.ts';
 import { LazyMap } from '../lib/lazy-map.ts';
-import type { KademliaNode } from '../dht/node.ts';
+import type { NodeContext, NodeService, Peer } from '../dht/context.ts';
+import { TimerSet } from '../lib/clock.ts';
 import type { RequestBodyOf, ResponseBodyOf, UserRecordWire } from '../dht/protocol.ts';
 import { chooseRecord, recordFromWire, recordKey, recordToWire, verifyRecord, type UserRecord } from './records.ts';
 
@@ -24,10 +24,12 @@ const MAX_HELD_RECORDS = 10_000;
 
 export type PublishResult = { status: 'ok'; holders: number } | { status: 'taken'; by: UserRecord };
 
-export class RecordService {
+export class RecordService implements NodeService {
   private readonly held = new LazyMap<string, Held>();
+  private readonly timers: TimerSet;
 
-  constructor(private readonly node: KademliaNode) {
+  constructor(private readonly node: NodeContext) {
+    this.timers = new TimerSet(node.clock);
     node.handle('STORE', (b, ctx) => this.onStore(b, ctx));
     node.handle('FIND_VALUE', (b) => this.onFindValue(b));
   }
@@ -65,7 +67,7 @@ export class RecordService {
     const key = recordKey(record.name);
     const stored = await node.routeFromHere('STORE', { record: recordToWire(record) }, key, 2);
     if (stored.length === 0) throw new PeerchatError(ErrorCode.NoRoute, 'Could not reach the nodes that hold names; check the connection and retry.');
-    await new Promise<void>((resolve) => node.clock.setTimeout(resolve, JOIN_REREAD_DELAY_MS));
+    await new Promise<void>((resolve) => this.timers.set(resolve, JOIN_REREAD_DELAY_MS));
     const found = await this.resolve(record.name);
     if (found && !idEquals(found.signingKey, record.signingKey)) return { status: 'taken', by: found };
     if (!found) throw new PeerchatError(ErrorCode.NoRoute, 'The record did not read back; retry.');
@@ -100,6 +102,11 @@ export class RecordService {
   }
 
   /** Periodic: drop expired records, copy the rest to the current r closest that lack them. */
+  /** Cancels a publish's wait to read its name back (that publish then never settles). */
+  close(): void {
+    this.timers.clear();
+  }
+
   async recheck(): Promise<void> {
     const now = this.node.clock.now();
     for (const [keyHex, h] of this.held) {

@@ -255,8 +255,7 @@ export class Maintenance {
       await this.refresh();
       // A random id's neighbourhood: learns of far nodes and heals partitions.
       await this.node.lookup(this.node.random.bytes(ID_BYTES), 1);
-      await this.node.records.recheck();
-      await this.node.mailbox.recheck();
+      await this.node.recheckServices();
       this.prune();
     } finally {
       this.scheduleRefresh();

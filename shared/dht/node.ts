@@ -15,8 +15,6 @@ import { bucketIndex, compareDistance, idFromHex, idToHex, isValidIdHex, type No
 import { Maintenance } from './maintenance.ts';
 import type { Method, RequestBodyOf, RequestFrame, ResponseBodyOf, Route } from './protocol.ts';
 import type { Random } from '../lib/random.ts';
-import { MailboxService } from '../chat/mailbox-service.ts';
-import { RecordService } from '../chat/record-service.ts';
 import { closestSet, decideRoute, estimateNetworkSize, firstHops, hopLimit, type Neighbour } from './router.ts';
 import { RoutingTable } from './routing-table.ts';
 import type { Reply } from './rpc.ts';
@@ -24,6 +22,9 @@ import { Stats } from '../lib/stats.ts';
 import { MemoryStore, type Store } from '../lib/store.ts';
 import { KeyedTokenBuckets } from './budget.ts';
 import type { Transport } from '../lib/transport.ts';
+import type { Handler, HandlerContext, NodeService, RouteOptions, ServiceHost } from './context.ts';
+
+export type { Handler, NodeContext, NodeService, RouteOptions, ServiceHost } from './context.ts';
 
 /** How a node finds its first peers: the signal server, or the simulator's stand-in for it. */
 export interface Bootstrap {
@@ -58,21 +59,6 @@ export interface NodeOptions {
   config?: Partial<NodeConfig>;
 }
 
-export interface RouteOptions {
-  /** Send it into the network even when no neighbour is closer (signals to another node). */
-  leave?: boolean;
-  /** Ask the network not to deliver it back here (a lookup of this node's own id). */
-  avoidSelf?: boolean;
-  /** Ask the network not to deliver it to this node (a mailbox store avoids its recipient). */
-  avoid?: string;
-}
-
-/** Handles a request that arrived here (direct, or routed and this node is the closest). */
-export type Handler<M extends Method = Method> = (
-  body: RequestBodyOf<M>,
-  ctx: { from: Peer | null; routed: boolean; key: NodeId | null },
-) => Promise<ResponseBodyOf<M>>;
-
 interface RoutingSnapshot {
   at: number;
   nodes: string[];
@@ -87,7 +73,7 @@ export interface LookupResult {
   answered: number;
 }
 
-export class KademliaNode {
+export class KademliaNode implements ServiceHost {
   readonly id: NodeId;
   readonly hex: string;
   readonly self: Neighbour;
@@ -95,8 +81,6 @@ export class KademliaNode {
   readonly stats = new Stats();
   readonly channels: Channels;
   readonly budget: ConnectionBudget;
-  readonly records: RecordService;
-  readonly mailbox: MailboxService;
   readonly config: NodeConfig;
   readonly clock: Clock;
   readonly random: Random;
@@ -105,6 +89,7 @@ export class KademliaNode {
   readonly bootstrap: Bootstrap | undefined;
   readonly maintenance: Maintenance;
   private readonly handlers = new Map<Method, Handler>();
+  private readonly services: NodeService[] = [];
   private readonly forwardLimits = new KeyedTokenBuckets(FORWARD_RATE_PER_NEIGHBOUR_PER_S / 1000, FORWARD_RATE_PER_NEIGHBOUR_PER_S);
   private closed = false;
 
@@ -139,8 +124,6 @@ export class KademliaNode {
       onPeerClosed: (peer, reason) => this.onPeerClosed(peer, reason),
       onRequest: (peer, req, reply) => void this.onRequest(peer, req, reply),
     });
-    this.records = new RecordService(this);
-    this.mailbox = new MailboxService(this);
     this.maintenance = new Maintenance(this);
     this.handle('PING', async () => ({}));
     // Twice r: a node refreshing its own neighbourhood needs its whole near subtree, which can
@@ -151,7 +134,7 @@ export class KademliaNode {
     this.handle('SIGNAL', (b, ctx) => this.onSignalRequest(b, ctx));
   }
 
-  /** Registers the handler for a method; the chat layer adds its own (DELIVER, MAILBOX_*). */
+  /** Serves a method; the chat layer adds its own (DELIVER, MAILBOX_*, STORE, FIND_VALUE). */
   handle<M extends Method>(method: M, handler: Handler<M>): void {
     this.handlers.set(method, handler as unknown as Handler);
   }
@@ -161,10 +144,17 @@ export class KademliaNode {
     if (this.handlers.get(method) === (handler as unknown as Handler)) this.handlers.delete(method);
   }
 
+  /**
+   * Adds a service that lives on this node (before start()): it is loaded before the join, told
+   * of every new channel, rechecked with the periodic upkeep and closed with the node.
+   */
+  addService(service: NodeService): void {
+    this.services.push(service);
+  }
+
   /** Joins the overlay through the bootstrap service and starts upkeep. */
   async start(): Promise<void> {
-    await this.records.load();
-    await this.mailbox.load();
+    for (const s of this.services) await s.load?.();
     await this.maintenance.join(await this.rememberedNeighbours());
   }
 
@@ -189,6 +179,19 @@ export class KademliaNode {
 
   get isClosed(): boolean {
     return this.closed;
+  }
+
+  get replication(): number {
+    return this.config.replication;
+  }
+
+  peer(hex: string): Peer | undefined {
+    return this.channels.peers.get(hex);
+  }
+
+  /** The services' share of the periodic upkeep, in the order they were added. */
+  async recheckServices(): Promise<void> {
+    for (const s of this.services) await s.recheck?.();
   }
 
   /** Open DHT channels, as routing neighbours. */
@@ -295,6 +298,7 @@ export class KademliaNode {
     if (this.closed) return;
     this.closed = true;
     this.maintenance.close();
+    for (const s of this.services) s.close?.();
     this.channels.close();
   }
 
@@ -326,8 +330,7 @@ export class KademliaNode {
       if (res.status === 'full') this.maintenance.bucketFull(res.oldest, peer);
       this.table.setConnected(peer.hex, true);
     }
-    this.records.onNeighbour(peer);
-    this.mailbox.onNeighbour(peer);
+    for (const s of this.services) s.onNeighbour?.(peer);
     if (peer.kind === 'dht') this.maintenance.neighbourhoodMaybeChanged();
   }
 
@@ -385,7 +388,7 @@ export class KademliaNode {
   private async arrive<M extends Method>(
     method: M,
     body: RequestBodyOf<M>,
-    ctx: { from: Peer | null; routed: boolean; key: NodeId | null },
+    ctx: HandlerContext,
   ): Promise<ResponseBodyOf<M>> {
     const handler = this.handlers.get(method) as Handler<M> | undefined;
     if (!handler) throw new PeerchatError(ErrorCode.UnknownMethod, `${method} is not served by this node`);

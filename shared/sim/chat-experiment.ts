@@ -106,7 +106,7 @@ export async function runChatExperiment(o: ChatExperimentOptions): Promise<ChatE
   const signIn = async (u: User): Promise<void> => {
     const node = await sim.spawn(u.identity, { churn: false });
     await node.started;
-    const chat = (await Chat.open(node.node, u.identity, { events })) ?? (await Chat.register(node.node, u.identity, u.name, { events }));
+    const chat = (await Chat.open(node, u.identity, { events })) ?? (await Chat.register(node, u.identity, u.name, { events }));
     u.session = { node, chat };
   };
   const signOut = (u: User): void => {

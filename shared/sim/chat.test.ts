@@ -29,7 +29,7 @@ async function identity(name: string): Promise<Identity> {
 async function online(name: string): Promise<{ node: SimNode; chat: Chat }> {
   const node = await sim.spawn(await identity(name));
   await sim.until(node.started);
-  const chat = (await sim.until(Chat.open(node.node, node.identity))) ?? (await sim.until(Chat.register(node.node, node.identity, name)));
+  const chat = (await sim.until(Chat.open(node, node.identity))) ?? (await sim.until(Chat.register(node, node.identity, name)));
   return { node, chat };
 }
 
@@ -65,7 +65,7 @@ describe('chat in a simulated network', () => {
     const carol = await online('carol');
     const mallory = await sim.spawn(await identity('mallory'));
     await sim.until(mallory.started);
-    await expect(sim.until(Chat.register(mallory.node, mallory.identity, 'carol'))).rejects.toThrow(/taken/);
+    await expect(sim.until(Chat.register(mallory, mallory.identity, 'carol'))).rejects.toThrow(/taken/);
     await expect(sim.until(carol.chat.findUser('nobody_here'))).rejects.toThrow(/User not found/);
     sim.leave(carol.node);
     sim.leave(mallory);

@@ -42,7 +42,7 @@ async function fetchAll(recipient: SimNode, fetch: Awaited<ReturnType<typeof sig
 }
 
 function holdersOf(id: string): string[] {
-  return [...sim.live.values()].filter((s) => s.node.mailbox.holds(id)).map((s) => s.node.hex);
+  return [...sim.live.values()].filter((s) => s.mailbox.holds(id)).map((s) => s.node.hex);
 }
 
 describe('mailboxes in a simulated network', () => {
@@ -128,7 +128,7 @@ describe('mailboxes in a simulated network', () => {
     await sim.run(60_000);
     const back = await sim.spawn(holders[0]!.identity);
     await sim.run(60_000);
-    expect(back.node.mailbox.holds(envelope.id)).toBe(true);
+    expect(back.mailbox.holds(envelope.id)).toBe(true);
   });
 
   it('a holder keeps at most 200 entries per sender per recipient, and still takes other senders', async () => {

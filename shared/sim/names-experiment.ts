@@ -41,7 +41,7 @@ export async function runNamesExperiment(o: NamesExperimentOptions): Promise<Nam
     const node = await sim.spawn(identity, { churn: false });
     await sim.until(node.started);
     const name = `away_${i}`;
-    const chat = await sim.until(Chat.register(node.node, identity, name));
+    const chat = await sim.until(Chat.register(node, identity, name));
     chat.close();
     sim.leave(node);
     owners.push({ name, identity });
@@ -57,7 +57,7 @@ export async function runNamesExperiment(o: NamesExperimentOptions): Promise<Nam
     const owner = owners[i % owners.length]!;
     const from = sim.randomLive(random);
     try {
-      const record = await sim.until(from.node.records.resolve(owner.name));
+      const record = await sim.until(from.records.resolve(owner.name));
       if (!record) notFound++;
       else if (!idEquals(record.signingKey, owner.identity.signingPublic)) wrongKey++;
       else resolved++;

@@ -26,14 +26,14 @@ describe('user records in a simulated network', () => {
     const names = Array.from({ length: 12 }, (_, i) => `user_${i}`);
     const owners = names.map((_, i) => nodes[(i * 7) % nodes.length]!);
     for (const [i, name] of names.entries()) {
-      const result = await sim.until(owners[i]!.node.records.publish(await register(owners[i]!, name)));
+      const result = await sim.until(owners[i]!.records.publish(await register(owners[i]!, name)));
       expect(result.status).toBe('ok');
     }
     const pick = new SeededRandom(5);
     for (const [i, name] of names.entries()) {
       for (let j = 0; j < 10; j++) {
         const from = nodes[pick.int(nodes.length)]!;
-        const found = await sim.until(from.node.records.resolve(name));
+        const found = await sim.until(from.records.resolve(name));
         expect(found?.signingKey).toEqual(owners[i]!.identity.signingPublic);
       }
     }
@@ -44,18 +44,18 @@ describe('user records in a simulated network', () => {
     const [a, b] = [nodes[3]!, nodes[90]!];
     const now = sim.clock.now();
     const [ra, rb] = [await register(a, 'contested', now), await register(b, 'contested', now)];
-    const [pa, pb] = await sim.until(Promise.all([a.node.records.publish(ra), b.node.records.publish(rb)]));
+    const [pa, pb] = await sim.until(Promise.all([a.records.publish(ra), b.records.publish(rb)]));
     expect([pa.status, pb.status].sort()).toEqual(['ok', 'taken']);
     const winner = pa.status === 'ok' ? a : b;
     await sim.run(10_000);
     for (const n of nodes.filter((_, i) => i % 6 === 0)) {
-      const found = await sim.until(n.node.records.resolve('contested'));
+      const found = await sim.until(n.records.resolve('contested'));
       expect(found?.signingKey).toEqual(winner.identity.signingPublic);
     }
     // Every holder among the 8 closest agrees, not just the ones lookups reach first.
     const key = recordKey('contested');
     for (const hex of sim.closestLive(key, 8)) {
-      expect(sim.live.get(hex)!.node.records.get(idToHex(key))?.signingKey).toEqual(winner.identity.signingPublic);
+      expect(sim.live.get(hex)!.records.get(idToHex(key))?.signingKey).toEqual(winner.identity.signingPublic);
     }
   });
 
@@ -63,7 +63,7 @@ describe('user records in a simulated network', () => {
     const nodes = await network(60, 13);
     const owner = nodes[10]!;
     const good = await register(owner, 'carol');
-    expect((await sim.until(owner.node.records.publish(good))).status).toBe('ok');
+    expect((await sim.until(owner.records.publish(good))).status).toBe('ok');
     const holderHex = sim.closestLive(recordKey('carol'), 1)[0]!;
     const holder = sim.live.get(holderHex)!;
     const via = holder.node.neighbours()[0]!;
@@ -80,7 +80,7 @@ describe('user records in a simulated network', () => {
     expect((await store(newer)).stored).toBe(true);
     const older = await sim.until(createRecord(owner.identity, sim.ops, { name: 'carol', registeredAt: good.registeredAt, seq: 1, now: sim.clock.now() }));
     expect((await store(older)).stored).toBe(false);
-    expect(holder.node.records.get(idToHex(recordKey('carol')))?.seq).toBe(2);
+    expect(holder.records.get(idToHex(recordKey('carol')))?.seq).toBe(2);
     expect(holder.node.stats.get('record-bad-signature')).toBe(2);
   });
 });

@@ -6,6 +6,9 @@
 import { FakeClock } from '../lib/clock.ts';
 import { createIdentity, type Identity } from '../lib/crypto.ts';
 import { compareDistance, idToHex, type NodeId } from '../lib/id.ts';
+import type { MailboxService } from '../chat/mailbox-service.ts';
+import type { RecordService } from '../chat/record-service.ts';
+import { serveChat } from '../chat/services.ts';
 import { KademliaNode, type Bootstrap, type NodeConfig } from '../dht/node.ts';
 import { SeededRandom, type Random } from '../lib/random.ts';
 import { MemoryStore, type Store } from '../lib/store.ts';
@@ -29,6 +32,9 @@ export interface SimOptions {
 
 export interface SimNode {
   readonly node: KademliaNode;
+  /** The names and mail it holds for others, as every node does. */
+  readonly records: RecordService;
+  readonly mailbox: MailboxService;
   readonly identity: Identity;
   readonly transport: MemoryTransport;
   readonly joinedAt: number;
@@ -99,9 +105,10 @@ export class Simulation {
       config: this.options.nodeConfig,
     });
     if (this.live.has(node.hex)) throw new Error('That identity is already live');
+    const { records, mailbox } = serveChat(node);
     const started = node.start();
     started.catch(() => node.stats.count('join-failed'));
-    const sim: SimNode = { node, identity: id, transport, joinedAt: this.clock.now(), name, started };
+    const sim: SimNode = { node, records, mailbox, identity: id, transport, joinedAt: this.clock.now(), name, started };
     this.live.set(node.hex, sim);
     this.liveList.push(node.hex);
     if (churn && this.options.churnPerHour > 0) this.scheduleDeparture(sim);

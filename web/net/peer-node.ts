@@ -5,6 +5,9 @@
  */
 import { systemClock, type Clock } from '../../shared/lib/clock.ts';
 import { webCryptoOps, type CryptoOps, type Identity } from '../../shared/lib/crypto.ts';
+import { serveChat } from '../../shared/chat/services.ts';
+import type { MailboxService } from '../../shared/chat/mailbox-service.ts';
+import type { RecordService } from '../../shared/chat/record-service.ts';
 import { KademliaNode, type NodeConfig } from '../../shared/dht/node.ts';
 import { cryptoRandom, type Random } from '../../shared/lib/random.ts';
 import { Stats } from '../../shared/lib/stats.ts';
@@ -35,6 +38,9 @@ export interface PeerNodeOptions {
 
 export interface PeerNode {
   node: KademliaNode;
+  /** The names and mail this node holds for others (every node does). */
+  records: RecordService;
+  mailbox: MailboxService;
   transport: WebRtcTransport;
   signal: SignalClient;
   /** The signal client's counters (drops by reason, reconnects). */
@@ -81,8 +87,11 @@ export function createPeerNode(o: PeerNodeOptions): PeerNode {
     ...(o.config ? { config: o.config } : {}),
   });
   const n = node;
+  const { records, mailbox } = serveChat(n);
   return {
     node: n,
+    records,
+    mailbox,
     transport,
     signal,
     signalStats,

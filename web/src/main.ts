@@ -97,6 +97,7 @@ async function start(): Promise<void> {
   session = new Session({
     state: sessionState,
     node: peer.node,
+    records: peer.records,
     identity,
     joined,
     persistent: tab.persistent,

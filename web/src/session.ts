@@ -6,6 +6,7 @@
 import { Chat } from '../../shared/chat/chat.ts';
 import type { Identity } from '../../shared/lib/crypto.ts';
 import { ErrorCode, PeerchatError, isPeerchatError } from '../../shared/lib/errors.ts';
+import type { RecordService } from '../../shared/chat/record-service.ts';
 import type { KademliaNode } from '../../shared/dht/node.ts';
 import { identitiesInUse, listIdentities, saveToDirectory } from '../storage/identities.ts';
 import type { SessionActions, SessionState } from '../state/session.svelte.ts';
@@ -16,6 +17,8 @@ const JOIN_WAIT_MS = 30_000;
 export interface SessionOptions {
   state: SessionState;
   node: KademliaNode;
+  /** The node's name holders, which the user's chat publishes and resolves through. */
+  records: RecordService;
   identity: Identity;
   /** Settles when the node has joined the network. */
   joined: Promise<void>;
@@ -33,8 +36,8 @@ export class Session implements SessionActions {
 
   /** Signs in if this identity has a profile; otherwise shows the join screen. */
   async start(): Promise<void> {
-    const { state, node, identity, joined } = this.o;
-    const chat = await Chat.open(node, identity, { ready: joined });
+    const { state, node, records, identity, joined } = this.o;
+    const chat = await Chat.open({ node, records }, identity, { ready: joined });
     if (chat) return this.signedIn(chat);
     state.screen = 'signed-out';
     await this.refreshSaved();
@@ -42,7 +45,7 @@ export class Session implements SessionActions {
   }
 
   async join(name: string): Promise<void> {
-    const { state, node, identity } = this.o;
+    const { state, node, records, identity } = this.o;
     if (state.screen === 'joining') return;
     state.joinError = null;
     state.screen = 'joining';
@@ -50,7 +53,7 @@ export class Session implements SessionActions {
       state.joinProgress = 'Connecting to the network…';
       await this.untilPeers();
       state.joinProgress = 'Claiming your username with the nodes that keep it…';
-      const chat = await Chat.register(node, identity, name);
+      const chat = await Chat.register({ node, records }, identity, name);
       if (this.o.persistent) await saveToDirectory({ nodeId: node.hex, name: chat.name, createdAt: Date.now() });
       this.signedIn(chat);
     } catch (err) {

@@ -1,0 +1,85 @@
+/**
+ * The seam between the DHT and whatever runs on it. A service (the chat layer's record and
+ * mailbox holders, the user's chat) is handed a NodeContext: the node's view of the overlay and
+ * the seams it was built with, and nothing of its internals (routing table, channels, budget,
+ * upkeep). The node knows services only as NodeService hooks. ARCHITECTURE.md draws the layers.
+ */
+import type { Clock } from '../lib/clock.ts';
+import type { CryptoOps } from '../lib/crypto.ts';
+import type { NodeId } from '../lib/id.ts';
+import type { Random } from '../lib/random.ts';
+import type { Stats } from '../lib/stats.ts';
+import type { Store } from '../lib/store.ts';
+import type { Peer } from './link.ts';
+import type { Method, RequestBodyOf, ResponseBodyOf } from './protocol.ts';
+import type { Neighbour } from './router.ts';
+
+export type { Peer } from './link.ts';
+export type { Neighbour } from './router.ts';
+
+/** Where a request that reached this node came from. */
+export interface HandlerContext {
+  /** The neighbour that handed it over; null when this node sent it to itself. */
+  from: Peer | null;
+  routed: boolean;
+  /** The routed key, for a routed request. */
+  key: NodeId | null;
+}
+
+/** Handles a request that arrived here (direct, or routed and this node is the closest). */
+export type Handler<M extends Method = Method> = (body: RequestBodyOf<M>, ctx: HandlerContext) => Promise<ResponseBodyOf<M>>;
+
+export interface RouteOptions {
+  /** Send it into the network even when no neighbour is closer (signals to another node). */
+  leave?: boolean;
+  /** Ask the network not to deliver it back here (a lookup of this node's own id). */
+  avoidSelf?: boolean;
+  /** Ask the network not to deliver it to this node (a mailbox store avoids its recipient). */
+  avoid?: string;
+}
+
+export interface NodeContext {
+  readonly id: NodeId;
+  readonly hex: string;
+  readonly clock: Clock;
+  readonly random: Random;
+  readonly ops: CryptoOps;
+  readonly store: Store;
+  readonly stats: Stats;
+  /** r: names and mailboxes live at the r closest nodes to their key. */
+  readonly replication: number;
+  readonly isClosed: boolean;
+  /** Open DHT channels. */
+  neighbours(): Peer[];
+  /** The open channel to a node, if there is one. */
+  peer(hex: string): Peer | undefined;
+  /** The r closest to key among this node and its open channels. */
+  closestTo(key: NodeId, r?: number): Neighbour[];
+  /** A request to a neighbour; a neighbour that keeps missing replies is dropped. */
+  direct<M extends Method>(peer: Peer, method: M, body: RequestBodyOf<M>, timeoutMs?: number): Promise<ResponseBodyOf<M>>;
+  /** A request routed toward key over `paths` disjoint first hops: the replies that came back. */
+  routeFromHere<M extends Method>(method: M, body: RequestBodyOf<M>, key: NodeId, paths?: number, opts?: RouteOptions): Promise<ResponseBodyOf<M>[]>;
+  /** Serves a method (one handler each); the DHT serves PING, FIND_NODE and SIGNAL itself. */
+  handle<M extends Method>(method: M, handler: Handler<M>): void;
+  /** Stops serving `method`, if `handler` is still the one serving it. */
+  unhandle<M extends Method>(method: M, handler: Handler<M>): void;
+}
+
+/**
+ * What a node tells the services added to it, in the order they were added. Each hook is
+ * optional; `close()` must release every timer the service started.
+ */
+export interface NodeService {
+  /** Restores what the service holds from the store; runs before the node joins. */
+  load?(): Promise<void>;
+  /** A channel opened. */
+  onNeighbour?(peer: Peer): void;
+  /** Periodic upkeep, after the node refreshed its neighbourhood. */
+  recheck?(): Promise<void>;
+  close?(): void;
+}
+
+/** A node services can be added to: what serveChat and the like are handed. */
+export interface ServiceHost extends NodeContext {
+  addService(service: NodeService): void;
+}

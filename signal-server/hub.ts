@@ -13,7 +13,6 @@ import { idToHex, nodeIdFromSigningKey } from '../shared/lib/id.ts';
 import type { Random } from '../shared/lib/random.ts';
 import {
   encodeSignalMessage,
-  exceedsBytes,
   MAX_SERVER_FRAME_BYTES,
   parseClientMessage,
   signalAuthPayload,
@@ -24,6 +23,7 @@ import {
   type SignalErrorCode,
 } from '../shared/signal/protocol.ts';
 import { NewIdLimiter, type Limits } from './limits.ts';
+import { exceedsUtf8Bytes } from '../shared/lib/wire.ts';
 
 export interface HubOptions {
   limits: Limits;
@@ -222,7 +222,7 @@ export class Hub {
       return this.error(from, ErrorCode.Busy, rid, 'that node is not reading; try another');
     }
     const text = encodeSignalMessage(message);
-    if (exceedsBytes(text, MAX_SERVER_FRAME_BYTES)) return this.error(from, ErrorCode.BadRequest, rid, 'signal too large');
+    if (exceedsUtf8Bytes(text, MAX_SERVER_FRAME_BYTES)) return this.error(from, ErrorCode.BadRequest, rid, 'signal too large');
     target.ws.send(text);
     if (message.type === 'signal') {
       this.signalsRelayed++;

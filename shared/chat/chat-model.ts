@@ -6,7 +6,8 @@
 import { fromBase64Url, toBase64Url } from '../lib/encoding.ts';
 import { idFromHex, idToHex, nodeIdFromSigningKey } from '../lib/id.ts';
 import type { Recipient } from './messages.ts';
-import { parseRequestBody, type EnvelopeWire } from '../dht/protocol.ts';
+import { parseRequestBody } from '../dht/protocol.ts';
+import { type EnvelopeWire } from './wire.ts';
 import { isUsername, type UserRecord } from './records.ts';
 
 export type MessageStatus = 'queued' | 'sent' | 'stored' | 'delivered' | 'failed';

@@ -15,7 +15,8 @@ import { idFromHex } from '../lib/id.ts';
 import { createEnvelope, MAX_RECEIPTS_PER_ENVELOPE, openEnvelope, signFetch, signStatement, type OpenedMessage } from './messages.ts';
 import type { Handler, Peer, RouteOptions } from '../dht/context.ts';
 import type { Outbox } from './outbox.ts';
-import { MAX_TOMBSTONES_PER_ACK, type EnvelopeWire, type RequestBodyOf, type ResponseBodyOf, type TombstoneWire } from '../dht/protocol.ts';
+import { type RequestBodyOf, type ResponseBodyOf } from '../dht/protocol.ts';
+import { MAX_TOMBSTONES_PER_ACK, type EnvelopeWire, type TombstoneWire } from './wire.ts';
 import type { StoreOp } from '../lib/store.ts';
 
 /** Routed to this node's own id, never answered by itself: how a recipient reaches its holders. */

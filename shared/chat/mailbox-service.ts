@@ -20,7 +20,8 @@ import { LazyMap } from '../lib/lazy-map.ts';
 import { envelopeHeaderOk, verifyFetch, verifyStatement } from './messages.ts';
 import type { NodeContext, NodeService, Peer } from '../dht/context.ts';
 import { TimerSet } from '../lib/clock.ts';
-import { MAX_FETCH_ENTRIES, parseRequestBody, type EnvelopeWire, type RequestBodyOf, type ResponseBodyOf, type TombstoneWire } from '../dht/protocol.ts';
+import { parseRequestBody, type RequestBodyOf, type ResponseBodyOf } from '../dht/protocol.ts';
+import { MAX_FETCH_ENTRIES, type EnvelopeWire, type TombstoneWire } from './wire.ts';
 import type { StoreOp } from '../lib/store.ts';
 
 /** What a holder persists per entry: the envelope and when this holder got it. */

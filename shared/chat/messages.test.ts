@@ -4,7 +4,7 @@ import { createIdentity, webCryptoOps as ops, type Identity } from '../lib/crypt
 import { fromBase64Url, toBase64Url } from '../lib/encoding.ts';
 import { idToHex } from '../lib/id.ts';
 import { createEnvelope, openEnvelope, signStatement, verifyStatement } from './messages.ts';
-import type { EnvelopeWire } from '../dht/protocol.ts';
+import type { EnvelopeWire } from './wire.ts';
 import { SeededRandom } from '../lib/random.ts';
 
 let alice: Identity;

@@ -15,7 +15,8 @@ import { KEY_BYTES, open, seal, type CryptoOps, type Identity } from '../lib/cry
 import { concatBytes, fromBase64Url, lengthPrefixed, toBase64Url, uint64, utf8Decode, utf8Encode } from '../lib/encoding.ts';
 import { ErrorCode, PeerchatError } from '../lib/errors.ts';
 import { idEquals, idFromHex, idToHex, nodeIdFromSigningKey, type NodeId } from '../lib/id.ts';
-import type { EnvelopeWire, RequestBodyOf, TombstoneWire } from '../dht/protocol.ts';
+import type { RequestBodyOf } from '../dht/protocol.ts';
+import type { EnvelopeWire, TombstoneWire } from './wire.ts';
 import type { Random } from '../lib/random.ts';
 import { normalizeUsername, RECORD_CLOCK_SKEW_MS } from './records.ts';
 

@@ -9,7 +9,8 @@ import { idEquals, idToHex, type NodeId } from '../lib/id.ts';
 import { LazyMap } from '../lib/lazy-map.ts';
 import type { NodeContext, NodeService, Peer } from '../dht/context.ts';
 import { TimerSet } from '../lib/clock.ts';
-import type { RequestBodyOf, ResponseBodyOf, UserRecordWire } from '../dht/protocol.ts';
+import type { RequestBodyOf, ResponseBodyOf } from '../dht/protocol.ts';
+import type { UserRecordWire } from './wire.ts';
 import { chooseRecord, recordFromWire, recordKey, recordToWire, verifyRecord, type UserRecord } from './records.ts';
 
 interface Held {

@@ -1,3 +1,4 @@
+import type { UserRecordWire } from './wire.ts';
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { RECORD_TTL_MS } from './constants.ts';
@@ -15,7 +16,6 @@ import {
   recordToWire,
   verifyRecord,
   type UserRecord,
-  type UserRecordWire,
 } from './records.ts';
 
 const NOW = 1_700_000_000_000;

@@ -7,6 +7,7 @@ import { RECORD_TTL_MS, USERNAME_PATTERN } from './constants.ts';
 import { KEY_BYTES, SIGNATURE_BYTES, type CryptoOps, type Identity } from '../lib/crypto.ts';
 import { concatBytes, fromBase64Url, lengthPrefixed, toBase64Url, uint64, utf8Encode } from '../lib/encoding.ts';
 import { ErrorCode, PeerchatError } from '../lib/errors.ts';
+import type { UserRecordWire } from './wire.ts';
 import { compareBytes, idEquals, sha256, userKey, type NodeId } from '../lib/id.ts';
 
 export interface UserRecord {
@@ -19,16 +20,6 @@ export interface UserRecord {
   seq: number;
   expiresAt: number;
   signature: Uint8Array;
-}
-
-export interface UserRecordWire {
-  name: string;
-  signingKey: string;
-  agreementKey: string;
-  registeredAt: number;
-  seq: number;
-  expiresAt: number;
-  sig: string;
 }
 
 export type RecordCheck = 'ok' | 'bad-name' | 'bad-signature' | 'expired' | 'bad-times';

@@ -13,7 +13,7 @@ import { fromBase64Url, toBase64Url } from '../lib/encoding.ts';
 import { ErrorCode, PeerchatError } from '../lib/errors.ts';
 import { idEquals, idToHex, nodeIdFromSigningKey, type NodeId } from '../lib/id.ts';
 import { internHex, internId } from './id-intern.ts';
-import { encodeFrame, parseFrame, type RequestFrame } from './protocol.ts';
+import { encodeFrame, hello, parseFrame, type RequestFrame } from './protocol.ts';
 import type { Random } from '../lib/random.ts';
 import type { Reply } from './rpc.ts';
 import type { Stats } from '../lib/stats.ts';
@@ -247,7 +247,7 @@ export class Channels implements LinkOwner {
     setup.waiter?.();
     const sig = await this.o.ops.sign(this.o.identity, helloPayload(local, remote));
     if (ended(a)) return;
-    conn.send(encodeFrame({ t: 'hello', key: toBase64Url(this.o.identity.signingPublic), sig: toBase64Url(sig) }));
+    conn.send(encodeFrame(hello(toBase64Url(this.o.identity.signingPublic), toBase64Url(sig))));
     setup.helloSent = true;
     this.maybeReady(a);
   }
@@ -265,7 +265,6 @@ export class Channels implements LinkOwner {
     }
     const frame = parsed.frame;
     if (frame.t === 'hello') return void this.checkHello(a, frame.key, frame.sig);
-    if (frame.t === 'busy') return this.end(a, 'peer busy');
     if (a.state === 'ready') return a.rpc.receive(frame);
     // Without setup the link was ready and has closed since: nothing reads its frames.
     if (!a.setup) return;

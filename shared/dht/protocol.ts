@@ -1,93 +1,103 @@
 /**
- * The wire format: frames are JSON objects sent as UTF-8 text on authenticated data channels.
+ * The DHT's wire format: frames are JSON objects sent as UTF-8 text on authenticated data
+ * channels. Every frame is built by the builders below and read by parseFrame.
  *
- * `parseFrame` takes untrusted input and never throws (STYLE habit 7): it returns a frame or a
- * drop reason, and for a request whose method or body is bad but whose id is readable it also
- * returns the id, so the caller can answer UNKNOWN_METHOD / BAD_REQUEST instead of letting the
- * sender time out. Sizes are checked before JSON.parse runs. Schemas live in protocol-schemas.ts.
+ * `parseFrame` takes untrusted input and never throws: it returns a frame or a drop reason, and
+ * for a request whose method or body is bad but whose id is readable it also returns the id, so
+ * the caller can answer UNKNOWN_METHOD / BAD_REQUEST instead of letting the sender time out.
+ * Sizes are checked before JSON.parse runs (lib/wire.ts). Schemas live in protocol-schemas.ts.
+ *
+ * Methods form a table keyed by name, as js-libp2p kad-dht keys its handlers. The DHT's own are
+ * PING, FIND_NODE and SIGNAL; a layer above adds its methods with registerMethods and their
+ * types by merging into MethodBodies (chat/wire.ts does both), so the DHT names none of them.
  */
 import * as v from 'valibot';
-import { MAX_FRAME_BYTES } from './constants.ts';
 import { ErrorCode, PeerchatError } from '../lib/errors.ts';
+import { exceedsUtf8Bytes, parseJsonObject, parseWith, U32 } from '../lib/wire.ts';
+import { MAX_FRAME_BYTES } from './constants.ts';
 import * as S from './protocol-schemas.ts';
 
-export { METHODS, type Method } from './protocol-schemas.ts';
-export {
-  MAX_CIPHERTEXT_BYTES,
-  MAX_CIPHERTEXT_CHARS,
-  MAX_ERROR_MSG_CHARS,
-  MAX_FETCH_ENTRIES,
-  MAX_MAILBOX_COPIES,
-  MAX_MAILBOX_HOLDERS,
-  MAX_NODES_PER_REPLY,
-  MAX_RETRY_MS,
-  MAX_ROUTE_BUDGET_MS,
-  MAX_SIGNAL_DATA_CHARS,
-  MAX_TOMBSTONES_PER_ACK,
-} from './protocol-schemas.ts';
-import type { Method } from './protocol-schemas.ts';
+export { MAX_ERROR_MSG_CHARS, MAX_NODES_PER_REPLY, MAX_ROUTE_BUDGET_MS, MAX_SIGNAL_DATA_CHARS } from './protocol-schemas.ts';
+export { MAX_RETRY_MS } from '../lib/wire.ts';
 
-// ---- Types (all derived from the schemas) --------------------------------------------------
+// ---- Methods -------------------------------------------------------------------------------
 
-export type Route = v.InferOutput<typeof S.Route>;
-export type UserRecordWire = v.InferOutput<typeof S.UserRecordWire>;
-export type EnvelopeWire = v.InferOutput<typeof S.EnvelopeWire>;
-export type TombstoneWire = v.InferOutput<typeof S.TombstoneWire>;
-export type ReceiptWire = v.InferOutput<typeof S.ReceiptWire>;
+type Bodies<T extends Record<string, { req: v.GenericSchema; res: v.GenericSchema }>> = {
+  [M in keyof T]: { req: v.InferOutput<T[M]['req']>; res: v.InferOutput<T[M]['res']> };
+};
 
-export type RequestBodyOf<M extends Method> = v.InferOutput<(typeof S.REQUEST_BODIES)[M]>;
-export type ResponseBodyOf<M extends Method> = v.InferOutput<(typeof S.RESPONSE_BODIES)[M]>;
+/**
+ * Request and reply body types by method. Open for merging: a layer that registers methods
+ * declares their bodies here too (`declare module '.../dht/protocol.ts'`).
+ */
+export interface MethodBodies extends Bodies<typeof S.DHT_METHODS> {}
+
+export type Method = keyof MethodBodies & string;
+export type RequestBodyOf<M extends Method> = MethodBodies[M]['req'];
+export type ResponseBodyOf<M extends Method> = MethodBodies[M]['res'];
 /** Any method's reply body. */
 export type ResponseBody = ResponseBodyOf<Method>;
 
+/** The schemas of some methods, checked against the body types declared for them. */
+export type MethodSchemas<M extends Method> = {
+  [K in M]: { req: v.GenericSchema<unknown, RequestBodyOf<K>>; res: v.GenericSchema<unknown, ResponseBodyOf<K>> };
+};
+
+const SCHEMAS = new Map<string, { req: v.GenericSchema; res: v.GenericSchema }>(Object.entries(S.DHT_METHODS));
+
+/**
+ * Adds methods to the wire (module load time, before any frame is read). A method registered
+ * twice with other schemas is a programmer error.
+ */
+export function registerMethods<M extends Method>(schemas: MethodSchemas<M>): void {
+  for (const [name, pair] of Object.entries(schemas) as [string, { req: v.GenericSchema; res: v.GenericSchema }][]) {
+    const known = SCHEMAS.get(name);
+    if (known && (known.req !== pair.req || known.res !== pair.res)) throw new Error(`Method ${name} is registered twice`);
+    SCHEMAS.set(name, pair);
+  }
+}
+
+/** Every method this build knows, the DHT's and the registered ones. */
+export function methods(): Method[] {
+  return [...SCHEMAS.keys()] as Method[];
+}
+
+export function isMethod(m: unknown): m is Method {
+  return typeof m === 'string' && SCHEMAS.has(m);
+}
+
+// ---- Frame types (derived from the schemas) ------------------------------------------------
+
+export type Route = v.InferOutput<typeof S.Route>;
 export type HelloFrame = v.InferOutput<typeof S.HelloFrame>;
 /** Distributes over a union of methods, so RequestFrameOf<Method> is the union of requests. */
 export type RequestFrameOf<M extends Method> = M extends Method ? {
   t: 'req';
   id: number;
   m: M;
+  b: RequestBodyOf<M>;
   /** Present on routed requests: forwarded hop by hop toward `r.k`. */
   r?: Route;
-  b: RequestBodyOf<M>;
 } : never;
 /** A request, discriminated by `m` so that narrowing the method narrows the body. */
 export type RequestFrame = RequestFrameOf<Method>;
 /** `b` is unchecked until the requester, who knows the method, calls `parseResponseBody`. */
 export type ResponseFrame = v.InferOutput<typeof S.ResponseFrame>;
 export type ErrorFrame = v.InferOutput<typeof S.ErrorFrame>;
-export type BusyFrame = v.InferOutput<typeof S.BusyFrame>;
-export type Frame = HelloFrame | RequestFrame | ResponseFrame | ErrorFrame | BusyFrame;
+export type Frame = HelloFrame | RequestFrame | ResponseFrame | ErrorFrame;
 
-export type DropReason =
-  | 'not-text'
-  | 'too-large'
-  | 'not-json'
-  | 'bad-shape'
-  | 'unknown-method'
-  | 'bad-body';
+export type DropReason = 'not-text' | 'too-large' | 'not-json' | 'bad-shape' | 'unknown-method' | 'bad-body';
 export type ParseResult =
   | { ok: true; frame: Frame }
   /** `id` is set only for requests whose id is a valid U32: answer it with an `err`. */
   | { ok: false; reason: DropReason; id?: number };
 
-// ---- Size ----------------------------------------------------------------------------------
-
-const encoder = new TextEncoder();
-const sizeScratch = new Uint8Array(MAX_FRAME_BYTES);
-
-/**
- * True when `text` is over MAX_FRAME_BYTES in UTF-8. A UTF-16 unit takes 1 to 3 bytes, so most
- * texts are decided by their length alone; the rest are encoded into a fixed scratch buffer,
- * which costs no allocation and stops at the limit. Lone surrogates count as U+FFFD (3 bytes),
- * as a data channel would send them.
- */
+/** True when `text` is over MAX_FRAME_BYTES in UTF-8. */
 export function exceedsFrameLimit(text: string): boolean {
-  if (text.length * 3 <= MAX_FRAME_BYTES) return false;
-  if (text.length > MAX_FRAME_BYTES) return true;
-  return encoder.encodeInto(text, sizeScratch).read < text.length;
+  return exceedsUtf8Bytes(text, MAX_FRAME_BYTES);
 }
 
-// ---- Encode --------------------------------------------------------------------------------
+// ---- Build and encode ----------------------------------------------------------------------
 
 /**
  * Serializes a frame. Throws only on programmer error: a frame over MAX_FRAME_BYTES is one the
@@ -104,13 +114,9 @@ export function encodeFrame(frame: Frame): string {
   return text;
 }
 
-export function request<M extends Method>(
-  id: number,
-  m: M,
-  b: RequestBodyOf<M>,
-  r?: Route,
-): RequestFrameOf<M> {
-  const frame = r === undefined ? { t: 'req', id, m, b } : { t: 'req', id, m, r, b };
+/** A request; the route goes last, which the simulator's frame counter relies on. */
+export function request<M extends Method>(id: number, m: M, b: RequestBodyOf<M>, r?: Route): RequestFrameOf<M> {
+  const frame = r === undefined ? { t: 'req', id, m, b } : { t: 'req', id, m, b, r };
   return frame as RequestFrameOf<M>; // TS cannot follow a conditional type over a generic M
 }
 
@@ -127,95 +133,46 @@ export function hello(key: string, sig: string): HelloFrame {
   return { t: 'hello', key, sig };
 }
 
-export function busy(retryMs: number): BusyFrame {
-  return { t: 'busy', retryMs };
-}
-
 // ---- Parse ---------------------------------------------------------------------------------
 
-/** Stop at the first issue: a dropped frame needs no full list of what was wrong with it. */
-const FAST = { abortEarly: true, abortPipeEarly: true } as const;
-
-const OTHER_FRAMES = {
-  hello: S.HelloFrame,
-  res: S.ResponseFrame,
-  err: S.ErrorFrame,
-  busy: S.BusyFrame,
-} as const;
-
-export function isMethod(m: unknown): m is Method {
-  return typeof m === 'string' && Object.hasOwn(S.REQUEST_BODIES, m);
-}
+const OTHER_FRAMES = { hello: S.HelloFrame, res: S.ResponseFrame, err: S.ErrorFrame } as const;
 
 function drop(reason: DropReason, id?: number): ParseResult {
   return id === undefined ? { ok: false, reason } : { ok: false, reason, id };
 }
 
 export function parseFrame(text: unknown): ParseResult {
-  if (typeof text !== 'string') return drop('not-text');
-  if (exceedsFrameLimit(text)) return drop('too-large');
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch {
-    return drop('not-json'); // SyntaxError, or RangeError on absurd nesting
-  }
-  try {
-    return parseValue(value);
-  } catch {
-    return drop('bad-shape'); // schemas do not throw on JSON values; this is the last guard
-  }
-}
-
-function parseValue(value: unknown): ParseResult {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return drop('bad-shape');
-  const t: unknown = (value as Record<string, unknown>)['t'];
-  if (t === 'req') return parseRequest(value as Record<string, unknown>);
+  const json = parseJsonObject(text, MAX_FRAME_BYTES);
+  if (!json.ok) return drop(json.reason);
+  const value = json.value;
+  const t = value['t'];
+  if (t === 'req') return parseRequest(value);
   if (typeof t !== 'string' || !Object.hasOwn(OTHER_FRAMES, t)) return drop('bad-shape');
-  const parsed = v.safeParse(OTHER_FRAMES[t as keyof typeof OTHER_FRAMES], value, FAST);
-  return parsed.success ? { ok: true, frame: parsed.output } : drop('bad-shape');
+  const frame = parseWith<Frame>(OTHER_FRAMES[t as keyof typeof OTHER_FRAMES], value);
+  return frame ? { ok: true, frame } : drop('bad-shape');
 }
 
 function parseRequest(value: Record<string, unknown>): ParseResult {
-  const id = v.is(S.U32, value['id']) ? value['id'] : undefined;
-  const head = v.safeParse(S.RequestHeader, value, FAST);
-  if (!head.success) return drop('bad-shape', id);
-  const { m, r, b } = head.output;
+  const id = v.is(U32, value['id']) ? value['id'] : undefined;
+  const head = parseWith(S.RequestHeader, value);
+  if (!head) return drop('bad-shape', id);
+  const { m, r } = head;
   if (!isMethod(m)) return drop('unknown-method', id);
-  const body = v.safeParse(S.REQUEST_BODIES[m], b, FAST);
-  if (!body.success) return drop('bad-body', id);
+  const body = parseWith(SCHEMAS.get(m)!.req, head.b);
+  if (body === null) return drop('bad-body', id);
   // The body was checked against the schema for `m`, which is what RequestFrame pairs it with.
-  const frame = (r === undefined
-    ? { t: 'req', id: head.output.id, m, b: body.output }
-    : { t: 'req', id: head.output.id, m, r, b: body.output }) as RequestFrame;
-  return { ok: true, frame };
+  return { ok: true, frame: request(head.id, m, body as never, r) };
 }
 
 /**
  * Checks a reply body against the method the requester asked. Returns null for anything that
  * does not fit (including a method name this build does not know); never throws.
  */
-export function parseResponseBody<M extends Method>(
-  method: M,
-  body: unknown,
-): ResponseBodyOf<M> | null {
-  return parseBody(S.RESPONSE_BODIES, method, body) as ResponseBodyOf<M> | null;
+export function parseResponseBody<M extends Method>(method: M, body: unknown): ResponseBodyOf<M> | null {
+  return isMethod(method) ? (parseWith(SCHEMAS.get(method)!.res, body) as ResponseBodyOf<M> | null) : null;
 }
 
 /** The same check for a request body, for callers that hold a body apart from its frame. */
-export function parseRequestBody<M extends Method>(
-  method: M,
-  body: unknown,
-): RequestBodyOf<M> | null {
-  return parseBody(S.REQUEST_BODIES, method, body) as RequestBodyOf<M> | null;
-}
-
-function parseBody(table: typeof S.REQUEST_BODIES | typeof S.RESPONSE_BODIES, method: Method, body: unknown): unknown {
-  if (!isMethod(method)) return null;
-  try {
-    const parsed = v.safeParse(table[method], body, FAST);
-    return parsed.success ? parsed.output : null;
-  } catch {
-    return null;
-  }
+export function parseRequestBody<M extends Method>(method: M, body: unknown): RequestBodyOf<M> | null {
+  return isMethod(method) ? (parseWith(SCHEMAS.get(method)!.req, body) as RequestBodyOf<M> | null) : null;
 }

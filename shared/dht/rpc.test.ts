@@ -172,11 +172,11 @@ describe('RpcChannel requests and replies', () => {
 describe('RpcChannel error replies', () => {
   it('rejects with the code and message the peer sent', async () => {
     const { clock, a, b } = pair();
-    b.handle = (_req, reply) => reply.error(ErrorCode.NotFound, 'No record for that name; check the spelling.');
-    const p = a.rpc.request('FIND_VALUE', { key: hex('d') }, 1_000);
+    b.handle = (_req, reply) => reply.error(ErrorCode.NotFound, 'No such node here; look it up again.');
+    const p = a.rpc.request('FIND_NODE', { target: hex('d') }, 1_000);
     clock.advance(2 * LATENCY_MS);
     const err = await expectCode(p, ErrorCode.NotFound);
-    expect(err.message).toBe('No record for that name; check the spelling.');
+    expect(err.message).toBe('No such node here; look it up again.');
   });
 
   it('turns a code this build does not know into REJECTED', async () => {

@@ -7,7 +7,10 @@ import type { Clock, TimerHandle } from '../lib/clock.ts';
 import { ErrorCode, PeerchatError } from '../lib/errors.ts';
 import {
   encodeFrame,
+  errorFrame,
   parseResponseBody,
+  request,
+  response,
   type Frame,
   type Method,
   type RequestBodyOf,
@@ -62,7 +65,7 @@ export class RpcChannel {
     }
     const id = this.nextId;
     this.nextId = this.nextId >= MAX_REQUEST_ID ? 1 : this.nextId + 1;
-    const frame = { t: 'req', id, m: method, b: body, ...(route ? { r: route } : {}) } as RequestFrame;
+    const frame = request(id, method, body, route);
     return new Promise<ResponseBodyOf<M>>((resolve, reject) => {
       let encoded: string;
       try {
@@ -79,7 +82,7 @@ export class RpcChannel {
     });
   }
 
-  /** Feeds a parsed frame that arrived on this channel (HELLO and BUSY are the owner's). */
+  /** Feeds a parsed frame that arrived on this channel (HELLO is the owner's). */
   receive(frame: Frame): void {
     if (frame.t === 'req') {
       this.host.onRequest(frame, this.replier(frame.id, frame.m));
@@ -99,7 +102,7 @@ export class RpcChannel {
 
   /** Sends an error reply for a request the owner could not even parse (bad body, unknown method). */
   replyError(id: number, code: ErrorCode, message: string): void {
-    if (this.closedReason === null) this.host.send(encodeFrame({ t: 'err', id, code, msg: message.slice(0, 256) }));
+    if (this.closedReason === null) this.host.send(encodeFrame(errorFrame(id, code, message)));
   }
 
   /** Rejects everything in flight. Idempotent. */
@@ -134,7 +137,7 @@ export class RpcChannel {
         if (done || this.closedReason !== null) return;
         done = true;
         try {
-          this.host.send(encodeFrame({ t: 'res', id, b: body } as Frame));
+          this.host.send(encodeFrame(response(id, body)));
         } catch {
           this.replyError(id, ErrorCode.BadRequest, `${method} reply too large`);
         }

@@ -19,7 +19,7 @@
 import * as v from 'valibot';
 import { utf8Encode } from '../lib/encoding.ts';
 import { ErrorCode } from '../lib/errors.ts';
-import { B64Key, B64Sig, Hex40, MAX_RETRY_MS, U32 } from '../dht/protocol-schemas.ts';
+import { B64Key, B64Sig, Hex40, RetryMs, U32, parseJsonObject, parseWith, type TextDropReason } from '../lib/wire.ts';
 
 export const SIGNAL_PATH = '/signal';
 /**
@@ -76,7 +76,7 @@ const Payload = v.strictObject({
 });
 const Reply = v.union([
   v.strictObject({ data: v.pipe(v.array(v.string()), v.maxLength(MAX_SIGNAL_STRINGS)) }),
-  v.strictObject({ busyMs: v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(MAX_RETRY_MS)) }),
+  v.strictObject({ busyMs: RetryMs }),
 ]);
 const ErrorCodes = v.picklist([ErrorCode.NotFound, ErrorCode.Busy, ErrorCode.BadRequest]);
 
@@ -125,47 +125,26 @@ export type SignalErrorCode = v.InferOutput<typeof ErrorCodes>;
 
 // ---- Parse and encode ----------------------------------------------------------------------
 
-export type SignalDropReason = 'not-text' | 'too-large' | 'not-json' | 'unknown-type' | 'bad-shape';
+export type SignalDropReason = TextDropReason | 'unknown-type';
 export type SignalParse<T> = { ok: true; message: T } | { ok: false; reason: SignalDropReason };
 
-const FAST = { abortEarly: true, abortPipeEarly: true } as const;
-const encoder = new TextEncoder();
-
-/** UTF-8 length over `maxBytes`, without encoding strings that are clearly short or long. */
-export function exceedsBytes(text: string, maxBytes: number): boolean {
-  if (text.length * 3 <= maxBytes) return false;
-  if (text.length > maxBytes) return true;
-  return encoder.encode(text).length > maxBytes;
-}
-
-function parseWith<T>(table: Record<string, v.GenericSchema>, text: unknown, maxBytes: number): SignalParse<T> {
-  if (typeof text !== 'string') return { ok: false, reason: 'not-text' };
-  if (exceedsBytes(text, maxBytes)) return { ok: false, reason: 'too-large' };
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch {
-    return { ok: false, reason: 'not-json' }; // SyntaxError, or RangeError on absurd nesting
-  }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return { ok: false, reason: 'bad-shape' };
-  const type: unknown = (value as Record<string, unknown>)['type'];
+function parseIn<T>(table: Record<string, v.GenericSchema>, text: unknown, maxBytes: number): SignalParse<T> {
+  const json = parseJsonObject(text, maxBytes);
+  if (!json.ok) return json;
+  const type = json.value['type'];
   if (typeof type !== 'string' || !Object.hasOwn(table, type)) return { ok: false, reason: 'unknown-type' };
-  try {
-    const parsed = v.safeParse(table[type]!, value, FAST);
-    return parsed.success ? { ok: true, message: parsed.output as T } : { ok: false, reason: 'bad-shape' };
-  } catch {
-    return { ok: false, reason: 'bad-shape' }; // schemas do not throw on JSON values; last guard
-  }
+  const message = parseWith(table[type]!, json.value) as T | null;
+  return message === null ? { ok: false, reason: 'bad-shape' } : { ok: true, message };
 }
 
 /** A frame a tab sent, as the server reads it. Never throws. */
 export function parseClientMessage(text: unknown): SignalParse<ClientMessage> {
-  return parseWith<ClientMessage>(CLIENT, text, MAX_SIGNAL_FRAME_BYTES);
+  return parseIn<ClientMessage>(CLIENT, text, MAX_SIGNAL_FRAME_BYTES);
 }
 
 /** A frame the server sent, as a tab reads it. Never throws. */
 export function parseServerMessage(text: unknown): SignalParse<ServerMessage> {
-  return parseWith<ServerMessage>(SERVER, text, MAX_SERVER_FRAME_BYTES);
+  return parseIn<ServerMessage>(SERVER, text, MAX_SERVER_FRAME_BYTES);
 }
 
 export function encodeSignalMessage(message: ClientMessage | ServerMessage): string {

@@ -8,7 +8,7 @@ import { MAILBOX_PER_SENDER } from '../chat/constants.ts';
 import { createIdentity, type Identity } from '../lib/crypto.ts';
 import { idToHex } from '../lib/id.ts';
 import { createEnvelope, openEnvelope, signFetch, signStatement } from '../chat/messages.ts';
-import type { EnvelopeWire, TombstoneWire } from '../dht/protocol.ts';
+import type { EnvelopeWire, TombstoneWire } from '../chat/wire.ts';
 import { SeededRandom } from '../lib/random.ts';
 import { Simulation, type SimNode } from './simulation.ts';
 

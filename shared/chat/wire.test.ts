@@ -1,12 +1,12 @@
 import fc from 'fast-check';
 import { describe, expect, expectTypeOf, it } from 'vitest';
-import { MAX_FRAME_BYTES, MAX_HOPS } from './constants.ts';
+import { MAX_FRAME_BYTES, MAX_HOPS } from '../dht/constants.ts';
 import { ErrorCode, isPeerchatError } from '../lib/errors.ts';
+import * as v from 'valibot';
 import {
-  MAX_CIPHERTEXT_CHARS,
-  METHODS,
-  busy,
   encodeFrame,
+  methods,
+  registerMethods,
   errorFrame,
   exceedsFrameLimit,
   hello,
@@ -15,7 +15,6 @@ import {
   parseResponseBody,
   request,
   response,
-  type EnvelopeWire,
   type Frame,
   type Method,
   type ParseResult,
@@ -23,11 +22,13 @@ import {
   type RequestFrame,
   type ResponseBodyOf,
   type Route,
-  type TombstoneWire,
-  type UserRecordWire,
-} from './protocol.ts';
+} from '../dht/protocol.ts';
+import { MAX_CIPHERTEXT_CHARS, type EnvelopeWire, type TombstoneWire, type UserRecordWire } from './wire.ts';
 
 // ---- Valid examples ------------------------------------------------------------------------
+
+/** The DHT's methods and the chat layer's, which importing ./wire.ts registered. */
+const METHODS_ALL = methods();
 
 function b64(bytes: number, fill = 7): string {
   const raw = String.fromCharCode(...Array.from({ length: bytes }, (_, i) => (i * 31 + fill) & 255));
@@ -97,16 +98,26 @@ function expectBadResponse(m: Method, b: unknown): void {
 
 const VALID_FRAMES: Frame[] = [
   hello(KEY, SIG),
-  busy(30_000),
   errorFrame(7, ErrorCode.UnknownMethod, 'no such method: FOO'),
-  ...METHODS.map((m, i) => request(i, m, EXAMPLES[m].req as never, i % 2 ? route : undefined)),
-  ...METHODS.map((m, i) => response(i, EXAMPLES[m].res)),
+  ...METHODS_ALL.map((m, i) => request(i, m, EXAMPLES[m].req as never, i % 2 ? route : undefined)),
+  ...METHODS_ALL.map((m, i) => response(i, EXAMPLES[m].res)),
 ];
 
 // ---- Round trips ---------------------------------------------------------------------------
 
+describe('the method table', () => {
+  it('holds the DHT\'s three methods and the six the chat layer registers', () => {
+    expect(METHODS_ALL).toEqual(['PING', 'FIND_NODE', 'SIGNAL', 'FIND_VALUE', 'STORE', 'MAILBOX_STORE', 'MAILBOX_FETCH', 'MAILBOX_ACK', 'DELIVER']);
+  });
+
+  it('refuses a second registration of a method with other schemas', () => {
+    expect(() => registerMethods({ PING: { req: v.strictObject({}), res: v.strictObject({}) } })).toThrow(/registered twice/);
+    expect(parseFrame(reqFrame('PING', {})).ok).toBe(true);
+  });
+});
+
 describe('round trips', () => {
-  it.each(METHODS)('a %s request survives encode then parse unchanged, direct and routed', (m) => {
+  it.each(METHODS_ALL)('a %s request survives encode then parse unchanged, direct and routed', (m) => {
     const body = EXAMPLES[m].req as never;
     for (const frame of [request(9, m, body), request(9, m, body, route)]) {
       const parsed = parseFrame(encodeFrame(frame));
@@ -115,7 +126,7 @@ describe('round trips', () => {
     }
   });
 
-  it.each(METHODS)('a %s response survives encode, parse and parseResponseBody unchanged', (m) => {
+  it.each(METHODS_ALL)('a %s response survives encode, parse and parseResponseBody unchanged', (m) => {
     const frame = response(1234, EXAMPLES[m].res);
     const parsed = parseFrame(encodeFrame(frame));
     expect(parsed).toEqual({ ok: true, frame });
@@ -123,9 +134,9 @@ describe('round trips', () => {
     expect(parseResponseBody(m, parsed.frame.b)).toEqual(EXAMPLES[m].res);
   });
 
-  it('hello, err and busy frames survive encode then parse unchanged', () => {
+  it('hello and err frames survive encode then parse unchanged', () => {
     const err = errorFrame(0xffff_ffff, ErrorCode.BadRequest, '');
-    for (const frame of [hello(KEY, SIG), busy(0), busy(3_600_000), err]) {
+    for (const frame of [hello(KEY, SIG), err]) {
       expect(parseFrame(encodeFrame(frame))).toEqual({ ok: true, frame });
     }
   });
@@ -194,13 +205,13 @@ describe('field violations', () => {
     expectBadBody('STORE', { record: { ...record, admin: true } });
     expectBadBody('DELIVER', { envelope: { ...envelope, extra: '' } });
     expect(reject(JSON.stringify({ ...hello(KEY, SIG), v: 2 })).reason).toBe('bad-shape');
-    expect(reject(JSON.stringify({ t: 'busy', retryMs: 1, why: 'x' })).reason).toBe('bad-shape');
+    expect(reject(JSON.stringify({ ...errorFrame(1, ErrorCode.Busy, 'x'), why: 'x' })).reason).toBe('bad-shape');
     expectBadResponse('SIGNAL', { data: null, busy: 1 });
   });
 
   it('__proto__ and constructor keys are extra keys, not prototype tricks', () => {
-    expect(reject('{"t":"busy","retryMs":1,"__proto__":{"x":1}}').reason).toBe('bad-shape');
-    expect(reject('{"t":"busy","retryMs":1,"constructor":1}').reason).toBe('bad-shape');
+    expect(reject('{"t":"hello","key":"'+KEY+'","sig":"'+SIG+'","__proto__":{"x":1}}').reason).toBe('bad-shape');
+    expect(reject('{"t":"err","id":1,"code":"BUSY","msg":"","constructor":1}').reason).toBe('bad-shape');
     expect(reject('{"t":"req","id":1,"m":"PING","b":{"__proto__":null}}').reason).toBe('bad-body');
     expect(reject('{"t":"req","id":1,"m":"__proto__","b":{}}').reason).toBe('unknown-method');
     expect(reject('{"t":"toString","id":1}').reason).toBe('bad-shape');
@@ -225,8 +236,8 @@ describe('field violations', () => {
     expectBadResponse('MAILBOX_STORE', { stored: true, holders: 65 });
     expectBadResponse('MAILBOX_ACK', { accepted: 257 });
     expectBadResponse('SIGNAL', { data: null, busyMs: 3_600_001 });
-    expect(reject(JSON.stringify(busy(3_600_001))).reason).toBe('bad-shape');
-    expect(reject(JSON.stringify(busy(-1))).reason).toBe('bad-shape');
+    // BUSY was a frame of its own, parsed and never sent: a busy peer answers SIGNAL with busyMs.
+    expect(reject(JSON.stringify({ t: 'busy', retryMs: 1 })).reason).toBe('bad-shape');
   });
 
   it('signal data of 16385 characters and bad connection ids are rejected', () => {
@@ -286,7 +297,7 @@ describe('field violations', () => {
     expectBadResponse('STORE', { stored: 1, record: null });
     expect(reject('{"t":"res","id":1,"b":[]}').reason).toBe('bad-shape');
     expect(reject('{"t":"res","id":1,"b":"x"}').reason).toBe('bad-shape');
-    expect(reject('[{"t":"busy","retryMs":1}]').reason).toBe('bad-shape');
+    expect(reject('[{"t":"res","id":1,"b":{}}]').reason).toBe('bad-shape');
     expect(reject('"hello"').reason).toBe('bad-shape');
     expect(reject('null').reason).toBe('bad-shape');
   });
@@ -377,7 +388,7 @@ function checkTotal(input: unknown): void {
     expect(parseFrame(encodeFrame(result.frame))).toEqual(result);
     return;
   }
-  for (const m of METHODS) {
+  for (const m of METHODS_ALL) {
     const body = parseResponseBody(m, result.frame.b);
     if (body !== null) expect(parseResponseBody(m, JSON.parse(JSON.stringify(body)))).toEqual(body);
   }
@@ -402,8 +413,8 @@ describe('parseFrame never throws', () => {
       {
         t: fc.constantFrom('hello', 'req', 'res', 'err', 'busy', '__proto__'),
         id: fc.oneof(fc.nat(), fc.integer(), fc.double(), fc.jsonValue()),
-        m: fc.oneof(fc.constantFrom(...METHODS, 'constructor', 'hasOwnProperty'), fc.string()),
-        b: fc.oneof(fc.constantFrom(...METHODS.map((m) => EXAMPLES[m].req)), fc.jsonValue()),
+        m: fc.oneof(fc.constantFrom(...METHODS_ALL, 'constructor', 'hasOwnProperty'), fc.string()),
+        b: fc.oneof(fc.constantFrom(...METHODS_ALL.map((m) => EXAMPLES[m].req)), fc.jsonValue()),
         r: fc.oneof(fc.constant(route), fc.jsonValue()),
       },
       { requiredKeys: ['t'] },

@@ -1,0 +1,103 @@
+/**
+ * The chat layer's wire: user records, sealed envelopes, tombstones and receipts, and the bodies
+ * of the methods the chat layer serves (FIND_VALUE, STORE, MAILBOX_STORE, MAILBOX_FETCH,
+ * MAILBOX_ACK, DELIVER). Importing this module adds them to the DHT's method table
+ * (dht/protocol.ts registerMethods) and their types to MethodBodies; every chat module that
+ * sends or serves one of them imports it, so they are known before any frame is read.
+ */
+import * as v from 'valibot';
+import { B64_ANY, B64Key, B64Nonce, B64Sig, Hex32, Hex40, Time, U32, int } from '../lib/wire.ts';
+import { NodeList } from '../dht/protocol-schemas.ts';
+import { registerMethods } from '../dht/protocol.ts';
+import { MAX_MESSAGE_BODY_BYTES, USERNAME_PATTERN } from './constants.ts';
+
+/** Copies a MAILBOX_STORE asks its receiver to make, and holders it may report. */
+export const MAX_MAILBOX_COPIES = 8;
+export const MAX_MAILBOX_HOLDERS = 64;
+/** Entries in one MAILBOX_FETCH reply (the frame limit usually bites first: see mailbox-service.ts). */
+export const MAX_FETCH_ENTRIES = 64;
+/** Tombstones in one MAILBOX_ACK. */
+export const MAX_TOMBSTONES_PER_ACK = 256;
+/** Sealed body bytes: the body, the AES-GCM tag, and room for padding and an inner header. */
+export const MAX_CIPHERTEXT_BYTES = MAX_MESSAGE_BODY_BYTES + 16 + 1024;
+/** Base64url characters of the largest ciphertext (no padding). */
+export const MAX_CIPHERTEXT_CHARS = Math.ceil((MAX_CIPHERTEXT_BYTES * 4) / 3);
+
+const B64Ciphertext = v.pipe(v.string(), v.maxLength(MAX_CIPHERTEXT_CHARS), v.regex(B64_ANY));
+export const Username = v.pipe(v.string(), v.regex(USERNAME_PATTERN));
+
+export const UserRecordWire = v.strictObject({
+  name: Username,
+  signingKey: B64Key,
+  agreementKey: B64Key,
+  registeredAt: Time,
+  seq: U32,
+  expiresAt: Time,
+  sig: B64Sig,
+});
+
+export const EnvelopeWire = v.strictObject({
+  id: Hex32,
+  from: Hex40,
+  to: Hex40,
+  sentAt: Time,
+  epk: B64Key,
+  nonce: B64Nonce,
+  ct: B64Ciphertext,
+  sig: B64Sig,
+});
+
+export const TombstoneWire = v.strictObject({ id: Hex32, to: Hex40, at: Time, sig: B64Sig });
+/** A signed receipt has the tombstone's shape: "message id, to, at", signed by the recipient. */
+export const ReceiptWire = TombstoneWire;
+
+export type UserRecordWire = v.InferOutput<typeof UserRecordWire>;
+export type EnvelopeWire = v.InferOutput<typeof EnvelopeWire>;
+export type TombstoneWire = v.InferOutput<typeof TombstoneWire>;
+export type ReceiptWire = v.InferOutput<typeof ReceiptWire>;
+
+/** `key` is the recipient's signing key: holders check each tombstone against it. */
+const MailboxAck = v.strictObject({
+  key: B64Key,
+  tombstones: v.pipe(v.array(TombstoneWire), v.minLength(1), v.maxLength(MAX_TOMBSTONES_PER_ACK)),
+});
+
+const CHAT_METHODS = {
+  FIND_VALUE: {
+    req: v.strictObject({ key: Hex40 }),
+    res: v.strictObject({ record: v.nullable(UserRecordWire), nodes: NodeList }),
+  },
+  STORE: {
+    req: v.strictObject({ record: UserRecordWire }),
+    /** `record` is what the holder keeps for that name after the STORE, ours or another. */
+    res: v.strictObject({ stored: v.boolean(), record: v.nullable(UserRecordWire) }),
+  },
+  MAILBOX_STORE: {
+    req: v.strictObject({ envelope: EnvelopeWire, copies: int(0, MAX_MAILBOX_COPIES) }),
+    /** `ack` comes from a holder that has the message's tombstone: it was fetched already. */
+    res: v.strictObject({ stored: v.boolean(), holders: int(0, MAX_MAILBOX_HOLDERS), ack: v.optional(MailboxAck) }),
+  },
+  MAILBOX_FETCH: {
+    req: v.strictObject({ owner: Hex40, key: B64Key, at: Time, sig: B64Sig }),
+    res: v.strictObject({ entries: v.pipe(v.array(EnvelopeWire), v.maxLength(MAX_FETCH_ENTRIES)), more: v.boolean() }),
+  },
+  MAILBOX_ACK: { req: MailboxAck, res: v.strictObject({ accepted: int(0, MAX_TOMBSTONES_PER_ACK) }) },
+  DELIVER: {
+    req: v.strictObject({ envelope: EnvelopeWire }),
+    /** `ack` answers a holder's push: the tombstone that deletes what it handed over. */
+    res: v.strictObject({ receipt: ReceiptWire, ack: v.optional(MailboxAck) }),
+  },
+} as const;
+
+type ChatMethodBodies = {
+  [M in keyof typeof CHAT_METHODS]: {
+    req: v.InferOutput<(typeof CHAT_METHODS)[M]['req']>;
+    res: v.InferOutput<(typeof CHAT_METHODS)[M]['res']>;
+  };
+};
+
+declare module '../dht/protocol.ts' {
+  interface MethodBodies extends ChatMethodBodies {}
+}
+
+registerMethods(CHAT_METHODS);

@@ -17,16 +17,7 @@ import { encodeFrame, hello, parseFrame, type RequestFrame } from './protocol.ts
 import type { Random } from '../lib/random.ts';
 import type { Reply } from './rpc.ts';
 import type { Stats } from '../lib/stats.ts';
-import type { Transport } from '../lib/transport.ts';
-
-/** A batch of signaling strings for one connection attempt, named by the initiator's tag. */
-export interface SignalPayload {
-  conn: string;
-  data: string[];
-}
-export type SignalReply = { data: string[] } | { busyMs: number };
-/** Carries the initiator's batch to the peer and brings back the peer's batch. */
-export type SignalPath = (payload: SignalPayload) => Promise<SignalReply>;
+import type { SignalPath, SignalPayload, SignalReply, Transport } from '../lib/transport.ts';
 
 export type { Peer } from './link.ts';
 

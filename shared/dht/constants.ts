@@ -52,4 +52,4 @@ export const CHAT_CONNECTION_RESERVE = 50;
 /** Time a new WebRTC connection may take to open before it is abandoned. */
 export const CONNECT_TIMEOUT_MS = 15_000;
 /** Largest frame accepted on a data channel, checked before parsing. */
-export const MAX_FRAME_BYTES = 64 * 1024;
+export { MAX_FRAME_BYTES } from '../lib/transport.ts';

@@ -38,6 +38,12 @@ export interface RouteOptions {
   avoid?: string;
 }
 
+export interface LookupResult {
+  nodes: string[];
+  /** Replies that came back, of the paths started. */
+  answered: number;
+}
+
 export interface NodeContext {
   readonly id: NodeId;
   readonly hex: string;

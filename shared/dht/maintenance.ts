@@ -4,16 +4,23 @@
  * every REFRESH_INTERVAL_MS. Connections are the scarce resource (Chromium's lifetime cap), so
  * nothing here dials a node it does not need, and far channels prefer long-lived peers.
  */
-import type { Peer } from './channels.ts';
-import type { TimerHandle } from '../lib/clock.ts';
+import type { ConnectionBudget } from './budget.ts';
+import type { Channels, Peer } from './channels.ts';
+import type { Clock, TimerHandle } from '../lib/clock.ts';
 import { ID_BITS, ID_BYTES } from '../lib/id.ts';
 import { NEAR_CHECK_INTERVAL_MS, NEAR_CHECK_MAX_INTERVAL_MS, REFRESH_INTERVAL_MS, REPAIR_DELAY_MS } from './constants.ts';
 import { errorCode, ErrorCode, isPeerchatError } from '../lib/errors.ts';
-import { bucketIndex, compareDistance, idFromHex, type NodeId } from '../lib/id.ts';
+import { compareDistance, randomIdInBucket, type NodeId } from '../lib/id.ts';
 import { LazyMap } from '../lib/lazy-map.ts';
-import type { KademliaNode } from './node.ts';
+import type { Random } from '../lib/random.ts';
+import type { Stats } from '../lib/stats.ts';
+import type { LookupResult, RouteOptions } from './context.ts';
+import { planDials } from './dial-plan.ts';
+import type { Method, RequestBodyOf, ResponseBodyOf } from './protocol.ts';
+import type { Bootstrap, NodeConfig } from './options.ts';
 import type { Neighbour } from './router.ts';
-import type { Contact } from './routing-table.ts';
+import type { RoutingTable } from './routing-table.ts';
+import type { SignalPath } from '../lib/transport.ts';
 
 /** Nearest neighbours asked directly for their view of this node's neighbourhood at refresh. */
 const NEAR_SOURCES = 3;
@@ -24,6 +31,32 @@ const MAX_BACKOFF_ENTRIES = 256;
 const FAR_DIAL_TRIES = 3;
 const LONELY_RETRY_MS = 2_000;
 const LONELY_RETRY_MAX_MS = 60_000;
+
+/**
+ * What upkeep uses of its node. It reads the routing table and decides; the node alone
+ * changes the table (Kademlia's bucket-full rule included).
+ */
+export interface UpkeepHost {
+  readonly id: NodeId;
+  readonly hex: string;
+  readonly config: NodeConfig;
+  readonly clock: Clock;
+  readonly random: Random;
+  readonly stats: Stats;
+  readonly bootstrap: Bootstrap | undefined;
+  readonly table: Pick<RoutingTable, 'nearBoundary' | 'connectedIn' | 'bucket' | 'wanted'>;
+  readonly channels: Pick<Channels, 'peers' | 'connecting' | 'dial'>;
+  readonly budget: Pick<ConnectionBudget, 'canCreate' | 'retryAfterMs'>;
+  neighbours(): Peer[];
+  closestTo(key: NodeId, r?: number): Neighbour[];
+  estimatedSize(): number;
+  direct<M extends Method>(peer: Peer, method: M, body: RequestBodyOf<M>): Promise<ResponseBodyOf<M>>;
+  routeFromHere<M extends Method>(method: M, body: RequestBodyOf<M>, key: NodeId, paths?: number, opts?: RouteOptions): Promise<ResponseBodyOf<M>[]>;
+  lookup(key: NodeId, paths?: number): Promise<LookupResult>;
+  overlayPath(targetHex: string): SignalPath;
+  /** The services' share of the periodic upkeep. */
+  recheckServices(): Promise<void>;
+}
 
 export class Maintenance {
   private refreshTimer: TimerHandle | null = null;
@@ -42,7 +75,7 @@ export class Maintenance {
   private readonly backoff = new LazyMap<string, number>();
   private closed = false;
 
-  constructor(private readonly node: KademliaNode) {}
+  constructor(private readonly node: UpkeepHost) {}
 
   /** Bootstrap peers first, then the node's own neighbourhood, then far buckets. */
   /** Joins: first peers, then the neighbourhood, with `remembered` neighbours dialed too. */
@@ -217,19 +250,6 @@ export class Maintenance {
     }, REPAIR_DELAY_MS);
   }
 
-  /** A full bucket met a new contact: keep the old one if it still answers (Kademlia's rule). */
-  bucketFull(oldest: Contact, newcomer: Peer): void {
-    const { node } = this;
-    const oldPeer = node.channels.peers.get(oldest.hex);
-    const check = oldPeer ? node.direct(oldPeer, 'PING', {}).then(() => true, () => false) : Promise.resolve(false);
-    void check.then((alive) => {
-      if (alive || !node.channels.peers.has(newcomer.hex)) return;
-      node.table.remove(oldest.hex);
-      node.table.add(newcomer.id, node.clock.now());
-      node.table.setConnected(newcomer.hex, true);
-    });
-  }
-
   close(): void {
     this.closed = true;
     if (this.refreshTimer) this.node.clock.clearTimeout(this.refreshTimer);
@@ -263,34 +283,26 @@ export class Maintenance {
   }
 
   /**
-   * Dials the candidates the overlay needs: every one in this node's near subtree, and for
-   * each far bucket without a channel, candidates from it in turn until one accepts.
+   * Dials the candidates the overlay needs (dial-plan.ts decides): every one in this node's
+   * near subtree, and for each far bucket without a channel, candidates from it in turn until
+   * one accepts.
    */
   private async connectWanted(hexes: readonly string[]): Promise<void> {
     const { node } = this;
-    const r = node.config.replication;
-    const candidates: Neighbour[] = [];
-    const seen = new Set<string>();
-    for (const hex of hexes) {
-      if (hex === node.hex || seen.has(hex) || node.channels.peers.has(hex) || node.channels.connecting(hex)) continue;
-      if ((this.backoff.get(hex) ?? 0) > node.clock.now()) continue;
-      seen.add(hex);
-      const id = idFromHex(hex);
-      if (id) candidates.push({ id, hex });
-    }
-    if (candidates.length === 0) return;
-    candidates.sort((a, b) => compareDistance(node.id, a.id, b.id));
-    const boundary = nearBoundary(node.id, r, [...node.table.all(), ...candidates]);
-    const dials: Promise<unknown>[] = [];
-    const far = new Map<number, Neighbour[]>();
-    for (const c of candidates) {
-      const bucket = bucketIndex(node.id, c.id);
-      if (bucket <= boundary) dials.push(this.dial(c.hex, true));
-      else if (!this.farDials.includes(bucket) && this.connectedIn(bucket) < node.config.farChannelsPerBucket) {
-        far.set(bucket, [...(far.get(bucket) ?? []), c]);
-      }
-    }
-    for (const [bucket, list] of far) dials.push(this.dialFar(bucket, list));
+    const now = node.clock.now();
+    const plan = planDials({
+      self: node.id,
+      selfHex: node.hex,
+      replication: node.config.replication,
+      farChannelsPerBucket: node.config.farChannelsPerBucket,
+      table: node.table,
+      candidates: hexes,
+      busy: (hex) => node.channels.peers.has(hex) || node.channels.connecting(hex),
+      backedOff: (hex) => (this.backoff.get(hex) ?? 0) > now,
+      farDialing: this.farDials,
+    });
+    const dials: Promise<unknown>[] = plan.near.map((hex) => this.dial(hex, true));
+    for (const { bucket, candidates } of plan.far) dials.push(this.dialFar(bucket, candidates));
     await Promise.allSettled(dials);
   }
 
@@ -371,42 +383,6 @@ export class Maintenance {
   }
 
   private connectedIn(bucket: number): number {
-    let n = 0;
-    for (const c of this.node.table.bucket(bucket)) if (c.connected) n++;
-    return n;
+    return this.node.table.connectedIn(bucket);
   }
-}
-
-/** Smallest bucket index b such that the ids in buckets 0..b number at least r. */
-function nearBoundary(self: NodeId, r: number, ids: readonly { id: NodeId }[]): number {
-  const counts = new Array<number>(ID_BITS).fill(0);
-  let highest = -1;
-  for (const { id } of ids) {
-    const b = bucketIndex(self, id);
-    if (b < 0) continue;
-    counts[b]!++;
-    highest = Math.max(highest, b);
-  }
-  let total = 0;
-  for (let b = 0; b < ID_BITS; b++) {
-    total += counts[b]!;
-    if (total >= r) return b;
-  }
-  return highest;
-}
-
-/** An id that shares self's first (159 - i) bits and differs at bit i: it falls in bucket i. */
-export function randomIdInBucket(self: NodeId, i: number, random: Uint8Array): NodeId {
-  const out = new Uint8Array(ID_BYTES);
-  const flip = ID_BITS - 1 - i; // bit position from the most significant end
-  for (let bit = 0; bit < ID_BITS; bit++) {
-    const byte = bit >> 3;
-    const mask = 0x80 >> (bit & 7);
-    let v: number;
-    if (bit < flip) v = self[byte]! & mask;
-    else if (bit === flip) v = ~self[byte]! & mask;
-    else v = random[byte]! & mask;
-    out[byte]! |= v;
-  }
-  return out;
 }

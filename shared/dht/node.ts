@@ -6,7 +6,7 @@
  * in Node, and ten thousand times over in the simulator.
  */
 import { ConnectionBudget } from './budget.ts';
-import { Channels, type Peer, type SignalPath, type SignalPayload, type SignalReply } from './channels.ts';
+import { Channels, type Peer } from './channels.ts';
 import type { Clock } from '../lib/clock.ts';
 import { DIRECT_TIMEOUT_MS, FAR_CHANNELS_PER_BUCKET, FORWARD_RATE_PER_NEIGHBOUR_PER_S, K_BUCKET_SIZE, LOOKUP_TIMEOUT_MS, MAX_MISSED_REPLIES, MAX_HOPS, REPLICATION } from './constants.ts';
 import { webCryptoOps, type CryptoOps, type Identity } from '../lib/crypto.ts';
@@ -16,48 +16,18 @@ import { Maintenance } from './maintenance.ts';
 import type { Method, RequestBodyOf, RequestFrame, ResponseBodyOf, Route } from './protocol.ts';
 import type { Random } from '../lib/random.ts';
 import { closestSet, decideRoute, estimateNetworkSize, firstHops, hopLimit, type Neighbour } from './router.ts';
-import { RoutingTable } from './routing-table.ts';
+import { RoutingTable, type Contact } from './routing-table.ts';
 import type { Reply } from './rpc.ts';
 import { Stats } from '../lib/stats.ts';
 import { MemoryStore, type Store } from '../lib/store.ts';
 import { KeyedTokenBuckets } from './budget.ts';
-import type { Transport } from '../lib/transport.ts';
-import type { Handler, HandlerContext, NodeService, RouteOptions, ServiceHost } from './context.ts';
+import type { SignalPath, SignalPayload, SignalReply, Transport } from '../lib/transport.ts';
+import type { Handler, HandlerContext, LookupResult, NodeService, RouteOptions, ServiceHost } from './context.ts';
+import type { Bootstrap, NodeConfig, NodeOptions } from './options.ts';
 
-export type { Handler, NodeContext, NodeService, RouteOptions, ServiceHost } from './context.ts';
+export type { Bootstrap, NodeConfig, NodeOptions } from './options.ts';
 
-/** How a node finds its first peers: the signal server, or the simulator's stand-in for it. */
-export interface Bootstrap {
-  /** Up to n live nodes other than `self`, least recently handed out first. */
-  peers(self: string, n: number): Promise<string[]>;
-  /** Carries a signaling batch from `from` to `to` and returns `to`'s reply. */
-  exchange(from: string, to: string, payload: SignalPayload): Promise<SignalReply>;
-}
-
-export interface NodeConfig {
-  replication: number;
-  farChannelsPerBucket: number;
-  /** Channels beyond which offers from nodes we do not need are refused. */
-  maxDhtChannels: number;
-  /**
-   * First peers asked of the bootstrap service. The first that opens is signaled through the
-   * server; the rest, and every later channel, through the overlay, so the server relays little.
-   */
-  bootstrapPeers: number;
-}
-
-export interface NodeOptions {
-  identity: Identity;
-  transport: Transport;
-  clock: Clock;
-  random: Random;
-  ops?: CryptoOps;
-  store?: Store;
-  bootstrap?: Bootstrap;
-  /** Connections created in this process's life before this node (a browser persists it). */
-  createdBefore?: () => number;
-  config?: Partial<NodeConfig>;
-}
+export type { Handler, LookupResult, NodeContext, NodeService, RouteOptions, ServiceHost } from './context.ts';
 
 interface RoutingSnapshot {
   at: number;
@@ -67,11 +37,6 @@ interface RoutingSnapshot {
 /** A snapshot older than this names nodes that have most likely moved on. */
 const ROUTING_SNAPSHOT_MAX_AGE_MS = 30 * 60_000;
 
-export interface LookupResult {
-  nodes: string[];
-  /** Replies that came back, of the paths started. */
-  answered: number;
-}
 
 export class KademliaNode implements ServiceHost {
   readonly id: NodeId;
@@ -327,11 +292,26 @@ export class KademliaNode implements ServiceHost {
   private onPeer(peer: Peer): void {
     if (peer.kind === 'dht') {
       const res = this.table.add(peer.id, this.clock.now());
-      if (res.status === 'full') this.maintenance.bucketFull(res.oldest, peer);
+      if (res.status === 'full') this.bucketFull(res.oldest, peer);
       this.table.setConnected(peer.hex, true);
     }
     for (const s of this.services) s.onNeighbour?.(peer);
     if (peer.kind === 'dht') this.maintenance.neighbourhoodMaybeChanged();
+  }
+
+  /**
+   * A full bucket met a new contact: the table names its oldest, the node pings it and keeps
+   * it if it still answers (Kademlia's rule), else tells the table to take the newcomer.
+   */
+  private bucketFull(oldest: Contact, newcomer: Peer): void {
+    const oldPeer = this.channels.peers.get(oldest.hex);
+    const check = oldPeer ? this.direct(oldPeer, 'PING', {}).then(() => true, () => false) : Promise.resolve(false);
+    void check.then((alive) => {
+      if (alive || !this.channels.peers.has(newcomer.hex)) return;
+      this.table.remove(oldest.hex);
+      this.table.add(newcomer.id, this.clock.now());
+      this.table.setConnected(newcomer.hex, true);
+    });
   }
 
   private onPeerClosed(peer: Peer, reason: string): void {

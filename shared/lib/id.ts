@@ -124,3 +124,19 @@ export function userKey(username: string): NodeId {
 export function randomId(randomBytes: (n: number) => Uint8Array): NodeId {
   return randomBytes(ID_BYTES);
 }
+
+/** An id that shares self's first (159 - i) bits and differs at bit i: it falls in bucket i. */
+export function randomIdInBucket(self: NodeId, i: number, random: Uint8Array): NodeId {
+  const out = new Uint8Array(ID_BYTES);
+  const flip = ID_BITS - 1 - i; // bit position from the most significant end
+  for (let bit = 0; bit < ID_BITS; bit++) {
+    const byte = bit >> 3;
+    const mask = 0x80 >> (bit & 7);
+    let v: number;
+    if (bit < flip) v = self[byte]! & mask;
+    else if (bit === flip) v = ~self[byte]! & mask;
+    else v = random[byte]! & mask;
+    out[byte]! |= v;
+  }
+  return out;
+}

@@ -6,8 +6,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { ErrorCode, isPeerchatError } from './errors.ts';
-import { MAX_FRAME_BYTES } from '../dht/constants.ts';
-import type { Connection, Transport } from './transport.ts';
+import { MAX_FRAME_BYTES, type Connection, type Transport } from './transport.ts';
 
 export interface TransportFixture {
   /** Two endpoints that can reach each other. The suite closes both after each test. */

@@ -13,6 +13,18 @@ import type { Random } from './random.ts';
 /** Chromium's lifetime cap on RTCPeerConnection objects per renderer process. */
 export const CONNECTION_LIFETIME_CAP = 500;
 
+/** Largest frame a connection must carry intact: the DHT's frame limit is this. */
+export const MAX_FRAME_BYTES = 64 * 1024;
+
+/** A batch of signaling strings for one connection attempt, named by the initiator's tag. */
+export interface SignalPayload {
+  conn: string;
+  data: string[];
+}
+export type SignalReply = { data: string[] } | { busyMs: number };
+/** Carries the initiator's batch to the peer and brings back the peer's batch. */
+export type SignalPath = (payload: SignalPayload) => Promise<SignalReply>;
+
 export interface ConnectionEvents {
   /** Signaling data for the peer; the owner delivers it and feeds the peer's replies to signal(). */
   signal(data: string): void;

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { SignalPayload, SignalReply } from '../dht/channels.ts';
+import type { SignalPayload, SignalReply } from '../lib/transport.ts';
 import { ErrorCode } from '../lib/errors.ts';
 import {
   encodeSignalMessage,

@@ -7,7 +7,7 @@
  * Works with the browser's WebSocket and with `ws` in Node (tests and benches): both have the
  * `onopen`/`onmessage`/`onclose` properties and `send`/`close` used here.
  */
-import type { SignalPayload, SignalReply } from '../../shared/dht/channels.ts';
+import type { SignalPayload, SignalReply } from '../../shared/lib/transport.ts';
 import type { Clock, TimerHandle } from '../../shared/lib/clock.ts';
 import type { CryptoOps, Identity } from '../../shared/lib/crypto.ts';
 import { toBase64Url } from '../../shared/lib/encoding.ts';

@@ -3,7 +3,7 @@
  */
 import { REPLICATION } from '../shared/dht/constants.ts';
 import { closestHexes } from '../shared/lib/id.ts';
-import { DHT_CREATION_CAP } from '../web/net/tab.ts';
+import { CONNECTION_CAP } from '../shared/dht/constants.ts';
 import { expect, expectPeers, inPage, neighbours, nodeIdOf, test, type Tab } from './fixtures.ts';
 
 function randomKey(): string {
@@ -142,7 +142,7 @@ test('a tab reloaded 60 times in an 8-tab network reaches 3 live peers after eve
   const summary = JSON.stringify({ reloads, made, twinMoves: await twinMoves(reloader) });
   test.info().annotations.push({ type: 'connections', description: summary });
   console.log(`reloads: ${summary}`);
-  expect(made).toBeGreaterThan(DHT_CREATION_CAP);
+  expect(made).toBeGreaterThan(CONNECTION_CAP);
 });
 
 test('a tab that spends its connection budget moves to the twin URL, keeps its node id and reconnects', async ({ tabs }) => {

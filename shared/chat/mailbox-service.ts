@@ -245,7 +245,7 @@ export class MailboxService implements NodeService {
     for (const e of envelopes) {
       for (const n of node.closestTo(idFromHex(e.to)!)) {
         const p = node.peer(n.hex);
-        if (!p || p.kind !== 'dht' || n.hex === e.to) continue;
+        if (!p || n.hex === e.to) continue;
         asks.push(node.direct(p, 'MAILBOX_STORE', { envelope: e, copies: 0 }).then((res) => res.ack && this.onAck(res.ack)));
       }
     }
@@ -324,7 +324,7 @@ export class MailboxService implements NodeService {
     const { node } = this;
     const id = 'envelope' in h ? h.envelope.id : h.tombstone.id;
     const to = 'envelope' in h ? h.envelope.to : h.tombstone.to;
-    if (peer.kind !== 'dht' || peer.hex === to) return;
+    if (peer.hex === to) return;
     const sent = this.pushedTo.get(id);
     if (sent?.has(peer.hex)) return;
     if (!node.closestTo(idFromHex(to)!).some((n) => n.hex === peer.hex)) return;

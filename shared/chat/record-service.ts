@@ -121,7 +121,7 @@ export class RecordService implements NodeService {
   }
 
   private pushIfClose(h: Held, peer: Peer): void {
-    if (h.pushedTo.has(peer.hex) || peer.kind !== 'dht') return;
+    if (h.pushedTo.has(peer.hex)) return;
     if (!this.node.closestTo(h.key).some((n) => n.hex === peer.hex)) return;
     h.pushedTo.add(peer.hex);
     this.node.direct(peer, 'STORE', { record: recordToWire(h.record) }).catch(() => h.pushedTo.delete(peer.hex));

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { ConnectionBudget, KeyedTokenBuckets, TokenBucket } from './budget.ts';
-import { CHAT_CONNECTION_RESERVE, CONNECTION_REFRESH_AT, CONNECTION_TOKEN_BURST, NEAR_CONNECTION_TOKEN_BURST, NEAR_CONNECTION_TOKENS_PER_HOUR, CONNECTION_TOKENS_PER_HOUR } from './constants.ts';
+import { ConnectionBudget, KeyedTokenBuckets, TokenBucket, shouldMove } from './budget.ts';
+import { CONNECTION_CAP, CONNECTION_TOKEN_BURST, MIN_PEERS_TO_STAY, NEAR_CONNECTION_TOKEN_BURST, NEAR_CONNECTION_TOKENS_PER_HOUR, CONNECTION_TOKENS_PER_HOUR } from './constants.ts';
 import { FakeClock } from '../lib/clock.ts';
 
 const HOUR_MS = 3_600_000;
@@ -68,7 +68,7 @@ describe('TokenBucket', () => {
 });
 
 describe('ConnectionBudget', () => {
-  function budget(over: Partial<{ refreshAt: number; chatReserve: number; burst: number; tokensPerHour: number }> = {}) {
+  function budget(over: Partial<{ cap: number; burst: number; tokensPerHour: number }> = {}) {
     const clock = new FakeClock();
     let created = 0;
     const b = new ConnectionBudget({ created: () => created, now: () => clock.now(), ...over });
@@ -83,101 +83,93 @@ describe('ConnectionBudget', () => {
 
   it('defaults to the constants: a burst of CONNECTION_TOKEN_BURST, refilled at CONNECTION_TOKENS_PER_HOUR', () => {
     const { clock, b } = budget();
-    for (let i = 0; i < CONNECTION_TOKEN_BURST; i++) expect(b.take('dht')).toBe(true);
-    expect(b.take('dht')).toBe(false);
+    for (let i = 0; i < CONNECTION_TOKEN_BURST; i++) expect(b.take()).toBe(true);
+    expect(b.take()).toBe(false);
     clock.advance(HOUR_MS / CONNECTION_TOKENS_PER_HOUR);
-    expect(b.take('dht')).toBe(true);
-    expect(b.take('dht')).toBe(false);
+    expect(b.take()).toBe(true);
+    expect(b.take()).toBe(false);
   });
 
   it('paces only the near dials that fail: one that opens its channel gets its token back; a needed peer is only capped', () => {
     const { clock, b, setCreated } = budget();
-    for (let i = 0; i < CONNECTION_TOKEN_BURST; i++) expect(b.take('dht')).toBe(true);
-    expect(b.canCreate('dht')).toBe(false);
+    for (let i = 0; i < CONNECTION_TOKEN_BURST; i++) expect(b.take()).toBe(true);
+    expect(b.canCreate()).toBe(false);
     // Far dials spent the shared bucket: the neighbourhood still gets its channels, as many as
     // it needs while they open.
     for (let i = 0; i < 3 * NEAR_CONNECTION_TOKEN_BURST; i++) {
-      expect(b.take('dht', 'near')).toBe(true);
+      expect(b.take('near')).toBe(true);
       b.nearDialSucceeded();
     }
     // Made-up ids fail: each keeps its token, and then near dials wait like any other, however
     // many were started at once.
-    for (let i = 0; i < NEAR_CONNECTION_TOKEN_BURST; i++) expect(b.take('dht', 'near')).toBe(true);
-    expect(b.take('dht', 'near')).toBe(false);
+    for (let i = 0; i < NEAR_CONNECTION_TOKEN_BURST; i++) expect(b.take('near')).toBe(true);
+    expect(b.take('near')).toBe(false);
     clock.advance(HOUR_MS / NEAR_CONNECTION_TOKENS_PER_HOUR);
-    expect(b.take('dht', 'near')).toBe(true);
-    expect(b.take('dht', 'needed')).toBe(true);
-    setCreated(CONNECTION_REFRESH_AT - CHAT_CONNECTION_RESERVE);
-    expect(b.take('dht', 'needed')).toBe(false);
-    expect(b.take('dht', 'near')).toBe(false);
-    expect(b.refused).toBe(3);
+    expect(b.take('near')).toBe(true);
+    expect(b.take('needed')).toBe(true);
+    setCreated(CONNECTION_CAP);
+    expect(b.take('needed')).toBe(false);
+    expect(b.take('near')).toBe(false);
   });
 
   it('lets near dials fall back on the shared bucket once theirs is spent, and refunds no more than a full bucket', () => {
     const { b } = budget();
-    for (let i = 0; i < NEAR_CONNECTION_TOKEN_BURST + CONNECTION_TOKEN_BURST; i++) expect(b.take('dht', 'near')).toBe(true);
-    expect(b.take('dht', 'near')).toBe(false);
-    expect(b.take('dht')).toBe(false);
+    for (let i = 0; i < NEAR_CONNECTION_TOKEN_BURST + CONNECTION_TOKEN_BURST; i++) expect(b.take('near')).toBe(true);
+    expect(b.take('near')).toBe(false);
+    expect(b.take()).toBe(false);
     for (let i = 0; i < 2 * NEAR_CONNECTION_TOKEN_BURST; i++) b.nearDialSucceeded();
-    for (let i = 0; i < NEAR_CONNECTION_TOKEN_BURST; i++) expect(b.take('dht', 'near')).toBe(true);
-    expect(b.take('dht', 'near')).toBe(false);
+    for (let i = 0; i < NEAR_CONNECTION_TOKEN_BURST; i++) expect(b.take('near')).toBe(true);
+    expect(b.take('near')).toBe(false);
   });
 
-  it('caps DHT connections at refreshAt - chatReserve, whatever the tokens', () => {
+  it('caps connections at CONNECTION_CAP, whatever the tokens or the urgency', () => {
     const { b, setCreated } = budget();
-    setCreated(CONNECTION_REFRESH_AT - CHAT_CONNECTION_RESERVE - 1);
-    expect(b.canCreate('dht')).toBe(true);
-    setCreated(CONNECTION_REFRESH_AT - CHAT_CONNECTION_RESERVE);
-    expect(b.canCreate('dht')).toBe(false);
-    expect(b.take('dht')).toBe(false);
-    expect(b.canCreate('chat')).toBe(true);
-    expect(b.take('chat')).toBe(true);
+    setCreated(CONNECTION_CAP - 1);
+    expect(b.canCreate()).toBe(true);
+    setCreated(CONNECTION_CAP);
+    expect(b.canCreate()).toBe(false);
+    expect(b.take()).toBe(false);
+    expect(b.take('near')).toBe(false);
+    expect(b.take('needed')).toBe(false);
   });
 
-  it('lets chat connections use the reserve up to refreshAt', () => {
-    const { b, setCreated } = budget({ refreshAt: 100, chatReserve: 10 });
-    setCreated(99);
-    expect(b.take('chat')).toBe(true);
-    setCreated(100);
-    expect(b.canCreate('chat')).toBe(false);
-    expect(b.take('chat')).toBe(false);
-  });
-
-  it('refuses when out of tokens and counts every refusal, but not a canCreate question', () => {
-    const { b, setCreated } = budget({ burst: 2 });
-    expect(b.take('dht')).toBe(true);
-    expect(b.take('chat')).toBe(true);
-    expect(b.canCreate('dht')).toBe(false);
-    expect(b.refused).toBe(0);
-    expect(b.take('dht')).toBe(false);
-    expect(b.take('chat')).toBe(false);
-    setCreated(10_000);
-    expect(b.take('chat')).toBe(false);
-    expect(b.refused).toBe(3);
+  it('refuses when out of tokens, and a canCreate question spends nothing', () => {
+    const { b } = budget({ burst: 2 });
+    expect(b.canCreate()).toBe(true);
+    expect(b.canCreate()).toBe(true);
+    expect(b.take()).toBe(true);
+    expect(b.take()).toBe(true);
+    expect(b.canCreate()).toBe(false);
+    expect(b.take()).toBe(false);
+    expect(b.take('needed')).toBe(true);
   });
 
   it('does not spend a token on a refusal for the cap', () => {
-    const { b, setCreated } = budget({ burst: 1, refreshAt: 100, chatReserve: 10 });
-    setCreated(90);
-    expect(b.take('dht')).toBe(false);
-    expect(b.take('chat')).toBe(true);
+    const { b, setCreated } = budget({ burst: 1, cap: 100 });
+    setCreated(100);
+    expect(b.take()).toBe(false);
+    setCreated(99);
+    expect(b.take()).toBe(true);
   });
 
   it('tells a refused peer to wait at least a second, and until the next token', () => {
     const { clock, b } = budget({ burst: 1, tokensPerHour: 60 });
     expect(b.retryAfterMs()).toBe(1_000);
-    b.take('dht');
+    b.take();
     expect(b.retryAfterMs()).toBe(60_000);
     clock.advance(59_500);
     expect(b.retryAfterMs()).toBe(1_000);
   });
 
-  it('needs a refresh once refreshAt connections were created', () => {
+  it('moves to a fresh process only when its connections are spent and too few peers are left', () => {
     const { b, setCreated } = budget();
-    setCreated(CONNECTION_REFRESH_AT - 1);
-    expect(b.needsRefresh).toBe(false);
-    expect(b.created).toBe(CONNECTION_REFRESH_AT - 1);
-    setCreated(CONNECTION_REFRESH_AT);
-    expect(b.needsRefresh).toBe(true);
+    setCreated(CONNECTION_CAP - 1);
+    expect(b.shouldMove(0)).toBe(false);
+    expect(b.created).toBe(CONNECTION_CAP - 1);
+    setCreated(CONNECTION_CAP);
+    expect(b.shouldMove(MIN_PEERS_TO_STAY)).toBe(false);
+    expect(b.shouldMove(MIN_PEERS_TO_STAY - 1)).toBe(true);
+    expect(shouldMove(CONNECTION_CAP, 0)).toBe(true);
+    expect(shouldMove(CONNECTION_CAP - 1, 0)).toBe(false);
   });
 });

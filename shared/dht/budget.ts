@@ -1,12 +1,10 @@
 /**
  * The connection budget. Chromium lets one renderer create only 500 RTCPeerConnections in its
  * life, closed ones included, and each costs setup time, so a node spends connections like
- * money: a token bucket paces creation, a reserve keeps room for chat partners, and near the
- * cap the owner is told to move to a fresh process (the twin URL). Pure: the owner does the I/O.
+ * money: a token bucket paces creation, CONNECTION_CAP bounds it, and past the cap a tab short of
+ * peers is told to move to a fresh process (the twin URL). Pure: the owner does the I/O.
  */
-import { CHAT_CONNECTION_RESERVE, CONNECTION_REFRESH_AT, CONNECTION_TOKEN_BURST, CONNECTION_TOKENS_PER_HOUR, NEAR_CONNECTION_TOKEN_BURST, NEAR_CONNECTION_TOKENS_PER_HOUR } from './constants.ts';
-
-export type ConnectionKind = 'dht' | 'chat';
+import { CONNECTION_CAP, CONNECTION_TOKEN_BURST, CONNECTION_TOKENS_PER_HOUR, MIN_PEERS_TO_STAY, NEAR_CONNECTION_TOKEN_BURST, NEAR_CONNECTION_TOKENS_PER_HOUR } from './constants.ts';
 
 export interface BudgetOptions {
   /** Connections created so far in this process's life (survives reloads in a browser). */
@@ -14,8 +12,16 @@ export interface BudgetOptions {
   now(): number;
   tokensPerHour?: number;
   burst?: number;
-  refreshAt?: number;
-  chatReserve?: number;
+  cap?: number;
+}
+
+/**
+ * Whether a tab should move to a fresh renderer process (its twin URL): it created all the
+ * connections it may and has too few channels left to work (a page that just loaded has none,
+ * so a reload past the cap moves at once, before it tries connections it may not make).
+ */
+export function shouldMove(created: number, livePeers: number, cap = CONNECTION_CAP): boolean {
+  return created >= cap && livePeers < MIN_PEERS_TO_STAY;
 }
 
 export class TokenBucket {
@@ -108,26 +114,22 @@ export type Urgency = 'needed' | 'near' | 'paced';
 export class ConnectionBudget {
   private readonly bucket: TokenBucket;
   private readonly nearBucket: TokenBucket;
-  private readonly refreshAt: number;
-  private readonly chatReserve: number;
-  /** Times an offer or dial was refused for want of budget. */
-  refused = 0;
+  private readonly cap: number;
 
   constructor(private readonly options: BudgetOptions) {
     const perHour = options.tokensPerHour ?? CONNECTION_TOKENS_PER_HOUR;
     this.bucket = new TokenBucket(perHour / 3_600_000, options.burst ?? CONNECTION_TOKEN_BURST, options.now());
     this.nearBucket = new TokenBucket(NEAR_CONNECTION_TOKENS_PER_HOUR / 3_600_000, NEAR_CONNECTION_TOKEN_BURST, options.now());
-    this.refreshAt = options.refreshAt ?? CONNECTION_REFRESH_AT;
-    this.chatReserve = options.chatReserve ?? CHAT_CONNECTION_RESERVE;
+    this.cap = options.cap ?? CONNECTION_CAP;
   }
 
-  /** Whether a paced connection of this kind may be created now, without spending anything. */
-  canCreate(kind: ConnectionKind): boolean {
-    return this.underCap(kind) && this.bucket.available(this.options.now()) >= 1;
+  /** Whether a paced connection may be created now, without spending anything. */
+  canCreate(): boolean {
+    return this.underCap() && this.bucket.available(this.options.now()) >= 1;
   }
 
   /**
-   * Spends one token for a connection of this kind; false (and counted) when out of budget.
+   * Spends one token for a connection; false when out of budget.
    * - 'needed': a peer of the node's own near subtree dialing in. Not paced, only capped:
    *   refusing it would break the overlay, and the cap is what the bucket protects. (It cost
    *   the peer a connection too, and its id is proven by HELLO.)
@@ -141,13 +143,9 @@ export class ConnectionBudget {
    *   dials in flight too, so a burst of made-up ids costs at most the bucket.
    * - 'paced': anything else.
    */
-  take(kind: ConnectionKind, urgency: Urgency = 'paced'): boolean {
+  take(urgency: Urgency = 'paced'): boolean {
     const now = this.options.now();
-    const ok =
-      this.underCap(kind) &&
-      (urgency === 'needed' || (urgency === 'near' && this.nearBucket.take(now)) || this.bucket.take(now));
-    if (!ok) this.refused++;
-    return ok;
+    return this.underCap() && (urgency === 'needed' || (urgency === 'near' && this.nearBucket.take(now)) || this.bucket.take(now));
   }
 
   /** A near dial opened its channel: its token goes back (see take). */
@@ -160,17 +158,16 @@ export class ConnectionBudget {
     return Math.max(1_000, this.bucket.waitMs(this.options.now()));
   }
 
-  /** True once the owner should move to a fresh process (the browser's twin URL). */
-  get needsRefresh(): boolean {
-    return this.options.created() >= this.refreshAt;
-  }
-
   get created(): number {
     return this.options.created();
   }
 
-  private underCap(kind: ConnectionKind): boolean {
-    const cap = kind === 'dht' ? this.refreshAt - this.chatReserve : this.refreshAt;
-    return this.options.created() < cap;
+  /** Whether the owner should move to a fresh process (the browser's twin URL) now. */
+  shouldMove(livePeers: number): boolean {
+    return shouldMove(this.options.created(), livePeers, this.cap);
+  }
+
+  private underCap(): boolean {
+    return this.options.created() < this.cap;
   }
 }

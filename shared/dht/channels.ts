@@ -4,10 +4,10 @@
  * SIGNAL for the rest), and lets a channel carry DHT traffic only after HELLO proves that the
  * peer holds the key its node id is the hash of, bound to this channel's DTLS fingerprints.
  */
-import type { ConnectionKind, ConnectionBudget, Urgency } from './budget.ts';
+import type { ConnectionBudget, Urgency } from './budget.ts';
 import { Link, Setup, type LinkOwner, type Peer, type Settle } from './link.ts';
 import type { Clock } from '../lib/clock.ts';
-import { CONNECT_TIMEOUT_MS, MAX_CHAT_CHANNELS } from './constants.ts';
+import { CONNECT_TIMEOUT_MS } from './constants.ts';
 import { helloPayload, type CryptoOps, type Identity } from '../lib/crypto.ts';
 import { fromBase64Url, toBase64Url } from '../lib/encoding.ts';
 import { ErrorCode, PeerchatError } from '../lib/errors.ts';
@@ -30,7 +30,8 @@ export interface ChannelsOptions {
   budget: ConnectionBudget;
   stats: Stats;
   onPeer(peer: Peer): void;
-  onPeerClosed(peer: Peer, reason: string): void;
+  /** `byUs`: this node closed it (see LinkOwner.end). */
+  onPeerClosed(peer: Peer, reason: string, byUs: boolean): void;
   onRequest(peer: Peer, request: RequestFrame, reply: Reply): void;
 }
 
@@ -73,13 +74,6 @@ export class Channels implements LinkOwner {
     return false;
   }
 
-  /** Chat channels open or being set up. */
-  private chatLinks(): number {
-    let n = 0;
-    for (const l of [...this.ready.values(), ...this.attempts.values()]) if (l.kind === 'chat' && l.state !== 'closed') n++;
-    return n;
-  }
-
   get attemptsInProgress(): number {
     let n = 0;
     for (const a of this.attempts.values()) if (a.state === 'signaling' || a.state === 'hello') n++;
@@ -90,20 +84,17 @@ export class Channels implements LinkOwner {
    * Opens a channel to `peerHex`, signaling over `path`. Resolves once HELLO succeeded both ways.
    * `urgency` says how it may spend the connection budget (ConnectionBudget.take).
    */
-  dial(peerHex: string, path: SignalPath, kind: ConnectionKind = 'dht', urgency: Urgency = 'paced'): Promise<Peer> {
+  dial(peerHex: string, path: SignalPath, urgency: Urgency = 'paced'): Promise<Peer> {
     const peerId = internId(peerHex);
     if (this.closed) return Promise.reject(new PeerchatError(ErrorCode.Closed, 'Node is closed'));
     if (!peerId || peerHex === this.selfHex) return Promise.reject(new PeerchatError(ErrorCode.BadRequest, 'Bad peer id'));
     const existing = this.peers.get(peerHex);
     if (existing) return Promise.resolve(existing);
     if (this.connecting(peerHex)) return Promise.reject(new PeerchatError(ErrorCode.Busy, 'Already connecting to that peer'));
-    if (kind === 'chat' && this.chatLinks() >= MAX_CHAT_CHANNELS) {
-      return Promise.reject(new PeerchatError(ErrorCode.Busy, `Direct channels to ${MAX_CHAT_CHANNELS} chat partners are open; messages to others go through the overlay`));
-    }
-    if (!this.o.budget.take(kind, urgency)) return Promise.reject(new PeerchatError(ErrorCode.BudgetExhausted, 'Out of connection budget'));
+    if (!this.o.budget.take(urgency)) return Promise.reject(new PeerchatError(ErrorCode.BudgetExhausted, 'Out of connection budget'));
     const tag = idToHex(this.o.random.bytes(8));
     return new Promise<Peer>((resolve, reject) => {
-      const attempt = this.newAttempt(tag, internHex(peerHex), peerId, true, kind, (err, peer) => {
+      const attempt = this.newAttempt(tag, internHex(peerHex), peerId, true, (err, peer) => {
         if (err) return reject(err);
         if (urgency === 'near') this.o.budget.nearDialSucceeded();
         resolve(peer!);
@@ -118,7 +109,7 @@ export class Channels implements LinkOwner {
    * The answerer's side of signaling, whether it came through the signal server or a routed
    * SIGNAL. BUSY is answered before anything is constructed when the budget is spent.
    */
-  async handleSignal(fromHex: string, payload: SignalPayload, kind: ConnectionKind = 'dht', needed = false): Promise<SignalReply> {
+  async handleSignal(fromHex: string, payload: SignalPayload, needed = false): Promise<SignalReply> {
     const fromId = internId(fromHex);
     if (this.closed || !fromId || fromHex === this.selfHex) return { busyMs: 60_000 };
     let attempt = this.attempts.get(`${fromHex}:${payload.conn}`) ?? this.readyLink(fromHex, payload.conn);
@@ -131,11 +122,11 @@ export class Channels implements LinkOwner {
       const mine = [...this.attempts.values()].find((a) => a.hex === fromHex && a.initiator);
       if (mine && this.selfHex < fromHex) return { busyMs: 1_000 };
       mine?.settle(new PeerchatError(ErrorCode.Busy, 'Crossed dials: the peer dials us'));
-      if (!this.o.budget.take(kind, needed ? 'needed' : 'paced')) {
+      if (!this.o.budget.take(needed ? 'needed' : 'paced')) {
         this.o.stats.count('busy-sent');
         return { busyMs: this.o.budget.retryAfterMs() };
       }
-      attempt = this.newAttempt(payload.conn, internHex(fromHex), fromId, false, kind, NO_ONE);
+      attempt = this.newAttempt(payload.conn, internHex(fromHex), fromId, false, NO_ONE);
       if (!this.createConnection(attempt)) return { busyMs: 60_000 };
       this.o.stats.count('connections-answered');
     }
@@ -171,11 +162,10 @@ export class Channels implements LinkOwner {
     peerHex: string,
     peerId: NodeId,
     initiator: boolean,
-    kind: ConnectionKind,
     done: Settle,
   ): Link {
     const setup = new Setup(done, this.o.clock.now());
-    const attempt = new Link(this, this.created++, tag, peerHex, peerId, initiator, kind, setup);
+    const attempt = new Link(this, this.created++, tag, peerHex, peerId, initiator, setup);
     this.attempts.set(attempt.key, attempt);
     setup.timer = this.o.clock.setTimeout(
       () => attempt.settle(new PeerchatError(ErrorCode.Timeout, `No channel to ${peerHex.slice(0, 8)} within ${CONNECT_TIMEOUT_MS} ms`)),
@@ -327,7 +317,7 @@ export class Channels implements LinkOwner {
   }
 
   /** @internal Ends an attempt or channel, whoever asked (either side, timeout, node close). */
-  end(a: Link, reason: string): void {
+  end(a: Link, reason: string, byUs = false): void {
     if (a.state === 'closed') return;
     a.state = 'closed';
     this.forget(a);
@@ -339,7 +329,7 @@ export class Channels implements LinkOwner {
     if (this.ready.get(a.hex) === a) {
       this.ready.delete(a.hex);
       a.rpc.close(reason);
-      this.o.onPeerClosed(a, reason);
+      this.o.onPeerClosed(a, reason, byUs);
     }
   }
 

@@ -6,8 +6,6 @@ export const K_BUCKET_SIZE = 20;
 export const REPLICATION = 8;
 /** Channels kept per far bucket (DESIGN: 1-2). */
 export const FAR_CHANNELS_PER_BUCKET = 1;
-/** Chat partners a node may hold channels to besides its DHT channels. */
-export const MAX_CHAT_CHANNELS = 6;
 /** Routed messages die after this many hops: 2*log2(N)+4 with N = 2^20 as the design bound. */
 export const MAX_HOPS = 44;
 /** A lookup (whole route, both directions) gives up after this long. */
@@ -36,8 +34,6 @@ export const NEAR_CHECK_MAX_INTERVAL_MS = 4 * 60_000;
 export const REPAIR_DELAY_MS = 1_000;
 /** The maintenance tick period. */
 export const TICK_MS = 1_000;
-/** Above this many connections created, a tab moves to its twin URL for a fresh count. */
-export const CONNECTION_REFRESH_AT = 450;
 /** Token bucket for creating connections: refill rate and burst. */
 export const CONNECTION_TOKENS_PER_HOUR = 60;
 export const CONNECTION_TOKEN_BURST = 30;
@@ -47,8 +43,13 @@ export const CONNECTION_TOKEN_BURST = 30;
  */
 export const NEAR_CONNECTION_TOKENS_PER_HOUR = 30;
 export const NEAR_CONNECTION_TOKEN_BURST = 20;
-/** Of the lifetime cap, this many are kept for chat partners. */
-export const CHAT_CONNECTION_RESERVE = 50;
+/**
+ * Connections a node creates at most in one renderer process (Chromium allows 500 in its life):
+ * the rest is a margin for what the browser counts and we cannot see. Past it, a tab left with
+ * fewer than MIN_PEERS_TO_STAY channels moves to its twin URL for a fresh process.
+ */
+export const CONNECTION_CAP = 400;
+export const MIN_PEERS_TO_STAY = 3;
 /** Time a new WebRTC connection may take to open before it is abandoned. */
 export const CONNECT_TIMEOUT_MS = 15_000;
 /** Largest frame accepted on a data channel, checked before parsing. */

@@ -5,7 +5,6 @@
  * its RpcChannel's host and the Peer, where closures and wrapper objects would each cost bytes.
  * The protocol logic stays in Channels (the LinkOwner); a link only routes events to it.
  */
-import type { ConnectionKind } from './budget.ts';
 import type { Clock, TimerHandle } from '../lib/clock.ts';
 import type { PeerchatError } from '../lib/errors.ts';
 import type { NodeId } from '../lib/id.ts';
@@ -18,7 +17,6 @@ export interface Peer {
   readonly hex: string;
   readonly rpc: RpcChannel;
   readonly initiator: boolean;
-  readonly kind: ConnectionKind;
   readonly openedAt: number;
   close(): void;
 }
@@ -32,7 +30,8 @@ export interface LinkOwner {
   /** The connection opened: send HELLO. */
   sendHello(link: Link): Promise<void>;
   onFrame(link: Link, text: string): void;
-  end(link: Link, reason: string): void;
+  /** `byUs`: this node closed the peer (it may want it again later), not the peer or the wire. */
+  end(link: Link, reason: string, byUs?: boolean): void;
   onRequest(peer: Peer, request: RequestFrame, reply: Reply): void;
   onDrop(reason: string): void;
 }
@@ -76,7 +75,6 @@ export class Link implements Peer, ConnectionEvents, RpcHost {
     readonly hex: string,
     readonly id: NodeId,
     readonly initiator: boolean,
-    readonly kind: ConnectionKind,
     setup: Setup,
   ) {
     this.setup = setup;
@@ -113,8 +111,8 @@ export class Link implements Peer, ConnectionEvents, RpcHost {
    * Ends the link. One method serves both callers: the transport says why the connection
    * closed, and a node closing a Peer gives no reason. Ending twice does nothing.
    */
-  close(reason = 'closed by us'): void {
-    this.owner.end(this, reason);
+  close(reason?: string): void {
+    this.owner.end(this, reason ?? 'closed by us', reason === undefined);
   }
 
   // ---- ConnectionEvents (close is above) ---------------------------------------------------

@@ -229,7 +229,7 @@ export class Maintenance {
     let best: Peer | undefined;
     for (const c of node.table.bucket(bucket)) {
       const p = node.channels.peers.get(c.hex);
-      if (p && p.kind === 'dht' && (!best || compareDistance(node.id, p.id, best.id) < 0)) best = p;
+      if (p && (!best || compareDistance(node.id, p.id, best.id) < 0)) best = p;
     }
     return best;
   }
@@ -328,7 +328,7 @@ export class Maintenance {
     const { node } = this;
     try {
       node.stats.count('dials-via-overlay');
-      await node.channels.dial(hex, node.overlayPath(hex), 'dht', near ? 'near' : 'paced');
+      await node.channels.dial(hex, node.overlayPath(hex), near ? 'near' : 'paced');
       this.backoff.delete(hex);
       return true;
     } catch (err) {
@@ -368,7 +368,7 @@ export class Maintenance {
     const boundary = node.table.nearBoundary(r);
     const lowest = Math.max(boundary + 1, ID_BITS - Math.ceil(Math.log2(Math.max(2, node.estimatedSize()))));
     for (let i = ID_BITS - 1; i >= lowest && !this.closed; i--) {
-      if (this.connectedIn(i) > 0 || this.farDials.includes(i) || !node.budget.canCreate('dht')) continue;
+      if (this.connectedIn(i) > 0 || this.farDials.includes(i) || !node.budget.canCreate()) continue;
       await node.lookup(randomIdInBucket(node.id, i, node.random.bytes(ID_BYTES)), 1);
     }
   }

@@ -86,7 +86,7 @@ export class KademliaNode implements ServiceHost {
       budget: this.budget,
       stats: this.stats,
       onPeer: (peer) => this.onPeer(peer),
-      onPeerClosed: (peer, reason) => this.onPeerClosed(peer, reason),
+      onPeerClosed: (peer, reason, byUs) => this.onPeerClosed(peer, reason, byUs),
       onRequest: (peer, req, reply) => void this.onRequest(peer, req, reply),
     });
     this.maintenance = new Maintenance(this);
@@ -161,9 +161,7 @@ export class KademliaNode implements ServiceHost {
 
   /** Open DHT channels, as routing neighbours. */
   neighbours(): Peer[] {
-    const out: Peer[] = [];
-    for (const p of this.channels.peers.values()) if (p.kind === 'dht') out.push(p);
-    return out;
+    return [...this.channels.peers.values()];
   }
 
   /** The r closest to key among this node and its open channels. */
@@ -255,7 +253,7 @@ export class KademliaNode implements ServiceHost {
       this.stats.count('busy-channel-cap');
       return Promise.resolve({ busyMs: 60_000 });
     }
-    return this.channels.handleSignal(fromHex, payload, 'dht', needed);
+    return this.channels.handleSignal(fromHex, payload, needed);
   }
 
   /** Leaves: closes every channel and timer. Idempotent. */
@@ -290,13 +288,11 @@ export class KademliaNode implements ServiceHost {
   }
 
   private onPeer(peer: Peer): void {
-    if (peer.kind === 'dht') {
-      const res = this.table.add(peer.id, this.clock.now());
-      if (res.status === 'full') this.bucketFull(res.oldest, peer);
-      this.table.setConnected(peer.hex, true);
-    }
+    const res = this.table.add(peer.id, this.clock.now());
+    if (res.status === 'full') this.bucketFull(res.oldest, peer);
+    this.table.setConnected(peer.hex, true);
     for (const s of this.services) s.onNeighbour?.(peer);
-    if (peer.kind === 'dht') this.maintenance.neighbourhoodMaybeChanged();
+    this.maintenance.neighbourhoodMaybeChanged();
   }
 
   /**
@@ -314,14 +310,15 @@ export class KademliaNode implements ServiceHost {
     });
   }
 
-  private onPeerClosed(peer: Peer, reason: string): void {
+  private onPeerClosed(peer: Peer, reason: string, byUs: boolean): void {
     this.forwardLimits.delete(peer.hex);
     if (this.closed) return;
     this.stats.count(`channel-lost-${reason.replace(/\W+/g, '-')}`);
-    if (reason === 'closed by us') this.table.setConnected(peer.hex, false);
+    // Closed by us (pruned): still a good contact. Lost otherwise: forget it.
+    if (byUs) this.table.setConnected(peer.hex, false);
     else this.table.remove(peer.hex);
     this.maintenance.neighbourLost(peer);
-    if (peer.kind === 'dht') this.maintenance.neighbourhoodMaybeChanged();
+    this.maintenance.neighbourhoodMaybeChanged();
   }
 
   private async onRequest(peer: Peer, req: RequestFrame, reply: Reply): Promise<void> {

@@ -7,8 +7,8 @@ describe('a node whose far dials spent the connection tokens', () => {
     await sim.grow(40);
     const a = sim.randomLive();
     const near = a.node.closestTo(a.node.id, 2)[1]!;
-    while (a.node.budget.take('dht')); // as far dials would
-    expect(a.node.budget.canCreate('dht')).toBe(false);
+    while (a.node.budget.take()); // as far dials would
+    expect(a.node.budget.canCreate()).toBe(false);
 
     // A loses its channel to its nearest neighbour and finds it again by asking around.
     a.node.channels.peers.get(near.hex)!.close();

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DHT_CREATION_CAP, loadCreated, loadStunUrl, MemoryStorage, saveCreated, saveStunUrl, shouldMove, storageOr, twinUrl, variantOf } from './tab.ts';
+import { loadCreated, loadStunUrl, MemoryStorage, saveCreated, saveStunUrl, storageOr, twinUrl, variantOf } from './tab.ts';
 
 describe('the tab’s connection count and twin URL', () => {
   it('tells the two variants apart by path', () => {
@@ -30,14 +30,6 @@ describe('the tab’s connection count and twin URL', () => {
       storage.setItem('peerchat.created', bad);
       expect(loadCreated(storage, 'main')).toBe(0);
     }
-  });
-
-  it('moves near the cap, or once the DHT share is spent while the tab has too few peers', () => {
-    expect(shouldMove(449, 10)).toBe(false);
-    expect(shouldMove(450, 10)).toBe(true);
-    expect(shouldMove(DHT_CREATION_CAP, 3)).toBe(false);
-    expect(shouldMove(DHT_CREATION_CAP, 2)).toBe(true);
-    expect(shouldMove(DHT_CREATION_CAP - 1, 0)).toBe(false);
   });
 });
 

@@ -8,7 +8,6 @@
  * stores its count together with the variant it was counted under: a stored count for the other
  * variant belongs to a process this page does not run in, and the count here starts at 0.
  */
-import { CHAT_CONNECTION_RESERVE, CONNECTION_REFRESH_AT } from '../../shared/dht/constants.ts';
 import { createIdentity, exportIdentity, importIdentity, type Identity, type StoredIdentity } from '../../shared/lib/crypto.ts';
 import { cryptoRandom } from '../../shared/lib/random.ts';
 import { isTwinPath, TWIN_PREFIX } from '../../shared/signal/protocol.ts';
@@ -62,20 +61,6 @@ export function loadCreated(storage: Storage, variant: Variant): number {
 
 export function saveCreated(storage: Storage, variant: Variant, count: number): void {
   write(storage, CREATED_KEY, JSON.stringify({ variant, count }));
-}
-
-/** Past this many, only chat partners get new connections (the rest is their reserve). */
-export const DHT_CREATION_CAP = CONNECTION_REFRESH_AT - CHAT_CONNECTION_RESERVE;
-/** Fewer live peers than this, and a tab cannot rely on reaching the overlay. */
-export const MIN_PEERS = 3;
-
-/**
- * Whether to move to the twin URL now: near the cap, or when the DHT's share of it is spent
- * while the tab has too few peers to work (a page that just loaded has none, so a reload past
- * the DHT's share moves at once, before it tries connections it may not make).
- */
-export function shouldMove(created: number, livePeers: number): boolean {
-  return created >= CONNECTION_REFRESH_AT || (created >= DHT_CREATION_CAP && livePeers < MIN_PEERS);
 }
 
 /** Moves to the twin URL; the other variant's process starts with a count of 0. */

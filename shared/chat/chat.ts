@@ -220,7 +220,6 @@ export class Chat {
   /** Starts the background work: publish, mailbox checks, and every unacknowledged message. */
   private begin(publishNow: boolean): void {
     if (this.book.closed) return;
-    const { clock } = this.node;
     const every = (ms: number, fn: () => void) => {
       const tick = () => {
         // A node that left takes its user with it (the simulator closes nodes, not users).

@@ -32,8 +32,6 @@ export const NEAR_CHECK_INTERVAL_MS = 2 * 60_000;
 export const NEAR_CHECK_MAX_INTERVAL_MS = 4 * 60_000;
 /** After a neighbour's channel closes, wait this long before repairing, to batch losses. */
 export const REPAIR_DELAY_MS = 1_000;
-/** The maintenance tick period. */
-export const TICK_MS = 1_000;
 /** Token bucket for creating connections: refill rate and burst. */
 export const CONNECTION_TOKENS_PER_HOUR = 60;
 export const CONNECTION_TOKEN_BURST = 30;

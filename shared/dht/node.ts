@@ -9,7 +9,7 @@ import { ConnectionBudget } from './budget.ts';
 import { Channels, type Peer } from './channels.ts';
 import type { Clock } from '../lib/clock.ts';
 import { DIRECT_TIMEOUT_MS, FAR_CHANNELS_PER_BUCKET, FORWARD_RATE_PER_NEIGHBOUR_PER_S, K_BUCKET_SIZE, LOOKUP_TIMEOUT_MS, MAX_MISSED_REPLIES, MAX_HOPS, REPLICATION } from './constants.ts';
-import { webCryptoOps, type CryptoOps, type Identity } from '../lib/crypto.ts';
+import { webCryptoOps, type CryptoOps } from '../lib/crypto.ts';
 import { ErrorCode, PeerchatError, errorCode, isPeerchatError } from '../lib/errors.ts';
 import { bucketIndex, compareDistance, idFromHex, idToHex, isValidIdHex, type NodeId } from '../lib/id.ts';
 import { Maintenance } from './maintenance.ts';
@@ -21,7 +21,7 @@ import type { Reply } from './rpc.ts';
 import { Stats } from '../lib/stats.ts';
 import { MemoryStore, type Store } from '../lib/store.ts';
 import { KeyedTokenBuckets } from './budget.ts';
-import type { SignalPath, SignalPayload, SignalReply, Transport } from '../lib/transport.ts';
+import type { SignalPath, SignalPayload, SignalReply } from '../lib/transport.ts';
 import type { Handler, HandlerContext, LookupResult, NodeService, RouteOptions, ServiceHost } from './context.ts';
 import type { Bootstrap, NodeConfig, NodeOptions } from './options.ts';
 

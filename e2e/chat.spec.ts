@@ -1,6 +1,6 @@
 /**
  * Peerchat as users see it: real tabs, real WebRTC, IndexedDB, driven by role and accessible name
- * only (DESIGN.md "Accessible names the UI keeps stable").
+ * only (ARCHITECTURE.md, "Accessible names the UI keeps stable").
  */
 import type { BrowserContext, Page } from '@playwright/test';
 import { expect, expectPeers, test, type Tab } from './fixtures.ts';

@@ -6,7 +6,7 @@
  * `Cross-Origin-Opener-Policy: same-origin` + `Cross-Origin-Embedder-Policy: require-corp` and
  * one without swaps the renderer process and so resets the count, while sessionStorage and
  * localStorage survive (MACHINE-NOTES). So `/twin/` carries those headers and `/` does not, and a
- * tab near the cap moves to the other one (DESIGN.md, "twin URL"). Subresources are same-origin,
+ * tab near the cap moves to the other one (ARCHITECTURE.md, "Connections are scarce"). Subresources are same-origin,
  * which require-corp allows without extra headers.
  */
 import { createReadStream } from 'node:fs';

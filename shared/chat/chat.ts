@@ -1,5 +1,5 @@
 /**
- * The user layer (DESIGN.md "What a user does" and "Messages"): a registered name, contacts
+ * The user layer (ARCHITECTURE.md, "A message's path"): a registered name, contacts
  * with pinned keys, conversations, and messages that reach their recipient whether it is online
  * or not. It runs on a joined node's chat services (services.ts) and persists through the node's
  * Store.

@@ -1,5 +1,5 @@
 /**
- * The holder's side of offline delivery (DESIGN.md "Messages"). A MAILBOX_STORE routed to a
+ * The holder's side of offline delivery (ARCHITECTURE.md, "A message's path"). A MAILBOX_STORE routed to a
  * recipient's id arrives at the node closest to it; that node commits the envelope, copies it
  * to its nearest neighbours to the recipient, and answers how many holders committed it. The
  * returning recipient proves it owns the mailbox (MAILBOX_FETCH) and is handed its entries, then

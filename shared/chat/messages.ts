@@ -1,5 +1,5 @@
 /**
- * Chat messages on the wire (DESIGN.md "Messages"): the sealed, signed envelope, and the two
+ * Chat messages on the wire (ARCHITECTURE.md, "A message's path"): the sealed, signed envelope, and the two
  * small statements a recipient signs about a message, the receipt (to the sender: delivered)
  * and the tombstone (to holders: fetched, delete it).
  *

@@ -1,5 +1,5 @@
 /**
- * User records in the DHT (DESIGN.md "User records"): holders verify, choose by the first-come
+ * User records in the DHT (ARCHITECTURE.md, "Names"): holders verify, choose by the first-come
  * rule, persist before acknowledging, replicate to the r closest and push to closer nodes they
  * meet; owners publish and re-read to learn whether the name is theirs.
  */

@@ -1,6 +1,6 @@
 /**
  * Signed user records: username -> (signing key, agreement key), stored at the r nodes closest
- * to the name's key (DESIGN.md "User records"). This file creates, checks and chooses between
+ * to the name's key (ARCHITECTURE.md, "Names"). This file creates, checks and chooses between
  * records; storing and routing them is the node's job.
  */
 import { RECORD_TTL_MS, USERNAME_PATTERN } from './constants.ts';

@@ -40,7 +40,7 @@ export const MAX_SIGNAL_FRAME_BYTES = 16 * 1024;
  */
 export const MAX_SERVER_FRAME_BYTES = MAX_SIGNAL_FRAME_BYTES + 64;
 export const SIGNAL_NONCE_BYTES = 32;
-/** Most peers one `peers` request may ask for (DESIGN: up to 8 first peers). */
+/** Most peers one `peers` request may ask for (up to 8 first peers). */
 export const MAX_BOOTSTRAP_PEERS = 8;
 const SIGNAL_AUTH_TAG = 'peerchat-signal-v1';
 const MAX_CONN_CHARS = 64;

@@ -1,5 +1,5 @@
 /**
- * Offline delivery under churn (DESIGN.md property 2), behind `npm run sim -- --chat`: users
+ * Offline delivery under churn (ARCHITECTURE.md property 2), behind `npm run sim -- --chat`: users
  * chat on top of a churning network; in each scenario a recipient leaves, a sender sends it 1-3
  * messages, waits for "stored" and leaves too; the recipient comes back after up to
  * `maxAbsenceHours` and must be shown every message within 2 minutes, once, while the sender is

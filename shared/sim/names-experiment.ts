@@ -1,5 +1,5 @@
 /**
- * Names outlive their owners' absence (DESIGN.md property 3), behind `npm run sim -- --names`:
+ * Names outlive their owners' absence (ARCHITECTURE.md property 3), behind `npm run sim -- --names`:
  * users register, then leave and stay away for `days` while the network churns; afterwards,
  * lookups from random live nodes must still resolve each name to its owner's key. Only the
  * holders keep the records alive: they hand them to each node that becomes one of the closest.

@@ -1,5 +1,5 @@
 /**
- * DESIGN.md property 3's long absence in a churning simulated network, at a size CI can afford
+ * ARCHITECTURE.md property 3's long absence in a churning simulated network, at a size CI can afford
  * (the full-size run is `npm run test:full-size`; its numbers are in the README).
  */
 import { describe, it } from 'vitest';

@@ -1,5 +1,5 @@
 /**
- * DESIGN.md property 2 in a churning simulated network, at a size CI can afford (the full-size
+ * ARCHITECTURE.md property 2 in a churning simulated network, at a size CI can afford (the full-size
  * run is `npm run test:full-size`; its numbers are in the README).
  */
 import { describe, expect, it } from 'vitest';

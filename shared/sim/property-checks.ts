@@ -1,5 +1,5 @@
 /**
- * What DESIGN.md properties 2 and 3 demand of a chat or names run, shared by the CI-sized tests
+ * What ARCHITECTURE.md properties 2 and 3 demand of a chat or names run, shared by the CI-sized tests
  * and the full-size ones so the two can never check different things.
  */
 import { expect } from 'vitest';

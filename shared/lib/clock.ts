@@ -2,6 +2,8 @@
  * Time, handed to the engine from outside. Real code gets `systemClock`; tests and the simulator
  * get a `FakeClock` they advance by hand, so nothing waits on wall time.
  */
+import TinyQueue from 'tinyqueue';
+
 export type TimerHandle = { readonly __timer: unique symbol };
 
 export interface Clock {
@@ -41,14 +43,20 @@ interface Timer {
   fn: (() => void) | null;
 }
 
+/** Earlier time first, then creation order: a total order, so any heap pops the same sequence. */
+function byTimeThenSeq(a: Timer, b: Timer): number {
+  return a.at - b.at || a.seq - b.seq;
+}
+
 /**
  * A clock whose time moves only when told. Timers fire in (time, creation order) order, so a
- * run is reproducible. Backed by a binary heap: the simulator keeps millions of timers.
+ * run is reproducible. The simulator keeps millions of timers, in a binary heap (tinyqueue):
+ * cancelled ones stay in it, marked, until they reach the top.
  */
 export class FakeClock implements Clock {
   private time: number;
   private seq = 0;
-  private heap: Timer[] = [];
+  private readonly heap = new TinyQueue<Timer>([], byTimeThenSeq);
   private live = 0;
 
   constructor(start = 1_700_000_000_000) {
@@ -62,7 +70,7 @@ export class FakeClock implements Clock {
 
   setTimeout(fn: () => void, ms: number): TimerHandle {
     const timer: Timer = { at: this.time + Math.max(0, ms), seq: this.seq++, fn };
-    this.push(timer);
+    this.heap.push(timer);
     this.live++;
     return timer as unknown as TimerHandle;
   }
@@ -82,16 +90,14 @@ export class FakeClock implements Clock {
 
   /** Time of the next pending timer, or null. */
   nextAt(): number | null {
-    this.dropCancelled();
-    return this.heap.length > 0 ? this.heap[0]!.at : null;
+    return this.next()?.at ?? null;
   }
 
   /** Runs the earliest timer due at or before `until`; returns false when there is none. */
   runNext(until = Infinity): boolean {
-    this.dropCancelled();
-    const top = this.heap[0];
+    const top = this.next();
     if (!top || top.at > until) return false;
-    this.pop();
+    this.heap.pop();
     this.time = Math.max(this.time, top.at);
     const fn = top.fn!;
     top.fn = null;
@@ -111,43 +117,12 @@ export class FakeClock implements Clock {
     this.time = Math.max(this.time, until);
   }
 
-  private dropCancelled(): void {
-    while (this.heap.length > 0 && this.heap[0]!.fn === null) this.pop();
-  }
-
-  private less(a: Timer, b: Timer): boolean {
-    return a.at < b.at || (a.at === b.at && a.seq < b.seq);
-  }
-
-  private push(t: Timer): void {
-    const h = this.heap;
-    h.push(t);
-    let i = h.length - 1;
-    while (i > 0) {
-      const p = (i - 1) >> 1;
-      if (!this.less(h[i]!, h[p]!)) break;
-      [h[i], h[p]] = [h[p]!, h[i]!];
-      i = p;
-    }
-  }
-
-  private pop(): Timer | undefined {
-    const h = this.heap;
-    const top = h[0];
-    const last = h.pop();
-    if (h.length > 0 && last) {
-      h[0] = last;
-      let i = 0;
-      for (;;) {
-        const l = 2 * i + 1;
-        const r = l + 1;
-        let m = i;
-        if (l < h.length && this.less(h[l]!, h[m]!)) m = l;
-        if (r < h.length && this.less(h[r]!, h[m]!)) m = r;
-        if (m === i) break;
-        [h[i], h[m]] = [h[m]!, h[i]!];
-        i = m;
-      }
+  /** The earliest pending timer, once the cancelled ones above it are dropped. */
+  private next(): Timer | undefined {
+    let top = this.heap.peek();
+    while (top && top.fn === null) {
+      this.heap.pop();
+      top = this.heap.peek();
     }
     return top;
   }

@@ -32,7 +32,7 @@ describe('identity', () => {
 
   it('has a node id that is the hash of its signing key', async () => {
     const identity = await createIdentity(new SeededRandom(1));
-    expect(identity.nodeId).toEqual(await nodeIdFromSigningKey(identity.signingPublic));
+    expect(identity.nodeId).toEqual(nodeIdFromSigningKey(identity.signingPublic));
     expect(identity.nodeId).toHaveLength(20);
   });
 

@@ -89,7 +89,7 @@ async function identityFromSeeds(signingSeed: Uint8Array, agreementSeed: Uint8Ar
   const signing = await keyPairFromSeed(signingSeed, 'Ed25519');
   const agreement = await keyPairFromSeed(agreementSeed, 'X25519');
   return {
-    nodeId: await nodeIdFromSigningKey(signing.publicRaw),
+    nodeId: nodeIdFromSigningKey(signing.publicRaw),
     signingPublic: signing.publicRaw,
     agreementPublic: agreement.publicRaw,
     signingPrivate: signing.privateKey,

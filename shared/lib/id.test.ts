@@ -12,6 +12,7 @@ import {
   isValidIdHex,
   nodeIdFromSigningKey,
   randomId,
+  sha256,
   sortByDistance,
   userKey,
   xorDistance,
@@ -216,7 +217,25 @@ describe('compareBytes', () => {
   });
 });
 
+describe('sha256', () => {
+  it('matches the FIPS 180-2 test vectors', () => {
+    const enc = new TextEncoder();
+    expect(idToHex(sha256(enc.encode('abc')))).toBe('ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad');
+    expect(idToHex(sha256(new Uint8Array(0)))).toBe('e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855');
+    expect(idToHex(sha256(enc.encode('abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq')))).toBe(
+      '248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1',
+    );
+  });
+});
+
 describe('derived ids', () => {
+  // Known answers: every node id and name key on the network depends on these bytes.
+  it('nodeIdFromSigningKey and userKey give the ids every other node computes', () => {
+    const key = Uint8Array.from({ length: 32 }, (_, i) => i);
+    expect(idToHex(nodeIdFromSigningKey(key))).toBe('630dcd2966c4336691125448bbb25b4ff412a49c');
+    expect(idToHex(userKey('alice'))).toBe('dabd1db8d35ab13106274f61f1bf977812cce4f4');
+  });
+
   it('nodeIdFromSigningKey is the first 20 bytes of SHA-256 of the key, the same every time', async () => {
     const key = new SeededRandom(1).bytes(32);
     const id = nodeIdFromSigningKey(key);

@@ -4,7 +4,7 @@
  * Ids are raw bytes (Uint8Array of ID_BYTES) inside the engine and lowercase hex on the wire
  * and as map keys. Distances are compared byte by byte, never converted to numbers.
  */
-import { sha256Sync } from './sha256.ts';
+import { sha256 as nobleSha256 } from '@noble/hashes/sha2.js';
 
 export const ID_BITS = 160;
 export const ID_BYTES = ID_BITS / 8;
@@ -105,19 +105,23 @@ export function closestHexes(keyHex: string, hexes: readonly string[], n: number
     .map((x) => x.h);
 }
 
-/** SHA-256, synchronous (see sha256.ts for why). */
+/**
+ * SHA-256, synchronous, from @noble/hashes. WebCrypto's digest is async, and ids are hashed on
+ * hot paths (every HELLO, every name lookup): a synchronous hash keeps those paths simple and
+ * keeps the simulator deterministic, since no hash completes "later" in real time.
+ */
 export function sha256(bytes: Uint8Array): Uint8Array {
-  return sha256Sync(bytes);
+  return nobleSha256(bytes);
 }
 
 /** Node ID = first 160 bits of SHA-256(Ed25519 public key, raw 32 bytes). */
 export function nodeIdFromSigningKey(rawPublicKey: Uint8Array): NodeId {
-  return sha256Sync(rawPublicKey).slice(0, ID_BYTES);
+  return sha256(rawPublicKey).slice(0, ID_BYTES);
 }
 
 /** DHT key of a username: first 160 bits of SHA-256("user:" + name). Name must be normalized. */
 export function userKey(username: string): NodeId {
-  return sha256Sync(encoder.encode('user:' + username)).slice(0, ID_BYTES);
+  return sha256(encoder.encode('user:' + username)).slice(0, ID_BYTES);
 }
 
 /** An id drawn from the given source of random bytes (seeded in tests and the simulator). */

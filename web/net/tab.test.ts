@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { DHT_CREATION_CAP, loadCreated, loadStunUrl, MemoryStorage, saveCreated, saveStunUrl, shouldMove, storageOr, twinUrl, variantOf } from './tab.ts';
+import { MemoryStorage } from '../storage/web-storage.ts';
+import { DHT_CREATION_CAP, loadCreated, loadStunUrl, saveCreated, saveStunUrl, shouldMove, twinUrl, variantOf } from './tab.ts';
 
 describe('the tab’s connection count and twin URL', () => {
   it('tells the two variants apart by path', () => {
@@ -53,18 +54,5 @@ describe('the STUN server setting', () => {
     expect(loadStunUrl(storage)).toBeNull();
     expect(saveStunUrl(storage, '')).toBe(true);
     expect(storage.getItem('peerchat.stun')).toBeNull();
-  });
-});
-
-describe('storage a browser refuses', () => {
-  it('falls back to memory, and says it will not last', () => {
-    const refused = storageOr(() => {
-      throw new DOMException('The operation is insecure.', 'SecurityError');
-    });
-    expect(refused.persistent).toBe(false);
-    saveCreated(refused.storage, 'main', 3);
-    expect(loadCreated(refused.storage, 'main')).toBe(3);
-    const fine = new MemoryStorage();
-    expect(storageOr(() => fine)).toEqual({ storage: fine, persistent: true });
   });
 });

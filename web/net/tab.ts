@@ -1,6 +1,7 @@
 /**
- * What one browser tab remembers about itself across reloads, in sessionStorage, and the
- * twin-URL move that keeps a long-lived tab under Chromium's 500-connection cap.
+ * What one browser tab remembers about itself across reloads, in sessionStorage (read and
+ * written through web/storage/web-storage.ts, which never throws), and the twin-URL move that
+ * keeps a long-lived tab under Chromium's 500-connection cap.
  *
  * Chromium counts RTCPeerConnections per renderer process for the process's whole life, and a
  * reload keeps the process. Navigating between `/` (no COOP) and `/twin/` (COOP + COEP) swaps the
@@ -12,6 +13,7 @@ import { CHAT_CONNECTION_RESERVE, CONNECTION_REFRESH_AT } from '../../shared/dht
 import { createIdentity, exportIdentity, importIdentity, type Identity, type StoredIdentity } from '../../shared/lib/crypto.ts';
 import { cryptoRandom } from '../../shared/lib/random.ts';
 import { isTwinPath, TWIN_PREFIX } from '../../shared/signal/protocol.ts';
+import { readItem, readJson, removeItem, writeItem } from '../storage/web-storage.ts';
 
 const IDENTITY_KEY = 'peerchat.node-identity';
 const CREATED_KEY = 'peerchat.created';
@@ -29,39 +31,19 @@ export function twinUrl(location: { pathname: string; search: string; hash: stri
   return `${location.origin}${path}${location.search}${location.hash}`;
 }
 
-/** sessionStorage can throw (disabled storage, quota): the tab still runs, it just forgets. */
-function read(storage: Storage, key: string): string | null {
-  try {
-    return storage.getItem(key);
-  } catch {
-    return null;
-  }
-}
-
-function write(storage: Storage, key: string, value: string): void {
-  try {
-    storage.setItem(key, value);
-  } catch {
-    // Forgetting the count only risks the browser refusing a connection later, which the
-    // transport reports as an exhausted budget.
-  }
-}
-
 /** Connections created in this renderer process so far, as this tab last saved it. */
 export function loadCreated(storage: Storage, variant: Variant): number {
-  const text = read(storage, CREATED_KEY);
-  if (!text) return 0;
-  try {
-    const v = JSON.parse(text) as { variant?: unknown; count?: unknown };
-    if (v.variant !== variant) return 0;
-    return typeof v.count === 'number' && Number.isInteger(v.count) && v.count >= 0 && v.count <= 10_000 ? v.count : 0;
-  } catch {
-    return 0;
-  }
+  const v = readJson(storage, CREATED_KEY) as { variant?: unknown; count?: unknown } | null | undefined;
+  if (typeof v !== 'object' || v === null || v.variant !== variant) return 0;
+  return typeof v.count === 'number' && Number.isInteger(v.count) && v.count >= 0 && v.count <= 10_000 ? v.count : 0;
 }
 
+/**
+ * A refused write only risks the browser refusing a connection later, which the transport
+ * reports as an exhausted budget.
+ */
 export function saveCreated(storage: Storage, variant: Variant, count: number): void {
-  write(storage, CREATED_KEY, JSON.stringify({ variant, count }));
+  writeItem(storage, CREATED_KEY, JSON.stringify({ variant, count }));
 }
 
 /** Past this many, only chat partners get new connections (the rest is their reserve). */
@@ -82,13 +64,13 @@ export function shouldMove(created: number, livePeers: number): boolean {
 export function moveToTwin(storage: Storage, location: Location): void {
   const target = variantOf(location.pathname) === 'twin' ? 'main' : 'twin';
   saveCreated(storage, target, 0);
-  write(storage, MOVES_KEY, String(twinMoves(storage) + 1));
+  writeItem(storage, MOVES_KEY, String(twinMoves(storage) + 1));
   location.replace(twinUrl(location));
 }
 
 /** How many times this tab has moved to its twin URL (shown, and read by tests). */
 export function twinMoves(storage: Storage): number {
-  const n = Number(read(storage, MOVES_KEY) ?? 0);
+  const n = Number(readItem(storage, MOVES_KEY) ?? 0);
   return Number.isInteger(n) && n >= 0 ? n : 0;
 }
 
@@ -98,7 +80,7 @@ export function twinMoves(storage: Storage): number {
  * is an anonymous node.
  */
 export async function tabIdentity(storage: Storage): Promise<Identity> {
-  const text = read(storage, IDENTITY_KEY);
+  const text = readItem(storage, IDENTITY_KEY);
   if (text) {
     try {
       const restored = await importIdentity(JSON.parse(text) as StoredIdentity);
@@ -108,7 +90,7 @@ export async function tabIdentity(storage: Storage): Promise<Identity> {
     }
   }
   const identity = await createIdentity(cryptoRandom);
-  write(storage, IDENTITY_KEY, JSON.stringify(await exportIdentity(identity)));
+  writeItem(storage, IDENTITY_KEY, JSON.stringify(await exportIdentity(identity)));
   return identity;
 }
 
@@ -116,7 +98,7 @@ const STUN_KEY = 'peerchat.stun';
 
 /** A STUN URL the user set (e.g. stun:stun.example.org:3478), or null; kept across sessions. */
 export function loadStunUrl(storage: Storage): string | null {
-  const url = read(storage, STUN_KEY);
+  const url = readItem(storage, STUN_KEY);
   return url && isStunUrl(url) ? url : null;
 }
 
@@ -124,55 +106,14 @@ export function loadStunUrl(storage: Storage): string | null {
 export function saveStunUrl(storage: Storage, url: string): boolean {
   const trimmed = url.trim();
   if (trimmed === '') {
-    try {
-      storage.removeItem(STUN_KEY);
-    } catch {
-      // Nothing to forget.
-    }
+    removeItem(storage, STUN_KEY);
     return true;
   }
   if (!isStunUrl(trimmed)) return false;
-  write(storage, STUN_KEY, trimmed);
+  writeItem(storage, STUN_KEY, trimmed);
   return true;
 }
 
 export function isStunUrl(url: string): boolean {
   return /^stuns?:[A-Za-z0-9.-]+(:\d{1,5})?$/.test(url) && url.length <= 256;
-}
-
-/** Storage kept in memory: what a tab uses when the browser refuses it sessionStorage. */
-export class MemoryStorage implements Storage {
-  private readonly items = new Map<string, string>();
-  get length(): number {
-    return this.items.size;
-  }
-  clear(): void {
-    this.items.clear();
-  }
-  getItem(key: string): string | null {
-    return this.items.get(key) ?? null;
-  }
-  key(index: number): string | null {
-    return [...this.items.keys()][index] ?? null;
-  }
-  removeItem(key: string): void {
-    this.items.delete(key);
-  }
-  setItem(key: string, value: string): void {
-    this.items.set(key, String(value));
-  }
-}
-
-/**
- * The browser's storage, or memory when merely touching it throws (storage disabled, some
- * privacy modes): the tab still works, and `persistent` says it will forget on reload.
- */
-export function storageOr(get: () => Storage): { storage: Storage; persistent: boolean } {
-  try {
-    const storage = get();
-    storage.getItem('peerchat.probe');
-    return { storage, persistent: true };
-  } catch {
-    return { storage: new MemoryStorage(), persistent: false };
-  }
 }

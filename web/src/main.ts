@@ -13,11 +13,12 @@ import { cryptoRandom } from '../../shared/lib/random.ts';
 import { BrowserPeer } from '../net/browser-peer.ts';
 import { createPeerNode, type PeerNode } from '../net/peer-node.ts';
 import type { SocketLike } from '../net/signal-client.ts';
-import { loadCreated, loadStunUrl, moveToTwin, saveCreated, saveStunUrl, shouldMove, storageOr, twinMoves, variantOf } from '../net/tab.ts';
+import { loadCreated, loadStunUrl, moveToTwin, saveCreated, saveStunUrl, shouldMove, twinMoves, variantOf } from '../net/tab.ts';
 import { NetworkState } from '../state/network.svelte.ts';
 import { SessionState, type SessionActions } from '../state/session.svelte.ts';
 import App from './App.svelte';
 import { Session } from './session.ts';
+import { storageOr } from '../storage/web-storage.ts';
 import { openTabIdentity, rememberIdentity } from './tab-identity.ts';
 import './app.css';
 

@@ -1,7 +1,7 @@
 /**
- * What one browser tab remembers about itself across reloads, in sessionStorage (read and
- * written through web/storage/web-storage.ts, which never throws), and the twin-URL move that
- * keeps a long-lived tab under Chromium's 500-connection cap.
+ * The tab's connection count, kept in sessionStorage across reloads, and the twin-URL move that
+ * keeps a long-lived tab under Chromium's 500-connection cap. (Which identity the tab runs is
+ * web/storage/tab-identity.ts.)
  *
  * Chromium counts RTCPeerConnections per renderer process for the process's whole life, and a
  * reload keeps the process. Navigating between `/` (no COOP) and `/twin/` (COOP + COEP) swaps the
@@ -10,12 +10,9 @@
  * variant belongs to a process this page does not run in, and the count here starts at 0.
  */
 import { CHAT_CONNECTION_RESERVE, CONNECTION_REFRESH_AT } from '../../shared/dht/constants.ts';
-import { createIdentity, exportIdentity, importIdentity, type Identity, type StoredIdentity } from '../../shared/lib/crypto.ts';
-import { cryptoRandom } from '../../shared/lib/random.ts';
 import { isTwinPath, TWIN_PREFIX } from '../../shared/signal/protocol.ts';
 import { readItem, readJson, removeItem, writeItem } from '../storage/web-storage.ts';
 
-const IDENTITY_KEY = 'peerchat.node-identity';
 const CREATED_KEY = 'peerchat.created';
 const MOVES_KEY = 'peerchat.twin-moves';
 
@@ -72,26 +69,6 @@ export function moveToTwin(storage: Storage, location: Location): void {
 export function twinMoves(storage: Storage): number {
   const n = Number(readItem(storage, MOVES_KEY) ?? 0);
   return Number.isInteger(n) && n >= 0 ? n : 0;
-}
-
-/**
- * This tab's node identity: kept in sessionStorage so a reload or a twin move keeps the node id
- * (and so its place in the DHT). Until a user signs in (IndexedDB keeps user identities), a tab
- * is an anonymous node.
- */
-export async function tabIdentity(storage: Storage): Promise<Identity> {
-  const text = readItem(storage, IDENTITY_KEY);
-  if (text) {
-    try {
-      const restored = await importIdentity(JSON.parse(text) as StoredIdentity);
-      if (restored) return restored;
-    } catch {
-      // Corrupt: make a new one below.
-    }
-  }
-  const identity = await createIdentity(cryptoRandom);
-  writeItem(storage, IDENTITY_KEY, JSON.stringify(await exportIdentity(identity)));
-  return identity;
 }
 
 const STUN_KEY = 'peerchat.stun';

@@ -18,8 +18,8 @@ import { NetworkState } from '../state/network.svelte.ts';
 import { SessionState, type SessionActions } from '../state/session.svelte.ts';
 import App from './App.svelte';
 import { Session } from './session.ts';
+import { openTabIdentity, rememberIdentity } from '../storage/tab-identity.ts';
 import { storageOr } from '../storage/web-storage.ts';
-import { openTabIdentity, rememberIdentity } from './tab-identity.ts';
 import './app.css';
 
 const SAMPLE_MS = 500;

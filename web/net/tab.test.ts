@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { MemoryStorage } from '../storage/web-storage.ts';
-import { DHT_CREATION_CAP, loadCreated, loadStunUrl, saveCreated, saveStunUrl, shouldMove, twinUrl, variantOf } from './tab.ts';
+import { DHT_CREATION_CAP, loadCreated, saveCreated, shouldMove, twinUrl, variantOf } from './tab.ts';
 
 describe('the tab’s connection count and twin URL', () => {
   it('tells the two variants apart by path', () => {
@@ -39,20 +39,5 @@ describe('the tab’s connection count and twin URL', () => {
     expect(shouldMove(DHT_CREATION_CAP, 3)).toBe(false);
     expect(shouldMove(DHT_CREATION_CAP, 2)).toBe(true);
     expect(shouldMove(DHT_CREATION_CAP - 1, 0)).toBe(false);
-  });
-});
-
-describe('the STUN server setting', () => {
-  it('keeps a stun: URL, refuses anything else, and forgets on empty', () => {
-    const storage = new MemoryStorage();
-    expect(loadStunUrl(storage)).toBeNull();
-    expect(saveStunUrl(storage, ' stun:stun.example.org:3478 ')).toBe(true);
-    expect(loadStunUrl(storage)).toBe('stun:stun.example.org:3478');
-    for (const bad of ['http://evil.example', 'turn:relay.example.org', 'stun:', 'stun:a b']) expect(saveStunUrl(storage, bad)).toBe(false);
-    expect(loadStunUrl(storage)).toBe('stun:stun.example.org:3478');
-    storage.setItem('peerchat.stun', 'javascript:alert(1)');
-    expect(loadStunUrl(storage)).toBeNull();
-    expect(saveStunUrl(storage, '')).toBe(true);
-    expect(storage.getItem('peerchat.stun')).toBeNull();
   });
 });

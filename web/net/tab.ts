@@ -1,7 +1,7 @@
 /**
  * The tab's connection count, kept in sessionStorage across reloads, and the twin-URL move that
  * keeps a long-lived tab under Chromium's 500-connection cap. (Which identity the tab runs is
- * web/storage/tab-identity.ts.)
+ * web/storage/tab-identity.ts; the user's settings are web/storage/settings.ts.)
  *
  * Chromium counts RTCPeerConnections per renderer process for the process's whole life, and a
  * reload keeps the process. Navigating between `/` (no COOP) and `/twin/` (COOP + COEP) swaps the
@@ -11,7 +11,7 @@
  */
 import { CHAT_CONNECTION_RESERVE, CONNECTION_REFRESH_AT } from '../../shared/dht/constants.ts';
 import { isTwinPath, TWIN_PREFIX } from '../../shared/signal/protocol.ts';
-import { readItem, readJson, removeItem, writeItem } from '../storage/web-storage.ts';
+import { readItem, readJson, writeItem } from '../storage/web-storage.ts';
 
 const CREATED_KEY = 'peerchat.created';
 const MOVES_KEY = 'peerchat.twin-moves';
@@ -69,28 +69,4 @@ export function moveToTwin(storage: Storage, location: Location): void {
 export function twinMoves(storage: Storage): number {
   const n = Number(readItem(storage, MOVES_KEY) ?? 0);
   return Number.isInteger(n) && n >= 0 ? n : 0;
-}
-
-const STUN_KEY = 'peerchat.stun';
-
-/** A STUN URL the user set (e.g. stun:stun.example.org:3478), or null; kept across sessions. */
-export function loadStunUrl(storage: Storage): string | null {
-  const url = readItem(storage, STUN_KEY);
-  return url && isStunUrl(url) ? url : null;
-}
-
-/** Saves a STUN URL, or forgets it when `url` is empty; false when it is not a stun: URL. */
-export function saveStunUrl(storage: Storage, url: string): boolean {
-  const trimmed = url.trim();
-  if (trimmed === '') {
-    removeItem(storage, STUN_KEY);
-    return true;
-  }
-  if (!isStunUrl(trimmed)) return false;
-  writeItem(storage, STUN_KEY, trimmed);
-  return true;
-}
-
-export function isStunUrl(url: string): boolean {
-  return /^stuns?:[A-Za-z0-9.-]+(:\d{1,5})?$/.test(url) && url.length <= 256;
 }

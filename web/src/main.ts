@@ -13,9 +13,11 @@ import { cryptoRandom } from '../../shared/lib/random.ts';
 import { BrowserPeer } from '../net/browser-peer.ts';
 import { createPeerNode, type PeerNode } from '../net/peer-node.ts';
 import type { SocketLike } from '../net/signal-client.ts';
-import { loadCreated, loadStunUrl, moveToTwin, saveCreated, saveStunUrl, shouldMove, twinMoves, variantOf } from '../net/tab.ts';
+import { loadCreated, moveToTwin, saveCreated, shouldMove, twinMoves, variantOf } from '../net/tab.ts';
 import { NetworkState } from '../state/network.svelte.ts';
 import { SessionState, type SessionActions } from '../state/session.svelte.ts';
+import { SettingsState, type SaveSetting } from '../state/settings.svelte.ts';
+import { iceServers, loadSettings, saveSetting as storeSetting } from '../storage/settings.ts';
 import App from './App.svelte';
 import { Session } from './session.ts';
 import { openTabIdentity, rememberIdentity } from '../storage/tab-identity.ts';
@@ -46,15 +48,18 @@ const sessionStore = tabStorage.storage;
 if (!tabStorage.persistent) {
   net.problem = 'This browser blocks storage for this site: the tab works, but gets a new node ID on every reload.';
 }
-net.stun = loadStunUrl(local.storage) ?? '';
-mount(App, { target, props: { net, session: sessionState, actions, onLookup: () => void lookupRandom(), onSaveStun: saveStun } });
-
-/** Takes effect for connections made after the next load; false when it is not a stun: URL. */
-function saveStun(url: string): boolean {
-  if (!saveStunUrl(local.storage, url)) return false;
-  net.stun = url.trim();
-  return true;
-}
+const settings = new SettingsState(loadSettings(local.storage));
+/** Settings take effect for connections made after the next load. */
+const saveSetting: SaveSetting = (name, value) => {
+  const saved = storeSetting(local.storage, name, value);
+  if (!saved.ok) return saved.message;
+  settings.values = { ...settings.values, [name]: saved.value };
+  return null;
+};
+mount(App, {
+  target,
+  props: { net, session: sessionState, settings, actions, onLookup: () => void lookupRandom(), onSaveSetting: saveSetting },
+});
 
 let peer: PeerNode | null = null;
 let joinedMs: number | null = null;
@@ -78,9 +83,8 @@ async function start(): Promise<void> {
     socket: (url) => new WebSocket(url) as unknown as SocketLike,
     createdBefore: created,
     store: tab.store,
-    // None by default: on one machine and most LANs host candidates connect. A STUN server the
-    // user set lets tabs behind different NATs find each other's public addresses.
-    ...(net.stun ? { iceServers: [{ urls: net.stun }] } : {}),
+    // None by default: on one machine and most LANs host candidates connect.
+    iceServers: iceServers(settings.values),
     onCreated,
     ...(params.has('forge-hello') ? { ops: await forgedOps() } : {}),
     onSignalState: (state, detail) => {

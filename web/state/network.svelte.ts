@@ -29,6 +29,4 @@ export class NetworkState {
   lookup = $state<LookupView | null>(null);
   lookupBusy = $state(false);
   lookupError = $state<string | null>(null);
-  /** The STUN server URL the user set ('' for none). */
-  stun = $state('');
 }

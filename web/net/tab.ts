@@ -17,13 +17,15 @@ const CREATED_KEY = 'peerchat.created';
 const MOVES_KEY = 'peerchat.twin-moves';
 
 export type Variant = 'main' | 'twin';
+/** What the move needs of `window.location`; tests hand in a plain object. */
+export type PageLocation = Pick<Location, 'origin' | 'pathname' | 'search' | 'hash' | 'replace'>;
 
 export function variantOf(pathname: string): Variant {
   return isTwinPath(pathname) ? 'twin' : 'main';
 }
 
 /** Same page, other variant: query and hash kept. */
-export function twinUrl(location: { pathname: string; search: string; hash: string; origin: string }): string {
+export function twinUrl(location: Omit<PageLocation, 'replace'>): string {
   const path = variantOf(location.pathname) === 'twin' ? '/' : TWIN_PREFIX;
   return `${location.origin}${path}${location.search}${location.hash}`;
 }
@@ -58,7 +60,7 @@ export function shouldMove(created: number, livePeers: number): boolean {
 }
 
 /** Moves to the twin URL; the other variant's process starts with a count of 0. */
-export function moveToTwin(storage: Storage, location: Location): void {
+export function moveToTwin(storage: Storage, location: PageLocation): void {
   const target = variantOf(location.pathname) === 'twin' ? 'main' : 'twin';
   saveCreated(storage, target, 0);
   writeItem(storage, MOVES_KEY, String(twinMoves(storage) + 1));

@@ -4,16 +4,15 @@
  * with them, and wires it to the UI. Everything else takes what it needs from here:
  * - network-controller.ts runs the node for the Network panel and the twin-URL move;
  * - session.ts binds the chat to the signed-in screens;
- * - web/storage/ picks the tab's identity and keeps the user's settings.
+ * - web/storage/ picks the tab's identity and keeps the user's settings;
+ * - debug-handle.ts is `window.peerchat`, for the console and the browser tests.
  *
- * `window.peerchat` is a small debugging handle (node id, peers, lookups) that the browser tests
- * drive too. `?forge-hello` makes this tab sign its channel HELLOs with a key that is not the one
- * its node id is the hash of: a test hook to show that every other tab refuses such a peer.
+ * `?forge-hello` makes this tab sign its channel HELLOs with a key that is not the one its node
+ * id is the hash of: a test hook to show that every other tab refuses such a peer.
  */
 import { mount } from 'svelte';
 import { systemClock, type Clock } from '../../shared/lib/clock.ts';
 import { createIdentity, webCryptoOps, type CryptoOps } from '../../shared/lib/crypto.ts';
-import { idFromHex } from '../../shared/lib/id.ts';
 import { cryptoRandom } from '../../shared/lib/random.ts';
 import { BrowserPeer } from '../net/browser-peer.ts';
 import { createPeerNode, type PeerNode } from '../net/peer-node.ts';
@@ -25,7 +24,8 @@ import { iceServers, loadSettings, saveSetting as storeSetting } from '../storag
 import { openTabIdentity, rememberIdentity, type TabIdentity } from '../storage/tab-identity.ts';
 import { storageOr } from '../storage/web-storage.ts';
 import App from './App.svelte';
-import { LOOKUP_PATHS, NetworkController } from './network-controller.ts';
+import { createDebugHandle } from './debug-handle.ts';
+import { NetworkController } from './network-controller.ts';
 import { Session } from './session.ts';
 import './app.css';
 
@@ -74,7 +74,7 @@ async function start(): Promise<void> {
   const tab = await openTabIdentity(tabStorage.storage);
   if (tab.problem) sessionState.storageProblem = tab.problem;
   const peer = await buildPeerNode(tab);
-  exposeForDebugging(peer);
+  window.peerchat = createDebugHandle({ peer, controller, chat: () => session?.chat ?? null });
   const joined = controller.start(peer);
   session = new Session({
     state: sessionState,
@@ -113,60 +113,6 @@ async function buildPeerNode(tab: TabIdentity): Promise<PeerNode> {
 async function forgedOps(): Promise<CryptoOps> {
   const impostor = await createIdentity(cryptoRandom);
   return { sign: (_identity, data) => webCryptoOps.sign(impostor, data), verify: webCryptoOps.verify };
-}
-
-function exposeForDebugging(p: PeerNode): void {
-  const handle = {
-    get nodeId() {
-      return p.node.hex;
-    },
-    get created() {
-      return controller.created;
-    },
-    get twinMoves() {
-      return controller.twinMoves;
-    },
-    get signalState() {
-      return p.signal.current;
-    },
-    get attempts() {
-      return p.node.channels.attemptsInProgress;
-    },
-    /** Milliseconds from navigation start to the end of the join. */
-    get joinedMs() {
-      return controller.joinedMs;
-    },
-    neighbours: () => p.node.neighbours().map((n) => n.hex),
-    /** The signed-in user's name, and messages still waiting for a receipt. */
-    get user() {
-      return session?.chat?.name ?? null;
-    },
-    get outbox() {
-      return session?.chat?.outboxSize ?? 0;
-    },
-    /** Recent values of a measurement, e.g. 'dial-ms' (connection setup, dial to HELLO done). */
-    samples: (name: string) => [...p.node.stats.samples(name)],
-    /** Round trips of `count` sequential PINGs to a neighbour, in ms. */
-    ping: async (hex: string, count: number) => {
-      const neighbour = p.node.channels.peers.get(hex);
-      if (!neighbour) throw new Error('not a neighbour');
-      const out: number[] = [];
-      for (let i = 0; i < count; i++) {
-        const t = performance.now();
-        await p.node.direct(neighbour, 'PING', {});
-        out.push(performance.now() - t);
-      }
-      return out;
-    },
-    stats: () => ({ node: p.node.stats.snapshot(), signal: p.signalStats.snapshot() }),
-    /** The 8 closest live nodes to a key (40 hex), by a routed lookup over 2 paths. */
-    lookup: async (keyHex: string) => {
-      const key = idFromHex(keyHex);
-      if (!key) throw new Error('key must be 40 hex digits');
-      return p.node.lookup(key, LOOKUP_PATHS);
-    },
-  };
-  (window as unknown as { peerchat: typeof handle }).peerchat = handle;
 }
 
 start().catch((err: unknown) => {

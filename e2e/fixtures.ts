@@ -6,28 +6,11 @@
 import { test as base, expect, type BrowserContext, type Page } from '@playwright/test';
 import { fileURLToPath } from 'node:url';
 import { createSignalServer, type SignalServer } from '../signal-server/server.ts';
+// `window.peerchat` and its type come from the app, which declares both: a change to the handle
+// is a type error in these tests (and in bench/browser.ts, which imports it from here).
+export type { PeerchatHandle } from '../web/src/debug-handle.ts';
 
 const DIST = fileURLToPath(new URL('../dist', import.meta.url));
-
-/** What web/src/main.ts exposes as window.peerchat. */
-export interface PeerchatHandle {
-  nodeId: string;
-  created: number;
-  twinMoves: number;
-  signalState: string;
-  attempts: number;
-  joinedMs: number | null;
-  neighbours(): string[];
-  samples(name: string): number[];
-  ping(hex: string, count: number): Promise<number[]>;
-  stats(): { node: Record<string, number>; signal: Record<string, number> };
-  lookup(keyHex: string): Promise<{ nodes: string[]; answered: number }>;
-}
-declare global {
-  interface Window {
-    peerchat?: PeerchatHandle;
-  }
-}
 
 export interface Tab {
   context: BrowserContext;

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { loadCreated, loadStunUrl, MemoryStorage, saveCreated, saveStunUrl, storageOr, twinUrl, variantOf } from './tab.ts';
+import { MemoryStorage } from '../storage/web-storage.ts';
+import { loadCreated, saveCreated, twinUrl, variantOf } from './tab.ts';
 
 describe('the tab’s connection count and twin URL', () => {
   it('tells the two variants apart by path', () => {
@@ -30,33 +31,5 @@ describe('the tab’s connection count and twin URL', () => {
       storage.setItem('peerchat.created', bad);
       expect(loadCreated(storage, 'main')).toBe(0);
     }
-  });
-});
-
-describe('the STUN server setting', () => {
-  it('keeps a stun: URL, refuses anything else, and forgets on empty', () => {
-    const storage = new MemoryStorage();
-    expect(loadStunUrl(storage)).toBeNull();
-    expect(saveStunUrl(storage, ' stun:stun.example.org:3478 ')).toBe(true);
-    expect(loadStunUrl(storage)).toBe('stun:stun.example.org:3478');
-    for (const bad of ['http://evil.example', 'turn:relay.example.org', 'stun:', 'stun:a b']) expect(saveStunUrl(storage, bad)).toBe(false);
-    expect(loadStunUrl(storage)).toBe('stun:stun.example.org:3478');
-    storage.setItem('peerchat.stun', 'javascript:alert(1)');
-    expect(loadStunUrl(storage)).toBeNull();
-    expect(saveStunUrl(storage, '')).toBe(true);
-    expect(storage.getItem('peerchat.stun')).toBeNull();
-  });
-});
-
-describe('storage a browser refuses', () => {
-  it('falls back to memory, and says it will not last', () => {
-    const refused = storageOr(() => {
-      throw new DOMException('The operation is insecure.', 'SecurityError');
-    });
-    expect(refused.persistent).toBe(false);
-    saveCreated(refused.storage, 'main', 3);
-    expect(loadCreated(refused.storage, 'main')).toBe(3);
-    const fine = new MemoryStorage();
-    expect(storageOr(() => fine)).toEqual({ storage: fine, persistent: true });
   });
 });

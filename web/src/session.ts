@@ -8,7 +8,8 @@ import type { Identity } from '../../shared/lib/crypto.ts';
 import { ErrorCode, PeerchatError, isPeerchatError } from '../../shared/lib/errors.ts';
 import type { RecordService } from '../../shared/chat/record-service.ts';
 import type { KademliaNode } from '../../shared/dht/node.ts';
-import { identitiesInUse, listIdentities, saveToDirectory } from '../storage/identities.ts';
+import { listIdentities, saveToDirectory } from '../storage/identities.ts';
+import { identitiesInUse } from '../storage/tab-identity.ts';
 import type { SessionActions, SessionState } from '../state/session.svelte.ts';
 
 const SAVED_REFRESH_MS = 2_000;

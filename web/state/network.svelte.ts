@@ -1,7 +1,7 @@
 /**
  * The Network panel's view of this tab's node, as Svelte 5 state. The engine knows nothing of
- * Svelte: main.ts samples the node into this object (cheap reads, twice a second) and the
- * components render it.
+ * Svelte: src/network-controller.ts samples the node into this object (cheap reads, twice a
+ * second) and the components render it.
  */
 import type { SignalClientState } from '../net/signal-client.ts';
 
@@ -29,6 +29,4 @@ export class NetworkState {
   lookup = $state<LookupView | null>(null);
   lookupBusy = $state(false);
   lookupError = $state<string | null>(null);
-  /** The STUN server URL the user set ('' for none). */
-  stun = $state('');
 }

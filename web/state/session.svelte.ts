@@ -1,8 +1,9 @@
 /**
  * The signed-in side of the UI as Svelte 5 state: who this tab is, the saved identities it could
- * continue as, the conversations and the open one. main.ts fills it from the engine's Chat (which
- * knows nothing of Svelte) whenever the Chat reports a change, and hands the components the
- * actions below. Components render this and call actions; they never touch the engine.
+ * continue as, the conversations and the open one. src/session.ts fills it from the engine's Chat
+ * (which knows nothing of Svelte) whenever the Chat reports a change, and implements the actions
+ * below, which main.ts hands the components. Components render this and call actions; they
+ * never touch the engine.
  */
 import type { ChatMessage, Contact, Conversation } from '../../shared/chat/chat.ts';
 

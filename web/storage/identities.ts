@@ -1,7 +1,8 @@
 /**
  * The identities saved in this browser (DESIGN.md "Persistence"): a small directory database
- * lists them (node id, username once registered), each identity's own database holds its keys
- * with everything else it persists, and a Web Lock per identity keeps it in one tab at a time.
+ * lists them (node id, username once registered), and each identity's own database holds its
+ * keys with everything else it persists. Which of them this tab runs, and the Web Lock that
+ * keeps each in one tab at a time, is tab-identity.ts.
  */
 import { openDB, type IDBPDatabase } from 'idb';
 import { exportIdentity, importIdentity, type Identity, type StoredIdentity } from '../../shared/lib/crypto.ts';
@@ -12,7 +13,6 @@ import type { Store } from '../../shared/lib/store.ts';
 
 const DIRECTORY_DB = 'peerchat-directory';
 const IDENTITIES = 'identities';
-const LOCK_PREFIX = 'peerchat-identity-';
 
 export interface SavedIdentity {
   nodeId: string;
@@ -60,38 +60,6 @@ export async function loadKeys(store: Store): Promise<Identity | null> {
 
 export async function saveKeys(store: Store, identity: Identity): Promise<void> {
   await store.put('meta', 'identity', await exportIdentity(identity));
-}
-
-/**
- * Takes the identity's Web Lock if no other tab holds it, never waiting in line. Resolves with
- * the release function, or null when another tab has it. Without the Web Locks API (an old
- * browser, an insecure origin) it cannot tell, and lets the tab go on.
- */
-export function lockIdentity(nodeId: string): Promise<(() => void) | null> {
-  const locks = globalThis.navigator?.locks;
-  if (!locks) return Promise.resolve(() => {});
-  return new Promise((resolve, reject) => {
-    locks
-      .request(LOCK_PREFIX + nodeId, { ifAvailable: true }, (lock) => {
-        if (!lock) {
-          resolve(null);
-          return undefined;
-        }
-        // The lock is held until this promise settles: for the tab's life, or until released.
-        return new Promise<void>((release) => resolve(release));
-      })
-      .catch(reject);
-  });
-}
-
-/** Node ids whose identity is open in some tab of this browser right now. */
-export async function identitiesInUse(): Promise<Set<string>> {
-  const locks = globalThis.navigator?.locks;
-  if (!locks) return new Set();
-  const state = await locks.query();
-  const out = new Set<string>();
-  for (const l of state.held ?? []) if (l.name?.startsWith(LOCK_PREFIX)) out.add(l.name.slice(LOCK_PREFIX.length));
-  return out;
 }
 
 function isSavedIdentity(v: unknown): v is SavedIdentity {

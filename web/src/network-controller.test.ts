@@ -1,0 +1,136 @@
+/**
+ * The network controller on a fake clock, with a stand-in for the peer node: what the Network
+ * panel shows, when the routing snapshot is saved, and when the tab moves to its twin URL.
+ */
+import { describe, expect, it, vi } from 'vitest';
+import { FakeClock } from '../../shared/lib/clock.ts';
+import { SeededRandom } from '../../shared/lib/random.ts';
+import type { PeerNode } from '../net/peer-node.ts';
+import { CONNECTION_CAP } from '../../shared/dht/constants.ts';
+import { loadCreated, saveCreated, type PageLocation } from '../net/tab.ts';
+import type { NetworkState } from '../state/network.svelte.ts';
+import { MemoryStorage } from '../storage/web-storage.ts';
+import { NetworkController, ROUTING_SNAPSHOT_MS, SAMPLE_MS } from './network-controller.ts';
+
+/** NetworkState's fields without Svelte: the controller only assigns them. */
+function plainNetworkState(): NetworkState {
+  return {
+    nodeId: null, phase: 'starting', problem: null, peers: 0, contacts: 0, buckets: 0, signal: 'connecting',
+    signalDetail: '', created: 0, twinMoves: 0, lookup: null, lookupBusy: false, lookupError: null,
+  };
+}
+
+function fakePeer(neighbours: number, lookup = { nodes: ['cd'.repeat(20)], answered: 2 }) {
+  const node = {
+    hex: 'ab'.repeat(20),
+    neighbours: () => Array.from({ length: neighbours }, (_, i) => ({ hex: String(i).padStart(40, '0') })),
+    table: { summary: () => ({ contacts: 12, buckets: 3 }) },
+    saveRoutingSnapshot: vi.fn(() => Promise.resolve()),
+    stats: { count: vi.fn() },
+    lookup: vi.fn(() => Promise.resolve(lookup)),
+  };
+  return { node, start: vi.fn(() => Promise.resolve()), close: vi.fn() };
+}
+
+function setup(o: { created?: number; neighbours?: number; lookup?: { nodes: string[]; answered: number } } = {}) {
+  const clock = new FakeClock(0);
+  const tabStorage = new MemoryStorage();
+  if (o.created) saveCreated(tabStorage, 'main', o.created);
+  const location: PageLocation = { origin: 'http://localhost:8080', pathname: '/', search: '?x', hash: '', replace: vi.fn() };
+  const net = plainNetworkState();
+  const controller = new NetworkController({ net, tabStorage, location, clock, random: new SeededRandom(1) });
+  const peer = fakePeer(o.neighbours ?? 5, o.lookup);
+  return { clock, tabStorage, location, net, controller, peer, asPeer: peer as unknown as PeerNode };
+}
+
+describe('the network controller', () => {
+  it('shows the node joining, then joined, with its peers and routing table sampled on each tick', async () => {
+    const { clock, net, controller, asPeer } = setup({ neighbours: 4 });
+    const joined = controller.start(asPeer);
+    expect(net.phase).toBe('joining');
+    expect(net.nodeId).toBe('ab'.repeat(20));
+    await joined;
+    expect(net.phase).toBe('joined');
+    expect(controller.joinedMs).toBe(0);
+    expect({ peers: net.peers, contacts: net.contacts, buckets: net.buckets }).toEqual({ peers: 4, contacts: 12, buckets: 3 });
+    net.peers = 0;
+    clock.advance(SAMPLE_MS);
+    expect(net.peers).toBe(4);
+  });
+
+  it('saves the routing snapshot every 30 seconds, from the same tick', async () => {
+    const { clock, controller, peer, asPeer } = setup();
+    await controller.start(asPeer);
+    clock.advance(ROUTING_SNAPSHOT_MS - SAMPLE_MS);
+    expect(peer.node.saveRoutingSnapshot).not.toHaveBeenCalled();
+    clock.advance(SAMPLE_MS);
+    expect(peer.node.saveRoutingSnapshot).toHaveBeenCalledTimes(1);
+    clock.advance(ROUTING_SNAPSHOT_MS);
+    expect(peer.node.saveRoutingSnapshot).toHaveBeenCalledTimes(2);
+  });
+
+  it('counts and saves every connection created, so the next page of this process knows', () => {
+    const { net, tabStorage, controller } = setup({ created: 7 });
+    expect(net.created).toBe(7);
+    controller.onCreated();
+    controller.onCreated();
+    expect(net.created).toBe(9);
+    expect(loadCreated(tabStorage, 'main')).toBe(9);
+  });
+
+  it('moves to the twin URL once its connections are spent while the tab has too few peers, closing the node first', async () => {
+    const { clock, tabStorage, location, controller, peer, asPeer } = setup({ created: CONNECTION_CAP - 1, neighbours: 2 });
+    await controller.start(asPeer);
+    expect(location.replace).not.toHaveBeenCalled();
+    controller.onCreated();
+    clock.advance(0);
+    expect(peer.close).toHaveBeenCalledTimes(1);
+    expect(location.replace).toHaveBeenCalledWith('http://localhost:8080/twin/?x');
+    expect(controller.twinMoves).toBe(1);
+    expect(loadCreated(tabStorage, 'twin')).toBe(0);
+    clock.advance(SAMPLE_MS * 4);
+    expect(location.replace).toHaveBeenCalledTimes(1);
+  });
+
+  it('stays while the tab has enough peers to work', async () => {
+    const { clock, location, controller, asPeer } = setup({ created: CONNECTION_CAP - 1, neighbours: 3 });
+    await controller.start(asPeer);
+    controller.onCreated();
+    clock.advance(SAMPLE_MS * 4);
+    expect(location.replace).not.toHaveBeenCalled();
+  });
+
+  it('moves a page that loads with its budget spent before anything is built', () => {
+    const { location, controller } = setup({ created: CONNECTION_CAP });
+    expect(controller.moveIfSpent()).toBe(true);
+    expect(location.replace).toHaveBeenCalledTimes(1);
+    expect(setup({ created: CONNECTION_CAP - 1 }).controller.moveIfSpent()).toBe(false);
+  });
+
+  it('shows a lookup’s closest nodes and time, and says when no path answered', async () => {
+    const { net, controller, asPeer } = setup();
+    await controller.start(asPeer);
+    await controller.lookupRandom();
+    expect(net.lookup).toMatchObject({ nodes: ['cd'.repeat(20)], answered: 2, ms: 0 });
+    expect(net.lookup?.key).toMatch(/^[0-9a-f]{40}$/);
+    expect(net.lookupError).toBeNull();
+    const lonely = setup({ lookup: { nodes: [], answered: 0 } });
+    await lonely.controller.start(lonely.asPeer);
+    await lonely.controller.lookupRandom();
+    expect(lonely.net.lookupError).toMatch(/partitioned/);
+    expect(lonely.net.lookupBusy).toBe(false);
+  });
+
+  it('stops its tick and the node on close, and a second close does nothing', async () => {
+    const { clock, net, controller, peer, asPeer } = setup();
+    await controller.start(asPeer);
+    controller.close();
+    controller.close();
+    expect(peer.close).toHaveBeenCalledTimes(1);
+    expect(clock.pending).toBe(0);
+    net.peers = 0;
+    clock.advance(ROUTING_SNAPSHOT_MS);
+    expect(net.peers).toBe(0);
+    expect(peer.node.saveRoutingSnapshot).not.toHaveBeenCalled();
+  });
+});

@@ -1,0 +1,184 @@
+/**
+ * The tab's node on the network, as the UI sees it: starts and stops the peer node main.ts
+ * built, samples it into NetworkState, saves its routing snapshot, runs the panel's lookups, and
+ * keeps the tab under Chromium's connection cap by moving it to its twin URL (web/net/tab.ts
+ * says what the count means; this decides when to act on it).
+ *
+ * It sits in src/ beside session.ts, not in net/: like session.ts it binds part of the engine to
+ * a state mirror, and net/ stays free of Svelte state so Node tests and benches load it as is.
+ * It only writes NetworkState's plain fields, so tests hand it a plain object.
+ */
+import type { Clock, TimerHandle } from '../../shared/lib/clock.ts';
+import { ID_BYTES, idToHex } from '../../shared/lib/id.ts';
+import type { Random } from '../../shared/lib/random.ts';
+import type { PeerNode } from '../net/peer-node.ts';
+import type { SignalClientState } from '../net/signal-client.ts';
+import { shouldMove } from '../../shared/dht/budget.ts';
+import { loadCreated, moveToTwin, saveCreated, twinMoves, variantOf, type PageLocation, type Variant } from '../net/tab.ts';
+import type { NetworkState } from '../state/network.svelte.ts';
+
+/** How often the panel's numbers (and the twin-URL check) are refreshed: cheap reads. */
+export const SAMPLE_MS = 500;
+/** The periodic backup of who this tab was connected to, for a quicker rejoin. */
+export const ROUTING_SNAPSHOT_MS = 30_000;
+/** Paths a panel or console lookup starts on: two disjoint ones, like the lookups that matter. */
+export const LOOKUP_PATHS = 2;
+
+export interface NetworkControllerOptions {
+  net: NetworkState;
+  /** sessionStorage: the connection count and twin moves must survive reloads and moves. */
+  tabStorage: Storage;
+  location: PageLocation;
+  /** now() in ms since the page loaded (performance.now()), for joinedMs and lookup times. */
+  clock: Clock;
+  random: Random;
+}
+
+export class NetworkController {
+  private readonly variant: Variant;
+  private count: number;
+  private peer: PeerNode | null = null;
+  private tick: TimerHandle | null = null;
+  private snapshotAt = 0;
+  private joinedAt: number | null = null;
+  private moving = false;
+  private closed = false;
+
+  constructor(private readonly o: NetworkControllerOptions) {
+    this.variant = variantOf(o.location.pathname);
+    this.count = loadCreated(o.tabStorage, this.variant);
+    o.net.created = this.count;
+    o.net.twinMoves = twinMoves(o.tabStorage);
+  }
+
+  /** Connections this renderer process has created, this page's included. */
+  get created(): number {
+    return this.count;
+  }
+
+  get twinMoves(): number {
+    return twinMoves(this.o.tabStorage);
+  }
+
+  /** Milliseconds from page load to the end of the join; null until then. */
+  get joinedMs(): number | null {
+    return this.joinedAt;
+  }
+
+  /**
+   * Moves to the twin URL at once when this process's budget is already spent (a page that
+   * just loaded has no peers): true if it moved, and the caller builds nothing.
+   */
+  moveIfSpent(): boolean {
+    if (!shouldMove(this.count, 0)) return false;
+    this.moveNow();
+    return true;
+  }
+
+  /** For createPeerNode's onCreated: the transport created a connection. */
+  readonly onCreated = (): void => {
+    this.count++;
+    this.o.net.created = this.count;
+    saveCreated(this.o.tabStorage, this.variant, this.count);
+    // The count is saved first: whatever happens next, the new page knows where it stands. The
+    // move waits for the transport to finish creating this connection (we are inside its call).
+    this.o.clock.setTimeout(() => this.maybeMove(), 0);
+  };
+
+  readonly onSignalState = (state: SignalClientState, detail: string): void => {
+    this.o.net.signal = state;
+    this.o.net.signalDetail = detail;
+  };
+
+  /** Starts sampling and joins the network; resolves once the node has joined. */
+  async start(peer: PeerNode): Promise<void> {
+    if (this.closed || this.peer) throw new Error('NetworkController.start: call once, before close()');
+    const { net, clock } = this.o;
+    this.peer = peer;
+    net.nodeId = peer.node.hex;
+    this.snapshotAt = clock.now();
+    this.schedule();
+    net.phase = 'joining';
+    await peer.start();
+    this.joinedAt = Math.round(clock.now());
+    net.phase = 'joined';
+    this.sample();
+  }
+
+  /** The tab could not start: the panel says why instead of staying blank. */
+  fail(reason: string): void {
+    this.o.net.phase = 'failed';
+    this.o.net.problem = reason;
+  }
+
+  /** The panel's "Look up a random ID": routed over two paths, timed, shown in NetworkState. */
+  async lookupRandom(): Promise<void> {
+    const { net, clock, random } = this.o;
+    if (!this.peer || net.lookupBusy) return;
+    net.lookupBusy = true;
+    net.lookupError = null;
+    const key = random.bytes(ID_BYTES);
+    const started = clock.now();
+    try {
+      const result = await this.peer.node.lookup(key, LOOKUP_PATHS);
+      if (result.answered === 0) net.lookupError = 'No path answered: the network may be partitioned. Try again in a moment.';
+      net.lookup = { key: idToHex(key), nodes: result.nodes, answered: result.answered, ms: Math.round(clock.now() - started) };
+    } catch (err) {
+      net.lookupError = `Lookup failed: ${String(err)}`;
+    } finally {
+      net.lookupBusy = false;
+    }
+  }
+
+  /** Stops the timers and the node. Idempotent. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.tick) this.o.clock.clearTimeout(this.tick);
+    this.tick = null;
+    this.peer?.close();
+  }
+
+  /** One tick drives both the sampling and the routing snapshot. */
+  private schedule(): void {
+    this.tick = this.o.clock.setTimeout(() => {
+      this.tick = null;
+      if (this.closed) return;
+      this.sample();
+      this.maybeSnapshot();
+      if (!this.closed) this.schedule();
+    }, SAMPLE_MS);
+  }
+
+  private sample(): void {
+    if (!this.peer || this.closed) return;
+    const { net } = this.o;
+    const node = this.peer.node;
+    net.peers = node.neighbours().length;
+    const table = node.table.summary();
+    net.contacts = table.contacts;
+    net.buckets = table.buckets;
+    this.maybeMove();
+  }
+
+  private maybeSnapshot(): void {
+    const node = this.peer?.node;
+    if (!node || this.o.clock.now() - this.snapshotAt < ROUTING_SNAPSHOT_MS) return;
+    this.snapshotAt = this.o.clock.now();
+    void node.saveRoutingSnapshot().catch(() => node.stats.count('routing-snapshot-failed'));
+  }
+
+  private maybeMove(): void {
+    if (this.moving || this.closed || !this.peer || !shouldMove(this.count, this.peer.node.neighbours().length)) return;
+    try {
+      this.close();
+    } finally {
+      this.moveNow();
+    }
+  }
+
+  private moveNow(): void {
+    this.moving = true;
+    moveToTwin(this.o.tabStorage, this.o.location);
+  }
+}

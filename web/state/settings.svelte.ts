@@ -1,0 +1,18 @@
+/**
+ * The user's settings as Svelte 5 state. main.ts loads them (web/storage/settings.ts) into this
+ * object and hands the components a save action that validates, stores, and puts the saved
+ * value here; the components read `values` and never touch storage.
+ */
+import type { SettingName, Settings } from '../storage/settings.ts';
+
+export class SettingsState {
+  values: Settings;
+
+  constructor(initial: Settings) {
+    // Raw: a change replaces the whole object, and components read it by field.
+    this.values = $state.raw(initial);
+  }
+}
+
+/** Validates and saves one setting: null once saved, else what to tell the user. */
+export type SaveSetting = <K extends SettingName>(name: K, value: Settings[K]) => string | null;

@@ -1,0 +1,122 @@
+/**
+ * Which identity a tab runs, on fake-indexeddb, with a Web Locks stand-in that holds each lock
+ * until released, as the browser does for a tab's life.
+ */
+import 'fake-indexeddb/auto';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { createIdentity, exportIdentity } from '../../shared/lib/crypto.ts';
+import { idToHex } from '../../shared/lib/id.ts';
+import { cryptoRandom } from '../../shared/lib/random.ts';
+import { saveToDirectory } from './identities.ts';
+import { identitiesInUse, memoryIdentity, openTabIdentity, readTabRecord, rememberIdentity, type TabIdentity } from './tab-identity.ts';
+import { MemoryStorage } from './web-storage.ts';
+
+/** Enough of navigator.locks for lockIdentity: exclusive locks, ifAvailable, query. */
+function fakeLocks() {
+  const held = new Set<string>();
+  return {
+    async request(name: string, _options: unknown, callback: (lock: { name: string } | null) => Promise<void> | undefined) {
+      if (held.has(name)) return callback(null);
+      held.add(name);
+      try {
+        await callback({ name });
+      } finally {
+        held.delete(name);
+      }
+    },
+    async query() {
+      return { held: [...held].map((name) => ({ name })) };
+    },
+  };
+}
+
+const opened: TabIdentity[] = [];
+async function open(session: Storage): Promise<string> {
+  const tab = await openTabIdentity(session);
+  opened.push(tab);
+  return idToHex(tab.identity.nodeId);
+}
+
+beforeEach(() => {
+  vi.stubGlobal('navigator', { locks: fakeLocks() });
+});
+afterEach(async () => {
+  for (const tab of opened.splice(0)) await tab.store.close();
+  vi.unstubAllGlobals();
+});
+
+describe('the identity a tab runs as', () => {
+  it('stays the same across a reload, held by this tab alone', async () => {
+    const session = new MemoryStorage();
+    const first = await open(session);
+    expect(await identitiesInUse()).toContain(first);
+    expect(readTabRecord(session).saved).toBe(first);
+    // Same tab, same lock holder: the stand-in forgets the lock as a reload would.
+    vi.stubGlobal('navigator', { locks: fakeLocks() });
+    expect(await open(session)).toBe(first);
+  });
+
+  it('is another one when the remembered identity is open in another tab', async () => {
+    const session = new MemoryStorage();
+    const first = await open(session);
+    const other = new MemoryStorage();
+    rememberIdentity(other, first);
+    const second = await open(other);
+    expect(second).not.toBe(first);
+    expect(readTabRecord(other).saved).toBe(second);
+  });
+
+  it('reads a record that does not parse as nothing remembered', () => {
+    const session = new MemoryStorage();
+    for (const bad of ['{', '"abc"', JSON.stringify({ saved: 'not-hex', memoryKeys: 7 })]) {
+      session.setItem('peerchat.tab-identity', bad);
+      expect(readTabRecord(session), bad).toEqual({ saved: null, memoryKeys: null });
+    }
+  });
+});
+
+describe('a tab reloaded across the move to one sessionStorage key', () => {
+  it('keeps the saved identity its old key named, and the old key goes', async () => {
+    // Two saved identities: a fresh tab would pick the anonymous one, so only the old key
+    // can bring the tab back to the named one.
+    const named = await open(new MemoryStorage());
+    await saveToDirectory({ nodeId: named, name: 'alice', createdAt: Date.now() });
+    vi.stubGlobal('navigator', { locks: fakeLocks() });
+    const anonymous = await open(new MemoryStorage());
+    vi.stubGlobal('navigator', { locks: fakeLocks() });
+    const upgraded = new MemoryStorage();
+    upgraded.setItem('peerchat.identity', named);
+    expect(await open(upgraded)).toBe(named);
+    expect(anonymous).not.toBe(named);
+    expect(upgraded.getItem('peerchat.identity')).toBeNull();
+    expect(readTabRecord(upgraded).saved).toBe(named);
+  });
+
+  it('keeps the node id of a tab that ran on memory, and the old key goes', async () => {
+    const identity = await createIdentity(cryptoRandom);
+    const upgraded = new MemoryStorage();
+    upgraded.setItem('peerchat.node-identity', JSON.stringify(await exportIdentity(identity)));
+    expect(idToHex((await memoryIdentity(upgraded)).nodeId)).toBe(idToHex(identity.nodeId));
+    expect(upgraded.getItem('peerchat.node-identity')).toBeNull();
+    expect(idToHex((await memoryIdentity(upgraded)).nodeId)).toBe(idToHex(identity.nodeId));
+  });
+
+  it('leaves the old keys in place when the browser refuses the new one', () => {
+    const full = new MemoryStorage();
+    full.setItem('peerchat.identity', 'ab'.repeat(20));
+    full.setItem = () => {
+      throw new DOMException('The quota has been exceeded.', 'QuotaExceededError');
+    };
+    expect(readTabRecord(full).saved).toBe('ab'.repeat(20));
+    expect(full.getItem('peerchat.identity')).toBe('ab'.repeat(20));
+  });
+});
+
+describe('a tab whose browser refuses IndexedDB', () => {
+  it('keeps its memory keys when it signs out, so the node id survives the reload', async () => {
+    const session = new MemoryStorage();
+    const first = idToHex((await memoryIdentity(session)).nodeId);
+    rememberIdentity(session, null);
+    expect(idToHex((await memoryIdentity(session)).nodeId)).toBe(first);
+  });
+});

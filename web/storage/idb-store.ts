@@ -2,7 +2,7 @@
  * The engine's Store on IndexedDB, through idb: one database per identity, one object store per
  * table, keys out of line. Every write is one transaction with strict durability, resolved only
  * once IndexedDB reports it complete, so whatever an ack or a status depends on is on disk
- * before the ack is sent or the status shown (DESIGN.md "Persistence"). The one idb importer.
+ * before the ack is sent or the status shown (ARCHITECTURE.md, "Persistence"). The one idb importer.
  */
 import { openDB, type IDBPDatabase } from 'idb';
 import { ErrorCode, PeerchatError } from '../../shared/lib/errors.ts';

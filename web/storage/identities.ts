@@ -1,5 +1,5 @@
 /**
- * The identities saved in this browser (DESIGN.md "Persistence"): a small directory database
+ * The identities saved in this browser (ARCHITECTURE.md, "Persistence"): a small directory database
  * lists them (node id, username once registered), and each identity's own database holds its
  * keys with everything else it persists. Which of them this tab runs, and the Web Lock that
  * keeps each in one tab at a time, is tab-identity.ts.

@@ -1,5 +1,5 @@
 /**
- * Which identity this tab runs as (DESIGN.md "Persistence"): the one it remembers in
+ * Which identity this tab runs as (ARCHITECTURE.md, "Persistence"): the one it remembers in
  * sessionStorage, so a reload or a twin move keeps it; else a saved anonymous identity no other
  * tab holds; else a new one. Each is held with its Web Lock for the tab's life, so an identity
  * runs in one tab at a time. When the browser refuses IndexedDB, the tab still runs, on memory,

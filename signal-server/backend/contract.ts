@@ -11,7 +11,7 @@ import type { DeliverResult, LocalTab, SignalBackend } from './backend.ts';
 export type MakeBackend = (random: Random) => SignalBackend | Promise<SignalBackend>;
 
 /** A LocalTab that keeps what reached it; `busy` makes it refuse, as a tab not reading would. */
-class RecordingTab implements LocalTab {
+export class RecordingTab implements LocalTab {
   readonly frames: string[] = [];
   replacedCalls = 0;
   busy = false;

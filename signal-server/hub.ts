@@ -1,8 +1,9 @@
 /**
  * The signal server's heart: one Conn per socket, moving from challenged to verifying to ready,
- * the directory of ready tabs by node id, the peers hand-out and the signal relay. It stores
- * nothing a signal carries: a relay is one send, and a reply finds its way back by the `to` the
- * replier names. The http/ws plumbing lives in server.ts.
+ * with the rate limits, the handshake and the frames. Who is online, the first-peers choice and
+ * the relay's last leg belong to the backend (backend/), so the same hub runs on one process or
+ * many. It stores nothing a signal carries: a relay is one send, and a reply finds its way back
+ * by the `to` the replier names. The http/ws plumbing lives in server.ts.
  */
 import type { WebSocket } from 'ws';
 import { TokenBucket } from '../shared/dht/budget.ts';
@@ -11,6 +12,7 @@ import { fromBase64Url, toBase64Url } from '../shared/lib/encoding.ts';
 import { ErrorCode } from '../shared/lib/errors.ts';
 import { idToHex, nodeIdFromSigningKey } from '../shared/lib/id.ts';
 import type { Random } from '../shared/lib/random.ts';
+import { exceedsUtf8Bytes } from '../shared/lib/wire.ts';
 import {
   encodeSignalMessage,
   MAX_SERVER_FRAME_BYTES,
@@ -19,17 +21,18 @@ import {
   SignalClose,
   SIGNAL_NONCE_BYTES,
   type ClientMessageOf,
-  type ServerMessage,
-  type SignalErrorCode,
+  type ServerMessageOf,
 } from '../shared/signal/protocol.ts';
+import type { DeliverResult, SignalBackend } from './backend/backend.ts';
+import { Conn, type ConnOwner } from './conn.ts';
 import { NewIdLimiter, type Limits } from './limits.ts';
-import { exceedsUtf8Bytes } from '../shared/lib/wire.ts';
 
 export interface HubOptions {
   limits: Limits;
   now(): number;
   random: Random;
   ops: CryptoOps;
+  backend: SignalBackend;
 }
 
 export interface SignalStats {
@@ -43,26 +46,17 @@ export interface SignalStats {
   rejects: Record<string, number>;
 }
 
-interface Conn {
-  ws: WebSocket;
-  address: string;
-  nonce: string;
-  state: 'challenged' | 'verifying' | 'ready' | 'closed';
-  id: string;
-  bucket: TokenBucket;
-  /** Answered the last heartbeat ping. */
-  alive: boolean;
-  /** When this tab was last handed out, as a sequence number; 0 = never. */
-  handedSeq: number;
-  handshakeTimer: ReturnType<typeof setTimeout> | undefined;
-}
+type Relayed = ServerMessageOf<'signal'> | ServerMessageOf<'signal-reply'>;
 
-export class Hub {
+const NOT_CONNECTED = 'that node is not connected to this server';
+
+export class Hub implements ConnOwner {
+  readonly maxBufferedBytes: number;
   private readonly conns = new Set<Conn>();
-  private readonly ready = new Map<string, Conn>();
   private readonly newIds: NewIdLimiter;
   private readonly rejects = new Map<string, number>();
-  private handSeq = 0;
+  private readonly backend: SignalBackend;
+  private authenticated = 0;
   private signalsRelayed = 0;
   private offersRelayed = 0;
   private repliesRelayed = 0;
@@ -70,6 +64,8 @@ export class Hub {
 
   constructor(private readonly options: HubOptions) {
     this.newIds = new NewIdLimiter(options.limits.newIdsPerMinutePerAddress);
+    this.maxBufferedBytes = options.limits.maxBufferedBytes;
+    this.backend = options.backend;
   }
 
   get size(): number {
@@ -83,7 +79,7 @@ export class Hub {
   stats(): SignalStats {
     return {
       connections: this.conns.size,
-      authenticated: this.ready.size,
+      authenticated: this.authenticated,
       signalsRelayed: this.signalsRelayed,
       offersRelayed: this.offersRelayed,
       repliesRelayed: this.repliesRelayed,
@@ -92,23 +88,15 @@ export class Hub {
     };
   }
 
+  /** The tabs authenticated on this process. */
   connectedIds(): string[] {
-    return [...this.ready.keys()];
+    return [...this.conns].filter((conn) => conn.state === 'ready').map((conn) => conn.id);
   }
 
   accept(ws: WebSocket, address: string): void {
     const { limits, now, random } = this.options;
-    const conn: Conn = {
-      ws,
-      address,
-      nonce: toBase64Url(random.bytes(SIGNAL_NONCE_BYTES)),
-      state: 'challenged',
-      id: '',
-      bucket: new TokenBucket(limits.messagesPerSecond / 1000, limits.messageBurst, now()),
-      alive: true,
-      handedSeq: 0,
-      handshakeTimer: undefined,
-    };
+    const nonce = toBase64Url(random.bytes(SIGNAL_NONCE_BYTES));
+    const conn = new Conn(this, ws, address, nonce, new TokenBucket(limits.messagesPerSecond / 1000, limits.messageBurst, now()));
     this.conns.add(conn);
     conn.handshakeTimer = setTimeout(() => this.drop(conn, 'handshake-timeout', SignalClose.HandshakeTimeout, 'handshake timeout: send hello within the limit'), limits.handshakeTimeoutMs);
     ws.on('pong', () => (conn.alive = true));
@@ -116,7 +104,7 @@ export class Hub {
     // ws reports a frame over maxPayload (and invalid UTF-8) here, then closes with 1009 / 1007.
     ws.on('error', (err: Error & { code?: string }) => this.reject(err.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH' ? 'too-large' : 'socket-error'));
     ws.on('close', () => this.forget(conn));
-    this.send(conn, { type: 'challenge', nonce: conn.nonce });
+    conn.send({ type: 'challenge', nonce });
   }
 
   /** One heartbeat tick: terminate sockets that missed the last ping, ping the rest. */
@@ -145,6 +133,14 @@ export class Hub {
     for (const ws of sockets) ws.terminate();
   }
 
+  /** Counts the reason (when there is one), closes the socket and forgets the tab. */
+  drop(conn: Conn, reason: string | null, code: number, text: string): void {
+    if (conn.state === 'closed') return;
+    if (reason !== null) this.reject(reason);
+    this.forget(conn);
+    conn.ws.close(code, text);
+  }
+
   private onMessage(conn: Conn, text: string | null): void {
     if (conn.state === 'closed') return;
     if (!conn.bucket.take(this.options.now())) return this.drop(conn, 'rate-limit', SignalClose.RateLimit, 'rate limit');
@@ -159,13 +155,13 @@ export class Hub {
     if (conn.state !== 'ready') return this.drop(conn, 'not-authenticated', SignalClose.NotAuthenticated, 'wait for welcome');
     switch (message.type) {
       case 'peers':
-        return this.send(conn, { type: 'peers', ids: this.handOut(conn, message.n) });
+        return void this.handOut(conn, message.n);
       case 'signal':
-        return this.relay(conn, message.to, message.rid, { type: 'signal', from: conn.id, to: message.to, rid: message.rid, payload: message.payload });
+        return void this.relay(conn, { type: 'signal', from: conn.id, to: message.to, rid: message.rid, payload: message.payload });
       case 'signal-reply':
-        return this.relay(conn, message.to, message.rid, { type: 'signal-reply', from: conn.id, to: message.to, rid: message.rid, reply: message.reply });
+        return void this.relay(conn, { type: 'signal-reply', from: conn.id, to: message.to, rid: message.rid, reply: message.reply });
       case 'ping':
-        return this.send(conn, { type: 'pong' });
+        return conn.send({ type: 'pong' });
     }
   }
 
@@ -182,48 +178,46 @@ export class Hub {
     if (!this.newIds.admit(conn.address, hello.id, this.options.now())) {
       return this.drop(conn, 'new-id-rate-limit', SignalClose.NewIdRateLimit, 'too many new ids from this address');
     }
-    const previous = this.ready.get(hello.id);
-    if (previous) this.drop(previous, 'replaced', SignalClose.Replaced, 'the same id connected again');
+    conn.id = hello.id;
+    try {
+      await this.backend.register(conn); // an older tab with this id is dropped as replaced
+    } catch {
+      return this.backendFailed(conn);
+    }
+    // Closed while registering: forget() skipped the unregister, which must follow the register.
+    if (conn.state !== 'verifying') return this.unregister(conn);
     clearTimeout(conn.handshakeTimer);
     conn.handshakeTimer = undefined; // frees the timer and its closure for the socket's idle life
     conn.state = 'ready';
-    conn.id = hello.id;
-    this.ready.set(conn.id, conn);
-    this.send(conn, { type: 'welcome' });
+    this.authenticated++;
+    conn.send({ type: 'welcome' });
   }
 
-  /**
-   * Up to n ready tabs other than `asker`, least recently handed out first. Ties (most often
-   * "never handed out") go by scan order from a random start, so equal tabs share the load.
-   */
-  private handOut(asker: Conn, n: number): string[] {
-    const all = [...this.ready.values()];
-    const start = all.length === 0 ? 0 : this.options.random.int(all.length);
-    const picked: Conn[] = [];
-    for (let i = 0; i < all.length; i++) {
-      const conn = all[(start + i) % all.length]!;
-      if (conn === asker) continue;
-      let at = picked.length;
-      while (at > 0 && picked[at - 1]!.handedSeq > conn.handedSeq) at--;
-      if (at < n) {
-        picked.splice(at, 0, conn);
-        if (picked.length > n) picked.pop();
-      }
+  private async handOut(conn: Conn, n: number): Promise<void> {
+    let ids: string[];
+    try {
+      ids = await this.backend.pickPeers(conn.id, n);
+    } catch {
+      return this.backendFailed(conn);
     }
-    for (const conn of picked) conn.handedSeq = ++this.handSeq;
-    this.peersHandedOut += picked.length;
-    return picked.map((conn) => conn.id);
+    if (conn.state === 'closed') return;
+    this.peersHandedOut += ids.length;
+    conn.send({ type: 'peers', ids });
   }
 
-  private relay(from: Conn, to: string, rid: number, message: ServerMessage): void {
-    const target = this.ready.get(to);
-    if (!target || target === from) return this.error(from, ErrorCode.NotFound, rid, 'that node is not connected to this server');
-    if (target.ws.bufferedAmount > this.options.limits.maxBufferedBytes) {
-      return this.error(from, ErrorCode.Busy, rid, 'that node is not reading; try another');
-    }
+  private async relay(from: Conn, message: Relayed): Promise<void> {
+    const { to, rid } = message;
+    if (to === from.id) return from.error(ErrorCode.NotFound, rid, NOT_CONNECTED);
     const text = encodeSignalMessage(message);
-    if (exceedsUtf8Bytes(text, MAX_SERVER_FRAME_BYTES)) return this.error(from, ErrorCode.BadRequest, rid, 'signal too large');
-    target.ws.send(text);
+    if (exceedsUtf8Bytes(text, MAX_SERVER_FRAME_BYTES)) return from.error(ErrorCode.BadRequest, rid, 'signal too large');
+    let result: DeliverResult;
+    try {
+      result = await this.backend.relay(to, text);
+    } catch {
+      return this.backendFailed(from);
+    }
+    if (result === 'not-found') return from.error(ErrorCode.NotFound, rid, NOT_CONNECTED);
+    if (result === 'busy') return from.error(ErrorCode.Busy, rid, 'that node is not reading; try another');
     if (message.type === 'signal') {
       this.signalsRelayed++;
       // A batch that opens a connection carries its offer: counting those counts the
@@ -232,26 +226,23 @@ export class Hub {
     } else this.repliesRelayed++;
   }
 
-  private error(conn: Conn, code: SignalErrorCode, rid: number, msg: string): void {
-    this.send(conn, { type: 'error', code, rid, msg });
+  /** Without its backend the server cannot serve the tab; it reconnects, maybe elsewhere. */
+  private backendFailed(conn: Conn): void {
+    this.drop(conn, 'backend-error', SignalClose.GoingAway, 'the server lost its backend; reconnect');
   }
 
-  private send(conn: Conn, message: ServerMessage): void {
-    if (conn.state !== 'closed') conn.ws.send(encodeSignalMessage(message));
-  }
-
-  /** Counts the reason (when there is one), closes the socket and forgets the tab. */
-  private drop(conn: Conn, reason: string | null, code: number, text: string): void {
-    if (conn.state === 'closed') return;
-    if (reason !== null) this.reject(reason);
-    this.forget(conn);
-    conn.ws.close(code, text);
+  private unregister(conn: Conn): void {
+    this.backend.unregister(conn).catch(() => this.reject('backend-error'));
   }
 
   private forget(conn: Conn): void {
+    const wasReady = conn.state === 'ready';
     conn.state = 'closed';
     clearTimeout(conn.handshakeTimer);
     this.conns.delete(conn);
-    if (conn.id !== '' && this.ready.get(conn.id) === conn) this.ready.delete(conn.id);
+    if (wasReady) {
+      this.authenticated--;
+      this.unregister(conn);
+    }
   }
 }

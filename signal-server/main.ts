@@ -3,6 +3,8 @@
  * building). PORT (default 8080) and HOST (default localhost) pick where it listens.
  */
 import { fileURLToPath } from 'node:url';
+import { cryptoRandom } from '../shared/lib/random.ts';
+import { MemoryBackend } from './backend/memory.ts';
 import { createSignalServer } from './server.ts';
 
 const port = Number(process.env['PORT'] ?? 8080);
@@ -13,7 +15,9 @@ if (!Number.isInteger(port) || port < 0 || port > 65535) {
 const host = process.env['HOST'] ?? 'localhost';
 const staticDir = fileURLToPath(new URL('../dist', import.meta.url));
 
-const server = createSignalServer({ port, host, staticDir });
+// The one place a deployment picks its backend (backend/): this process alone, in memory.
+const backend = new MemoryBackend(cryptoRandom);
+const server = createSignalServer({ port, host, staticDir, backend });
 try {
   await server.ready;
 } catch (err) {

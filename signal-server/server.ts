@@ -1,7 +1,8 @@
 /**
  * The signal server: one node:http server that serves the built app (static.ts), `/healthz`,
  * `/stats`, and the `/signal` WebSocket (ws, `noServer`) through which tabs prove their node id,
- * find their first peers and exchange their first SDP (hub.ts). Bootstrap only: no chat data.
+ * find their first peers and exchange their first SDP (hub.ts), with who is online kept by a
+ * backend (backend/; in memory unless given one). Bootstrap only: no chat data.
  *
  *   const server = createSignalServer({ port: 0 });
  *   await server.ready; // server.url is http://127.0.0.1:<port>/
@@ -15,6 +16,8 @@ import { WebSocketServer } from 'ws';
 import { webCryptoOps, type CryptoOps } from '../shared/lib/crypto.ts';
 import { cryptoRandom, type Random } from '../shared/lib/random.ts';
 import { SIGNAL_PATH } from '../shared/signal/protocol.ts';
+import type { SignalBackend } from './backend/backend.ts';
+import { MemoryBackend } from './backend/memory.ts';
 import { Hub, type SignalStats } from './hub.ts';
 import { DEFAULT_LIMITS, type Limits } from './limits.ts';
 import { serveStatic } from './static.ts';
@@ -34,6 +37,8 @@ export interface SignalServerOptions {
   now?: () => number;
   random?: Random;
   ops?: CryptoOps;
+  /** Presence, first peers and relays; default a MemoryBackend (one process). close() closes it. */
+  backend?: SignalBackend;
 }
 
 export interface SignalServer {
@@ -71,12 +76,9 @@ export function createSignalServer(options: SignalServerOptions = {}): SignalSer
   const limits: Limits = { ...DEFAULT_LIMITS, ...options.limits };
   const host = options.host ?? '127.0.0.1';
   const staticDir = resolve(options.staticDir ?? DEFAULT_STATIC_DIR);
-  const hub = new Hub({
-    limits,
-    now: options.now ?? Date.now,
-    random: options.random ?? cryptoRandom,
-    ops: options.ops ?? webCryptoOps,
-  });
+  const random = options.random ?? cryptoRandom;
+  const backend = options.backend ?? new MemoryBackend(random);
+  const hub = new Hub({ limits, now: options.now ?? Date.now, random, ops: options.ops ?? webCryptoOps, backend });
   const wss = new WebSocketServer({ noServer: true, maxPayload: limits.maxFrameBytes, clientTracking: false });
   let port = options.port ?? 8080;
 
@@ -129,6 +131,7 @@ export function createSignalServer(options: SignalServerOptions = {}): SignalSer
       clearInterval(heartbeat);
       await ready.catch(() => {});
       await hub.closeAll(CLOSE_GRACE_MS);
+      await backend.close();
       await new Promise<void>((done) => wss.close(() => done()));
       await new Promise<void>((done) => {
         http.close(() => done());

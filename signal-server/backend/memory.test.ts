@@ -1,0 +1,4 @@
+import { backendContract } from './contract.ts';
+import { MemoryBackend } from './memory.ts';
+
+backendContract('MemoryBackend', (random) => new MemoryBackend(random));

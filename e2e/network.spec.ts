@@ -90,7 +90,9 @@ test('a tab whose HELLO does not match its node id is refused by every other tab
     }, { message: 'honest tabs rejecting the forged HELLO' })
     .toBeGreaterThanOrEqual(2);
   for (const t of honest) expect(await neighbours(t.page)).not.toContain(impostor.nodeId);
-  expect(await neighbours(impostor.page)).toEqual([]);
+  // The impostor accepts an honest HELLO before that tab has refused its forged one and closed
+  // the channel, so it can list an honest peer for a moment; what counts is that none stays.
+  await expect.poll(() => neighbours(impostor.page), { message: 'the impostor left with no peer' }).toEqual([]);
   await expect(impostor.page.getByRole('region', { name: 'Network' })).toContainText('Connected peers: 0');
 });
 

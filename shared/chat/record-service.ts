@@ -28,6 +28,8 @@ export type PublishResult = { status: 'ok'; holders: number } | { status: 'taken
 export class RecordService implements NodeService {
   private readonly held = new LazyMap<string, Held>();
   private readonly timers: TimerSet;
+  /** Publishes waiting to read their name back: close() fails them instead of leaving them hanging. */
+  private readonly waiting = new Set<(err: PeerchatError) => void>();
 
   constructor(private readonly node: NodeContext) {
     this.timers = new TimerSet(node.clock);
@@ -68,7 +70,7 @@ export class RecordService implements NodeService {
     const key = recordKey(record.name);
     const stored = await node.routeFromHere('STORE', { record: recordToWire(record) }, key, 2);
     if (stored.length === 0) throw new PeerchatError(ErrorCode.NoRoute, 'Could not reach the nodes that hold names; check the connection and retry.');
-    await new Promise<void>((resolve) => this.timers.set(resolve, JOIN_REREAD_DELAY_MS));
+    await this.wait(JOIN_REREAD_DELAY_MS);
     const found = await this.resolve(record.name);
     if (found && !idEquals(found.signingKey, record.signingKey)) return { status: 'taken', by: found };
     if (!found) throw new PeerchatError(ErrorCode.NoRoute, 'The record did not read back; retry.');
@@ -102,12 +104,24 @@ export class RecordService implements NodeService {
     for (const h of this.held.values()) this.pushIfClose(h, peer);
   }
 
-  /** Periodic: drop expired records, copy the rest to the current r closest that lack them. */
-  /** Cancels a publish's wait to read its name back (that publish then never settles). */
-  close(): void {
-    this.timers.clear();
+  private wait(ms: number): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.waiting.add(reject);
+      this.timers.set(() => {
+        this.waiting.delete(reject);
+        resolve();
+      }, ms);
+    });
   }
 
+  /** Cancels a publish's wait to read its name back: that publish fails with CLOSED. */
+  close(): void {
+    this.timers.clear();
+    for (const fail of this.waiting) fail(new PeerchatError(ErrorCode.Closed, 'The node closed before the name was read back.'));
+    this.waiting.clear();
+  }
+
+  /** Periodic: drop expired records, copy the rest to the current r closest that lack them. */
   async recheck(): Promise<void> {
     const now = this.node.clock.now();
     for (const [keyHex, h] of this.held) {

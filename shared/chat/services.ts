@@ -5,6 +5,8 @@
  */
 import type { NodeContext, ServiceHost } from '../dht/context.ts';
 import { MailboxService } from './mailbox-service.ts';
+// Adds the chat methods to the DHT's method table before any node built here reads a frame.
+import './wire.ts';
 import { RecordService } from './record-service.ts';
 
 export interface ChatServices {

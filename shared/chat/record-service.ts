@@ -29,7 +29,7 @@ export class RecordService implements NodeService {
   private readonly held = new LazyMap<string, Held>();
   private readonly timers: TimerSet;
   /** Publishes waiting to read their name back: close() fails them instead of leaving them hanging. */
-  private readonly waiting = new Set<(err: PeerchatError) => void>();
+  private waiting: Set<(err: PeerchatError) => void> | null = null;
 
   constructor(private readonly node: NodeContext) {
     this.timers = new TimerSet(node.clock);
@@ -106,9 +106,9 @@ export class RecordService implements NodeService {
 
   private wait(ms: number): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      this.waiting.add(reject);
+      (this.waiting ??= new Set()).add(reject);
       this.timers.set(() => {
-        this.waiting.delete(reject);
+        this.waiting?.delete(reject);
         resolve();
       }, ms);
     });
@@ -117,8 +117,8 @@ export class RecordService implements NodeService {
   /** Cancels a publish's wait to read its name back: that publish fails with CLOSED. */
   close(): void {
     this.timers.clear();
-    for (const fail of this.waiting) fail(new PeerchatError(ErrorCode.Closed, 'The node closed before the name was read back.'));
-    this.waiting.clear();
+    for (const fail of this.waiting ?? []) fail(new PeerchatError(ErrorCode.Closed, 'The node closed before the name was read back.'));
+    this.waiting = null;
   }
 
   /** Periodic: drop expired records, copy the rest to the current r closest that lack them. */

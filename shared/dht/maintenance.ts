@@ -7,10 +7,9 @@
 import type { ConnectionBudget } from './budget.ts';
 import type { Channels, Peer } from './channels.ts';
 import type { Clock, TimerHandle } from '../lib/clock.ts';
-import { ID_BITS, ID_BYTES } from '../lib/id.ts';
 import { NEAR_CHECK_INTERVAL_MS, NEAR_CHECK_MAX_INTERVAL_MS, REFRESH_INTERVAL_MS, REPAIR_DELAY_MS } from './constants.ts';
 import { errorCode, ErrorCode, isPeerchatError } from '../lib/errors.ts';
-import { compareDistance, randomIdInBucket, type NodeId } from '../lib/id.ts';
+import { compareDistance, ID_BITS, ID_BYTES, randomIdInBucket, type NodeId } from '../lib/id.ts';
 import { LazyMap } from '../lib/lazy-map.ts';
 import type { Random } from '../lib/random.ts';
 import type { Stats } from '../lib/stats.ts';
@@ -77,7 +76,6 @@ export class Maintenance {
 
   constructor(private readonly node: UpkeepHost) {}
 
-  /** Bootstrap peers first, then the node's own neighbourhood, then far buckets. */
   /** Joins: first peers, then the neighbourhood, with `remembered` neighbours dialed too. */
   async join(remembered: string[] = []): Promise<void> {
     await this.topUp();

@@ -5,10 +5,19 @@
  * clock, randomness, storage, crypto, bootstrap) is handed in, so the same class runs in a tab,
  * in Node, and ten thousand times over in the simulator.
  */
-import { ConnectionBudget } from './budget.ts';
+import { ConnectionBudget, KeyedTokenBuckets } from './budget.ts';
 import { Channels, type Peer } from './channels.ts';
 import type { Clock } from '../lib/clock.ts';
-import { DIRECT_TIMEOUT_MS, FAR_CHANNELS_PER_BUCKET, FORWARD_RATE_PER_NEIGHBOUR_PER_S, K_BUCKET_SIZE, LOOKUP_TIMEOUT_MS, MAX_MISSED_REPLIES, MAX_HOPS, REPLICATION } from './constants.ts';
+import {
+  DIRECT_TIMEOUT_MS,
+  FAR_CHANNELS_PER_BUCKET,
+  FORWARD_RATE_PER_NEIGHBOUR_PER_S,
+  K_BUCKET_SIZE,
+  LOOKUP_TIMEOUT_MS,
+  MAX_MISSED_REPLIES,
+  MAX_HOPS,
+  REPLICATION,
+} from './constants.ts';
 import { webCryptoOps, type CryptoOps } from '../lib/crypto.ts';
 import { ErrorCode, PeerchatError, errorCode, isPeerchatError } from '../lib/errors.ts';
 import { bucketIndex, compareDistance, idFromHex, idToHex, isValidIdHex, type NodeId } from '../lib/id.ts';
@@ -20,13 +29,11 @@ import { RoutingTable, type Contact } from './routing-table.ts';
 import type { Reply } from './rpc.ts';
 import { Stats } from '../lib/stats.ts';
 import { MemoryStore, type Store } from '../lib/store.ts';
-import { KeyedTokenBuckets } from './budget.ts';
 import type { SignalPath, SignalPayload, SignalReply } from '../lib/transport.ts';
 import type { Handler, HandlerContext, LookupResult, NodeService, RouteOptions, ServiceHost } from './context.ts';
 import type { Bootstrap, NodeConfig, NodeOptions } from './options.ts';
 
 export type { Bootstrap, NodeConfig, NodeOptions } from './options.ts';
-
 export type { Handler, LookupResult, NodeContext, NodeService, RouteOptions, ServiceHost } from './context.ts';
 
 interface RoutingSnapshot {
@@ -36,7 +43,6 @@ interface RoutingSnapshot {
 
 /** A snapshot older than this names nodes that have most likely moved on. */
 const ROUTING_SNAPSHOT_MAX_AGE_MS = 30 * 60_000;
-
 
 export class KademliaNode implements ServiceHost {
   readonly id: NodeId;

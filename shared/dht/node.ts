@@ -12,7 +12,6 @@ import {
   DIRECT_TIMEOUT_MS,
   FAR_CHANNELS_PER_BUCKET,
   FORWARD_RATE_PER_NEIGHBOUR_PER_S,
-  K_BUCKET_SIZE,
   LOOKUP_TIMEOUT_MS,
   MAX_MISSED_REPLIES,
   MAX_HOPS,
@@ -20,12 +19,13 @@ import {
 } from './constants.ts';
 import { webCryptoOps, type CryptoOps } from '../lib/crypto.ts';
 import { ErrorCode, PeerchatError, errorCode, isPeerchatError } from '../lib/errors.ts';
-import { bucketIndex, compareDistance, idFromHex, idToHex, isValidIdHex, type NodeId } from '../lib/id.ts';
+import { bucketIndex, compareDistance, idFromHex, idToHex, type NodeId } from '../lib/id.ts';
 import { Maintenance } from './maintenance.ts';
 import type { Method, RequestBodyOf, RequestFrame, ResponseBodyOf, Route } from './protocol.ts';
 import type { Random } from '../lib/random.ts';
 import { closestSet, decideRoute, estimateNetworkSize, firstHops, hopLimit, type Neighbour } from './router.ts';
 import { RoutingTable, type Contact } from './routing-table.ts';
+import { rememberedNeighbours, saveRoutingSnapshot } from './routing-snapshot.ts';
 import type { Reply } from './rpc.ts';
 import { Stats } from '../lib/stats.ts';
 import { MemoryStore, type Store } from '../lib/store.ts';
@@ -35,14 +35,6 @@ import type { Bootstrap, NodeConfig, NodeOptions } from './options.ts';
 
 export type { Bootstrap, NodeConfig, NodeOptions } from './options.ts';
 export type { Handler, LookupResult, NodeContext, NodeService, RouteOptions, ServiceHost } from './context.ts';
-
-interface RoutingSnapshot {
-  at: number;
-  nodes: string[];
-}
-
-/** A snapshot older than this names nodes that have most likely moved on. */
-const ROUTING_SNAPSHOT_MAX_AGE_MS = 30 * 60_000;
 
 export class KademliaNode implements ServiceHost {
   readonly id: NodeId;
@@ -126,26 +118,14 @@ export class KademliaNode implements ServiceHost {
   /** Joins the overlay through the bootstrap service and starts upkeep. */
   async start(): Promise<void> {
     for (const s of this.services) await s.load?.();
-    await this.maintenance.join(await this.rememberedNeighbours());
+    const remembered = await rememberedNeighbours(this.store, this.clock.now(), this.hex);
+    if (remembered.length > 0) this.stats.count('join-remembered', remembered.length);
+    await this.maintenance.join(remembered);
   }
 
-  /**
-   * Saves which nodes this one had channels to (the browser does so every 30 s), so that after
-   * a reload it dials them again along with what its join lookup finds.
-   */
+  /** Saves which nodes this one has channels to, for the join after a reload (routing-snapshot.ts). */
   async saveRoutingSnapshot(): Promise<void> {
-    const snapshot: RoutingSnapshot = { at: this.clock.now(), nodes: this.neighbours().map((p) => p.hex) };
-    await this.store.put('routing', 'snapshot', snapshot);
-  }
-
-  /** The saved neighbours, if the snapshot is recent enough to be worth dialing; disk is untrusted. */
-  private async rememberedNeighbours(): Promise<string[]> {
-    const s = await this.store.get<RoutingSnapshot>('routing', 'snapshot');
-    if (typeof s !== 'object' || s === null || !Number.isSafeInteger(s.at) || !Array.isArray(s.nodes)) return [];
-    if (this.clock.now() - s.at > ROUTING_SNAPSHOT_MAX_AGE_MS) return [];
-    const nodes = s.nodes.filter((h): h is string => isValidIdHex(h) && h !== this.hex).slice(0, 4 * K_BUCKET_SIZE);
-    this.stats.count('join-remembered', nodes.length);
-    return nodes;
+    await saveRoutingSnapshot(this.store, this.clock.now(), this.neighbours().map((p) => p.hex));
   }
 
   get isClosed(): boolean {

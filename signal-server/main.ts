@@ -1,11 +1,14 @@
 /**
  * Runs the signal server: `node --import tsx signal-server/main.ts` (npm start does this after
- * building). PORT (default 8080) and HOST (default localhost) pick where it listens.
+ * building). PORT (default 8080) and HOST (default localhost) pick where it listens; TLS_CERT
+ * and TLS_KEY (PEM files, both or neither) make it serve HTTPS and WSS on that port.
  */
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { cryptoRandom } from '../shared/lib/random.ts';
 import { MemoryBackend } from './backend/memory.ts';
-import { createSignalServer } from './server.ts';
+import { createSignalServer, type SignalServer } from './server.ts';
+import { tlsFromEnv } from './tls-env.ts';
 
 const port = Number(process.env['PORT'] ?? 8080);
 if (!Number.isInteger(port) || port < 0 || port > 65535) {
@@ -17,7 +20,19 @@ const staticDir = fileURLToPath(new URL('../dist', import.meta.url));
 
 // The one place a deployment picks its backend (backend/): this process alone, in memory.
 const backend = new MemoryBackend(cryptoRandom);
-const server = createSignalServer({ port, host, staticDir, backend });
+const tls = tlsFromEnv(process.env, (path) => readFileSync(path));
+if (!tls.ok) {
+  console.error(tls.message);
+  process.exit(2);
+}
+let server: SignalServer;
+try {
+  server = createSignalServer({ port, host, staticDir, backend, tls: tls.tls });
+} catch (err) {
+  // Only the https server throws here: files that are not a PEM certificate and its key.
+  console.error(`TLS_CERT and TLS_KEY must be a PEM certificate and its private key: ${String(err)}`);
+  process.exit(2);
+}
 try {
   await server.ready;
 } catch (err) {

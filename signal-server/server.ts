@@ -1,13 +1,15 @@
 /**
- * The signal server: one node:http server that serves the built app (static.ts), `/healthz`,
- * `/stats`, and the `/signal` WebSocket (ws, `noServer`) through which tabs prove their node id,
- * find their first peers and exchange their first SDP (hub.ts), with who is online kept by a
- * backend (backend/; in memory unless given one). Bootstrap only: no chat data.
+ * The signal server: one node:http server (node:https given `tls`) that serves the built app
+ * (static.ts), `/healthz`, `/stats`, and the `/signal` WebSocket (ws, `noServer`) through which
+ * tabs prove their node id, find their first peers and exchange their first SDP (hub.ts), with
+ * who is online kept by a backend (backend/; in memory unless given one). Bootstrap only: no
+ * chat data.
  *
  *   const server = createSignalServer({ port: 0 });
  *   await server.ready; // server.url is http://127.0.0.1:<port>/
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { resolve } from 'node:path';
@@ -39,11 +41,16 @@ export interface SignalServerOptions {
   ops?: CryptoOps;
   /** Presence, first peers and relays; default a MemoryBackend (one process). close() closes it. */
   backend?: SignalBackend;
+  /**
+   * PEM certificate and key: serve HTTPS and WSS on the same port. Browsers give the app its
+   * secure context (WebCrypto, service worker) only over HTTPS or on localhost.
+   */
+  tls?: { cert: string | Buffer; key: string | Buffer };
 }
 
 export interface SignalServer {
   ready: Promise<void>;
-  /** http://host:port/ once `ready` has resolved. */
+  /** http://host:port/ (https:// with `tls`) once `ready` has resolved. */
   readonly url: string;
   readonly port: number;
   close(): Promise<void>;
@@ -82,20 +89,24 @@ export function createSignalServer(options: SignalServerOptions = {}): SignalSer
   const wss = new WebSocketServer({ noServer: true, maxPayload: limits.maxFrameBytes, clientTracking: false });
   let port = options.port ?? 8080;
 
-  const http = createServer((req: IncomingMessage, res: ServerResponse) => {
+  const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
     const path = (req.url ?? '/').split('?')[0];
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.writeHead(405, { Allow: 'GET, HEAD' });
       res.end();
       return;
     }
-    if (path === '/healthz') return sendJson(res, 200, { ok: true });
+    if (path === '/healthz') return sendJson(res, 200, { ok: true, tls: options.tls !== undefined });
     if (path === '/stats') return sendJson(res, 200, hub.stats());
     serveStatic(staticDir, req, res).catch(() => {
       if (!res.headersSent) sendJson(res, 500, { ok: false });
       else res.destroy();
     });
-  });
+  };
+  // Throws here, before listening, when cert and key are not PEM or do not match.
+  const http = options.tls
+    ? createHttpsServer({ cert: options.tls.cert, key: options.tls.key }, onRequest)
+    : createServer(onRequest);
 
   http.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     // A named function, not a closure: a closure here would share this scope with the
@@ -144,7 +155,7 @@ export function createSignalServer(options: SignalServerOptions = {}): SignalSer
   return {
     ready,
     get url() {
-      return `http://${urlHost(host)}:${port}/`;
+      return `${options.tls ? 'https' : 'http'}://${urlHost(host)}:${port}/`;
     },
     get port() {
       return port;

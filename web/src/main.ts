@@ -7,6 +7,9 @@
  * - web/storage/ picks the tab's identity and keeps the user's settings;
  * - debug-handle.ts is `window.peerchat`, for the console and the browser tests.
  *
+ * A page that is not a secure context (plain http off localhost) gets InsecureScreen instead:
+ * secure-context.ts says why.
+ *
  * `?forge-hello` makes this tab sign its channel HELLOs with a key that is not the one its node
  * id is the hash of: a test hook to show that every other tab refuses such a peer.
  */
@@ -14,6 +17,7 @@ import { mount } from 'svelte';
 import { systemClock, type Clock } from '../../shared/lib/clock.ts';
 import { createIdentity, webCryptoOps, type CryptoOps } from '../../shared/lib/crypto.ts';
 import { cryptoRandom } from '../../shared/lib/random.ts';
+import InsecureScreen from '../components/InsecureScreen.svelte';
 import { BrowserPeer } from '../net/browser-peer.ts';
 import { createPeerNode, type PeerNode } from '../net/peer-node.ts';
 import type { SocketLike } from '../net/signal-client.ts';
@@ -26,57 +30,95 @@ import { storageOr } from '../storage/web-storage.ts';
 import App from './App.svelte';
 import { createDebugHandle } from './debug-handle.ts';
 import { NetworkController } from './network-controller.ts';
+import { insecureContext } from './secure-context.ts';
 import { Session } from './session.ts';
 import './app.css';
 
 /** Times from page load, as joinedMs and the lookup timings report them; timers as usual. */
 const pageClock: Clock = { ...systemClock, now: () => performance.now() };
 
-const tabStorage = storageOr(() => sessionStorage);
-const localStore = storageOr(() => localStorage).storage;
-const net = new NetworkState();
-const sessionState = new SessionState();
-const settings = new SettingsState(loadSettings(localStore));
-const controller = new NetworkController({ net, tabStorage: tabStorage.storage, location, clock: pageClock, random: cryptoRandom });
-let session: Session | null = null;
-
-// The components get these before the engine exists; until then there is nothing to act on.
-const actions: SessionActions = {
-  join: (name) => session?.join(name) ?? Promise.resolve(),
-  continueAs: (nodeId) => session?.continueAs(nodeId),
-  signOut: () => session?.signOut(),
-  findUser: (name) => session?.findUser(name) ?? Promise.resolve(),
-  openConversation: (peer) => session?.openConversation(peer),
-  send: (text) => session?.send(text) ?? Promise.resolve(),
-  retry: (id) => session?.retry(id),
-};
-
-/** Settings take effect for connections made after the next load. */
-const saveSetting: SaveSetting = (name, value) => {
-  const saved = storeSetting(localStore, name, value);
-  if (!saved.ok) return saved.message;
-  settings.values = { ...settings.values, [name]: saved.value };
-  return null;
-};
+/** What the app's parts share once runApp has built them; `session` once the engine exists. */
+interface AppParts {
+  tabStorage: { storage: Storage; persistent: boolean };
+  sessionState: SessionState;
+  settings: SettingsState;
+  controller: NetworkController;
+  session: Session | null;
+}
 
 const target = document.getElementById('app');
 if (!target) throw new Error('index.html must contain <div id="app">');
-if (!tabStorage.persistent) {
-  net.problem = 'This browser blocks storage for this site: the tab works, but gets a new node ID on every reload.';
-}
-mount(App, {
-  target,
-  props: { net, session: sessionState, settings, actions, onLookup: () => void controller.lookupRandom(), onSaveSetting: saveSetting },
+// Before anything is built: without a secure context WebCrypto and the service worker are
+// missing, and the app would fail later in ways that do not say why.
+const insecure = insecureContext({
+  isSecureContext: window.isSecureContext,
+  hasSubtle: globalThis.crypto?.subtle !== undefined,
+  protocol: location.protocol,
+  hostname: location.hostname,
 });
+if (insecure) mount(InsecureScreen, { target, props: { problem: insecure } });
+else runApp(target);
 
-async function start(): Promise<void> {
+function runApp(target: HTMLElement): void {
+  const tabStorage = storageOr(() => sessionStorage);
+  const localStore = storageOr(() => localStorage).storage;
+  const net = new NetworkState();
+  const settings = new SettingsState(loadSettings(localStore));
+  const controller = new NetworkController({ net, tabStorage: tabStorage.storage, location, clock: pageClock, random: cryptoRandom });
+  const app: AppParts = { tabStorage, sessionState: new SessionState(), settings, controller, session: null };
+  if (!tabStorage.persistent) {
+    net.problem = 'This browser blocks storage for this site: the tab works, but gets a new node ID on every reload.';
+  }
+  mount(App, {
+    target,
+    props: {
+      net,
+      session: app.sessionState,
+      settings,
+      actions: sessionActions(app),
+      onLookup: () => void controller.lookupRandom(),
+      onSaveSetting: settingSaver(localStore, settings),
+    },
+  });
+  start(app).catch((err: unknown) => {
+    app.sessionState.screen = 'failed';
+    // Ed25519 in WebCrypto is missing from older browsers; say so instead of failing blank.
+    controller.fail(`This tab could not join the network: ${err instanceof Error ? err.message : String(err)}`);
+  });
+}
+
+/** The components get these before the engine exists; until then there is nothing to act on. */
+function sessionActions(app: AppParts): SessionActions {
+  return {
+    join: (name) => app.session?.join(name) ?? Promise.resolve(),
+    continueAs: (nodeId) => app.session?.continueAs(nodeId),
+    signOut: () => app.session?.signOut(),
+    findUser: (name) => app.session?.findUser(name) ?? Promise.resolve(),
+    openConversation: (peer) => app.session?.openConversation(peer),
+    send: (text) => app.session?.send(text) ?? Promise.resolve(),
+    retry: (id) => app.session?.retry(id),
+  };
+}
+
+/** Settings take effect for connections made after the next load. */
+function settingSaver(localStore: Storage, settings: SettingsState): SaveSetting {
+  return (name, value) => {
+    const saved = storeSetting(localStore, name, value);
+    if (!saved.ok) return saved.message;
+    settings.values = { ...settings.values, [name]: saved.value };
+    return null;
+  };
+}
+
+async function start(app: AppParts): Promise<void> {
+  const { tabStorage, sessionState, controller } = app;
   if (controller.moveIfSpent()) return;
   const tab = await openTabIdentity(tabStorage.storage);
   if (tab.problem) sessionState.storageProblem = tab.problem;
-  const peer = await buildPeerNode(tab);
-  window.peerchat = createDebugHandle({ peer, controller, chat: () => session?.chat ?? null });
+  const peer = await buildPeerNode(app, tab);
+  window.peerchat = createDebugHandle({ peer, controller, chat: () => app.session?.chat ?? null });
   const joined = controller.start(peer);
-  session = new Session({
+  const session = new Session({
     state: sessionState,
     node: peer.node,
     records: peer.records,
@@ -88,11 +130,12 @@ async function start(): Promise<void> {
       location.reload();
     },
   });
+  app.session = session;
   await session.start();
   await joined;
 }
 
-async function buildPeerNode(tab: TabIdentity): Promise<PeerNode> {
+async function buildPeerNode({ settings, controller }: AppParts, tab: TabIdentity): Promise<PeerNode> {
   const forge = new URLSearchParams(location.search).has('forge-hello');
   return createPeerNode({
     baseUrl: `${location.origin}/`,
@@ -115,9 +158,3 @@ async function forgedOps(): Promise<CryptoOps> {
   const impostor = await createIdentity(cryptoRandom);
   return { sign: (_identity, data) => webCryptoOps.sign(impostor, data), verify: webCryptoOps.verify };
 }
-
-start().catch((err: unknown) => {
-  sessionState.screen = 'failed';
-  // Ed25519 in WebCrypto is missing from older browsers; say so instead of failing blank.
-  controller.fail(`This tab could not join the network: ${err instanceof Error ? err.message : String(err)}`);
-});

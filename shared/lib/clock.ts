@@ -10,6 +10,13 @@ export interface Clock {
   now(): number;
   setTimeout(fn: () => void, ms: number): TimerHandle;
   clearTimeout(handle: TimerHandle): void;
+  /**
+   * A clock that keeps fractions of a millisecond (FakeClock: simulated latencies are not
+   * whole) offers its exact time and timers by deadline, so a Ticker that multiplexes timers
+   * fires them at exactly the instants they would have had on their own.
+   */
+  exactNow?(): number;
+  setTimeoutAt?(fn: () => void, at: number): TimerHandle;
 }
 
 export const systemClock: Clock = {
@@ -73,8 +80,16 @@ export class FakeClock implements Clock {
     return Math.floor(this.time);
   }
 
+  exactNow(): number {
+    return this.time;
+  }
+
   setTimeout(fn: () => void, ms: number): TimerHandle {
-    const timer: Timer = { at: this.time + Math.max(0, ms), seq: this.seq++, fn };
+    return this.setTimeoutAt(fn, this.time + Math.max(0, ms));
+  }
+
+  setTimeoutAt(fn: () => void, at: number): TimerHandle {
+    const timer: Timer = { at: Math.max(this.time, at), seq: this.seq++, fn };
     this.heap.push(timer);
     this.live++;
     return timer as unknown as TimerHandle;

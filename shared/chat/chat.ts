@@ -63,7 +63,7 @@ export class Chat {
     this.node = node;
     this.records = host.records;
     this.book = new ChatBook(node);
-    this.timers = new TimerSet(node.clock);
+    this.timers = new TimerSet(node.ticker);
     this.outbox = new Outbox(this.book);
     this.inbox = new Inbox(this.book, this.outbox, identity, profile.name, events);
     node.handle('DELIVER', this.onDeliver);

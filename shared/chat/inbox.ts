@@ -51,7 +51,7 @@ export class Inbox {
     private readonly name: string,
     private readonly events: ChatEvents,
   ) {
-    this.timers = new TimerSet(book.node.clock);
+    this.timers = new TimerSet(book.node.ticker);
   }
 
   /** The DELIVER handler: an envelope routed here by its sender, or pushed by a holder. */
@@ -79,7 +79,7 @@ export class Inbox {
 
   close(): void {
     this.timers.clear();
-    if (this.answerTimer) this.book.node.clock.clearTimeout(this.answerTimer);
+    if (this.answerTimer) this.book.node.ticker.clearTimeout(this.answerTimer);
     this.answerTimer = null;
   }
 
@@ -172,7 +172,8 @@ export class Inbox {
       const replies = await node.routeFromHere('MAILBOX_FETCH', fetch, node.id, 2, TO_MY_HOLDERS).catch(() => []);
       if (replies.length === 0) {
         node.stats.count('chat-fetch-unanswered');
-        this.timers.set(() => void this.checkMailbox(), FETCH_RETRY_MS);
+        // A chat closed while this fetch was out (its node too, often) retries nothing.
+        if (!this.book.closed) this.timers.set(() => void this.checkMailbox(), FETCH_RETRY_MS);
         return;
       }
       const byId = new Map<string, EnvelopeWire>();
@@ -192,7 +193,7 @@ export class Inbox {
   /** Answers held messages after a short pause that gathers the ones handed over together. */
   private answerLater(id: string): void {
     this.pendingTombstones.push(id);
-    this.answerTimer ??= this.book.node.clock.setTimeout(() => {
+    this.answerTimer ??= this.book.node.ticker.setTimeout(() => {
       this.answerTimer = null;
       void this.answerHeld();
     }, ANSWER_DELAY_MS);

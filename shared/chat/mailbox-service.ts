@@ -61,7 +61,7 @@ export class MailboxService implements NodeService {
   private readonly timers: TimerSet;
 
   constructor(private readonly node: NodeContext) {
-    this.timers = new TimerSet(node.clock);
+    this.timers = new TimerSet(node.ticker);
     node.handle('MAILBOX_STORE', (b, ctx) => this.onStore(b, ctx));
     node.handle('MAILBOX_FETCH', (b) => this.onFetch(b));
     node.handle('MAILBOX_ACK', (b) => this.onAck(b));

@@ -48,7 +48,7 @@ export class Outbox {
     if (!entry || book.closed || book.node.isClosed || this.inFlight.has(id)) return;
     this.inFlight.add(id);
     const timer = this.retryTimers.get(id);
-    if (timer) book.node.clock.clearTimeout(timer);
+    if (timer) book.node.ticker.clearTimeout(timer);
     this.retryTimers.delete(id);
     try {
       const outcome = await this.tryToSend(id, entry);
@@ -79,7 +79,7 @@ export class Outbox {
   }
 
   close(): void {
-    for (const t of this.retryTimers.values()) this.book.node.clock.clearTimeout(t);
+    for (const t of this.retryTimers.values()) this.book.node.ticker.clearTimeout(t);
     this.retryTimers.clear();
   }
 
@@ -127,6 +127,6 @@ export class Outbox {
       if (this.book.closed) return;
     }
     const wait = OUTBOX_RETRY_MS[Math.min(entry.misses, OUTBOX_RETRY_MS.length - 1)]!;
-    this.retryTimers.set(id, this.book.node.clock.setTimeout(() => void this.attempt(id), wait));
+    this.retryTimers.set(id, this.book.node.ticker.setTimeout(() => void this.attempt(id), wait));
   }
 }

@@ -32,7 +32,7 @@ export class RecordService implements NodeService {
   private waiting: Set<(err: PeerchatError) => void> | null = null;
 
   constructor(private readonly node: NodeContext) {
-    this.timers = new TimerSet(node.clock);
+    this.timers = new TimerSet(node.ticker);
     node.handle('STORE', (b, ctx) => this.onStore(b, ctx));
     node.handle('FIND_VALUE', (b) => this.onFindValue(b));
   }

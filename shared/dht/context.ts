@@ -48,6 +48,11 @@ export interface NodeContext {
   readonly id: NodeId;
   readonly hex: string;
   readonly clock: Clock;
+  /**
+   * The node's upkeep clock (lib/ticker.ts): periodic and retry work goes here, on the node's
+   * one timer, and stops when the node closes. Request timeouts stay on `clock`.
+   */
+  readonly ticker: Clock;
   readonly random: Random;
   readonly ops: CryptoOps;
   readonly store: Store;

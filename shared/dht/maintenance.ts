@@ -40,6 +40,8 @@ export interface UpkeepHost {
   readonly hex: string;
   readonly config: NodeConfig;
   readonly clock: Clock;
+  /** Where upkeep's timers go: the node's one timer (lib/ticker.ts). */
+  readonly ticker: Clock;
   readonly random: Random;
   readonly stats: Stats;
   readonly bootstrap: Bootstrap | undefined;
@@ -96,7 +98,7 @@ export class Maintenance {
     }
     if (this.closed || this.lonelyTimer || !this.node.bootstrap) return;
     const delay = Math.min(LONELY_RETRY_MAX_MS, LONELY_RETRY_MS * 2 ** this.lonelyRetries++) * (0.75 + 0.5 * this.node.random.float());
-    this.lonelyTimer = this.node.clock.setTimeout(() => {
+    this.lonelyTimer = this.node.ticker.setTimeout(() => {
       this.lonelyTimer = null;
       void this.topUp()
         .then(() => this.refresh())
@@ -147,7 +149,7 @@ export class Maintenance {
     const { node } = this;
     const delay = this.nearInterval * (0.9 + 0.2 * node.random.float());
     this.nearDue = node.clock.now() + delay;
-    this.nearTimer = node.clock.setTimeout(() => {
+    this.nearTimer = node.ticker.setTimeout(() => {
       this.nearTimer = null;
       this.nearInterval = Math.min(2 * this.nearInterval, NEAR_CHECK_MAX_INTERVAL_MS);
       void this.checkNear().finally(() => this.scheduleNearCheck());
@@ -170,7 +172,7 @@ export class Maintenance {
     this.nearKey = key;
     this.nearInterval = NEAR_CHECK_INTERVAL_MS;
     if (this.nearTimer && this.nearDue - node.clock.now() > NEAR_CHECK_INTERVAL_MS) {
-      node.clock.clearTimeout(this.nearTimer);
+      node.ticker.clearTimeout(this.nearTimer);
       this.nearTimer = null;
       this.scheduleNearCheck();
     }
@@ -239,7 +241,7 @@ export class Maintenance {
 
   neighbourLost(_peer: Peer): void {
     if (this.closed || this.repairTimer) return;
-    this.repairTimer = this.node.clock.setTimeout(() => {
+    this.repairTimer = this.node.ticker.setTimeout(() => {
       this.repairTimer = null;
       // Only a node left with no channel goes back to the bootstrap service first; the others
       // repair through the overlay at once.
@@ -250,10 +252,8 @@ export class Maintenance {
 
   close(): void {
     this.closed = true;
-    if (this.refreshTimer) this.node.clock.clearTimeout(this.refreshTimer);
-    if (this.repairTimer) this.node.clock.clearTimeout(this.repairTimer);
-    if (this.nearTimer) this.node.clock.clearTimeout(this.nearTimer);
-    if (this.lonelyTimer) this.node.clock.clearTimeout(this.lonelyTimer);
+    const { ticker } = this.node;
+    for (const t of [this.refreshTimer, this.repairTimer, this.nearTimer, this.lonelyTimer]) if (t) ticker.clearTimeout(t);
     this.refreshTimer = this.repairTimer = this.nearTimer = this.lonelyTimer = null;
   }
 
@@ -261,7 +261,7 @@ export class Maintenance {
     if (this.closed) return;
     const { node } = this;
     const jitter = (node.random.float() - 0.5) * 0.2 * REFRESH_INTERVAL_MS;
-    this.refreshTimer = node.clock.setTimeout(() => {
+    this.refreshTimer = node.ticker.setTimeout(() => {
       this.refreshTimer = null;
       void this.periodic();
     }, REFRESH_INTERVAL_MS + jitter);
@@ -350,7 +350,7 @@ export class Maintenance {
 
   private retryWhenBudgetAllows(): void {
     if (this.closed || this.repairTimer) return;
-    this.repairTimer = this.node.clock.setTimeout(() => {
+    this.repairTimer = this.node.ticker.setTimeout(() => {
       this.repairTimer = null;
       void this.refresh();
     }, this.node.budget.retryAfterMs());

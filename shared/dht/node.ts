@@ -8,6 +8,7 @@
 import { ConnectionBudget, KeyedTokenBuckets } from './budget.ts';
 import { Channels, type Peer } from './channels.ts';
 import type { Clock } from '../lib/clock.ts';
+import { Ticker } from '../lib/ticker.ts';
 import {
   DIRECT_TIMEOUT_MS,
   FAR_CHANNELS_PER_BUCKET,
@@ -46,6 +47,8 @@ export class KademliaNode implements ServiceHost {
   readonly budget: ConnectionBudget;
   readonly config: NodeConfig;
   readonly clock: Clock;
+  /** Every upkeep timer of the node and its services, on one clock timer (lib/ticker.ts). */
+  readonly ticker: Ticker;
   readonly random: Random;
   readonly ops: CryptoOps;
   readonly store: Store;
@@ -61,6 +64,7 @@ export class KademliaNode implements ServiceHost {
     this.hex = idToHex(this.id);
     this.self = { id: this.id, hex: this.hex };
     this.clock = options.clock;
+    this.ticker = new Ticker(this.clock);
     this.random = options.random;
     this.ops = options.ops ?? webCryptoOps;
     this.store = options.store ?? new MemoryStore();
@@ -248,6 +252,7 @@ export class KademliaNode implements ServiceHost {
     this.closed = true;
     this.maintenance.close();
     for (const s of this.services) s.close?.();
+    this.ticker.close();
     this.channels.close();
   }
 

@@ -10,7 +10,7 @@ import type { PeerchatError } from '../lib/errors.ts';
 import type { NodeId } from '../lib/id.ts';
 import type { Frame, RequestFrame } from './protocol.ts';
 import { RpcChannel, type Reply, type RpcHost } from './rpc.ts';
-import type { Connection, ConnectionEvents } from '../lib/transport.ts';
+import { takeBatch, type Connection, type ConnectionEvents } from '../lib/transport.ts';
 
 export interface Peer {
   readonly id: NodeId;
@@ -100,10 +100,12 @@ export class Link implements Peer, ConnectionEvents, RpcHost {
     return this.outbox !== null;
   }
 
-  /** Takes every signal waiting for the peer. */
+  /** Takes the signals waiting for the peer, as many as one exchange carries (takeBatch). */
   takeSignals(): string[] {
-    const out = this.outbox ?? [];
-    this.outbox = null;
+    const queue = this.outbox;
+    if (!queue) return [];
+    const out = takeBatch(queue);
+    if (queue.length === 0) this.outbox = null;
     return out;
   }
 

@@ -30,7 +30,7 @@ import { rememberedNeighbours, saveRoutingSnapshot } from './routing-snapshot.ts
 import type { Reply } from './rpc.ts';
 import { Stats } from '../lib/stats.ts';
 import { MemoryStore, type Store } from '../lib/store.ts';
-import type { SignalPath, SignalPayload, SignalReply } from '../lib/transport.ts';
+import { MAX_SIGNALS_PER_BATCH, type SignalPath, type SignalPayload, type SignalReply } from '../lib/transport.ts';
 import type { Handler, HandlerContext, LookupResult, NodeService, RouteOptions, ServiceHost } from './context.ts';
 import type { Bootstrap, NodeConfig, NodeOptions } from './options.ts';
 
@@ -381,7 +381,7 @@ function parseSignalBatch(data: string | null): string[] | null {
   if (data === null) return [];
   try {
     const value: unknown = JSON.parse(data);
-    if (Array.isArray(value) && value.length <= 16 && value.every((d) => typeof d === 'string')) return value as string[];
+    if (Array.isArray(value) && value.length <= MAX_SIGNALS_PER_BATCH && value.every((d) => typeof d === 'string')) return value as string[];
   } catch {
     // fall through: malformed
   }

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { FakeClock } from './clock.ts';
 import { SeededRandom } from './random.ts';
 import { transportContract } from './transport-contract.ts';
-import { MemoryNetwork, type Connection, type MemoryNetworkOptions, type Transport } from './transport.ts';
+import { MAX_SIGNAL_BATCH_CHARS, MAX_SIGNALS_PER_BATCH, MemoryNetwork, takeBatch, type Connection, type MemoryNetworkOptions, type Transport } from './transport.ts';
 
 async function flushMicrotasks(): Promise<void> {
   for (let i = 0; i < 10; i++) await Promise.resolve();
@@ -133,5 +133,26 @@ describe('MemoryNetwork', () => {
     clock.advance(1_000);
     expect(log.filter((l) => l.includes('open'))).toEqual([]);
     expect(log).toEqual(['B closed (closed locally) @200', 'A closed (peer closed) @300']);
+  });
+});
+
+describe('takeBatch', () => {
+  it('takes signals in order, at most a batch of them, and leaves the rest queued', () => {
+    const queue = Array.from({ length: 40 }, (_, i) => `s${i}`);
+    const batches: string[][] = [];
+    while (queue.length > 0) batches.push(takeBatch(queue));
+    expect(batches.map((b) => b.length)).toEqual([MAX_SIGNALS_PER_BATCH, MAX_SIGNALS_PER_BATCH, 40 - 2 * MAX_SIGNALS_PER_BATCH]);
+    expect(batches.flat()).toEqual(Array.from({ length: 40 }, (_, i) => `s${i}`));
+  });
+
+  it('keeps a batch within its characters as JSON, and still moves one signal larger than that', () => {
+    const sdp = 'v=0\r\n'.repeat(800); // 4,000 characters, 4,800 as JSON
+    const queue = [sdp, sdp, sdp, 'tail'];
+    const first = takeBatch(queue);
+    expect(first).toHaveLength(2);
+    expect(JSON.stringify(first).length).toBeLessThanOrEqual(MAX_SIGNAL_BATCH_CHARS);
+    const huge = ['x'.repeat(MAX_SIGNAL_BATCH_CHARS * 2)];
+    expect(takeBatch(huge)).toHaveLength(1);
+    expect(huge).toEqual([]);
   });
 });

@@ -16,6 +16,30 @@ export const CONNECTION_LIFETIME_CAP = 500;
 /** Largest frame a connection must carry intact: the DHT's frame limit is this. */
 export const MAX_FRAME_BYTES = 64 * 1024;
 
+/**
+ * Most signals one exchange carries, and most characters they take as a JSON array: what both
+ * signaling paths accept (a routed SIGNAL, dht/protocol-schemas.ts; a frame relayed by the
+ * signal server, signal/protocol.ts). A host with many interfaces, or a loaded one, gathers more
+ * ICE candidates than that before its first batch leaves: the rest wait for the next exchange.
+ */
+export const MAX_SIGNALS_PER_BATCH = 16;
+export const MAX_SIGNAL_BATCH_CHARS = 12 * 1024;
+
+/**
+ * Takes from the front of `queue` the most signals that fit one batch, in order; always at
+ * least one, so a queue never stalls (a single oversized signal is refused by the path instead).
+ */
+export function takeBatch(queue: string[]): string[] {
+  let chars = 2;
+  let n = 0;
+  while (n < queue.length && n < MAX_SIGNALS_PER_BATCH) {
+    chars += JSON.stringify(queue[n]).length + (n > 0 ? 1 : 0);
+    if (n > 0 && chars > MAX_SIGNAL_BATCH_CHARS) break;
+    n++;
+  }
+  return queue.splice(0, n);
+}
+
 /** A batch of signaling strings for one connection attempt, named by the initiator's tag. */
 export interface SignalPayload {
   conn: string;
@@ -71,6 +95,11 @@ export interface MemoryNetworkOptions {
   creationCap?: number;
   /** Sees every frame handed to a channel (the simulator counts traffic with it). */
   onFrame?: (from: string, to: string, frame: string) => void;
+  /**
+   * ICE candidates each side trickles after its offer or answer, about 150 characters each, as
+   * a host with many interfaces gathers. Default 0: the simulator's connections signal once.
+   */
+  iceCandidates?: number;
 }
 
 /**
@@ -91,6 +120,7 @@ export class MemoryNetwork {
       lossRate: 0,
       retransmitMs: 200,
       creationCap: CONNECTION_LIFETIME_CAP,
+      iceCandidates: 0,
       ...options,
     };
   }
@@ -216,6 +246,7 @@ class MemoryConnection implements Connection {
     } catch {
       return this.fail('bad signal');
     }
+    if (typeof msg === 'object' && msg !== null && msg.type === 'candidate') return;
     if (typeof msg !== 'object' || msg === null || typeof msg.conn !== 'string' || typeof msg.fp !== 'string') {
       return this.fail('bad signal');
     }
@@ -320,5 +351,8 @@ class MemoryConnection implements Connection {
   private emitSignal(type: 'offer' | 'answer'): void {
     if (this.state === 'closed') return;
     this.events.signal(JSON.stringify({ type, conn: this.id, fp: this.fingerprint() }));
+    for (let i = 0; i < this.owner.network.options.iceCandidates; i++) {
+      this.events.signal(JSON.stringify({ type: 'candidate', candidate: `candidate:${i} 1 udp 2122260223 10.${i >> 8}.${i & 255}.1 ${50_000 + i} typ host generation 0 ufrag abcd network-id ${i}`.padEnd(140, ' ') }));
+    }
   }
 }

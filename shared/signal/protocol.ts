@@ -44,6 +44,7 @@ export const SIGNAL_NONCE_BYTES = 32;
 export const MAX_BOOTSTRAP_PEERS = 8;
 const SIGNAL_AUTH_TAG = 'peerchat-signal-v1';
 const MAX_CONN_CHARS = 64;
+/** Room above what a batch holds (MAX_SIGNALS_PER_BATCH, lib/transport.ts). */
 const MAX_SIGNAL_STRINGS = 64;
 const MAX_ERROR_MSG_CHARS = 256;
 

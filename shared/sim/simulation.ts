@@ -27,6 +27,8 @@ export interface SimOptions {
   /** Of arrivals, the fraction that are earlier identities coming back (the rest are new). */
   returnFraction?: number;
   creationCap?: number;
+  /** ICE candidates each connection end trickles (MemoryNetworkOptions.iceCandidates). */
+  iceCandidates?: number;
   nodeConfig?: Partial<NodeConfig>;
 }
 
@@ -67,7 +69,7 @@ export class Simulation {
   private readonly options: Required<Omit<SimOptions, 'nodeConfig'>> & Pick<SimOptions, 'nodeConfig'>;
 
   constructor(options: SimOptions) {
-    this.options = { latencyMedianMs: 50, lossRate: 0, churnPerHour: 0, returnFraction: 0.5, creationCap: 500, ...options };
+    this.options = { latencyMedianMs: 50, lossRate: 0, churnPerHour: 0, returnFraction: 0.5, creationCap: 500, iceCandidates: 0, ...options };
     this.random = new SeededRandom(options.seed);
     const latency = (a: string, b: string) => this.accessMs(a) + this.accessMs(b);
     this.network = new MemoryNetwork({
@@ -79,6 +81,7 @@ export class Simulation {
       lossRate: this.options.lossRate,
       retransmitMs: 250,
       creationCap: this.options.creationCap,
+      iceCandidates: this.options.iceCandidates,
     });
     this.bootstrap = this.makeBootstrap();
   }

@@ -112,6 +112,18 @@ describe('Ticker', () => {
     expect(ran).toEqual(['next']);
   });
 
+  it('runs a task with a NaN delay at once, and never one with an infinite delay, without stalling the rest', () => {
+    const clock = new FakeClock(0);
+    const ticker = new Ticker(clock);
+    const ran: string[] = [];
+    ticker.setTimeout(() => ran.push('never'), Infinity);
+    ticker.setTimeout(() => ran.push('nan'), NaN);
+    ticker.setTimeout(() => ran.push('later'), 20);
+    clock.advance(1_000);
+    expect(ran).toEqual(['nan', 'later']);
+    expect(ticker.pending).toBe(1);
+  });
+
   it('works on a clock of whole milliseconds (a tab)', () => {
     const clock = new FakeClock(0);
     const ticker = new Ticker(plainClock(clock));

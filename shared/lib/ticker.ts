@@ -47,7 +47,8 @@ export class Ticker implements Clock {
 
   /** Runs fn once, `ms` from now, unless cleared or the ticker closes first. */
   setTimeout(fn: () => void, ms: number): TimerHandle {
-    const task: Task = { at: this.clockTime() + Math.max(0, ms), seq: this.seq++, fn, next: null };
+    // NaN counts as no delay (as with setTimeout); a NaN deadline would stall every task after it.
+    const task: Task = { at: this.clockTime() + (ms > 0 ? ms : 0), seq: this.seq++, fn, next: null };
     if (this.closed) {
       task.fn = null;
       return task as unknown as TimerHandle;

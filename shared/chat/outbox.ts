@@ -7,7 +7,6 @@ import type { ChatBook } from './chat-book.ts';
 import { withoutUndefined, type OutboxEntry } from './chat-model.ts';
 import type { TimerHandle } from '../lib/clock.ts';
 import { OUTBOX_FAIL_AFTER, OUTBOX_RETRY_MS, STORED_QUORUM } from './constants.ts';
-import { REPLICATION } from '../dht/constants.ts';
 import { fromBase64Url } from '../lib/encoding.ts';
 import { errorCode } from '../lib/errors.ts';
 import { idFromHex } from '../lib/id.ts';
@@ -98,7 +97,7 @@ export class Outbox {
     // Not there (or no valid receipt): the nodes closest to the recipient hold it. A second
     // path after a miss, in case the first hop's side of the network is the broken one.
     const paths = entry.misses > 0 ? 2 : 1;
-    const replies = await node.routeFromHere('MAILBOX_STORE', { envelope: entry.envelope, copies: REPLICATION - 1 }, to, paths, { leave: true, avoid: entry.envelope.to });
+    const replies = await node.routeFromHere('MAILBOX_STORE', { envelope: entry.envelope, copies: node.replication - 1 }, to, paths, { leave: true, avoid: entry.envelope.to });
     const holders = Math.max(0, ...replies.filter((r) => r.stored).map((r) => r.holders));
     node.stats.sample('chat-store-holders', holders);
     if (holders >= STORED_QUORUM) return 'stored';

@@ -2,10 +2,11 @@ import { describe, expect, it } from 'vitest';
 import { CONNECTION_CAP } from '../dht/constants.ts';
 import { runExperiment } from './experiment.ts';
 
-// A day of churn at the size, N = 1,000: about 24,000 node-hours and 10,000 departures,
-// about six minutes of one core (vitest runs two files at a time, so the rest goes on beside it).
+// A day of churn at the size, N = 1,000: about 24,000 node-hours and 10,000 departures.
+// Under vitest it takes 13-14 minutes of one core (CI: 812 s and 845 s), against 15 minutes
+// allowed until now; 20 leave room on a slower machine, and vitest runs the other files beside it.
 describe('the connection budget over a simulated day', () => {
-  it('with 30% of nodes leaving per hour, no node creates more than 450 connections in 24 simulated hours', { timeout: 15 * 60_000 }, async () => {
+  it('with 30% of nodes leaving per hour, no node creates more than 450 connections in 24 simulated hours', { timeout: 20 * 60_000 }, async () => {
     const r = await runExperiment({ nodes: 1000, lookups: 240, churn: 0.3, hours: 24, seed: 103 });
     // The budget refuses connections at CONNECTION_CAP (400) created, so demand must stay below
     // that for the property to say anything: the cap never had to bind.

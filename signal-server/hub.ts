@@ -25,6 +25,7 @@ import {
 } from '../shared/signal/protocol.ts';
 import type { DeliverResult, SignalBackend } from './backend/backend.ts';
 import { Conn, type ConnOwner } from './conn.ts';
+import { iceFrameFor, type IceConfig } from './ice.ts';
 import { NewIdLimiter, type Limits } from './limits.ts';
 
 export interface HubOptions {
@@ -33,6 +34,8 @@ export interface HubOptions {
   random: Random;
   ops: CryptoOps;
   backend: SignalBackend;
+  /** STUN and TURN servers for each authenticated tab; without, no `ice` frame is sent. */
+  ice?: IceConfig;
 }
 
 export interface SignalStats {
@@ -43,6 +46,8 @@ export interface SignalStats {
   offersRelayed: number;
   repliesRelayed: number;
   peersHandedOut: number;
+  /** TURN credentials minted (at welcome and on renewal). */
+  turnCredentialsMinted: number;
   rejects: Record<string, number>;
 }
 
@@ -61,6 +66,7 @@ export class Hub implements ConnOwner {
   private offersRelayed = 0;
   private repliesRelayed = 0;
   private peersHandedOut = 0;
+  private iceMinted = 0;
 
   constructor(private readonly options: HubOptions) {
     this.newIds = new NewIdLimiter(options.limits.newIdsPerMinutePerAddress);
@@ -84,6 +90,7 @@ export class Hub implements ConnOwner {
       offersRelayed: this.offersRelayed,
       repliesRelayed: this.repliesRelayed,
       peersHandedOut: this.peersHandedOut,
+      turnCredentialsMinted: this.iceMinted,
       rejects: Object.fromEntries(this.rejects),
     };
   }
@@ -162,6 +169,8 @@ export class Hub implements ConnOwner {
         return void this.relay(conn, { type: 'signal-reply', from: conn.id, to: message.to, rid: message.rid, reply: message.reply });
       case 'ping':
         return conn.send({ type: 'pong' });
+      case 'ice':
+        return void this.sendIce(conn);
     }
   }
 
@@ -179,6 +188,10 @@ export class Hub implements ConnOwner {
       return this.drop(conn, 'new-id-rate-limit', SignalClose.NewIdRateLimit, 'too many new ids from this address');
     }
     conn.id = hello.id;
+    // Minted before the welcome and sent just ahead of it, so the tab's first connections
+    // already have them.
+    const ice = await this.mintIce(conn);
+    if (conn.state !== 'verifying') return;
     try {
       await this.backend.register(conn); // an older tab with this id is dropped as replaced
     } catch {
@@ -190,6 +203,7 @@ export class Hub implements ConnOwner {
     conn.handshakeTimer = undefined; // frees the timer and its closure for the socket's idle life
     conn.state = 'ready';
     this.authenticated++;
+    if (ice) conn.send(ice);
     conn.send({ type: 'welcome' });
   }
 
@@ -224,6 +238,18 @@ export class Hub implements ConnOwner {
       // connections signaled through this server (a substring test; SDPs are never parsed here).
       if (message.payload.data.some((d) => d.startsWith('{"type":"offer"'))) this.offersRelayed++;
     } else this.repliesRelayed++;
+  }
+
+  /** A renewal the tab asked for; an empty list when this server hands out none. */
+  private async sendIce(conn: Conn): Promise<void> {
+    const ice = await this.mintIce(conn);
+    conn.send(ice ?? { type: 'ice', servers: [] });
+  }
+
+  private async mintIce(conn: Conn): Promise<ServerMessageOf<'ice'> | null> {
+    const ice = await iceFrameFor(this.options.ice, conn.id, this.options.now());
+    if (ice?.ttlS !== undefined) this.iceMinted++;
+    return ice;
   }
 
   /** Without its backend the server cannot serve the tab; it reconnects, maybe elsewhere. */

@@ -1,13 +1,15 @@
 /**
  * Runs the signal server: `node --import tsx signal-server/main.ts` (npm start does this after
  * building). PORT (default 8080) and HOST (default localhost) pick where it listens; TLS_CERT
- * and TLS_KEY (PEM files, both or neither) make it serve HTTPS and WSS on that port.
+ * and TLS_KEY (PEM files, both or neither) make it serve HTTPS and WSS on that port. STUN_URLS,
+ * TURN_URLS, TURN_SECRET and TURN_TTL_S (ice-env.ts) give every tab ICE servers.
  */
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { cryptoRandom } from '../shared/lib/random.ts';
 import { MemoryBackend } from './backend/memory.ts';
 import { createSignalServer, type SignalServer } from './server.ts';
+import { iceFromEnv } from './ice-env.ts';
 import { tlsFromEnv } from './tls-env.ts';
 
 const port = Number(process.env['PORT'] ?? 8080);
@@ -25,9 +27,14 @@ if (!tls.ok) {
   console.error(tls.message);
   process.exit(2);
 }
+const ice = iceFromEnv(process.env);
+if (!ice.ok) {
+  console.error(ice.message);
+  process.exit(2);
+}
 let server: SignalServer;
 try {
-  server = createSignalServer({ port, host, staticDir, backend, tls: tls.tls });
+  server = createSignalServer({ port, host, staticDir, backend, tls: tls.tls, ...(ice.ice ? { ice: ice.ice } : {}) });
 } catch (err) {
   // Only the https server throws here: files that are not a PEM certificate and its key.
   console.error(`TLS_CERT and TLS_KEY must be a PEM certificate and its private key: ${String(err)}`);
@@ -41,6 +48,8 @@ try {
   process.exit(1);
 }
 console.log(`\nPeerchat is running. Open ${server.url} (Ctrl+C stops it).`);
+// URLs only: the TURN secret and the credentials minted from it are never printed.
+if (ice.ice) console.log(`ICE servers for tabs: ${[...ice.ice.stunUrls, ...ice.ice.turnUrls].join(', ')}`);
 
 let stopping = false;
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {

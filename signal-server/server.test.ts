@@ -249,6 +249,7 @@ describe('signal server http', () => {
       offersRelayed: 0,
       repliesRelayed: 0,
       peersHandedOut: 0,
+      turnCredentialsMinted: 0,
       rejects: {},
     });
   });

@@ -21,6 +21,7 @@ import { SIGNAL_PATH } from '../shared/signal/protocol.ts';
 import type { SignalBackend } from './backend/backend.ts';
 import { MemoryBackend } from './backend/memory.ts';
 import { Hub, type SignalStats } from './hub.ts';
+import type { IceConfig } from './ice.ts';
 import { DEFAULT_LIMITS, type Limits } from './limits.ts';
 import { serveStatic } from './static.ts';
 
@@ -35,7 +36,10 @@ export interface SignalServerOptions {
   /** The built app; default dist/ of this repository. */
   staticDir?: string;
   limits?: Partial<Limits>;
-  /** Clock for the rate limits (tests freeze it). Timeouts and heartbeat use real timers. */
+  /**
+   * Clock for the rate limits and TURN credential expiry (tests freeze it). Timeouts and
+   * heartbeat use real timers.
+   */
   now?: () => number;
   random?: Random;
   ops?: CryptoOps;
@@ -46,6 +50,8 @@ export interface SignalServerOptions {
    * secure context (WebCrypto, service worker) only over HTTPS or on localhost.
    */
   tls?: { cert: string | Buffer; key: string | Buffer };
+  /** STUN and TURN servers to hand each authenticated tab (ice.ts); none without. */
+  ice?: IceConfig;
 }
 
 export interface SignalServer {
@@ -85,7 +91,7 @@ export function createSignalServer(options: SignalServerOptions = {}): SignalSer
   const staticDir = resolve(options.staticDir ?? DEFAULT_STATIC_DIR);
   const random = options.random ?? cryptoRandom;
   const backend = options.backend ?? new MemoryBackend(random);
-  const hub = new Hub({ limits, now: options.now ?? Date.now, random, ops: options.ops ?? webCryptoOps, backend });
+  const hub = new Hub({ limits, now: options.now ?? Date.now, random, ops: options.ops ?? webCryptoOps, backend, ...(options.ice ? { ice: options.ice } : {}) });
   const wss = new WebSocketServer({ noServer: true, maxPayload: limits.maxFrameBytes, clientTracking: false });
   let port = options.port ?? 8080;
 

@@ -4,6 +4,11 @@ import type { SignalPayload, SignalReply } from '../lib/transport.ts';
 import { ErrorCode } from '../lib/errors.ts';
 import {
   encodeSignalMessage,
+  MAX_ICE_SERVERS,
+  MAX_ICE_TTL_S,
+  MAX_ICE_URL_CHARS,
+  MAX_ICE_URLS,
+  MAX_SERVER_FRAME_BYTES,
   MAX_SIGNAL_FRAME_BYTES,
   parseClientMessage,
   parseServerMessage,
@@ -26,7 +31,9 @@ const CLIENT: ClientMessage[] = [
   { type: 'signal-reply', to: A, rid: 1, reply: { data: [] } },
   { type: 'signal-reply', to: A, rid: 2, reply: { busyMs: 500 } },
   { type: 'ping' },
+  { type: 'ice' },
 ];
+const TURN_ENTRY = { urls: ['turn:t.example:3478?transport=udp', 'turns:t.example:5349'], username: `1796000600:${A}`, credential: 'x'.repeat(27) + '=' };
 const SERVER: ServerMessage[] = [
   { type: 'challenge', nonce: KEY },
   { type: 'welcome' },
@@ -36,6 +43,9 @@ const SERVER: ServerMessage[] = [
   { type: 'error', code: ErrorCode.NotFound, rid: 3, msg: 'that node is not connected' },
   { type: 'error', code: ErrorCode.Busy },
   { type: 'pong' },
+  { type: 'ice', servers: [] },
+  { type: 'ice', servers: [{ urls: ['stun:s.example:3478', 'stuns:s.example'] }] },
+  { type: 'ice', servers: [{ urls: ['stun:s.example'] }, TURN_ENTRY], ttlS: 43_200 },
 ];
 
 describe('signal protocol', () => {
@@ -86,6 +96,25 @@ describe('signal protocol', () => {
     expect(parseClientMessage(JSON.stringify(hello))).toMatchObject({ ok: false, reason: 'bad-shape' });
     const upper = { type: 'signal', to: B.toUpperCase(), rid: 1, payload: { conn: 'c', data: [] } };
     expect(parseClientMessage(JSON.stringify(upper))).toMatchObject({ ok: false, reason: 'bad-shape' });
+  });
+
+  it('drops ice frames with a bad scheme, too many or too long URLs, or a bad lifetime', () => {
+    const ice = (servers: unknown, extra: Record<string, unknown> = {}) => parseServerMessage(JSON.stringify({ type: 'ice', servers, ...extra }));
+    const bad = { ok: false, reason: 'bad-shape' };
+    expect(ice([{ urls: ['http://s.example'] }])).toEqual(bad);
+    expect(ice([{ urls: ['javascript:alert(1)'] }])).toEqual(bad);
+    expect(ice([{ urls: ['stun:a b'] }])).toEqual(bad);
+    expect(ice([{ urls: [] }])).toEqual(bad);
+    expect(ice([{ urls: 'stun:s.example' }])).toEqual(bad);
+    expect(ice([{ urls: Array.from({ length: MAX_ICE_URLS + 1 }, (_, i) => `stun:s${i}.example`) }])).toEqual(bad);
+    expect(ice([{ urls: [`stun:${'s'.repeat(MAX_ICE_URL_CHARS)}`] }])).toEqual(bad);
+    expect(ice(Array.from({ length: MAX_ICE_SERVERS + 1 }, () => ({ urls: ['stun:s.example'] })))).toEqual(bad);
+    expect(ice([{ ...TURN_ENTRY, username: 'u'.repeat(129) }])).toEqual(bad);
+    expect(ice([{ ...TURN_ENTRY, extra: 1 }])).toEqual(bad);
+    for (const ttlS of [0, -1, 1.5, MAX_ICE_TTL_S + 1, '600']) expect(ice([TURN_ENTRY], { ttlS })).toEqual(bad);
+    expect(parseClientMessage('{"type":"ice","servers":[]}')).toEqual(bad);
+    const huge = JSON.stringify({ type: 'ice', servers: [{ urls: ['stun:s'] }], pad: 'x'.repeat(MAX_SERVER_FRAME_BYTES) });
+    expect(parseServerMessage(huge)).toEqual({ ok: false, reason: 'too-large' });
   });
 
   it('signs a payload that names this protocol and the nonce', () => {

@@ -4,17 +4,24 @@
  *
  *   server -> tab   {type:'challenge', nonce}                 right after the socket opens
  *   tab -> server   {type:'hello', key, id, sig}              sig over signalAuthPayload(nonce)
+ *   server -> tab   {type:'ice', servers, ttlS?}              just before welcome, when configured
  *   server -> tab   {type:'welcome'}                          id is the key's hash, sig is good
  *   tab -> server   {type:'peers', n}                         -> {type:'peers', ids}
  *   tab -> server   {type:'signal', to, rid, payload}         -> to `to`: {type:'signal', from, to, rid, payload}
  *   tab -> server   {type:'signal-reply', to, rid, reply}     -> to `to`: {type:'signal-reply', from, to, rid, reply}
  *   tab -> server   {type:'ping'}                             -> {type:'pong'}
+ *   tab -> server   {type:'ice'}                              -> {type:'ice', servers, ttlS?}
  *   server -> tab   {type:'error', code, rid?, msg?}          a signal could not be relayed
  *
  * A tab sends nothing but its hello until the welcome arrives (anything else closes with 4401).
  * `from` on relayed frames is stamped by the server from the authenticated socket, so a tab
  * cannot speak for another. The server keeps no state for a signal: `rid` is the asker's own
  * request id, carried there and back, and the asker matches replies by (from, rid).
+ *
+ * `ice` hands the tab the STUN and TURN servers its new connections use; TURN entries carry
+ * credentials that expire `ttlS` seconds after they were minted, so a tab asks again before
+ * then. A server without ICE servers sends no `ice`, and a tab asks only after it was sent one
+ * with a `ttlS`, so either end may be older than the other.
  */
 import * as v from 'valibot';
 import { utf8Encode } from '../lib/encoding.ts';
@@ -47,6 +54,18 @@ const MAX_CONN_CHARS = 64;
 /** Room above what a batch holds (MAX_SIGNALS_PER_BATCH, lib/transport.ts). */
 const MAX_SIGNAL_STRINGS = 64;
 const MAX_ERROR_MSG_CHARS = 256;
+/** ICE server entries in one `ice` frame: the server sends one for STUN and one for TURN. */
+export const MAX_ICE_SERVERS = 4;
+/** URLs in one ICE server entry (and in STUN_URLS or TURN_URLS). */
+export const MAX_ICE_URLS = 8;
+export const MAX_ICE_URL_CHARS = 256;
+/** A TURN username is `<unix expiry>:<40 hex>` and its credential 28 base64 chars: room above. */
+const MAX_ICE_SECRET_CHARS = 128;
+/** Longest credential lifetime a server hands out or a tab accepts: one week. */
+export const MAX_ICE_TTL_S = 7 * 24 * 3600;
+/** RFC 7064 / 7065 URL shapes, without spaces or commas (the env lists are comma-separated). */
+export const STUN_URL = /^stuns?:[^\s,]+$/;
+export const TURN_URL = /^turns?:[^\s,]+$/;
 
 /** Close codes the server uses; 1008 and 1009 are the standard ones ws and browsers know. */
 export const SignalClose = {
@@ -79,6 +98,17 @@ const Reply = v.union([
   v.strictObject({ data: v.pipe(v.array(v.string()), v.maxLength(MAX_SIGNAL_STRINGS)) }),
   v.strictObject({ busyMs: RetryMs }),
 ]);
+const IceUrl = v.pipe(
+  v.string(),
+  v.maxLength(MAX_ICE_URL_CHARS),
+  v.check((url) => STUN_URL.test(url) || TURN_URL.test(url)),
+);
+const IceText = v.pipe(v.string(), v.minLength(1), v.maxLength(MAX_ICE_SECRET_CHARS));
+const IceServer = v.strictObject({
+  urls: v.pipe(v.array(IceUrl), v.minLength(1), v.maxLength(MAX_ICE_URLS)),
+  username: v.optional(IceText),
+  credential: v.optional(IceText),
+});
 const ErrorCodes = v.picklist([ErrorCode.NotFound, ErrorCode.Busy, ErrorCode.BadRequest]);
 
 const CLIENT = {
@@ -90,6 +120,7 @@ const CLIENT = {
   signal: v.strictObject({ type: v.literal('signal'), to: Hex40, rid: Rid, payload: Payload }),
   'signal-reply': v.strictObject({ type: v.literal('signal-reply'), to: Hex40, rid: Rid, reply: Reply }),
   ping: v.strictObject({ type: v.literal('ping') }),
+  ice: v.strictObject({ type: v.literal('ice') }),
 } as const;
 
 const SERVER = {
@@ -115,6 +146,11 @@ const SERVER = {
     msg: v.optional(v.pipe(v.string(), v.maxLength(MAX_ERROR_MSG_CHARS))),
   }),
   pong: v.strictObject({ type: v.literal('pong') }),
+  ice: v.strictObject({
+    type: v.literal('ice'),
+    servers: v.pipe(v.array(IceServer), v.maxLength(MAX_ICE_SERVERS)),
+    ttlS: v.optional(v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(MAX_ICE_TTL_S))),
+  }),
 } as const;
 
 type Out<T extends Record<string, v.GenericSchema>> = { [K in keyof T]: v.InferOutput<T[K]> }[keyof T];
@@ -123,6 +159,8 @@ export type ServerMessage = Out<typeof SERVER>;
 export type ClientMessageOf<T extends ClientMessage['type']> = Extract<ClientMessage, { type: T }>;
 export type ServerMessageOf<T extends ServerMessage['type']> = Extract<ServerMessage, { type: T }>;
 export type SignalErrorCode = v.InferOutput<typeof ErrorCodes>;
+/** One STUN or TURN entry, the shape RTCIceServer has. */
+export type IceServerEntry = v.InferOutput<typeof IceServer>;
 
 // ---- Parse and encode ----------------------------------------------------------------------
 

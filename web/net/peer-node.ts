@@ -22,6 +22,7 @@ export interface PeerNodeOptions {
   Peer: PeerConstructor;
   socket: SocketFactory;
   wrtc?: WebRtcTransportOptions['wrtc'];
+  /** The user's own ICE servers (settings), used beside those the signal server hands out. */
   iceServers?: RTCIceServer[];
   /** Connections this renderer process created before this node (the browser's count). */
   createdBefore?: number;
@@ -34,6 +35,8 @@ export interface PeerNodeOptions {
   /** The node's crypto (HELLO); the signal server always gets the real one. Tests forge here. */
   ops?: CryptoOps;
   onSignalState?: (state: SignalClientState, detail: string) => void;
+  /** The URLs new connections would use changed (at creation, then on every server list). */
+  onIceUrls?: (urls: string[]) => void;
 }
 
 export interface PeerNode {
@@ -45,6 +48,10 @@ export interface PeerNode {
   signal: SignalClient;
   /** The signal client's counters (drops by reason, reconnects). */
   signalStats: Stats;
+  /** The ICE servers a connection created now gets: the user's, then the signal server's. */
+  iceServers(): RTCIceServer[];
+  /** Their URLs only, for the panel and the debug handle: credentials are never shown. */
+  iceUrls(): string[];
   /** Connects to the signal server and joins the overlay. */
   start(): Promise<void>;
   close(): void;
@@ -54,10 +61,14 @@ export function createPeerNode(o: PeerNodeOptions): PeerNode {
   const clock = o.clock ?? systemClock;
   const random = o.random ?? cryptoRandom;
   const createdBefore = o.createdBefore ?? 0;
+  const own = o.iceServers ?? [];
+  // Asked for each new connection: the signal client's list changes as credentials are renewed.
+  const iceServers = (): RTCIceServer[] => [...own, ...signal.iceServers()];
+  const iceUrls = (): string[] => iceServers().flatMap((server) => (Array.isArray(server.urls) ? server.urls : [server.urls]));
   const transport = new WebRtcTransport({
     Peer: o.Peer,
     ...(o.wrtc ? { wrtc: o.wrtc } : {}),
-    ...(o.iceServers ? { iceServers: o.iceServers } : {}),
+    iceServers,
     creationCap: Math.max(0, 500 - createdBefore),
     ...(o.onCreated ? { onCreated: o.onCreated } : {}),
   });
@@ -74,7 +85,9 @@ export function createPeerNode(o: PeerNodeOptions): PeerNode {
     // The node is created just below; no signal can arrive before start().
     onSignal: (from, payload) => node!.handleSignal(from, payload),
     ...(o.onSignalState ? { onState: o.onSignalState } : {}),
+    onIce: () => o.onIceUrls?.(iceUrls()),
   });
+  o.onIceUrls?.(iceUrls());
   node = new KademliaNode({
     identity: o.identity,
     transport,
@@ -95,6 +108,8 @@ export function createPeerNode(o: PeerNodeOptions): PeerNode {
     transport,
     signal,
     signalStats,
+    iceServers,
+    iceUrls,
     async start() {
       signal.start();
       await signal.ready();

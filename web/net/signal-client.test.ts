@@ -16,6 +16,8 @@ import { SignalClient, type SignalClientState, type SocketLike } from './signal-
 
 const OTHER = 'ab'.repeat(20);
 const NONCE = 'A'.repeat(43);
+/** Longer than the first reconnect delay can be (500 ms + up to 500 ms of jitter). */
+const RECONNECT_BOUND_MS = 1_000;
 
 class ScriptedSocket implements SocketLike {
   readyState = 0;
@@ -244,5 +246,48 @@ describe('the signal-server client', () => {
     await expect(pending).rejects.toSatisfy((err: unknown) => isPeerchatError(err, ErrorCode.Closed));
     clock.advance(120_000);
     expect(sockets).toHaveLength(1);
+  });
+
+  it('keeps the ice list sent before the welcome, and asks again at 80% of its lifetime', async () => {
+    client.start();
+    const s = sockets[0]!;
+    s.open();
+    s.deliver({ type: 'challenge', nonce: NONCE });
+    await flush();
+    const turn = { urls: ['turn:t.example'], username: `100:${idToHex(identity.nodeId)}`, credential: 'c2VjcmV0' };
+    s.deliver({ type: 'ice', servers: [{ urls: ['stun:s.example'] }, turn], ttlS: 100 });
+    s.deliver({ type: 'welcome' });
+    expect(client.iceServers()).toEqual([{ urls: ['stun:s.example'] }, turn]);
+    for (let i = 0; i < 2; i++) {
+      clock.advance(30_000); // heartbeats, answered so the socket stays up
+      s.deliver({ type: 'pong' });
+    }
+    clock.advance(19_999);
+    expect(s.sent.filter((m) => m.type === 'ice')).toHaveLength(0);
+    clock.advance(1);
+    expect(s.sent.filter((m) => m.type === 'ice')).toHaveLength(1);
+  });
+
+  it('drops and counts a malformed ice frame, keeping the list it had', async () => {
+    client.start();
+    const s = await welcome();
+    s.deliver({ type: 'ice', servers: [{ urls: ['stun:s.example'] }] });
+    s.deliver(JSON.stringify({ type: 'ice', servers: [{ urls: ['http://evil.example'] }] }));
+    s.deliver(JSON.stringify({ type: 'ice', servers: [{ urls: ['turn:t.example'] }], ttlS: 0 }));
+    expect(stats.get('signal-drop-bad-shape')).toBe(2);
+    expect(client.iceServers()).toEqual([{ urls: ['stun:s.example'] }]);
+  });
+
+  it('does not ask for ice while offline, and forgets the list when a server welcomes without one', async () => {
+    client.start();
+    const s = await welcome();
+    s.deliver({ type: 'ice', servers: [{ urls: ['turn:t.example'], username: 'u', credential: 'c' }], ttlS: 10 });
+    s.drop(1006);
+    clock.advance(8_000);
+    expect(s.sent.filter((m) => m.type === 'ice')).toHaveLength(0);
+    expect(client.iceServers()).toHaveLength(1); // overlay connections may still use it meanwhile
+    clock.advance(RECONNECT_BOUND_MS);
+    await welcome();
+    expect(client.iceServers()).toEqual([]);
   });
 });

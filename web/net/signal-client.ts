@@ -4,6 +4,10 @@
  * (30 s heartbeat, jittered reconnect) so any tab can introduce a newcomer. It is the engine's
  * Bootstrap; after a tab's first peers, all signaling goes through the overlay.
  *
+ * It also keeps the ICE servers the server hands out (signal-server/ice.ts): the latest list is
+ * what new connections use, and a TURN credential is renewed at 80% of its lifetime, so a tab
+ * open for days always holds a valid one.
+ *
  * Works with the browser's WebSocket and with `ws` in Node (tests and benches): both have the
  * `onopen`/`onmessage`/`onclose` properties and `send`/`close` used here.
  */
@@ -22,7 +26,9 @@ import {
   SignalClose,
   SIGNAL_PATH,
   type ClientMessage,
+  type IceServerEntry,
   type ServerMessage,
+  type ServerMessageOf,
 } from '../../shared/signal/protocol.ts';
 import type { Stats } from '../../shared/lib/stats.ts';
 
@@ -52,6 +58,8 @@ export interface SignalClientOptions {
   /** Signaling that another tab sent us through the server (the node answers it). */
   onSignal(from: string, payload: SignalPayload): Promise<SignalReply>;
   onState?(state: SignalClientState, detail: string): void;
+  /** The server handed out new ICE servers (credentials included: pass them on, never show them). */
+  onIce?(servers: IceServerEntry[]): void;
   heartbeatMs?: number;
   /** How long a request (peers, a relayed signal) may wait for its answer. */
   requestTimeoutMs?: number;
@@ -62,6 +70,8 @@ const HEARTBEAT_MS = 30_000;
 const REQUEST_TIMEOUT_MS = 10_000;
 const RECONNECT_MIN_MS = 500;
 const RECONNECT_MAX_MS = 30_000;
+/** A TURN credential is renewed this far into its lifetime, leaving a fifth for the answer. */
+export const ICE_RENEW_FRACTION = 0.8;
 
 interface Pending<T> {
   resolve(value: T): void;
@@ -82,6 +92,10 @@ export class SignalClient implements Bootstrap {
   private readonly peerWaiters: Pending<string[]>[] = [];
   private readonly signalWaiters = new Map<string, Pending<SignalReply>>();
   private readyWaiters: (() => void)[] = [];
+  private ice: IceServerEntry[] = [];
+  /** The current socket brought an `ice` frame (the server sends it before the welcome). */
+  private iceOnThisSocket = false;
+  private iceRenewTimer: TimerHandle | null = null;
 
   constructor(private readonly o: SignalClientOptions) {
     this.selfHex = idToHex(o.identity.nodeId);
@@ -89,6 +103,11 @@ export class SignalClient implements Bootstrap {
 
   get current(): SignalClientState {
     return this.state;
+  }
+
+  /** The ICE servers new connections should use: the server's latest, empty without any. */
+  iceServers(): IceServerEntry[] {
+    return this.ice.map((server) => ({ ...server, urls: [...server.urls] }));
   }
 
   /** Opens the socket; reconnects by itself until close(). */
@@ -185,6 +204,7 @@ export class SignalClient implements Bootstrap {
       return this.scheduleReconnect(String(err));
     }
     this.socket = socket;
+    this.iceOnThisSocket = false;
     socket.onmessage = (ev) => void this.onMessage(socket, ev.data);
     socket.onclose = (ev) => this.onClose(socket, ev.code, ev.reason);
     socket.onerror = () => this.o.stats.count('signal-socket-error');
@@ -202,6 +222,9 @@ export class SignalClient implements Bootstrap {
       case 'challenge':
         return this.answerChallenge(socket, m.nonce);
       case 'welcome':
+        // A server without ICE servers (or one that no longer has them) sends none: the old
+        // list, credentials minted elsewhere included, is no longer good.
+        if (!this.iceOnThisSocket && this.ice.length > 0) this.setIce({ type: 'ice', servers: [] });
         this.attempt = 0;
         this.setState('ready', 'welcomed');
         this.armHeartbeat();
@@ -219,7 +242,29 @@ export class SignalClient implements Bootstrap {
       case 'pong':
         this.pongDue = false;
         return;
+      case 'ice':
+        this.iceOnThisSocket = true;
+        return this.setIce(m);
     }
+  }
+
+  /** Keeps the list and, when it expires, asks for a new one before it does. */
+  private setIce(m: ServerMessageOf<'ice'>): void {
+    this.ice = m.servers;
+    if (this.iceRenewTimer) this.o.clock.clearTimeout(this.iceRenewTimer);
+    this.iceRenewTimer = null;
+    if (m.ttlS !== undefined) {
+      this.iceRenewTimer = this.o.clock.setTimeout(() => this.renewIce(), m.ttlS * 1000 * ICE_RENEW_FRACTION);
+    }
+    this.o.onIce?.(this.iceServers());
+  }
+
+  /** Offline, there is nobody to ask: the next welcome comes with fresh credentials anyway. */
+  private renewIce(): void {
+    this.iceRenewTimer = null;
+    if (this.state !== 'ready') return;
+    this.o.stats.count('signal-ice-renew');
+    this.send({ type: 'ice' });
   }
 
   private async answerChallenge(socket: SocketLike, nonce: string): Promise<void> {
@@ -328,7 +373,8 @@ export class SignalClient implements Bootstrap {
   private clearTimers(): void {
     if (this.reconnectTimer) this.o.clock.clearTimeout(this.reconnectTimer);
     if (this.heartbeatTimer) this.o.clock.clearTimeout(this.heartbeatTimer);
-    this.reconnectTimer = this.heartbeatTimer = null;
+    if (this.iceRenewTimer) this.o.clock.clearTimeout(this.iceRenewTimer);
+    this.reconnectTimer = this.heartbeatTimer = this.iceRenewTimer = null;
     this.pongDue = false;
   }
 

@@ -19,8 +19,11 @@ export type PeerConstructor = new (opts?: SimplePeer.Options) => SimplePeer.Inst
 
 export interface WebRtcTransportOptions {
   Peer: PeerConstructor;
-  /** STUN/TURN servers; none is right on one machine and on most LANs. */
-  iceServers?: RTCIceServer[];
+  /**
+   * STUN/TURN servers; none is right on one machine and on most LANs. A function is asked for
+   * each new connection, so credentials renewed meanwhile reach the next one (peer-node.ts).
+   */
+  iceServers?: RTCIceServer[] | (() => RTCIceServer[]);
   /** Node's WebRTC implementation (@roamhq/wrtc); browsers have their own. */
   wrtc?: SimplePeer.Options['wrtc'];
   /** Connections this endpoint may still create (the browser's 500 less those made before). */
@@ -74,6 +77,12 @@ export function parseSignal(text: string): SignalData | null {
 export function sdpFingerprint(sdp: string): string | null {
   const m = /^a=fingerprint:(\S+) ([0-9A-Fa-f:]+)\s*$/m.exec(sdp);
   return m ? `${m[1]!.toLowerCase()} ${m[2]!.toUpperCase()}` : null;
+}
+
+/** The ICE servers a connection created now gets; existing connections keep theirs. */
+export function currentIceServers(options: Pick<WebRtcTransportOptions, 'iceServers'>): RTCIceServer[] {
+  const servers = options.iceServers;
+  return typeof servers === 'function' ? servers() : (servers ?? []);
 }
 
 export class WebRtcTransport implements Transport {
@@ -136,7 +145,7 @@ class WebRtcConnection implements Connection {
       initiator,
       trickle: true,
       objectMode: true,
-      config: { iceServers: options.iceServers ?? [] },
+      config: { iceServers: currentIceServers(options) },
       ...(options.wrtc ? { wrtc: options.wrtc } : {}),
     });
     // simple-peer reports a refused RTCPeerConnection constructor by destroying itself later,

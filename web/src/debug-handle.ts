@@ -18,6 +18,8 @@ export interface PeerchatHandle {
   /** How many times this tab moved to its twin URL. */
   readonly twinMoves: number;
   readonly signalState: SignalClientState;
+  /** URLs of the ICE servers a new connection uses now (the settings' and the server's). */
+  readonly iceUrls: string[];
   /** Connection attempts in progress. */
   readonly attempts: number;
   /** Milliseconds from navigation start to the end of the join; null until then. */
@@ -66,6 +68,9 @@ export function createDebugHandle({ peer, controller, chat }: DebugSources): Pee
     },
     get signalState() {
       return peer.signal.current;
+    },
+    get iceUrls() {
+      return peer.iceUrls();
     },
     get attempts() {
       return node.channels.attemptsInProgress;

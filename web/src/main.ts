@@ -145,10 +145,12 @@ async function buildPeerNode({ settings, controller }: AppParts, tab: TabIdentit
     socket: (url) => new WebSocket(url) as unknown as SocketLike,
     createdBefore: controller.created,
     store: tab.store,
-    // None by default: on one machine and most LANs host candidates connect.
+    // None by default: on one machine and most LANs host candidates connect. The signal
+    // server may add its own (STUN_URLS, TURN_URLS); peer-node.ts puts them after these.
     iceServers: iceServers(settings.values),
     onCreated: controller.onCreated,
     onSignalState: controller.onSignalState,
+    onIceUrls: controller.onIceUrls,
     ...(forge ? { ops: await forgedOps() } : {}),
   });
 }

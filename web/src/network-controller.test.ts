@@ -16,7 +16,7 @@ import { NetworkController, ROUTING_SNAPSHOT_MS, SAMPLE_MS } from './network-con
 function plainNetworkState(): NetworkState {
   return {
     nodeId: null, phase: 'starting', problem: null, peers: 0, contacts: 0, buckets: 0, signal: 'connecting',
-    signalDetail: '', created: 0, twinMoves: 0, lookup: null, lookupBusy: false, lookupError: null,
+    signalDetail: '', iceServers: [], created: 0, twinMoves: 0, lookup: null, lookupBusy: false, lookupError: null,
   };
 }
 
@@ -44,6 +44,14 @@ function setup(o: { created?: number; neighbours?: number; lookup?: { nodes: str
 }
 
 describe('the network controller', () => {
+  it('shows the URLs of the ICE servers the peer node reports', () => {
+    const { net, controller } = setup();
+    controller.onIceUrls(['stun:s.example', 'turn:t.example']);
+    expect(net.iceServers).toEqual(['stun:s.example', 'turn:t.example']);
+    controller.onIceUrls([]);
+    expect(net.iceServers).toEqual([]);
+  });
+
   it('shows the node joining, then joined, with its peers and routing table sampled on each tick', async () => {
     const { clock, net, controller, asPeer } = setup({ neighbours: 4 });
     const joined = controller.start(asPeer);

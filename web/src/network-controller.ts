@@ -90,6 +90,11 @@ export class NetworkController {
     this.o.net.signalDetail = detail;
   };
 
+  /** For createPeerNode's onIceUrls: the URLs only, the panel never sees a credential. */
+  readonly onIceUrls = (urls: string[]): void => {
+    this.o.net.iceServers = urls;
+  };
+
   /** Starts sampling and joins the network; resolves once the node has joined. */
   async start(peer: PeerNode): Promise<void> {
     if (this.closed || this.peer) throw new Error('NetworkController.start: call once, before close()');

@@ -24,6 +24,8 @@ export class NetworkState {
   buckets = $state(0);
   signal = $state<SignalClientState>('connecting');
   signalDetail = $state('');
+  /** URLs of the ICE servers new connections use (never credentials); empty: host candidates only. */
+  iceServers = $state<string[]>([]);
   created = $state(0);
   twinMoves = $state(0);
   lookup = $state<LookupView | null>(null);

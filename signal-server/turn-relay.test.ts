@@ -121,9 +121,9 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'peerchat-turn-'));
   const port = await freePort();
   const minPort = await freeRelayRange();
-  // Flags as /work/shared/MACHINE-NOTES.md gives them, plus: -v, which logs each session's user
-  // and result (asserted below); loopback peers, because both relays are on 127.0.0.1; and a
-  // pid file and user database of this run's own, so runs never share coturn's system paths.
+  // No config file, STUN and TURN on loopback only; -v, which logs each session's user and
+  // result (asserted below); loopback peers, because both relays are on 127.0.0.1; and a pid
+  // file and user database of this run's own, so runs never share coturn's system paths.
   turn = spawn('turnserver', [
     '-n', '-v', '--no-tls', '--no-dtls', '--no-cli', '--log-file=stdout', '--allow-loopback-peers',
     '--listening-ip=127.0.0.1', '--relay-ip=127.0.0.1', `--listening-port=${port}`,

@@ -13,6 +13,7 @@ import { SeededRandom } from '../../shared/lib/random.ts';
 import type { ConnectionEvents } from '../../shared/lib/transport.ts';
 import type { IceConfig } from '../../signal-server/ice.ts';
 import { createSignalServer, type SignalServer } from '../../signal-server/server.ts';
+import { iceServers } from '../storage/settings.ts';
 import { createPeerNode, type PeerNode } from './peer-node.ts';
 import { ICE_RENEW_FRACTION, type SocketLike } from './signal-client.ts';
 import type { PeerConstructor } from './webrtc-transport.ts';
@@ -52,7 +53,7 @@ afterEach(async () => {
   RecordingPeer.made = [];
 });
 
-async function setup(ice: IceConfig | undefined) {
+async function setup(ice: IceConfig | undefined, own: RTCIceServer[] = []) {
   const server = createSignalServer({ port: 0, random: new SeededRandom(1), now: () => serverNowMs, ...(ice ? { ice } : {}) });
   servers.push(server);
   await server.ready;
@@ -66,6 +67,7 @@ async function setup(ice: IceConfig | undefined) {
     socket: (url) => new WebSocket(url) as unknown as SocketLike,
     clock,
     random: new SeededRandom(3),
+    iceServers: own,
     onIceUrls: (urls) => {
       shown.push(urls);
       changed();
@@ -132,5 +134,22 @@ describe('ICE servers from the signal server', () => {
     clock.advance(29_000); // below the heartbeat, which a fake clock would fail without pongs
     expect(peer.signalStats.get('signal-ice-renew')).toBe(0);
     expect(server.stats().turnCredentialsMinted).toBe(0);
+  });
+
+  it('puts the user’s own STUN and TURN first and never shows the TURN password', async () => {
+    const credential = 'user-turn-password-7f3a';
+    const own = iceServers({ stunUrl: 'stun:mine.example:3478', turnUrl: 'turn:mine.example:3478?transport=tcp', turnUsername: 'me', turnCredential: credential });
+    const { peer, shown } = await setup(TURN, own);
+    peer.transport.create(true, events);
+    const given = lastConfig();
+    expect(given?.slice(0, 2)).toEqual([
+      { urls: 'stun:mine.example:3478' },
+      { urls: 'turn:mine.example:3478?transport=tcp', username: 'me', credential },
+    ]);
+    expect(given?.map((s) => s.urls).slice(2)).toEqual([['stun:s.example:3478'], ['turns:t.example:5349']]);
+    const urls = ['stun:mine.example:3478', 'turn:mine.example:3478?transport=tcp', 'stun:s.example:3478', 'turns:t.example:5349'];
+    expect(peer.iceUrls()).toEqual(urls);
+    expect(shown.at(-1)).toEqual(urls);
+    expect(JSON.stringify([shown, peer.iceUrls()])).not.toContain(credential);
   });
 });

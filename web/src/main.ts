@@ -24,7 +24,7 @@ import type { SocketLike } from '../net/signal-client.ts';
 import { NetworkState } from '../state/network.svelte.ts';
 import { SessionState, type SessionActions } from '../state/session.svelte.ts';
 import { SettingsState, type SaveSetting } from '../state/settings.svelte.ts';
-import { iceServers, loadSettings, saveSetting as storeSetting } from '../storage/settings.ts';
+import { iceServers, loadSettings, saveSettings as storeSettings } from '../storage/settings.ts';
 import { openTabIdentity, rememberIdentity, type TabIdentity } from '../storage/tab-identity.ts';
 import { storageOr } from '../storage/web-storage.ts';
 import App from './App.svelte';
@@ -102,10 +102,10 @@ function sessionActions(app: AppParts): SessionActions {
 
 /** Settings take effect for connections made after the next load. */
 function settingSaver(localStore: Storage, settings: SettingsState): SaveSetting {
-  return (name, value) => {
-    const saved = storeSetting(localStore, name, value);
+  return (values) => {
+    const saved = storeSettings(localStore, values);
     if (!saved.ok) return saved.message;
-    settings.values = { ...settings.values, [name]: saved.value };
+    settings.values = { ...settings.values, ...saved.values };
     return null;
   };
 }

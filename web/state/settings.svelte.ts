@@ -3,7 +3,7 @@
  * object and hands the components a save action that validates, stores, and puts the saved
  * value here; the components read `values` and never touch storage.
  */
-import type { SettingName, Settings } from '../storage/settings.ts';
+import type { Settings } from '../storage/settings.ts';
 
 export class SettingsState {
   values: Settings;
@@ -14,5 +14,8 @@ export class SettingsState {
   }
 }
 
-/** Validates and saves one setting: null once saved, else what to tell the user. */
-export type SaveSetting = <K extends SettingName>(name: K, value: Settings[K]) => string | null;
+/**
+ * Validates and saves one setting, or several that are only valid together (the TURN server
+ * and its credentials), all or nothing: null once saved, else what to tell the user.
+ */
+export type SaveSetting = (values: Partial<Settings>) => string | null;

@@ -53,7 +53,7 @@ afterEach(async () => {
   RecordingPeer.made = [];
 });
 
-async function setup(ice: IceConfig | undefined, own: RTCIceServer[] = []) {
+async function setup(ice: IceConfig | undefined, own: RTCIceServer[] | (() => RTCIceServer[]) = []) {
   const server = createSignalServer({ port: 0, random: new SeededRandom(1), now: () => serverNowMs, ...(ice ? { ice } : {}) });
   servers.push(server);
   await server.ready;
@@ -151,5 +151,18 @@ describe('ICE servers from the signal server', () => {
     expect(peer.iceUrls()).toEqual(urls);
     expect(shown.at(-1)).toEqual(urls);
     expect(JSON.stringify([shown, peer.iceUrls()])).not.toContain(credential);
+  });
+
+  it('gives the next connection the user’s servers as they are now, and leaves open ones as they were', async () => {
+    let mine: RTCIceServer[] = [];
+    const { peer } = await setup(undefined, () => mine);
+    peer.transport.create(true, events);
+    const first = RecordingPeer.made.at(-1)!;
+    expect(lastConfig()).toEqual([]);
+    mine = iceServers({ stunUrl: 'stun:saved.example:3478', turnUrl: '', turnUsername: '', turnCredential: '' });
+    peer.transport.create(true, events);
+    expect(lastConfig()).toEqual([{ urls: 'stun:saved.example:3478' }]);
+    expect(first.config?.iceServers).toEqual([]);
+    expect(peer.iceUrls()).toEqual(['stun:saved.example:3478']);
   });
 });

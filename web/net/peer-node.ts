@@ -22,8 +22,11 @@ export interface PeerNodeOptions {
   Peer: PeerConstructor;
   socket: SocketFactory;
   wrtc?: WebRtcTransportOptions['wrtc'];
-  /** The user's own ICE servers (settings), used beside those the signal server hands out. */
-  iceServers?: RTCIceServer[];
+  /**
+   * The user's own ICE servers (settings), used before those the signal server hands out. A
+   * function is asked for each new connection, so a saved change applies without a reload.
+   */
+  iceServers?: RTCIceServer[] | (() => RTCIceServer[]);
   /** Connections this renderer process created before this node (the browser's count). */
   createdBefore?: number;
   /** Called on every connection created, for the owner to persist the count. */
@@ -61,9 +64,10 @@ export function createPeerNode(o: PeerNodeOptions): PeerNode {
   const clock = o.clock ?? systemClock;
   const random = o.random ?? cryptoRandom;
   const createdBefore = o.createdBefore ?? 0;
-  const own = o.iceServers ?? [];
+  const given = o.iceServers ?? [];
+  const own = typeof given === 'function' ? given : () => given;
   // Asked for each new connection: the signal client's list changes as credentials are renewed.
-  const iceServers = (): RTCIceServer[] => [...own, ...signal.iceServers()];
+  const iceServers = (): RTCIceServer[] => [...own(), ...signal.iceServers()];
   const iceUrls = (): string[] => iceServers().flatMap((server) => (Array.isArray(server.urls) ? server.urls : [server.urls]));
   const transport = new WebRtcTransport({
     Peer: o.Peer,

@@ -77,7 +77,7 @@ function runApp(target: HTMLElement): void {
       settings,
       actions: sessionActions(app),
       onLookup: () => void controller.lookupRandom(),
-      onSaveSetting: settingSaver(localStore, settings),
+      onSaveSetting: settingSaver(localStore, settings, () => controller.iceSettingsChanged()),
     },
   });
   start(app).catch((err: unknown) => {
@@ -100,12 +100,13 @@ function sessionActions(app: AppParts): SessionActions {
   };
 }
 
-/** Settings take effect for connections made after the next load. */
-function settingSaver(localStore: Storage, settings: SettingsState): SaveSetting {
+/** Settings take effect for the next connections the node makes (it reads them each time). */
+function settingSaver(localStore: Storage, settings: SettingsState, saved: () => void): SaveSetting {
   return (values) => {
-    const saved = storeSettings(localStore, values);
-    if (!saved.ok) return saved.message;
-    settings.values = { ...settings.values, ...saved.values };
+    const result = storeSettings(localStore, values);
+    if (!result.ok) return result.message;
+    settings.values = { ...settings.values, ...result.values };
+    saved();
     return null;
   };
 }
@@ -147,7 +148,8 @@ async function buildPeerNode({ settings, controller }: AppParts, tab: TabIdentit
     store: tab.store,
     // None by default: on one machine and most LANs host candidates connect. The signal
     // server may add its own (STUN_URLS, TURN_URLS); peer-node.ts puts them after these.
-    iceServers: iceServers(settings.values),
+    // Read for each new connection: a saved STUN or TURN server applies without a reload.
+    iceServers: () => iceServers(settings.values),
     onCreated: controller.onCreated,
     onSignalState: controller.onSignalState,
     onIceUrls: controller.onIceUrls,

@@ -90,6 +90,11 @@ export class NetworkController {
     this.o.net.signalDetail = detail;
   };
 
+  /** The user saved ICE settings: the panel shows what new connections will now use. */
+  iceSettingsChanged(): void {
+    if (this.peer) this.onIceUrls(this.peer.iceUrls());
+  }
+
   /** For createPeerNode's onIceUrls: the URLs only, the panel never sees a credential. */
   readonly onIceUrls = (urls: string[]): void => {
     this.o.net.iceServers = urls;

@@ -7,7 +7,8 @@
  */
 import wrtc from '@roamhq/wrtc';
 
-interface Outcome {
+/** What the scenario prints (its last line, JSON); turn-relay.test.ts reads it. */
+export interface Outcome {
   connected: boolean;
   /** From creating the connections to both channel ends open. */
   setupMs: number;

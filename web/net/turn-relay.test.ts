@@ -24,6 +24,8 @@ import { cryptoRandom } from '../../shared/lib/random.ts';
 import { Stats } from '../../shared/lib/stats.ts';
 import type { IceServerEntry } from '../../shared/signal/protocol.ts';
 import { SignalClient, type SocketLike } from './signal-client.ts';
+// Type only: the scenario itself runs in a child process.
+import type { Outcome } from './turn-relay.scenario.ts';
 import { iceFromEnv } from '../../signal-server/ice-env.ts';
 import { turnCredential } from '../../signal-server/ice.ts';
 import { createSignalServer, type SignalServer } from '../../signal-server/server.ts';
@@ -37,13 +39,6 @@ const CONNECT_WAIT_MS = 15_000;
 const CONTROL_WAIT_MS = 3_000;
 const RELAY_PORTS = 20;
 
-interface Outcome {
-  connected: boolean;
-  setupMs: number;
-  states: string[];
-  received: { a: string[]; b: string[] };
-  selected: { a: string[]; b: string[] };
-}
 
 const secret = randomBytes(24).toString('base64url');
 let dir = '';

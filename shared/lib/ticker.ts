@@ -100,6 +100,7 @@ export class Ticker implements Clock {
     try {
       for (let task = this.first; task && task.at <= due && task.seq < before; task = this.first) {
         this.first = task.next;
+        task.next = null; // a handle kept after firing holds nothing of the list
         this.count--;
         const fn = task.fn!;
         task.fn = null;
@@ -156,5 +157,4 @@ export class Ticker implements Clock {
   private clockTime(): number {
     return this.clock.exactNow ? this.clock.exactNow() : this.clock.now();
   }
-
 }

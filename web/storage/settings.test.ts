@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { iceServers, loadSettings, saveSetting, saveSettings, type Settings } from './settings.ts';
+import { iceServers, loadSettings, saveSettings, type Settings } from './settings.ts';
 import { MemoryStorage } from './web-storage.ts';
 
 const DEFAULTS: Settings = { stunUrl: '', turnUrl: '', turnUsername: '', turnCredential: '' };
@@ -14,23 +14,23 @@ describe('the user’s settings', () => {
 
   it('keep a saved value across loads, trimmed', () => {
     const storage = new MemoryStorage();
-    expect(saveSetting(storage, 'stunUrl', ' stun:stun.example.org:3478 ')).toEqual({ ok: true, values: { stunUrl: 'stun:stun.example.org:3478' } });
+    expect(saveSettings(storage, { stunUrl: ' stun:stun.example.org:3478 ' })).toEqual({ ok: true, values: { stunUrl: 'stun:stun.example.org:3478' } });
     expect(loadSettings(storage).stunUrl).toBe('stun:stun.example.org:3478');
   });
 
   it('refuse an invalid value with what to type instead, and keep the saved one', () => {
     const storage = new MemoryStorage();
-    saveSetting(storage, 'stunUrl', 'stun:stun.example.org');
+    saveSettings(storage, { stunUrl: 'stun:stun.example.org' });
     for (const bad of ['http://evil.example', 'turn:relay.example.org', 'stun:', 'stun:a b', `stun:${'a'.repeat(300)}`, 42]) {
-      expect(saveSetting(storage, 'stunUrl', bad)).toEqual({ ok: false, message: 'A STUN server looks like stun:stun.example.org:3478' });
+      expect(saveSettings(storage, { stunUrl: bad })).toEqual({ ok: false, message: 'A STUN server looks like stun:stun.example.org:3478' });
     }
     expect(loadSettings(storage).stunUrl).toBe('stun:stun.example.org');
   });
 
   it('forget a setting saved back to its default', () => {
     const storage = new MemoryStorage();
-    saveSetting(storage, 'stunUrl', 'stun:stun.example.org');
-    expect(saveSetting(storage, 'stunUrl', '  ')).toEqual({ ok: true, values: { stunUrl: '' } });
+    saveSettings(storage, { stunUrl: 'stun:stun.example.org' });
+    expect(saveSettings(storage, { stunUrl: '  ' })).toEqual({ ok: true, values: { stunUrl: '' } });
     expect(loadSettings(storage).stunUrl).toBe('');
     expect(JSON.parse(storage.getItem('peerchat.settings')!)).toEqual({});
   });
@@ -48,7 +48,7 @@ describe('the user’s settings', () => {
   it('keep settings this version does not know when saving one it does', () => {
     const storage = new MemoryStorage();
     storage.setItem('peerchat.settings', JSON.stringify({ fromNewerVersion: [1] }));
-    saveSetting(storage, 'stunUrl', 'stun:stun.example.org');
+    saveSettings(storage, { stunUrl: 'stun:stun.example.org' });
     expect(JSON.parse(storage.getItem('peerchat.settings')!)).toEqual({ fromNewerVersion: [1], stunUrl: 'stun:stun.example.org' });
   });
 
@@ -68,7 +68,7 @@ describe('the user’s settings', () => {
     full.setItem = () => {
       throw new DOMException('The quota has been exceeded.', 'QuotaExceededError');
     };
-    const saved = saveSetting(full, 'stunUrl', 'stun:stun.example.org');
+    const saved = saveSettings(full, { stunUrl: 'stun:stun.example.org' });
     expect(saved.ok).toBe(false);
     expect(loadSettings(full).stunUrl).toBe('');
   });
@@ -84,7 +84,7 @@ describe('the user’s TURN server', () => {
     const storage = new MemoryStorage();
     expect(saveSettings(storage, { ...TURN, turnUrl: ` ${TURN.turnUrl} `, turnUsername: ' alice ' })).toEqual({ ok: true, values: TURN });
     expect(loadSettings(storage)).toEqual({ ...DEFAULTS, ...TURN });
-    saveSetting(storage, 'stunUrl', 'stun:stun.example.org');
+    saveSettings(storage, { stunUrl: 'stun:stun.example.org' });
     expect(loadSettings(storage)).toEqual({ ...DEFAULTS, ...TURN, stunUrl: 'stun:stun.example.org' });
   });
 
@@ -108,7 +108,7 @@ describe('the user’s TURN server', () => {
     const storage = new MemoryStorage();
     expect(saveSettings(storage, { turnUrl: '', turnUsername: 'alice', turnCredential: 'pw' })).toEqual({ ok: false, message: TOGETHER });
     expect(saveSettings(storage, { turnUrl: TURN.turnUrl, turnUsername: 'alice', turnCredential: '' })).toEqual({ ok: false, message: TOGETHER });
-    expect(saveSetting(storage, 'turnUsername', 'alice')).toEqual({ ok: false, message: TOGETHER });
+    expect(saveSettings(storage, { turnUsername: 'alice' })).toEqual({ ok: false, message: TOGETHER });
     expect(storage.getItem('peerchat.settings')).toBeNull();
   });
 

@@ -140,11 +140,6 @@ export function saveSettings(storage: Storage, inputs: Partial<Record<SettingNam
   return { ok: true, values: values as Partial<Settings> };
 }
 
-/** Validates and saves one setting; see saveSettings. */
-export function saveSetting(storage: Storage, name: SettingName, input: unknown): SaveResult {
-  return saveSettings(storage, { [name]: input });
-}
-
 /**
  * The ICE servers the user's settings ask for, for the WebRTC transport. They hold the TURN
  * password: show them to nobody; the panel and the debug handle get URLs only (peer-node.ts).

@@ -2,60 +2,8 @@
  * Peerchat as users see it: real tabs, real WebRTC, IndexedDB, driven by role and accessible name
  * only (ARCHITECTURE.md, "Accessible names the UI keeps stable").
  */
-import type { BrowserContext, Page } from '@playwright/test';
 import { expect, expectPeers, test, type Tab } from './fixtures.ts';
-
-async function join(page: Page, name: string): Promise<void> {
-  await page.getByRole('textbox', { name: 'Username' }).fill(name);
-  await page.getByRole('button', { name: 'Join' }).click();
-  await expect(page.getByRole('textbox', { name: 'Find user' })).toBeVisible();
-}
-
-async function startChat(page: Page, name: string): Promise<void> {
-  await page.getByRole('textbox', { name: 'Find user' }).fill(name);
-  await page.getByRole('button', { name: 'Start chat' }).click();
-  await expect(page.getByRole('textbox', { name: 'Message' })).toBeVisible();
-}
-
-async function openConversation(page: Page, name: string): Promise<void> {
-  await page.getByRole('navigation', { name: 'Conversations' }).getByRole('button', { name: new RegExp(`^${name}($| \\(|,)`) }).click();
-  await expect(page.getByRole('textbox', { name: 'Message' })).toBeVisible();
-}
-
-async function send(page: Page, text: string): Promise<void> {
-  await page.getByRole('textbox', { name: 'Message' }).fill(text);
-  await page.getByRole('textbox', { name: 'Message' }).press('Enter');
-  await expect(message(page, text)).toBeVisible();
-}
-
-function log(page: Page) {
-  return page.getByRole('log', { name: 'Messages' });
-}
-
-function message(page: Page, text: string) {
-  return log(page).getByRole('listitem').filter({ hasText: text });
-}
-
-async function expectStatus(page: Page, text: string, status: string, timeout = 60_000): Promise<void> {
-  await expect(message(page, text)).toHaveAttribute('data-status', status, { timeout });
-}
-
-/** The texts of the open conversation, in the order shown. */
-async function shownTexts(page: Page, texts: string[]): Promise<void> {
-  for (const t of texts) await expect(message(page, t)).toHaveCount(1);
-  const all = await log(page).getByRole('listitem').allTextContents();
-  const order = texts.map((t) => all.findIndex((line) => line.includes(t)));
-  expect(order).toEqual([...order].sort((a, b) => a - b));
-}
-
-/** A new tab in an existing context (its IndexedDB), signed in as `name` through its button. */
-async function comeBack(context: BrowserContext, url: string, name: string): Promise<Page> {
-  const page = await context.newPage();
-  await page.goto(url);
-  await page.getByRole('button', { name: new RegExp(`^Continue as ${name}($| \\(|,)`) }).click();
-  await expect(page.getByRole('textbox', { name: 'Find user' })).toBeVisible();
-  return page;
-}
+import { comeBack, expectStatus, join, message, openConversation, send, shownTexts, startChat } from './user.ts';
 
 /** Relays: plain nodes that hold mail for others. */
 async function relays(tabs: { open(): Promise<Tab> }, n: number): Promise<Tab[]> {

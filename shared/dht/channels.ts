@@ -17,7 +17,7 @@ import { encodeFrame, hello, parseFrame, type RequestFrame } from './protocol.ts
 import type { Random } from '../lib/random.ts';
 import type { Reply } from './rpc.ts';
 import type { Stats } from '../lib/stats.ts';
-import type { SignalPath, SignalPayload, SignalReply, Transport } from '../lib/transport.ts';
+import { iceCounter, isIceFailure, type SignalPath, type SignalPayload, type SignalReply, type Transport } from '../lib/transport.ts';
 
 export type { Peer } from './link.ts';
 
@@ -316,16 +316,22 @@ export class Channels implements LinkOwner {
     this.o.stats.count(`drop-${reason}`);
   }
 
-  /** @internal Ends an attempt or channel, whoever asked (either side, timeout, node close). */
+  /**
+   * @internal Ends an attempt or channel, whoever asked (either side, timeout, node close). A
+   * link ends once and its connection reports its close once, so an ICE cause is counted once
+   * per connection; a dial that ICE failed rejects with ICE_FAILED, which upkeep backs off on.
+   */
   end(a: Link, reason: string, byUs = false): void {
     if (a.state === 'closed') return;
     a.state = 'closed';
     this.forget(a);
+    const ice = iceCounter(reason);
+    if (ice) this.o.stats.count(ice);
     const setup = a.setup;
     if (setup?.timer) this.o.clock.clearTimeout(setup.timer);
     setup?.waiter?.();
     a.conn?.close();
-    a.settle(new PeerchatError(ErrorCode.ChannelClosed, reason));
+    a.settle(new PeerchatError(isIceFailure(reason) ? ErrorCode.IceFailed : ErrorCode.ChannelClosed, reason));
     if (this.ready.get(a.hex) === a) {
       this.ready.delete(a.hex);
       a.rpc.close(reason);

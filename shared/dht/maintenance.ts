@@ -24,7 +24,15 @@ import type { SignalPath } from '../lib/transport.ts';
 /** Nearest neighbours asked directly for their view of this node's neighbourhood at refresh. */
 const NEAR_SOURCES = 3;
 /** A peer whose dial failed is not dialed again for this long. */
-const DIAL_BACKOFF_MS = 10 * 60_000;
+export const DIAL_BACKOFF_MS = 10 * 60_000;
+/**
+ * A peer ICE could not reach (dial-failed ICE_FAILED) waits this long before the next dial,
+ * doubling with each further ICE failure up to DIAL_BACKOFF_MS, with ±25% jitter, and starts
+ * over once a dial to it succeeds. Such a peer may become reachable soon after a change at
+ * either end (a network switch, new ICE servers or credentials), so the first retries come
+ * sooner than after other failures; one that keeps failing costs a connection per 10 minutes.
+ */
+export const ICE_BACKOFF_MS = 30_000;
 const MAX_BACKOFF_ENTRIES = 256;
 /** Candidates tried in turn for one empty far bucket (a busy peer answers BUSY). */
 const FAR_DIAL_TRIES = 3;
@@ -74,6 +82,8 @@ export class Maintenance {
   private readonly farDials: number[] = [];
   /** Peers whose dial failed recently, and until when not to dial them again. */
   private readonly backoff = new LazyMap<string, number>();
+  /** Of those, the ones ICE could not reach, with how many times in a row it failed. */
+  private readonly iceFailures = new LazyMap<string, number>();
   private closed = false;
 
   constructor(private readonly node: UpkeepHost) {}
@@ -123,7 +133,10 @@ export class Maintenance {
     }
     // Through the server one at a time until a channel opens; the others are reached through
     // that channel (routed SIGNAL), so the server relays one connection per join, not three.
-    const queue = peers.filter((hex) => !node.channels.peers.has(hex) && !node.channels.connecting(hex));
+    // A peer ICE could not reach just now waits out its backoff: another signaling path would
+    // not help. Other failures (no route, busy) say nothing of a dial through the server.
+    const now = node.clock.now();
+    const queue = peers.filter((hex) => !node.channels.peers.has(hex) && !node.channels.connecting(hex) && !this.iceBackedOff(hex, now));
     while (queue.length > 0 && node.neighbours().length === 0 && !this.closed) {
       await this.dialViaServer(queue.shift()!);
     }
@@ -137,9 +150,12 @@ export class Maintenance {
     node.stats.count('dials-via-bootstrap');
     try {
       await node.channels.dial(hex, (p) => boot.exchange(node.hex, hex, p));
+      // Only an ICE backoff starts over here: the others were about the overlay's path.
+      if (this.iceFailures.delete(hex)) this.backoff.delete(hex);
       return true;
     } catch (err) {
       node.stats.count(`bootstrap-dial-failed-${errorCode(err)}`);
+      if (isPeerchatError(err, ErrorCode.IceFailed)) this.noteFailure(hex, true);
       return false;
     }
   }
@@ -327,25 +343,47 @@ export class Maintenance {
     try {
       node.stats.count('dials-via-overlay');
       await node.channels.dial(hex, node.overlayPath(hex), near ? 'near' : 'paced');
-      this.backoff.delete(hex);
+      this.dialSucceeded(hex);
       return true;
     } catch (err) {
       node.stats.count(`dial-failed-${errorCode(err)}`);
       // Out of budget: try again when it allows. Any other failed dial may have cost a
       // connection: do not try that peer again for a while.
       if (isPeerchatError(err, ErrorCode.BudgetExhausted)) this.retryWhenBudgetAllows();
-      else this.noteFailure(hex);
+      else this.noteFailure(hex, isPeerchatError(err, ErrorCode.IceFailed));
       return false;
     }
   }
 
-  private noteFailure(hex: string): void {
+  private dialSucceeded(hex: string): void {
+    this.backoff.delete(hex);
+    this.iceFailures.delete(hex);
+  }
+
+  /** Whether `hex` is waiting out a backoff that an ICE failure started. */
+  private iceBackedOff(hex: string, now: number): boolean {
+    return this.iceFailures.has(hex) && (this.backoff.get(hex) ?? 0) > now;
+  }
+
+  /**
+   * Backs off from a peer whose dial failed: DIAL_BACKOFF_MS, or for an ICE failure
+   * ICE_BACKOFF_MS doubling per failure in a row (only those draw on the random source, so
+   * runs without ICE failures replay as before).
+   */
+  private noteFailure(hex: string, ice = false): void {
     const now = this.node.clock.now();
     if (this.backoff.size >= MAX_BACKOFF_ENTRIES) {
       for (const [k, until] of this.backoff) if (until <= now) this.backoff.delete(k);
       if (this.backoff.size >= MAX_BACKOFF_ENTRIES) this.backoff.delete(this.backoff.keys().next().value!);
     }
-    this.backoff.set(hex, now + DIAL_BACKOFF_MS);
+    let wait = DIAL_BACKOFF_MS;
+    if (ice) {
+      const failures = (this.iceFailures.get(hex) ?? 0) + 1;
+      if (!this.iceFailures.has(hex) && this.iceFailures.size >= MAX_BACKOFF_ENTRIES) this.iceFailures.delete(this.iceFailures.keys().next().value!);
+      this.iceFailures.set(hex, failures);
+      wait = Math.min(DIAL_BACKOFF_MS, ICE_BACKOFF_MS * 2 ** (failures - 1)) * (0.75 + 0.5 * this.node.random.float());
+    }
+    this.backoff.set(hex, now + wait);
   }
 
   private retryWhenBudgetAllows(): void {

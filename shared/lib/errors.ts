@@ -2,6 +2,8 @@
 export const ErrorCode = {
   Timeout: 'TIMEOUT',
   ChannelClosed: 'CHANNEL_CLOSED',
+  /** ICE found no path between the two ends ('ice failed', 'ice checking timed out'). */
+  IceFailed: 'ICE_FAILED',
   NoRoute: 'NO_ROUTE',
   HopLimit: 'HOP_LIMIT',
   Busy: 'BUSY',

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { FakeClock } from './clock.ts';
 import { SeededRandom } from './random.ts';
 import { transportContract } from './transport-contract.ts';
-import { MAX_SIGNAL_BATCH_CHARS, MAX_SIGNALS_PER_BATCH, MemoryNetwork, takeBatch, type Connection, type MemoryNetworkOptions, type Transport } from './transport.ts';
+import { ICE_CHECK_TIMEOUT_MS, iceCounter, isIceFailure, MAX_SIGNAL_BATCH_CHARS, MAX_SIGNALS_PER_BATCH, MemoryNetwork, takeBatch, type Connection, type MemoryNetworkOptions, type Transport } from './transport.ts';
 
 async function flushMicrotasks(): Promise<void> {
   for (let i = 0; i < 10; i++) await Promise.resolve();
@@ -133,6 +133,45 @@ describe('MemoryNetwork', () => {
     clock.advance(1_000);
     expect(log.filter((l) => l.includes('open'))).toEqual([]);
     expect(log).toEqual(['B closed (closed locally) @200', 'A closed (peer closed) @300']);
+  });
+});
+
+describe('MemoryNetwork ICE outcomes', () => {
+  it('closes both ends with "ice failed" once setup would have opened them, and opens neither', () => {
+    const { clock, log } = pair({ setupMs: () => 500, ice: (from, to) => (from === 'a' && to === 'b' ? 'fails' : 'connects') });
+    clock.advance(10_000);
+    expect(log).toEqual(['A closed (ice failed) @500', 'B closed (ice failed) @500']);
+  });
+
+  it('keeps a stuck pair checking until ICE_CHECK_TIMEOUT_MS after each end was created', () => {
+    const { clock, log } = pair({ ice: () => 'stuck' });
+    clock.advance(ICE_CHECK_TIMEOUT_MS - 1);
+    expect(log).toEqual([]);
+    clock.advance(60_000);
+    expect(log).toEqual([`A closed (ice checking timed out) @${ICE_CHECK_TIMEOUT_MS}`, `B closed (ice checking timed out) @${ICE_CHECK_TIMEOUT_MS}`]);
+  });
+
+  it('closes both ends of an open connection with "ice disconnected" when ICE loses it, and no other', () => {
+    const { clock, a, network, log } = pair({ latencyMs: () => 25 });
+    const c = network.endpoint('c');
+    const other = c.create(true, { signal: () => {}, open: () => {}, message: () => {}, close: (r) => log.push(`C closed (${r})`) });
+    clock.advance(0);
+    expect(log).toEqual(['A open @0', 'B open @0']);
+    (a as ReturnType<MemoryNetwork['endpoint']>).disconnectFrom('b');
+    clock.advance(100);
+    expect(log.slice(2)).toEqual(['A closed (ice disconnected) @0', 'B closed (ice disconnected) @0']);
+    other.close();
+  });
+
+  it('names one counter per ICE close reason, and only ICE failures as unreachable', () => {
+    expect(['ice failed', 'ice checking timed out', 'ice disconnected', 'peer closed', 'constructor'].map(iceCounter)).toEqual([
+      'ice-failed',
+      'ice-checking-timeout',
+      'ice-disconnected',
+      null,
+      null,
+    ]);
+    expect(['ice failed', 'ice checking timed out', 'ice disconnected'].map(isIceFailure)).toEqual([true, true, false]);
   });
 });
 

@@ -40,6 +40,46 @@ export function takeBatch(queue: string[]): string[] {
   return queue.splice(0, n);
 }
 
+/**
+ * Why a connection ended when ICE ended it: one string for each cause, whichever transport saw
+ * it, so the engine can count it (`iceCounter`) and back off from a peer ICE cannot reach.
+ */
+export const IceCloseReason = {
+  /** ICE tried every candidate pair and none worked (RTCIceConnectionState 'failed'). */
+  Failed: 'ice failed',
+  /** ICE was still checking ICE_CHECK_TIMEOUT_MS after the connection was created. */
+  CheckingTimedOut: 'ice checking timed out',
+  /** An open connection stayed 'disconnected' past its grace period: the peer is gone. */
+  Disconnected: 'ice disconnected',
+} as const;
+
+/**
+ * A connection that has both descriptions but whose ICE has not connected this long after it
+ * was created is given up on ('ice checking timed out'). Browsers take 30 s or more to call
+ * such a check 'failed'; this is shorter than the DHT's connect timeout (15 s), so the cause
+ * is named before the engine gives up on the attempt for its own reasons.
+ */
+export const ICE_CHECK_TIMEOUT_MS = 12_000;
+
+/** The Stats counter for a close reason ICE caused, or null for any other reason. */
+export function iceCounter(reason: string): string | null {
+  switch (reason) {
+    case IceCloseReason.Failed:
+      return 'ice-failed';
+    case IceCloseReason.CheckingTimedOut:
+      return 'ice-checking-timeout';
+    case IceCloseReason.Disconnected:
+      return 'ice-disconnected';
+    default:
+      return null;
+  }
+}
+
+/** Whether ICE found no path to the peer: a dial that ends so says nothing of the signaling path. */
+export function isIceFailure(reason: string): boolean {
+  return reason === IceCloseReason.Failed || reason === IceCloseReason.CheckingTimedOut;
+}
+
 /** A batch of signaling strings for one connection attempt, named by the initiator's tag. */
 export interface SignalPayload {
   conn: string;
@@ -100,7 +140,15 @@ export interface MemoryNetworkOptions {
    * a host with many interfaces gathers. Default 0: the simulator's connections signal once.
    */
   iceCandidates?: number;
+  /**
+   * How ICE ends between two endpoints (initiator, answerer): 'connects' (the default);
+   * 'fails', both ends closing with 'ice failed' once setup would have opened them; or
+   * 'stuck', both ends checking until ICE_CHECK_TIMEOUT_MS after each was created.
+   */
+  ice?: (from: string, to: string) => IceOutcome;
 }
+
+export type IceOutcome = 'connects' | 'fails' | 'stuck';
 
 /**
  * An in-memory network of endpoints with a fake or real clock. It models what shapes a WebRTC
@@ -121,6 +169,7 @@ export class MemoryNetwork {
       retransmitMs: 200,
       creationCap: CONNECTION_LIFETIME_CAP,
       iceCandidates: 0,
+      ice: () => 'connects',
       ...options,
     };
   }
@@ -186,6 +235,15 @@ export class MemoryTransport implements Transport {
     return new Set(this.live);
   }
 
+  /**
+   * ICE loses every open connection between this endpoint and `other` while both stay up (a
+   * network change, a NAT that forgot its mapping): each end closes with 'ice disconnected', as
+   * WebRtcTransport does once 'disconnected' outlasts its grace period.
+   */
+  disconnectFrom(other: string): void {
+    for (const conn of [...this.live]) conn.disconnectIfTo(other);
+  }
+
   /** @internal A connection of this endpoint closed. */
   forget(conn: MemoryConnection): void {
     const at = this.live.indexOf(conn);
@@ -210,6 +268,8 @@ class MemoryConnection implements Connection {
   /** The next setup step (emitting the offer or answer, opening); cleared if this side closes. */
   private step: TimerHandle | null = null;
   private peerFingerprint: string | null = null;
+  /** When it was created, for the ICE check deadline of a pair whose ICE is stuck. */
+  private readonly createdAt: number;
 
   constructor(
     readonly owner: MemoryTransport,
@@ -218,6 +278,7 @@ class MemoryConnection implements Connection {
   ) {
     const net = owner.network;
     this.serial = net.newConnectionSerial();
+    this.createdAt = net.options.clock.now();
     if (initiator) {
       this.state = 'signaling';
       net.registerOffer(this);
@@ -266,8 +327,12 @@ class MemoryConnection implements Connection {
       this.peerFingerprint = msg.fp;
       this.state = 'connecting';
       const setup = Math.max(0, net.options.setupMs(this.owner.name, answerer.owner.name));
-      this.later(setup, () => this.opened());
-      answerer.later(setup, () => answerer.opened());
+      const ice = net.options.ice(this.owner.name, answerer.owner.name);
+      for (const end of [this, answerer]) {
+        if (ice === 'connects') end.later(setup, () => end.opened());
+        else if (ice === 'fails') end.later(setup, () => end.end(IceCloseReason.Failed, false));
+        else end.later(Math.max(0, end.createdAt + ICE_CHECK_TIMEOUT_MS - net.options.clock.now()), () => end.end(IceCloseReason.CheckingTimedOut, false));
+      }
     } else {
       this.fail('unexpected signal');
     }
@@ -294,6 +359,14 @@ class MemoryConnection implements Connection {
 
   close(): void {
     this.end('closed locally', true);
+  }
+
+  /** @internal Closes both ends with 'ice disconnected' if this is an open connection to `other`. */
+  disconnectIfTo(other: string): void {
+    const peer = this.peer;
+    if (this.state !== 'open' || !peer || peer.owner.name !== other) return;
+    this.end(IceCloseReason.Disconnected, false);
+    peer.end(IceCloseReason.Disconnected, false);
   }
 
   private deliver(frame: string): void {

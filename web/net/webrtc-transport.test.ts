@@ -5,8 +5,11 @@
 import wrtc from '@roamhq/wrtc';
 import Peer from 'simple-peer';
 import { describe, expect, it } from 'vitest';
+import { CONNECT_TIMEOUT_MS } from '../../shared/dht/constants.ts';
+import { FakeClock } from '../../shared/lib/clock.ts';
 import { transportContract } from '../../shared/lib/transport-contract.ts';
-import { parseSignal, sdpFingerprint, WebRtcTransport, type PeerConstructor } from './webrtc-transport.ts';
+import { ICE_CHECK_TIMEOUT_MS } from '../../shared/lib/transport.ts';
+import { DISCONNECT_GRACE_MS, parseSignal, sdpFingerprint, WebRtcTransport, type PeerConstructor } from './webrtc-transport.ts';
 
 const settle = () => new Promise<void>((resolve) => setTimeout(resolve, 50));
 
@@ -39,5 +42,112 @@ describe('WebRTC signal checks', () => {
   it('reads the DTLS fingerprint of an SDP, normalised', () => {
     expect(sdpFingerprint('v=0\r\na=fingerprint:SHA-256 ab:cd:EF\r\na=setup:actpass\r\n')).toBe('sha-256 AB:CD:EF');
     expect(sdpFingerprint('v=0\r\na=setup:actpass\r\n')).toBeNull();
+  });
+});
+
+/**
+ * simple-peer as far as the transport's ICE handling sees it: events the test emits by hand.
+ * Like simple-peer, destroy() with an error reports it and then 'close'.
+ */
+class FakePeer {
+  readonly _pc = {};
+  bufferSize = 0;
+  destroyed = false;
+  private readonly handlers = new Map<string, ((...args: unknown[]) => void)[]>();
+  on(event: string, fn: (...args: unknown[]) => void): this {
+    this.handlers.set(event, [...(this.handlers.get(event) ?? []), fn]);
+    return this;
+  }
+  emit(event: string, ...args: unknown[]): void {
+    for (const fn of this.handlers.get(event) ?? []) fn(...args);
+  }
+  signal(): void {}
+  send(): void {}
+  destroy(): void {
+    this.destroyed = true;
+  }
+  /** What simple-peer does when the RTCPeerConnection's ICE state becomes 'failed'. */
+  iceFails(): void {
+    this.emit('iceStateChange', 'failed', 'complete');
+    this.emit('error', Object.assign(new Error('Ice connection failed.'), { code: 'ERR_ICE_CONNECTION_FAILURE' }));
+    this.emit('close');
+  }
+}
+
+const OFFER = JSON.stringify({ type: 'offer', sdp: 'v=0\r\na=fingerprint:sha-256 AB:CD\r\n' });
+
+/** One answerer connection over a FakePeer on a fake clock; `closes` collects its close reasons. */
+function fakeConnection() {
+  const clock = new FakeClock(0);
+  let peer: FakePeer | null = null;
+  const Fake = function () {
+    peer = new FakePeer();
+    return peer;
+  } as unknown as PeerConstructor;
+  const transport = new WebRtcTransport({ Peer: Fake, clock });
+  const closes: string[] = [];
+  const conn = transport.create(false, { signal: () => {}, open: () => {}, message: () => {}, close: (reason) => closes.push(reason) });
+  return { clock, peer: peer! as FakePeer, conn, closes };
+}
+
+describe('WebRTC ICE health', () => {
+  it('closes once, with "ice failed", when ICE fails, however many ways simple-peer reports it', () => {
+    const { peer, conn, closes } = fakeConnection();
+    conn.signal(OFFER);
+    peer.emit('iceStateChange', 'checking', 'gathering');
+    peer.iceFails();
+    expect(closes).toEqual(['ice failed']);
+    expect(peer.destroyed).toBe(true);
+  });
+
+  it('names simple-peer\'s ICE failure error "ice failed" when no state change came first', () => {
+    const { peer, closes } = fakeConnection();
+    peer.emit('error', Object.assign(new Error('Ice connection failed.'), { code: 'ERR_ICE_CONNECTION_FAILURE' }));
+    peer.emit('close');
+    expect(closes).toEqual(['ice failed']);
+  });
+
+  it('gives up a check still running ICE_CHECK_TIMEOUT_MS after creation, before the DHT\'s connect timeout', () => {
+    expect(ICE_CHECK_TIMEOUT_MS).toBeLessThan(CONNECT_TIMEOUT_MS);
+    const { clock, peer, conn, closes } = fakeConnection();
+    conn.signal(OFFER);
+    peer.emit('iceStateChange', 'checking', 'complete');
+    clock.advance(ICE_CHECK_TIMEOUT_MS - 1);
+    expect(closes).toEqual([]);
+    clock.advance(1);
+    expect(closes).toEqual(['ice checking timed out']);
+    clock.advance(60_000);
+    peer.emit('close');
+    expect(closes).toEqual(['ice checking timed out']);
+  });
+
+  it('leaves a connection still waiting for the peer\'s description to the engine\'s own timeout', () => {
+    const { clock, closes } = fakeConnection();
+    clock.advance(60_000);
+    expect(closes).toEqual([]);
+  });
+
+  it('does not time out a check that connected', () => {
+    const { clock, peer, conn, closes } = fakeConnection();
+    conn.signal(OFFER);
+    peer.emit('iceStateChange', 'checking', 'complete');
+    peer.emit('iceStateChange', 'connected', 'complete');
+    clock.advance(60_000);
+    expect(closes).toEqual([]);
+  });
+
+  it('gives up a connection disconnected for DISCONNECT_GRACE_MS, but not one that recovers sooner', () => {
+    const { clock, peer, conn, closes } = fakeConnection();
+    conn.signal(OFFER);
+    peer.emit('iceStateChange', 'connected', 'complete');
+    peer.emit('connect');
+    peer.emit('iceStateChange', 'disconnected', 'complete');
+    clock.advance(DISCONNECT_GRACE_MS - 1);
+    peer.emit('iceStateChange', 'connected', 'complete');
+    clock.advance(60_000);
+    expect(closes).toEqual([]);
+    peer.emit('iceStateChange', 'disconnected', 'complete');
+    clock.advance(DISCONNECT_GRACE_MS);
+    expect(closes).toEqual(['ice disconnected']);
   });
 });

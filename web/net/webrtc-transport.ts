@@ -6,12 +6,14 @@
  * What the engine relies on and simple-peer does not give by itself:
  * - every signal, in and out, is a JSON string checked here before simple-peer sees it;
  * - each end learns both DTLS fingerprints from the SDPs, for HELLO to bind to;
- * - close is reported exactly once, whichever side or cause ended the connection;
+ * - close is reported exactly once, whichever side or cause ended the connection, and when ICE
+ *   ended it the reason says how (IceCloseReason: failed, a check stuck, disconnected);
  * - send refuses instead of queueing without bound (MACHINE-NOTES: a deep queue stalls);
  * - creation is counted and capped, since Chromium's cap throws from inside simple-peer.
  */
 import type SimplePeer from 'simple-peer';
-import { CONNECTION_LIFETIME_CAP } from '../../shared/lib/transport.ts';
+import { systemClock, type Clock, type TimerHandle } from '../../shared/lib/clock.ts';
+import { CONNECTION_LIFETIME_CAP, ICE_CHECK_TIMEOUT_MS, IceCloseReason } from '../../shared/lib/transport.ts';
 import { ErrorCode, PeerchatError } from '../../shared/lib/errors.ts';
 import type { Connection, ConnectionEvents, Transport } from '../../shared/lib/transport.ts';
 
@@ -32,6 +34,10 @@ export interface WebRtcTransportOptions {
   onCreated?: () => void;
   /** How long ICE may stay 'disconnected' before the connection is given up on. */
   disconnectGraceMs?: number;
+  /** How long after creation ICE may still be checking (ICE_CHECK_TIMEOUT_MS). */
+  iceCheckTimeoutMs?: number;
+  /** The ICE timers' clock; tests hand in a FakeClock. */
+  clock?: Pick<Clock, 'setTimeout' | 'clearTimeout'>;
 }
 
 /** A signal is one SDP or one ICE candidate: far below this. */
@@ -131,8 +137,13 @@ class WebRtcConnection implements Connection {
   private haveRemote = false;
   /** Frames that arrived before simple-peer said 'connect'. */
   private early: string[] | null = null;
-  private disconnectTimer: ReturnType<typeof setTimeout> | null = null;
+  /** The latest RTCIceConnectionState simple-peer reported. */
+  private ice = 'new';
+  private disconnectTimer: TimerHandle | null = null;
+  /** Ends a check still running ICE_CHECK_TIMEOUT_MS after creation; cleared once ICE connects. */
+  private checkTimer: TimerHandle | null = null;
   private readonly disconnectGraceMs: number;
+  private readonly clock: Pick<Clock, 'setTimeout' | 'clearTimeout'>;
 
   constructor(
     private readonly owner: WebRtcTransport,
@@ -141,6 +152,7 @@ class WebRtcConnection implements Connection {
     options: WebRtcTransportOptions,
   ) {
     this.disconnectGraceMs = options.disconnectGraceMs ?? DISCONNECT_GRACE_MS;
+    this.clock = options.clock ?? systemClock;
     this.peer = new options.Peer({
       initiator,
       trickle: true,
@@ -151,6 +163,7 @@ class WebRtcConnection implements Connection {
     // simple-peer reports a refused RTCPeerConnection constructor by destroying itself later,
     // not by throwing: a peer without a connection object is one the browser refused.
     this.constructed = (this.peer as unknown as { _pc?: unknown })._pc !== undefined;
+    if (this.constructed) this.checkTimer = this.clock.setTimeout(() => this.checkDeadline(), options.iceCheckTimeoutMs ?? ICE_CHECK_TIMEOUT_MS);
     this.peer.on('signal', (data: unknown) => this.onLocalSignal(data));
     this.peer.on('connect', () => {
       if (this.state !== 'signaling') return;
@@ -172,7 +185,9 @@ class WebRtcConnection implements Connection {
       }
     });
     this.peer.on('iceStateChange', (state: string) => this.onIceState(state));
-    this.peer.on('error', (err: Error & { code?: string }) => this.end(err.code ?? err.message ?? 'error'));
+    this.peer.on('error', (err: Error & { code?: string }) =>
+      this.end(err.code === 'ERR_ICE_CONNECTION_FAILURE' ? IceCloseReason.Failed : (err.code ?? err.message ?? 'error')),
+    );
     this.peer.on('close', () => this.end('peer closed'));
   }
 
@@ -226,18 +241,36 @@ class WebRtcConnection implements Connection {
   }
 
   /**
-   * A peer whose tab died (crash, killed process, lost network) sends no goodbye: ICE notices
-   * within seconds ('disconnected') but only calls it 'failed' much later, and simple-peer waits
-   * for 'failed'. A connection that stays disconnected for a grace period is given up on.
+   * ICE 'failed' ends the connection at once, under its own reason (simple-peer's error that
+   * follows finds it closed). A peer whose tab died (crash, killed process, lost network) sends
+   * no goodbye: ICE notices within seconds ('disconnected') but only calls it 'failed' much
+   * later. A connection that stays disconnected for a grace period is given up on.
    */
   private onIceState(state: string): void {
     if (this.state === 'closed') return;
-    if (state !== 'disconnected') {
-      if (this.disconnectTimer) clearTimeout(this.disconnectTimer);
-      this.disconnectTimer = null;
-      return;
+    this.ice = state;
+    if (state === 'failed') return this.end(IceCloseReason.Failed);
+    if (state === 'connected' || state === 'completed') this.clearTimer('checkTimer');
+    if (state !== 'disconnected') return this.clearTimer('disconnectTimer');
+    this.disconnectTimer ??= this.clock.setTimeout(() => this.end(IceCloseReason.Disconnected), this.disconnectGraceMs);
+  }
+
+  /**
+   * ICE_CHECK_TIMEOUT_MS after creation: a connection with both descriptions whose ICE is still
+   * new or checking will not connect in time. One still waiting for the peer's description is a
+   * signaling matter the engine times out itself.
+   */
+  private checkDeadline(): void {
+    this.checkTimer = null;
+    if (this.state === 'signaling' && this.haveRemote && (this.ice === 'new' || this.ice === 'checking')) {
+      this.end(IceCloseReason.CheckingTimedOut);
     }
-    this.disconnectTimer ??= setTimeout(() => this.end('ice disconnected'), this.disconnectGraceMs);
+  }
+
+  private clearTimer(which: 'checkTimer' | 'disconnectTimer'): void {
+    const timer = this[which];
+    if (timer) this.clock.clearTimeout(timer);
+    this[which] = null;
   }
 
   private onLocalSignal(data: unknown): void {
@@ -250,7 +283,8 @@ class WebRtcConnection implements Connection {
   private end(reason: string): void {
     if (this.state === 'closed') return;
     this.state = 'closed';
-    if (this.disconnectTimer) clearTimeout(this.disconnectTimer);
+    this.clearTimer('disconnectTimer');
+    this.clearTimer('checkTimer');
     this.owner.forget(this);
     this.peer.destroy();
     this.events.close(reason);

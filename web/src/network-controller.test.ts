@@ -9,27 +9,33 @@ import type { PeerNode } from '../net/peer-node.ts';
 import { CONNECTION_CAP } from '../../shared/dht/constants.ts';
 import { loadCreated, saveCreated, type PageLocation } from '../net/tab.ts';
 import type { NetworkState } from '../state/network.svelte.ts';
+import { Stats } from '../../shared/lib/stats.ts';
 import { MemoryStorage } from '../storage/web-storage.ts';
 import { NetworkController, ROUTING_SNAPSHOT_MS, SAMPLE_MS } from './network-controller.ts';
+import { NO_PEERS_NOTICE_MS } from './reachability.ts';
 
 /** NetworkState's fields without Svelte: the controller only assigns them. */
 function plainNetworkState(): NetworkState {
   return {
     nodeId: null, phase: 'starting', problem: null, peers: 0, contacts: 0, buckets: 0, signal: 'connecting',
-    signalDetail: '', iceServers: [], created: 0, twinMoves: 0, lookup: null, lookupBusy: false, lookupError: null,
+    signalDetail: '', iceServers: [], noPeers: null, created: 0, twinMoves: 0, lookup: null, lookupBusy: false, lookupError: null,
   };
 }
 
+/** `live.neighbours` may change during a test; `node.stats` counts connections as a node does. */
 function fakePeer(neighbours: number, lookup = { nodes: ['cd'.repeat(20)], answered: 2 }) {
+  const live = { neighbours, iceUrls: [] as string[] };
+  const stats = new Stats();
   const node = {
     hex: 'ab'.repeat(20),
-    neighbours: () => Array.from({ length: neighbours }, (_, i) => ({ hex: String(i).padStart(40, '0') })),
+    neighbours: () => Array.from({ length: live.neighbours }, (_, i) => ({ hex: String(i).padStart(40, '0') })),
     table: { summary: () => ({ contacts: 12, buckets: 3 }) },
     saveRoutingSnapshot: vi.fn(() => Promise.resolve()),
-    stats: { count: vi.fn() },
+    stats,
+    channels: { attemptsInProgress: 0 },
     lookup: vi.fn(() => Promise.resolve(lookup)),
   };
-  return { node, start: vi.fn(() => Promise.resolve()), close: vi.fn() };
+  return { node, live, iceUrls: () => live.iceUrls, start: vi.fn(() => Promise.resolve()), close: vi.fn() };
 }
 
 function setup(o: { created?: number; neighbours?: number; lookup?: { nodes: string[]; answered: number } } = {}) {
@@ -127,6 +133,37 @@ describe('the network controller', () => {
     await lonely.controller.lookupRandom();
     expect(lonely.net.lookupError).toMatch(/partitioned/);
     expect(lonely.net.lookupBusy).toBe(false);
+  });
+
+  it('says why no peer could be reached once a joined tab has been alone a while, and not once one connects', async () => {
+    const { clock, net, controller, peer, asPeer } = setup({ neighbours: 0 });
+    peer.live.iceUrls = ['stun:stun.example.org', 'turn:turn.example.org'];
+    await controller.start(asPeer);
+    peer.node.stats.count('connections-created', 2);
+    clock.advance(NO_PEERS_NOTICE_MS - SAMPLE_MS);
+    expect(net.noPeers).toBeNull();
+    clock.advance(SAMPLE_MS);
+    expect(net.noPeers).toBe('No peer could be reached through the configured STUN/TURN servers (stun:stun.example.org, turn:turn.example.org).');
+    peer.live.neighbours = 1;
+    peer.node.stats.count('connections-created');
+    peer.node.stats.count('channels-authenticated');
+    clock.advance(SAMPLE_MS);
+    expect(net.noPeers).toBeNull();
+    // Alone again: the failures from before the peer are old news, and a new one takes a while.
+    peer.live.neighbours = 0;
+    peer.live.iceUrls = [];
+    clock.advance(2 * NO_PEERS_NOTICE_MS);
+    expect(net.noPeers).toBeNull();
+    peer.node.stats.count('connections-created');
+    clock.advance(SAMPLE_MS);
+    expect(net.noPeers).toMatch(/^No peer could be reached\. No STUN or TURN server is configured/);
+  });
+
+  it('stays quiet for the first tab of a network, which has no one to dial', async () => {
+    const { clock, net, controller, asPeer } = setup({ neighbours: 0 });
+    await controller.start(asPeer);
+    clock.advance(10 * NO_PEERS_NOTICE_MS);
+    expect(net.noPeers).toBeNull();
   });
 
   it('stops its tick and the node on close, and a second close does nothing', async () => {

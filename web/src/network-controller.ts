@@ -14,6 +14,7 @@ import type { Random } from '../../shared/lib/random.ts';
 import type { PeerNode } from '../net/peer-node.ts';
 import type { SignalClientState } from '../net/signal-client.ts';
 import { shouldMove } from '../../shared/dht/budget.ts';
+import { failedAttempts, noPeersMessage } from './reachability.ts';
 import { loadCreated, moveToTwin, saveCreated, twinMoves, variantOf, type PageLocation, type Variant } from '../net/tab.ts';
 import type { NetworkState } from '../state/network.svelte.ts';
 
@@ -41,6 +42,10 @@ export class NetworkController {
   private tick: TimerHandle | null = null;
   private snapshotAt = 0;
   private joinedAt: number | null = null;
+  /** Since when the tab has had no peer (null while it has one). */
+  private aloneSince: number | null = null;
+  /** Failed attempts counted when the tab last had a peer: those after it are news. */
+  private failedBefore = 0;
   private moving = false;
   private closed = false;
 
@@ -168,7 +173,28 @@ export class NetworkController {
     const table = node.table.summary();
     net.contacts = table.contacts;
     net.buckets = table.buckets;
+    this.sampleReachability(net.peers);
     this.maybeMove();
+  }
+
+  /** Says why no peer could be reached once the tab has been alone a while; gone with a peer. */
+  private sampleReachability(peers: number): void {
+    const peer = this.peer!;
+    const now = this.o.clock.now();
+    const failed = failedAttempts(peer.node);
+    if (peers > 0) {
+      this.aloneSince = null;
+      this.failedBefore = failed;
+    } else {
+      this.aloneSince ??= now;
+    }
+    this.o.net.noPeers = noPeersMessage({
+      joined: this.o.net.phase === 'joined',
+      peers,
+      aloneMs: this.aloneSince === null ? 0 : now - this.aloneSince,
+      failedAttempts: failed - this.failedBefore,
+      iceUrls: peer.iceUrls(),
+    });
   }
 
   private maybeSnapshot(): void {

@@ -26,6 +26,8 @@ export class NetworkState {
   signalDetail = $state('');
   /** URLs of the ICE servers new connections use (never credentials); empty: host candidates only. */
   iceServers = $state<string[]>([]);
+  /** Why no peer could be reached, once the tab has been alone a while (reachability.ts). */
+  noPeers = $state<string | null>(null);
   created = $state(0);
   twinMoves = $state(0);
   lookup = $state<LookupView | null>(null);

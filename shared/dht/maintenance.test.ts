@@ -1,0 +1,149 @@
+/**
+ * Upkeep's per-peer dial backoff on a fake clock, with a stand-in for the node: how soon a peer
+ * whose dial failed is dialed again, from the overlay (learn) and from the bootstrap service.
+ */
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { FakeClock } from '../lib/clock.ts';
+import { ErrorCode, PeerchatError } from '../lib/errors.ts';
+import { ID_BYTES, idToHex } from '../lib/id.ts';
+import { SeededRandom } from '../lib/random.ts';
+import { Stats } from '../lib/stats.ts';
+import { DIAL_BACKOFF_MS, ICE_BACKOFF_MS, Maintenance, type UpkeepHost } from './maintenance.ts';
+import type { Peer } from './channels.ts';
+
+const SECOND = 1_000;
+const MINUTE = 60 * SECOND;
+
+async function flush(): Promise<void> {
+  for (let i = 0; i < 20; i++) await Promise.resolve();
+}
+
+type Outcome = 'ice' | 'timeout' | 'ok';
+
+/** A node with no channel, whose every dial ends as `outcome()` says; `dials` records them. */
+function setup(o: { bootstrapPeers?: string[] } = {}) {
+  const clock = new FakeClock(0);
+  const random = new SeededRandom(3);
+  const self = random.bytes(ID_BYTES);
+  const peer = idToHex(random.bytes(ID_BYTES));
+  const dials: { hex: string; at: number }[] = [];
+  let outcome: Outcome = 'ice';
+  const dial = vi.fn((hex: string) => {
+    dials.push({ hex, at: clock.now() });
+    if (outcome === 'ok') return Promise.resolve({ hex } as unknown as Peer);
+    return Promise.reject(outcome === 'ice' ? new PeerchatError(ErrorCode.IceFailed, 'ice failed') : new PeerchatError(ErrorCode.Timeout, 'No channel'));
+  });
+  const host = {
+    id: self,
+    hex: idToHex(self),
+    config: { replication: 8, farChannelsPerBucket: 1, maxDhtChannels: 48, bootstrapPeers: 3 },
+    clock,
+    ticker: clock,
+    random,
+    stats: new Stats(),
+    bootstrap: o.bootstrapPeers ? { peers: () => Promise.resolve(o.bootstrapPeers!), exchange: () => Promise.resolve({ data: [] }) } : undefined,
+    // Every candidate is in the near subtree, so each one learned is dialed unless backed off.
+    table: { nearBoundary: () => 159, connectedIn: () => 0, bucket: () => [], wanted: () => [] },
+    channels: { peers: new Map<string, Peer>(), connecting: () => false, dial },
+    budget: { canCreate: () => true, retryAfterMs: () => MINUTE },
+    neighbours: () => [],
+    closestTo: () => [],
+    estimatedSize: () => 2,
+    overlayPath: () => () => Promise.resolve({ data: [] }),
+    recheckServices: () => Promise.resolve(),
+  } as unknown as UpkeepHost;
+  const maintenance = new Maintenance(host);
+  const learnEvery = async (periodMs: number, forMs: number) => {
+    for (const end = clock.now() + forMs; clock.now() < end; ) {
+      maintenance.learn([{ id: random.bytes(ID_BYTES), hex: peer }]);
+      await flush();
+      clock.advance(periodMs);
+    }
+  };
+  const gaps = () => dials.slice(1).map((d, i) => d.at - dials[i]!.at);
+  return {
+    clock, random, host, maintenance, peer, dials, gaps, learnEvery,
+    setOutcome: (next: Outcome) => (outcome = next),
+  };
+}
+
+let running: Maintenance | null = null;
+afterEach(() => running?.close());
+
+describe("upkeep's dial backoff", () => {
+  it('redials a peer ICE could not reach after 30 s, then doubling to 10 minutes, with jitter', async () => {
+    const t = setup();
+    running = t.maintenance;
+    // Asked to dial it every 5 s for an hour, as lookups and near checks would name it.
+    await t.learnEvery(5 * SECOND, 60 * MINUTE);
+    const gaps = t.gaps();
+    for (const [i, gap] of gaps.entries()) {
+      const base = Math.min(DIAL_BACKOFF_MS, ICE_BACKOFF_MS * 2 ** i);
+      expect(gap).toBeGreaterThanOrEqual(0.75 * base);
+      expect(gap).toBeLessThanOrEqual(1.25 * base + 5 * SECOND);
+    }
+    expect(gaps[0]).toBeLessThanOrEqual(45 * SECOND);
+    // 30 s, 1, 2, 4, 8 min and then every 10: about 10 dials in the hour, not 720.
+    expect(t.dials.length).toBeGreaterThanOrEqual(8);
+    expect(t.dials.length).toBeLessThanOrEqual(12);
+    expect(t.host.stats.get('dial-failed-ICE_FAILED')).toBe(t.dials.length);
+  });
+
+  it('starts the ICE backoff over once a dial to the peer succeeds', async () => {
+    const t = setup();
+    running = t.maintenance;
+    await t.learnEvery(5 * SECOND, 4 * MINUTE); // four failures: the next wait is about 4 minutes
+    expect(t.dials.length).toBe(4);
+    t.setOutcome('ok');
+    await t.learnEvery(5 * SECOND, 6 * MINUTE);
+    expect(t.dials.length).toBeGreaterThan(4);
+    const okUntil = t.dials.length;
+    t.setOutcome('ice');
+    await t.learnEvery(5 * SECOND, 2 * MINUTE);
+    // The first dial after the success fails at ICE and starts a new series: 30 s again.
+    const after = t.dials.slice(okUntil);
+    expect(after.length).toBeGreaterThanOrEqual(2);
+    expect(after[1]!.at - after[0]!.at).toBeLessThanOrEqual(45 * SECOND);
+  });
+
+  it('keeps the flat 10-minute backoff for other failures, drawing no randomness for it', async () => {
+    const t = setup();
+    running = t.maintenance;
+    t.setOutcome('timeout');
+    const float = vi.spyOn(t.random, 'float');
+    await t.learnEvery(5 * SECOND, 35 * MINUTE);
+    expect(t.gaps().every((gap) => gap >= DIAL_BACKOFF_MS && gap <= DIAL_BACKOFF_MS + 5 * SECOND)).toBe(true);
+    expect(t.dials.length).toBe(4);
+    expect(float).not.toHaveBeenCalled();
+  });
+
+  it('skips a first peer ICE could not reach when a lonely node asks the bootstrap service again', async () => {
+    const peer = idToHex(new SeededRandom(9).bytes(ID_BYTES));
+    const t = setup({ bootstrapPeers: [peer] });
+    running = t.maintenance;
+    void t.maintenance.join();
+    for (let i = 0; i < 10 * 60; i++) {
+      await flush();
+      t.clock.advance(SECOND);
+    }
+    // The lonely retries come after 2, 4, 8, 16 s...; the peer is dialed only once its backoff ends.
+    const gaps = t.gaps();
+    expect(gaps.length).toBeGreaterThanOrEqual(3);
+    expect(gaps[0]).toBeGreaterThanOrEqual(0.75 * ICE_BACKOFF_MS);
+    expect(gaps[1]).toBeGreaterThanOrEqual(0.75 * 2 * ICE_BACKOFF_MS);
+    expect(t.host.stats.get('bootstrap-dial-failed-ICE_FAILED')).toBe(t.dials.length);
+  });
+
+  it('still redials a first peer through the bootstrap service at once after other failures', async () => {
+    const peer = idToHex(new SeededRandom(9).bytes(ID_BYTES));
+    const t = setup({ bootstrapPeers: [peer] });
+    running = t.maintenance;
+    t.setOutcome('timeout');
+    void t.maintenance.join();
+    for (let i = 0; i < 30; i++) {
+      await flush();
+      t.clock.advance(SECOND);
+    }
+    expect(t.gaps()[0]).toBeLessThan(5 * SECOND);
+  });
+});

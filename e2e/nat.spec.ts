@@ -63,18 +63,24 @@ async function openTab(bed: Testbed, n: number, url: string, errors: string[], t
   return { browser, context, page, nodeId };
 }
 
-/** First-peer dials through the signal server that failed, by any reason. */
-async function failedFirstDials(page: Page): Promise<number> {
+/** The tab's node counters whose names start with `prefix`, summed. */
+async function counted(page: Page, prefix: string): Promise<number> {
   const { node } = await inPage(page, () => window.peerchat!.stats());
-  return Object.entries(node).reduce((sum, [name, n]) => (name.startsWith('bootstrap-dial-failed-') ? sum + n : sum), 0);
+  return Object.entries(node).reduce((sum, [name, n]) => (name.startsWith(prefix) ? sum + n : sum), 0);
 }
 
-/** Waits until `later` has tried `earlier` through the server and failed; then neither has a peer. */
-async function expectNoConnection(earlier: HomeTab, later: HomeTab): Promise<void> {
-  await expect.poll(() => failedFirstDials(later.page), { timeout: CONNECT_TIMEOUT, message: 'a failed first dial' }).toBeGreaterThanOrEqual(1);
+/**
+ * Waits until `later` has tried `earlier` through the server and failed at ICE (failed, or a
+ * check that never succeeded); then neither has a peer, and `later`'s Network panel says why in
+ * words that depend on the ICE servers it had (`says`).
+ */
+async function expectNoConnection(earlier: HomeTab, later: HomeTab, says: RegExp): Promise<void> {
+  await expect.poll(() => counted(later.page, 'bootstrap-dial-failed-'), { timeout: CONNECT_TIMEOUT, message: 'a failed first dial' }).toBeGreaterThanOrEqual(1);
+  expect((await counted(later.page, 'ice-failed')) + (await counted(later.page, 'ice-checking-timeout'))).toBeGreaterThanOrEqual(1);
   expect(await neighbours(earlier.page)).toEqual([]);
   expect(await neighbours(later.page)).toEqual([]);
   await expect(later.page.getByTestId('peer-count')).toHaveText('0');
+  await expect(later.page.getByRole('status').filter({ hasText: 'No peer could be reached' })).toHaveText(says, { timeout: CONNECT_TIMEOUT });
 }
 
 /** alice and bob join, alice sends, bob answers: both statuses reach delivered. */
@@ -125,7 +131,7 @@ test.describe('between homes behind NAT routers', { tag: '@nat' }, () => {
     const server = await startSignalServer(bed);
     const alice = await openTab(bed, 0, server.url, pageErrors);
     const bob = await openTab(bed, 1, server.url, pageErrors);
-    await expectNoConnection(alice, bob);
+    await expectNoConnection(alice, bob, /No STUN or TURN server is configured/);
   });
 
   test('(2) port-restricted NATs with STUN_URLS: alice and bob chat over srflx candidates', async ({ testbed, pageErrors }) => {
@@ -146,7 +152,7 @@ test.describe('between homes behind NAT routers', { tag: '@nat' }, () => {
     const server = await startSignalServer(bed, { STUN_URLS: turn.stunUrl });
     const alice = await openTab(bed, 0, server.url, pageErrors);
     const bob = await openTab(bed, 1, server.url, pageErrors);
-    await expectNoConnection(alice, bob);
+    await expectNoConnection(alice, bob, /configured STUN\/TURN servers \(stun:203\.0\.113\.1:3478\)\. Without a TURN server/);
   });
 
   test('(4) symmetric NATs with TURN_URLS and TURN_SECRET: they chat through a coturn relay', async ({ testbed, pageErrors }) => {

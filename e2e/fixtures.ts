@@ -27,9 +27,13 @@ export class Tabs {
     private readonly server: SignalServer,
   ) {}
 
-  /** Opens the app in a new context; resolves once the tab shows its node id. */
-  async open(query = ''): Promise<Tab> {
+  /**
+   * Opens the app in a new context; resolves once the tab shows its node id. `prepare` runs on
+   * the context before the page exists (init scripts, e.g. e2e/nat/paths.ts).
+   */
+  async open(query = '', prepare?: (context: BrowserContext) => Promise<void>): Promise<Tab> {
     const context = await this.newContext();
+    await prepare?.(context);
     const page = await context.newPage();
     const tab: Tab = { context, page, nodeId: '', errors: [] };
     page.on('pageerror', (err) => tab.errors.push(String(err)));

@@ -17,7 +17,7 @@ import { encodeFrame, hello, parseFrame, type RequestFrame } from './protocol.ts
 import type { Random } from '../lib/random.ts';
 import type { Reply } from './rpc.ts';
 import type { Stats } from '../lib/stats.ts';
-import { iceCounter, isIceFailure, type SignalPath, type SignalPayload, type SignalReply, type Transport } from '../lib/transport.ts';
+import { closeCounter, isIceFailure, type SignalPath, type SignalPayload, type SignalReply, type Transport } from '../lib/transport.ts';
 
 export type { Peer } from './link.ts';
 
@@ -325,8 +325,8 @@ export class Channels implements LinkOwner {
     if (a.state === 'closed') return;
     a.state = 'closed';
     this.forget(a);
-    const ice = iceCounter(reason);
-    if (ice) this.o.stats.count(ice);
+    const counter = closeCounter(reason);
+    if (counter) this.o.stats.count(counter);
     const setup = a.setup;
     if (setup?.timer) this.o.clock.clearTimeout(setup.timer);
     setup?.waiter?.();

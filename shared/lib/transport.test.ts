@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { FakeClock } from './clock.ts';
 import { SeededRandom } from './random.ts';
 import { transportContract } from './transport-contract.ts';
-import { ICE_CHECK_TIMEOUT_MS, iceCounter, isIceFailure, MAX_SIGNAL_BATCH_CHARS, MAX_SIGNALS_PER_BATCH, MemoryNetwork, takeBatch, type Connection, type MemoryNetworkOptions, type Transport } from './transport.ts';
+import { closeCounter, DtlsCloseReason, ICE_CHECK_TIMEOUT_MS, IceCloseReason, iceCounter, isIceFailure, MAX_SIGNAL_BATCH_CHARS, MAX_SIGNALS_PER_BATCH, MemoryNetwork, takeBatch, type Connection, type MemoryNetworkOptions, type Transport } from './transport.ts';
 
 async function flushMicrotasks(): Promise<void> {
   for (let i = 0; i < 10; i++) await Promise.resolve();
@@ -172,6 +172,11 @@ describe('MemoryNetwork ICE outcomes', () => {
       null,
     ]);
     expect(['ice failed', 'ice checking timed out', 'ice disconnected'].map(isIceFailure)).toEqual([true, true, false]);
+  });
+
+  it('names the counters of DTLS refusals beside the ICE ones, and nothing else', () => {
+    const reasons = [DtlsCloseReason.BadFingerprint, DtlsCloseReason.CertificateMismatch, IceCloseReason.Failed, 'peer closed'];
+    expect(reasons.map(closeCounter)).toEqual(['dtls-bad-fingerprint', 'dtls-certificate-mismatch', 'ice-failed', null]);
   });
 });
 

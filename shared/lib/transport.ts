@@ -75,6 +75,25 @@ export function iceCounter(reason: string): string | null {
   }
 }
 
+/**
+ * Why a connection ended when its DTLS identity did not hold. HELLO signs the fingerprints read
+ * from the SDPs, so those must be the certificates the connection really uses: a relay of the
+ * signaling that could make them differ could sit in the middle of two proven HELLOs.
+ */
+export const DtlsCloseReason = {
+  /** The description did not carry exactly one fingerprint, in its one media section. */
+  BadFingerprint: 'description without exactly one media-level DTLS fingerprint',
+  /** After connecting, the peer's certificate was not the one its description named. */
+  CertificateMismatch: 'dtls certificate does not match the signaled fingerprint',
+} as const;
+
+/** The Stats counter for any close reason the engine counts (ICE and DTLS causes), or null. */
+export function closeCounter(reason: string): string | null {
+  if (reason === DtlsCloseReason.BadFingerprint) return 'dtls-bad-fingerprint';
+  if (reason === DtlsCloseReason.CertificateMismatch) return 'dtls-certificate-mismatch';
+  return iceCounter(reason);
+}
+
 /** Whether ICE found no path to the peer: a dial that ends so says nothing of the signaling path. */
 export function isIceFailure(reason: string): boolean {
   return reason === IceCloseReason.Failed || reason === IceCloseReason.CheckingTimedOut;

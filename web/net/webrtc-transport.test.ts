@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { CONNECT_TIMEOUT_MS } from '../../shared/dht/constants.ts';
 import { FakeClock } from '../../shared/lib/clock.ts';
 import { transportContract } from '../../shared/lib/transport-contract.ts';
-import { ICE_CHECK_TIMEOUT_MS } from '../../shared/lib/transport.ts';
+import { DtlsCloseReason, ICE_CHECK_TIMEOUT_MS } from '../../shared/lib/transport.ts';
 import { DISCONNECT_GRACE_MS, parseSignal, sdpFingerprint, WebRtcTransport, type PeerConstructor } from './webrtc-transport.ts';
 
 const settle = () => new Promise<void>((resolve) => setTimeout(resolve, 50));
@@ -39,9 +39,24 @@ describe('WebRTC signal checks', () => {
     }
   });
 
+  const M = 'm=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\n';
   it('reads the DTLS fingerprint of an SDP, normalised', () => {
-    expect(sdpFingerprint('v=0\r\na=fingerprint:SHA-256 ab:cd:EF\r\na=setup:actpass\r\n')).toBe('sha-256 AB:CD:EF');
-    expect(sdpFingerprint('v=0\r\na=setup:actpass\r\n')).toBeNull();
+    expect(sdpFingerprint(`v=0\r\n${M}a=fingerprint:SHA-256 ab:cd:EF\r\na=setup:actpass\r\n`)).toBe('sha-256 AB:CD:EF');
+    expect(sdpFingerprint(`v=0\r\n${M}a=setup:actpass\r\n`)).toBeNull();
+  });
+
+  it('refuses an SDP whose fingerprint is session-level, doubled, or whose media sections are not one', () => {
+    // Session-level only, session-level beside the media-level one (the relay attack), two in
+    // the media section, two media sections, none.
+    for (const sdp of [
+      `v=0\r\na=fingerprint:sha-256 AA:BB\r\n${M}a=setup:actpass\r\n`,
+      `v=0\r\na=fingerprint:sha-256 AA:BB\r\n${M}a=fingerprint:sha-256 CC:DD\r\n`,
+      `v=0\r\n${M}a=fingerprint:sha-256 AA:BB\r\na=fingerprint:sha-256 CC:DD\r\n`,
+      `v=0\r\n${M}a=fingerprint:sha-256 AA:BB\r\n${M}a=fingerprint:sha-256 AA:BB\r\n`,
+      `v=0\r\na=fingerprint:sha-256 AA:BB\r\n`,
+    ]) {
+      expect(sdpFingerprint(sdp), sdp).toBeNull();
+    }
   });
 });
 
@@ -50,7 +65,16 @@ describe('WebRTC signal checks', () => {
  * Like simple-peer, destroy() with an error reports it and then 'close'.
  */
 class FakePeer {
-  readonly _pc = {};
+  /** What getStats reports as the certificate the peer used; none by default. */
+  static certificate: { fingerprint: string; fingerprintAlgorithm: string } | null = null;
+  readonly _pc = {
+    getStats: async () => {
+      const cert = FakePeer.certificate;
+      const reports: Record<string, unknown>[] = [{ id: 'T', type: 'transport', ...(cert ? { remoteCertificateId: 'C' } : {}) }];
+      if (cert) reports.push({ id: 'C', type: 'certificate', ...cert });
+      return reports;
+    },
+  };
   bufferSize = 0;
   destroyed = false;
   private readonly handlers = new Map<string, ((...args: unknown[]) => void)[]>();
@@ -74,10 +98,10 @@ class FakePeer {
   }
 }
 
-const OFFER = JSON.stringify({ type: 'offer', sdp: 'v=0\r\na=fingerprint:sha-256 AB:CD\r\n' });
+const OFFER = JSON.stringify({ type: 'offer', sdp: 'v=0\r\nm=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\na=fingerprint:sha-256 AB:CD\r\n' });
 
 /** One answerer connection over a FakePeer on a fake clock; `closes` collects its close reasons. */
-function fakeConnection() {
+function fakeConnection(opened: string[] = []) {
   const clock = new FakeClock(0);
   let peer: FakePeer | null = null;
   const Fake = function () {
@@ -86,7 +110,12 @@ function fakeConnection() {
   } as unknown as PeerConstructor;
   const transport = new WebRtcTransport({ Peer: Fake, clock });
   const closes: string[] = [];
-  const conn = transport.create(false, { signal: () => {}, open: () => {}, message: () => {}, close: (reason) => closes.push(reason) });
+  const conn = transport.create(false, {
+    signal: () => {},
+    open: () => opened.push('open'),
+    message: (frame) => opened.push(frame),
+    close: (reason) => closes.push(reason),
+  });
   return { clock, peer: peer! as FakePeer, conn, closes };
 }
 
@@ -149,5 +178,44 @@ describe('WebRTC ICE health', () => {
     peer.emit('iceStateChange', 'disconnected', 'complete');
     clock.advance(DISCONNECT_GRACE_MS);
     expect(closes).toEqual(['ice disconnected']);
+  });
+});
+
+describe('WebRTC certificate check after connect', () => {
+  const settleMicrotasks = () => new Promise<void>((resolve) => setTimeout(resolve, 0));
+
+  it('opens, with the frames that came early, when the handshake used the described certificate', async () => {
+    FakePeer.certificate = { fingerprint: 'ab:cd', fingerprintAlgorithm: 'SHA-256' };
+    const events: string[] = [];
+    const { peer, conn, closes } = fakeConnection(events);
+    conn.signal(OFFER);
+    peer.emit('data', 'HELLO');
+    peer.emit('connect');
+    await settleMicrotasks();
+    expect(events).toEqual(['open', 'HELLO']);
+    expect(closes).toEqual([]);
+  });
+
+  it('closes without opening when the certificate is not the one the description named', async () => {
+    FakePeer.certificate = { fingerprint: 'EE:FF', fingerprintAlgorithm: 'sha-256' };
+    const events: string[] = [];
+    const { peer, conn, closes } = fakeConnection(events);
+    conn.signal(OFFER);
+    peer.emit('data', 'HELLO');
+    peer.emit('connect');
+    await settleMicrotasks();
+    expect(closes).toEqual([DtlsCloseReason.CertificateMismatch]);
+    expect(events).toEqual([]);
+    expect(peer.destroyed).toBe(true);
+  });
+
+  it('relies on the description alone where the stats do not report the certificate', async () => {
+    FakePeer.certificate = null;
+    const events: string[] = [];
+    const { peer, conn } = fakeConnection(events);
+    conn.signal(OFFER);
+    peer.emit('connect');
+    await settleMicrotasks();
+    expect(events).toEqual(['open']);
   });
 });

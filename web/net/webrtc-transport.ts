@@ -5,7 +5,8 @@
  *
  * What the engine relies on and simple-peer does not give by itself:
  * - every signal, in and out, is a JSON string checked here before simple-peer sees it;
- * - each end learns both DTLS fingerprints from the SDPs, for HELLO to bind to;
+ * - each end learns both DTLS fingerprints from the SDPs, for HELLO to bind to, and opens only
+ *   once the peer's handshake used the certificate its SDP named;
  * - close is reported exactly once, whichever side or cause ended the connection, and when ICE
  *   ended it the reason says how (IceCloseReason: failed, a check stuck, disconnected);
  * - send refuses instead of queueing without bound (MACHINE-NOTES: a deep queue stalls);
@@ -13,7 +14,7 @@
  */
 import type SimplePeer from 'simple-peer';
 import { systemClock, type Clock, type TimerHandle } from '../../shared/lib/clock.ts';
-import { CONNECTION_LIFETIME_CAP, ICE_CHECK_TIMEOUT_MS, IceCloseReason } from '../../shared/lib/transport.ts';
+import { CONNECTION_LIFETIME_CAP, DtlsCloseReason, ICE_CHECK_TIMEOUT_MS, IceCloseReason } from '../../shared/lib/transport.ts';
 import { ErrorCode, PeerchatError } from '../../shared/lib/errors.ts';
 import type { Connection, ConnectionEvents, Transport } from '../../shared/lib/transport.ts';
 
@@ -79,10 +80,40 @@ export function parseSignal(text: string): SignalData | null {
   return null;
 }
 
-/** `sha-256 AB:CD:…` from an SDP's first `a=fingerprint:` line, normalised; null without one. */
+/**
+ * The DTLS fingerprint a description commits to, `sha-256 AB:CD:…` normalised; null unless the
+ * SDP has exactly one media section and exactly one `a=fingerprint:` line, inside that section.
+ *
+ * Not simply the first line: DTLS checks the certificate against the media-level fingerprint,
+ * and libwebrtc accepts a session-level one beside it. Reading the session-level line would let
+ * whoever relays the signaling put the real peer's fingerprint there for HELLO to bind to while
+ * the media-level line names the relay's own certificate: a man in the middle of two valid
+ * HELLOs. A data channel's description has one media section and one fingerprint, so anything
+ * else is refused.
+ */
 export function sdpFingerprint(sdp: string): string | null {
-  const m = /^a=fingerprint:(\S+) ([0-9A-Fa-f:]+)\s*$/m.exec(sdp);
+  const lines = sdp.split(/\r?\n/);
+  const media = lines.flatMap((line, i) => (line.startsWith('m=') ? [i] : []));
+  const fingerprints = lines.flatMap((line, i) => (line.startsWith('a=fingerprint:') ? [i] : []));
+  if (media.length !== 1 || fingerprints.length !== 1 || fingerprints[0]! < media[0]!) return null;
+  const m = /^a=fingerprint:(\S+) ([0-9A-Fa-f:]+)\s*$/.exec(lines[fingerprints[0]!]!);
   return m ? `${m[1]!.toLowerCase()} ${m[2]!.toUpperCase()}` : null;
+}
+
+/**
+ * The fingerprint of the certificate the peer really presented in the DTLS handshake, read from
+ * getStats() (the transport's remoteCertificateId), in sdpFingerprint's form; null where the
+ * implementation does not report it.
+ */
+export async function remoteCertificateFingerprint(pc: Pick<RTCPeerConnection, 'getStats'>): Promise<string | null> {
+  const reports = new Map<string, Record<string, unknown>>();
+  (await pc.getStats()).forEach((report: Record<string, unknown>) => reports.set(String(report['id']), report));
+  const transport = [...reports.values()].find((r) => r['type'] === 'transport' && typeof r['remoteCertificateId'] === 'string');
+  const certificate = transport ? reports.get(transport['remoteCertificateId'] as string) : undefined;
+  const algorithm = certificate?.['fingerprintAlgorithm'];
+  const fingerprint = certificate?.['fingerprint'];
+  if (typeof algorithm !== 'string' || typeof fingerprint !== 'string') return null;
+  return `${algorithm.toLowerCase()} ${fingerprint.toUpperCase()}`;
 }
 
 /** The ICE servers a connection created now gets; existing connections keep theirs. */
@@ -165,14 +196,7 @@ class WebRtcConnection implements Connection {
     this.constructed = (this.peer as unknown as { _pc?: unknown })._pc !== undefined;
     if (this.constructed) this.checkTimer = this.clock.setTimeout(() => this.checkDeadline(), options.iceCheckTimeoutMs ?? ICE_CHECK_TIMEOUT_MS);
     this.peer.on('signal', (data: unknown) => this.onLocalSignal(data));
-    this.peer.on('connect', () => {
-      if (this.state !== 'signaling') return;
-      this.state = 'open';
-      this.events.open();
-      const early = this.early;
-      this.early = null;
-      for (const frame of early ?? []) if (this.state === 'open') this.events.message(frame);
-    });
+    this.peer.on('connect', () => void this.checkCertificateThenOpen());
     this.peer.on('data', (data: unknown) => {
       const frame = typeof data === 'string' ? data : new TextDecoder().decode(data as Uint8Array);
       if (this.state === 'open') return this.events.message(frame);
@@ -214,7 +238,7 @@ class WebRtcConnection implements Connection {
     // An initiator takes one answer, an answerer one offer; anything else is a confused or hostile peer.
     if (this.haveRemote || (data.type === 'offer') === this.initiator) return this.end('unexpected description');
     const fingerprint = sdpFingerprint(data.sdp);
-    if (!fingerprint) return this.end('description without a DTLS fingerprint');
+    if (!fingerprint) return this.end(DtlsCloseReason.BadFingerprint);
     this.haveRemote = true;
     this.remote = fingerprint;
     try {
@@ -234,6 +258,24 @@ class WebRtcConnection implements Connection {
       this.end('send failed');
       return false;
     }
+  }
+
+  /**
+   * Opens once the certificate the peer used in the handshake is the one its description named
+   * (HELLO is bound to that one). Frames that arrive meanwhile wait in `early`. Where the stats
+   * do not report the certificate, the description check alone stands.
+   */
+  private async checkCertificateThenOpen(): Promise<void> {
+    if (this.state !== 'signaling') return;
+    const pc = (this.peer as unknown as { _pc?: RTCPeerConnection })._pc;
+    const actual = pc ? await remoteCertificateFingerprint(pc).catch(() => null) : null;
+    if (this.state !== 'signaling') return;
+    if (actual !== null && actual !== this.remote) return this.end(DtlsCloseReason.CertificateMismatch);
+    this.state = 'open';
+    this.events.open();
+    const early = this.early;
+    this.early = null;
+    for (const frame of early ?? []) if (this.state === 'open') this.events.message(frame);
   }
 
   close(): void {

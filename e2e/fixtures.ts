@@ -37,6 +37,10 @@ export class Tabs {
     const page = await context.newPage();
     const tab: Tab = { context, page, nodeId: '', errors: [] };
     page.on('pageerror', (err) => tab.errors.push(String(err)));
+    // The server's Content-Security-Policy (signal-server/static.ts) must never block the app.
+    page.on('console', (msg) => {
+      if (msg.type() === 'error' && msg.text().includes('Content Security Policy')) tab.errors.push(msg.text());
+    });
     await page.goto(`${this.server.url}${query}`);
     tab.nodeId = await nodeIdOf(page);
     this.all.push(tab);

@@ -272,6 +272,21 @@ describe('signal server http', () => {
     await expectStillServing(server);
   });
 
+  it('sends a CSP that allows only the app\'s own origin, no framing and no referrer, on every response', async () => {
+    const server = await start();
+    for (const path of ['/', '/assets/app.js', '/twin/', '/missing.js', '/../x']) {
+      const { headers } = await rawGet(server, path);
+      const csp = String(headers['content-security-policy']);
+      expect(csp, path).toContain("script-src 'self'");
+      expect(csp, path).toContain("connect-src 'self'");
+      expect(csp, path).toContain("frame-ancestors 'none'");
+      expect(csp, path).not.toMatch(/unsafe-(inline|eval)/);
+      expect(headers['x-frame-options'], path).toBe('DENY');
+      expect(headers['referrer-policy'], path).toBe('no-referrer');
+      expect(headers['x-content-type-options'], path).toBe('nosniff');
+    }
+  });
+
   it('serves the twin app under /twin/ with COOP and COEP, and / without them', async () => {
     const server = await start();
     const main = await rawGet(server, '/');

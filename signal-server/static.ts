@@ -33,6 +33,32 @@ const CONTENT_TYPES: Record<string, string> = {
   '.txt': 'text/plain; charset=utf-8',
 };
 
+/**
+ * Sent with every static response. The built app loads only its own scripts, styles, images,
+ * worker and manifest, and talks only to its own origin (`/signal`); WebRTC is not governed by
+ * CSP. So a script injected into the page could not load more code or send what it reads
+ * elsewhere over fetch or WebSocket; no other site may frame the app (clickjacking a Join or a
+ * key-change acceptance); and no page's address leaks in a Referer header.
+ */
+export const SECURITY_HEADERS = {
+  'Content-Security-Policy': [
+    "default-src 'self'",
+    "script-src 'self'",
+    "style-src 'self'",
+    "img-src 'self' data:",
+    "connect-src 'self'",
+    "worker-src 'self'",
+    "manifest-src 'self'",
+    "object-src 'none'",
+    "base-uri 'none'",
+    "form-action 'self'",
+    "frame-ancestors 'none'",
+  ].join('; '),
+  'X-Frame-Options': 'DENY',
+  'Referrer-Policy': 'no-referrer',
+  'X-Content-Type-Options': 'nosniff',
+};
+
 const TWIN_HEADERS = {
   'Cross-Origin-Opener-Policy': 'same-origin',
   'Cross-Origin-Embedder-Policy': 'require-corp',
@@ -71,7 +97,7 @@ export async function serveStatic(root: string, req: IncomingMessage, res: Serve
     res.end();
     return;
   }
-  const headers: Record<string, string> = twin ? { ...TWIN_HEADERS } : {};
+  const headers: Record<string, string> = twin ? { ...SECURITY_HEADERS, ...TWIN_HEADERS } : { ...SECURITY_HEADERS };
   const path = staticPathFor(root, twin ? rawPath.slice(TWIN_PREFIX.length - 1) : rawPath);
   if (path === null) return sendText(res, 400, 'Bad path: ".." and "\\" are not allowed.\n', headers);
   const info = await stat(path).catch(() => null);
@@ -83,7 +109,6 @@ export async function serveStatic(root: string, req: IncomingMessage, res: Serve
     'Content-Length': String(info.size),
     // Vite puts content hashes in asset names; everything else (index.html, sw.js) revalidates.
     'Cache-Control': hashed ? 'public, max-age=31536000, immutable' : 'no-cache',
-    'X-Content-Type-Options': 'nosniff',
   });
   if (req.method === 'HEAD') {
     res.end();

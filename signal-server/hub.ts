@@ -26,7 +26,7 @@ import {
 import type { DeliverResult, SignalBackend } from './backend/backend.ts';
 import { Conn, type ConnOwner } from './conn.ts';
 import { iceFrameFor, type IceConfig } from './ice.ts';
-import { NewIdLimiter, type Limits } from './limits.ts';
+import { AddressCounts, NewIdLimiter, type AddressRefusal, type Limits } from './limits.ts';
 
 export interface HubOptions {
   limits: Limits;
@@ -59,6 +59,7 @@ export class Hub implements ConnOwner {
   readonly maxBufferedBytes: number;
   private readonly conns = new Set<Conn>();
   private readonly newIds: NewIdLimiter;
+  private readonly addresses: AddressCounts;
   private readonly rejects = new Map<string, number>();
   private readonly backend: SignalBackend;
   private authenticated = 0;
@@ -70,12 +71,18 @@ export class Hub implements ConnOwner {
 
   constructor(private readonly options: HubOptions) {
     this.newIds = new NewIdLimiter(options.limits.newIdsPerMinutePerAddress);
+    this.addresses = new AddressCounts(options.limits);
     this.maxBufferedBytes = options.limits.maxBufferedBytes;
     this.backend = options.backend;
   }
 
   get size(): number {
     return this.conns.size;
+  }
+
+  /** Whether one more socket from `address` would pass the per-address caps (null: it would). */
+  addressRefusal(address: string): AddressRefusal | null {
+    return this.addresses.refusal(address);
   }
 
   reject(reason: string): void {
@@ -105,6 +112,7 @@ export class Hub implements ConnOwner {
     const nonce = toBase64Url(random.bytes(SIGNAL_NONCE_BYTES));
     const conn = new Conn(this, ws, address, nonce, new TokenBucket(limits.messagesPerSecond / 1000, limits.messageBurst, now()));
     this.conns.add(conn);
+    this.addresses.opened(address);
     conn.handshakeTimer = setTimeout(() => this.drop(conn, 'handshake-timeout', SignalClose.HandshakeTimeout, 'handshake timeout: send hello within the limit'), limits.handshakeTimeoutMs);
     ws.on('pong', () => (conn.alive = true));
     ws.on('message', (data, isBinary) => this.onMessage(conn, isBinary ? null : data.toString()));
@@ -203,6 +211,7 @@ export class Hub implements ConnOwner {
     conn.handshakeTimer = undefined; // frees the timer and its closure for the socket's idle life
     conn.state = 'ready';
     this.authenticated++;
+    this.addresses.authenticated(conn.address);
     if (ice) conn.send(ice);
     conn.send({ type: 'welcome' });
   }
@@ -264,6 +273,7 @@ export class Hub implements ConnOwner {
   private forget(conn: Conn): void {
     const wasReady = conn.state === 'ready';
     conn.state = 'closed';
+    if (this.conns.has(conn)) this.addresses.closed(conn.address, wasReady);
     clearTimeout(conn.handshakeTimer);
     this.conns.delete(conn);
     if (wasReady) {

@@ -20,6 +20,18 @@ export interface Limits {
   heartbeatMs: number;
   /** Open sockets (authenticated or not); the next upgrade gets 503. */
   maxConnections: number;
+  /**
+   * Open sockets from one remote address; the next upgrade from it gets 429. Generous, since a
+   * household or office shares one address, but one machine cannot take the whole server.
+   */
+  maxSocketsPerAddress: number;
+  /**
+   * Sockets from one address that have not proven an id yet: an honest tab proves its id within
+   * one round trip, so a few is plenty, and sockets that never authenticate cannot pile up.
+   */
+  maxUnauthenticatedPerAddress: number;
+  /** Time for a request's headers to arrive (slow-loris); Node's default is a minute. */
+  headersTimeoutMs: number;
   /** A relay to a socket with more than this queued gets BUSY instead (a slow or stuck tab). */
   maxBufferedBytes: number;
 }
@@ -32,6 +44,9 @@ export const DEFAULT_LIMITS: Limits = {
   handshakeTimeoutMs: 10_000,
   heartbeatMs: 30_000,
   maxConnections: 5_000,
+  maxSocketsPerAddress: 256,
+  maxUnauthenticatedPerAddress: 16,
+  headersTimeoutMs: 10_000,
   maxBufferedBytes: 256 * 1024,
 };
 
@@ -71,5 +86,48 @@ export class NewIdLimiter {
       for (const [id, at] of entry.seen) if (now - at >= MINUTE_MS) entry.seen.delete(id);
       if (entry.seen.size === 0 && entry.bucket.isFull(now)) this.byAddress.delete(address);
     }
+  }
+}
+
+/** Why an upgrade from an address is refused by the per-address caps, or null to admit it. */
+export type AddressRefusal = 'address-sockets' | 'address-unauthenticated';
+
+/**
+ * Open and not-yet-authenticated sockets per remote address, for the per-address caps. Behind a
+ * reverse proxy every tab shares the proxy's address (README: serve TLS from this process).
+ */
+export class AddressCounts {
+  private readonly byAddress = new Map<string, { open: number; unauthenticated: number }>();
+
+  constructor(private readonly limits: Pick<Limits, 'maxSocketsPerAddress' | 'maxUnauthenticatedPerAddress'>) {}
+
+  /** Null when one more socket from `address` fits under both caps. */
+  refusal(address: string): AddressRefusal | null {
+    const entry = this.byAddress.get(address);
+    if (!entry) return null;
+    if (entry.open >= this.limits.maxSocketsPerAddress) return 'address-sockets';
+    if (entry.unauthenticated >= this.limits.maxUnauthenticatedPerAddress) return 'address-unauthenticated';
+    return null;
+  }
+
+  opened(address: string): void {
+    const entry = this.byAddress.get(address) ?? { open: 0, unauthenticated: 0 };
+    entry.open++;
+    entry.unauthenticated++;
+    this.byAddress.set(address, entry);
+  }
+
+  authenticated(address: string): void {
+    const entry = this.byAddress.get(address);
+    if (entry) entry.unauthenticated--;
+  }
+
+  /** A socket closed; `authenticated` says whether authenticated() was called for it. */
+  closed(address: string, authenticated: boolean): void {
+    const entry = this.byAddress.get(address);
+    if (!entry) return;
+    entry.open--;
+    if (!authenticated) entry.unauthenticated--;
+    if (entry.open <= 0) this.byAddress.delete(address);
   }
 }

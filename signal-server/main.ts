@@ -2,7 +2,8 @@
  * Runs the signal server: `node --import tsx signal-server/main.ts` (npm start does this after
  * building). PORT (default 8080) and HOST (default localhost) pick where it listens; TLS_CERT
  * and TLS_KEY (PEM files, both or neither) make it serve HTTPS and WSS on that port. STUN_URLS,
- * TURN_URLS, TURN_SECRET and TURN_TTL_S (ice-env.ts) give every tab ICE servers.
+ * TURN_URLS, TURN_SECRET and TURN_TTL_S (ice-env.ts) give every tab ICE servers; ALLOWED_ORIGINS
+ * (origins-env.ts) lists the sites whose pages may use /signal (default: its own origin).
  */
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -10,6 +11,7 @@ import { cryptoRandom } from '../shared/lib/random.ts';
 import { MemoryBackend } from './backend/memory.ts';
 import { createSignalServer, type SignalServer } from './server.ts';
 import { iceFromEnv } from './ice-env.ts';
+import { originsFromEnv } from './origins-env.ts';
 import { tlsFromEnv } from './tls-env.ts';
 
 const port = Number(process.env['PORT'] ?? 8080);
@@ -27,6 +29,11 @@ if (!tls.ok) {
   console.error(tls.message);
   process.exit(2);
 }
+const origins = originsFromEnv(process.env);
+if (!origins.ok) {
+  console.error(origins.message);
+  process.exit(2);
+}
 const ice = iceFromEnv(process.env);
 if (!ice.ok) {
   console.error(ice.message);
@@ -34,7 +41,15 @@ if (!ice.ok) {
 }
 let server: SignalServer;
 try {
-  server = createSignalServer({ port, host, staticDir, backend, tls: tls.tls, ...(ice.ice ? { ice: ice.ice } : {}) });
+  server = createSignalServer({
+    port,
+    host,
+    staticDir,
+    backend,
+    tls: tls.tls,
+    ...(ice.ice ? { ice: ice.ice } : {}),
+    ...(origins.origins ? { allowedOrigins: origins.origins } : {}),
+  });
 } catch (err) {
   // Only the https server throws here: files that are not a PEM certificate and its key.
   console.error(`TLS_CERT and TLS_KEY must be a PEM certificate and its private key: ${String(err)}`);

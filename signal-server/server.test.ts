@@ -1,5 +1,6 @@
 import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
+import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ClientOptions } from 'ws';
@@ -105,7 +106,7 @@ describe('signal server handshake', () => {
   });
 
   it('closes a tab that does not say hello within the handshake timeout', async () => {
-    const server = await start({ limits: { handshakeTimeoutMs: 50 } });
+    const server = await start({ limits: { handshakeTimeoutMs: 500 } });
     const client = connect(server);
     expect((await client.closed).code).toBe(SignalClose.HandshakeTimeout);
     expect(server.stats().rejects['handshake-timeout']).toBe(1);
@@ -224,8 +225,66 @@ describe('signal server limits', () => {
     expect(server.stats().rejects['max-connections']).toBe(1);
   });
 
+  it('refuses pages of another origin with 403, and admits its own and non-browser clients', async () => {
+    const server = await start();
+    const own = new URL(server.url).origin;
+    const error = await connect(server, { origin: 'https://evil.example' }).opened.catch((e: Error) => e);
+    expect(String(error)).toMatch(/403/);
+    expect(server.stats().rejects['bad-origin']).toBe(1);
+    await connect(server, { origin: own }).opened;
+    await connect(server).opened;
+    const listed = await start({ allowedOrigins: ['https://chat.example.org'] });
+    await connect(listed, { origin: 'https://chat.example.org' }).opened;
+    expect(String(await connect(listed, { origin: new URL(listed.url).origin }).opened.catch((e: Error) => e))).toMatch(/403/);
+  });
+
+  it('caps sockets that never authenticate per address, so one machine cannot take the server', async () => {
+    // The attack: one address opens sockets that never say hello, up to the global cap.
+    const server = await start({ limits: { maxConnections: 20, maxUnauthenticatedPerAddress: 4, handshakeTimeoutMs: 60_000 } });
+    const attacker = { localAddress: '127.0.0.2' };
+    const attempts = await Promise.all(Array.from({ length: 12 }, () => connect(server, attacker).opened.then(() => 'open', (e: Error) => String(e))));
+    expect(attempts.filter((a) => a === 'open')).toHaveLength(4);
+    expect(attempts.filter((a) => /429/.test(a))).toHaveLength(8);
+    expect(server.stats().rejects['address-unauthenticated']).toBe(8);
+    // Everyone else still gets in, up to the global cap.
+    await expectStillServing(server);
+    for (let i = 0; i < 3; i++) await joinAs(server, ids[i]!);
+    expect(server.stats().authenticated).toBe(3);
+  });
+
+  it('caps all sockets per address, authenticated or not, and frees a place when one closes', async () => {
+    const server = await start({ limits: { maxSocketsPerAddress: 2 } });
+    const first = await joinAs(server, ids[0]!);
+    await joinAs(server, ids[1]!);
+    expect(String(await connect(server).opened.catch((e: Error) => e))).toMatch(/429/);
+    expect(server.stats().rejects['address-sockets']).toBe(1);
+    await first.close();
+    await expect.poll(() => server.stats().connections).toBe(1);
+    await joinAs(server, ids[2]!);
+  });
+
+  it('closes a connection whose request headers trickle in (slow-loris)', async () => {
+    const server = await start({ limits: { headersTimeoutMs: 300 } });
+    const socket = createConnection({ host: '127.0.0.1', port: server.port });
+    await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+    socket.write('GET /signal HTTP/1.1\r\nHost: 127.0.0.1\r\n');
+    const closed = new Promise<string>((resolve) => {
+      let answer = '';
+      socket.on('data', (d: Buffer) => (answer += d.toString()));
+      socket.once('close', () => resolve(answer));
+    });
+    // Keeps sending a header line now and then, never the blank line that ends the headers.
+    const trickle = setInterval(() => socket.writable && socket.write('X-Slow: 1\r\n'), 100);
+    try {
+      expect(await closed).toMatch(/^HTTP\/1\.1 408/);
+    } finally {
+      clearInterval(trickle);
+      socket.destroy();
+    }
+  });
+
   it('terminates a tab that stops answering heartbeat pings and keeps one that answers', async () => {
-    const server = await start({ limits: { heartbeatMs: 30 } });
+    const server = await start({ limits: { heartbeatMs: 300 } });
     const deaf = connect(server, { autoPong: false });
     const live = connect(server);
     let pings = 0;

@@ -52,6 +52,13 @@ export interface SignalServerOptions {
   tls?: { cert: string | Buffer; key: string | Buffer };
   /** STUN and TURN servers to hand each authenticated tab (ice.ts); none without. */
   ice?: IceConfig;
+  /**
+   * Origins (`https://chat.example.org`) whose pages may open `/signal`; default the server's
+   * own origin, as the request names it. A browser always sends Origin, so any other site's page
+   * is refused and cannot use its visitors' browsers as Sybils or flood sources; clients that
+   * are not browsers send none and are judged by the same limits as tabs.
+   */
+  allowedOrigins?: readonly string[];
 }
 
 export interface SignalServer {
@@ -77,6 +84,16 @@ function sendJson(res: ServerResponse, status: number, body: unknown): void {
 /** Refuses an upgrade on the raw socket: ws has not taken it over yet. */
 function refuseUpgrade(socket: Duplex, status: number, text: string): void {
   socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+}
+
+/**
+ * Whether a WebSocket upgrade's Origin may use the server: absent (not a browser), listed, or
+ * with no list the very origin the request was sent to (scheme, and the Host header).
+ */
+export function originAllowed(origin: string | undefined, host: string | undefined, tls: boolean, allowed: readonly string[] | undefined): boolean {
+  if (origin === undefined) return true;
+  if (allowed !== undefined) return allowed.includes(origin);
+  return host !== undefined && origin === `${tls ? 'https' : 'http'}://${host}`;
 }
 
 /** `0.0.0.0` and `::` listen everywhere; a browser should be sent to localhost. */
@@ -110,9 +127,11 @@ export function createSignalServer(options: SignalServerOptions = {}): SignalSer
     });
   };
   // Throws here, before listening, when cert and key are not PEM or do not match.
+  // Headers must arrive within headersTimeoutMs (slow-loris); Node checks every interval.
+  const timeouts = { headersTimeout: limits.headersTimeoutMs, requestTimeout: 2 * limits.headersTimeoutMs, connectionsCheckingInterval: Math.min(1_000, limits.headersTimeoutMs) };
   const http = options.tls
-    ? createHttpsServer({ cert: options.tls.cert, key: options.tls.key }, onRequest)
-    : createServer(onRequest);
+    ? createHttpsServer({ cert: options.tls.cert, key: options.tls.key, ...timeouts }, onRequest)
+    : createServer(timeouts, onRequest);
 
   http.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     // A named function, not a closure: a closure here would share this scope with the
@@ -123,9 +142,18 @@ export function createSignalServer(options: SignalServerOptions = {}): SignalSer
       hub.reject('bad-path');
       return refuseUpgrade(socket, 404, 'Not Found');
     }
+    if (!originAllowed(req.headers.origin, req.headers.host, options.tls !== undefined, options.allowedOrigins)) {
+      hub.reject('bad-origin');
+      return refuseUpgrade(socket, 403, 'Forbidden');
+    }
     if (hub.size >= limits.maxConnections) {
       hub.reject('max-connections');
       return refuseUpgrade(socket, 503, 'Service Unavailable');
+    }
+    const refusal = hub.addressRefusal(address);
+    if (refusal) {
+      hub.reject(refusal);
+      return refuseUpgrade(socket, 429, 'Too Many Requests');
     }
     wss.handleUpgrade(req, socket, head, (ws) => hub.accept(ws, address));
   });

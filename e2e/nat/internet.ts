@@ -5,12 +5,21 @@
  */
 import { spawnSync } from 'node:child_process';
 import { createHash, randomBytes, X509Certificate } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { WAN_IP, type Service, type Testbed } from './testbed.ts';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+/**
+ * The project root, where the signal server and its `tsx` are: the working directory, as for
+ * every npm script. Not a path relative to this file: the path bench bundles it into
+ * node_modules/.cache (scripts/run-bundled.mjs), and node_modules may be a link to another
+ * checkout's, whose signal server would then run instead of this one.
+ */
+function projectRoot(): string {
+  const root = process.cwd();
+  if (!existsSync(join(root, 'signal-server', 'main.ts'))) throw new Error(`no signal-server/main.ts in ${root}: run from the project root`);
+  return root;
+}
 export const TURN_PORT = 3478;
 const SIGNAL_PORT = 8080;
 const SIGNAL_TLS_PORT = 8443;
@@ -80,11 +89,12 @@ export interface SignalServerProcess {
 export async function startSignalServer(bed: Testbed, env: Record<string, string> = {}): Promise<SignalServerProcess> {
   const tls = env['TLS_CERT'] !== undefined;
   const port = tls ? SIGNAL_TLS_PORT : SIGNAL_PORT;
-  const service = bed.spawn(bed.wan, process.execPath, ['--import', 'tsx', join(ROOT, 'signal-server', 'main.ts')], {
+  const root = projectRoot();
+  const service = bed.spawn(bed.wan, process.execPath, ['--import', 'tsx', join(root, 'signal-server', 'main.ts')], {
     ...env,
     HOST: WAN_IP,
     PORT: String(port),
-  }, ROOT);
+  }, root);
   const running = await service.waitFor(/Peerchat is running\. Open (\S+) /);
   return { url: running[1]!.replace(/\/$/, ''), service };
 }

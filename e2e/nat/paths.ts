@@ -7,8 +7,12 @@
 import type { BrowserContext, Page } from '@playwright/test';
 
 export interface SelectedPair {
+  /** Candidate types: host, srflx, prflx, relay. */
   local: string;
   remote: string;
+  /** The candidates' addresses, ip:port ('' when the browser hides one, e.g. an mDNS name). */
+  localAddress: string;
+  remoteAddress: string;
 }
 
 declare global {
@@ -35,7 +39,7 @@ export async function watchConnections(context: BrowserContext): Promise<void> {
 /** The selected candidate pair of each connection of the page that is connected now. */
 export function selectedPairs(page: Page): Promise<SelectedPair[]> {
   return page.evaluate(async () => {
-    const pairs: { local: string; remote: string }[] = [];
+    const pairs: { local: string; remote: string; localAddress: string; remoteAddress: string }[] = [];
     for (const pc of window.__peerConnections ?? []) {
       if (pc.connectionState !== 'connected') continue;
       const reports = new Map<string, Record<string, unknown>>();
@@ -44,7 +48,12 @@ export function selectedPairs(page: Page): Promise<SelectedPair[]> {
       const pair = transport ? reports.get(transport['selectedCandidatePairId'] as string) : undefined;
       if (!pair) continue;
       const type = (id: unknown) => String(reports.get(id as string)?.['candidateType'] ?? 'unknown');
-      pairs.push({ local: type(pair['localCandidateId']), remote: type(pair['remoteCandidateId']) });
+      const address = (id: unknown) => {
+        const candidate = reports.get(id as string);
+        return candidate?.['address'] ? `${String(candidate['address'])}:${String(candidate['port'])}` : '';
+      };
+      const [local, remote] = [pair['localCandidateId'], pair['remoteCandidateId']];
+      pairs.push({ local: type(local), remote: type(remote), localAddress: address(local), remoteAddress: address(remote) });
     }
     return pairs;
   });

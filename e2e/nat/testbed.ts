@@ -4,9 +4,10 @@
  *
  *   wan namespace: bridge br0, 203.0.113.1/24 (a documentation range that exists only here),
  *                  where the signal server and coturn run ("the internet")
- *   per home N:    router namespace, wan 203.0.113.(N+1) on a veth into br0, lan 10.10.N.1,
- *                  NAT (MASQUERADE; --random-fully makes it symmetric);
- *                  host namespace, 10.10.N.2, default route via the router: one Chromium
+ *   per home N:    router namespace, wan 203.0.113.(N+1) on a veth into br0, lan bridge
+ *                  10.10.N.1, NAT (MASQUERADE; --random-fully makes it symmetric);
+ *                  host namespaces on that bridge, 10.10.N.2, .3, …, default route via the
+ *                  router: one Chromium each (one host per home unless built with more)
  *
  * Each router drops new inbound UDP before conntrack confirms it: without that rule a peer's
  * first check, arriving before the local side has sent, leaves a conntrack entry that forces a
@@ -31,13 +32,20 @@ const PREFIX = 'pcnat';
 const START_TIMEOUT_MS = 20_000;
 
 export interface Home {
-  /** The namespace the home's browser runs in. */
+  /** The namespace the home's (first) browser runs in: hosts[0]. */
   host: string;
+  /** Every host namespace on the home's LAN; they reach each other through its bridge alone. */
+  hosts: string[];
   router: string;
   /** The router's address on the internet: what the NAT maps the host to. */
   publicIp: string;
-  /** The host's own address, which no one outside the home can reach. */
+  /** The (first) host's own address, which no one outside the home can reach. */
   privateIp: string;
+}
+
+export interface TestbedOptions {
+  /** Hosts on each home's LAN (default 1): two give a path between homes' peers with no router. */
+  hostsPerHome?: number;
 }
 
 /** A process started in a namespace; `log` is all it has printed so far. */
@@ -99,15 +107,15 @@ export class Testbed {
   private closed = false;
 
   /** Builds the wan and `homes` homes behind NATs of one kind; tears down what it built on failure. */
-  static build(nat: NatKind, homes: number): Testbed {
+  static build(nat: NatKind, homes: number, options: TestbedOptions = {}): Testbed {
     const problem = testbedProblem();
     if (problem) throw new Error(problem);
     removeStaleNamespaces();
-    const bed = new Testbed(nat, homes);
+    const bed = new Testbed(nat, homes, options.hostsPerHome ?? 1);
     return bed;
   }
 
-  private constructor(nat: NatKind, homes: number) {
+  private constructor(nat: NatKind, homes: number, hostsPerHome: number) {
     const name = (part: string) => `${PREFIX}${process.pid}-${part}`;
     this.wan = name('wan');
     try {
@@ -115,7 +123,11 @@ export class Testbed {
       ipIn(this.wan, 'link', 'add', 'br0', 'type', 'bridge');
       ipIn(this.wan, 'addr', 'add', `${WAN_IP}/24`, 'dev', 'br0');
       ipIn(this.wan, 'link', 'set', 'br0', 'up');
-      for (let n = 1; n <= homes; n++) this.homes.push(this.addHome(n, nat, name(`r${n}`), name(`h${n}`)));
+      for (let n = 1; n <= homes; n++) {
+        // h1, h1b, h1c, …: the first host keeps the name it had when homes had one host.
+        const hosts = Array.from({ length: hostsPerHome }, (_, k) => name(`h${n}${k === 0 ? '' : String.fromCharCode(97 + k)}`));
+        this.homes.push(this.addHome(n, nat, name(`r${n}`), hosts));
+      }
     } catch (err) {
       this.removeNamespaces();
       throw err;
@@ -128,34 +140,43 @@ export class Testbed {
     ipIn(ns, 'link', 'set', 'lo', 'up');
   }
 
-  private addHome(n: number, nat: NatKind, router: string, host: string): Home {
+  private addHome(n: number, nat: NatKind, router: string, hosts: string[]): Home {
     const publicIp = `203.0.113.${n + 1}`;
-    const privateIp = `10.10.${n}.2`;
+    const hostIp = (k: number) => `10.10.${n}.${k + 2}`;
     this.addNamespace(router);
-    this.addNamespace(host);
     // Both ends of each veth are created inside their namespaces: no names in the root one.
     ipIn(router, 'link', 'add', 'wan', 'type', 'veth', 'peer', 'name', `home${n}`, 'netns', this.wan);
     ipIn(this.wan, 'link', 'set', `home${n}`, 'master', 'br0', 'up');
     ipIn(router, 'addr', 'add', `${publicIp}/24`, 'dev', 'wan');
     ipIn(router, 'link', 'set', 'wan', 'up');
-    ipIn(router, 'link', 'add', 'lan', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', host);
+    // The LAN is a bridge, a home's switch: its hosts reach each other without the router's
+    // forwarding or NAT, and the router is one more port on it.
+    ipIn(router, 'link', 'add', 'lan', 'type', 'bridge');
     ipIn(router, 'addr', 'add', `10.10.${n}.1/24`, 'dev', 'lan');
     ipIn(router, 'link', 'set', 'lan', 'up');
-    ipIn(host, 'addr', 'add', `${privateIp}/24`, 'dev', 'eth0');
-    ipIn(host, 'link', 'set', 'eth0', 'up');
-    ipIn(host, 'route', 'add', 'default', 'via', `10.10.${n}.1`);
+    hosts.forEach((host, k) => {
+      this.addNamespace(host);
+      ipIn(router, 'link', 'add', `lan${k + 1}`, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', host);
+      ipIn(router, 'link', 'set', `lan${k + 1}`, 'master', 'lan', 'up');
+      ipIn(host, 'addr', 'add', `${hostIp(k)}/24`, 'dev', 'eth0');
+      ipIn(host, 'link', 'set', 'eth0', 'up');
+      ipIn(host, 'route', 'add', 'default', 'via', `10.10.${n}.1`);
+    });
     execIn(router, 'sysctl', '-qw', 'net.ipv4.ip_forward=1');
     const masquerade = ['-t', 'nat', '-A', 'POSTROUTING', '-o', 'wan', '-j', 'MASQUERADE'];
     execIn(router, 'iptables', ...masquerade, ...(nat === 'symmetric' ? ['--random-fully'] : []));
     execIn(router, 'iptables', '-A', 'FORWARD', '-i', 'wan', '-m', 'conntrack', '--ctstate', 'ESTABLISHED,RELATED', '-j', 'ACCEPT');
     execIn(router, 'iptables', '-A', 'FORWARD', '-i', 'wan', '-j', 'DROP');
     execIn(router, 'iptables', '-A', 'INPUT', '-i', 'wan', '-p', 'udp', '-m', 'conntrack', '--ctstate', 'NEW', '-j', 'DROP');
-    return { host, router, publicIp, privateIp };
+    return { host: hosts[0]!, hosts, router, publicIp, privateIp: hostIp(0) };
   }
 
   /**
-   * Adds `ms` of one-way delay on every router's wan link with tc netem. Returns null when it
-   * did, else why not (kernels built without netem, like this project's CI machines, lack it).
+   * Adds `ms` of one-way delay on every router's wan link with tc netem. netem delays what a
+   * device sends, so a packet leaving a home is delayed once, at its own router: home to home
+   * (srflx) or home to coturn to home (relay) gains `ms` each way, a round trip 2 × `ms`; hosts
+   * on one LAN gain nothing. Returns null when it did, else why not (kernels built without
+   * netem, like this project's CI machines, lack it).
    */
   addDelay(ms: number): string | null {
     for (const home of this.homes) {

@@ -186,10 +186,14 @@ const ERROR_PREFIX = '{"t":"err","id":';
 const ROUTE_KEY = '"r":{"k":"';
 
 export function summarize(values: number[]): Summary {
-  if (values.length === 0) return { median: 0, p95: 0 };
+  return { median: quantile(values, 0.5), p95: quantile(values, 0.95) };
+}
+
+/** The value at quantile q (nearest rank, rounded to 0.1); 0 for no values. */
+export function quantile(values: number[], q: number): number {
+  if (values.length === 0) return 0;
   const sorted = [...values].sort((a, b) => a - b);
-  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
-  return { median: Math.round(at(0.5) * 10) / 10, p95: Math.round(at(0.95) * 10) / 10 };
+  return Math.round(sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]! * 10) / 10;
 }
 
 function heapUsed(): number {

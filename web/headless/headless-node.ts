@@ -142,10 +142,14 @@ async function compose(o: HeadlessOptions, store: LevelStore, badStoredValues: (
   };
 }
 
-/** Logs the peer count and the held entries when they change: one line per change, at most once a sample. */
+/** Connections that ICE failed, by reason (Channels counts each once): logged when one is added. */
+const ICE_FAILURES = ['ice-failed', 'ice-checking-timeout', 'ice-disconnected'] as const;
+
+/** Logs the peer count, the held entries and ICE failures when they change: one line per change, at most once a sample. */
 class Sampler {
   private peers = -1;
   private held = '';
+  private iceFailed: number[] = ICE_FAILURES.map(() => 0);
 
   constructor(
     private readonly peer: PeerNode,
@@ -161,6 +165,11 @@ class Sampler {
       this.log('peers', { peers, contacts: table.contacts, buckets: table.buckets });
     }
     const stats = node.stats;
+    const failed = ICE_FAILURES.map((name) => stats.get(name));
+    if (failed.join() !== this.iceFailed.join()) {
+      this.iceFailed = failed;
+      this.log('ice', Object.fromEntries(ICE_FAILURES.map((name, i) => [name, failed[i]])));
+    }
     const held = { records: records.size, mail: mailbox.size, stored: stats.get('mailbox-stored'), pushed: stats.get('mailbox-pushed') };
     const key = JSON.stringify(held);
     if (key !== this.held) {

@@ -108,3 +108,24 @@ test('(2) a headless node killed with SIGKILL while holding mail, restarted from
   await openConversation(aliceBack, 'bob');
   for (const t of TEXTS) await expectStatus(aliceBack, t, 'delivered');
 });
+
+test('(3) cold start: alone, the join screen says it waits for a second tab or node and offers the link; a headless node lets the user in', async ({ tabs, server, peers }) => {
+  const alice = await tabs.open();
+  const waiting = alice.page.getByRole('status', { name: 'Waiting for a second tab or node' });
+  await expect(waiting).toBeVisible();
+  await expect(waiting).toContainText('second open tab or a headless node');
+  await expect(waiting.getByRole('link', { name: server.url })).toHaveAttribute('href', server.url);
+  await expect(waiting.getByRole('button', { name: 'Copy link' })).toBeVisible();
+  // Join while alone waits, and says for what, instead of "Connecting…" and a failure.
+  await alice.page.getByRole('textbox', { name: 'Username' }).fill('alice');
+  await alice.page.getByRole('button', { name: 'Join' }).click();
+  await expect(alice.page.getByRole('status').filter({ hasText: 'Waiting for a second open tab or node…' })).toBeVisible();
+  await peers.start('first');
+  await expect(alice.page.getByRole('textbox', { name: 'Find user' })).toBeVisible();
+  await expect(waiting).toHaveCount(0);
+  // With the node up, a first user of a new tab sees no notice and joins at once.
+  const bob = await tabs.open();
+  await expectPeers(bob.page, 1);
+  await expect(bob.page.getByRole('status', { name: 'Waiting for a second tab or node' })).toHaveCount(0);
+  await join(bob.page, 'bob');
+});

@@ -18,6 +18,7 @@ import { idToHex } from '../../shared/lib/id.ts';
 import { createPeerNode, type PeerNode } from '../net/peer-node.ts';
 import type { SignalClientState, SocketLike } from '../net/signal-client.ts';
 import type { PeerConstructor } from '../net/webrtc-transport.ts';
+import type { Identity } from '../../shared/lib/crypto.ts';
 import { loadOrCreateIdentity } from './identity-file.ts';
 import { openLevelStore, type LevelStore } from './level-store.ts';
 import type { Log } from './log.ts';
@@ -57,89 +58,116 @@ export async function openHeadlessNode(o: HeadlessOptions): Promise<HeadlessNode
     },
   });
   try {
-    return await compose(o, store, () => badStoredValues);
+    const identity = await openIdentity(o.dataDir, log);
+    return new Headless(o, store, identity, () => badStoredValues);
   } catch (err) {
     await store.close();
     throw err;
   }
 }
 
-async function compose(o: HeadlessOptions, store: LevelStore, badStoredValues: () => number): Promise<HeadlessNode> {
-  const { log } = o;
-  const loaded = await loadOrCreateIdentity(o.dataDir);
-  const id = { id: idToHex(loaded.identity.nodeId) };
+/** The data folder's identity, with a log line saying where it came from and what was wrong. */
+async function openIdentity(dataDir: string, log: Log): Promise<Identity> {
+  const loaded = await loadOrCreateIdentity(dataDir);
   if (loaded.origin === 'replaced') log('error', { what: 'identity.json did not load; kept aside, new identity made', movedTo: loaded.movedTo });
   if (loaded.narrowedMode !== undefined) log('warning', { what: 'identity.json was readable by others; mode set to 600', was: loaded.narrowedMode.toString(8) });
-  log('identity', { ...id, origin: loaded.origin });
-  let signal: { state: SignalClientState; detail: string } = { state: 'connecting', detail: '' };
-  let phase: HeadlessPhase = 'starting';
-  const startedAt = Date.now();
-  const peer = createPeerNode({
-    baseUrl: o.signalUrl,
-    identity: loaded.identity,
-    Peer: Peer as unknown as PeerConstructor,
-    wrtc,
-    socket: (url) => new WebSocket(url) as unknown as SocketLike,
-    store,
-    connectionCap: Infinity,
-    onSignalState: (state, detail) => {
-      if (state !== signal.state) log('signal', { state, detail });
-      signal = { state, detail };
-    },
-  });
-  const status = (): NodeStatus => statusOf(peer, { phase, startedAt, now: Date.now(), signal, badStoredValues: badStoredValues() });
-  const sampler = new Sampler(peer, log);
-  let tick: ReturnType<typeof setInterval> | null = null;
-  let snapshotAt = Date.now();
-  let closing: Promise<void> | null = null;
+  log('identity', { id: idToHex(loaded.identity.nodeId), origin: loaded.origin });
+  return loaded.identity;
+}
 
-  const saveSnapshot = (): Promise<void> =>
-    peer.node.saveRoutingSnapshot().catch((err: unknown) => {
-      peer.node.stats.count('routing-snapshot-failed');
-      log('error', { what: 'routing snapshot not saved', error: messageOf(err) });
+class Headless implements HeadlessNode {
+  readonly peer: PeerNode;
+  private phase: HeadlessPhase = 'starting';
+  private signal: { state: SignalClientState; detail: string } = { state: 'connecting', detail: '' };
+  private readonly startedAt = Date.now();
+  private readonly sampler: Sampler;
+  private tick: ReturnType<typeof setInterval> | null = null;
+  private snapshotAt = Date.now();
+  private closing: Promise<void> | null = null;
+
+  constructor(
+    private readonly o: HeadlessOptions,
+    private readonly store: LevelStore,
+    identity: Identity,
+    private readonly badStoredValues: () => number,
+  ) {
+    this.peer = createPeerNode({
+      baseUrl: o.signalUrl,
+      identity,
+      Peer: Peer as unknown as PeerConstructor,
+      wrtc,
+      socket: (url) => new WebSocket(url) as unknown as SocketLike,
+      store,
+      // Node has no per-process connection limit: no twin URL to move to, nothing to save up for.
+      connectionCap: Infinity,
+      onSignalState: (state, detail) => {
+        if (state !== this.signal.state) o.log('signal', { state, detail });
+        this.signal = { state, detail };
+      },
     });
+    this.sampler = new Sampler(this.peer, o.log);
+  }
 
-  return {
-    peer,
-    status,
-    async start() {
-      phase = 'joining';
-      peer.signal.start();
-      while (phase === 'joining') {
-        try {
-          await peer.signal.ready(SIGNAL_WAIT_MS);
-          break;
-        } catch (err) {
-          if (peer.signal.current === 'closed' || peer.signal.current === 'replaced') throw err;
-          log('waiting', { what: 'signal server not reachable yet', signal: o.signalUrl, state: peer.signal.current });
-        }
+  status(): NodeStatus {
+    const { phase, startedAt, signal } = this;
+    return statusOf(this.peer, { phase, startedAt, now: Date.now(), signal, badStoredValues: this.badStoredValues() });
+  }
+
+  async start(): Promise<void> {
+    const { peer, o } = this;
+    this.phase = 'joining';
+    await this.untilSignalReady();
+    if (this.phase !== 'joining') return;
+    await peer.node.start();
+    this.phase = 'joined';
+    const stats = peer.node.stats;
+    const droppedFromDisk = stats.get('record-dropped-from-disk') + stats.get('mailbox-dropped-from-disk');
+    o.log('joined', { peers: peer.node.neighbours().length, id: peer.node.hex, records: peer.records.size, mail: peer.mailbox.size, droppedFromDisk });
+    this.sampler.sample();
+    this.tick = setInterval(() => this.onTick(), SAMPLE_MS);
+  }
+
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      const wasJoined = this.phase === 'joined';
+      this.phase = 'stopping';
+      if (this.tick) clearInterval(this.tick);
+      if (wasJoined) await this.saveSnapshot();
+      this.peer.close();
+      await this.store.close();
+    })();
+    return this.closing;
+  }
+
+  /** The signal server may be down or not up yet: wait for it as long as it takes, saying so. */
+  private async untilSignalReady(): Promise<void> {
+    const { signal } = this.peer;
+    signal.start();
+    while (this.phase === 'joining') {
+      try {
+        await signal.ready(SIGNAL_WAIT_MS);
+        return;
+      } catch (err) {
+        if (signal.current === 'closed' || signal.current === 'replaced') throw err;
+        this.o.log('waiting', { what: 'signal server not reachable yet', signal: this.o.signalUrl, state: signal.current });
       }
-      if (phase !== 'joining') return;
-      await peer.node.start();
-      phase = 'joined';
-      const dropped = peer.node.stats.get('record-dropped-from-disk') + peer.node.stats.get('mailbox-dropped-from-disk');
-      log('joined', { peers: peer.node.neighbours().length, ...id, records: peer.records.size, mail: peer.mailbox.size, droppedFromDisk: dropped });
-      sampler.sample();
-      tick = setInterval(() => {
-        sampler.sample();
-        if (Date.now() - snapshotAt >= ROUTING_SNAPSHOT_MS) {
-          snapshotAt = Date.now();
-          void saveSnapshot();
-        }
-      }, SAMPLE_MS);
-    },
-    close() {
-      closing ??= (async () => {
-        const wasJoined = phase === 'joined';
-        phase = 'stopping';
-        if (tick) clearInterval(tick);
-        if (wasJoined) await saveSnapshot();
-        peer.close();
-        await store.close();
-      })();
-      return closing;
-    },
-  };
+    }
+  }
+
+  private onTick(): void {
+    this.sampler.sample();
+    if (Date.now() - this.snapshotAt < ROUTING_SNAPSHOT_MS) return;
+    this.snapshotAt = Date.now();
+    void this.saveSnapshot();
+  }
+
+  private saveSnapshot(): Promise<void> {
+    const { node } = this.peer;
+    return node.saveRoutingSnapshot().catch((err: unknown) => {
+      node.stats.count('routing-snapshot-failed');
+      this.o.log('error', { what: 'routing snapshot not saved', error: messageOf(err) });
+    });
+  }
 }
 
 /** Connections that ICE failed, by reason (Channels counts each once): logged when one is added. */

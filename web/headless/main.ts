@@ -18,6 +18,11 @@ async function main(): Promise<void> {
   const { args } = parsed;
   const log = createLog();
   process.on('unhandledRejection', (err) => log('error', { what: 'unhandled rejection', error: messageOf(err) }));
+  // State unknown: say so in the log's format and exit; what was acknowledged is on disk.
+  process.on('uncaughtException', (err) => {
+    log('error', { what: 'uncaught exception, exiting', error: messageOf(err) });
+    process.exit(1);
+  });
   log('starting', { signal: args.signalUrl, data: args.dataDir });
   let node: HeadlessNode;
   try {

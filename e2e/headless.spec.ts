@@ -5,7 +5,8 @@
  * fixture kills whatever is still running at teardown, failed tests included, and attaches
  * their logs.
  */
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { join as joinPath } from 'node:path';
 import { spawnHeadless, type ChildNode } from '../web/headless/child.ts';
 import { expect, expectPeers, test as base, type Tab } from './fixtures.ts';
 import { comeBack, expectStatus, join, openConversation, send, shownTexts, startChat } from './user.ts';
@@ -14,7 +15,7 @@ class HeadlessNodes {
   readonly all: ChildNode[] = [];
   constructor(
     private readonly signalUrl: string,
-    private readonly dirOf: (name: string) => string,
+    readonly dirOf: (name: string) => string,
   ) {}
 
   /** Starts (or restarts, from the same folder) the node `name`; resolves once it has joined. */
@@ -62,6 +63,15 @@ async function aliceSendsToAbsentBob(tabs: { open(): Promise<Tab> }, server: { c
   return { alice, bob, relay };
 }
 
+/** Files under `dir` whose bytes contain `text` (UTF-8), as paths. */
+function filesContaining(dir: string, text: string): string[] {
+  const needle = Buffer.from(text, 'utf8');
+  return readdirSync(dir, { recursive: true, withFileTypes: true })
+    .filter((e) => e.isFile())
+    .map((e) => joinPath(e.parentPath, e.name))
+    .filter((path) => readFileSync(path).includes(needle));
+}
+
 /** Waits until the node's status says it holds at least n mailbox entries. */
 async function expectHeldMail(node: ChildNode, n: number): Promise<void> {
   await expect.poll(async () => (await node.status()).held.mail, { message: `a headless node holding ${n} entries` }).toBeGreaterThanOrEqual(n);
@@ -100,7 +110,12 @@ test('(2) a headless node killed with SIGKILL while holding mail, restarted from
 
   const restarted = await peers.start('keeper');
   expect(restarted.lines.some((l) => / peer identity .*origin=loaded/.test(l))).toBe(true);
-  expect((await restarted.status()).held.mail).toBeGreaterThanOrEqual(TEXTS.length);
+  const held = (await restarted.status()).held;
+  expect(held.mail).toBeGreaterThanOrEqual(TEXTS.length);
+  // alice's and bob's user records too: in a network this small every node holds every name.
+  expect(held.records).toBeGreaterThanOrEqual(2);
+  // It held the mail sealed: no file of its data folder has a word of the plaintext.
+  expect(filesContaining(peers.dirOf('keeper'), 'while you were away')).toEqual([]);
   const bobBack = await comeBack(bob.context, server.url, 'bob');
   await openConversation(bobBack, 'alice');
   await shownTexts(bobBack, TEXTS);

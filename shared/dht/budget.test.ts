@@ -2,6 +2,10 @@ import { describe, expect, it } from 'vitest';
 import { ConnectionBudget, KeyedTokenBuckets, TokenBucket, shouldMove } from './budget.ts';
 import { CONNECTION_CAP, CONNECTION_TOKEN_BURST, MIN_PEERS_TO_STAY, NEAR_CONNECTION_TOKEN_BURST, NEAR_CONNECTION_TOKENS_PER_HOUR, CONNECTION_TOKENS_PER_HOUR } from './constants.ts';
 import { FakeClock } from '../lib/clock.ts';
+import { createIdentity } from '../lib/crypto.ts';
+import { SeededRandom } from '../lib/random.ts';
+import { MemoryNetwork } from '../lib/transport.ts';
+import { KademliaNode } from './node.ts';
 
 const HOUR_MS = 3_600_000;
 
@@ -171,5 +175,25 @@ describe('ConnectionBudget', () => {
     expect(b.shouldMove(MIN_PEERS_TO_STAY - 1)).toBe(true);
     expect(shouldMove(CONNECTION_CAP, 0)).toBe(true);
     expect(shouldMove(CONNECTION_CAP - 1, 0)).toBe(false);
+  });
+});
+
+describe('a node’s lifetime connection cap', () => {
+  async function nodeWith(connectionCap?: number) {
+    const clock = new FakeClock();
+    const random = new SeededRandom(7);
+    const transport = new MemoryNetwork({ clock, random }).endpoint('a');
+    const identity = await createIdentity(random);
+    return new KademliaNode({ identity, transport, clock, random, createdBefore: () => CONNECTION_CAP, ...(connectionCap === undefined ? {} : { connectionCap }) });
+  }
+
+  it('is CONNECTION_CAP for a tab, and its owner may lift it (a headless node passes Infinity)', async () => {
+    const tab = await nodeWith();
+    expect(tab.budget.take('needed')).toBe(false);
+    const headless = await nodeWith(Infinity);
+    expect(headless.budget.take('needed')).toBe(true);
+    expect(headless.budget.canCreate()).toBe(true);
+    tab.close();
+    headless.close();
   });
 });

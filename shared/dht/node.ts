@@ -78,7 +78,11 @@ export class KademliaNode implements ServiceHost {
     };
     this.table = new RoutingTable(this.id);
     const before = options.createdBefore ?? (() => 0);
-    this.budget = new ConnectionBudget({ created: () => before() + options.transport.created, now: () => this.clock.now() });
+    this.budget = new ConnectionBudget({
+      created: () => before() + options.transport.created,
+      now: () => this.clock.now(),
+      ...(options.connectionCap !== undefined ? { cap: options.connectionCap } : {}),
+    });
     this.channels = new Channels({
       identity: options.identity,
       ops: this.ops,

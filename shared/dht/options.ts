@@ -39,6 +39,12 @@ export interface NodeOptions {
   bootstrap?: Bootstrap;
   /** Connections created in this process's life before this node (a browser persists it). */
   createdBefore?: () => number;
+  /**
+   * Connections this node may create in its life (CONNECTION_CAP: Chromium's per-process
+   * limit, less a margin). A headless node in Node.js has no such limit and passes Infinity;
+   * the token buckets still pace it.
+   */
+  connectionCap?: number;
   config?: Partial<NodeConfig>;
 }
 

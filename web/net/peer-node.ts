@@ -29,6 +29,11 @@ export interface PeerNodeOptions {
   iceServers?: RTCIceServer[] | (() => RTCIceServer[]);
   /** Connections this renderer process created before this node (the browser's count). */
   createdBefore?: number;
+  /**
+   * Connections this node may create in its life. Unset: a tab's, under Chromium's 500 per
+   * renderer process. A headless node passes Infinity (Node's WebRTC has no such limit).
+   */
+  connectionCap?: number;
   /** Called on every connection created, for the owner to persist the count. */
   onCreated?: () => void;
   store?: Store;
@@ -73,7 +78,7 @@ export function createPeerNode(o: PeerNodeOptions): PeerNode {
     Peer: o.Peer,
     ...(o.wrtc ? { wrtc: o.wrtc } : {}),
     iceServers,
-    creationCap: Math.max(0, 500 - createdBefore),
+    creationCap: o.connectionCap ?? Math.max(0, 500 - createdBefore),
     ...(o.onCreated ? { onCreated: o.onCreated } : {}),
   });
   const signalStats = new Stats();
@@ -100,6 +105,7 @@ export function createPeerNode(o: PeerNodeOptions): PeerNode {
     ops: o.ops ?? webCryptoOps,
     bootstrap: signal,
     createdBefore: () => createdBefore,
+    ...(o.connectionCap !== undefined ? { connectionCap: o.connectionCap } : {}),
     ...(o.store ? { store: o.store } : {}),
     ...(o.config ? { config: o.config } : {}),
   });

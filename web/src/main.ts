@@ -28,6 +28,7 @@ import { iceServers, loadSettings, saveSettings as storeSettings } from '../stor
 import { openTabIdentity, rememberIdentity, type TabIdentity } from '../storage/tab-identity.ts';
 import { storageOr } from '../storage/web-storage.ts';
 import App from './App.svelte';
+import { shareLink } from './cold-start.ts';
 import { createDebugHandle } from './debug-handle.ts';
 import { NetworkController } from './network-controller.ts';
 import { insecureContext } from './secure-context.ts';
@@ -78,6 +79,7 @@ function runApp(target: HTMLElement): void {
       actions: sessionActions(app),
       onLookup: () => void controller.lookupRandom(),
       onSaveSetting: settingSaver(localStore, settings, () => controller.iceSettingsChanged()),
+      shareUrl: shareLink(location.origin),
     },
   });
   start(app).catch((err: unknown) => {
@@ -125,6 +127,7 @@ async function start(app: AppParts): Promise<void> {
     records: peer.records,
     identity: tab.identity,
     joined,
+    waitingForOthers: () => controller.waitingForOthers,
     persistent: tab.persistent,
     switchTo: (nodeId) => {
       rememberIdentity(tabStorage.storage, nodeId);

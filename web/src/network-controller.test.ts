@@ -12,13 +12,14 @@ import type { NetworkState } from '../state/network.svelte.ts';
 import { Stats } from '../../shared/lib/stats.ts';
 import { MemoryStorage } from '../storage/web-storage.ts';
 import { NetworkController, ROUTING_SNAPSHOT_MS, SAMPLE_MS } from './network-controller.ts';
+import { COLD_START_NOTICE_MS } from './cold-start.ts';
 import { NO_PEERS_NOTICE_MS } from './reachability.ts';
 
 /** NetworkState's fields without Svelte: the controller only assigns them. */
 function plainNetworkState(): NetworkState {
   return {
     nodeId: null, phase: 'starting', problem: null, peers: 0, contacts: 0, buckets: 0, signal: 'connecting',
-    signalDetail: '', iceServers: [], noPeers: null, created: 0, twinMoves: 0, lookup: null, lookupBusy: false, lookupError: null,
+    signalDetail: '', iceServers: [], noPeers: null, waitingForOthers: false, created: 0, twinMoves: 0, lookup: null, lookupBusy: false, lookupError: null,
   };
 }
 
@@ -159,11 +160,34 @@ describe('the network controller', () => {
     expect(net.noPeers).toMatch(/^No peer could be reached\. No STUN or TURN server is configured/);
   });
 
-  it('stays quiet for the first tab of a network, which has no one to dial', async () => {
+  it('stays quiet about reachability for the first tab of a network, which has no one to dial', async () => {
     const { clock, net, controller, asPeer } = setup({ neighbours: 0 });
     await controller.start(asPeer);
     clock.advance(10 * NO_PEERS_NOTICE_MS);
     expect(net.noPeers).toBeNull();
+  });
+
+  it('says the first tab of a network waits for another, until one connects', async () => {
+    const { clock, net, controller, peer, asPeer } = setup({ neighbours: 0 });
+    controller.onSignalState('ready', 'welcomed');
+    await controller.start(asPeer);
+    expect(net.waitingForOthers).toBe(false);
+    clock.advance(COLD_START_NOTICE_MS);
+    expect(net.waitingForOthers).toBe(true);
+    // A second tab dials in: the attempt alone ends the notice, before its channel opens.
+    peer.node.stats.count('connections-created');
+    clock.advance(SAMPLE_MS);
+    expect(net.waitingForOthers).toBe(false);
+    peer.live.neighbours = 1;
+    clock.advance(SAMPLE_MS);
+    expect(net.waitingForOthers).toBe(false);
+    // It leaves again: alone, but with nobody trying, the notice is back.
+    peer.live.neighbours = 0;
+    clock.advance(COLD_START_NOTICE_MS + SAMPLE_MS);
+    expect(net.waitingForOthers).toBe(true);
+    controller.onSignalState('offline', 'socket closed');
+    clock.advance(SAMPLE_MS);
+    expect(net.waitingForOthers).toBe(false);
   });
 
   it('stops its tick and the node on close, and a second close does nothing', async () => {

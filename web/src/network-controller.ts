@@ -14,6 +14,7 @@ import type { Random } from '../../shared/lib/random.ts';
 import type { PeerNode } from '../net/peer-node.ts';
 import type { SignalClientState } from '../net/signal-client.ts';
 import { shouldMove } from '../../shared/dht/budget.ts';
+import { waitingForOthers } from './cold-start.ts';
 import { failedAttempts, noPeersMessage } from './reachability.ts';
 import { loadCreated, moveToTwin, saveCreated, twinMoves, variantOf, type PageLocation, type Variant } from '../net/tab.ts';
 import type { NetworkState } from '../state/network.svelte.ts';
@@ -46,6 +47,8 @@ export class NetworkController {
   private aloneSince: number | null = null;
   /** Failed attempts counted when the tab last had a peer: those after it are news. */
   private failedBefore = 0;
+  /** Connections created when the tab last had a peer (for the cold-start notice). */
+  private createdBefore = 0;
   private moving = false;
   private closed = false;
 
@@ -63,6 +66,11 @@ export class NetworkController {
 
   get twinMoves(): number {
     return twinMoves(this.o.tabStorage);
+  }
+
+  /** This tab is the only node online and waits for another (cold-start.ts). */
+  get waitingForOthers(): boolean {
+    return this.o.net.waitingForOthers;
   }
 
   /** Milliseconds from page load to the end of the join; null until then. */
@@ -177,24 +185,26 @@ export class NetworkController {
     this.maybeMove();
   }
 
-  /** Says why no peer could be reached once the tab has been alone a while; gone with a peer. */
+  /**
+   * Says why no peer could be reached once the tab has been alone a while, or that it is the
+   * first of the network and waits for another; both gone with a peer.
+   */
   private sampleReachability(peers: number): void {
     const peer = this.peer!;
     const now = this.o.clock.now();
     const failed = failedAttempts(peer.node);
+    const created = peer.node.stats.get('connections-created');
     if (peers > 0) {
       this.aloneSince = null;
       this.failedBefore = failed;
+      this.createdBefore = created;
     } else {
       this.aloneSince ??= now;
     }
-    this.o.net.noPeers = noPeersMessage({
-      joined: this.o.net.phase === 'joined',
-      peers,
-      aloneMs: this.aloneSince === null ? 0 : now - this.aloneSince,
-      failedAttempts: failed - this.failedBefore,
-      iceUrls: peer.iceUrls(),
-    });
+    const joined = this.o.net.phase === 'joined';
+    const aloneMs = this.aloneSince === null ? 0 : now - this.aloneSince;
+    this.o.net.noPeers = noPeersMessage({ joined, peers, aloneMs, failedAttempts: failed - this.failedBefore, iceUrls: peer.iceUrls() });
+    this.o.net.waitingForOthers = waitingForOthers({ joined, signal: this.o.net.signal, peers, aloneMs, attempts: created - this.createdBefore });
   }
 
   private maybeSnapshot(): void {

@@ -23,6 +23,11 @@ export interface SessionOptions {
   identity: Identity;
   /** Settles when the node has joined the network. */
   joined: Promise<void>;
+  /**
+   * The node is the only one online (src/cold-start.ts): Join waits for a second tab or node as
+   * long as it takes, saying so, instead of failing after JOIN_WAIT_MS. Unset: never.
+   */
+  waitingForOthers?: () => boolean;
   /** Whether the identity is kept in IndexedDB (else nothing is saved to the directory). */
   persistent: boolean;
   /** Switches this tab to a saved identity, or to none (sign out): remember it, reload. */
@@ -151,12 +156,22 @@ export class Session implements SessionActions {
     }
   }
 
-  /** Resolves once the node has joined and has a peer; a clear error after JOIN_WAIT_MS. */
+  /**
+   * Resolves once the node has joined and has a peer; a clear error after JOIN_WAIT_MS, except
+   * while the node is the only one online: then it waits on, and the progress line says for what.
+   */
   private async untilPeers(): Promise<void> {
-    const { node, joined } = this.o;
-    const deadline = Date.now() + JOIN_WAIT_MS;
+    const { node, joined, state } = this.o;
+    const alone = this.o.waitingForOthers ?? (() => false);
+    let deadline = Date.now() + JOIN_WAIT_MS;
     await Promise.race([joined, new Promise((resolve) => setTimeout(resolve, JOIN_WAIT_MS))]);
     while (node.neighbours().length === 0) {
+      if (alone()) {
+        deadline = Date.now() + JOIN_WAIT_MS;
+        state.joinProgress = 'Waiting for a second open tab or node…';
+      } else {
+        state.joinProgress = 'Connecting to the network…';
+      }
       if (Date.now() > deadline) throw new PeerchatError(ErrorCode.NoRoute, 'No peers: nobody else is online yet, or the signal server is unreachable. Try again in a moment.');
       await new Promise((resolve) => setTimeout(resolve, 250));
     }

@@ -28,6 +28,8 @@ export class NetworkState {
   iceServers = $state<string[]>([]);
   /** Why no peer could be reached, once the tab has been alone a while (reachability.ts). */
   noPeers = $state<string | null>(null);
+  /** The first node of an empty network: it waits for a second tab or node (cold-start.ts). */
+  waitingForOthers = $state(false);
   created = $state(0);
   twinMoves = $state(0);
   lookup = $state<LookupView | null>(null);

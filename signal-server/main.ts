@@ -2,14 +2,18 @@
  * Runs the signal server: `node --import tsx signal-server/main.ts` (npm start does this after
  * building). PORT (default 8080) and HOST (default localhost) pick where it listens; TLS_CERT
  * and TLS_KEY (PEM files, both or neither) make it serve HTTPS and WSS on that port. STUN_URLS,
- * TURN_URLS, TURN_SECRET and TURN_TTL_S (ice-env.ts) give every tab ICE servers.
+ * TURN_URLS, TURN_SECRET and TURN_TTL_S (ice-env.ts) give every tab ICE servers. REDIS_URL
+ * (redis-env.ts) puts presence and relays in Redis, so many processes serve as one.
  */
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { cryptoRandom } from '../shared/lib/random.ts';
+import type { SignalBackend } from './backend/backend.ts';
 import { MemoryBackend } from './backend/memory.ts';
+import { RedisBackend } from './backend/redis.ts';
 import { createSignalServer, type SignalServer } from './server.ts';
 import { iceFromEnv } from './ice-env.ts';
+import { redisFromEnv } from './redis-env.ts';
 import { tlsFromEnv } from './tls-env.ts';
 
 const port = Number(process.env['PORT'] ?? 8080);
@@ -20,8 +24,11 @@ if (!Number.isInteger(port) || port < 0 || port > 65535) {
 const host = process.env['HOST'] ?? 'localhost';
 const staticDir = fileURLToPath(new URL('../dist', import.meta.url));
 
-// The one place a deployment picks its backend (backend/): this process alone, in memory.
-const backend = new MemoryBackend(cryptoRandom);
+const redis = redisFromEnv(process.env);
+if (!redis.ok) {
+  console.error(redis.message);
+  process.exit(2);
+}
 const tls = tlsFromEnv(process.env, (path) => readFileSync(path));
 if (!tls.ok) {
   console.error(tls.message);
@@ -32,6 +39,9 @@ if (!ice.ok) {
   console.error(ice.message);
   process.exit(2);
 }
+// The one place a deployment picks its backend (backend/): every process on one Redis, or
+// this process alone, in memory. Without Redis at start it serves alone until Redis comes.
+const backend: SignalBackend = redis.url ? await RedisBackend.connect({ url: redis.url, random: cryptoRandom }) : new MemoryBackend(cryptoRandom);
 let server: SignalServer;
 try {
   server = createSignalServer({ port, host, staticDir, backend, tls: tls.tls, ...(ice.ice ? { ice: ice.ice } : {}) });
@@ -49,6 +59,7 @@ try {
 }
 console.log(`\nPeerchat is running. Open ${server.url} (Ctrl+C stops it).`);
 // URLs only: the TURN secret and the credentials minted from it are never printed.
+if (backend instanceof RedisBackend) console.log(`Presence and relays in Redis (process ${backend.process}): ${backend.state()}.`);
 if (ice.ice) console.log(`ICE servers for tabs: ${[...ice.ice.stunUrls, ...ice.ice.turnUrls].join(', ')}`);
 
 let stopping = false;

@@ -54,13 +54,19 @@ export interface SignalServerOptions {
   ice?: IceConfig;
 }
 
+/** Whether the backend reaches Redis: 'off' when there is none (the embedded default). */
+export type RedisState = 'ok' | 'degraded' | 'off';
+
+/** The hub's counters and the backend's state. */
+export type ServerStats = SignalStats & { redis: RedisState };
+
 export interface SignalServer {
   ready: Promise<void>;
   /** http://host:port/ (https:// with `tls`) once `ready` has resolved. */
   readonly url: string;
   readonly port: number;
   close(): Promise<void>;
-  stats(): SignalStats;
+  stats(): ServerStats;
   /** Node ids of the authenticated tabs: the server's view of who is online (tests use it). */
   connectedIds(): string[];
 }
@@ -90,10 +96,12 @@ export function createSignalServer(options: SignalServerOptions = {}): SignalSer
   const host = options.host ?? '127.0.0.1';
   const staticDir = resolve(options.staticDir ?? DEFAULT_STATIC_DIR);
   const random = options.random ?? cryptoRandom;
-  const backend = options.backend ?? new MemoryBackend(random);
+  const backend: SignalBackend = options.backend ?? new MemoryBackend(random);
   const hub = new Hub({ limits, now: options.now ?? Date.now, random, ops: options.ops ?? webCryptoOps, backend, ...(options.ice ? { ice: options.ice } : {}) });
   const wss = new WebSocketServer({ noServer: true, maxPayload: limits.maxFrameBytes, clientTracking: false });
   let port = options.port ?? 8080;
+  const redisState = (): RedisState => backend.state?.() ?? 'off';
+  const stats = (): ServerStats => ({ ...hub.stats(), redis: redisState() });
 
   const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
     const path = (req.url ?? '/').split('?')[0];
@@ -102,8 +110,10 @@ export function createSignalServer(options: SignalServerOptions = {}): SignalSer
       res.end();
       return;
     }
-    if (path === '/healthz') return sendJson(res, 200, { ok: true, tls: options.tls !== undefined });
-    if (path === '/stats') return sendJson(res, 200, hub.stats());
+    // Degraded is still 200: the process serves its own tabs, and a load balancer that pulled
+    // every process when Redis blinked would serve no one.
+    if (path === '/healthz') return sendJson(res, 200, { ok: true, tls: options.tls !== undefined, redis: redisState() });
+    if (path === '/stats') return sendJson(res, 200, stats());
     serveStatic(staticDir, req, res).catch(() => {
       if (!res.headersSent) sendJson(res, 500, { ok: false });
       else res.destroy();
@@ -167,7 +177,7 @@ export function createSignalServer(options: SignalServerOptions = {}): SignalSer
       return port;
     },
     close,
-    stats: () => hub.stats(),
+    stats,
     connectedIds: () => hub.connectedIds(),
   };
 }

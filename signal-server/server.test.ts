@@ -251,6 +251,7 @@ describe('signal server http', () => {
       peersHandedOut: 0,
       turnCredentialsMinted: 0,
       rejects: {},
+      relays: {},
       redis: 'off',
     });
   });

@@ -1,6 +1,6 @@
 /**
  * The signal server: one node:http server (node:https given `tls`) that serves the built app
- * (static.ts), `/healthz`, `/stats`, and the `/signal` WebSocket (ws, `noServer`) through which
+ * (static.ts), `/healthz`, `/stats`, `/metrics` (Prometheus text, metrics.ts), and the `/signal` WebSocket (ws, `noServer`) through which
  * tabs prove their node id, find their first peers and exchange their first SDP (hub.ts), with
  * who is online kept by a backend (backend/; in memory unless given one). Bootstrap only: no
  * chat data.
@@ -23,6 +23,7 @@ import { MemoryBackend } from './backend/memory.ts';
 import { Hub, type SignalStats } from './hub.ts';
 import type { IceConfig } from './ice.ts';
 import { DEFAULT_LIMITS, type Limits } from './limits.ts';
+import { createMetrics } from './metrics.ts';
 import { serveStatic } from './static.ts';
 
 export { DEFAULT_LIMITS, type Limits } from './limits.ts';
@@ -102,6 +103,7 @@ export function createSignalServer(options: SignalServerOptions = {}): SignalSer
   let port = options.port ?? 8080;
   const redisState = (): RedisState => backend.state?.() ?? 'off';
   const stats = (): ServerStats => ({ ...hub.stats(), redis: redisState() });
+  const metrics = createMetrics(stats);
 
   const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
     const path = (req.url ?? '/').split('?')[0];
@@ -114,10 +116,16 @@ export function createSignalServer(options: SignalServerOptions = {}): SignalSer
     // every process when Redis blinked would serve no one.
     if (path === '/healthz') return sendJson(res, 200, { ok: true, tls: options.tls !== undefined, redis: redisState() });
     if (path === '/stats') return sendJson(res, 200, stats());
+    if (path === '/metrics') return void sendMetrics(res);
     serveStatic(staticDir, req, res).catch(() => {
       if (!res.headersSent) sendJson(res, 500, { ok: false });
       else res.destroy();
     });
+  };
+  const sendMetrics = async (res: ServerResponse): Promise<void> => {
+    const text = await metrics.metrics();
+    res.writeHead(200, { 'Content-Type': metrics.contentType, 'Cache-Control': 'no-store' });
+    res.end(text);
   };
   // Throws here, before listening, when cert and key are not PEM or do not match.
   const http = options.tls

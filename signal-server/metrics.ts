@@ -4,7 +4,13 @@
  * servers in one process and never share prom-client's global registry.
  */
 import { Counter, Gauge, Registry } from 'prom-client';
-import type { ServerStats } from './server.ts';
+import type { SignalStats } from './hub.ts';
+
+/** Whether the backend reaches Redis: 'off' when there is none (the embedded default). */
+export type RedisState = 'ok' | 'degraded' | 'off';
+
+/** What /stats shows and /metrics exposes: the hub's counters and the backend's state. */
+export type ServerStats = SignalStats & { redis: RedisState };
 
 const REDIS_STATES = ['ok', 'degraded', 'off'] as const;
 

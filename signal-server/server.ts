@@ -20,14 +20,15 @@ import { cryptoRandom, type Random } from '../shared/lib/random.ts';
 import { SIGNAL_PATH } from '../shared/signal/protocol.ts';
 import type { SignalBackend } from './backend/backend.ts';
 import { MemoryBackend } from './backend/memory.ts';
-import { Hub, type SignalStats } from './hub.ts';
+import { Hub } from './hub.ts';
 import type { IceConfig } from './ice.ts';
 import { DEFAULT_LIMITS, type Limits } from './limits.ts';
-import { createMetrics } from './metrics.ts';
+import { createMetrics, type RedisState, type ServerStats } from './metrics.ts';
 import { serveStatic } from './static.ts';
 
 export { DEFAULT_LIMITS, type Limits } from './limits.ts';
 export type { SignalStats } from './hub.ts';
+export type { RedisState, ServerStats } from './metrics.ts';
 
 export interface SignalServerOptions {
   /** 0 picks a free port (tests). Default 8080. */
@@ -54,12 +55,6 @@ export interface SignalServerOptions {
   /** STUN and TURN servers to hand each authenticated tab (ice.ts); none without. */
   ice?: IceConfig;
 }
-
-/** Whether the backend reaches Redis: 'off' when there is none (the embedded default). */
-export type RedisState = 'ok' | 'degraded' | 'off';
-
-/** The hub's counters and the backend's state. */
-export type ServerStats = SignalStats & { redis: RedisState };
 
 export interface SignalServer {
   ready: Promise<void>;

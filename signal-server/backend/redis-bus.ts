@@ -43,3 +43,33 @@ export function parseBusMessage(text: unknown): BusMessage | null {
   if (!frame.ok || (frame.message.type !== 'signal' && frame.message.type !== 'signal-reply')) return null;
   return frame.message.to === message.to ? message : null;
 }
+
+/** The relays this process sent to others, each waiting for its result or its deadline. */
+export class RelayWaits {
+  private readonly waits = new Map<number, { done: (r: DeliverResult) => void; timer: ReturnType<typeof setTimeout> }>();
+  private ridSeq = 0;
+
+  /** A new request id and the result it will get: 'not-found' if none comes within `timeoutMs`. */
+  open(timeoutMs: number): { rid: number; result: Promise<DeliverResult> } {
+    const rid = ++this.ridSeq;
+    const result = new Promise<DeliverResult>((done) => {
+      const timer = setTimeout(() => this.settle(rid, 'not-found'), timeoutMs);
+      this.waits.set(rid, { done, timer });
+    });
+    return { rid, result };
+  }
+
+  /** Answers a wait; unknown and already answered ids are ignored (a late or forged result). */
+  settle(rid: number, result: DeliverResult): void {
+    const wait = this.waits.get(rid);
+    if (!wait) return;
+    clearTimeout(wait.timer);
+    this.waits.delete(rid);
+    wait.done(result);
+  }
+
+  /** Every wait answered 'not-found' (Redis gone, or closing). */
+  settleAll(): void {
+    for (const rid of [...this.waits.keys()]) this.settle(rid, 'not-found');
+  }
+}

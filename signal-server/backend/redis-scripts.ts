@@ -1,5 +1,6 @@
 /**
- * RedisBackend's Lua scripts. Each backend call is one script, so it is atomic in Redis and
+ * RedisBackend's presence store: the Lua scripts and the class that runs them with the right
+ * keys and checks what they answer. Each backend call is one script, so it is atomic in Redis and
  * its commands reach Redis in the order the calls were made (one connection, one command per
  * call). Presence keys are read by name inside the scripts (`prefix .. id`), which is fine on
  * one Redis (or a primary with replicas) and not meant for Redis Cluster.
@@ -126,4 +127,78 @@ export function relayRoute(reply: unknown): RelayRoute {
   const [kind, owner] = reply as unknown[];
   if ((kind !== 1 && kind !== 2) || typeof owner !== 'string' || !OWNER.test(owner)) return { to: 'nobody' };
   return { to: kind === 1 ? 'here' : 'there', owner };
+}
+
+/** One registration as ASSERT takes it. */
+export interface Presence {
+  id: string;
+  /** "<process>/<token>". */
+  value: string;
+}
+
+/** The command connection, as far as the store uses it. */
+export interface ScriptRunner {
+  eval(script: string, options: { keys: string[]; arguments: string[] }): Promise<unknown>;
+  publish(channel: string, message: string): Promise<unknown>;
+  pubSubNumSub(channels: string[]): Promise<Record<string, number>>;
+}
+
+/** PICK scans at most this many members past stale ones per call. */
+const PICK_SCAN_LIMIT = 1_000;
+
+/** The scripts with their keys; every answer is checked before it is returned. */
+export class RedisPresence {
+  constructor(
+    private readonly redis: ScriptRunner,
+    private readonly prefix: string,
+    private readonly ttlMs: number,
+  ) {}
+
+  /** `score` in [0, 1): the place among the never handed out. */
+  async register(id: string, value: string, score: string): Promise<void> {
+    await this.redis.eval(REGISTER, { keys: [this.tabKey(id), this.handed], arguments: [value, String(this.ttlMs), id, score, this.channel('')] });
+  }
+
+  async unregister(id: string, value: string): Promise<void> {
+    await this.redis.eval(UNREGISTER, { keys: [this.tabKey(id), this.handed], arguments: [value, id] });
+  }
+
+  /** Refreshes or puts back each entry still this process's; returns the ids taken elsewhere. */
+  async assert(entries: Presence[], score: () => string): Promise<string[]> {
+    const keys = [this.handed, ...entries.map((e) => this.tabKey(e.id))];
+    const args = [String(this.ttlMs), ...entries.flatMap((e) => [e.id, e.value, score()])];
+    return lostIds(await this.redis.eval(ASSERT, { keys, arguments: args }), new Set(entries.map((e) => e.id)));
+  }
+
+  async pick(askerId: string, n: number): Promise<string[]> {
+    const reply = await this.redis.eval(PICK, { keys: [this.handed, this.prefix + 'seq'], arguments: [this.tabKey(''), askerId, String(n), String(PICK_SCAN_LIMIT)] });
+    return pickedIds(reply, askerId, n);
+  }
+
+  /** Where the tab `to` is; publishes `message` to its process when that is another one. */
+  async route(to: string, process: string, message: string): Promise<RelayRoute> {
+    return relayRoute(await this.redis.eval(RELAY, { keys: [this.tabKey(to), this.handed], arguments: [process, this.channel(''), message, to] }));
+  }
+
+  async publish(process: string, message: string): Promise<void> {
+    await this.redis.publish(this.channel(process), message);
+  }
+
+  /** Whether `process` listens on its channel (the resubscribe after a reconnect is done). */
+  async listening(process: string): Promise<boolean> {
+    const counts = await this.redis.pubSubNumSub([this.channel(process)]);
+    return (counts[this.channel(process)] ?? 0) > 0;
+  }
+
+  channel(process: string): string {
+    return `${this.prefix}proc:${process}`;
+  }
+
+  private get handed(): string {
+    return this.prefix + 'handed';
+  }
+
+  private tabKey(id: string): string {
+    return `${this.prefix}tab:${id}`;
+  }
 }

@@ -135,6 +135,20 @@ describe('RedisBackend and what other processes publish (they may be buggy)', ()
     expect(tab.frames).toEqual([good]);
     expect(tab.replacedCalls).toBe(0);
   });
+
+  it('tells a tab it was replaced at the next heartbeat when the notice never came', async () => {
+    const beating = await RedisBackend.connect({ url: redis.url, random: new SeededRandom(2), prefix: 'quiet:', log: () => {}, timings: { heartbeatMs: 50 } });
+    try {
+      const tab = new RecordingTab(nodeId(4));
+      await beating.register(tab);
+      await publisher.set(`quiet:tab:${tab.id}`, `${'ef'.repeat(8)}/1`); // another process, silently
+      await until('the tab hears it', () => tab.replacedCalls === 1);
+      expect(await beating.relay(tab.id, signal(nodeId(1), tab.id))).toBe('not-found'); // that process is not listening
+      expect(tab.frames).toEqual([]);
+    } finally {
+      await beating.close();
+    }
+  });
 });
 
 describe('RedisBackend when Redis goes away and comes back', () => {

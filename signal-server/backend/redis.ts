@@ -3,8 +3,8 @@
  * with an expiry its process refreshes (a process that dies is forgotten within the expiry),
  * first peers come from one sorted set across all processes, and a relay for a tab on another
  * process goes over that process's pub/sub channel and is answered with the tab's result. The
- * Lua scripts and the layout are in redis-scripts.ts, the messages between processes in
- * redis-bus.ts.
+ * Lua scripts, the layout and the checks on what they answer are in redis-scripts.ts, the
+ * messages between processes in redis-bus.ts.
  *
  * Redis going away does not stop the process: it serves its own tabs alone (a MemoryBackend
  * inside always holds them), says `degraded` in state(), logs it once, and when Redis is back
@@ -18,8 +18,8 @@ import { ErrorCode, PeerchatError } from '../../shared/lib/errors.ts';
 import type { Random } from '../../shared/lib/random.ts';
 import type { BackendState, DeliverResult, LocalTab, SignalBackend } from './backend.ts';
 import { MemoryBackend } from './memory.ts';
-import { encodeRelay, encodeResult, parseBusMessage, type BusMessage } from './redis-bus.ts';
-import { ASSERT, lostIds, pickedIds, PICK, REGISTER, relayRoute, RELAY, UNREGISTER } from './redis-scripts.ts';
+import { encodeRelay, encodeResult, parseBusMessage, RelayWaits, type BusMessage } from './redis-bus.ts';
+import { RedisPresence } from './redis-scripts.ts';
 
 export interface RedisTimings {
   /** A tab's presence outlives its last refresh by this much (its process may have died). */
@@ -60,25 +60,36 @@ interface Registration {
 
 /** Tabs per ASSERT script, so one heartbeat never holds Redis for long. */
 const ASSERT_CHUNK = 500;
-/** PICK scans at most this many members past stale ones per call. */
-const PICK_SCAN_LIMIT = 1_000;
 /** Unregisters made while degraded, replayed on recovery; beyond this they expire instead. */
 const MAX_PENDING_UNREGISTERS = 10_000;
+/** After a reconnect, how long recovery waits for this process's channel to be resubscribed. */
+const RESUBSCRIBE_WAIT_MS = 2_000;
+const CLOSED = 'The signal backend is closed; create a new server.';
 
-type Client = ReturnType<typeof createClient>;
+/** The command connection and the subscriber, reconnecting on their own. */
+function makeClients(url: string, connectTimeout: number) {
+  const reconnectStrategy = (retries: number) => Math.min(50 * 2 ** Math.min(retries, 6), 2_000);
+  // No offline queue: while Redis is away a command fails at once and the call goes local.
+  const cmd = createClient({ url, disableOfflineQueue: true, socket: { reconnectStrategy, connectTimeout } });
+  // The subscriber queues its SUBSCRIBE until connected, and resubscribes after reconnects.
+  const sub = cmd.duplicate({ disableOfflineQueue: false });
+  return { cmd, sub };
+}
+type Clients = ReturnType<typeof makeClients>;
 
 export class RedisBackend implements SignalBackend {
+  /** This process's name in Redis: its registrations and its channel. */
   readonly process: string;
   private readonly local: MemoryBackend;
   private readonly regs = new Map<string, Registration>();
-  private readonly pending = new Map<number, { done: (r: DeliverResult) => void; timer: ReturnType<typeof setTimeout> }>();
+  private readonly waits = new RelayWaits();
   private pendingUnregisters: Registration[] = [];
   private readonly timings: RedisTimings;
-  private readonly prefix: string;
   private readonly where: string;
   private readonly log: (line: string) => void;
-  private readonly cmd: Client;
-  private readonly sub: Client;
+  private readonly cmd: Clients['cmd'];
+  private readonly sub: Clients['sub'];
+  private readonly store: RedisPresence;
   private readonly heartbeat: ReturnType<typeof setInterval>;
   private readonly random: Random;
   private wakeFirstReady: (() => void) | null = null;
@@ -87,7 +98,6 @@ export class RedisBackend implements SignalBackend {
   private saidDown = false;
   private recovering: Promise<void> | null = null;
   private tokenSeq = 0;
-  private ridSeq = 0;
   private tail: Promise<unknown> = Promise.resolve();
   private closed = false;
 
@@ -100,7 +110,6 @@ export class RedisBackend implements SignalBackend {
 
   private constructor(options: RedisBackendOptions) {
     this.timings = { ...DEFAULT_REDIS_TIMINGS, ...options.timings };
-    this.prefix = options.prefix ?? 'peerchat:';
     this.log = options.log ?? ((line) => console.log(line));
     this.local = new MemoryBackend(options.random);
     this.random = options.random;
@@ -108,15 +117,20 @@ export class RedisBackend implements SignalBackend {
     this.process = randomBytes(8).toString('hex');
     const url = new URL(options.url);
     this.where = `${url.protocol}//${url.host}`; // never the password
-    const reconnectStrategy = (retries: number) => Math.min(50 * 2 ** Math.min(retries, 6), 2_000);
-    // No offline queue: while Redis is away a command fails at once and the call goes local.
-    this.cmd = createClient({ url: options.url, disableOfflineQueue: true, socket: { reconnectStrategy, connectTimeout: this.timings.commandTimeoutMs } });
-    this.sub = this.cmd.duplicate({ disableOfflineQueue: false });
+    const { cmd, sub } = makeClients(options.url, this.timings.commandTimeoutMs);
+    this.cmd = cmd;
+    this.sub = sub;
+    const runner = {
+      eval: (script: string, o: { keys: string[]; arguments: string[] }) => cmd.eval(script, o),
+      publish: (channel: string, message: string) => cmd.publish(channel, message),
+      pubSubNumSub: (channels: string[]) => cmd.pubSubNumSub(channels) as Promise<Record<string, number>>,
+    };
+    this.store = new RedisPresence(runner, options.prefix ?? 'peerchat:', this.timings.presenceTtlMs);
     for (const client of [this.cmd, this.sub]) {
       client.on('error', () => this.down());
       client.on('ready', () => this.up());
     }
-    void this.sub.subscribe(this.channel(this.process), (message) => this.onBus(message)).catch(() => {});
+    void this.sub.subscribe(this.store.channel(this.process), (message) => this.onBus(message)).catch(() => {});
     void this.cmd.connect().catch(() => {});
     void this.sub.connect().catch(() => {});
     this.heartbeat = setInterval(() => void this.refresh(), this.timings.heartbeatMs);
@@ -130,12 +144,10 @@ export class RedisBackend implements SignalBackend {
 
   register(tab: LocalTab): Promise<void> {
     return this.ordered(async () => {
-      const value = `${this.process}/${++this.tokenSeq}`;
-      const reg = { tab, value };
+      const reg = { tab, value: `${this.process}/${++this.tokenSeq}` };
       this.regs.set(tab.id, reg);
       await this.local.register(tab); // tells an older tab of this process it was replaced
-      const args = [value, String(this.timings.presenceTtlMs), tab.id, this.score(), this.key('proc:')];
-      await this.viaRedis(async () => void (await this.run(REGISTER, [this.tabKey(tab.id), this.key('handed')], args)), async () => {});
+      await this.viaRedis(() => this.store.register(tab.id, reg.value, this.score()), async () => {});
     });
   }
 
@@ -146,7 +158,7 @@ export class RedisBackend implements SignalBackend {
       if (reg?.tab !== tab) return; // replaced: the id is someone else's now
       this.regs.delete(tab.id);
       await this.viaRedis(
-        async () => void (await this.run(UNREGISTER, [this.tabKey(tab.id), this.key('handed')], [reg.value, tab.id])),
+        () => this.store.unregister(tab.id, reg.value),
         async () => {
           if (this.pendingUnregisters.length < MAX_PENDING_UNREGISTERS) this.pendingUnregisters.push(reg);
         },
@@ -155,15 +167,7 @@ export class RedisBackend implements SignalBackend {
   }
 
   pickPeers(askerId: string, n: number): Promise<string[]> {
-    return this.ordered(() =>
-      this.viaRedis(
-        async () => {
-          const reply = await this.run(PICK, [this.key('handed'), this.key('seq')], [this.key('tab:'), askerId, String(n), String(PICK_SCAN_LIMIT)]);
-          return pickedIds(reply, askerId, n);
-        },
-        () => this.local.pickPeers(askerId, n),
-      ),
-    );
+    return this.ordered(() => this.viaRedis(() => this.store.pick(askerId, n), () => this.local.pickPeers(askerId, n)));
   }
 
   relay(to: string, frame: string): Promise<DeliverResult> {
@@ -175,11 +179,7 @@ export class RedisBackend implements SignalBackend {
     this.closed = true;
     clearInterval(this.heartbeat);
     await this.tail.catch(() => {}); // calls made before close finish (the last unregisters)
-    for (const [rid, wait] of this.pending) {
-      clearTimeout(wait.timer);
-      wait.done('not-found');
-      this.pending.delete(rid);
-    }
+    this.waits.settleAll();
     this.regs.clear();
     await this.local.close();
     for (const client of [this.cmd, this.sub]) {
@@ -191,7 +191,7 @@ export class RedisBackend implements SignalBackend {
 
   /** Starts every call at once and answers them in call order (the contract asks for order). */
   private ordered<T>(run: () => Promise<T>): Promise<T> {
-    if (this.closed) return Promise.reject(new PeerchatError(ErrorCode.Closed, 'The signal backend is closed; create a new server.'));
+    if (this.closed) return Promise.reject(new PeerchatError(ErrorCode.Closed, CLOSED));
     const result = run();
     const answered = this.tail.then(() => result);
     this.tail = answered.catch(() => {});
@@ -204,7 +204,7 @@ export class RedisBackend implements SignalBackend {
       try {
         return await this.timed(remote());
       } catch {
-        if (this.closed) throw new PeerchatError(ErrorCode.Closed, 'The signal backend is closed; create a new server.');
+        if (this.closed) throw new PeerchatError(ErrorCode.Closed, CLOSED);
         this.down(true);
       }
     }
@@ -212,40 +212,27 @@ export class RedisBackend implements SignalBackend {
   }
 
   private async relayAnywhere(to: string, frame: string): Promise<DeliverResult> {
-    const rid = ++this.ridSeq;
-    // Waiting before the script runs: the answer can arrive before the script's own reply.
-    const answer = new Promise<DeliverResult>((done) => {
-      const timer = setTimeout(() => this.settle(rid, 'not-found'), this.timings.relayTimeoutMs);
-      this.pending.set(rid, { done, timer });
-    });
+    // Opened before the script runs: the result can arrive before the script's own reply.
+    const { rid, result } = this.waits.open(this.timings.relayTimeoutMs);
     let route;
     try {
-      const message = encodeRelay(rid, this.process, to, frame);
-      route = relayRoute(await this.run(RELAY, [this.tabKey(to), this.key('handed')], [this.process, this.key('proc:'), message, to]));
+      route = await this.store.route(to, this.process, encodeRelay(rid, this.process, to, frame));
     } catch (err) {
-      this.settle(rid, 'not-found');
+      this.waits.settle(rid, 'not-found');
       throw err;
     }
-    if (route.to === 'there') return answer;
-    this.settle(rid, 'not-found');
+    if (route.to === 'there') return result;
+    this.waits.settle(rid, 'not-found');
     if (route.to === 'nobody') return 'not-found';
     const reg = this.regs.get(to);
     return reg && reg.value === route.owner ? reg.tab.deliver(frame) : 'not-found';
-  }
-
-  private settle(rid: number, result: DeliverResult): void {
-    const wait = this.pending.get(rid);
-    if (!wait) return;
-    clearTimeout(wait.timer);
-    this.pending.delete(rid);
-    wait.done(result);
   }
 
   /** A message on this process's channel; malformed ones are dropped. */
   private onBus(text: string): void {
     const message = parseBusMessage(text);
     if (message === null || this.closed) return;
-    if (message.k === 'result') return this.settle(message.rid, message.r);
+    if (message.k === 'result') return this.waits.settle(message.rid, message.r);
     if (message.k === 'replaced') return this.replacedElsewhere(message.id, message.owner);
     void this.answerRelay(message);
   }
@@ -253,7 +240,7 @@ export class RedisBackend implements SignalBackend {
   private async answerRelay(message: Extract<BusMessage, { k: 'relay' }>): Promise<void> {
     const result = await this.local.relay(message.to, message.frame).catch((): DeliverResult => 'not-found');
     if (this.current !== 'ok') return; // the asker times out to not-found
-    await this.timed(this.cmd.publish(this.channel(message.from), encodeResult(message.rid, result))).catch(() => {});
+    await this.timed(this.store.publish(message.from, encodeResult(message.rid, result))).catch(() => {});
   }
 
   /** Another process registered the id: the tab here hears once and is forgotten. */
@@ -283,10 +270,8 @@ export class RedisBackend implements SignalBackend {
       // Read at send time: a tab unregistered since is not put back.
       const chunk = all.slice(i, i + ASSERT_CHUNK).filter((reg) => this.regs.get(reg.tab.id) === reg);
       if (chunk.length === 0) continue;
-      const keys = [this.key('handed'), ...chunk.map((reg) => this.tabKey(reg.tab.id))];
-      const args = [String(this.timings.presenceTtlMs), ...chunk.flatMap((reg) => [reg.tab.id, reg.value, this.score()])];
-      const reply = await this.timed(this.run(ASSERT, keys, args));
-      for (const id of lostIds(reply, new Set(chunk.map((reg) => reg.tab.id)))) {
+      const lost = await this.timed(this.store.assert(chunk.map((reg) => ({ id: reg.tab.id, value: reg.value })), () => this.score()));
+      for (const id of lost) {
         const reg = this.regs.get(id);
         if (reg) this.replacedElsewhere(id, reg.value);
       }
@@ -297,7 +282,7 @@ export class RedisBackend implements SignalBackend {
   private down(failed = false): void {
     if (this.closed || (!failed && this.cmd.isReady && this.sub.isReady)) return;
     this.current = 'degraded';
-    for (const rid of [...this.pending.keys()]) this.settle(rid, 'not-found');
+    this.waits.settleAll();
     if (this.saidDown) return;
     this.saidDown = true;
     this.log(`Redis unreachable at ${this.where}: relaying locally`);
@@ -311,16 +296,21 @@ export class RedisBackend implements SignalBackend {
 
   private async recover(): Promise<void> {
     try {
-      for (const reg of this.pendingUnregisters.splice(0)) {
-        await this.timed(this.run(UNREGISTER, [this.tabKey(reg.tab.id), this.key('handed')], [reg.value, reg.tab.id]));
+      // Until the channel is back, other processes would take this one for dead and drop the
+      // registrations their relays find (redis-scripts.ts, RELAY).
+      const deadline = Date.now() + RESUBSCRIBE_WAIT_MS;
+      while (!(await this.timed(this.store.listening(this.process)))) {
+        if (Date.now() > deadline || this.closed) return; // the heartbeat tries again
+        await new Promise((resolve) => setTimeout(resolve, 20));
       }
+      for (const reg of this.pendingUnregisters.splice(0)) await this.timed(this.store.unregister(reg.tab.id, reg.value));
       await this.assertAll();
     } catch {
-      return; // down again; the next 'ready' retries
+      return; // down again; the next 'ready' or heartbeat retries
     }
     if (this.closed || !this.cmd.isReady || !this.sub.isReady) return;
-    // Tabs registered while the assert ran went local only; the next assert is sent in order
-    // after this state change, so nothing registered from here on is missed.
+    // Tabs registered while the assert ran went local only; the assert sent just after this
+    // state change covers them, and everything from here on goes through Redis.
     this.current = 'ok';
     this.wakeFirstReady?.();
     void this.refresh();
@@ -340,11 +330,6 @@ export class RedisBackend implements SignalBackend {
     if (this.current !== 'ok') this.down(true);
   }
 
-  /** One script; its reply is untrusted until the caller's check (redis-scripts.ts). */
-  private run(script: string, keys: string[], args: string[]): Promise<unknown> {
-    return this.cmd.eval(script, { keys, arguments: args });
-  }
-
   /** A command Redis does not answer in time counts as Redis gone. */
   private timed<T>(command: Promise<T>): Promise<T> {
     let timer: ReturnType<typeof setTimeout> | undefined;
@@ -356,18 +341,6 @@ export class RedisBackend implements SignalBackend {
 
   /** A place among the never handed out, in [0, 1): ties broken at random. */
   private score(): string {
-    return String(this.random.int(1_000_000_000) / 1_000_000_000);
-  }
-
-  private key(name: string): string {
-    return this.prefix + name;
-  }
-
-  private tabKey(id: string): string {
-    return `${this.prefix}tab:${id}`;
-  }
-
-  private channel(process: string): string {
-    return `${this.prefix}proc:${process}`;
+    return String(this.random.float());
   }
 }

@@ -102,8 +102,11 @@ const firstPeersFromBoth = lastFirstPeers.some((id) => onA.includes(id)) && last
 await signIn(alice);
 await signIn(bob);
 await alice.chat!.findUser('bob');
+const beforeKill: string[] = [];
 await chat(alice, bob, 'hi bob');
+beforeKill.push('alice->bob');
 await chat(bob, alice, 'hi alice');
+beforeKill.push('bob->alice');
 
 // Test 4: A dies. Its tabs keep their channels, reconnect through the proxy (now to B), and a
 // new tab still joins.
@@ -127,5 +130,5 @@ for (const t of tabs) {
   t.chat?.close();
   t.p.close();
 }
-console.log(JSON.stringify({ firstPeersFromBoth, lastFirstPeers, onA, onB, afterKill, reconnectMs, erinChatted: true }));
+console.log(JSON.stringify({ firstPeersFromBoth, lastFirstPeers, onA, onB, beforeKill, afterKill, reconnectMs, erinChatted: true }));
 process.exit(0);

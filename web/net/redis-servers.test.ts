@@ -17,6 +17,8 @@ interface Outcome {
   lastFirstPeers: string[];
   onA: string[];
   onB: string[];
+  /** Messages delivered (and shown) between alice on A and bob on B, by direction. */
+  beforeKill: string[];
   afterKill: string[];
   /** From the kill until B held all four tabs (the two from A back through the proxy). */
   reconnectMs: number;
@@ -111,7 +113,11 @@ describe('real engine nodes on two signal-server processes sharing one Redis', (
     expect(outcome.firstPeersFromBoth, JSON.stringify(outcome)).toBe(true);
   });
 
-  it('lets tabs on different processes find each other and chat both ways, and after one process is killed they keep chatting', () => {
+  it('lets tabs on different processes find each other by name and chat both ways', () => {
+    expect(outcome.beforeKill).toEqual(['alice->bob', 'bob->alice']);
+  });
+
+  it('keeps the killed process\'s tabs chatting over their channels', () => {
     expect(outcome.afterKill).toEqual(['alice->bob', 'bob->alice']);
   });
 

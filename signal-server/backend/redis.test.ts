@@ -78,7 +78,8 @@ describe('RedisBackend across processes', () => {
   });
 
   it('forgets the tabs of a process that died: relays miss them and they are not handed out', async () => {
-    const [a, dying] = await processes(2, { timings: { presenceTtlMs: 500, heartbeatMs: 100 } });
+    // The expiry is 10 heartbeats, so a loaded machine's late timer does not expire a live tab.
+    const [a, dying] = await processes(2, { timings: { presenceTtlMs: 1_000, heartbeatMs: 100 } });
     const onA = new RecordingTab(nodeId(1));
     await a!.register(onA);
     await dying!.register(new RecordingTab(nodeId(2)));
@@ -92,11 +93,11 @@ describe('RedisBackend across processes', () => {
   });
 
   it('keeps its own tabs registered past the expiry by refreshing them', async () => {
-    const [a, b] = await processes(2, { timings: { presenceTtlMs: 300, heartbeatMs: 50 } });
+    const [a, b] = await processes(2, { timings: { presenceTtlMs: 600, heartbeatMs: 50 } });
     const tab = new RecordingTab(nodeId(2));
     await b!.register(tab);
     const since = Date.now();
-    await until('three expiries have passed', () => Date.now() - since > 900);
+    await until('three expiries have passed', () => Date.now() - since > 1_800);
     expect(await a!.relay(tab.id, signal(nodeId(1), tab.id))).toBe('delivered');
   });
 });

@@ -49,6 +49,8 @@ export interface SignalStats {
   /** TURN credentials minted (at welcome and on renewal). */
   turnCredentialsMinted: number;
   rejects: Record<string, number>;
+  /** Relays by what became of them: delivered, not-found, busy, too-large, backend-error. */
+  relays: Record<string, number>;
 }
 
 type Relayed = ServerMessageOf<'signal'> | ServerMessageOf<'signal-reply'>;
@@ -61,6 +63,7 @@ export class Hub implements ConnOwner {
   private readonly newIds: NewIdLimiter;
   private readonly addresses: AddressCounts;
   private readonly rejects = new Map<string, number>();
+  private readonly relays = new Map<string, number>();
   private readonly backend: SignalBackend;
   private authenticated = 0;
   private signalsRelayed = 0;
@@ -99,6 +102,7 @@ export class Hub implements ConnOwner {
       peersHandedOut: this.peersHandedOut,
       turnCredentialsMinted: this.iceMinted,
       rejects: Object.fromEntries(this.rejects),
+      relays: Object.fromEntries(this.relays),
     };
   }
 
@@ -232,13 +236,18 @@ export class Hub implements ConnOwner {
     const { to, rid } = message;
     if (to === from.id) return from.error(ErrorCode.NotFound, rid, NOT_CONNECTED);
     const text = encodeSignalMessage(message);
-    if (exceedsUtf8Bytes(text, MAX_SERVER_FRAME_BYTES)) return from.error(ErrorCode.BadRequest, rid, 'signal too large');
+    if (exceedsUtf8Bytes(text, MAX_SERVER_FRAME_BYTES)) {
+      this.countRelay('too-large');
+      return from.error(ErrorCode.BadRequest, rid, 'signal too large');
+    }
     let result: DeliverResult;
     try {
       result = await this.backend.relay(to, text);
     } catch {
+      this.countRelay('backend-error');
       return this.backendFailed(from);
     }
+    this.countRelay(result);
     if (result === 'not-found') return from.error(ErrorCode.NotFound, rid, NOT_CONNECTED);
     if (result === 'busy') return from.error(ErrorCode.Busy, rid, 'that node is not reading; try another');
     if (message.type === 'signal') {
@@ -247,6 +256,10 @@ export class Hub implements ConnOwner {
       // connections signaled through this server (a substring test; SDPs are never parsed here).
       if (message.payload.data.some((d) => d.startsWith('{"type":"offer"'))) this.offersRelayed++;
     } else this.repliesRelayed++;
+  }
+
+  private countRelay(result: string): void {
+    this.relays.set(result, (this.relays.get(result) ?? 0) + 1);
   }
 
   /** A renewal the tab asked for; an empty list when this server hands out none. */

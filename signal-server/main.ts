@@ -4,14 +4,18 @@
  * and TLS_KEY (PEM files, both or neither) make it serve HTTPS and WSS on that port. STUN_URLS,
  * TURN_URLS, TURN_SECRET and TURN_TTL_S (ice-env.ts) give every tab ICE servers; ALLOWED_ORIGINS
  * (origins-env.ts) lists the sites whose pages may use /signal (default: its own origin).
+ * REDIS_URL (redis-env.ts) puts presence and relays in Redis, so many processes serve as one.
  */
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { cryptoRandom } from '../shared/lib/random.ts';
+import type { SignalBackend } from './backend/backend.ts';
 import { MemoryBackend } from './backend/memory.ts';
+import { RedisBackend } from './backend/redis.ts';
 import { createSignalServer, type SignalServer } from './server.ts';
 import { iceFromEnv } from './ice-env.ts';
 import { originsFromEnv } from './origins-env.ts';
+import { redisFromEnv } from './redis-env.ts';
 import { tlsFromEnv } from './tls-env.ts';
 
 const port = Number(process.env['PORT'] ?? 8080);
@@ -22,8 +26,11 @@ if (!Number.isInteger(port) || port < 0 || port > 65535) {
 const host = process.env['HOST'] ?? 'localhost';
 const staticDir = fileURLToPath(new URL('../dist', import.meta.url));
 
-// The one place a deployment picks its backend (backend/): this process alone, in memory.
-const backend = new MemoryBackend(cryptoRandom);
+const redis = redisFromEnv(process.env);
+if (!redis.ok) {
+  console.error(redis.message);
+  process.exit(2);
+}
 const tls = tlsFromEnv(process.env, (path) => readFileSync(path));
 if (!tls.ok) {
   console.error(tls.message);
@@ -39,6 +46,9 @@ if (!ice.ok) {
   console.error(ice.message);
   process.exit(2);
 }
+// The one place a deployment picks its backend (backend/): every process on one Redis, or
+// this process alone, in memory. Without Redis at start it serves alone until Redis comes.
+const backend: SignalBackend = redis.url ? await RedisBackend.connect({ url: redis.url, random: cryptoRandom }) : new MemoryBackend(cryptoRandom);
 let server: SignalServer;
 try {
   server = createSignalServer({
@@ -64,6 +74,7 @@ try {
 }
 console.log(`\nPeerchat is running. Open ${server.url} (Ctrl+C stops it).`);
 // URLs only: the TURN secret and the credentials minted from it are never printed.
+if (backend instanceof RedisBackend) console.log(`Presence and relays in Redis (process ${backend.process}): ${backend.state()}.`);
 if (ice.ice) console.log(`ICE servers for tabs: ${[...ice.ice.stunUrls, ...ice.ice.turnUrls].join(', ')}`);
 
 let stopping = false;

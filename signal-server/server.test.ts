@@ -300,7 +300,7 @@ describe('signal server http', () => {
   it('answers /healthz and /stats with JSON', async () => {
     const server = await start();
     await joinAs(server, ids[0]!);
-    expect(await json(server, '/healthz')).toEqual({ ok: true, tls: false });
+    expect(await json(server, '/healthz')).toEqual({ ok: true, tls: false, redis: 'off' });
     expect(await json(server, '/stats')).toEqual({
       connections: 1,
       authenticated: 1,
@@ -310,6 +310,8 @@ describe('signal server http', () => {
       peersHandedOut: 0,
       turnCredentialsMinted: 0,
       rejects: {},
+      relays: {},
+      redis: 'off',
     });
   });
 

@@ -1,6 +1,6 @@
 /**
  * The signal server: one node:http server (node:https given `tls`) that serves the built app
- * (static.ts), `/healthz`, `/stats`, and the `/signal` WebSocket (ws, `noServer`) through which
+ * (static.ts), `/healthz`, `/stats`, `/metrics` (Prometheus text, metrics.ts), and the `/signal` WebSocket (ws, `noServer`) through which
  * tabs prove their node id, find their first peers and exchange their first SDP (hub.ts), with
  * who is online kept by a backend (backend/; in memory unless given one). Bootstrap only: no
  * chat data.
@@ -20,13 +20,15 @@ import { cryptoRandom, type Random } from '../shared/lib/random.ts';
 import { SIGNAL_PATH } from '../shared/signal/protocol.ts';
 import type { SignalBackend } from './backend/backend.ts';
 import { MemoryBackend } from './backend/memory.ts';
-import { Hub, type SignalStats } from './hub.ts';
+import { Hub } from './hub.ts';
 import type { IceConfig } from './ice.ts';
 import { DEFAULT_LIMITS, type Limits } from './limits.ts';
+import { createMetrics, type RedisState, type ServerStats } from './metrics.ts';
 import { serveStatic } from './static.ts';
 
 export { DEFAULT_LIMITS, type Limits } from './limits.ts';
 export type { SignalStats } from './hub.ts';
+export type { RedisState, ServerStats } from './metrics.ts';
 
 export interface SignalServerOptions {
   /** 0 picks a free port (tests). Default 8080. */
@@ -67,7 +69,7 @@ export interface SignalServer {
   readonly url: string;
   readonly port: number;
   close(): Promise<void>;
-  stats(): SignalStats;
+  stats(): ServerStats;
   /** Node ids of the authenticated tabs: the server's view of who is online (tests use it). */
   connectedIds(): string[];
 }
@@ -107,10 +109,13 @@ export function createSignalServer(options: SignalServerOptions = {}): SignalSer
   const host = options.host ?? '127.0.0.1';
   const staticDir = resolve(options.staticDir ?? DEFAULT_STATIC_DIR);
   const random = options.random ?? cryptoRandom;
-  const backend = options.backend ?? new MemoryBackend(random);
+  const backend: SignalBackend = options.backend ?? new MemoryBackend(random);
   const hub = new Hub({ limits, now: options.now ?? Date.now, random, ops: options.ops ?? webCryptoOps, backend, ...(options.ice ? { ice: options.ice } : {}) });
   const wss = new WebSocketServer({ noServer: true, maxPayload: limits.maxFrameBytes, clientTracking: false });
   let port = options.port ?? 8080;
+  const redisState = (): RedisState => backend.state?.() ?? 'off';
+  const stats = (): ServerStats => ({ ...hub.stats(), redis: redisState() });
+  const metrics = createMetrics(stats);
 
   const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
     const path = (req.url ?? '/').split('?')[0];
@@ -119,12 +124,20 @@ export function createSignalServer(options: SignalServerOptions = {}): SignalSer
       res.end();
       return;
     }
-    if (path === '/healthz') return sendJson(res, 200, { ok: true, tls: options.tls !== undefined });
-    if (path === '/stats') return sendJson(res, 200, hub.stats());
+    // Degraded is still 200: the process serves its own tabs, and a load balancer that pulled
+    // every process when Redis blinked would serve no one.
+    if (path === '/healthz') return sendJson(res, 200, { ok: true, tls: options.tls !== undefined, redis: redisState() });
+    if (path === '/stats') return sendJson(res, 200, stats());
+    if (path === '/metrics') return void sendMetrics(res);
     serveStatic(staticDir, req, res).catch(() => {
       if (!res.headersSent) sendJson(res, 500, { ok: false });
       else res.destroy();
     });
+  };
+  const sendMetrics = async (res: ServerResponse): Promise<void> => {
+    const text = await metrics.metrics();
+    res.writeHead(200, { 'Content-Type': metrics.contentType, 'Cache-Control': 'no-store' });
+    res.end(text);
   };
   // Throws here, before listening, when cert and key are not PEM or do not match.
   // Headers must arrive within headersTimeoutMs (slow-loris); Node checks every interval.
@@ -195,7 +208,7 @@ export function createSignalServer(options: SignalServerOptions = {}): SignalSer
       return port;
     },
     close,
-    stats: () => hub.stats(),
+    stats,
     connectedIds: () => hub.connectedIds(),
   };
 }

@@ -62,7 +62,7 @@ describe('the signal server with TLS', () => {
   it('serves /healthz over https and says tls is on', async () => {
     const server = await start({ tls });
     expect(server.url).toMatch(/^https:\/\/127\.0\.0\.1:\d+\/$/);
-    expect(await getJson(`${server.url}healthz`)).toEqual({ ok: true, tls: true });
+    expect(await getJson(`${server.url}healthz`)).toEqual({ ok: true, tls: true, redis: 'off' });
   });
 
   it('accepts a wss:// socket on /signal on the same port and sends its challenge', async () => {
@@ -77,7 +77,7 @@ describe('the signal server with TLS', () => {
   it('says tls is off when it serves plain http', async () => {
     const server = await start({});
     expect(server.url).toMatch(/^http:\/\//);
-    expect(await getJson(`${server.url}healthz`)).toEqual({ ok: true, tls: false });
+    expect(await getJson(`${server.url}healthz`)).toEqual({ ok: true, tls: false, redis: 'off' });
   });
 
   it('throws before listening when the certificate is not PEM', () => {

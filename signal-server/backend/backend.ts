@@ -15,6 +15,12 @@
 /** What became of a relayed frame. */
 export type DeliverResult = 'delivered' | 'not-found' | 'busy';
 
+/**
+ * How a networked backend is doing: 'ok' while it reaches the other processes, 'degraded' while
+ * it serves only this process's tabs (its store is unreachable).
+ */
+export type BackendState = 'ok' | 'degraded';
+
 /** A tab connected to this process, as the hub hands it to the backend. */
 export interface LocalTab {
   /** The node id the tab proved, 40 hex digits. */
@@ -42,4 +48,6 @@ export interface SignalBackend {
   relay(to: string, frame: string): Promise<DeliverResult>;
   /** Forgets every tab and releases what the backend holds. Idempotent. */
   close(): Promise<void>;
+  /** A networked backend's state, for /healthz, /stats and /metrics; the embedded one has none. */
+  state?(): BackendState;
 }

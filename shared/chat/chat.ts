@@ -34,7 +34,7 @@ import { Outbox } from './outbox.ts';
 import type { RecordService } from './record-service.ts';
 import { createRecord, usernameOrThrow } from './records.ts';
 import { safetyNumber } from './safety-number.ts';
-import { lookup } from './senders.ts';
+import { lookup, trustAfterLookup } from './senders.ts';
 import type { ChatServices } from './services.ts';
 import type { StoreOp } from '../lib/store.ts';
 
@@ -162,7 +162,7 @@ export class Chat {
       await this.node.store.batch([{ type: 'put', table: 'contacts', key: name, value: found }, ...book.touchConversation(name, found.addedAt, 0)]);
       book.changed();
     } else if (outcome === 'confirmed') {
-      await book.putContact({ ...pinned!, trust: 'verified' });
+      await book.putContact({ ...pinned!, trust: trustAfterLookup(pinned!.signingKey, this.incomingFrom(name)) });
     } else if (outcome === 'contradicted') {
       await this.contradicted(pinned!, found);
     }
@@ -184,8 +184,12 @@ export class Chat {
       book.messages.set(m.id, updated);
       ops.push({ type: 'put', table: 'messages', key: m.id, value: updated });
     }
-    const contact = withoutUndefined({ ...found, addedAt: claimed.addedAt, trust: 'mismatch' as const, warning: undefined });
+    const contact = withoutUndefined({ ...found, addedAt: claimed.addedAt, trust: trustAfterLookup(found.signingKey, this.incomingFrom(claimed.name)), warning: undefined });
     await book.putContact(contact, ops);
+  }
+
+  private incomingFrom(peer: string): ChatMessage[] {
+    return [...this.book.messages.values()].filter((m) => !m.out && m.peer === peer);
   }
 
   /** The safety number of this user and a contact (safety-number.ts), null for a stranger. */

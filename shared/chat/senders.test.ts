@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { ChatMessage, Contact } from './chat-model.ts';
-import { arrival, lookup, senderTrust, storedTrust } from './senders.ts';
+import { arrival, lookup, senderTrust, storedTrust, trustAfterLookup } from './senders.ts';
 
 const ERIN = 'E'.repeat(43);
 const IMPOSTOR = 'I'.repeat(43);
@@ -24,6 +24,13 @@ describe('senders: a name is the sender’s word until its record says which key
     expect(lookup(contact(ERIN, 'verified'), ERIN)).toBe('unchanged');
     expect(lookup(undefined, ERIN)).toBe('new-contact');
     expect(senderTrust(contact(ERIN, 'verified'), incoming(ERIN))).toBe('verified');
+  });
+
+  it('a looked-up contact is a mismatch while any of its messages was signed by another key', () => {
+    expect(trustAfterLookup(ERIN, [incoming(ERIN), incoming(undefined)])).toBe('verified');
+    expect(trustAfterLookup(ERIN, [incoming(ERIN), incoming(IMPOSTOR, 3_000)])).toBe('mismatch');
+    expect(trustAfterLookup(ERIN, [{ ...incoming(undefined), keyMismatch: true }])).toBe('mismatch');
+    expect(trustAfterLookup(ERIN, [])).toBe('verified');
   });
 
   it('a lookup that shows another key for a verified contact is a key change, not a re-pin', () => {

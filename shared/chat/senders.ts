@@ -34,7 +34,7 @@ export type Lookup =
   | 'new-contact'
   /** Already verified with this key. */
   | 'unchanged'
-  /** An unverified contact whose key the record confirms. */
+  /** An unverified contact whose key the record confirms (trust from trustAfterLookup). */
   | 'confirmed'
   /** An unverified contact whose key is not the record's: re-pinned to the record, trust "mismatch". */
   | 'contradicted'
@@ -66,6 +66,15 @@ export function senderTrust(contact: Contact | undefined, m: ChatMessage): Trust
   if (!contact || trustOf(contact) === 'unverified') return 'unverified';
   if (m.keyMismatch) return 'mismatch';
   return (m.fromKey ?? contact.signingKey) === contact.signingKey ? 'verified' : 'mismatch';
+}
+
+/**
+ * A looked-up contact's trust: "mismatch" while any message in its conversation was signed by a
+ * key other than the record's (it could have come from another key claiming the name first or
+ * after), "verified" otherwise.
+ */
+export function trustAfterLookup(recordKey: string, incoming: readonly ChatMessage[]): Trust {
+  return incoming.some((m) => m.keyMismatch || (m.fromKey !== undefined && m.fromKey !== recordKey)) ? 'mismatch' : 'verified';
 }
 
 /**

@@ -5,6 +5,7 @@
 import { isContact, isConversation, isMessage, isOutboxEntry, withoutUndefined, type ChatMessage, type Contact, type Conversation, type MessageStatus, type OutboxEntry } from './chat-model.ts';
 import { SEEN_RETENTION_MS } from './constants.ts';
 import type { NodeContext } from '../dht/context.ts';
+import { storedTrust } from './senders.ts';
 import type { StoreOp } from '../lib/store.ts';
 
 export class ChatBook {
@@ -37,6 +38,7 @@ export class ChatBook {
       this.messages.set(id, m);
       if (m.out) this.lastSentAt = Math.max(this.lastSentAt, m.sentAt);
     }
+    this.settleStoredTrust();
     for (const [peer, c] of await node.store.entries<Conversation>('conversations')) {
       if (isConversation(c) && c.peer === peer) this.conversations.set(peer, c);
       else drop('conversation');
@@ -53,6 +55,15 @@ export class ChatBook {
     await node.store.batch(expired);
   }
 
+  /** Contacts stored before trust was get it from how they were made (senders.ts, storedTrust). */
+  private settleStoredTrust(): void {
+    const incoming = new Map<string, ChatMessage[]>();
+    for (const m of this.messages.values()) if (!m.out) incoming.set(m.peer, [...(incoming.get(m.peer) ?? []), m]);
+    for (const [name, c] of this.contacts) {
+      if (!c.trust) this.contacts.set(name, { ...c, trust: storedTrust(c, incoming.get(name) ?? []) });
+    }
+  }
+
   async setStatus(id: string, status: MessageStatus, error?: string): Promise<void> {
     const message = this.messages.get(id);
     if (!message || message.status === 'delivered' || (message.status === status && message.error === error)) return;
@@ -61,6 +72,13 @@ export class ChatBook {
     const updated = withoutUndefined({ ...message, status, error });
     await this.node.store.put('messages', id, updated);
     this.messages.set(id, updated);
+    this.changed();
+  }
+
+  /** Commits a changed contact, with `ops` in the same batch. */
+  async putContact(contact: Contact, ops: StoreOp[] = []): Promise<void> {
+    await this.node.store.batch([...ops, { type: 'put', table: 'contacts', key: contact.name, value: contact }]);
+    this.contacts.set(contact.name, contact);
     this.changed();
   }
 

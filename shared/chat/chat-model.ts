@@ -9,6 +9,7 @@ import type { Recipient } from './messages.ts';
 import { parseRequestBody } from '../dht/protocol.ts';
 import { type EnvelopeWire } from './wire.ts';
 import { isUsername, type UserRecord } from './records.ts';
+import type { Trust } from './senders.ts';
 
 export type MessageStatus = 'queued' | 'sent' | 'stored' | 'delivered' | 'failed';
 
@@ -29,6 +30,8 @@ export interface ChatMessage {
   receivedAt?: number;
   /** Recipient's side: signed by a key other than the one pinned for `peer`. */
   keyMismatch?: boolean;
+  /** Recipient's side: the key that signed it (base64url), which a later lookup of `peer` checks. */
+  fromKey?: string;
 }
 
 export interface Contact {
@@ -40,6 +43,11 @@ export interface Contact {
   addedAt: number;
   /** Set when a record or a message showed another key for this name; never silently accepted. */
   warning?: string;
+  /**
+   * Whether the name's record resolved to the pinned key (senders.ts). Stored from issue 14 on;
+   * ChatBook.load works it out for contacts stored before.
+   */
+  trust?: Trust;
 }
 
 export interface Conversation {
@@ -96,6 +104,7 @@ export function contactFromRecord(r: UserRecord, now: number): Contact {
     signingKey: toBase64Url(r.signingKey),
     agreementKey: toBase64Url(r.agreementKey),
     addedAt: now,
+    trust: 'verified',
   };
 }
 
@@ -106,6 +115,7 @@ export function withoutUndefined<T extends object>(o: T): T {
 // ---- Disk is untrusted: shapes this code wrote, checked before use ------------------------
 
 const STATUSES: readonly string[] = ['queued', 'sent', 'stored', 'delivered', 'failed'];
+const TRUSTS: readonly string[] = ['unverified', 'verified', 'mismatch'];
 const isTime = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
 const isKey = (v: unknown): boolean => typeof v === 'string' && fromBase64Url(v)?.length === 32;
 
@@ -116,14 +126,16 @@ export function isProfile(v: unknown): v is Profile {
 
 export function isContact(v: unknown): v is Contact {
   const c = v as Contact | undefined;
-  return typeof c === 'object' && c !== null && isUsername(c.name) && idFromHex(c.nodeId) !== null && isKey(c.signingKey) && isKey(c.agreementKey) && isTime(c.addedAt);
+  return typeof c === 'object' && c !== null && isUsername(c.name) && idFromHex(c.nodeId) !== null && isKey(c.signingKey) && isKey(c.agreementKey) && isTime(c.addedAt) &&
+    (c.trust === undefined || TRUSTS.includes(c.trust));
 }
 
 export function isMessage(v: unknown): v is ChatMessage {
   const m = v as ChatMessage | undefined;
   return (
     typeof m === 'object' && m !== null && typeof m.id === 'string' && isUsername(m.peer) && typeof m.out === 'boolean' &&
-    typeof m.text === 'string' && isTime(m.sentAt) && (m.status === undefined || STATUSES.includes(m.status))
+    typeof m.text === 'string' && isTime(m.sentAt) && (m.status === undefined || STATUSES.includes(m.status)) &&
+    (m.fromKey === undefined || isKey(m.fromKey))
   );
 }
 

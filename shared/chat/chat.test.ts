@@ -29,6 +29,11 @@ describe('a chat restored from storage', () => {
     const bob = { name: 'bob', nodeId: idToHex(friend.nodeId), signingKey: toBase64Url(friend.signingPublic), agreementKey: toBase64Url(friend.agreementPublic), addedAt: now };
     await store.put('contacts', 'bob', bob);
     await store.put('contacts', 'eve', { name: 'eve', nodeId: 'not hex' });
+    // Stored before trust was, made by carol's first message (added the instant it arrived).
+    const carol = { ...bob, name: 'carol', addedAt: now - 300 };
+    await store.put('contacts', 'carol', carol);
+    const fromCarol = { id: 'e'.repeat(32), peer: 'carol', out: false, text: 'hello', sentAt: now - 350, receivedAt: now - 300 };
+    await store.put('messages', fromCarol.id, fromCarol);
     const message = { id: 'a'.repeat(32), peer: 'bob', out: false, text: 'hi', sentAt: now - 500, receivedAt: now - 400 };
     await store.put('messages', message.id, message);
     await store.put('messages', 'b'.repeat(32), { id: 'b'.repeat(32), peer: 'BOB!', out: 'yes' });
@@ -42,7 +47,9 @@ describe('a chat restored from storage', () => {
     const chat = await Chat.open(node, identity, { ready: new Promise(() => {}) });
     expect(chat?.name).toBe('alice');
     expect(chat!.messagesWith('bob')).toEqual([message]);
-    expect(chat!.contact('bob')).toEqual(bob);
+    // Bob's contact has no message from the instant it was added: Find user made it.
+    expect(chat!.contact('bob')).toEqual({ ...bob, trust: 'verified' });
+    expect(chat!.contact('carol')).toEqual({ ...carol, trust: 'unverified' });
     expect(chat!.contact('eve')).toBeUndefined();
     expect(chat!.conversationList()).toEqual([{ peer: 'bob', unread: 1, lastAt: now - 500 }]);
     expect(chat!.outboxSize).toBe(0);

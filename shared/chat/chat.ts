@@ -21,11 +21,11 @@
  * chat-model.ts.
  */
 import { ChatBook } from './chat-book.ts';
-import { contactFromRecord, isProfile, recipientOf, type ChatEvents, type ChatMessage, type ChatOptions, type Contact, type Conversation, type OutboxEntry, type Profile } from './chat-model.ts';
+import { contactFromRecord, isProfile, withoutUndefined, recipientOf, type ChatEvents, type ChatMessage, type ChatOptions, type Contact, type Conversation, type OutboxEntry, type Profile } from './chat-model.ts';
 import { TimerSet } from '../lib/clock.ts';
 import { MAILBOX_CHECK_INTERVAL_MS, MAX_MESSAGE_BODY_BYTES, RECORD_REPUBLISH_MS } from './constants.ts';
 import type { Identity } from '../lib/crypto.ts';
-import { utf8Encode } from '../lib/encoding.ts';
+import { fromBase64Url, utf8Encode } from '../lib/encoding.ts';
 import { ErrorCode, PeerchatError, errorCode } from '../lib/errors.ts';
 import { Inbox } from './inbox.ts';
 import { createEnvelope } from './messages.ts';
@@ -33,7 +33,10 @@ import type { Handler, NodeContext } from '../dht/context.ts';
 import { Outbox } from './outbox.ts';
 import type { RecordService } from './record-service.ts';
 import { createRecord, usernameOrThrow } from './records.ts';
+import { safetyNumber } from './safety-number.ts';
+import { lookup, trustAfterLookup } from './senders.ts';
 import type { ChatServices } from './services.ts';
+import type { StoreOp } from '../lib/store.ts';
 
 /** What a user's chat runs on: a node and the name holders serveChat added to it. */
 export type ChatHost = Pick<ChatServices, 'node' | 'records'>;
@@ -139,7 +142,9 @@ export class Chat {
 
   /**
    * FindUser: resolves the name's record through the DHT, verifies it and pins its keys. A pinned
-   * contact whose record now shows another key keeps its old key and gets a warning.
+   * contact whose record now shows another key keeps its old key and gets a warning. A contact
+   * made by a message (unverified) is confirmed, or re-pinned to the record's key when the
+   * record contradicts it (senders.ts).
    */
   async findUser(rawName: string): Promise<Contact> {
     const { book } = this;
@@ -149,16 +154,49 @@ export class Chat {
     if (!record) throw new PeerchatError(ErrorCode.NotFound, `User not found: nobody holds the name “${name}”.`);
     const pinned = book.contacts.get(name);
     const found = contactFromRecord(record, this.node.clock.now());
-    if (pinned && pinned.signingKey !== found.signingKey) {
-      await book.warn(pinned, `“${name}” is now registered with a different key than the one you chatted with. It may be someone else.`);
-      return { ...book.contacts.get(name)! };
-    }
-    if (!pinned) {
+    const outcome = lookup(pinned, found.signingKey);
+    if (outcome === 'key-change') {
+      await book.warn(pinned!, `“${name}” is now registered with a different key than the one you chatted with. It may be someone else.`);
+    } else if (outcome === 'new-contact') {
       book.contacts.set(name, found);
       await this.node.store.batch([{ type: 'put', table: 'contacts', key: name, value: found }, ...book.touchConversation(name, found.addedAt, 0)]);
       book.changed();
+    } else if (outcome === 'confirmed') {
+      await book.putContact({ ...pinned!, trust: trustAfterLookup(pinned!.signingKey, this.incomingFrom(name)) });
+    } else if (outcome === 'contradicted') {
+      await this.contradicted(pinned!, found);
     }
     return { ...book.contacts.get(name)! };
+  }
+
+  /**
+   * The record says `claimed` was not its name's key: the contact is pinned to the record's keys
+   * (so replies reach the name's owner), and the messages the other key signed keep that key, so
+   * they show as not from the name.
+   */
+  private async contradicted(claimed: Contact, found: Contact): Promise<void> {
+    const { book } = this;
+    const ops: StoreOp[] = [];
+    for (const m of book.messages.values()) {
+      // Messages stored before fromKey was are the pinned key's, unless flagged then.
+      if (m.out || m.peer !== claimed.name || m.fromKey !== undefined || m.keyMismatch) continue;
+      const updated = { ...m, fromKey: claimed.signingKey };
+      book.messages.set(m.id, updated);
+      ops.push({ type: 'put', table: 'messages', key: m.id, value: updated });
+    }
+    const contact = withoutUndefined({ ...found, addedAt: claimed.addedAt, trust: trustAfterLookup(found.signingKey, this.incomingFrom(claimed.name)), warning: undefined });
+    await book.putContact(contact, ops);
+  }
+
+  private incomingFrom(peer: string): ChatMessage[] {
+    return [...this.book.messages.values()].filter((m) => !m.out && m.peer === peer);
+  }
+
+  /** The safety number of this user and a contact (safety-number.ts), null for a stranger. */
+  safetyNumber(peer: string): string[] | null {
+    const contact = this.book.contacts.get(peer);
+    const key = contact && fromBase64Url(contact.signingKey);
+    return key ? safetyNumber(this.identity.signingPublic, key) : null;
   }
 
   /**

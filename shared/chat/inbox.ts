@@ -18,6 +18,7 @@ import type { Outbox } from './outbox.ts';
 import { type RequestBodyOf, type ResponseBodyOf } from '../dht/protocol.ts';
 import { MAX_TOMBSTONES_PER_ACK, type EnvelopeWire, type TombstoneWire } from './wire.ts';
 import type { StoreOp } from '../lib/store.ts';
+import { arrival } from './senders.ts';
 
 /** Routed to this node's own id, never answered by itself: how a recipient reaches its holders. */
 const TO_MY_HOLDERS: RouteOptions = { leave: true, avoidSelf: true };
@@ -115,7 +116,7 @@ export class Inbox {
       return 'new';
     }
     const keyMismatch = this.pinSender(m, now, ops);
-    const message: ChatMessage = { id: e.id, peer: m.fromName, out: false, text: m.content.text, sentAt: m.sentAt, receivedAt: now };
+    const message: ChatMessage = { id: e.id, peer: m.fromName, out: false, text: m.content.text, sentAt: m.sentAt, receivedAt: now, fromKey: toBase64Url(m.fromKey) };
     if (keyMismatch) message.keyMismatch = true;
     ops.push({ type: 'put', table: 'messages', key: e.id, value: message }, ...book.touchConversation(m.fromName, m.sentAt, 1));
     book.seen.set(e.id, now);
@@ -137,24 +138,25 @@ export class Inbox {
   }
 
   /**
-   * The sender's contact, made or flagged here (and its put added to `ops`). Returns whether the
-   * message is signed by a key other than the one pinned for its name.
+   * The sender's contact, made or flagged here (and its put added to `ops`); senders.ts decides.
+   * Returns whether the message is signed by a key other than the one a lookup pinned for its
+   * name. Nothing is resolved here: the name is checked when the user looks it up.
    */
   private pinSender(m: OpenedMessage, now: number, ops: StoreOp[]): boolean {
     const signingKey = toBase64Url(m.fromKey);
     let contact = this.book.contacts.get(m.fromName);
-    const keyMismatch = contact !== undefined && contact.signingKey !== signingKey;
-    if (!contact) {
-      // First contact: the name is the sender's word, its key is proven by the signature.
-      contact = { name: m.fromName, nodeId: m.from, signingKey, agreementKey: toBase64Url(m.fromAgreementKey), addedAt: now };
-      ops.push({ type: 'put', table: 'contacts', key: contact.name, value: contact });
-      this.book.contacts.set(contact.name, contact);
-    } else if (keyMismatch) {
-      contact = { ...contact, warning: `A message signed with a different key than the one you pinned says it is from “${m.fromName}”.` };
-      ops.push({ type: 'put', table: 'contacts', key: contact.name, value: contact });
-      this.book.contacts.set(contact.name, contact);
+    const what = arrival(contact, signingKey);
+    if (what === 'first-contact') {
+      // The name is the sender's word, its key is proven by the signature: unverified.
+      contact = { name: m.fromName, nodeId: m.from, signingKey, agreementKey: toBase64Url(m.fromAgreementKey), addedAt: now, trust: 'unverified' };
+    } else if (what === 'key-change') {
+      contact = { ...contact!, warning: `A message signed with a different key than the one you pinned says it is from “${m.fromName}”.` };
+    } else {
+      return false;
     }
-    return keyMismatch;
+    ops.push({ type: 'put', table: 'contacts', key: contact.name, value: contact });
+    this.book.contacts.set(contact.name, contact);
+    return what === 'key-change';
   }
 
   /** Queues a receipt to the sender of a held message, sent with the next answer. */

@@ -7,6 +7,7 @@ import { Chat } from '../chat/chat.ts';
 import { createIdentity, type Identity } from '../lib/crypto.ts';
 import { createEnvelope } from '../chat/messages.ts';
 import { SeededRandom } from '../lib/random.ts';
+import { senderTrust } from '../chat/senders.ts';
 import { Simulation, type SimNode } from './simulation.ts';
 
 let sim: Simulation;
@@ -115,6 +116,48 @@ describe('chat in a simulated network', () => {
     expect(grace.chat.contact('frank')?.warning).toMatch(/different key/);
     sim.leave(frank.node);
     sim.leave(grace.node);
+  });
+
+  it('a message claiming a name from a key that name’s record does not resolve to is never shown as that name’s verified contact, and does not make the real owner’s key a key change', async () => {
+    const olga = await online('olga');
+    const pete = await online('pete');
+    const mallory = await identity('mallory');
+    // Mallory writes first, as "pete", to olga, who never looked pete up.
+    const lie = await sim.until(
+      createEnvelope(mallory, 'pete', { nodeId: olga.node.identity.nodeId, agreementKey: olga.node.identity.agreementPublic }, 'hi, it is pete', sim.clock.now(), new SeededRandom(2), sim.ops),
+    );
+    await sim.until(nodes[5]!.node.routeFromHere('DELIVER', { envelope: lie }, olga.node.identity.nodeId, 1, { leave: true }));
+    expect(olga.chat.contact('pete')).toMatchObject({ trust: 'unverified' });
+    // The real pete writes too: another claim to the name, not a key change.
+    await sim.until(pete.chat.findUser('olga'));
+    await sim.until(pete.chat.send('olga', 'the real pete'));
+    expect(await eventually(() => texts(olga.chat, 'pete').length === 2)).toBe(true);
+    const shown = (text: string) => olga.chat.messagesWith('pete').find((m) => m.text === text)!;
+    expect(shown('the real pete').keyMismatch).toBeUndefined();
+    expect(olga.chat.contact('pete')?.warning).toBeUndefined();
+    // Olga looks pete up: the record says whose key it is.
+    const found = await sim.until(olga.chat.findUser('pete'));
+    expect(found).toMatchObject({ trust: 'mismatch', nodeId: pete.node.node.hex });
+    expect(found.warning).toBeUndefined();
+    expect(senderTrust(found, shown('hi, it is pete'))).toBe('mismatch');
+    expect(senderTrust(found, shown('the real pete'))).toBe('verified');
+    // Both sides now compute the same safety number.
+    expect(olga.chat.safetyNumber('pete')).toEqual(pete.chat.safetyNumber('olga'));
+    sim.leave(olga.node);
+    sim.leave(pete.node);
+  });
+
+  it('a lookup confirms a contact a first message made when the record has its key', async () => {
+    const quinn = await online('quinn');
+    const rosa = await online('rosa');
+    await sim.until(quinn.chat.findUser('rosa'));
+    await sim.until(quinn.chat.send('rosa', 'hello rosa'));
+    expect(await eventually(() => texts(rosa.chat, 'quinn').length === 1)).toBe(true);
+    expect(rosa.chat.contact('quinn')).toMatchObject({ trust: 'unverified' });
+    expect(await sim.until(rosa.chat.findUser('quinn'))).toMatchObject({ trust: 'verified' });
+    expect(senderTrust(rosa.chat.contact('quinn'), rosa.chat.messagesWith('quinn')[0]!)).toBe('verified');
+    sim.leave(quinn.node);
+    sim.leave(rosa.node);
   });
 
   it('a user signed in again keeps contacts, history and the unsent outbox, and sends it', async () => {

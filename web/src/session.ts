@@ -142,6 +142,9 @@ export class Session implements SessionActions {
     state.conversations = chat.conversationList();
     state.messages = open ? chat.messagesWith(open) : [];
     state.contact = open ? (chat.contact(open) ?? null) : null;
+    const safety = open ? chat.safetyNumber(open) : null;
+    // Kept as is when unchanged: mirror runs on every change, the digits rarely change.
+    if (safety?.join(' ') !== state.safetyNumber?.join(' ')) state.safetyNumber = safety;
   }
 
   private async refreshSaved(): Promise<void> {

@@ -33,6 +33,8 @@ export class SessionState {
   messages = $state<ChatMessage[]>([]);
   /** The open conversation's contact: its pinned key and any warning. */
   contact = $state<Contact | null>(null);
+  /** The open conversation's safety number (12 groups of 5 digits), the same on both sides. */
+  safetyNumber = $state<string[] | null>(null);
   /** Messages in the outbox without a receipt yet: signing out pauses their resends. */
   unsent = $state(0);
   findBusy = $state(false);

@@ -3,7 +3,7 @@
  * only (ARCHITECTURE.md, "Accessible names the UI keeps stable").
  */
 import { expect, expectPeers, test, type Tab } from './fixtures.ts';
-import { comeBack, expectStatus, join, message, openConversation, send, shownTexts, startChat } from './user.ts';
+import { aliceAndBob, comeBack, expectStatus, join, message, openConversation, send, shownTexts, startChat } from './user.ts';
 
 /** Relays: plain nodes that hold mail for others. */
 async function relays(tabs: { open(): Promise<Tab> }, n: number): Promise<Tab[]> {
@@ -11,17 +11,6 @@ async function relays(tabs: { open(): Promise<Tab> }, n: number): Promise<Tab[]>
   for (let i = 0; i < n; i++) out.push(await tabs.open());
   for (const t of out) await expectPeers(t.page, Math.min(3, n - 1));
   return out;
-}
-
-/** Two tabs that join as alice and bob; alice's has the chat with bob open. */
-async function aliceAndBob(tabs: { open(): Promise<Tab> }): Promise<{ alice: Tab; bob: Tab }> {
-  const alice = await tabs.open();
-  const bob = await tabs.open();
-  await expectPeers(alice.page, 1);
-  await join(alice.page, 'alice');
-  await join(bob.page, 'bob');
-  await startChat(alice.page, 'bob');
-  return { alice, bob };
 }
 
 test('(1) alice and bob register, find each other and chat both ways; statuses reach delivered', async ({ tabs }) => {

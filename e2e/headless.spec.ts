@@ -77,6 +77,17 @@ async function expectHeldMail(node: ChildNode, n: number): Promise<void> {
   await expect.poll(async () => (await node.status()).held.mail, { message: `a headless node holding ${n} entries` }).toBeGreaterThanOrEqual(n);
 }
 
+
+/** Bob returns and reads all TEXTS in order; then alice returns and sees each delivered. */
+async function bothReturn(alice: Tab, bob: Tab, url: string): Promise<void> {
+  const bobBack = await comeBack(bob.context, url, 'bob');
+  await openConversation(bobBack, 'alice');
+  await shownTexts(bobBack, TEXTS);
+  const aliceBack = await comeBack(alice.context, url, 'alice');
+  await openConversation(aliceBack, 'bob');
+  for (const t of TEXTS) await expectStatus(aliceBack, t, 'delivered');
+}
+
 test('(1) every tab closes, two headless nodes stay; bob returns to all 3 in order, alice to “delivered”', async ({ tabs, server, peers }) => {
   const nodes = [await peers.start('one'), await peers.start('two')];
   const { alice, bob, relay } = await aliceSendsToAbsentBob(tabs, server);
@@ -86,12 +97,7 @@ test('(1) every tab closes, two headless nodes stay; bob returns to all 3 in ord
   const headlessIds = await Promise.all(nodes.map(async (n) => (await n.status()).nodeId));
   await expect.poll(() => server.connectedIds().sort()).toEqual([...headlessIds].sort());
 
-  const bobBack = await comeBack(bob.context, server.url, 'bob');
-  await openConversation(bobBack, 'alice');
-  await shownTexts(bobBack, TEXTS);
-  const aliceBack = await comeBack(alice.context, server.url, 'alice');
-  await openConversation(aliceBack, 'bob');
-  for (const t of TEXTS) await expectStatus(aliceBack, t, 'delivered');
+  await bothReturn(alice, bob, server.url);
   // The nodes pushed what they held and dropped it on bob's tombstones.
   for (const n of nodes) await expect.poll(async () => (await n.status()).held.mail).toBe(0);
 });
@@ -116,12 +122,7 @@ test('(2) a headless node killed with SIGKILL while holding mail, restarted from
   expect(held.records).toBeGreaterThanOrEqual(2);
   // It held the mail sealed: no file of its data folder has a word of the plaintext.
   expect(filesContaining(peers.dirOf('keeper'), 'while you were away')).toEqual([]);
-  const bobBack = await comeBack(bob.context, server.url, 'bob');
-  await openConversation(bobBack, 'alice');
-  await shownTexts(bobBack, TEXTS);
-  const aliceBack = await comeBack(alice.context, server.url, 'alice');
-  await openConversation(aliceBack, 'bob');
-  for (const t of TEXTS) await expectStatus(aliceBack, t, 'delivered');
+  await bothReturn(alice, bob, server.url);
 });
 
 test('(3) cold start: alone, the join screen says it waits for a second tab or node and offers the link; a headless node lets the user in', async ({ tabs, server, peers }) => {

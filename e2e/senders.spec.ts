@@ -2,9 +2,9 @@
  * Senders (issue 14): a name from a first message is shown "not verified" until the user looks
  * it up, and every conversation has a safety number both users can compare.
  */
-import { expect, expectPeers, test } from './fixtures.ts';
+import { expect, test } from './fixtures.ts';
 import type { Page } from '@playwright/test';
-import { expectStatus, join, message, openConversation, send, startChat } from './user.ts';
+import { aliceAndBob, expectStatus, message, openConversation, send } from './user.ts';
 
 /** The 60 digits the open conversation's "Safety number" shows, in groups of 5. */
 async function safetyNumber(page: Page, peer: string): Promise<string> {
@@ -17,12 +17,7 @@ async function safetyNumber(page: Page, peer: string): Promise<string> {
 }
 
 test('a first message’s sender is “not verified” until looked up; both sides see the same safety number', async ({ tabs }) => {
-  const alice = await tabs.open();
-  const bob = await tabs.open();
-  await expectPeers(alice.page, 1);
-  await join(alice.page, 'alice');
-  await join(bob.page, 'bob');
-  await startChat(alice.page, 'bob');
+  const { alice, bob } = await aliceAndBob(tabs);
   await send(alice.page, 'hello bob');
   await expectStatus(alice.page, 'hello bob', 'delivered');
   // Alice looked bob up; bob only has alice's word for her name.

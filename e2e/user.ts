@@ -3,6 +3,7 @@
  * names the UI keeps stable"): shared by the browser test suites.
  */
 import { expect, type BrowserContext, type Page } from '@playwright/test';
+import { expectPeers, type Tab } from './fixtures.ts';
 
 export async function join(page: Page, name: string): Promise<void> {
   await page.getByRole('textbox', { name: 'Username' }).fill(name);
@@ -54,4 +55,15 @@ export async function comeBack(context: BrowserContext, url: string, name: strin
   await page.getByRole('button', { name: new RegExp(`^Continue as ${name}($| \\(|,)`) }).click();
   await expect(page.getByRole('textbox', { name: 'Find user' })).toBeVisible();
   return page;
+}
+
+/** Two tabs that join as alice and bob; alice's has the chat with bob open. */
+export async function aliceAndBob(tabs: { open(): Promise<Tab> }): Promise<{ alice: Tab; bob: Tab }> {
+  const alice = await tabs.open();
+  const bob = await tabs.open();
+  await expectPeers(alice.page, 1);
+  await join(alice.page, 'alice');
+  await join(bob.page, 'bob');
+  await startChat(alice.page, 'bob');
+  return { alice, bob };
 }

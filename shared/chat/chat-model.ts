@@ -9,7 +9,15 @@ import type { Recipient } from './messages.ts';
 import { parseRequestBody } from '../dht/protocol.ts';
 import { type EnvelopeWire } from './wire.ts';
 import { isUsername, type UserRecord } from './records.ts';
-import type { Trust } from './senders.ts';
+
+/**
+ * How far a contact's name is confirmed (shared/chat/senders.ts decides):
+ * - unverified: the contact came from a message; its name is a claim no record has confirmed.
+ * - verified: the name's record resolved to the pinned key.
+ * - mismatch: the record resolved to another key than the one that wrote first; the contact is
+ *   now pinned to the record's key, and the earlier messages are shown as not from the name.
+ */
+export type Trust = 'unverified' | 'verified' | 'mismatch';
 
 export type MessageStatus = 'queued' | 'sent' | 'stored' | 'delivered' | 'failed';
 

@@ -7,15 +7,9 @@
  *
  * Pure decisions over a contact and a key; the inbox and Chat.findUser commit what they say.
  */
-import type { ChatMessage, Contact } from './chat-model.ts';
+import type { ChatMessage, Contact, Trust } from './chat-model.ts';
 
-/**
- * - unverified: the contact came from a message; its name is a claim no record has confirmed.
- * - verified: the name's record resolved to the pinned key.
- * - mismatch: the record resolved to another key than the one that wrote first; the contact is
- *   now pinned to the record's key, and the earlier messages are shown as not from the name.
- */
-export type Trust = 'unverified' | 'verified' | 'mismatch';
+export type { Trust } from './chat-model.ts';
 
 /** What a message signed by `key` and claiming a contact's name does to that contact. */
 export type Arrival =

@@ -1,7 +1,7 @@
 /**
  * Issue 14 at CI size for the signal server: 2,000 random and mutated frames of each client
  * message type through parseClientMessage and a real Hub, half on sockets only challenged, half
- * on welcomed ones. `npm run fuzz` runs 100,000 of each (bench/results/fuzz.json).
+ * on welcomed ones; and of each server message type through the tab's parser. `npm run fuzz` runs 100,000 of each (bench/results/fuzz.json).
  */
 import { describe, expect, it } from 'vitest';
 import { runSignalFuzz, type SignalFuzzReport } from './fuzz.ts';
@@ -19,6 +19,11 @@ describe('the signal server fed hostile frames', () => {
     expect(report.invariants).toEqual({ welcomesHonestTab: true, handsOutPeers: true, listenerStillSignedIn: true });
     expect(Object.keys(report.types)).toEqual(TYPES);
     for (const type of TYPES) expect(report.types[type]!.frames, type).toBe(FRAMES);
+    for (const [type, t] of Object.entries(report.serverTypes)) {
+      expect(t.frames, type).toBe(FRAMES);
+      expect(t.parsed['ok'], type).toBeGreaterThan(50);
+    }
+    expect(Object.keys(report.serverTypes)).toHaveLength(8);
   }, 120_000);
 
   it('drops bad frames by reason and serves the good ones', () => {

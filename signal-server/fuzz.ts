@@ -5,7 +5,8 @@
  * other frame on a fresh socket that has only been challenged, the rest on a socket that proved
  * its id and was welcomed. Counts exceptions (caught around delivery, uncaught, unhandled
  * rejections), parseClientMessage's verdicts and the hub's rejects and relays per type, and
- * checks after that an honest tab is still welcomed and served.
+ * checks after that an honest tab is still welcomed and served. The other direction, each
+ * server message type, goes through parseServerMessage (the tab's client lives in web/).
  */
 import { EventEmitter } from 'node:events';
 import fc from 'fast-check';
@@ -42,6 +43,8 @@ export interface SignalFuzzReport {
   seed: number;
   framesPerType: number;
   types: Record<string, SignalKindReport>;
+  /** Server frames through parseServerMessage, as a tab reads them (the client lives in web/). */
+  serverTypes: Record<string, { frames: number; exceptions: number; parsed: Record<string, number> }>;
   frames: number;
   exceptions: number;
   exceptionSamples: string[];
@@ -144,6 +147,7 @@ class SignalFuzz {
     const valid = await this.validFrames();
     const all = Object.values(valid).flat();
     for (const [type, frames] of Object.entries(valid)) await this.feed(type, frames, all);
+    const serverTypes = this.serverFrames();
     const invariants = await this.check();
     const frames = Object.values(this.types).reduce((n, k) => n + k.frames, 0);
     await this.hub.closeAll(0);
@@ -151,7 +155,8 @@ class SignalFuzz {
       seed: this.o.seed,
       framesPerType: this.o.frames,
       types: this.types,
-      frames,
+      serverTypes,
+      frames: frames + Object.values(serverTypes).reduce((n, k) => n + k.frames, 0),
       exceptions: this.trap.total,
       exceptionSamples: this.trap.samples,
       invariants,
@@ -257,6 +262,49 @@ class SignalFuzz {
     }
     this.ready = await this.signIn(this.tab);
     return this.ready;
+  }
+
+  /** Each server message type, structure-aware and mutated, through the tab's parser. */
+  private serverFrames(): SignalFuzzReport['serverTypes'] {
+    const to = idToHex(this.other.nodeId);
+    const from = idToHex(this.tab.nodeId);
+    const payload = { conn: 'c1', data: ['{"type":"offer","sdp":"v=0"}'] };
+    const messages: Record<string, unknown> = {
+      challenge: { type: 'challenge', nonce: toBase64Url(this.random.bytes(32)) },
+      welcome: { type: 'welcome' },
+      peers: { type: 'peers', ids: [to, from] },
+      signal: { type: 'signal', from, to, rid: 7, payload },
+      'signal-reply': { type: 'signal-reply', from, to, rid: 7, reply: { busyMs: 1_000 } },
+      error: { type: 'error', code: 'NOT_FOUND', rid: 7, msg: 'that node is not connected to this server' },
+      pong: { type: 'pong' },
+      ice: { type: 'ice', servers: [{ urls: ['stun:stun.example.org:3478'] }, { urls: ['turn:t.example.org:3478'], username: `1700000000:${from}`, credential: 'c2VjcmV0c2VjcmV0c2VjcmV0MTI=' }], ttlS: 3_600 },
+    };
+    const all = Object.values(messages).map((m) => JSON.stringify(m));
+    const out: SignalFuzzReport['serverTypes'] = {};
+    for (const [type, message] of Object.entries(messages)) {
+      this.trap.kind = `server:${type}`;
+      const report = (out[type] = { frames: 0, exceptions: 0, parsed: {} as Record<string, number> });
+      const valid = JSON.stringify(message);
+      for (const chunk of sampleChunks(asText(shaped(message)), Math.ceil(this.o.frames / 2), this.o.seed + type.length * 211)) {
+        for (const structured of chunk) {
+          for (const text of [structured, mutate(this.random, valid, all)]) {
+            if (report.frames >= this.o.frames) break;
+            report.frames++;
+            let verdict: string;
+            try {
+              const parsed = parseServerMessage(text);
+              verdict = parsed.ok ? 'ok' : parsed.reason;
+            } catch (err) {
+              this.trap.record(err, text);
+              verdict = 'threw';
+            }
+            report.parsed[verdict] = (report.parsed[verdict] ?? 0) + 1;
+          }
+        }
+      }
+      report.exceptions = this.trap.byKind.get(this.trap.kind) ?? 0;
+    }
+    return out;
   }
 
   /** After the fuzz: a new tab is welcomed, gets peers, and reaches the tab that stayed. */

@@ -14,7 +14,7 @@ import fc from 'fast-check';
 import { Chat } from '../chat/chat.ts';
 import { recordKey, recordToWire } from '../chat/records.ts';
 import { LOOKUP_TIMEOUT_MS } from '../dht/constants.ts';
-import { methods, parseFrame, parseResponseBody, type Method } from '../dht/protocol.ts';
+import { methods, parseFrame, parseResponseBody, request, type Method } from '../dht/protocol.ts';
 import { idToHex } from '../lib/id.ts';
 import { SeededRandom } from '../lib/random.ts';
 import type { Stats } from '../lib/stats.ts';
@@ -55,6 +55,9 @@ export interface DhtFuzzReport {
 /** Frames sent between two steps of the simulation, and the simulated time a step takes. */
 const BATCH = 250;
 const STEP_MS = 20;
+/** Methods the victim's own code is made to ask the puppet (askAsCaller), and the replies kept for it per batch. */
+const CALLERS = new Set(['FIND_NODE', 'FIND_VALUE', 'MAILBOX_STORE']);
+const CALLER_SHARE = 25;
 
 export async function runDhtFuzz(options: DhtFuzzOptions): Promise<DhtFuzzReport> {
   const started = performance.now();
@@ -143,7 +146,7 @@ class DhtFuzz {
   private answer(req: VictimRequest): string[] {
     const honest = honestReply(req.id, req.m);
     if (req.m !== this.replyMethod || this.replies.length === 0) return [honest];
-    const text = this.replies.pop()!.replaceAll(`"id":${PLACEHOLDER_ID}`, `"id":${req.id}`);
+    const text = this.replies.shift()!.replaceAll(`"id":${PLACEHOLDER_ID}`, `"id":${req.id}`);
     this.count(this.replyKind, text, req.m);
     return [text, honest];
   }
@@ -179,20 +182,40 @@ class DhtFuzz {
     const frames = this.mixed(valid);
     this.replyKind = kind;
     this.replyMethod = m;
-    for (;;) {
-      this.replies = [];
+    this.replies = [];
+    for (let stalled = 0; stalled < 10; ) {
       for (let next = frames.next(); !next.done; next = frames.next()) if (this.replies.push(next.value) >= BATCH) break;
       if (this.replies.length === 0) break;
-      this.replies.reverse();
+      const waiting = this.replies.length;
       await this.ensurePuppet();
       const peer = this.victim.node.peer(this.puppet.hex);
-      for (let i = 0; peer && i < this.replies.length; i++) {
-        peer.rpc.request(m, this.valid.requestBodies[m] as never, 4_000).catch(() => {});
-      }
+      // Some replies are left for the victim's own requests (askAsCaller), which come later.
+      const asks = Math.max(1, waiting - (CALLERS.has(m) ? CALLER_SHARE : 0));
+      for (let i = 0; peer && i < asks; i++) peer.rpc.request(m, this.valid.requestBodies[m] as never, 4_000).catch(() => {});
+      this.askAsCaller(m);
       await this.step(STEP_MS * 10);
+      stalled = this.replies.length === waiting ? stalled + 1 : 0;
     }
     this.replyMethod = null;
     await this.finish(kind, before, at);
+  }
+
+  /**
+   * Makes the victim's own code ask for a reply of method `m`, so fuzzed replies also reach the
+   * callers that use them (lookups, name resolution, mailbox copies and their acks).
+   */
+  private askAsCaller(m: Method): void {
+    const { node } = this.victim;
+    // Toward the puppet's own id, so the puppet is the first hop and its reply comes back.
+    const key = this.cast.puppet.nodeId;
+    if (m === 'FIND_NODE') void node.lookup(key, 2).catch(() => {});
+    if (m === 'FIND_VALUE') void node.routeFromHere('FIND_VALUE', { key: idToHex(key) }, key, 2).catch(() => {});
+    if (m === 'MAILBOX_STORE') {
+      // A MAILBOX_STORE routed to the victim has it copy the envelope to its 8 nearest to carol.
+      // The mail it held from the start: the fuzz acknowledged the other envelope long ago.
+      const body = { envelope: this.cast.held, copies: 8 };
+      this.puppet.send(JSON.stringify(request(9, 'MAILBOX_STORE', body, { k: this.victim.node.hex, h: 1, max: 20, ms: 9_000 })));
+    }
   }
 
   /** Feeds one kind's frames through `send`, a batch per simulation step. */

@@ -14,12 +14,12 @@ import fc from 'fast-check';
 import { Chat } from '../chat/chat.ts';
 import { recordKey, recordToWire } from '../chat/records.ts';
 import { LOOKUP_TIMEOUT_MS } from '../dht/constants.ts';
-import { methods, parseFrame, parseResponseBody, request, type Method } from '../dht/protocol.ts';
+import { methods, parseFrame, request, type Method } from '../dht/protocol.ts';
 import { idToHex } from '../lib/id.ts';
 import { SeededRandom } from '../lib/random.ts';
-import type { Stats } from '../lib/stats.ts';
 import { asText, ExceptionTrap, mutate, randomText, sampleChunks, shaped } from './fuzz-gen.ts';
 import { honestReply, makeCast, PLACEHOLDER_ID, validFrames, type Cast, type ValidFrames } from './fuzz-frames.ts';
+import { FuzzLedger, type KindReport } from './fuzz-ledger.ts';
 import { PuppetPeer, settle, type VictimRequest } from './fuzz-peer.ts';
 import { Simulation, type SimNode } from './simulation.ts';
 
@@ -31,15 +31,7 @@ export interface DhtFuzzOptions {
   preHelloSessions?: number;
 }
 
-export interface KindReport {
-  frames: number;
-  exceptions: number;
-  /** parseFrame's verdicts: `ok-<type>` or the drop reason (replies: `body-ok` / `body-bad` too). */
-  parsed: Record<string, number>;
-  /** What the victim's counters moved by while this kind was fed (drops, refusals, routing). */
-  counters: Record<string, number>;
-  wallMs: number;
-}
+export type { KindReport } from './fuzz-ledger.ts';
 
 export interface DhtFuzzReport {
   seed: number;
@@ -79,7 +71,7 @@ class DhtFuzz {
   private valid!: ValidFrames;
   private puppet!: PuppetPeer;
   private readonly random: SeededRandom;
-  private readonly kinds: Record<string, KindReport> = {};
+  private ledger!: FuzzLedger;
   /** Fuzz frames waiting to answer the victim's requests of `replyMethod`. */
   private replies: string[] = [];
   private replyMethod: string | null = null;
@@ -106,12 +98,11 @@ class DhtFuzz {
     await this.feed('hello', this.mixed([this.valid.hello]), asPuppet);
     await this.feed('random', this.randomFrames(), asPuppet);
     const invariants = await this.check();
-    const frames = Object.values(this.kinds).reduce((n, k) => n + k.frames, 0);
     return {
       seed: this.o.seed,
       framesPerKind: this.o.frames,
-      kinds: this.kinds,
-      frames,
+      kinds: this.ledger.kinds,
+      frames: this.ledger.frames,
       exceptions: this.trap.total + (this.victim.node.stats.get('handler-crashed')),
       exceptionSamples: this.trap.samples,
       invariants,
@@ -124,6 +115,7 @@ class DhtFuzz {
     const nodes = await this.sim.grow(6, 6, 5 * 60_000);
     this.victim = nodes[0]!;
     this.witness = nodes[1]!;
+    this.ledger = new FuzzLedger(this.trap, this.victim.node.stats);
     this.cast = await makeCast(this.sim);
     await settle(this.sim, Chat.register(this.victim, this.victim.identity, 'victim_fuzz'));
     const peer = this.witness.node.peer(this.victim.node.hex);
@@ -147,7 +139,7 @@ class DhtFuzz {
     const honest = honestReply(req.id, req.m);
     if (req.m !== this.replyMethod || this.replies.length === 0) return [honest];
     const text = this.replies.shift()!.replaceAll(`"id":${PLACEHOLDER_ID}`, `"id":${req.id}`);
-    this.count(this.replyKind, text, req.m);
+    this.ledger.count(this.replyKind, text, req.m);
     return [text, honest];
   }
 
@@ -176,9 +168,7 @@ class DhtFuzz {
    * each with a fuzz frame carrying the request's id, then with a valid reply.
    */
   private async responses(kind: string, m: Method, valid: string[]): Promise<void> {
-    this.begin(kind);
-    const at = performance.now();
-    const before = this.victim.node.stats.snapshot();
+    this.ledger.begin(kind);
     const frames = this.mixed(valid);
     this.replyKind = kind;
     this.replyMethod = m;
@@ -197,7 +187,7 @@ class DhtFuzz {
       stalled = this.replies.length === waiting ? stalled + 1 : 0;
     }
     this.replyMethod = null;
-    await this.finish(kind, before, at);
+    await this.finish(kind);
   }
 
   /**
@@ -220,13 +210,11 @@ class DhtFuzz {
 
   /** Feeds one kind's frames through `send`, a batch per simulation step. */
   private async feed(kind: string, frames: Iterable<string>, send: (text: string) => void): Promise<void> {
-    this.begin(kind);
-    const at = performance.now();
-    const before = this.victim.node.stats.snapshot();
+    this.ledger.begin(kind);
     let n = 0;
     for (const text of frames) {
       if (n % BATCH === 0) await this.ensurePuppet();
-      this.count(kind, text);
+      this.ledger.count(kind, text);
       try {
         send(text);
       } catch (err) {
@@ -234,7 +222,7 @@ class DhtFuzz {
       }
       if (++n % BATCH === 0) await this.step(STEP_MS);
     }
-    await this.finish(kind, before, at);
+    await this.finish(kind);
   }
 
   /**
@@ -244,9 +232,7 @@ class DhtFuzz {
    */
   private async preHello(): Promise<void> {
     const kind = 'pre-hello';
-    this.begin(kind);
-    const at = performance.now();
-    const before = this.victim.node.stats.snapshot();
+    this.ledger.begin(kind);
     const sessions = this.o.preHelloSessions ?? 40;
     const transport = this.sim.network.endpoint('fuzz-stranger');
     // Twice as many as needed: HELLOs that parse are set aside (one ends each session).
@@ -256,7 +242,7 @@ class DhtFuzz {
     for (let s = 0; s < sessions; s++) {
       const stranger = new PuppetPeer(this.sim, this.cast.stranger, transport, (req) => [honestReply(req.id, req.m)]);
       if (!(await stranger.connect(this.victim, `st${s}`))) {
-        this.kinds[kind]!.counters['fuzzer-session-refused'] = (this.kinds[kind]!.counters['fuzzer-session-refused'] ?? 0) + 1;
+        this.ledger.note(kind, 'fuzzer-session-refused');
         continue;
       }
       // Half the sessions end with a fuzzed HELLO that parses (the victim must refuse it), half
@@ -271,13 +257,13 @@ class DhtFuzz {
           ender ??= next.value;
           continue;
         }
-        this.count(kind, next.value);
+        this.ledger.count(kind, next.value);
         stranger.send(next.value);
         sent++;
         if (++i % BATCH === 0) await this.step(STEP_MS);
       }
       if (endWithFuzz && ender !== null && sent < this.o.frames) {
-        this.count(kind, ender);
+        this.ledger.count(kind, ender);
         stranger.send(ender);
         sent++;
       } else await stranger.hello();
@@ -285,39 +271,15 @@ class DhtFuzz {
       stranger.hangUp();
       await this.step(200);
     }
-    await this.finish(kind, before, at);
+    await this.finish(kind);
   }
 
   // ---- Bookkeeping ---------------------------------------------------------------------------
 
-  private begin(kind: string): void {
-    this.trap.kind = kind;
-    this.kinds[kind] ??= { frames: 0, exceptions: 0, parsed: {}, counters: {}, wallMs: 0 };
-  }
-
-  private count(kind: string, text: string, replyTo?: string): void {
-    const k = this.kinds[kind] ?? (this.begin(kind), this.kinds[kind]!);
-    k.frames++;
-    let verdict: string;
-    try {
-      const parsed = parseFrame(text);
-      verdict = parsed.ok ? `ok-${parsed.frame.t}` : parsed.reason;
-      if (parsed.ok && parsed.frame.t === 'res' && replyTo) {
-        verdict = parseResponseBody(replyTo as Method, parsed.frame.b) === null ? 'body-bad' : 'body-ok';
-      }
-    } catch (err) {
-      this.trap.record(err, text);
-      verdict = 'threw';
-    }
-    k.parsed[verdict] = (k.parsed[verdict] ?? 0) + 1;
-  }
-
-  private async finish(kind: string, before: Record<string, number>, at: number): Promise<void> {
+  /** Lets what the kind started settle (replies, forwards, timeouts), then closes its record. */
+  private async finish(kind: string): Promise<void> {
     await this.step(LOOKUP_TIMEOUT_MS + 5_000);
-    const k = this.kinds[kind]!;
-    k.counters = { ...k.counters, ...delta(before, this.victim.node.stats) };
-    k.exceptions = (this.trap.byKind.get(kind) ?? 0) + (k.counters['handler-crashed'] ?? 0);
-    k.wallMs = Math.round(performance.now() - at);
+    this.ledger.end(kind);
   }
 
   /** Runs the simulation; an exception out of a timer is counted, and the run goes on. */
@@ -331,7 +293,7 @@ class DhtFuzz {
 
   private async ensurePuppet(): Promise<void> {
     if (this.puppet.isOpen && this.victim.node.peer(this.puppet.hex)) return;
-    this.kinds[this.trap.kind]!.counters['fuzzer-reconnects'] = (this.kinds[this.trap.kind]!.counters['fuzzer-reconnects'] ?? 0) + 1;
+    this.ledger.note(this.trap.kind, 'fuzzer-reconnects');
     this.puppet.hangUp();
     await this.step(1_000);
     await this.connectPuppet();
@@ -353,10 +315,4 @@ class DhtFuzz {
       foundByLookup: found?.nodes[0] === victim.node.hex,
     };
   }
-}
-
-function delta(before: Record<string, number>, stats: Stats): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const [k, v] of Object.entries(stats.snapshot())) if (v !== (before[k] ?? 0)) out[k] = v - (before[k] ?? 0);
-  return out;
 }

@@ -54,9 +54,10 @@ async function serve(kind: ServerKind): Promise<void> {
   let url: string;
   let counts: () => { open: number; authenticated: number };
   if (kind === 'signal') {
-    // Every bench tab comes from 127.0.0.1, so the per-address new-id limit must admit them all.
+    // Every bench tab comes from 127.0.0.1, so the per-address limits must admit them all.
     const limit = CONNECTIONS + WARMUP_CONNECTIONS;
-    const server = createSignalServer({ port: 0, host: HOST, limits: { newIdsPerMinutePerAddress: limit, maxConnections: limit } });
+    const limits = { newIdsPerMinutePerAddress: limit, maxConnections: limit, maxSocketsPerAddress: limit, maxUnauthenticatedPerAddress: BATCH };
+    const server = createSignalServer({ port: 0, host: HOST, limits });
     await server.ready;
     url = server.url;
     counts = () => {

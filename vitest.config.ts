@@ -32,6 +32,7 @@ export default defineConfig({
       'web/**/*.test.ts',
       'signal-server/**/*.test.ts',
       'bench/**/*.test.ts',
+      'scripts/**/*.test.ts',
     ],
     exclude: ['e2e/**', '**/node_modules/**'],
     environment: 'node',

@@ -19,8 +19,8 @@ import { once } from 'node:events';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { machineInfo } from './machine.ts';
+import { collectedMemory, settle, type Memory } from './server-memory.ts';
 import { join } from 'node:path';
-import { getHeapSpaceStatistics } from 'node:v8';
 import WebSocket, { WebSocketServer } from 'ws';
 import { createIdentity, type Identity } from '../shared/lib/crypto.ts';
 import { SeededRandom } from '../shared/lib/random.ts';
@@ -35,12 +35,9 @@ const GOAL_RSS_PER_CONN_KIB = 12;
 const HOST = '127.0.0.1';
 /** Time to sit idle with everything open before reading, so in-flight work has finished. */
 const IDLE_MS = 1_000;
-/** The young generation of a fresh node process: 1 MiB of semi-space, about half committed. */
-const SETTLED_NEW_SPACE_BYTES = 1024 * 1024;
 const SETTLE_TIMEOUT_MS = 40_000;
 
 type ServerKind = 'signal' | 'ws';
-type Memory = Pick<NodeJS.MemoryUsage, 'rss' | 'heapUsed' | 'external'> & { newSpace: number };
 /** What the bench asks the server child: a reading at once, or once settled. */
 type ChildRequest = { settle: boolean };
 /** What the server child sends: its url once listening, then one reading per request. */
@@ -53,46 +50,14 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 // ---- The server child ----------------------------------------------------------------------
 
-function newSpaceBytes(): number {
-  return getHeapSpaceStatistics().find((space) => space.space_name === 'new_space')?.physical_space_size ?? 0;
-}
-
-/**
- * Waits for V8 to shrink the young generation back to its initial size. A burst of allocation
- * (2,000 handshakes) grows it to some 20 MiB, which a forced gc empties but does not give back;
- * V8's memory reducer does, some seconds after the process goes quiet. That memory depends on
- * the allocation rate, not on how many tabs are connected, so it is not a per-connection cost.
- * Polls without collecting, so the server waits as quietly as an idle one would.
- */
-async function settle(): Promise<boolean> {
-  const deadline = Date.now() + SETTLE_TIMEOUT_MS;
-  while (newSpaceBytes() > SETTLED_NEW_SPACE_BYTES) {
-    if (Date.now() > deadline) return false;
-    await sleep(250);
-  }
-  return true;
-}
-
-async function collectedMemory(): Promise<Memory> {
-  const gc = globalThis.gc;
-  if (gc === undefined) throw new Error('the server child needs --expose-gc');
-  // Several full collections with turns between them, so finalizers and weak callbacks that a
-  // collection schedules have run and their garbage goes in the next one.
-  for (let i = 0; i < 3; i++) {
-    gc();
-    await sleep(50);
-  }
-  const { rss, heapUsed, external } = process.memoryUsage();
-  return { rss, heapUsed, external, newSpace: newSpaceBytes() };
-}
-
 async function serve(kind: ServerKind): Promise<void> {
   let url: string;
   let counts: () => { open: number; authenticated: number };
   if (kind === 'signal') {
-    // Every bench tab comes from 127.0.0.1, so the per-address new-id limit must admit them all.
+    // Every bench tab comes from 127.0.0.1, so the per-address limits must admit them all.
     const limit = CONNECTIONS + WARMUP_CONNECTIONS;
-    const server = createSignalServer({ port: 0, host: HOST, limits: { newIdsPerMinutePerAddress: limit, maxConnections: limit } });
+    const limits = { newIdsPerMinutePerAddress: limit, maxConnections: limit, maxSocketsPerAddress: limit, maxUnauthenticatedPerAddress: BATCH };
+    const server = createSignalServer({ port: 0, host: HOST, limits });
     await server.ready;
     url = server.url;
     counts = () => {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   createIdentity,
+  createSeeds,
   exportIdentity,
   helloPayload,
   importIdentity,
@@ -224,5 +225,29 @@ describe('stored seeds', () => {
     expect(stored.v).toBe(1);
     expect(fromBase64Url(stored.signingSeed)).toHaveLength(32);
     expect(fromBase64Url(stored.agreementSeed)).toHaveLength(32);
+  });
+
+  it('are what createIdentity draws, in the same order', async () => {
+    const identity = await createIdentity(new SeededRandom(41));
+    expect(createSeeds(new SeededRandom(41))).toEqual(await exportIdentity(identity));
+  });
+});
+
+describe('a non-extractable identity', () => {
+  it('is the same identity, signs and opens, and its private keys cannot be exported', async () => {
+    const seeds = createSeeds(new SeededRandom(42));
+    const readable = (await importIdentity(seeds))!;
+    const kept = (await importIdentity(seeds, { extractable: false }))!;
+    expect(idToHex(kept.nodeId)).toBe(idToHex(readable.nodeId));
+    expect(kept.agreementPublic).toEqual(readable.agreementPublic);
+    expect([kept.signingPrivate.extractable, kept.agreementPrivate.extractable]).toEqual([false, false]);
+    for (const key of [kept.signingPrivate, kept.agreementPrivate]) {
+      for (const format of ['jwk', 'pkcs8'] as const) await expect(crypto.subtle.exportKey(format, key)).rejects.toThrow();
+    }
+    await expect(exportIdentity(kept)).rejects.toThrow();
+    expect(await ops.verify(readable.signingPublic, await ops.sign(kept, data), data)).toBe(true);
+    const header = utf8Encode('header');
+    const box = await seal(kept.agreementPublic, data, header, new SeededRandom(43));
+    expect(await open(kept, box.ephemeralPublic, box.nonce, box.ciphertext, header)).toEqual(data);
   });
 });

@@ -3,7 +3,9 @@
  *
  * Private keys come from 32-byte seeds drawn from a `Random`, so a seeded simulation makes the
  * same identities on every run. Functions that read untrusted bytes (verify, open,
- * importIdentity) return false/null instead of throwing.
+ * importIdentity) return false/null instead of throwing. A browser tab imports its identity
+ * with `{ extractable: false }`: the keys sign and open, but no script can read them out
+ * (web/storage/identities.ts keeps those CryptoKeys, not the seeds).
  */
 import { fromBase64Url, toBase64Url, utf8Encode, concatBytes } from './encoding.ts';
 import { ErrorCode, PeerchatError } from './errors.ts';
@@ -68,26 +70,37 @@ function buf(bytes: Uint8Array): Uint8Array<ArrayBuffer> {
   return bytes as Uint8Array<ArrayBuffer>;
 }
 
-/** Imports a 32-byte seed as an extractable private key and reads its public half from JWK. */
+/** How identity keys are imported: extractable (the default) can be exported as seeds again. */
+export interface KeyOptions {
+  extractable?: boolean;
+}
+
+/**
+ * Imports a 32-byte seed as a private key and reads its public half from JWK. WebCrypto gives
+ * no public half of a non-extractable private key, so that one is imported twice: once
+ * extractable, only to read the public half, then as the key that is kept.
+ */
 async function keyPairFromSeed(
   seed: Uint8Array,
   algorithm: 'Ed25519' | 'X25519',
+  extractable = true,
 ): Promise<{ privateKey: CryptoKey; publicRaw: Uint8Array }> {
   const prefix = algorithm === 'Ed25519' ? ED25519_PKCS8_PREFIX : X25519_PKCS8_PREFIX;
   const usages: KeyUsage[] = algorithm === 'Ed25519' ? ['sign'] : ['deriveBits'];
   const pkcs8 = concatBytes(prefix, seed);
-  const privateKey = await subtle().importKey('pkcs8', buf(pkcs8), { name: algorithm }, true, usages);
-  const jwk = await subtle().exportKey('jwk', privateKey);
+  const readable = await subtle().importKey('pkcs8', buf(pkcs8), { name: algorithm }, true, usages);
+  const jwk = await subtle().exportKey('jwk', readable);
   const publicRaw = jwk.x === undefined ? null : fromBase64Url(jwk.x);
   if (publicRaw?.length !== KEY_BYTES) {
     throw new PeerchatError(ErrorCode.BadRequest, `This browser did not export an ${algorithm} public key; use a current Chromium, Firefox or Node 20.`);
   }
+  const privateKey = extractable ? readable : await subtle().importKey('pkcs8', buf(pkcs8), { name: algorithm }, false, usages);
   return { privateKey, publicRaw };
 }
 
-async function identityFromSeeds(signingSeed: Uint8Array, agreementSeed: Uint8Array): Promise<Identity> {
-  const signing = await keyPairFromSeed(signingSeed, 'Ed25519');
-  const agreement = await keyPairFromSeed(agreementSeed, 'X25519');
+async function identityFromSeeds(signingSeed: Uint8Array, agreementSeed: Uint8Array, extractable = true): Promise<Identity> {
+  const signing = await keyPairFromSeed(signingSeed, 'Ed25519', extractable);
+  const agreement = await keyPairFromSeed(agreementSeed, 'X25519', extractable);
   return {
     nodeId: nodeIdFromSigningKey(signing.publicRaw),
     signingPublic: signing.publicRaw,
@@ -102,6 +115,16 @@ export async function createIdentity(random: Random): Promise<Identity> {
   const signingSeed = random.bytes(KEY_BYTES);
   const agreementSeed = random.bytes(KEY_BYTES);
   return identityFromSeeds(signingSeed, agreementSeed);
+}
+
+/**
+ * The seeds `createIdentity` would draw from `random`, in the same order, not yet imported: for
+ * a caller that imports them non-extractable and keeps them only as a fallback form.
+ */
+export function createSeeds(random: Random): StoredIdentity {
+  const signingSeed = random.bytes(KEY_BYTES);
+  const agreementSeed = random.bytes(KEY_BYTES);
+  return { v: 1, signingSeed: toBase64Url(signingSeed), agreementSeed: toBase64Url(agreementSeed) };
 }
 
 /** The JWK `d` field is the raw seed in base64url on every WebCrypto, unlike PKCS8 layouts. */
@@ -119,14 +142,17 @@ export async function exportIdentity(identity: Identity): Promise<StoredIdentity
   };
 }
 
-/** Null for anything that is not a version-1 record with two 32-byte seeds (storage is untrusted). */
-export async function importIdentity(stored: StoredIdentity): Promise<Identity | null> {
+/**
+ * Null for anything that is not a version-1 record with two 32-byte seeds (storage is untrusted).
+ * With `{ extractable: false }` the private keys can sign and open but never be exported.
+ */
+export async function importIdentity(stored: StoredIdentity, options: KeyOptions = {}): Promise<Identity | null> {
   if (typeof stored !== 'object' || stored === null || stored.v !== 1) return null;
   const signingSeed = fromBase64Url(stored.signingSeed);
   const agreementSeed = fromBase64Url(stored.agreementSeed);
   if (signingSeed?.length !== KEY_BYTES || agreementSeed?.length !== KEY_BYTES) return null;
   try {
-    return await identityFromSeeds(signingSeed, agreementSeed);
+    return await identityFromSeeds(signingSeed, agreementSeed, options.extractable ?? true);
   } catch {
     return null;
   }

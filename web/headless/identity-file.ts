@@ -1,6 +1,7 @@
 /**
- * A headless node's identity in its data folder: `identity.json`, the two private seeds a tab
- * keeps in IndexedDB (web/storage/identities.ts saveKeys, the same StoredIdentity), written
+ * A headless node's identity in its data folder: `identity.json`, the two private seeds (the
+ * StoredIdentity a tab kept in IndexedDB before it kept non-extractable CryptoKeys there: Node
+ * has no store that keeps a CryptoKey across restarts), written
  * with mode 0600 through a temporary file and a rename, so a kill in the middle leaves the old
  * file or the new one, never half of one. The node id is the hash of the signing key: the same
  * file, the same node id, the same place in the DHT after a restart.

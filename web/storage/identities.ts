@@ -3,13 +3,20 @@
  * lists them (node id, username once registered), and each identity's own database holds its
  * keys with everything else it persists. Which of them this tab runs, and the Web Lock that
  * keeps each in one tab at a time, is tab-identity.ts.
+ *
+ * The keys are kept as non-extractable CryptoKeys (identity-keys.ts). Seeds found from before
+ * are replaced by such keys on load, with one put over the same entry: the seeds go in the
+ * transaction that commits the keys, and stay if it does not commit. Where the browser cannot
+ * store a CryptoKey, the seeds are what is kept, with a console warning.
  */
 import { openDB, type IDBPDatabase } from 'idb';
-import { exportIdentity, importIdentity, type Identity, type StoredIdentity } from '../../shared/lib/crypto.ts';
+import type { Identity, StoredIdentity } from '../../shared/lib/crypto.ts';
 import { ErrorCode, PeerchatError } from '../../shared/lib/errors.ts';
 import { isValidIdHex } from '../../shared/lib/id.ts';
+import { Stats } from '../../shared/lib/stats.ts';
 import { isUsername } from '../../shared/chat/records.ts';
 import type { Store } from '../../shared/lib/store.ts';
+import { keyRecord, readKeys } from './identity-keys.ts';
 
 const DIRECTORY_DB = 'peerchat-directory';
 const IDENTITIES = 'identities';
@@ -47,19 +54,67 @@ export async function saveToDirectory(entry: SavedIdentity): Promise<void> {
   await db.put(IDENTITIES, entry, entry.nodeId);
 }
 
-/** The identity's keys, from its own database; null if it has none (or they do not import). */
+/** Where an identity's keys are, in its own database. */
+const KEYS_TABLE = 'meta';
+const KEYS_KEY = 'identity';
+
+/**
+ * What happened to stored keys in this page: `keys-dropped:<reason>` (a stored value that is
+ * not a usable identity, read as absent), `keys-migrated` (seeds replaced by CryptoKeys),
+ * `keys-kept-as-seeds` (the browser refused to store a CryptoKey), `keys-migration-failed`.
+ */
+export const keyStats = new Stats();
+
+/**
+ * The identity's keys, from its own database; null if it has none or they are not usable (the
+ * reason counted in keyStats and logged). Seeds from before are replaced by CryptoKeys here.
+ */
 export async function loadKeys(store: Store): Promise<Identity | null> {
-  const stored = await store.get<StoredIdentity>('meta', 'identity');
-  if (!stored) return null;
-  try {
-    return await importIdentity(stored);
-  } catch {
+  const stored = await store.get<unknown>(KEYS_TABLE, KEYS_KEY).catch(() => undefined);
+  if (stored === undefined) return null;
+  const read = await readKeys(stored);
+  if (!read.ok) {
+    keyStats.count(`keys-dropped:${read.reason}`);
+    console.warn(`Peerchat: the stored identity keys are not usable (${read.reason}); they count as absent.`);
     return null;
+  }
+  if (read.seeds) await migrate(store, read.identity, read.seeds);
+  return read.identity;
+}
+
+/** Which form of the keys a database holds: CryptoKeys, or the seeds of the fallback. */
+export type KeptAs = 'keys' | 'seeds';
+
+/**
+ * Keeps `identity`'s keys as CryptoKeys; `seeds` are kept instead only where the browser cannot
+ * store a CryptoKey. Other failures reject, as any storage failure does.
+ */
+export async function saveKeys(store: Store, identity: Identity, seeds: StoredIdentity): Promise<KeptAs> {
+  try {
+    await store.put(KEYS_TABLE, KEYS_KEY, keyRecord(identity));
+    return 'keys';
+  } catch (err) {
+    if (!isDataCloneError(err)) throw err;
+    keyStats.count('keys-kept-as-seeds');
+    console.warn('Peerchat: this browser cannot store a CryptoKey, so the identity keys are kept as seeds that script in this page could read.');
+    await store.put(KEYS_TABLE, KEYS_KEY, seeds);
+    return 'seeds';
   }
 }
 
-export async function saveKeys(store: Store, identity: Identity): Promise<void> {
-  await store.put('meta', 'identity', await exportIdentity(identity));
+/** Seeds -> CryptoKeys; if that does not commit the seeds stay, and the next load tries again. */
+async function migrate(store: Store, identity: Identity, seeds: StoredIdentity): Promise<void> {
+  try {
+    if ((await saveKeys(store, identity, seeds)) === 'keys') keyStats.count('keys-migrated');
+  } catch (err) {
+    keyStats.count('keys-migration-failed');
+    console.warn(`Peerchat: the identity keys stay stored as seeds for now (${err instanceof Error ? err.message : String(err)}); the next load tries again.`);
+  }
+}
+
+/** The structured-clone refusal of a value (DOMException "DataCloneError"), from IndexedDB or structuredClone. */
+function isDataCloneError(err: unknown): boolean {
+  return typeof err === 'object' && err !== null && (err as { name?: unknown }).name === 'DataCloneError';
 }
 
 function isSavedIdentity(v: unknown): v is SavedIdentity {

@@ -7,8 +7,10 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createIdentity, exportIdentity } from '../../shared/lib/crypto.ts';
 import { idToHex } from '../../shared/lib/id.ts';
 import { cryptoRandom } from '../../shared/lib/random.ts';
-import { saveToDirectory } from './identities.ts';
-import { identitiesInUse, memoryIdentity, openTabIdentity, readTabRecord, rememberIdentity, type TabIdentity } from './tab-identity.ts';
+import { databaseName, openIdbStore, STORE_TABLES } from './idb-store.ts';
+import type { StoredKeys } from './identity-keys.ts';
+import { listIdentities, saveToDirectory } from './identities.ts';
+import { identitiesInUse, lockIdentity, memoryIdentity, openTabIdentity, readTabRecord, rememberIdentity, type TabIdentity } from './tab-identity.ts';
 import { MemoryStorage } from './web-storage.ts';
 
 /** Enough of navigator.locks for lockIdentity: exclusive locks, ifAvailable, query. */
@@ -120,3 +122,61 @@ describe('a tab whose browser refuses IndexedDB', () => {
     expect(idToHex((await memoryIdentity(session)).nodeId)).toBe(first);
   });
 });
+
+describe('the keys of a new tab identity', () => {
+  /** Every value of every table in the identity's database, as hex where it is bytes. */
+  async function storedText(nodeId: string): Promise<string> {
+    const store = await openIdbStore(databaseName(nodeId));
+    const parts: string[] = [];
+    const visit = (v: unknown): void => {
+      if (typeof v === 'string') parts.push(v);
+      else if (ArrayBuffer.isView(v)) parts.push(idToHex(new Uint8Array(v.buffer, v.byteOffset, v.byteLength)));
+      else if (typeof v === 'object' && v !== null && !(v instanceof CryptoKey)) Object.values(v).forEach(visit);
+    };
+    for (const table of STORE_TABLES) for (const [, value] of await store.entries(table)) visit(value);
+    await store.close();
+    return parts.join(' ');
+  }
+
+  it('are stored as non-extractable CryptoKeys; the seeds it drew are stored nowhere', async () => {
+    const drawn: Uint8Array[] = [];
+    const bytes = cryptoRandom.bytes;
+    vi.spyOn(cryptoRandom, 'bytes').mockImplementation((n) => {
+      const out = bytes(n);
+      drawn.push(out);
+      return out;
+    });
+    // Every saved identity is open in another tab, so this one makes a new one.
+    for (const saved of await listIdentities()) await lockIdentity(saved.nodeId);
+    const tab = await openTabIdentity(new MemoryStorage());
+    opened.push(tab);
+    expect([tab.identity.signingPrivate.extractable, tab.identity.agreementPrivate.extractable]).toEqual([false, false]);
+    const stored = await tab.store.get<StoredKeys>('meta', 'identity');
+    expect(stored?.v).toBe(2);
+    expect(stored?.signingPrivate.extractable).toBe(false);
+    const seeds = drawn.filter((b) => b.length === 32).map(idToHex);
+    expect(seeds).toHaveLength(2);
+    const text = await storedText(idToHex(tab.identity.nodeId));
+    for (const seed of seeds) expect(text).not.toContain(seed);
+  });
+
+  it('fall back to seeds, with a warning, where the browser cannot store a CryptoKey, and keep the node id', async () => {
+    const warn = vi.spyOn(console, 'warn').mockImplementation(() => {});
+    for (const saved of await listIdentities()) await lockIdentity(saved.nodeId);
+    const clone = globalThis.structuredClone;
+    const hasKey = (v: unknown): boolean =>
+      v instanceof CryptoKey || (typeof v === 'object' && v !== null && !ArrayBuffer.isView(v) && Object.values(v).some(hasKey));
+    vi.stubGlobal('structuredClone', (value: unknown, options?: StructuredSerializeOptions) => {
+      if (hasKey(value)) throw new DOMException('CryptoKey could not be cloned.', 'DataCloneError');
+      return clone(value, options);
+    });
+    const session = new MemoryStorage();
+    const first = await open(session);
+    expect(warn).toHaveBeenCalledWith(expect.stringContaining('cannot store a CryptoKey'));
+    expect((await opened[0]!.store.get<{ v: number }>('meta', 'identity'))?.v).toBe(1);
+    vi.stubGlobal('navigator', { locks: fakeLocks() });
+    expect(await open(session)).toBe(first);
+    warn.mockRestore();
+  });
+});
+

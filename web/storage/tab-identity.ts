@@ -8,8 +8,8 @@
  * The tab remembers all this under one sessionStorage key. Before, two keys held it; a tab
  * reloaded across that change finds them and moves them under the new key.
  */
-import { createIdentity, exportIdentity, importIdentity, type Identity, type StoredIdentity } from '../../shared/lib/crypto.ts';
-import { ErrorCode, isPeerchatError } from '../../shared/lib/errors.ts';
+import { createIdentity, createSeeds, exportIdentity, importIdentity, type Identity, type StoredIdentity } from '../../shared/lib/crypto.ts';
+import { ErrorCode, isPeerchatError, PeerchatError } from '../../shared/lib/errors.ts';
 import { idToHex, isValidIdHex } from '../../shared/lib/id.ts';
 import { cryptoRandom } from '../../shared/lib/random.ts';
 import { MemoryStore, type Store } from '../../shared/lib/store.ts';
@@ -102,11 +102,14 @@ async function openPersistent(session: Storage): Promise<TabIdentity> {
       return opened;
     }
   }
-  const identity = await createIdentity(cryptoRandom);
+  // The seeds exist only in this function, as the fallback form where CryptoKeys cannot be stored.
+  const seeds = createSeeds(cryptoRandom);
+  const identity = await importIdentity(seeds, { extractable: false });
+  if (!identity) throw new PeerchatError(ErrorCode.BadRequest, 'This browser could not import a new identity key; use a current Chromium, Firefox or Safari.');
   const nodeId = idToHex(identity.nodeId);
   await lockIdentity(nodeId);
   const store = await openIdbStore(databaseName(nodeId));
-  await saveKeys(store, identity);
+  await saveKeys(store, identity, seeds);
   await saveToDirectory({ nodeId, name: null, createdAt: Date.now() });
   rememberIdentity(session, nodeId);
   return { identity, store, persistent: true };

@@ -1,0 +1,114 @@
+/**
+ * The forms an identity's keys take in its IndexedDB database (ARCHITECTURE.md, "Persistence"),
+ * and reading them back. Storage is untrusted: whatever is read is checked, and a value that is
+ * not a usable identity reads as absent with a reason (KeyDropReason).
+ *
+ * - Version 2, what a tab writes: the two private keys as non-extractable CryptoKeys (IndexedDB
+ *   keeps them by structured clone) and the two raw public keys. Script in the page can use
+ *   them while it runs, but never read their bytes.
+ * - Version 1, what tabs wrote before, and still write when the browser cannot store a
+ *   CryptoKey: the two private seeds (StoredIdentity). Read, they are imported non-extractable
+ *   and come back with `seeds`, so the caller can replace them with version 2.
+ */
+import { importIdentity, KEY_BYTES, webCryptoOps, type Identity, type StoredIdentity } from '../../shared/lib/crypto.ts';
+import { nodeIdFromSigningKey } from '../../shared/lib/id.ts';
+
+export interface StoredKeys {
+  v: 2;
+  signingPublic: Uint8Array;
+  agreementPublic: Uint8Array;
+  signingPrivate: CryptoKey;
+  agreementPrivate: CryptoKey;
+}
+
+export type KeyDropReason =
+  /** Neither version 1 nor version 2. */
+  | 'unknown-form'
+  /** Version 1 whose seeds are not two 32-byte seeds that import. */
+  | 'bad-seeds'
+  /** A public key that is not 32 bytes. */
+  | 'bad-public-key'
+  /** A private key that is not a CryptoKey of the right algorithm, type and usage. */
+  | 'bad-private-key'
+  /** A private key that could be exported: a tab never writes one, so someone else did. */
+  | 'extractable-key'
+  /** Private keys that do not belong to the public keys beside them. */
+  | 'keys-mismatch';
+
+export type ReadKeys =
+  | { ok: true; identity: Identity; seeds?: StoredIdentity }
+  | { ok: false; reason: KeyDropReason };
+
+/** Signed and verified once on load, to check a stored signing key against its public key. */
+const PROBE = new TextEncoder().encode('peerchat-key-probe-v1');
+
+/** The version-2 record of `identity`, whose private keys should be non-extractable. */
+export function keyRecord(identity: Identity): StoredKeys {
+  return {
+    v: 2,
+    signingPublic: identity.signingPublic,
+    agreementPublic: identity.agreementPublic,
+    signingPrivate: identity.signingPrivate,
+    agreementPrivate: identity.agreementPrivate,
+  };
+}
+
+/** The identity in a stored value of either version, or why there is none. */
+export async function readKeys(stored: unknown): Promise<ReadKeys> {
+  const version = typeof stored === 'object' && stored !== null ? (stored as { v?: unknown }).v : undefined;
+  if (version === 1) return readSeeds(stored as StoredIdentity);
+  if (version === 2) return readKeyRecord(stored as Partial<Record<keyof StoredKeys, unknown>>);
+  return { ok: false, reason: 'unknown-form' };
+}
+
+async function readSeeds(seeds: StoredIdentity): Promise<ReadKeys> {
+  const identity = await importIdentity(seeds, { extractable: false });
+  return identity ? { ok: true, identity, seeds } : { ok: false, reason: 'bad-seeds' };
+}
+
+async function readKeyRecord(stored: Partial<Record<keyof StoredKeys, unknown>>): Promise<ReadKeys> {
+  const { signingPublic, agreementPublic, signingPrivate, agreementPrivate } = stored;
+  if (!isPublicKey(signingPublic) || !isPublicKey(agreementPublic)) return { ok: false, reason: 'bad-public-key' };
+  if (!isPrivateKey(signingPrivate, 'Ed25519', 'sign') || !isPrivateKey(agreementPrivate, 'X25519', 'deriveBits')) {
+    return { ok: false, reason: 'bad-private-key' };
+  }
+  if (signingPrivate.extractable || agreementPrivate.extractable) return { ok: false, reason: 'extractable-key' };
+  const identity: Identity = {
+    nodeId: nodeIdFromSigningKey(signingPublic),
+    signingPublic,
+    agreementPublic,
+    signingPrivate,
+    agreementPrivate,
+  };
+  return (await keysMatch(identity)) ? { ok: true, identity } : { ok: false, reason: 'keys-mismatch' };
+}
+
+function isPublicKey(v: unknown): v is Uint8Array {
+  return v instanceof Uint8Array && v.length === KEY_BYTES;
+}
+
+function isPrivateKey(v: unknown, algorithm: 'Ed25519' | 'X25519', usage: KeyUsage): v is CryptoKey {
+  return (
+    typeof CryptoKey !== 'undefined' && v instanceof CryptoKey && v.type === 'private' &&
+    v.algorithm.name === algorithm && v.usages.includes(usage)
+  );
+}
+
+/**
+ * Whether the private keys belong to the public keys: a signature that verifies, and one X25519
+ * agreement with a fresh key that both sides compute alike. About a millisecond, once a load.
+ */
+async function keysMatch(identity: Identity): Promise<boolean> {
+  try {
+    const signature = await webCryptoOps.sign(identity, PROBE);
+    if (!(await webCryptoOps.verify(identity.signingPublic, signature, PROBE))) return false;
+    const subtle = globalThis.crypto.subtle;
+    const probe = (await subtle.generateKey({ name: 'X25519' }, false, ['deriveBits'])) as CryptoKeyPair;
+    const stored = await subtle.importKey('raw', identity.agreementPublic as Uint8Array<ArrayBuffer>, { name: 'X25519' }, false, []);
+    const ours = new Uint8Array(await subtle.deriveBits({ name: 'X25519', public: probe.publicKey }, identity.agreementPrivate, 256));
+    const theirs = new Uint8Array(await subtle.deriveBits({ name: 'X25519', public: stored }, probe.privateKey, 256));
+    return ours.length === theirs.length && ours.every((b, i) => b === theirs[i]);
+  } catch {
+    return false;
+  }
+}

@@ -11,6 +11,7 @@ import { SETTLED_TAB_MS } from '../limits.ts';
 import { startRedis, until, type TestRedis } from '../test-redis.ts';
 import { backendContract, RecordingTab } from './contract.ts';
 import { RedisBackend, type RedisBackendOptions } from './redis.ts';
+import { samplePayload } from '../../shared/signal/test-signals.ts';
 
 let redis: TestRedis;
 let prefixes = 0;
@@ -25,7 +26,7 @@ afterAll(async () => {
 backendContract('RedisBackend', (random, now) => RedisBackend.connect({ url: redis.url, random, now, prefix: `contract${++prefixes}:`, log: () => {} }));
 
 const nodeId = (i: number) => i.toString(16).padStart(40, '0');
-const signal = (from: string, to: string) => encodeSignalMessage({ type: 'signal', from, to, rid: 7, payload: { conn: 'c', data: ['{"type":"offer","sdp":"v=0"}'] } });
+const signal = (from: string, to: string) => encodeSignalMessage({ type: 'signal', from, to, rid: 7, payload: samplePayload('c') });
 
 describe('RedisBackend across processes', () => {
   const open: RedisBackend[] = [];

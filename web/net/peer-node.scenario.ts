@@ -73,5 +73,8 @@ const exactAfterLeave = await exactLookups(nodes, 2);
 
 for (const p of nodes) p.close();
 await server.close();
-console.log(JSON.stringify({ minPeersAfterJoin, exactBefore, viaServer, viaOverlay, signalsRelayed: server.stats().signalsRelayed, exactAfterLeave }));
+const { signalsRelayed, repliesRelayed, relays } = server.stats();
+// Relays the server refused as not what tabs send (signal-data.ts): real tabs must cause none.
+const refusedRelays = ['bad-signal', 'bad-sdp', 'bad-candidate', 'unexpected-sdp'].reduce((s, reason) => s + (relays[reason] ?? 0), 0);
+console.log(JSON.stringify({ minPeersAfterJoin, exactBefore, viaServer, viaOverlay, signalsRelayed, repliesRelayed, refusedRelays, exactAfterLeave }));
 process.exit(0);

@@ -100,7 +100,8 @@ export function parseSignalData(text: unknown): SignalDataParse {
 }
 
 /** A batch's refusal: a bad signal in it, or a description a tab would not send there. */
-export type SignalBatchRefusal = SignalDataRefusal | 'unexpected-sdp';
+export const SIGNAL_BATCH_REFUSALS = ['bad-signal', 'bad-sdp', 'bad-candidate', 'unexpected-sdp'] as const;
+export type SignalBatchRefusal = (typeof SIGNAL_BATCH_REFUSALS)[number];
 export type SignalBatchCheck = { ok: true; descriptions: number } | { ok: false; reason: SignalBatchRefusal };
 
 /**

@@ -25,7 +25,7 @@ import {
   type ClientMessageOf,
   type ServerMessageOf,
 } from '../shared/signal/protocol.ts';
-import { checkSignalBatch } from '../shared/signal/signal-data.ts';
+import { checkSignalBatch, type SignalBatchCheck } from '../shared/signal/signal-data.ts';
 import type { DeliverResult, SignalBackend } from './backend/backend.ts';
 import { Conn, type ConnOwner } from './conn.ts';
 import { iceFrameFor, type IceConfig } from './ice.ts';
@@ -308,7 +308,7 @@ export class Hub implements ConnOwner {
 }
 
 /** A signal's batch carries the initiator's offer, a reply's the answer; a busy reply has none. */
-function relayedBatchCheck(message: Relayed): ReturnType<typeof checkSignalBatch> {
+function relayedBatchCheck(message: Relayed): SignalBatchCheck {
   if (message.type === 'signal') return checkSignalBatch(message.payload.data, 'offer');
   return 'data' in message.reply ? checkSignalBatch(message.reply.data, 'answer') : { ok: true, descriptions: 0 };
 }

@@ -8,13 +8,13 @@ import type { Identity } from '../shared/lib/crypto.ts';
 import { idToHex } from '../shared/lib/id.ts';
 import { encodeSignalMessage } from '../shared/signal/protocol.ts';
 import { joined } from '../signal-server/test-client.ts';
+// A tab's real first batch (an offer and two candidates, ~1.1 KB): the server relays nothing else.
+import { samplePayload } from '../shared/signal/test-signals.ts';
 import type { ServerChild } from './deploy-server.ts';
 import type { Memory } from './server-memory.ts';
 
 /** Tabs connecting at once: quick, and well under the handshake timeout. */
 const CONNECT_BATCH = 100;
-/** An SDP offer's size as a tab's first signaling batch carries it (~0.8 KB). */
-const SDP_LIKE = JSON.stringify({ type: 'offer', sdp: 'v=0\r\n' + 'a=candidate:1 1 udp 2122260223 192.168.1.2 50000 typ host\r\n'.repeat(12) });
 
 export interface Tab {
   id: string;
@@ -78,7 +78,7 @@ export async function relayRate(pairs: [Tab, Tab][], durationMs: number): Promis
     pairs.map(
       ([a, b], i) =>
         new Promise<void>((resolve) => {
-          const frame = encodeSignalMessage({ type: 'signal', to: b.id, rid: i, payload: { conn: `bench${i}`, data: [SDP_LIKE] } });
+          const frame = encodeSignalMessage({ type: 'signal', to: b.id, rid: i, payload: samplePayload(`bench${i}`) });
           let sentAt = 0;
           const send = () => {
             sentAt = performance.now();

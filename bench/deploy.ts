@@ -159,7 +159,7 @@ async function main(): Promise<void> {
     loadAverage: { atStart: loadAtStart, atEnd: loadavg().map((l) => Math.round(l * 100) / 100) },
     quick,
     relays: {
-      what: `signal frames (~0.9 KB, an SDP offer's size) relayed tab A -> tab B, each pair one at a time; sequential = 1 pair, inFlight = ${RELAY_PAIRS} pairs at once; ${RELAY_WINDOW_MS / 1000} s each; per-socket rate limits raised`,
+      what: `signal frames (~1.1 KB: a real offer and two candidates) relayed tab A -> tab B, each pair one at a time; sequential = 1 pair, inFlight = ${RELAY_PAIRS} pairs at once; ${RELAY_WINDOW_MS / 1000} s each; per-socket rate limits raised`,
       ...relay,
     },
     idleMemoryPerTab: { what: `${IDLE_TABS} authenticated idle tabs on one server process, settled, after forced GC`, withoutRedis: memory.memory, withRedis: memory.redis },

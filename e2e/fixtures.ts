@@ -6,6 +6,7 @@
 import { test as base, expect, type BrowserContext, type Page } from '@playwright/test';
 import { fileURLToPath } from 'node:url';
 import { createSignalServer, type SignalServer } from '../signal-server/server.ts';
+import { SIGNAL_BATCH_REFUSALS } from '../shared/signal/signal-data.ts';
 // `window.peerchat` and its type come from the app, which declares both: a change to the handle
 // is a type error in these tests (and in bench/browser.ts, which imports it from here).
 export type { PeerchatHandle } from '../web/src/debug-handle.ts';
@@ -95,7 +96,11 @@ export const test = base.extend<{ server: SignalServer; tabs: Tabs }>({
     const server = createSignalServer({ port: 0, host: '127.0.0.1', staticDir: DIST });
     await server.ready;
     await use(server);
+    // Every relay the tabs asked for was signaling the server takes (shared/signal/signal-data.ts).
+    const { relays } = server.stats();
+    const refused = SIGNAL_BATCH_REFUSALS.filter((reason) => (relays[reason] ?? 0) > 0);
     await server.close();
+    expect(refused, 'relays the server refused as not what tabs send').toEqual([]);
   },
   tabs: async ({ browser, server }, use) => {
     const contexts: BrowserContext[] = [];

@@ -11,6 +11,7 @@ import { asText, ExceptionTrap, randomText, shaped } from '../shared/sim/fuzz-ge
 import { nodeCryptoOps } from '../shared/sim/node-crypto-ops.ts';
 import { createSignalServer, type SignalServer } from './server.ts';
 import { joined, TestClient } from './test-client.ts';
+import { samplePayload } from '../shared/signal/test-signals.ts';
 
 const FRAMES = 150;
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
@@ -30,7 +31,7 @@ describe('the signal server fed hostile frames over loopback', () => {
       await server.ready;
       const identity = await createIdentity(new SeededRandom(2));
       const to = 'a'.repeat(40);
-      const shapes = [{ type: 'peers', n: 3 }, { type: 'signal', to, rid: 1, payload: { conn: 'c1', data: ['{"type":"offer"}'] } }, { type: 'ping' }];
+      const shapes = [{ type: 'peers', n: 3 }, { type: 'signal', to, rid: 1, payload: samplePayload() }, { type: 'ping' }];
       const frames = fc.sample(fc.oneof(randomText(), ...shapes.map((s) => asText(shaped(s)))), { numRuns: FRAMES, seed: 14 });
       for (const [i, frame] of frames.entries()) {
         const client = TestClient.connect(server.url);

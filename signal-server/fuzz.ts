@@ -21,6 +21,7 @@ import { nodeCryptoOps } from '../shared/sim/node-crypto-ops.ts';
 import { MemoryBackend } from './backend/memory.ts';
 import { Hub } from './hub.ts';
 import { DEFAULT_LIMITS } from './limits.ts';
+import { samplePayload, sampleReply } from '../shared/signal/test-signals.ts';
 
 export interface SignalFuzzOptions {
   /** Frames per client message type. */
@@ -167,12 +168,12 @@ class SignalFuzz {
   private async validFrames(): Promise<Record<string, string[]>> {
     const to = idToHex(this.other.nodeId);
     const hello = await this.helloFor(this.tab, toBase64Url(this.random.bytes(32)));
-    const payload = { conn: 'c1', data: ['{"type":"offer","sdp":"v=0"}', '{"type":"candidate"}'] };
+    const payload = samplePayload();
     const frames: Record<string, ClientMessage[]> = {
       hello: [hello],
       peers: [{ type: 'peers', n: 3 }],
       signal: [{ type: 'signal', to, rid: 7, payload }],
-      'signal-reply': [{ type: 'signal-reply', to, rid: 7, reply: { data: ['{"type":"answer"}'] } }, { type: 'signal-reply', to, rid: 8, reply: { busyMs: 1_000 } }],
+      'signal-reply': [{ type: 'signal-reply', to, rid: 7, reply: sampleReply() }, { type: 'signal-reply', to, rid: 8, reply: { busyMs: 1_000 } }],
       ping: [{ type: 'ping' }],
       ice: [{ type: 'ice' }],
     };
@@ -268,7 +269,7 @@ class SignalFuzz {
   private serverFrames(): SignalFuzzReport['serverTypes'] {
     const to = idToHex(this.other.nodeId);
     const from = idToHex(this.tab.nodeId);
-    const payload = { conn: 'c1', data: ['{"type":"offer","sdp":"v=0"}'] };
+    const payload = samplePayload();
     const messages: Record<string, unknown> = {
       challenge: { type: 'challenge', nonce: toBase64Url(this.random.bytes(32)) },
       welcome: { type: 'welcome' },

@@ -13,6 +13,7 @@ import { RecordingTab } from './backend/contract.ts';
 import { MemoryBackend } from './backend/memory.ts';
 import { createSignalServer, type SignalServer, type SignalServerOptions } from './server.ts';
 import { joined, TestClient } from './test-client.ts';
+import { samplePayload } from '../shared/signal/test-signals.ts';
 
 type Call = 'register' | 'unregister' | 'pickPeers' | 'relay';
 
@@ -58,7 +59,7 @@ class SlowRegister extends MemoryBackend {
 const ids: Identity[] = [];
 const servers: SignalServer[] = [];
 const clients: TestClient[] = [];
-const PAYLOAD = { conn: 'c1', data: ['{"type":"offer","sdp":"v=0"}'] };
+const PAYLOAD = samplePayload();
 
 beforeAll(async () => {
   const random = new SeededRandom(7);

@@ -3,7 +3,9 @@
  * with the rate limits, the handshake and the frames. Who is online, the first-peers choice and
  * the relay's last leg belong to the backend (backend/), so the same hub runs on one process or
  * many. It stores nothing a signal carries: a relay is one send, and a reply finds its way back
- * by the `to` the replier names. The http/ws plumbing lives in server.ts.
+ * by the `to` the replier names. It relays only signaling tabs really send (SDP offers and
+ * answers of a data channel, ICE candidates: shared/signal/signal-data.ts), so the server
+ * cannot be used as a free relay for anything else. The http/ws plumbing lives in server.ts.
  */
 import type { WebSocket } from 'ws';
 import { TokenBucket } from '../shared/dht/budget.ts';
@@ -23,6 +25,7 @@ import {
   type ClientMessageOf,
   type ServerMessageOf,
 } from '../shared/signal/protocol.ts';
+import { checkSignalBatch, type SignalBatchCheck } from '../shared/signal/signal-data.ts';
 import type { DeliverResult, SignalBackend } from './backend/backend.ts';
 import { Conn, type ConnOwner } from './conn.ts';
 import { iceFrameFor, type IceConfig } from './ice.ts';
@@ -49,7 +52,10 @@ export interface SignalStats {
   /** TURN credentials minted (at welcome and on renewal). */
   turnCredentialsMinted: number;
   rejects: Record<string, number>;
-  /** Relays by what became of them: delivered, not-found, busy, too-large, backend-error. */
+  /**
+   * Relays by what became of them: delivered, not-found, busy, too-large, backend-error, or
+   * refused as not what tabs send (bad-signal, bad-sdp, bad-candidate, unexpected-sdp).
+   */
   relays: Record<string, number>;
 }
 
@@ -235,6 +241,11 @@ export class Hub implements ConnOwner {
   private async relay(from: Conn, message: Relayed): Promise<void> {
     const { to, rid } = message;
     if (to === from.id) return from.error(ErrorCode.NotFound, rid, NOT_CONNECTED);
+    const check = relayedBatchCheck(message);
+    if (!check.ok) {
+      this.countRelay(check.reason);
+      return from.error(ErrorCode.BadRequest, rid, `not WebRTC signaling a tab sends: ${check.reason}`);
+    }
     const text = encodeSignalMessage(message);
     if (exceedsUtf8Bytes(text, MAX_SERVER_FRAME_BYTES)) {
       this.countRelay('too-large');
@@ -253,8 +264,8 @@ export class Hub implements ConnOwner {
     if (message.type === 'signal') {
       this.signalsRelayed++;
       // A batch that opens a connection carries its offer: counting those counts the
-      // connections signaled through this server (a substring test; SDPs are never parsed here).
-      if (message.payload.data.some((d) => d.startsWith('{"type":"offer"'))) this.offersRelayed++;
+      // connections signaled through this server.
+      if (check.descriptions > 0) this.offersRelayed++;
     } else this.repliesRelayed++;
   }
 
@@ -294,4 +305,10 @@ export class Hub implements ConnOwner {
       this.unregister(conn);
     }
   }
+}
+
+/** A signal's batch carries the initiator's offer, a reply's the answer; a busy reply has none. */
+function relayedBatchCheck(message: Relayed): SignalBatchCheck {
+  if (message.type === 'signal') return checkSignalBatch(message.payload.data, 'offer');
+  return 'data' in message.reply ? checkSignalBatch(message.reply.data, 'answer') : { ok: true, descriptions: 0 };
 }

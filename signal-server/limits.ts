@@ -53,6 +53,16 @@ export const DEFAULT_LIMITS: Limits = {
 const MINUTE_MS = 60_000;
 
 /**
+ * A tab registered this long without a break is settled, and first peers are drawn from settled
+ * tabs (backend.ts pickPeers); a re-register or reconnect of the id starts the time over. Two
+ * minutes: an honest tab stays registered for its whole life (hours), so within two minutes of
+ * opening it counts like every other, while an id that reconnects before each join it wants to
+ * be handed out in never does. Much longer would keep a young network on the unsettled fallback
+ * for longer; much shorter would let an attacker settle ids between joins that come minutes apart.
+ */
+export const SETTLED_TAB_MS = 2 * MINUTE_MS;
+
+/**
  * Counts node ids per remote address so one machine cannot mint ids by the thousand (a Sybil
  * cheap in keys is still bounded in rate). An id seen from the address within the last minute is
  * not new, so a tab that reloads 60 times costs one token, not 60. Behind a reverse proxy every

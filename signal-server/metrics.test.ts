@@ -10,6 +10,7 @@ import { RedisBackend } from './backend/redis.ts';
 import { createSignalServer, type SignalServer, type SignalServerOptions } from './server.ts';
 import { joined, TestClient } from './test-client.ts';
 import { startRedis, until, type TestRedis } from './test-redis.ts';
+import { samplePayload } from '../shared/signal/test-signals.ts';
 
 const ids: Identity[] = [];
 const servers: SignalServer[] = [];
@@ -73,9 +74,11 @@ describe('/metrics', () => {
     clients.push(a);
     const b = await joined(server.url, ids[1]!);
     clients.push(b);
-    a.send({ type: 'signal', to: idToHex(ids[1]!.nodeId), rid: 1, payload: { conn: 'c', data: [] } });
+    a.send({ type: 'signal', to: idToHex(ids[1]!.nodeId), rid: 1, payload: samplePayload() });
     await b.next('signal');
-    a.send({ type: 'signal', to: '0'.repeat(40), rid: 2, payload: { conn: 'c', data: [] } });
+    a.send({ type: 'signal', to: '0'.repeat(40), rid: 2, payload: samplePayload() });
+    await a.next('error');
+    a.send({ type: 'signal', to: idToHex(ids[1]!.nodeId), rid: 3, payload: { conn: 'c', data: ['{"type":"offer","sdp":"not an sdp"}'] } });
     await a.next('error');
     const bad = TestClient.connect(server.url);
     clients.push(bad);
@@ -88,6 +91,7 @@ describe('/metrics', () => {
     expect(after.get('peerchat_signal_authenticated_tabs')).toBe(2);
     expect(after.get('peerchat_signal_relays_total{result="delivered"}')).toBe(1);
     expect(after.get('peerchat_signal_relays_total{result="not-found"}')).toBe(1);
+    expect(after.get('peerchat_signal_relays_total{result="bad-sdp"}')).toBe(1);
     expect(after.get('peerchat_signal_refusals_total{reason="not-json"}')).toBe(1);
     // Another server in this process has numbers of its own.
     expect((await scrape(await start())).get('peerchat_signal_authenticated_tabs')).toBe(0);

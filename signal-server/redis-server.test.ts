@@ -11,8 +11,9 @@ import { SeededRandom } from '../shared/lib/random.ts';
 import { joined, type TestClient } from './test-client.ts';
 import { getJson, startServerProcess, type ServerProcess } from './test-process.ts';
 import { startRedis, until, type TestRedis } from './test-redis.ts';
+import { samplePayload } from '../shared/signal/test-signals.ts';
 
-const PAYLOAD = { conn: 'c1', data: ['{"type":"offer","sdp":"v=0"}'] };
+const PAYLOAD = samplePayload();
 let redis: TestRedis;
 let servers: ServerProcess[] = [];
 const clients: TestClient[] = [];

@@ -109,8 +109,9 @@ export function createSignalServer(options: SignalServerOptions = {}): SignalSer
   const host = options.host ?? '127.0.0.1';
   const staticDir = resolve(options.staticDir ?? DEFAULT_STATIC_DIR);
   const random = options.random ?? cryptoRandom;
-  const backend: SignalBackend = options.backend ?? new MemoryBackend(random);
-  const hub = new Hub({ limits, now: options.now ?? Date.now, random, ops: options.ops ?? webCryptoOps, backend, ...(options.ice ? { ice: options.ice } : {}) });
+  const now = options.now ?? Date.now;
+  const backend: SignalBackend = options.backend ?? new MemoryBackend(random, { now });
+  const hub = new Hub({ limits, now, random, ops: options.ops ?? webCryptoOps, backend, ...(options.ice ? { ice: options.ice } : {}) });
   const wss = new WebSocketServer({ noServer: true, maxPayload: limits.maxFrameBytes, clientTracking: false });
   let port = options.port ?? 8080;
   const redisState = (): RedisState => backend.state?.() ?? 'off';

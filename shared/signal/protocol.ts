@@ -16,7 +16,9 @@
  * A tab sends nothing but its hello until the welcome arrives (anything else closes with 4401).
  * `from` on relayed frames is stamped by the server from the authenticated socket, so a tab
  * cannot speak for another. The server keeps no state for a signal: `rid` is the asker's own
- * request id, carried there and back, and the asker matches replies by (from, rid).
+ * request id, carried there and back, and the asker matches replies by (from, rid). A relayed
+ * batch's `data` must be WebRTC signaling as tabs send it (signal-data.ts: a data channel's SDP
+ * offer or answer, ICE candidates); the server answers anything else with a BadRequest error.
  *
  * `ice` hands the tab the STUN and TURN servers its new connections use; TURN entries carry
  * credentials that expire `ttlS` seconds after they were minted, so a tab asks again before

@@ -21,6 +21,14 @@ export type DeliverResult = 'delivered' | 'not-found' | 'busy';
  */
 export type BackendState = 'ok' | 'degraded';
 
+/** When tabs settle; both default to the wall clock and SETTLED_TAB_MS (limits.ts). */
+export interface SettleOptions {
+  /** Milliseconds, the clock registrations are timed by; tests hand in a fake one. */
+  now?: () => number;
+  /** A tab registered without a break for this long is settled. */
+  settledMs?: number;
+}
+
 /** A tab connected to this process, as the hub hands it to the backend. */
 export interface LocalTab {
   /** The node id the tab proved, 40 hex digits. */
@@ -40,8 +48,10 @@ export interface SignalBackend {
   /** Forgets the tab, unless a newer one has taken its id (then that one stays). */
   unregister(tab: LocalTab): Promise<void>;
   /**
-   * Up to n registered ids other than `askerId`, least recently handed out first; ties at
-   * random, so equal tabs share the load. What it returns counts as handed out now.
+   * Up to n registered ids other than `askerId`, drawn uniformly at random from the settled tabs
+   * (registered without a break for `settledMs`); only when too few are settled is the rest
+   * drawn at random from the unsettled, so a young network still bootstraps. An id that
+   * reconnects before every join is never settled, so it is not handed out ahead of others.
    */
   pickPeers(askerId: string, n: number): Promise<string[]>;
   /** Sends `frame` to the tab registered as `to`, wherever it is connected. */

@@ -1,4 +1,4 @@
 import { backendContract } from './contract.ts';
 import { MemoryBackend } from './memory.ts';
 
-backendContract('MemoryBackend', (random) => new MemoryBackend(random));
+backendContract('MemoryBackend', (random, now) => new MemoryBackend(random, { now }));

@@ -1,30 +1,51 @@
 /**
  * The embedded backend: one process, every tab in a Map. Relays are a direct call on the
- * target's LocalTab, and "least recently handed out" is a sequence number per tab.
+ * target's LocalTab; first peers are drawn at random, settled tabs first (backend.ts pickPeers).
  */
 import { ErrorCode, PeerchatError } from '../../shared/lib/errors.ts';
 import type { Random } from '../../shared/lib/random.ts';
-import type { DeliverResult, LocalTab, SignalBackend } from './backend.ts';
+import { SETTLED_TAB_MS } from '../limits.ts';
+import type { DeliverResult, LocalTab, SettleOptions, SignalBackend } from './backend.ts';
 
 interface Entry {
   tab: LocalTab;
-  /** When this tab was last handed out, as a sequence number; 0 = never. */
-  handedSeq: number;
+  /** When this registration was made: a re-register starts it over. */
+  since: number;
+}
+
+/**
+ * Up to `k` of `items` drawn uniformly at random without replacement (a partial Fisher-Yates
+ * shuffle). Reorders `items`.
+ */
+export function drawAtRandom<T>(items: T[], k: number, random: Random): T[] {
+  const count = Math.min(k, items.length);
+  for (let i = 0; i < count; i++) {
+    const j = i + random.int(items.length - i);
+    [items[i], items[j]] = [items[j]!, items[i]!];
+  }
+  return items.slice(0, count);
 }
 
 export class MemoryBackend implements SignalBackend {
   private readonly tabs = new Map<string, Entry>();
-  private handSeq = 0;
+  private readonly now: () => number;
+  private readonly settledMs: number;
   private closed = false;
 
-  /** `random` breaks ties between tabs handed out equally long ago. */
-  constructor(private readonly random: Random) {}
+  /** `random` draws the first peers; `options` time the registrations. */
+  constructor(
+    private readonly random: Random,
+    options: SettleOptions = {},
+  ) {
+    this.now = options.now ?? Date.now;
+    this.settledMs = options.settledMs ?? SETTLED_TAB_MS;
+  }
 
   async register(tab: LocalTab): Promise<void> {
     this.checkOpen();
     const previous = this.tabs.get(tab.id);
     // Set first, so the older tab's unregister (its socket closing) leaves the new one in place.
-    this.tabs.set(tab.id, { tab, handedSeq: 0 });
+    this.tabs.set(tab.id, { tab, since: this.now() });
     previous?.tab.replaced();
   }
 
@@ -33,24 +54,16 @@ export class MemoryBackend implements SignalBackend {
     if (this.tabs.get(tab.id)?.tab === tab) this.tabs.delete(tab.id);
   }
 
-  /** Ties (most often "never handed out") go by scan order from a random start. */
   async pickPeers(askerId: string, n: number): Promise<string[]> {
     this.checkOpen();
-    const all = [...this.tabs.values()];
-    const start = all.length === 0 ? 0 : this.random.int(all.length);
-    const picked: Entry[] = [];
-    for (let i = 0; i < all.length; i++) {
-      const entry = all[(start + i) % all.length]!;
-      if (entry.tab.id === askerId) continue;
-      let at = picked.length;
-      while (at > 0 && picked[at - 1]!.handedSeq > entry.handedSeq) at--;
-      if (at < n) {
-        picked.splice(at, 0, entry);
-        if (picked.length > n) picked.pop();
-      }
+    const cutoff = this.now() - this.settledMs;
+    const settled: string[] = [];
+    const unsettled: string[] = [];
+    for (const [id, entry] of this.tabs) {
+      if (id !== askerId) (entry.since <= cutoff ? settled : unsettled).push(id);
     }
-    for (const entry of picked) entry.handedSeq = ++this.handSeq;
-    return picked.map((entry) => entry.tab.id);
+    const picked = drawAtRandom(settled, n, this.random);
+    return picked.length < n ? [...picked, ...drawAtRandom(unsettled, n - picked.length, this.random)] : picked;
   }
 
   async relay(to: string, frame: string): Promise<DeliverResult> {

@@ -7,13 +7,21 @@
  *
  * Layout, under the backend's prefix (default `peerchat:`):
  *   tab:<id>     "<process>/<token>": who holds the id, expiring unless refreshed (heartbeat)
- *   handed       sorted set of ids: score in [0, 1) = never handed out (a random place taken at
- *                registration: ties broken at random), else the hand-out sequence number
- *   seq          the hand-out sequence
+ *   since        sorted set of ids scored by when the registration was made (ms, the registering
+ *                process's clock): those at or below a cutoff are settled
  *   proc:<proc>  the pub/sub channel of one process: relays, their results, replaced notices
+ *
+ * Randomness and time come from the caller as arguments (a seed, a cutoff), never from inside a
+ * script: Redis seeds a script's math.random the same way on every call unless the script
+ * reseeds it, and a script's writes must follow from its arguments to replicate the same. Tests
+ * hand in a seeded random and a fake clock.
  */
+import type { Random } from '../../shared/lib/random.ts';
 
-/** KEYS: tab key, handed. ARGV: value, ttl ms, id, score, channel prefix. */
+/**
+ * A registration's time starts over, even for an id registered before (a reconnect).
+ * KEYS: tab key, since. ARGV: value, ttl ms, id, registered at (ms), channel prefix.
+ */
 export const REGISTER = `
 local old = redis.call('GET', KEYS[1])
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
@@ -27,7 +35,7 @@ if old and old ~= ARGV[1] then
 end
 return 0`;
 
-/** KEYS: tab key, handed. ARGV: value, id. Only the holder's own registration is removed. */
+/** KEYS: tab key, since. ARGV: value, id. Only the holder's own registration is removed. */
 export const UNREGISTER = `
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   redis.call('DEL', KEYS[1])
@@ -37,8 +45,10 @@ return 0`;
 
 /**
  * Heartbeat and recovery: puts back (or refreshes) each registration that is missing or still
- * this process's; returns the ids another process has taken meanwhile.
- * KEYS: handed, then one tab key per entry. ARGV: ttl ms, then id, value, score per entry.
+ * this process's, keeping its registration time (NX: a refresh does not start it over, and one
+ * put back after Redis lost it gets the time the process kept); returns the ids another process
+ * has taken meanwhile. KEYS: since, then one tab key per entry. ARGV: ttl ms, then id, value,
+ * registered at per entry.
  */
 export const ASSERT = `
 local lost = {}
@@ -56,34 +66,42 @@ end
 return lost`;
 
 /**
- * Up to n ids, lowest score first, skipping the asker; members whose presence expired (their
- * process died) are dropped on the way. The picked get the next sequence numbers.
- * KEYS: handed, seq. ARGV: tab key prefix, asker, n, most members to scan.
+ * Up to n ids other than the asker, drawn uniformly at random without replacement from the
+ * settled (score at or below the cutoff), then, while too few, from the rest: a partial
+ * Fisher-Yates shuffle over ranks, each drawn rank one ZRANGE. Members whose presence expired
+ * (their process died) are dropped after the draw, so ranks stay put while it runs.
+ * KEYS: since. ARGV: tab key prefix, asker, n, most members to look at, cutoff ms, seed.
  */
 export const PICK = `
 local n, limit = tonumber(ARGV[3]), tonumber(ARGV[4])
-local picked, stale = {}, {}
-local start, scanned = 0, 0
-while #picked < n and scanned < limit do
-  local ids = redis.call('ZRANGE', KEYS[1], start, start + n)
-  if #ids == 0 then break end
-  for _, id in ipairs(ids) do
-    scanned = scanned + 1
-    if id ~= ARGV[2] and #picked < n then
+math.randomseed(tonumber(ARGV[6]))
+local settled = redis.call('ZCOUNT', KEYS[1], '-inf', ARGV[5])
+local total = redis.call('ZCARD', KEYS[1])
+local picked, stale, looked = {}, {}, 0
+local function draw(lo, hi)
+  local moved = {}
+  for i = lo, hi - 1 do
+    if #picked >= n or looked >= limit then return end
+    local j = math.random(i, hi - 1)
+    local rank = moved[j] or j
+    moved[j] = moved[i] or i
+    looked = looked + 1
+    local id = redis.call('ZRANGE', KEYS[1], rank, rank)[1]
+    if id and id ~= ARGV[2] then
       if redis.call('EXISTS', ARGV[1] .. id) == 1 then table.insert(picked, id) else table.insert(stale, id) end
     end
   end
-  start = start + #ids
 end
+draw(0, settled)
+draw(settled, total)
 for _, id in ipairs(stale) do redis.call('ZREM', KEYS[1], id) end
-for _, id in ipairs(picked) do redis.call('ZADD', KEYS[1], redis.call('INCR', KEYS[2]), id) end
 return picked`;
 
 /**
  * Where a relay goes: {0} nobody holds the id; {1, owner} this process does; {2, owner} the
  * message was published to the owner's channel. An owner whose channel has no subscriber is
  * dead (or cut off: it puts itself back on recovery), so its registration is dropped.
- * KEYS: tab key, handed. ARGV: this process, channel prefix, message, id.
+ * KEYS: tab key, since. ARGV: this process, channel prefix, message, id.
  */
 export const RELAY = `
 local owner = redis.call('GET', KEYS[1])
@@ -134,6 +152,8 @@ export interface Presence {
   id: string;
   /** "<process>/<token>". */
   value: string;
+  /** When it was registered (ms): put back with this time, so it does not restart settling. */
+  since: number;
 }
 
 /** The command connection, as far as the store uses it. */
@@ -143,8 +163,10 @@ export interface ScriptRunner {
   pubSubNumSub(channels: string[]): Promise<Record<string, number>>;
 }
 
-/** PICK scans at most this many members past stale ones per call. */
+/** PICK looks at most at this many members per call (stale ones and the asker included). */
 const PICK_SCAN_LIMIT = 1_000;
+/** PICK's seed is a Lua int (32-bit signed): drawn in [0, 2^31 - 1). */
+const SEED_RANGE = 2 ** 31 - 1;
 
 /** The scripts with their keys; every answer is checked before it is returned. */
 export class RedisPresence {
@@ -154,30 +176,31 @@ export class RedisPresence {
     private readonly ttlMs: number,
   ) {}
 
-  /** `score` in [0, 1): the place among the never handed out. */
-  async register(id: string, value: string, score: string): Promise<void> {
-    await this.redis.eval(REGISTER, { keys: [this.tabKey(id), this.handed], arguments: [value, String(this.ttlMs), id, score, this.channel('')] });
+  /** `since`: when the registration was made (ms). */
+  async register(id: string, value: string, since: number): Promise<void> {
+    await this.redis.eval(REGISTER, { keys: [this.tabKey(id), this.since], arguments: [value, String(this.ttlMs), id, String(since), this.channel('')] });
   }
 
   async unregister(id: string, value: string): Promise<void> {
-    await this.redis.eval(UNREGISTER, { keys: [this.tabKey(id), this.handed], arguments: [value, id] });
+    await this.redis.eval(UNREGISTER, { keys: [this.tabKey(id), this.since], arguments: [value, id] });
   }
 
   /** Refreshes or puts back each entry still this process's; returns the ids taken elsewhere. */
-  async assert(entries: Presence[], score: () => string): Promise<string[]> {
-    const keys = [this.handed, ...entries.map((e) => this.tabKey(e.id))];
-    const args = [String(this.ttlMs), ...entries.flatMap((e) => [e.id, e.value, score()])];
+  async assert(entries: Presence[]): Promise<string[]> {
+    const keys = [this.since, ...entries.map((e) => this.tabKey(e.id))];
+    const args = [String(this.ttlMs), ...entries.flatMap((e) => [e.id, e.value, String(e.since)])];
     return lostIds(await this.redis.eval(ASSERT, { keys, arguments: args }), new Set(entries.map((e) => e.id)));
   }
 
-  async pick(askerId: string, n: number): Promise<string[]> {
-    const reply = await this.redis.eval(PICK, { keys: [this.handed, this.prefix + 'seq'], arguments: [this.tabKey(''), askerId, String(n), String(PICK_SCAN_LIMIT)] });
-    return pickedIds(reply, askerId, n);
+  /** Settled means registered at or before `cutoff` (ms); `random` seeds the draw. */
+  async pick(askerId: string, n: number, cutoff: number, random: Random): Promise<string[]> {
+    const args = [this.tabKey(''), askerId, String(n), String(PICK_SCAN_LIMIT), String(cutoff), String(random.int(SEED_RANGE))];
+    return pickedIds(await this.redis.eval(PICK, { keys: [this.since], arguments: args }), askerId, n);
   }
 
   /** Where the tab `to` is; publishes `message` to its process when that is another one. */
   async route(to: string, process: string, message: string): Promise<RelayRoute> {
-    return relayRoute(await this.redis.eval(RELAY, { keys: [this.tabKey(to), this.handed], arguments: [process, this.channel(''), message, to] }));
+    return relayRoute(await this.redis.eval(RELAY, { keys: [this.tabKey(to), this.since], arguments: [process, this.channel(''), message, to] }));
   }
 
   async publish(process: string, message: string): Promise<void> {
@@ -194,8 +217,8 @@ export class RedisPresence {
     return `${this.prefix}proc:${process}`;
   }
 
-  private get handed(): string {
-    return this.prefix + 'handed';
+  private get since(): string {
+    return this.prefix + 'since';
   }
 
   private tabKey(id: string): string {

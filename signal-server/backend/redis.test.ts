@@ -7,9 +7,11 @@ import { createClient, type RedisClientType } from 'redis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { SeededRandom } from '../../shared/lib/random.ts';
 import { encodeSignalMessage } from '../../shared/signal/protocol.ts';
+import { SETTLED_TAB_MS } from '../limits.ts';
 import { startRedis, until, type TestRedis } from '../test-redis.ts';
 import { backendContract, RecordingTab } from './contract.ts';
 import { RedisBackend, type RedisBackendOptions } from './redis.ts';
+import { samplePayload } from '../../shared/signal/test-signals.ts';
 
 let redis: TestRedis;
 let prefixes = 0;
@@ -21,10 +23,10 @@ afterAll(async () => {
 });
 
 /** Each contract test gets keys of its own on the shared Redis. */
-backendContract('RedisBackend', (random) => RedisBackend.connect({ url: redis.url, random, prefix: `contract${++prefixes}:`, log: () => {} }));
+backendContract('RedisBackend', (random, now) => RedisBackend.connect({ url: redis.url, random, now, prefix: `contract${++prefixes}:`, log: () => {} }));
 
 const nodeId = (i: number) => i.toString(16).padStart(40, '0');
-const signal = (from: string, to: string) => encodeSignalMessage({ type: 'signal', from, to, rid: 7, payload: { conn: 'c', data: ['{"type":"offer","sdp":"v=0"}'] } });
+const signal = (from: string, to: string) => encodeSignalMessage({ type: 'signal', from, to, rid: 7, payload: samplePayload('c') });
 
 describe('RedisBackend across processes', () => {
   const open: RedisBackend[] = [];
@@ -53,14 +55,16 @@ describe('RedisBackend across processes', () => {
     expect(onB.frames).toEqual([frame]);
   });
 
-  it('hands out tabs of both processes, least recently handed out first across them', async () => {
-    const [a, b] = await processes(2);
+  it('draws the settled tabs of both processes, and a reconnect to the other process starts settling over', async () => {
+    let now = 1_700_000_000_000;
+    const [a, b] = await processes(2, { now: () => now });
     const tabs = [1, 2, 3, 4, 5].map((i) => new RecordingTab(nodeId(i)));
     for (const [i, tab] of tabs.entries()) await (i % 2 === 0 ? a! : b!).register(tab);
-    const first = await a!.pickPeers(nodeId(1), 2);
-    const second = await b!.pickPeers(nodeId(1), 2);
-    expect(new Set([...first, ...second])).toEqual(new Set(tabs.slice(1).map((t) => t.id)));
-    expect(await a!.pickPeers(nodeId(1), 4)).toEqual([...first, ...second]);
+    now += SETTLED_TAB_MS;
+    expect(new Set(await b!.pickPeers(nodeId(1), 8))).toEqual(new Set(tabs.slice(1).map((t) => t.id)));
+    await a!.register(new RecordingTab(nodeId(2))); // was on b
+    for (let i = 0; i < 5; i++) expect(new Set(await b!.pickPeers(nodeId(1), 3))).toEqual(new Set([nodeId(3), nodeId(4), nodeId(5)]));
+    expect((await b!.pickPeers(nodeId(1), 4))[3]).toBe(nodeId(2));
   });
 
   it('tells a tab on one process once that the same id registered on another, and relays reach the new one', async () => {
@@ -165,7 +169,8 @@ describe('RedisBackend when Redis goes away and comes back', () => {
 
   it('serves its own tabs alone while Redis is down, says so once, and puts them back when it returns', async () => {
     const lines: string[][] = [[], []];
-    for (const i of [0, 1]) open.push(await RedisBackend.connect({ url: own.url, random: new SeededRandom(i + 1), prefix: 'down:', log: (line) => lines[i]!.push(line), timings: { heartbeatMs: 100 } }));
+    let now = 1_700_000_000_000;
+    for (const i of [0, 1]) open.push(await RedisBackend.connect({ url: own.url, random: new SeededRandom(i + 1), now: () => now, prefix: 'down:', log: (line) => lines[i]!.push(line), timings: { heartbeatMs: 100 } }));
     const [a, b] = open;
     const [a1, a2] = [new RecordingTab(nodeId(1)), new RecordingTab(nodeId(2))];
     await a!.register(a1);
@@ -174,6 +179,7 @@ describe('RedisBackend when Redis goes away and comes back', () => {
 
     await own.stop(); // nothing saved: it comes back empty
     await until('both processes notice', () => a!.state() === 'degraded' && b!.state() === 'degraded');
+    now += SETTLED_TAB_MS;
     await a!.register(a2);
     expect(await a!.relay(a2.id, signal(nodeId(1), a2.id))).toBe('delivered');
     expect(await a!.relay(nodeId(3), signal(nodeId(1), nodeId(3)))).toBe('not-found'); // on b
@@ -183,6 +189,9 @@ describe('RedisBackend when Redis goes away and comes back', () => {
     await until('both processes are back', () => a!.state() === 'ok' && b!.state() === 'ok', 15_000);
     expect(await b!.relay(a2.id, signal(nodeId(3), a2.id))).toBe('delivered'); // registered while down
     expect(new Set(await b!.pickPeers(nodeId(9), 8))).toEqual(new Set([a1.id, a2.id, nodeId(3)]));
+    // Put back with the times they registered at: the two registered before the outage are
+    // settled, the one registered during it is not.
+    for (let i = 0; i < 5; i++) expect(new Set(await b!.pickPeers(nodeId(9), 2))).toEqual(new Set([a1.id, nodeId(3)]));
     const where = `redis://127.0.0.1:${own.port}`;
     expect(lines[0]).toEqual([`Redis unreachable at ${where}: relaying locally`, `Redis at ${where} is back: relaying across processes again`]);
   });

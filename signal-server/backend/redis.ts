@@ -1,7 +1,7 @@
 /**
  * The networked backend: every signal-server process on one Redis. Presence is a key per tab
  * with an expiry its process refreshes (a process that dies is forgotten within the expiry),
- * first peers come from one sorted set across all processes, and a relay for a tab on another
+ * first peers are drawn from one sorted set of registration times across all processes, and a relay for a tab on another
  * process goes over that process's pub/sub channel and is answered with the tab's result. The
  * Lua scripts, the layout and the checks on what they answer are in redis-scripts.ts, the
  * messages between processes in redis-bus.ts.
@@ -16,7 +16,8 @@ import { randomBytes } from 'node:crypto';
 import { createClient } from 'redis';
 import { ErrorCode, PeerchatError } from '../../shared/lib/errors.ts';
 import type { Random } from '../../shared/lib/random.ts';
-import type { BackendState, DeliverResult, LocalTab, SignalBackend } from './backend.ts';
+import { SETTLED_TAB_MS } from '../limits.ts';
+import type { BackendState, DeliverResult, LocalTab, SettleOptions, SignalBackend } from './backend.ts';
 import { MemoryBackend } from './memory.ts';
 import { encodeRelay, encodeResult, parseBusMessage, RelayWaits, type BusMessage } from './redis-bus.ts';
 import { RedisPresence } from './redis-scripts.ts';
@@ -42,8 +43,9 @@ export const DEFAULT_REDIS_TIMINGS: RedisTimings = {
   connectWaitMs: 3_000,
 };
 
-export interface RedisBackendOptions {
+export interface RedisBackendOptions extends SettleOptions {
   url: string;
+  /** Draws the first peers (a seed per pick, handed to the script). */
   random: Random;
   /** Key and channel prefix; processes that share one must share this. Default `peerchat:`. */
   prefix?: string;
@@ -56,6 +58,8 @@ export interface RedisBackendOptions {
 interface Registration {
   tab: LocalTab;
   value: string;
+  /** When it registered (ms): put back with this time after Redis lost it. */
+  since: number;
 }
 
 /** Tabs per ASSERT script, so one heartbeat never holds Redis for long. */
@@ -92,6 +96,8 @@ export class RedisBackend implements SignalBackend {
   private readonly store: RedisPresence;
   private readonly heartbeat: ReturnType<typeof setInterval>;
   private readonly random: Random;
+  private readonly now: () => number;
+  private readonly settledMs: number;
   private wakeFirstReady: (() => void) | null = null;
   private current: BackendState = 'degraded';
   /** Said "unreachable" since the last "back", so each change is logged once. */
@@ -111,7 +117,9 @@ export class RedisBackend implements SignalBackend {
   private constructor(options: RedisBackendOptions) {
     this.timings = { ...DEFAULT_REDIS_TIMINGS, ...options.timings };
     this.log = options.log ?? ((line) => console.log(line));
-    this.local = new MemoryBackend(options.random);
+    this.now = options.now ?? Date.now;
+    this.settledMs = options.settledMs ?? SETTLED_TAB_MS;
+    this.local = new MemoryBackend(options.random, { now: this.now, settledMs: this.settledMs });
     this.random = options.random;
     // Not from `random`: two processes seeded alike (tests) must still have their own channels.
     this.process = randomBytes(8).toString('hex');
@@ -144,10 +152,10 @@ export class RedisBackend implements SignalBackend {
 
   register(tab: LocalTab): Promise<void> {
     return this.ordered(async () => {
-      const reg = { tab, value: `${this.process}/${++this.tokenSeq}` };
+      const reg = { tab, value: `${this.process}/${++this.tokenSeq}`, since: this.now() };
       this.regs.set(tab.id, reg);
       await this.local.register(tab); // tells an older tab of this process it was replaced
-      await this.viaRedis(() => this.store.register(tab.id, reg.value, this.score()), async () => {});
+      await this.viaRedis(() => this.store.register(tab.id, reg.value, reg.since), async () => {});
     });
   }
 
@@ -167,7 +175,12 @@ export class RedisBackend implements SignalBackend {
   }
 
   pickPeers(askerId: string, n: number): Promise<string[]> {
-    return this.ordered(() => this.viaRedis(() => this.store.pick(askerId, n), () => this.local.pickPeers(askerId, n)));
+    return this.ordered(() =>
+      this.viaRedis(
+        () => this.store.pick(askerId, n, this.now() - this.settledMs, this.random),
+        () => this.local.pickPeers(askerId, n),
+      ),
+    );
   }
 
   relay(to: string, frame: string): Promise<DeliverResult> {
@@ -270,7 +283,7 @@ export class RedisBackend implements SignalBackend {
       // Read at send time: a tab unregistered since is not put back.
       const chunk = all.slice(i, i + ASSERT_CHUNK).filter((reg) => this.regs.get(reg.tab.id) === reg);
       if (chunk.length === 0) continue;
-      const lost = await this.timed(this.store.assert(chunk.map((reg) => ({ id: reg.tab.id, value: reg.value })), () => this.score()));
+      const lost = await this.timed(this.store.assert(chunk.map((reg) => ({ id: reg.tab.id, value: reg.value, since: reg.since }))));
       for (const id of lost) {
         const reg = this.regs.get(id);
         if (reg) this.replacedElsewhere(id, reg.value);
@@ -337,10 +350,5 @@ export class RedisBackend implements SignalBackend {
       timer = setTimeout(() => reject(new Error('redis command timed out')), this.timings.commandTimeoutMs);
     });
     return Promise.race([command, timeout]).finally(() => clearTimeout(timer));
-  }
-
-  /** A place among the never handed out, in [0, 1): ties broken at random. */
-  private score(): string {
-    return String(this.random.float());
   }
 }

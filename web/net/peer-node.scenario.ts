@@ -11,6 +11,7 @@ import { createIdentity } from '../../shared/lib/crypto.ts';
 import { closestHexes, idToHex } from '../../shared/lib/id.ts';
 import { REPLICATION } from '../../shared/dht/constants.ts';
 import { SeededRandom } from '../../shared/lib/random.ts';
+import { SIGNAL_BATCH_REFUSALS } from '../../shared/signal/signal-data.ts';
 import { createPeerNode, type PeerNode } from './peer-node.ts';
 import type { SocketLike } from './signal-client.ts';
 import type { PeerConstructor } from './webrtc-transport.ts';
@@ -73,5 +74,8 @@ const exactAfterLeave = await exactLookups(nodes, 2);
 
 for (const p of nodes) p.close();
 await server.close();
-console.log(JSON.stringify({ minPeersAfterJoin, exactBefore, viaServer, viaOverlay, signalsRelayed: server.stats().signalsRelayed, exactAfterLeave }));
+const { signalsRelayed, repliesRelayed, relays } = server.stats();
+// Relays the server refused as not what tabs send (signal-data.ts): real tabs must cause none.
+const refusedRelays = SIGNAL_BATCH_REFUSALS.reduce((s, reason) => s + (relays[reason] ?? 0), 0);
+console.log(JSON.stringify({ minPeersAfterJoin, exactBefore, viaServer, viaOverlay, signalsRelayed, repliesRelayed, refusedRelays, exactAfterLeave }));
 process.exit(0);

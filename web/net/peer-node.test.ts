@@ -18,6 +18,8 @@ interface Outcome {
   viaServer: number;
   viaOverlay: number;
   signalsRelayed: number;
+  repliesRelayed: number;
+  refusedRelays: number;
   exactAfterLeave: number;
 }
 
@@ -55,6 +57,11 @@ describe('ten real WebRTC nodes bootstrapped through the signal server', () => {
   it('signals most connections through the overlay once the first nodes are in', () => {
     expect(outcome.viaOverlay).toBeGreaterThan(outcome.viaServer);
     expect(outcome.signalsRelayed).toBeGreaterThan(0);
+  });
+
+  it('sends the server only signaling it relays: every real offer, answer and candidate passes its checks', () => {
+    expect(outcome.repliesRelayed).toBeGreaterThan(0);
+    expect(outcome.refusedRelays).toBe(0);
   });
 
   it('drops a node that leaves abruptly and still finds the true closest', () => {

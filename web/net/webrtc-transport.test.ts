@@ -9,7 +9,9 @@ import { CONNECT_TIMEOUT_MS } from '../../shared/dht/constants.ts';
 import { FakeClock } from '../../shared/lib/clock.ts';
 import { transportContract } from '../../shared/lib/transport-contract.ts';
 import { DtlsCloseReason, ICE_CHECK_TIMEOUT_MS } from '../../shared/lib/transport.ts';
-import { DISCONNECT_GRACE_MS, parseSignal, sdpFingerprint, WebRtcTransport, type PeerConstructor } from './webrtc-transport.ts';
+import { checkSignalBatch } from '../../shared/signal/signal-data.ts';
+import { SAMPLE_ANSWER, SAMPLE_CANDIDATES, SAMPLE_OFFER } from '../../shared/signal/test-signals.ts';
+import { DISCONNECT_GRACE_MS, parseSignal, sdpFingerprint, UNSENDABLE_DESCRIPTION, WebRtcTransport, type PeerConstructor } from './webrtc-transport.ts';
 
 const settle = () => new Promise<void>((resolve) => setTimeout(resolve, 50));
 
@@ -32,7 +34,7 @@ transportContract(
 
 describe('WebRTC signal checks', () => {
   it('accepts offers, answers and candidates and nothing else', () => {
-    expect(parseSignal('{"type":"offer","sdp":"v=0\\r\\n"}')?.type).toBe('offer');
+    expect(parseSignal(SAMPLE_OFFER)?.type).toBe('offer');
     expect(parseSignal('{"type":"candidate","candidate":{"candidate":"candidate:1 1 udp 1 1.2.3.4 5 typ host","sdpMLineIndex":0,"sdpMid":"0"}}')?.type).toBe('candidate');
     for (const bad of ['{"renegotiate":true}', '{"type":"offer"}', '{"type":"offer","sdp":"hello"}', '{"type":"candidate","candidate":{"sdpMLineIndex":-1,"candidate":"x"}}', 'x'.repeat(20_000), '[]']) {
       expect(parseSignal(bad)).toBeNull();
@@ -98,9 +100,12 @@ class FakePeer {
   }
 }
 
-const OFFER = JSON.stringify({ type: 'offer', sdp: 'v=0\r\nm=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\na=fingerprint:sha-256 AB:CD\r\n' });
+const OFFER = SAMPLE_OFFER;
 
-/** One answerer connection over a FakePeer on a fake clock; `closes` collects its close reasons. */
+/**
+ * One answerer connection over a FakePeer on a fake clock; `closes` collects its close reasons,
+ * `sent` the signals it hands its owner to send.
+ */
 function fakeConnection(opened: string[] = []) {
   const clock = new FakeClock(0);
   let peer: FakePeer | null = null;
@@ -110,14 +115,34 @@ function fakeConnection(opened: string[] = []) {
   } as unknown as PeerConstructor;
   const transport = new WebRtcTransport({ Peer: Fake, clock });
   const closes: string[] = [];
+  const sent: string[] = [];
   const conn = transport.create(false, {
-    signal: () => {},
+    signal: (data) => sent.push(data),
     open: () => opened.push('open'),
     message: (frame) => opened.push(frame),
     close: (reason) => closes.push(reason),
   });
-  return { clock, peer: peer! as FakePeer, conn, closes };
+  return { clock, peer: peer! as FakePeer, conn, closes, sent };
 }
+
+describe('WebRTC signals a tab sends', () => {
+  it('sends only what the signal server relays: other signals are left out, a bad description ends the connection', () => {
+    const { peer, closes, sent } = fakeConnection();
+    const answer = JSON.parse(SAMPLE_ANSWER) as { type: 'answer'; sdp: string };
+    const candidate = JSON.parse(SAMPLE_CANDIDATES[0]!) as unknown;
+    peer.emit('signal', { type: 'renegotiate', renegotiate: true });
+    peer.emit('signal', { type: 'transceiverRequest', transceiverRequest: { kind: 'audio' } });
+    peer.emit('signal', { type: 'candidate', candidate: { candidate: 'not a candidate', sdpMLineIndex: 0, sdpMid: '0' } });
+    peer.emit('signal', answer);
+    peer.emit('signal', candidate);
+    expect(sent).toEqual([SAMPLE_ANSWER, SAMPLE_CANDIDATES[0]]);
+    for (const text of sent) expect(checkSignalBatch([text], 'answer').ok).toBe(true);
+    expect(closes).toEqual([]);
+    peer.emit('signal', { type: 'answer', sdp: answer.sdp.replace('m=application', 'm=video') });
+    expect(closes).toEqual([UNSENDABLE_DESCRIPTION]);
+    expect(sent).toHaveLength(2);
+  });
+});
 
 describe('WebRTC ICE health', () => {
   it('closes once, with "ice failed", when ICE fails, however many ways simple-peer reports it', () => {
@@ -185,7 +210,9 @@ describe('WebRTC certificate check after connect', () => {
   const settleMicrotasks = () => new Promise<void>((resolve) => setTimeout(resolve, 0));
 
   it('opens, with the frames that came early, when the handshake used the described certificate', async () => {
-    FakePeer.certificate = { fingerprint: 'ab:cd', fingerprintAlgorithm: 'SHA-256' };
+    // The offer's fingerprint, as getStats writes it (lowercase hex, upper-case algorithm).
+    const [algorithm, hex] = sdpFingerprint((JSON.parse(OFFER) as { sdp: string }).sdp)!.split(' ');
+    FakePeer.certificate = { fingerprint: hex!.toLowerCase(), fingerprintAlgorithm: algorithm!.toUpperCase() };
     const events: string[] = [];
     const { peer, conn, closes } = fakeConnection(events);
     conn.signal(OFFER);

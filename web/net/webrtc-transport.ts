@@ -4,7 +4,8 @@
  * browser-peer.ts) and in Node (simple-peer + @roamhq/wrtc, in the contract test and benches).
  *
  * What the engine relies on and simple-peer does not give by itself:
- * - every signal, in and out, is a JSON string checked here before simple-peer sees it;
+ * - every signal, in and out, is a JSON string checked by the rules the signal server relays
+ *   by: one it would refuse is never sent, and one that fails them is never given to simple-peer;
  * - each end learns both DTLS fingerprints from the SDPs, for HELLO to bind to, and opens only
  *   once the peer's handshake used the certificate its SDP named;
  * - close is reported exactly once, whichever side or cause ended the connection, and when ICE
@@ -17,6 +18,7 @@ import { systemClock, type Clock, type TimerHandle } from '../../shared/lib/cloc
 import { CONNECTION_LIFETIME_CAP, DtlsCloseReason, ICE_CHECK_TIMEOUT_MS, IceCloseReason } from '../../shared/lib/transport.ts';
 import { ErrorCode, PeerchatError } from '../../shared/lib/errors.ts';
 import type { Connection, ConnectionEvents, Transport } from '../../shared/lib/transport.ts';
+import { parseSignalData, type SignalData } from '../../shared/signal/signal-data.ts';
 
 export type PeerConstructor = new (opts?: SimplePeer.Options) => SimplePeer.Instance;
 
@@ -41,8 +43,8 @@ export interface WebRtcTransportOptions {
   clock?: Pick<Clock, 'setTimeout' | 'clearTimeout'>;
 }
 
-/** A signal is one SDP or one ICE candidate: far below this. */
-export const MAX_SIGNAL_CHARS = 16 * 1024;
+/** Why a connection whose own description the signaling rules refuse ends (never seen so far). */
+export const UNSENDABLE_DESCRIPTION = 'local description not sendable';
 /** ICE 'disconnected' that lasts this long means the peer is gone (a blip recovers sooner). */
 export const DISCONNECT_GRACE_MS = 4_000;
 /** Frames held for a connection that is not open yet; a peer sends one (HELLO) before it waits. */
@@ -50,34 +52,14 @@ const MAX_EARLY_FRAMES = 16;
 /** send() refuses once this much is queued on the channel and not yet sent. */
 export const MAX_BUFFERED_BYTES = 64 * 1024;
 
-type SignalData =
-  | { type: 'offer' | 'answer'; sdp: string }
-  | { type: 'candidate'; candidate: { candidate: string; sdpMLineIndex?: number | null; sdpMid?: string | null } };
-
-/** The signals this transport accepts; anything else (renegotiation, media) closes the connection. */
+/**
+ * The signals this transport accepts: a data channel's offer or answer and ICE candidates, by the
+ * rules the signal server relays by (shared/signal/signal-data.ts); anything else (renegotiation,
+ * media) closes the connection.
+ */
 export function parseSignal(text: string): SignalData | null {
-  if (typeof text !== 'string' || text.length > MAX_SIGNAL_CHARS) return null;
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch {
-    return null;
-  }
-  if (typeof value !== 'object' || value === null) return null;
-  const v = value as Record<string, unknown>;
-  if ((v.type === 'offer' || v.type === 'answer') && typeof v.sdp === 'string' && v.sdp.startsWith('v=0')) {
-    return { type: v.type, sdp: v.sdp };
-  }
-  if (v.type === 'candidate' && typeof v.candidate === 'object' && v.candidate !== null) {
-    const c = v.candidate as Record<string, unknown>;
-    if (typeof c.candidate !== 'string') return null;
-    const index = c.sdpMLineIndex;
-    const mid = c.sdpMid;
-    if (index !== undefined && index !== null && !(Number.isInteger(index) && (index as number) >= 0 && (index as number) < 16)) return null;
-    if (mid !== undefined && mid !== null && (typeof mid !== 'string' || mid.length > 32)) return null;
-    return { type: 'candidate', candidate: { candidate: c.candidate, sdpMLineIndex: index as number | null, sdpMid: mid as string | null } };
-  }
-  return null;
+  const parsed = parseSignalData(text);
+  return parsed.ok ? parsed.signal : null;
 }
 
 /**
@@ -315,11 +297,21 @@ class WebRtcConnection implements Connection {
     this[which] = null;
   }
 
+  /**
+   * What simple-peer emits goes out only if the server (and the peer) would take it: a
+   * description that fails ends the connection, since it cannot work without one; any other
+   * signal that fails (a candidate of a shape we do not know, a renegotiation) is left out.
+   */
   private onLocalSignal(data: unknown): void {
     if (this.state === 'closed') return;
-    const d = data as { type?: string; sdp?: string };
-    if ((d.type === 'offer' || d.type === 'answer') && typeof d.sdp === 'string') this.local = sdpFingerprint(d.sdp);
-    this.events.signal(JSON.stringify(data));
+    const text = JSON.stringify(data);
+    const parsed = parseSignalData(text);
+    if (!parsed.ok) {
+      if (parsed.reason === 'bad-sdp') this.end(UNSENDABLE_DESCRIPTION);
+      return;
+    }
+    if (parsed.signal.type !== 'candidate') this.local = sdpFingerprint(parsed.signal.sdp);
+    this.events.signal(text);
   }
 
   private end(reason: string): void {

@@ -47,11 +47,24 @@ describe('WebRTC signal checks', () => {
     expect(sdpFingerprint(`v=0\r\n${M}a=setup:actpass\r\n`)).toBeNull();
   });
 
-  it('refuses an SDP whose fingerprint is session-level, doubled, or whose media sections are not one', () => {
-    // Session-level only, session-level beside the media-level one (the relay attack), two in
-    // the media section, two media sections, none.
+  it('reads a lone session-level fingerprint, as Firefox writes it', () => {
+    const firefox =
+      'v=0\r\no=mozilla...THIS_IS_SDPARTA-133.0 1136776267802857567 0 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n' +
+      'a=fingerprint:sha-256 10:BD:CA:0C:33:9A:E8:6D:C0:B9:56:69:3A:CF:BF:5C:65:27:0E:3E:44:D5:28:B2:90:E7:D8:AA:61:7F:28:21\r\n' +
+      'a=group:BUNDLE 0\r\na=ice-options:trickle\r\na=msid-semantic:WMS *\r\n' +
+      'm=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\nc=IN IP4 0.0.0.0\r\na=sendrecv\r\n' +
+      'a=ice-pwd:7e340e733da38a1c9f055dd5961717f0\r\na=ice-ufrag:8fda67d3\r\na=mid:0\r\na=setup:actpass\r\n' +
+      'a=sctp-port:5000\r\na=max-message-size:1073741823\r\n';
+    expect(sdpFingerprint(firefox)).toBe(
+      'sha-256 10:BD:CA:0C:33:9A:E8:6D:C0:B9:56:69:3A:CF:BF:5C:65:27:0E:3E:44:D5:28:B2:90:E7:D8:AA:61:7F:28:21',
+    );
+  });
+
+  it('refuses an SDP whose fingerprint is doubled, or whose media sections are not one', () => {
+    // Session-level beside the media-level one (the relay attack), two in the media section,
+    // two at session level, two media sections, none.
     for (const sdp of [
-      `v=0\r\na=fingerprint:sha-256 AA:BB\r\n${M}a=setup:actpass\r\n`,
+      `v=0\r\na=fingerprint:sha-256 AA:BB\r\na=fingerprint:sha-256 CC:DD\r\n${M}a=setup:actpass\r\n`,
       `v=0\r\na=fingerprint:sha-256 AA:BB\r\n${M}a=fingerprint:sha-256 CC:DD\r\n`,
       `v=0\r\n${M}a=fingerprint:sha-256 AA:BB\r\na=fingerprint:sha-256 CC:DD\r\n`,
       `v=0\r\n${M}a=fingerprint:sha-256 AA:BB\r\n${M}a=fingerprint:sha-256 AA:BB\r\n`,

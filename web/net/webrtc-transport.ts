@@ -64,20 +64,21 @@ export function parseSignal(text: string): SignalData | null {
 
 /**
  * The DTLS fingerprint a description commits to, `sha-256 AB:CD:…` normalised; null unless the
- * SDP has exactly one media section and exactly one `a=fingerprint:` line, inside that section.
+ * SDP has exactly one media section and exactly one `a=fingerprint:` line in all.
  *
- * Not simply the first line: DTLS checks the certificate against the media-level fingerprint,
- * and libwebrtc accepts a session-level one beside it. Reading the session-level line would let
- * whoever relays the signaling put the real peer's fingerprint there for HELLO to bind to while
- * the media-level line names the relay's own certificate: a man in the middle of two valid
- * HELLOs. A data channel's description has one media section and one fingerprint, so anything
- * else is refused.
+ * Not simply the first line: libwebrtc accepts a session-level fingerprint beside the
+ * media-level one and checks the certificate against the media-level one. Reading the first
+ * line would let whoever relays the signaling put the real peer's fingerprint at session level
+ * for HELLO to bind to while the media-level line names the relay's own certificate: a man in
+ * the middle of two valid HELLOs. A data channel's description has one media section and one
+ * fingerprint, so two are refused. Where that one line sits does not matter: Chromium writes it
+ * in the media section, Firefox at session level (which then applies to the one section).
  */
 export function sdpFingerprint(sdp: string): string | null {
   const lines = sdp.split(/\r?\n/);
   const media = lines.flatMap((line, i) => (line.startsWith('m=') ? [i] : []));
   const fingerprints = lines.flatMap((line, i) => (line.startsWith('a=fingerprint:') ? [i] : []));
-  if (media.length !== 1 || fingerprints.length !== 1 || fingerprints[0]! < media[0]!) return null;
+  if (media.length !== 1 || fingerprints.length !== 1) return null;
   const m = /^a=fingerprint:(\S+) ([0-9A-Fa-f:]+)\s*$/.exec(lines[fingerprints[0]!]!);
   return m ? `${m[1]!.toLowerCase()} ${m[2]!.toUpperCase()}` : null;
 }

@@ -204,3 +204,22 @@ describe('tombstones count only for held entries of the recipient that signed th
     expect(idFromHex(real.to)).toEqual(nodeIdFromSigningKey(bob.signingPublic));
   });
 });
+
+describe('what a holder kept on disk', () => {
+  it('loads entries of the first layout under their hash, and drops bad rows and old tombstones with a counted reason', async () => {
+    const e = await honestEnvelope(idNearVictim());
+    const now = net.clock.now();
+    await victim.store.put('mailbox', e.id, { envelope: e, receivedAt: now });
+    await victim.store.put('mailbox', 'junk', { envelope: { ...e, to: 'nope' }, receivedAt: now });
+    await victim.store.put('mailbox', 'x', 42);
+    await victim.store.put('tombstones', e.id, { tombstone: { id: e.id, to: e.to, at: now, sig: 'A' }, key: 'k', receivedAt: now });
+    await victim.mailbox.load();
+    expect(victim.mailbox.holdsHash(envelopeHash(e))).toBe(true);
+    expect(victim.mailbox.heldBytes('disk')).toBeGreaterThan(0);
+    expect(victim.stats.get('mailbox-moved-on-disk')).toBe(1);
+    expect(victim.stats.get('mailbox-dropped-from-disk')).toBe(2);
+    expect(victim.stats.get('mailbox-tombstone-dropped-from-disk')).toBe(1);
+    expect((await victim.store.entries('mailbox')).map(([k]) => k)).toEqual([envelopeHash(e)]);
+    expect(await victim.store.entries('tombstones')).toEqual([]);
+  });
+});

@@ -92,6 +92,11 @@ export async function validFrames(sim: Simulation, victimHex: string, cast: Cast
     requestBodies[m] = b.req;
     responses[m] = JSON.stringify(response(PLACEHOLDER_ID, b.res));
   }
+  // Fetches that stop at each of the holder's checks: another holder's, a stale one (its
+  // mutations of `at` reach the signature check), and fresh ones with nonces of their own.
+  const fetchFor = (holder: string, at: number) => sim.until(signFetch(carol, holder, at, sim.random.fork(), sim.ops));
+  const fetches = [await fetchFor(idToHex(stranger.nodeId), now), await fetchFor(victimHex, now - 10 * 60_000), await fetchFor(victimHex, now), await fetchFor(victimHex, now)];
+  requests.MAILBOX_FETCH!.push(...fetches.map((f, i) => JSON.stringify(request(20 + i, 'MAILBOX_FETCH', f))));
   const helloText = JSON.stringify(hello(toBase64Url(stranger.signingPublic), fetch.sig));
   const err = JSON.stringify(errorFrame(PLACEHOLDER_ID, ErrorCode.Busy, 'Forwarding rate exceeded'));
   const all = [...Object.values(requests).flat(), ...Object.values(responses), helloText, err];

@@ -21,9 +21,8 @@
  */
 import {
   MAILBOX_CLOSENESS_SLACK, MAILBOX_HOLDER_BYTES, MAILBOX_MAX_TOMBSTONES, MAILBOX_PER_NEIGHBOUR_BYTES, MAILBOX_PER_RECIPIENT_BYTES,
-  MAILBOX_REMEMBERED_FETCHES, MAILBOX_RETENTION_MS, MAILBOX_TOMBSTONES_PER_RECIPIENT,
+  MAILBOX_RETENTION_MS, MAILBOX_TOMBSTONES_PER_RECIPIENT,
 } from './constants.ts';
-import { MAX_FRAME_BYTES } from '../dht/constants.ts';
 import { fromBase64Url } from '../lib/encoding.ts';
 import { ErrorCode, PeerchatError } from '../lib/errors.ts';
 import { idFromHex, idToHex, nodeIdFromSigningKey } from '../lib/id.ts';
@@ -32,7 +31,8 @@ import { envelopeHash, envelopeHeaderOk, FETCH_FRESH_MS, fetchIsFresh, verifyFet
 import type { NodeContext, NodeService, Peer } from '../dht/context.ts';
 import { TimerSet } from '../lib/clock.ts';
 import type { RequestBodyOf, ResponseBodyOf } from '../dht/protocol.ts';
-import { MAX_FETCH_ENTRIES, type EnvelopeWire, type HolderAckWire, type TombstoneWire } from './wire.ts';
+import type { EnvelopeWire, HolderAckWire, TombstoneWire } from './wire.ts';
+import { fetchReply, ServedFetches } from './mailbox-fetch.ts';
 import type { StoreOp } from '../lib/store.ts';
 import { signHolderAck } from './holder-acks.ts';
 import { QuotaLedger } from './mailbox-quotas.ts';
@@ -42,9 +42,6 @@ export type { HeldEntry } from './mailbox-disk.ts';
 
 /** How long a node that (re)started waits before it pushes held entries to a recipient. */
 const JOIN_SETTLE_MS = 2 * 60_000;
-
-/** Room left in a fetch reply for the frame's own fields around the entries. */
-const FETCH_FRAME_OVERHEAD = 512;
 
 /** Bytes an entry counts against the holder's quotas: its JSON size (ASCII: one byte a char). */
 function entryBytes(e: EnvelopeWire): number {
@@ -58,8 +55,8 @@ export class MailboxService implements NodeService {
   /** Made on first use: most nodes of a large simulation never hold anything. */
   private entryQuota: QuotaLedger | null = null;
   private tombstoneQuota: QuotaLedger | null = null;
-  /** Fetches served ("owner nonce"), until they go stale: a repeat is refused. */
-  private readonly fetches = new LazyMap<string, number>();
+  /** Fetches served, until they go stale: a repeat is refused. */
+  private readonly served = new ServedFetches();
   /** Until then (JOIN_SETTLE_MS after start) nothing is pushed to a recipient: see onNeighbour. */
   private settledAt = 0;
   /** Neighbours known to have an entry or its tombstone (by envelope hash), so copies are not repeated. */
@@ -201,36 +198,14 @@ export class MailboxService implements NodeService {
     // Bound to one holder, fresh, used once: checked before the signature, which costs.
     if (b.holder !== node.hex) throw this.refuse('fetch-other-holder', ErrorCode.Rejected, 'This fetch was signed for another holder');
     if (!fetchIsFresh(b, now)) throw this.refuse('fetch-stale', ErrorCode.Rejected, 'This fetch is stale; sign a new one');
-    const once = `${b.owner} ${b.nonce}`;
-    if (this.fetches.has(once)) throw this.refuse('fetch-replayed', ErrorCode.Rejected, 'This fetch was used already');
+    if (this.served.has(b.owner, b.nonce)) throw this.refuse('fetch-replayed', ErrorCode.Rejected, 'This fetch was used already');
     if (!(await verifyFetch(b, now, node.ops))) throw this.refuse('bad-fetch', ErrorCode.Rejected, 'Fetch not signed by the mailbox owner, or stale');
-    if (this.fetches.has(once)) throw this.refuse('fetch-replayed', ErrorCode.Rejected, 'This fetch was used already');
-    this.rememberFetch(once, b.at + FETCH_FRESH_MS, now);
-    const out: EnvelopeWire[] = [];
-    let budget = MAX_FRAME_BYTES - FETCH_FRAME_OVERHEAD;
-    let more = false;
-    // Oldest first: the recipient shows messages in the order they were sent.
-    const mine = [...(this.entryQuota?.forRecipient(b.owner) ?? [])].map((h) => this.entries.get(h)!.envelope).sort((x, y) => x.sentAt - y.sentAt);
-    for (const e of mine) {
-      const size = entryBytes(e) + 1;
-      if (out.length >= MAX_FETCH_ENTRIES || size > budget) {
-        more = true;
-        break;
-      }
-      out.push(e);
-      budget -= size;
-    }
-    node.stats.count('mailbox-fetched', out.length);
-    return { entries: out, more };
-  }
-
-  /** Remembers a served fetch until it goes stale; the oldest make room past the cap. */
-  private rememberFetch(once: string, until: number, now: number): void {
-    for (const [k, t] of this.fetches) {
-      if (t > now && this.fetches.size < MAILBOX_REMEMBERED_FETCHES) break;
-      this.fetches.delete(k);
-    }
-    this.fetches.set(once, until);
+    if (this.served.has(b.owner, b.nonce)) throw this.refuse('fetch-replayed', ErrorCode.Rejected, 'This fetch was used already');
+    this.served.remember(b.owner, b.nonce, b.at + FETCH_FRESH_MS, now);
+    const mine = [...(this.entryQuota?.forRecipient(b.owner) ?? [])].map((h) => this.entries.get(h)!.envelope);
+    const reply = fetchReply(mine, entryBytes);
+    node.stats.count('mailbox-fetched', reply.entries.length);
+    return reply;
   }
 
   /**

@@ -181,6 +181,8 @@ describe('chat in a simulated network', () => {
     const stats = kyle.node.node.stats;
     expect(stats.get('chat-holder-ack-bad')).toBeGreaterThanOrEqual(MAX_HOLDER_ACKS);
     expect(stats.get('chat-store-spread')).toBeGreaterThanOrEqual(1);
+    // The honest holders' acks all passed the distance check.
+    expect(stats.get('chat-holder-ack-far')).toBe(0);
     // Stored means held: by at least 3 nodes near luke, none of them the liar.
     const id = kyle.chat.messagesWith('luke')[0]!.id;
     const holders = [...sim.live.values()].filter((n) => n.mailbox.holds(id)).map((n) => n.node.hex);

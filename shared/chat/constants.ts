@@ -9,14 +9,44 @@ export const JOIN_REREAD_DELAY_MS = 2_000;
 export const USERNAME_PATTERN = /^[a-z0-9_-]{3,32}$/;
 /** A holder keeps a mailbox entry (and a tombstone) this long from its own receive time. */
 export const MAILBOX_RETENTION_MS = 14 * 24 * 3600_000;
-/** Entries one holder keeps from one sender for one recipient. */
-export const MAILBOX_PER_SENDER = 200;
 /** Bytes of envelopes one holder keeps in all. */
 export const MAILBOX_HOLDER_BYTES = 64 * 1024 * 1024;
+/**
+ * Bytes one holder keeps for one recipient: at least 180 of the largest messages, thousands of
+ * short ones. Past it, the oldest entry of the neighbour that handed over most for that
+ * recipient makes room (mailbox-quotas.ts).
+ */
+export const MAILBOX_PER_RECIPIENT_BYTES = 4 * 1024 * 1024;
+/**
+ * Bytes one holder keeps from one neighbour (the authenticated channel that handed the entry
+ * over, not the envelope's `from`, which anyone writes). A quarter of the holder: one flooding
+ * neighbour only ever replaces its own entries.
+ */
+export const MAILBOX_PER_NEIGHBOUR_BYTES = 16 * 1024 * 1024;
+/**
+ * A holder takes an entry only when it is among the r + MAILBOX_CLOSENESS_SLACK nodes closest to
+ * the recipient by its own table. Two, not zero: tables differ while the neighbourhood churns
+ * (the copier may not yet know of a newcomer closer than this node, and this node may know one
+ * or two the copier does not), and an honest copy refused for that would be a copy lost. A node
+ * can still be made a holder for ids chosen near its own, which the quotas bound.
+ */
+export const MAILBOX_CLOSENESS_SLACK = 2;
+/** Tombstones one holder keeps in all, and for one recipient (the oldest make room). */
+export const MAILBOX_MAX_TOMBSTONES = 65_536;
+export const MAILBOX_TOMBSTONES_PER_RECIPIENT = 4_096;
+/** Fetches a holder remembers (by nonce) to refuse a repeat, while they are fresh. */
+export const MAILBOX_REMEMBERED_FETCHES = 4_096;
 /** A recipient remembers the ids it has shown at least this long. */
 export const SEEN_RETENTION_MS = 15 * 24 * 3600_000;
-/** Holders that must have committed a message before the sender shows "stored". */
+/** Distinct holders whose signed acks verify before the sender shows "stored". */
 export const STORED_QUORUM = 3;
+/**
+ * How much farther from the recipient than the sender's own r-th nearest neighbour is from the
+ * sender a holder may be and still count toward "stored" (a factor, as a power of two: 8x). The
+ * sender's neighbourhood tells it how far the r closest to any id lie; honest holders are within
+ * about that distance of the recipient, a node with a random id almost never is.
+ */
+export const PLAUSIBLE_HOLDER_EXTRA_BITS = 3;
 /** How often a signed-in node asks its holders for mail besides at start. */
 export const MAILBOX_CHECK_INTERVAL_MS = 10 * 60_000;
 /** Waits between send attempts of one outbox entry; the last repeats. */

@@ -11,12 +11,13 @@ import { TimerSet, type TimerHandle } from '../lib/clock.ts';
 import type { Identity } from '../lib/crypto.ts';
 import { toBase64Url } from '../lib/encoding.ts';
 import { ErrorCode, PeerchatError } from '../lib/errors.ts';
-import { idFromHex } from '../lib/id.ts';
-import { createEnvelope, MAX_RECEIPTS_PER_ENVELOPE, openEnvelope, signFetch, signStatement, type OpenedMessage } from './messages.ts';
+import { compareDistance, idEquals, idFromHex, idToHex, type NodeId } from '../lib/id.ts';
+import { createEnvelope, envelopeHash, MAX_RECEIPTS_PER_ENVELOPE, openEnvelope, signFetch, signReceipt, signTombstone, type OpenedMessage } from './messages.ts';
 import type { Handler, Peer, RouteOptions } from '../dht/context.ts';
 import type { Outbox } from './outbox.ts';
 import { type RequestBodyOf, type ResponseBodyOf } from '../dht/protocol.ts';
 import { MAX_TOMBSTONES_PER_ACK, type EnvelopeWire, type TombstoneWire } from './wire.ts';
+import { MAILBOX_CLOSENESS_SLACK } from './constants.ts';
 import type { StoreOp } from '../lib/store.ts';
 import { arrival } from './senders.ts';
 
@@ -37,7 +38,7 @@ interface OwedReceipts {
 }
 
 export class Inbox {
-  /** Held messages to answer: tombstones to the holders, receipts to each sender. */
+  /** Held messages to answer (by envelope hash): tombstones to the holders, receipts to each sender. */
   private pendingTombstones: string[] = [];
   private readonly pendingReceipts = new Map<string, OwedReceipts>();
   private answerTimer: TimerHandle | null = null;
@@ -64,11 +65,12 @@ export class Inbox {
     const held = !ctx.routed;
     const result = await this.receive(e, held ? 'push' : 'deliver');
     if (result === 'bad') throw new PeerchatError(ErrorCode.Rejected, 'The envelope did not open or verify');
-    const receipt = await signStatement('receipt', this.identity, e.id, node.clock.now(), node.ops);
+    const receipt = await signReceipt(this.identity, e.id, node.clock.now(), node.ops);
     if (!held) return { receipt };
     // The holder that pushed it gets the tombstone in reply; the other holders a routed ack.
-    this.answerLater(e.id);
-    const tombstone = await signStatement('tombstone', this.identity, e.id, node.clock.now(), node.ops);
+    const h = envelopeHash(e);
+    this.answerLater(h);
+    const tombstone = await signTombstone(this.identity, h, node.clock.now(), node.ops);
     return { receipt, ack: { key: toBase64Url(this.identity.signingPublic), tombstones: [tombstone] } };
   }
 
@@ -166,57 +168,98 @@ export class Inbox {
     this.pendingReceipts.set(m.from, r);
   }
 
-  /** Fetches everything held for this user, round after round, and answers what it got. */
+  /**
+   * Fetches everything held for this user, round after round, and answers what it got. Each
+   * holder gets a fetch signed for it alone: a captured one is no use at another holder, nor
+   * twice at the same one.
+   */
   private async fetchHeld(): Promise<void> {
     const { node } = this.book;
-    for (let round = 0; round < MAX_FETCH_ROUNDS && !this.book.closed; round++) {
-      const fetch = await signFetch(this.identity, node.clock.now(), node.ops);
-      const replies = await node.routeFromHere('MAILBOX_FETCH', fetch, node.id, 2, TO_MY_HOLDERS).catch(() => []);
-      if (replies.length === 0) {
+    let holders = await this.holders();
+    for (let round = 0; round < MAX_FETCH_ROUNDS && !this.book.closed && holders.length > 0; round++) {
+      const replies = await Promise.all(holders.map((h) => this.fetchFrom(h)));
+      const answered = replies.filter((r) => r !== null);
+      if (answered.length === 0) {
         node.stats.count('chat-fetch-unanswered');
         // A chat closed while this fetch was out (its node too, often) retries nothing.
         if (!this.book.closed) this.timers.set(() => void this.checkMailbox(), FETCH_RETRY_MS);
         return;
       }
-      const byId = new Map<string, EnvelopeWire>();
-      for (const r of replies) for (const e of r.entries) byId.set(e.id, e);
-      const entries = [...byId.values()].sort((a, b) => a.sentAt - b.sentAt || (a.id < b.id ? -1 : 1));
+      // Copies that differ are different entries (a corrupted one and the real one): each is
+      // opened, the first that verifies is shown, and all are answered.
+      const byHash = new Map<string, EnvelopeWire>();
+      for (const r of answered) for (const e of r.entries) byHash.set(envelopeHash(e), e);
+      const entries = [...byHash].sort(([ha, a], [hb, b]) => a.sentAt - b.sentAt || (ha < hb ? -1 : 1));
       // Whatever was handed over is answered with a tombstone, junk included: it goes away.
-      for (const e of entries) {
+      for (const [h, e] of entries) {
         if (e.to !== node.hex) continue;
         await this.receive(e, 'fetch');
-        this.pendingTombstones.push(e.id);
+        this.pendingTombstones.push(h);
       }
-      await this.answerHeld();
-      if (!replies.some((r) => r.more)) return;
+      // The holders asked get the tombstones too, whether or not this node has a channel to them.
+      await this.answerHeld(holders);
+      holders = holders.filter((_, i) => replies[i]?.more);
     }
   }
 
+  /**
+   * This user's holders: the r + slack nodes closest to its id, from its own channels and
+   * from a lookup of its id (which a node with few channels yet needs).
+   */
+  private async holders(): Promise<NodeId[]> {
+    const { node } = this.book;
+    const n = node.replication + MAILBOX_CLOSENESS_SLACK;
+    const found = new Map<string, NodeId>();
+    for (const p of node.closestTo(node.id, n + 1)) found.set(p.hex, p.id);
+    const answers = await node.routeFromHere('FIND_NODE', { target: node.hex }, node.id, 2, TO_MY_HOLDERS).catch(() => []);
+    for (const a of answers) for (const hex of a.nodes) if (!found.has(hex)) found.set(hex, idFromHex(hex)!);
+    found.delete(node.hex);
+    return [...found.values()].sort((a, b) => compareDistance(node.id, a, b)).slice(0, n);
+  }
+
+  /** One holder's entries, with a fetch signed for it alone. */
+  private async fetchFrom(holder: NodeId): Promise<ResponseBodyOf<'MAILBOX_FETCH'> | null> {
+    const { node } = this.book;
+    const fetch = await signFetch(this.identity, idToHex(holder), node.clock.now(), node.random, node.ops);
+    return this.toHolder(holder, 'MAILBOX_FETCH', fetch);
+  }
+
+  /** A request to one holder: directly over a channel, else routed to its id (where it answers). */
+  private async toHolder<M extends 'MAILBOX_FETCH' | 'MAILBOX_ACK'>(holder: NodeId, method: M, body: RequestBodyOf<M>): Promise<ResponseBodyOf<M> | null> {
+    const { node } = this.book;
+    const peer = node.peer(idToHex(holder));
+    if (peer) return node.direct(peer, method, body).catch(() => null);
+    const [reply] = await node.routeFromHere(method, body, holder, 1, TO_MY_HOLDERS).catch(() => []);
+    return reply ?? null;
+  }
+
   /** Answers held messages after a short pause that gathers the ones handed over together. */
-  private answerLater(id: string): void {
-    this.pendingTombstones.push(id);
+  private answerLater(h: string): void {
+    this.pendingTombstones.push(h);
     this.answerTimer ??= this.book.node.ticker.setTimeout(() => {
       this.answerTimer = null;
       void this.answerHeld();
     }, ANSWER_DELAY_MS);
   }
 
-  /** Tombstones to the holders; receipts, sealed, to each sender through the outbox. */
-  private async answerHeld(): Promise<void> {
+  /** Tombstones to the holders (and to `asked`); receipts, sealed, to each sender through the outbox. */
+  private async answerHeld(asked: NodeId[] = []): Promise<void> {
     const { node } = this.book;
-    const ids = this.pendingTombstones;
+    const hashes = [...new Set(this.pendingTombstones)];
     this.pendingTombstones = [];
     const key = toBase64Url(this.identity.signingPublic);
-    for (let i = 0; i < ids.length; i += MAX_TOMBSTONES_PER_ACK) {
+    for (let i = 0; i < hashes.length; i += MAX_TOMBSTONES_PER_ACK) {
       const tombstones: TombstoneWire[] = [];
-      for (const id of ids.slice(i, i + MAX_TOMBSTONES_PER_ACK)) tombstones.push(await signStatement('tombstone', this.identity, id, node.clock.now(), node.ops));
+      for (const h of hashes.slice(i, i + MAX_TOMBSTONES_PER_ACK)) tombstones.push(await signTombstone(this.identity, h, node.clock.now(), node.ops));
       const body = { key, tombstones };
       // The holders are the nodes closest to this one: its nearest neighbours get the tombstones
       // straight away, and a routed ack reaches the closest nodes it has no channel to.
       const near = node.closestTo(node.id, node.replication + 1).filter((n) => n.hex !== node.hex) as Peer[];
+      const far = asked.filter((id) => !near.some((p) => idEquals(p.id, id)));
       const [acks] = await Promise.all([
         node.routeFromHere('MAILBOX_ACK', body, node.id, 2, TO_MY_HOLDERS).catch(() => []),
         Promise.allSettled(near.map((p) => node.direct(p, 'MAILBOX_ACK', body))),
+        Promise.allSettled(far.map((id) => this.toHolder(id, 'MAILBOX_ACK', body))),
       ]);
       if (acks.length === 0) node.stats.count('chat-ack-unanswered');
     }

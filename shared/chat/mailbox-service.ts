@@ -1,62 +1,65 @@
 /**
  * The holder's side of offline delivery (ARCHITECTURE.md, "A message's path"). A MAILBOX_STORE routed to a
  * recipient's id arrives at the node closest to it; that node commits the envelope, copies it
- * to its nearest neighbours to the recipient, and answers how many holders committed it. The
- * returning recipient proves it owns the mailbox (MAILBOX_FETCH) and is handed its entries, then
- * signs tombstones (MAILBOX_ACK) that delete them. Everything is committed to the store before
- * the answer that depends on it is sent.
+ * to its nearest neighbours to the recipient, and answers with its own signed ack and those of
+ * the copies. The returning recipient proves to each holder that it owns the mailbox
+ * (MAILBOX_FETCH, bound to that holder and used once) and is handed its entries, then signs
+ * tombstones (MAILBOX_ACK) that delete them. Everything is committed to the store before the
+ * answer that depends on it is sent.
+ *
+ * What a holder takes (the rules in ARCHITECTURE.md): entries only for recipients it is among
+ * the r + MAILBOX_CLOSENESS_SLACK closest to by its own table; keyed by envelope hash, so copies
+ * that differ are different entries; within quotas per recipient and per neighbour, evicting
+ * the largest holder's oldest rather than refusing (mailbox-quotas.ts). Tombstones only for an
+ * entry it holds (or held) for the recipient whose key signed them, or handed on by a fellow
+ * holder, checked cheaply before any signature; capped.
  *
  * Holders copy entries and tombstones to every node that becomes one of the r closest to the
  * recipient (when it appears as a neighbour, and on the periodic recheck), so they outlive the
  * holders that leave. A holder with a channel to the recipient hands it its entries at once
  * (DELIVER, direct): the recipient answers them with tombstones, as it does a fetch.
  */
-import { MAILBOX_HOLDER_BYTES, MAILBOX_PER_SENDER, MAILBOX_RETENTION_MS } from './constants.ts';
-import { MAX_FRAME_BYTES } from '../dht/constants.ts';
+import {
+  MAILBOX_CLOSENESS_SLACK, MAILBOX_HOLDER_BYTES, MAILBOX_MAX_TOMBSTONES, MAILBOX_PER_NEIGHBOUR_BYTES, MAILBOX_PER_RECIPIENT_BYTES,
+  MAILBOX_RETENTION_MS, MAILBOX_TOMBSTONES_PER_RECIPIENT,
+} from './constants.ts';
 import { fromBase64Url } from '../lib/encoding.ts';
 import { ErrorCode, PeerchatError } from '../lib/errors.ts';
-import { idFromHex } from '../lib/id.ts';
+import { idFromHex, idToHex, nodeIdFromSigningKey } from '../lib/id.ts';
 import { LazyMap } from '../lib/lazy-map.ts';
-import { envelopeHeaderOk, verifyFetch, verifyStatement } from './messages.ts';
+import { envelopeHash, envelopeHeaderOk, FETCH_FRESH_MS, fetchIsFresh, verifyFetch, verifyTombstone } from './messages.ts';
 import type { NodeContext, NodeService, Peer } from '../dht/context.ts';
 import { TimerSet } from '../lib/clock.ts';
-import { parseRequestBody, type RequestBodyOf, type ResponseBodyOf } from '../dht/protocol.ts';
-import { MAX_FETCH_ENTRIES, type EnvelopeWire, type TombstoneWire } from './wire.ts';
+import type { RequestBodyOf, ResponseBodyOf } from '../dht/protocol.ts';
+import type { EnvelopeWire, HolderAckWire, TombstoneWire } from './wire.ts';
+import { fetchReply, ServedFetches } from './mailbox-fetch.ts';
 import type { StoreOp } from '../lib/store.ts';
+import { signHolderAck } from './holder-acks.ts';
+import { QuotaLedger } from './mailbox-quotas.ts';
+import { loadHeld, SELF, type HeldEntry, type HeldTombstone } from './mailbox-disk.ts';
 
-/** What a holder persists per entry: the envelope and when this holder got it. */
-export interface HeldEntry {
-  envelope: EnvelopeWire;
-  receivedAt: number;
-}
-
-interface HeldTombstone {
-  tombstone: TombstoneWire;
-  /** The recipient's signing key (base64url), which the next holder checks it against. */
-  key: string;
-  receivedAt: number;
-}
+export type { HeldEntry } from './mailbox-disk.ts';
 
 /** How long a node that (re)started waits before it pushes held entries to a recipient. */
 const JOIN_SETTLE_MS = 2 * 60_000;
 
-/** Room left in a fetch reply for the frame's own fields around the entries. */
-const FETCH_FRAME_OVERHEAD = 512;
-
-/** Bytes an entry counts against the holder's quota: its JSON size (ASCII: one byte a char). */
+/** Bytes an entry counts against the holder's quotas: its JSON size (ASCII: one byte a char). */
 function entryBytes(e: EnvelopeWire): number {
   return JSON.stringify(e).length;
 }
 
 export class MailboxService implements NodeService {
+  /** By envelope hash. */
   private readonly entries = new LazyMap<string, HeldEntry>();
   private readonly tombstones = new LazyMap<string, HeldTombstone>();
-  /** Entries held per "from>to" pair, for the per-sender cap. */
-  private readonly perPair = new LazyMap<string, number>();
-  private bytes = 0;
+  /** Made on first use: most nodes of a large simulation never hold anything. */
+  private entryQuota: QuotaLedger | null = null;
+  private tombstoneQuota: QuotaLedger | null = null;
+  /** Fetches served, until they go stale: a repeat is refused. */
+  private readonly served = new ServedFetches();
   /** Until then (JOIN_SETTLE_MS after start) nothing is pushed to a recipient: see onNeighbour. */
   private settledAt = 0;
-  /** Neighbours known to have an entry or tombstone (by message id), so copies are not repeated. */
+  /** Neighbours known to have an entry or its tombstone (by envelope hash), so copies are not repeated. */
   private readonly pushedTo = new LazyMap<string, Set<string>>();
   private readonly timers: TimerSet;
 
@@ -64,32 +67,60 @@ export class MailboxService implements NodeService {
     this.timers = new TimerSet(node.ticker);
     node.handle('MAILBOX_STORE', (b, ctx) => this.onStore(b, ctx));
     node.handle('MAILBOX_FETCH', (b) => this.onFetch(b));
-    node.handle('MAILBOX_ACK', (b) => this.onAck(b));
+    node.handle('MAILBOX_ACK', (b, ctx) => this.onAck(b, ctx.from));
   }
 
   get size(): number {
     return this.entries.size;
   }
 
-  /** Restores what this node held before; what does not parse is dropped and counted. */
+  /** Restores what this node held before; what does not fit is dropped and counted (mailbox-disk.ts). */
   async load(): Promise<void> {
     const now = this.node.clock.now();
     this.settledAt = now + JOIN_SETTLE_MS;
-    for (const [id, held] of await this.node.store.entries<HeldEntry>('mailbox')) {
-      if (!isHeldEntry(held) || held.envelope.id !== id || held.receivedAt + MAILBOX_RETENTION_MS <= now) {
-        this.node.stats.count('mailbox-dropped-from-disk');
-        continue;
+    const loaded = await loadHeld(this.node.store, now, this.node.stats);
+    // Whatever no longer fits the quotas goes too, oldest first, as when it arrived.
+    for (const [h, held] of loaded.entries) {
+      for (const k of this.entryLedger().plan(held.envelope.to, held.from, entryBytes(held.envelope)) ?? []) {
+        loaded.ops.push({ type: 'delete', table: 'mailbox', key: k });
+        this.forget(k);
       }
-      this.remember(held);
+      this.remember(h, held);
     }
-    for (const [id, held] of await this.node.store.entries<HeldTombstone>('tombstones')) {
-      if (held?.tombstone?.id === id && typeof held.key === 'string' && held.receivedAt + MAILBOX_RETENTION_MS > now) this.tombstones.set(id, held);
+    for (const [h, held] of loaded.tombstones) {
+      for (const k of this.tombstoneLedger().plan(held.tombstone.to, held.tombstone.to, 1) ?? []) {
+        loaded.ops.push({ type: 'delete', table: 'tombstones', key: k });
+        this.dropTombstone(k);
+      }
+      this.keepTombstone(held);
     }
+    if (loaded.ops.length > 0) await this.node.store.batch(loaded.ops);
   }
 
-  /** Whether this holder has the entry (tests and the UI's debugging view). */
+  /** Whether this holder has an entry with message id `id` (tests and debugging; a scan). */
   holds(id: string): boolean {
-    return this.entries.has(id);
+    for (const h of this.entries.values()) if (h.envelope.id === id) return true;
+    return false;
+  }
+
+  /** Whether this holder has the entry with envelope hash `h`. */
+  holdsHash(h: string): boolean {
+    return this.entries.has(h);
+  }
+
+  /** Bytes of entries held, in all or handed over by one neighbour (tests, the quotas' effect). */
+  heldBytes(from?: string): number {
+    if (!this.entryQuota) return 0;
+    return from === undefined ? this.entryQuota.total : this.entryQuota.neighbourSize(from);
+  }
+
+  get tombstoneCount(): number {
+    return this.tombstones.size;
+  }
+
+  /** Whether this holder keeps the tombstone for envelope hash `h`. */
+  hasTombstone(h: string): boolean {
+    return this.tombstones.has(h);
   }
 
   private async onStore(b: RequestBodyOf<'MAILBOX_STORE'>, ctx: { routed: boolean; from: Peer | null }): Promise<ResponseBodyOf<'MAILBOX_STORE'>> {
@@ -97,114 +128,153 @@ export class MailboxService implements NodeService {
     const e = b.envelope;
     const now = node.clock.now();
     if (!envelopeHeaderOk(e, now)) throw this.refuse('bad-header', ErrorCode.BadRequest, 'Envelope header is malformed or dated in the future');
-    // Fetched already (a tombstone) or held already: storing again changes nothing.
-    const tombstone = this.tombstones.get(e.id);
-    if (tombstone) return { stored: true, holders: 1, ack: { key: tombstone.key, tombstones: [tombstone.tombstone] } };
-    const existing = this.entries.get(e.id);
-    if (existing && JSON.stringify(existing.envelope) !== JSON.stringify(e)) {
-      throw this.refuse('id-clash', ErrorCode.Rejected, 'Another envelope holds that id');
-    }
-    if (!existing) {
-      if ((this.perPair.get(pairKey(e)) ?? 0) >= MAILBOX_PER_SENDER) {
-        throw this.refuse('sender-quota', ErrorCode.Busy, `This holder keeps at most ${MAILBOX_PER_SENDER} entries per sender per recipient`);
-      }
-      if (this.bytes + entryBytes(e) > MAILBOX_HOLDER_BYTES) throw this.refuse('holder-full', ErrorCode.Busy, 'This holder is full');
-      const held: HeldEntry = { envelope: e, receivedAt: now };
-      await node.store.put('mailbox', e.id, held);
-      this.remember(held);
-      node.stats.count('mailbox-stored');
-    }
+    // The cheap check first: junk for ids far from here costs a table lookup, nothing more.
+    if (!this.amNear(e.to)) throw this.refuse('not-close', ErrorCode.Rejected, 'This node is not among the closest to that recipient');
+    const h = envelopeHash(e);
+    // Fetched already (a tombstone): storing again changes nothing, and the copier learns so.
+    // A tombstone naming another recipient than the envelope with its hash is a forgery's.
+    const tombstone = this.tombstones.get(h);
+    if (tombstone && tombstone.tombstone.to !== e.to) await this.dropForeignTombstone(h);
+    else if (tombstone) return { stored: true, acks: [await this.ack(h, e.to)], ack: { key: tombstone.key, tombstones: [tombstone.tombstone] } };
+    const fresh = !this.entries.has(h);
+    if (fresh) await this.admit(h, { envelope: e, receivedAt: now, from: ctx.from?.hex ?? SELF });
+    const acks = [await this.ack(h, e.to)];
     // The first holder (where the routed store arrived) copies to its nearest to the recipient.
-    let holders = 1;
-    if (ctx.routed && b.copies > 0) holders += await this.copy(e, b.copies);
+    if (ctx.routed && b.copies > 0) acks.push(...(await this.copy(e, h, b.copies)));
     const recipient = node.peer(e.to);
-    if (ctx.routed && !existing && recipient) this.pushToRecipient(recipient, [e]);
-    return { stored: true, holders };
+    if (ctx.routed && fresh && recipient) this.pushToRecipient(recipient, [e]);
+    return { stored: true, acks };
   }
 
-  /** Copies to the `n` neighbours closest to the recipient; how many committed it. */
-  private async copy(e: EnvelopeWire, n: number): Promise<number> {
+  /** Commits an entry, and the evictions that make room for it, in one batch. */
+  private async admit(h: string, held: HeldEntry): Promise<void> {
+    const e = held.envelope;
+    const evict = this.entryLedger().plan(e.to, held.from, entryBytes(e));
+    if (evict === null) throw this.refuse('too-large', ErrorCode.BadRequest, 'That envelope is larger than a holder keeps');
+    const ops: StoreOp[] = [{ type: 'put', table: 'mailbox', key: h, value: held }];
+    for (const k of evict) ops.push({ type: 'delete', table: 'mailbox', key: k });
+    await this.node.store.batch(ops);
+    for (const k of evict) this.forget(k);
+    if (evict.length > 0) this.node.stats.count('mailbox-evicted', evict.length);
+    this.remember(h, held);
+    this.node.stats.count('mailbox-stored');
+  }
+
+  private ack(h: string, to: string): Promise<HolderAckWire> {
+    return signHolderAck(this.node, h, to);
+  }
+
+  /** Copies to the `n` neighbours closest to the recipient; the acks of those that committed it. */
+  private async copy(e: EnvelopeWire, h: string, n: number): Promise<HolderAckWire[]> {
     const { node } = this;
     const key = idFromHex(e.to)!;
-    const targets = node.closestTo(key, n + 1).filter((x) => x.hex !== node.hex).slice(0, n) as Peer[];
-    const sent = this.pushedTo.get(e.id) ?? new Set<string>();
-    this.pushedTo.set(e.id, sent);
+    const targets = node.closestTo(key, n + 2).filter((x) => x.hex !== node.hex && x.hex !== e.to).slice(0, n) as Peer[];
+    const sent = this.pushedTo.get(h) ?? new Set<string>();
+    this.pushedTo.set(h, sent);
     for (const p of targets) sent.add(p.hex);
     const replies = await Promise.allSettled(targets.map((p) => node.direct(p, 'MAILBOX_STORE', { envelope: e, copies: 0 })));
-    let stored = 0;
-    let ack: RequestBodyOf<'MAILBOX_ACK'> | undefined;
+    const acks: HolderAckWire[] = [];
+    const known: Promise<unknown>[] = [];
     replies.forEach((r, i) => {
+      const p = targets[i]!;
       if (r.status === 'fulfilled' && r.value.stored) {
-        ack ??= r.value.ack;
-        return void stored++;
+        // Each copy speaks for itself only; the sender checks the signature.
+        const own = r.value.acks.find((a) => a.holder === p.hex);
+        if (own) acks.push(own);
+        // A neighbour holds its tombstone: the recipient has it already, so no copy here either.
+        if (r.value.ack) known.push(this.onAck(r.value.ack, p));
+        return;
       }
       node.stats.count('mailbox-copy-failed');
-      sent.delete(targets[i]!.hex);
+      sent.delete(p.hex);
     });
-    // A neighbour holds its tombstone: the recipient has it already, so no copy here either.
-    if (ack) await this.onAck(ack);
-    return stored;
+    await Promise.allSettled(known);
+    return acks;
   }
 
   private async onFetch(b: RequestBodyOf<'MAILBOX_FETCH'>): Promise<ResponseBodyOf<'MAILBOX_FETCH'>> {
     const { node } = this;
-    if (!(await verifyFetch(b, node.clock.now(), node.ops))) throw this.refuse('bad-fetch', ErrorCode.Rejected, 'Fetch not signed by the mailbox owner, or stale');
-    const out: EnvelopeWire[] = [];
-    let budget = MAX_FRAME_BYTES - FETCH_FRAME_OVERHEAD;
-    let more = false;
-    // Oldest first: the recipient shows messages in the order they were sent.
-    const mine = [...this.entries.values()].filter((h) => h.envelope.to === b.owner).sort((x, y) => x.envelope.sentAt - y.envelope.sentAt);
-    for (const held of mine) {
-      const size = entryBytes(held.envelope) + 1;
-      if (out.length >= MAX_FETCH_ENTRIES || size > budget) {
-        more = true;
-        break;
-      }
-      out.push(held.envelope);
-      budget -= size;
-    }
-    node.stats.count('mailbox-fetched', out.length);
-    return { entries: out, more };
+    const now = node.clock.now();
+    // Bound to one holder, fresh, used once: checked before the signature, which costs.
+    if (b.holder !== node.hex) throw this.refuse('fetch-other-holder', ErrorCode.Rejected, 'This fetch was signed for another holder');
+    if (!fetchIsFresh(b, now)) throw this.refuse('fetch-stale', ErrorCode.Rejected, 'This fetch is stale; sign a new one');
+    if (this.served.has(b.owner, b.nonce)) throw this.refuse('fetch-replayed', ErrorCode.Rejected, 'This fetch was used already');
+    if (!(await verifyFetch(b, now, node.ops))) throw this.refuse('bad-fetch', ErrorCode.Rejected, 'Fetch not signed by the mailbox owner, or stale');
+    if (this.served.has(b.owner, b.nonce)) throw this.refuse('fetch-replayed', ErrorCode.Rejected, 'This fetch was used already');
+    this.served.remember(b.owner, b.nonce, b.at + FETCH_FRESH_MS, now);
+    const mine = [...(this.entryQuota?.forRecipient(b.owner) ?? [])].map((h) => this.entries.get(h)!.envelope);
+    const reply = fetchReply(mine, entryBytes);
+    node.stats.count('mailbox-fetched', reply.entries.length);
+    return reply;
   }
 
-  private async onAck(b: RequestBodyOf<'MAILBOX_ACK'>): Promise<ResponseBodyOf<'MAILBOX_ACK'>> {
+  /**
+   * Tombstones from the recipient, or handed on by a fellow holder (`from`). The cheap checks
+   * come first (signed by the key of the recipient they name, held here, or from a fellow
+   * holder); a signature is checked only for a tombstone this holder will keep, and the first
+   * that fails ends the ack: an honest recipient signs every one.
+   */
+  private async onAck(b: RequestBodyOf<'MAILBOX_ACK'>, from: Peer | null): Promise<ResponseBodyOf<'MAILBOX_ACK'>> {
     const { node } = this;
     const key = fromBase64Url(b.key)!; // the schema admitted exactly 32 bytes
+    const signer = idToHex(nodeIdFromSigningKey(key));
     const now = node.clock.now();
-    const ops: StoreOp[] = [];
+    const fellow = from !== null && this.isFellowHolder(signer, from.hex);
     const accepted: TombstoneWire[] = [];
     let known = 0;
     for (const t of b.tombstones) {
-      // Known already: acknowledged, and not spread again (that would echo between holders).
-      if (this.tombstones.has(t.id)) {
-        known++;
-        continue;
-      }
-      if (!(await verifyStatement('tombstone', t, key, node.ops))) {
-        node.stats.count('mailbox-drop-bad-tombstone');
-        continue;
-      }
-      const held = this.entries.get(t.id);
-      // A tombstone only deletes what was addressed to its signer.
-      if (held && held.envelope.to !== t.to) {
+      const held = this.entries.get(t.h);
+      // A tombstone only speaks for the mailbox of the key that signed it.
+      if (t.to !== signer || (held && held.envelope.to !== t.to)) {
         node.stats.count('mailbox-drop-foreign-tombstone');
         continue;
       }
-      ops.push({ type: 'put', table: 'tombstones', key: t.id, value: { tombstone: t, key: b.key, receivedAt: now } satisfies HeldTombstone });
-      if (held) ops.push({ type: 'delete', table: 'mailbox', key: t.id });
+      // Known already: acknowledged, and not spread again (that would echo between holders).
+      if (this.tombstones.get(t.h)?.tombstone.to === t.to) {
+        known++;
+        continue;
+      }
+      if (!held && !fellow) {
+        node.stats.count('mailbox-drop-tombstone-not-held');
+        continue;
+      }
+      if (!(await verifyTombstone(t, key, node.ops))) {
+        node.stats.count('mailbox-drop-bad-tombstone');
+        break;
+      }
       accepted.push(t);
     }
+    await this.commitTombstones(accepted, b.key, now);
+    return { accepted: known + accepted.length };
+  }
+
+  private async commitTombstones(accepted: TombstoneWire[], key: string, now: number): Promise<void> {
+    const { node } = this;
+    const ledger = this.tombstoneLedger();
+    const ops: StoreOp[] = [];
+    const evicted: string[] = [];
+    for (const t of accepted) {
+      ops.push({ type: 'put', table: 'tombstones', key: t.h, value: { tombstone: t, key, receivedAt: now } satisfies HeldTombstone });
+      if (this.entries.has(t.h)) ops.push({ type: 'delete', table: 'mailbox', key: t.h });
+      for (const k of ledger.plan(t.to, t.to, 1) ?? []) {
+        ops.push({ type: 'delete', table: 'tombstones', key: k });
+        evicted.push(k);
+      }
+    }
+    if (ops.length === 0) return;
     await node.store.batch(ops);
+    for (const k of evicted) this.dropTombstone(k);
+    if (evicted.length > 0) node.stats.count('mailbox-tombstone-evicted', evicted.length);
     for (const t of accepted) {
       // Committed by a concurrent ack too: that one spreads it.
-      if (this.tombstones.has(t.id)) continue;
-      const held: HeldTombstone = { tombstone: t, key: b.key, receivedAt: now };
-      this.tombstones.set(t.id, held);
-      this.forget(t.id);
+      if (this.tombstones.get(t.h)?.tombstone.to === t.to) continue;
+      this.dropTombstone(t.h);
+      const held: HeldTombstone = { tombstone: t, key, receivedAt: now };
+      this.forget(t.h);
+      this.keepTombstone(held);
       // The other holders learn of it the way they learn of entries: from whoever has it.
-      for (const p of node.neighbours()) this.pushIfClose(held, p);
+      for (const p of node.neighbours()) this.pushIfClose(t.h, held, p);
     }
-    return { accepted: known + accepted.length };
   }
 
   /**
@@ -212,20 +282,20 @@ export class MailboxService implements NodeService {
    * recipient gets what is held for it.
    */
   onNeighbour(peer: Peer): void {
-    const forPeer: EnvelopeWire[] = [];
-    for (const h of this.entries.values()) {
-      if (h.envelope.to !== peer.hex) this.pushIfClose(h, peer);
-      else if (this.amClosest(h.envelope.to)) forPeer.push(h.envelope);
+    const forPeer: [string, EnvelopeWire][] = [];
+    for (const [h, held] of this.entries) {
+      if (held.envelope.to !== peer.hex) this.pushIfClose(h, held, peer);
+      else if (this.amClosest(held.envelope.to)) forPeer.push([h, held.envelope]);
     }
-    for (const t of this.tombstones.values()) this.pushIfClose(t, peer);
+    for (const [h, t] of this.tombstones) this.pushIfClose(h, t, peer);
     if (forPeer.length === 0) return;
     // A copy may be stale: fetched while this node was away (restored from disk), or handed on
     // by a holder the tombstone never reached. So the closest holders are asked first, and
     // their replies carry any tombstone; what is still held then goes to the recipient.
     const go = () =>
-      void this.confirmWithClosest(forPeer).then(() => {
+      void this.confirmWithClosest(forPeer.map(([, e]) => e)).then(() => {
         const still = this.node.peer(peer.hex);
-        if (still) this.pushToRecipient(still, forPeer.filter((e) => this.entries.has(e.id)));
+        if (still) this.pushToRecipient(still, forPeer.filter(([h]) => this.entries.has(h)).map(([, e]) => e));
       });
     // A node that just (re)joined waits until its channels are back, so there is someone to ask.
     const wait = this.settledAt - this.node.clock.now();
@@ -246,10 +316,27 @@ export class MailboxService implements NodeService {
       for (const n of node.closestTo(idFromHex(e.to)!)) {
         const p = node.peer(n.hex);
         if (!p || n.hex === e.to) continue;
-        asks.push(node.direct(p, 'MAILBOX_STORE', { envelope: e, copies: 0 }).then((res) => res.ack && this.onAck(res.ack)));
+        asks.push(node.direct(p, 'MAILBOX_STORE', { envelope: e, copies: 0 }).then((res) => res.ack && this.onAck(res.ack, p)));
       }
     }
     await Promise.allSettled(asks);
+  }
+
+  /** The r + slack nodes closest to a recipient by this node's table, the recipient aside. */
+  private nearSet(toHex: string, r: number): string[] {
+    // One more than r: the recipient itself may be among them.
+    return this.node.closestTo(idFromHex(toHex)!, r + 1).filter((n) => n.hex !== toHex).slice(0, r).map((n) => n.hex);
+  }
+
+  /** Whether this node may hold for a recipient: among the r + slack closest to it, by its own table. */
+  private amNear(toHex: string): boolean {
+    return this.nearSet(toHex, this.node.replication + MAILBOX_CLOSENESS_SLACK).includes(this.node.hex);
+  }
+
+  /** Whether `peerHex` and this node are both among the r + slack closest to a recipient. */
+  private isFellowHolder(toHex: string, peerHex: string): boolean {
+    const near = this.nearSet(toHex, this.node.replication + MAILBOX_CLOSENESS_SLACK);
+    return near.includes(this.node.hex) && near.includes(peerHex);
   }
 
   /**
@@ -258,8 +345,7 @@ export class MailboxService implements NodeService {
    * never heard of one would hand over a message already shown.
    */
   private amClosest(toHex: string): boolean {
-    const closest = this.node.closestTo(idFromHex(toHex)!, this.node.replication + 1);
-    return closest.filter((n) => n.hex !== toHex).slice(0, this.node.replication).some((n) => n.hex === this.node.hex);
+    return this.nearSet(toHex, this.node.replication).includes(this.node.hex);
   }
 
   /** Hands entries to their online recipient, oldest first; it answers each with a tombstone. */
@@ -270,7 +356,7 @@ export class MailboxService implements NodeService {
         .direct(peer, 'DELIVER', { envelope })
         .then((res) => {
           node.stats.count('mailbox-pushed');
-          return res.ack && this.onAck(res.ack);
+          return res.ack && this.onAck(res.ack, peer);
         })
         .catch(() => node.stats.count('mailbox-push-failed'));
     }
@@ -281,20 +367,19 @@ export class MailboxService implements NodeService {
     const { node } = this;
     const now = node.clock.now();
     const ops: StoreOp[] = [];
-    for (const [id, h] of this.entries) {
-      if (h.receivedAt + MAILBOX_RETENTION_MS > now) continue;
-      ops.push({ type: 'delete', table: 'mailbox', key: id });
-      this.forget(id);
+    for (const [h, e] of this.entries) {
+      if (e.receivedAt + MAILBOX_RETENTION_MS > now) continue;
+      ops.push({ type: 'delete', table: 'mailbox', key: h });
+      this.forget(h);
     }
-    for (const [id, t] of this.tombstones) {
+    for (const [h, t] of this.tombstones) {
       if (t.receivedAt + MAILBOX_RETENTION_MS > now) continue;
-      ops.push({ type: 'delete', table: 'tombstones', key: id });
-      this.tombstones.delete(id);
-      this.pushedTo.delete(id);
+      ops.push({ type: 'delete', table: 'tombstones', key: h });
+      this.dropTombstone(h);
     }
     await node.store.batch(this.handOff(ops));
     const neighbours = node.neighbours();
-    for (const h of [...this.entries.values(), ...this.tombstones.values()]) for (const p of neighbours) this.pushIfClose(h, p);
+    for (const [h, held] of [...this.entries, ...this.tombstones]) for (const p of neighbours) this.pushIfClose(h, held, p);
   }
 
   /**
@@ -304,78 +389,88 @@ export class MailboxService implements NodeService {
    */
   private handOff(ops: StoreOp[]): StoreOp[] {
     const { node } = this;
-    for (const [id, h] of this.entries) {
-      const closest = node.closestTo(idFromHex(h.envelope.to)!).filter((n) => n.hex !== h.envelope.to);
-      const sent = this.pushedTo.get(id);
+    for (const [h, e] of this.entries) {
+      const closest = node.closestTo(idFromHex(e.envelope.to)!).filter((n) => n.hex !== e.envelope.to);
+      const sent = this.pushedTo.get(h);
       if (!sent || closest.some((n) => n.hex === node.hex || !sent.has(n.hex))) continue;
-      ops.push({ type: 'delete', table: 'mailbox', key: id });
-      this.forget(id);
+      ops.push({ type: 'delete', table: 'mailbox', key: h });
+      this.forget(h);
       node.stats.count('mailbox-handed-off');
     }
     return ops;
   }
 
   /**
-   * Copies an entry (MAILBOX_STORE) or a tombstone (MAILBOX_ACK) to a neighbour that is among
-   * the r closest to its recipient and not known to have it. Never to the recipient itself: it
-   * is handed its messages when it fetches, not made their holder.
+   * Copies an entry (MAILBOX_STORE) to a neighbour that is among the r closest to its
+   * recipient, or a tombstone (MAILBOX_ACK) to one among the r + slack closest (as far as a
+   * holder may be), and not known to have it. Never to the recipient itself: it is handed its
+   * messages when it fetches, not made their holder.
    */
-  private pushIfClose(h: HeldEntry | HeldTombstone, peer: Peer): void {
+  private pushIfClose(h: string, held: HeldEntry | HeldTombstone, peer: Peer): void {
     const { node } = this;
-    const id = 'envelope' in h ? h.envelope.id : h.tombstone.id;
-    const to = 'envelope' in h ? h.envelope.to : h.tombstone.to;
+    const to = 'envelope' in held ? held.envelope.to : held.tombstone.to;
     if (peer.hex === to) return;
-    const sent = this.pushedTo.get(id);
+    const sent = this.pushedTo.get(h);
     if (sent?.has(peer.hex)) return;
-    if (!node.closestTo(idFromHex(to)!).some((n) => n.hex === peer.hex)) return;
+    const reach = node.replication + ('envelope' in held ? 0 : MAILBOX_CLOSENESS_SLACK);
+    if (!node.closestTo(idFromHex(to)!, reach).some((n) => n.hex === peer.hex)) return;
     if (sent) sent.add(peer.hex);
-    else this.pushedTo.set(id, new Set([peer.hex]));
-    const done = 'envelope' in h
-      ? node.direct(peer, 'MAILBOX_STORE', { envelope: h.envelope, copies: 0 })
-      : node.direct(peer, 'MAILBOX_ACK', { key: h.key, tombstones: [h.tombstone] });
+    else this.pushedTo.set(h, new Set([peer.hex]));
+    const done = 'envelope' in held
+      ? node.direct(peer, 'MAILBOX_STORE', { envelope: held.envelope, copies: 0 })
+      : node.direct(peer, 'MAILBOX_ACK', { key: held.key, tombstones: [held.tombstone] });
     done.then(
       (res) => {
         node.stats.count('mailbox-copied');
         // The neighbour knew it was fetched: this copy is stale too.
-        if ('ack' in res && res.ack) return this.onAck(res.ack);
+        if ('ack' in res && res.ack) return this.onAck(res.ack, peer);
       },
-      () => this.pushedTo.get(id)?.delete(peer.hex),
+      () => this.pushedTo.get(h)?.delete(peer.hex),
     ).catch(() => node.stats.count('mailbox-ack-failed'));
   }
 
-  private remember(held: HeldEntry): void {
-    const e = held.envelope;
-    if (this.entries.has(e.id)) return;
-    this.entries.set(e.id, held);
-    this.perPair.set(pairKey(e), (this.perPair.get(pairKey(e)) ?? 0) + 1);
-    this.bytes += entryBytes(e);
+  private entryLedger(): QuotaLedger {
+    return (this.entryQuota ??= new QuotaLedger({ perNeighbour: MAILBOX_PER_NEIGHBOUR_BYTES, perRecipient: MAILBOX_PER_RECIPIENT_BYTES, total: MAILBOX_HOLDER_BYTES }));
   }
 
-  private forget(id: string): void {
-    const held = this.entries.get(id);
-    if (!held) return;
-    this.entries.delete(id);
+  /** Tombstones are counted per recipient (the "neighbour" of their ledger is the recipient too). */
+  private tombstoneLedger(): QuotaLedger {
+    return (this.tombstoneQuota ??= new QuotaLedger({ perNeighbour: MAILBOX_TOMBSTONES_PER_RECIPIENT, perRecipient: MAILBOX_TOMBSTONES_PER_RECIPIENT, total: MAILBOX_MAX_TOMBSTONES }));
+  }
+
+  private remember(h: string, held: HeldEntry): void {
+    if (this.entries.has(h)) return;
+    this.entries.set(h, held);
+    this.entryLedger().add(h, held.envelope.to, held.from, entryBytes(held.envelope));
+  }
+
+  private forget(h: string): void {
+    if (!this.entries.delete(h)) return;
     // What was known to have the entry says nothing about its tombstone.
-    this.pushedTo.delete(id);
-    const k = pairKey(held.envelope);
-    const left = (this.perPair.get(k) ?? 1) - 1;
-    if (left > 0) this.perPair.set(k, left);
-    else this.perPair.delete(k);
-    this.bytes -= entryBytes(held.envelope);
+    this.pushedTo.delete(h);
+    this.entryQuota?.remove(h);
+  }
+
+  private keepTombstone(held: HeldTombstone): void {
+    const t = held.tombstone;
+    this.tombstones.set(t.h, held);
+    this.tombstoneLedger().add(t.h, t.to, t.to, 1);
+  }
+
+  private dropTombstone(h: string): void {
+    if (!this.tombstones.delete(h)) return;
+    this.pushedTo.delete(h);
+    this.tombstoneQuota?.remove(h);
+  }
+
+  private async dropForeignTombstone(h: string): Promise<void> {
+    this.node.stats.count('mailbox-drop-foreign-tombstone');
+    await this.node.store.delete('tombstones', h);
+    this.dropTombstone(h);
   }
 
   private refuse(reason: string, code: ErrorCode, message: string): PeerchatError {
     this.node.stats.count(`mailbox-refused-${reason}`);
     return new PeerchatError(code, message);
   }
-}
-
-function pairKey(e: EnvelopeWire): string {
-  return `${e.from}>${e.to}`;
-}
-
-/** Disk is untrusted too: a held entry must have the shape this code wrote, checked by the wire schema. */
-function isHeldEntry(v: unknown): v is HeldEntry {
-  const h = v as HeldEntry | null;
-  return typeof h === 'object' && h !== null && Number.isSafeInteger(h.receivedAt) && parseRequestBody('DELIVER', { envelope: h.envelope }) !== null;
 }

@@ -3,7 +3,7 @@ import { MAX_MESSAGE_BODY_BYTES } from './constants.ts';
 import { createIdentity, webCryptoOps as ops, type Identity } from '../lib/crypto.ts';
 import { fromBase64Url, toBase64Url } from '../lib/encoding.ts';
 import { idToHex } from '../lib/id.ts';
-import { createEnvelope, openEnvelope, signStatement, verifyStatement } from './messages.ts';
+import { createEnvelope, envelopeHash, FETCH_FRESH_MS, openEnvelope, signFetch, signReceipt, signTombstone, verifyFetch, verifyReceipt, verifyTombstone } from './messages.ts';
 import type { EnvelopeWire } from './wire.ts';
 import { SeededRandom } from '../lib/random.ts';
 
@@ -110,20 +110,51 @@ describe('message envelopes', () => {
 
 describe('receipts and tombstones', () => {
   it('verify against the recipient’s key, and not against anyone else’s', async () => {
-    for (const kind of ['receipt', 'tombstone'] as const) {
-      const s = await signStatement(kind, bob, 'ab'.repeat(16), NOW, ops);
-      expect(s.to).toBe(idToHex(bob.nodeId));
-      expect(await verifyStatement(kind, s, bob.signingPublic, ops)).toBe(true);
-      expect(await verifyStatement(kind, s, eve.signingPublic, ops)).toBe(false);
-      expect(await verifyStatement(kind, { ...s, id: 'cd'.repeat(16) }, bob.signingPublic, ops)).toBe(false);
-      expect(await verifyStatement(kind, { ...s, at: NOW + 1 }, bob.signingPublic, ops)).toBe(false);
-    }
+    const r = await signReceipt(bob, 'ab'.repeat(16), NOW, ops);
+    expect(r.to).toBe(idToHex(bob.nodeId));
+    expect(await verifyReceipt(r, bob.signingPublic, ops)).toBe(true);
+    expect(await verifyReceipt(r, eve.signingPublic, ops)).toBe(false);
+    expect(await verifyReceipt({ ...r, id: 'cd'.repeat(16) }, bob.signingPublic, ops)).toBe(false);
+    expect(await verifyReceipt({ ...r, at: NOW + 1 }, bob.signingPublic, ops)).toBe(false);
+    const h = envelopeHash(await envelope());
+    const t = await signTombstone(bob, h, NOW, ops);
+    expect(t.to).toBe(idToHex(bob.nodeId));
+    expect(await verifyTombstone(t, bob.signingPublic, ops)).toBe(true);
+    expect(await verifyTombstone(t, eve.signingPublic, ops)).toBe(false);
+    expect(await verifyTombstone({ ...t, h: envelopeHash(await envelope('other')) }, bob.signingPublic, ops)).toBe(false);
+    expect(await verifyTombstone({ ...t, at: NOW + 1 }, bob.signingPublic, ops)).toBe(false);
   });
 
   it('cannot pass a receipt off as a tombstone or the other way round', async () => {
-    const receipt = await signStatement('receipt', bob, 'ab'.repeat(16), NOW, ops);
-    const tombstone = await signStatement('tombstone', bob, 'ab'.repeat(16), NOW, ops);
-    expect(await verifyStatement('tombstone', receipt, bob.signingPublic, ops)).toBe(false);
-    expect(await verifyStatement('receipt', tombstone, bob.signingPublic, ops)).toBe(false);
+    // The same 32 bytes as a receipt's subject and a tombstone's: only the tags differ.
+    const subject = toBase64Url(new Uint8Array(32).fill(9));
+    const receipt = await signReceipt(bob, subject, NOW, ops);
+    const tombstone = await signTombstone(bob, subject, NOW, ops);
+    expect(await verifyTombstone({ h: subject, to: receipt.to, at: NOW, sig: receipt.sig }, bob.signingPublic, ops)).toBe(false);
+    expect(await verifyReceipt({ id: subject, to: tombstone.to, at: NOW, sig: tombstone.sig }, bob.signingPublic, ops)).toBe(false);
+  });
+});
+
+describe('envelope hashes', () => {
+  it('differ for copies that share an id but differ in any field, so a corrupted copy is another entry', async () => {
+    const e = await envelope();
+    const h = envelopeHash(e);
+    expect(fromBase64Url(h)?.length).toBe(32);
+    expect(envelopeHash({ ...e })).toBe(h);
+    for (const field of ['epk', 'nonce', 'ct', 'sig'] as const) expect(envelopeHash({ ...e, [field]: flip(e[field]) })).not.toBe(h);
+    expect(envelopeHash({ ...e, sentAt: e.sentAt + 1 })).not.toBe(h);
+  });
+});
+
+describe('mailbox fetches', () => {
+  it('are signed for one holder, with a nonce, and verify only as signed', async () => {
+    const holder = idToHex(alice.nodeId);
+    const f = await signFetch(bob, holder, NOW, new SeededRandom(5), ops);
+    expect(f.holder).toBe(holder);
+    expect(await verifyFetch(f, NOW, ops)).toEqual(bob.signingPublic);
+    expect(await verifyFetch({ ...f, holder: idToHex(eve.nodeId) }, NOW, ops)).toBeNull();
+    expect(await verifyFetch({ ...f, nonce: flip(f.nonce) }, NOW, ops)).toBeNull();
+    expect(await verifyFetch(f, NOW + FETCH_FRESH_MS + 1, ops)).toBeNull();
+    expect((await signFetch(bob, holder, NOW, new SeededRandom(6), ops)).nonce).not.toBe(f.nonce);
   });
 });

@@ -14,15 +14,16 @@ import { MAX_MESSAGE_BODY_BYTES } from './constants.ts';
 import { KEY_BYTES, open, seal, type CryptoOps, type Identity } from '../lib/crypto.ts';
 import { concatBytes, fromBase64Url, lengthPrefixed, toBase64Url, uint64, utf8Decode, utf8Encode } from '../lib/encoding.ts';
 import { ErrorCode, PeerchatError } from '../lib/errors.ts';
-import { idEquals, idFromHex, idToHex, nodeIdFromSigningKey, type NodeId } from '../lib/id.ts';
+import { idEquals, idFromHex, idToHex, nodeIdFromSigningKey, sha256, type NodeId } from '../lib/id.ts';
 import type { RequestBodyOf } from '../dht/protocol.ts';
-import type { EnvelopeWire, TombstoneWire } from './wire.ts';
+import type { EnvelopeWire, ReceiptWire, TombstoneWire } from './wire.ts';
 import type { Random } from '../lib/random.ts';
 import { normalizeUsername, RECORD_CLOCK_SKEW_MS } from './records.ts';
 
 const ENVELOPE_TAG = utf8Encode('peerchat-envelope-v1');
 const RECEIPT_TAG = utf8Encode('peerchat-receipt-v1');
-const TOMBSTONE_TAG = utf8Encode('peerchat-tombstone-v1');
+const TOMBSTONE_TAG = utf8Encode('peerchat-tombstone-v2');
+const ENVELOPE_HASH_TAG = utf8Encode('peerchat-envelope-hash-v1');
 const BODY_VERSION = 1;
 const KIND_TEXT = 1;
 const KIND_RECEIPTS = 2;
@@ -170,6 +171,16 @@ function tracked<T>(ops: CryptoOps, work: Promise<T>): Promise<T> {
   return ops.track ? ops.track(work) : work;
 }
 
+/**
+ * What holders key an envelope by: SHA-256 over every field, signature included (base64url).
+ * Two envelopes that share an id but differ anywhere are two entries, so a corrupted copy
+ * stored first cannot stand in for the honest one, and a tombstone deletes one exact copy.
+ */
+export function envelopeHash(e: EnvelopeWire): string {
+  const { ct, sig, ...header } = e;
+  return toBase64Url(sha256(concatBytes(lengthPrefixed(ENVELOPE_HASH_TAG), signedBytes(header, ct), lengthPrefixed(utf8Encode(sig)))));
+}
+
 /** Header checks a holder can make without any key: times are plausible, ids well formed. */
 export function envelopeHeaderOk(e: EnvelopeWire, now: number): boolean {
   return e.sentAt <= now + RECORD_CLOCK_SKEW_MS && idFromHex(e.from) !== null && idFromHex(e.to) !== null && e.from !== e.to;
@@ -199,57 +210,89 @@ export async function openEnvelope(recipient: Identity, e: EnvelopeWire, now: nu
 
 // ---- Receipts and tombstones ---------------------------------------------------------------
 
-export type Statement = 'receipt' | 'tombstone';
+/** The recipient's key, checked: it must hash to `to`. */
+function recipientKeyFits(to: string, key: Uint8Array): boolean {
+  const id = idFromHex(to);
+  return id !== null && key.length === KEY_BYTES && idEquals(nodeIdFromSigningKey(key), id);
+}
 
-function statementBytes(kind: Statement, s: Omit<TombstoneWire, 'sig'>): Uint8Array {
-  return concatBytes(
-    lengthPrefixed(kind === 'receipt' ? RECEIPT_TAG : TOMBSTONE_TAG),
-    lengthPrefixed(utf8Encode(s.id)),
-    lengthPrefixed(utf8Encode(s.to)),
-    uint64(s.at),
-  );
+function statementBytes(tag: Uint8Array, subject: string, to: string, at: number): Uint8Array {
+  return concatBytes(lengthPrefixed(tag), lengthPrefixed(utf8Encode(subject)), lengthPrefixed(utf8Encode(to)), uint64(at));
+}
+
+/** The recipient's signed word to a sender that message `id` arrived ("delivered"). */
+export async function signReceipt(recipient: Identity, id: string, at: number, ops: CryptoOps): Promise<ReceiptWire> {
+  const to = idToHex(recipient.nodeId);
+  return { id, to, at, sig: toBase64Url(await ops.sign(recipient, statementBytes(RECEIPT_TAG, id, to, at))) };
+}
+
+/** Checks a receipt against the recipient's signing key (whose hash must be `to`). */
+export async function verifyReceipt(r: ReceiptWire, recipientKey: Uint8Array, ops: CryptoOps): Promise<boolean> {
+  const sig = fromBase64Url(r.sig);
+  if (!sig || !recipientKeyFits(r.to, recipientKey)) return false;
+  return ops.verify(recipientKey, sig, statementBytes(RECEIPT_TAG, r.id, r.to, r.at));
 }
 
 /**
- * The recipient's signed word about message `id`: a receipt for its sender ("delivered"), or a
- * tombstone for holders ("fetched: delete it"). Distinct tags: one cannot pass as the other.
+ * The recipient's signed word to holders that the entry with envelope hash `h` was handed over:
+ * delete it. A distinct tag from the receipt's: one cannot pass as the other.
  */
-export async function signStatement(kind: Statement, recipient: Identity, id: string, at: number, ops: CryptoOps): Promise<TombstoneWire> {
-  const s = { id, to: idToHex(recipient.nodeId), at };
-  return { ...s, sig: toBase64Url(await ops.sign(recipient, statementBytes(kind, s))) };
+export async function signTombstone(recipient: Identity, h: string, at: number, ops: CryptoOps): Promise<TombstoneWire> {
+  const to = idToHex(recipient.nodeId);
+  return { h, to, at, sig: toBase64Url(await ops.sign(recipient, statementBytes(TOMBSTONE_TAG, h, to, at))) };
 }
 
-/** Checks a statement against the recipient's signing key (whose hash must be `to`). */
-export async function verifyStatement(kind: Statement, s: TombstoneWire, recipientKey: Uint8Array, ops: CryptoOps): Promise<boolean> {
-  const to = idFromHex(s.to);
-  const sig = fromBase64Url(s.sig);
-  if (!to || !sig || recipientKey.length !== KEY_BYTES || !idEquals(nodeIdFromSigningKey(recipientKey), to)) return false;
-  return ops.verify(recipientKey, sig, statementBytes(kind, { id: s.id, to: s.to, at: s.at }));
+/** Whether a tombstone's `to` is the hash of `recipientKey`: the check before any signature. */
+export function tombstoneKeyFits(t: TombstoneWire, recipientKey: Uint8Array): boolean {
+  return recipientKeyFits(t.to, recipientKey);
+}
+
+/** Checks a tombstone against the recipient's signing key (whose hash must be `to`). */
+export async function verifyTombstone(t: TombstoneWire, recipientKey: Uint8Array, ops: CryptoOps): Promise<boolean> {
+  const sig = fromBase64Url(t.sig);
+  if (!sig || !recipientKeyFits(t.to, recipientKey)) return false;
+  return ops.verify(recipientKey, sig, statementBytes(TOMBSTONE_TAG, t.h, t.to, t.at));
 }
 
 // ---- Mailbox fetch -------------------------------------------------------------------------
 
-const FETCH_TAG = utf8Encode('peerchat-fetch-v1');
+const FETCH_TAG = utf8Encode('peerchat-fetch-v2');
 /** A fetch signed longer ago than this (or this far ahead) is refused: replays go stale. */
 export const FETCH_FRESH_MS = 5 * 60_000;
+export const FETCH_NONCE_BYTES = 12;
 
-function fetchBytes(owner: string, at: number): Uint8Array {
-  return concatBytes(lengthPrefixed(FETCH_TAG), lengthPrefixed(utf8Encode(owner)), uint64(at));
+function fetchBytes(b: Omit<RequestBodyOf<'MAILBOX_FETCH'>, 'key' | 'sig'>): Uint8Array {
+  return concatBytes(
+    lengthPrefixed(FETCH_TAG),
+    lengthPrefixed(utf8Encode(b.owner)),
+    lengthPrefixed(utf8Encode(b.holder)),
+    lengthPrefixed(utf8Encode(b.nonce)),
+    uint64(b.at),
+  );
 }
 
-/** The recipient's proof, for holders, that it owns the mailbox it asks for. */
-export async function signFetch(recipient: Identity, at: number, ops: CryptoOps): Promise<RequestBodyOf<'MAILBOX_FETCH'>> {
-  const owner = idToHex(recipient.nodeId);
-  const sig = await ops.sign(recipient, fetchBytes(owner, at));
-  return { owner, key: toBase64Url(recipient.signingPublic), at, sig: toBase64Url(sig) };
+/**
+ * The recipient's proof, for one holder (`holderHex`), that it owns the mailbox it asks for.
+ * Bound to that holder and to a fresh nonce: another holder refuses it, and so does this one
+ * a second time.
+ */
+export async function signFetch(recipient: Identity, holderHex: string, at: number, random: Random, ops: CryptoOps): Promise<RequestBodyOf<'MAILBOX_FETCH'>> {
+  const body = { owner: idToHex(recipient.nodeId), holder: holderHex, nonce: toBase64Url(random.bytes(FETCH_NONCE_BYTES)), at };
+  const sig = await ops.sign(recipient, fetchBytes(body));
+  return { ...body, key: toBase64Url(recipient.signingPublic), sig: toBase64Url(sig) };
+}
+
+/** Whether a fetch is fresh at `now`: the holder's cheap check before the signature. */
+export function fetchIsFresh(b: RequestBodyOf<'MAILBOX_FETCH'>, now: number): boolean {
+  return Math.abs(now - b.at) <= FETCH_FRESH_MS;
 }
 
 /** The owner's signing key when the fetch is fresh and signed by the key whose hash is `owner`. */
 export async function verifyFetch(b: RequestBodyOf<'MAILBOX_FETCH'>, now: number, ops: CryptoOps): Promise<Uint8Array | null> {
-  if (Math.abs(now - b.at) > FETCH_FRESH_MS) return null;
+  if (!fetchIsFresh(b, now)) return null;
   const key = fromBase64Url(b.key);
   const sig = fromBase64Url(b.sig);
   const owner = idFromHex(b.owner);
   if (!key || !sig || !owner || !idEquals(nodeIdFromSigningKey(key), owner)) return null;
-  return (await ops.verify(key, sig, fetchBytes(b.owner, b.at))) ? key : null;
+  return (await ops.verify(key, sig, fetchBytes(b))) ? key : null;
 }

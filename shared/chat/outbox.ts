@@ -1,7 +1,10 @@
 /**
  * Sending: attempts for what sits in the outbox (texts and receipt batches), what each outcome
  * does to the message's status, and the retry timers. An attempt routes DELIVER to the
- * recipient's id; without a valid receipt it routes MAILBOX_STORE to the nodes closest to it.
+ * recipient's id; without a valid receipt it routes MAILBOX_STORE to the nodes closest to it,
+ * and counts the distinct holders whose signed acks verify (holder-acks.ts). When the node
+ * closest to the recipient brings too few (it lied, or is failing), stores routed to ids near
+ * the recipient reach other holders in the same attempt.
  */
 import type { ChatBook } from './chat-book.ts';
 import { withoutUndefined, type OutboxEntry } from './chat-model.ts';
@@ -10,8 +13,10 @@ import { OUTBOX_FAIL_AFTER, OUTBOX_RETRY_MS, STORED_QUORUM } from './constants.t
 import { fromBase64Url } from '../lib/encoding.ts';
 import { errorCode } from '../lib/errors.ts';
 import { idFromHex } from '../lib/id.ts';
-import { verifyStatement } from './messages.ts';
+import { envelopeHash, verifyReceipt } from './messages.ts';
 import type { StoreOp } from '../lib/store.ts';
+import { closeRadiusBits, keysNear, tallyAcks, type AckTally } from './holder-acks.ts';
+import type { EnvelopeWire, HolderAckWire } from './wire.ts';
 
 export class Outbox {
   private readonly inFlight = new Set<string>();
@@ -90,18 +95,46 @@ export class Outbox {
     const to = idFromHex(entry.envelope.to)!;
     const [delivered] = await node.routeFromHere('DELIVER', { envelope: entry.envelope }, to, 1, { leave: true }).catch(() => []);
     const key = fromBase64Url(entry.recipientKey);
-    if (delivered && key && delivered.receipt.id === id && (await verifyStatement('receipt', delivered.receipt, key, node.ops))) {
+    if (delivered && key && delivered.receipt.id === id && (await verifyReceipt(delivered.receipt, key, node.ops))) {
       node.stats.count('chat-delivered-direct');
       return 'delivered';
     }
-    // Not there (or no valid receipt): the nodes closest to the recipient hold it. A second
-    // path after a miss, in case the first hop's side of the network is the broken one.
-    const paths = entry.misses > 0 ? 2 : 1;
-    const replies = await node.routeFromHere('MAILBOX_STORE', { envelope: entry.envelope, copies: node.replication - 1 }, to, paths, { leave: true, avoid: entry.envelope.to });
-    const holders = Math.max(0, ...replies.filter((r) => r.stored).map((r) => r.holders));
+    const holders = await this.store(entry.envelope, entry.misses > 0 ? 2 : 1);
     node.stats.sample('chat-store-holders', holders);
     if (holders >= STORED_QUORUM) return 'stored';
     return holders > 0 ? 'partly' : 'nobody';
+  }
+
+  /**
+   * Stores an envelope with the nodes closest to its recipient; returns how many distinct
+   * holders signed for it. `paths` disjoint first hops (two after a miss, in case the first
+   * hop's side of the network is the broken one).
+   */
+  private async store(envelope: EnvelopeWire, paths: number): Promise<number> {
+    const { node } = this.book;
+    const to = idFromHex(envelope.to)!;
+    const h = envelopeHash(envelope);
+    const radius = closeRadiusBits(node.id, node.closestTo(node.id, node.replication + 1), node.replication);
+    const avoid = { leave: true, avoid: envelope.to };
+    const replies = await node.routeFromHere('MAILBOX_STORE', { envelope, copies: node.replication - 1 }, to, paths, avoid);
+    const tally = await this.tally(replies, h, envelope.to, radius);
+    if (tally.holders.size >= STORED_QUORUM || radius === null) return tally.holders.size;
+    // Too few: each store routed to an id near the recipient arrives at another node near it.
+    node.stats.count('chat-store-spread');
+    const keys = keysNear(to, radius, node.replication, node.random);
+    const more = await Promise.all(keys.map((k) => node.routeFromHere('MAILBOX_STORE', { envelope, copies: 0 }, k, 1, avoid).catch(() => [])));
+    const extra = await this.tally(more.flat(), h, envelope.to, radius);
+    for (const holder of extra.holders) tally.holders.add(holder);
+    return tally.holders.size;
+  }
+
+  /** The holders whose acks verify, counting those that do not. */
+  private async tally(replies: { stored: boolean; acks: HolderAckWire[] }[], h: string, to: string, radius: number | null): Promise<AckTally> {
+    const { node } = this.book;
+    const tally = await tallyAcks(replies.filter((r) => r.stored).flatMap((r) => r.acks), h, to, radius, node.ops);
+    if (tally.bad > 0) node.stats.count('chat-holder-ack-bad', tally.bad);
+    if (tally.far > 0) node.stats.count('chat-holder-ack-far', tally.far);
+    return tally;
   }
 
   /** Held by a quorum: "stored" for a text; a receipt batch needs nothing more from us. */

@@ -23,7 +23,7 @@ import {
   type ResponseBodyOf,
   type Route,
 } from '../dht/protocol.ts';
-import { MAX_CIPHERTEXT_CHARS, type EnvelopeWire, type TombstoneWire, type UserRecordWire } from './wire.ts';
+import { MAX_CIPHERTEXT_CHARS, type EnvelopeWire, type HolderAckWire, type ReceiptWire, type TombstoneWire, type UserRecordWire } from './wire.ts';
 
 // ---- Valid examples ------------------------------------------------------------------------
 
@@ -60,7 +60,9 @@ const envelope: EnvelopeWire = {
   ct: b64(100),
   sig: SIG,
 };
-const tombstone: TombstoneWire = { id: hex(32, 'c'), to: ID_B, at: 1_700_000_000_999, sig: SIG };
+const tombstone: TombstoneWire = { h: KEY, to: ID_B, at: 1_700_000_000_999, sig: SIG };
+const receipt: ReceiptWire = { id: hex(32, 'c'), to: ID_B, at: 1_700_000_000_999, sig: SIG };
+const holderAck: HolderAckWire = { holder: ID_A, key: KEY, sig: SIG };
 const route: Route = { k: ID_B, h: 2, max: 20, ms: 8_000 };
 
 const EXAMPLES: { [M in Method]: { req: RequestBodyOf<M>; res: ResponseBodyOf<M> } } = {
@@ -68,13 +70,13 @@ const EXAMPLES: { [M in Method]: { req: RequestBodyOf<M>; res: ResponseBodyOf<M>
   FIND_NODE: { req: { target: ID_B }, res: { nodes: [ID_A, ID_B] } },
   FIND_VALUE: { req: { key: ID_B }, res: { record, nodes: [ID_A] } },
   STORE: { req: { record }, res: { stored: false, record: null } },
-  MAILBOX_STORE: { req: { envelope, copies: 8 }, res: { stored: true, holders: 3 } },
+  MAILBOX_STORE: { req: { envelope, copies: 8 }, res: { stored: true, acks: [holderAck, holderAck] } },
   MAILBOX_FETCH: {
-    req: { owner: ID_B, key: KEY, at: 1_700_000_000_000, sig: SIG },
+    req: { owner: ID_B, key: KEY, holder: ID_A, nonce: b64(12, 7), at: 1_700_000_000_000, sig: SIG },
     res: { entries: [envelope, envelope], more: false },
   },
   MAILBOX_ACK: { req: { key: KEY, tombstones: [tombstone] }, res: { accepted: 1 } },
-  DELIVER: { req: { envelope }, res: { receipt: tombstone } },
+  DELIVER: { req: { envelope }, res: { receipt, ack: { key: KEY, tombstones: [tombstone] } } },
   SIGNAL: {
     req: { from: ID_A, to: ID_B, conn: 'c0nn_-1', data: 'v=0\r\no=- 1 2 IN IP4 0.0.0.0' },
     res: { data: null, busyMs: 60_000 },
@@ -233,7 +235,12 @@ describe('field violations', () => {
     expectBadBody('STORE', { record: { ...record, seq: -1 } });
     expectBadBody('STORE', { record: { ...record, registeredAt: 2 ** 53 } });
     expectBadBody('MAILBOX_FETCH', { ...EXAMPLES.MAILBOX_FETCH.req, at: '1700000000000' });
-    expectBadResponse('MAILBOX_STORE', { stored: true, holders: 65 });
+    expectBadResponse('MAILBOX_STORE', { stored: true, holders: 3, acks: [] });
+    expectBadResponse('MAILBOX_STORE', { stored: true, acks: Array.from({ length: 10 }, () => holderAck) });
+    expectBadResponse('MAILBOX_STORE', { stored: true, acks: [{ ...holderAck, key: KEY.slice(1) }] });
+    expectBadBody('MAILBOX_FETCH', { ...EXAMPLES.MAILBOX_FETCH.req, holder: undefined });
+    expectBadBody('MAILBOX_FETCH', { ...EXAMPLES.MAILBOX_FETCH.req, nonce: b64(16) });
+    expectBadBody('MAILBOX_ACK', { key: KEY, tombstones: [{ ...tombstone, h: hex(32, 'c') }] });
     expectBadResponse('MAILBOX_ACK', { accepted: 257 });
     expectBadResponse('SIGNAL', { data: null, busyMs: 3_600_001 });
     // BUSY was a frame of its own, parsed and never sent: a busy peer answers SIGNAL with busyMs.

@@ -11,9 +11,9 @@ import { NodeList } from '../dht/protocol-schemas.ts';
 import { registerMethods } from '../dht/protocol.ts';
 import { MAX_MESSAGE_BODY_BYTES, USERNAME_PATTERN } from './constants.ts';
 
-/** Copies a MAILBOX_STORE asks its receiver to make, and holders it may report. */
+/** Copies a MAILBOX_STORE asks its receiver to make, and signed holder acks it may return. */
 export const MAX_MAILBOX_COPIES = 8;
-export const MAX_MAILBOX_HOLDERS = 64;
+export const MAX_HOLDER_ACKS = MAX_MAILBOX_COPIES + 1;
 /** Entries in one MAILBOX_FETCH reply (the frame limit usually bites first: see mailbox-service.ts). */
 export const MAX_FETCH_ENTRIES = 64;
 /** Tombstones in one MAILBOX_ACK. */
@@ -47,14 +47,24 @@ export const EnvelopeWire = v.strictObject({
   sig: B64Sig,
 });
 
-export const TombstoneWire = v.strictObject({ id: Hex32, to: Hex40, at: Time, sig: B64Sig });
-/** A signed receipt has the tombstone's shape: "message id, to, at", signed by the recipient. */
-export const ReceiptWire = TombstoneWire;
+/** SHA-256 of an envelope (messages.ts envelopeHash): what holders key entries and tombstones by. */
+export const B64Hash = B64Key;
+
+/** "Delete the entry with this envelope hash", signed by the recipient `to`. */
+export const TombstoneWire = v.strictObject({ h: B64Hash, to: Hex40, at: Time, sig: B64Sig });
+/** "Message `id` reached `to`", signed by the recipient, for the sender. */
+export const ReceiptWire = v.strictObject({ id: Hex32, to: Hex40, at: Time, sig: B64Sig });
+/**
+ * A holder's word that it committed an envelope: its node key (which must hash to `holder`)
+ * signs the envelope hash, the recipient and its own id (messages.ts signHolderAck).
+ */
+export const HolderAckWire = v.strictObject({ holder: Hex40, key: B64Key, sig: B64Sig });
 
 export type UserRecordWire = v.InferOutput<typeof UserRecordWire>;
 export type EnvelopeWire = v.InferOutput<typeof EnvelopeWire>;
 export type TombstoneWire = v.InferOutput<typeof TombstoneWire>;
 export type ReceiptWire = v.InferOutput<typeof ReceiptWire>;
+export type HolderAckWire = v.InferOutput<typeof HolderAckWire>;
 
 /** `key` is the recipient's signing key: holders check each tombstone against it. */
 const MailboxAck = v.strictObject({
@@ -74,11 +84,15 @@ const CHAT_METHODS = {
   },
   MAILBOX_STORE: {
     req: v.strictObject({ envelope: EnvelopeWire, copies: int(0, MAX_MAILBOX_COPIES) }),
-    /** `ack` comes from a holder that has the message's tombstone: it was fetched already. */
-    res: v.strictObject({ stored: v.boolean(), holders: int(0, MAX_MAILBOX_HOLDERS), ack: v.optional(MailboxAck) }),
+    /**
+     * `acks`: the holder's own and those of the copies it made; the sender counts the ones that
+     * verify. `ack` comes from a holder that has the envelope's tombstone: it was fetched already.
+     */
+    res: v.strictObject({ stored: v.boolean(), acks: v.pipe(v.array(HolderAckWire), v.maxLength(MAX_HOLDER_ACKS)), ack: v.optional(MailboxAck) }),
   },
   MAILBOX_FETCH: {
-    req: v.strictObject({ owner: Hex40, key: B64Key, at: Time, sig: B64Sig }),
+    /** Signed by the owner for one holder (`holder`), once (`nonce`), at `at`: messages.ts signFetch. */
+    req: v.strictObject({ owner: Hex40, key: B64Key, holder: Hex40, nonce: B64Nonce, at: Time, sig: B64Sig }),
     res: v.strictObject({ entries: v.pipe(v.array(EnvelopeWire), v.maxLength(MAX_FETCH_ENTRIES)), more: v.boolean() }),
   },
   MAILBOX_ACK: { req: MailboxAck, res: v.strictObject({ accepted: int(0, MAX_TOMBSTONES_PER_ACK) }) },

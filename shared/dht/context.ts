@@ -70,6 +70,13 @@ export interface NodeContext {
   direct<M extends Method>(peer: Peer, method: M, body: RequestBodyOf<M>, timeoutMs?: number): Promise<ResponseBodyOf<M>>;
   /** A request routed toward key over `paths` disjoint first hops: the replies that came back. */
   routeFromHere<M extends Method>(method: M, body: RequestBodyOf<M>, key: NodeId, paths?: number, opts?: RouteOptions): Promise<ResponseBodyOf<M>[]>;
+  /** The node's signing key (raw Ed25519): its id is the SHA-256 of it. */
+  readonly signingKey: Uint8Array;
+  /**
+   * Signs `data` with the node's key, for statements a service makes as this node (a holder's
+   * ack). The caller puts its own domain tag first, so no statement passes for another.
+   */
+  sign(data: Uint8Array): Promise<Uint8Array>;
   /** Serves a method (one handler each); the DHT serves PING, FIND_NODE and SIGNAL itself. */
   handle<M extends Method>(method: M, handler: Handler<M>): void;
   /** Stops serving `method`, if `handler` is still the one serving it. */

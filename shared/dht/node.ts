@@ -105,6 +105,15 @@ export class KademliaNode implements ServiceHost {
     this.handle('SIGNAL', (b, ctx) => this.onSignalRequest(b, ctx));
   }
 
+  get signingKey(): Uint8Array {
+    return this.options.identity.signingPublic;
+  }
+
+  /** Signs as this node (NodeContext.sign): callers domain-separate what they sign. */
+  sign(data: Uint8Array): Promise<Uint8Array> {
+    return this.ops.sign(this.options.identity, data);
+  }
+
   /** Serves a method; the chat layer adds its own (DELIVER, MAILBOX_*, STORE, FIND_VALUE). */
   handle<M extends Method>(method: M, handler: Handler<M>): void {
     this.handlers.set(method, handler as unknown as Handler);

@@ -8,6 +8,9 @@ import { createIdentity, type Identity } from '../lib/crypto.ts';
 import { createEnvelope } from '../chat/messages.ts';
 import { SeededRandom } from '../lib/random.ts';
 import { senderTrust } from '../chat/senders.ts';
+import { MAX_HOLDER_ACKS } from '../chat/wire.ts';
+import { toBase64Url } from '../lib/encoding.ts';
+import { idToHex } from '../lib/id.ts';
 import { Simulation, type SimNode } from './simulation.ts';
 
 let sim: Simulation;
@@ -158,6 +161,35 @@ describe('chat in a simulated network', () => {
     expect(senderTrust(rosa.chat.contact('quinn'), rosa.chat.messagesWith('quinn')[0]!)).toBe('verified');
     sim.leave(quinn.node);
     sim.leave(rosa.node);
+  });
+
+  it('"stored" counts only holders whose signed acks verify: a lying first holder that claims nine holders and drops the message does not make it stored; other holders do', async () => {
+    const kyle = await online('kyle');
+    const luke = await online('luke');
+    await sim.until(kyle.chat.findUser('luke'));
+    const lukeId = luke.node.identity.nodeId;
+    sim.leave(luke.node);
+    await sim.run(5_000);
+    // The node closest to luke's id, where every store for him arrives first, lies: it answers
+    // with as many acks as the wire carries, made up, and keeps nothing.
+    const liar = sim.live.get(sim.closestLive(lukeId, 1)[0]!)!;
+    const random = new SeededRandom(3);
+    const made = () => ({ holder: idToHex(random.bytes(20)), key: toBase64Url(random.bytes(32)), sig: toBase64Url(random.bytes(64)) });
+    liar.node.handle('MAILBOX_STORE', async () => ({ stored: true, acks: Array.from({ length: MAX_HOLDER_ACKS }, made) }));
+    await sim.until(kyle.chat.send('luke', 'past the liar'));
+    expect(await eventually(() => statuses(kyle.chat, 'luke')[0] === 'stored')).toBe(true);
+    const stats = kyle.node.node.stats;
+    expect(stats.get('chat-holder-ack-bad')).toBeGreaterThanOrEqual(MAX_HOLDER_ACKS);
+    expect(stats.get('chat-store-spread')).toBeGreaterThanOrEqual(1);
+    // The honest holders' acks all passed the distance check.
+    expect(stats.get('chat-holder-ack-far')).toBe(0);
+    // Stored means held: by at least 3 nodes near luke, none of them the liar.
+    const id = kyle.chat.messagesWith('luke')[0]!.id;
+    const holders = [...sim.live.values()].filter((n) => n.mailbox.holds(id)).map((n) => n.node.hex);
+    expect(holders.length).toBeGreaterThanOrEqual(3);
+    expect(holders).not.toContain(liar.node.hex);
+    sim.leave(liar);
+    sim.leave(kyle.node);
   });
 
   it('a user signed in again keeps contacts, history and the unsent outbox, and sends it', async () => {

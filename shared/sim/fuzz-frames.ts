@@ -3,7 +3,8 @@
  * bend (sim/fuzz.ts): a request per method (direct and routed), a reply per method, HELLO and
  * an error. Also the plain replies the fuzzer's peer gives the victim's own requests.
  */
-import { createEnvelope, signFetch, signStatement } from '../chat/messages.ts';
+import { createEnvelope, envelopeHash, signFetch, signReceipt, signTombstone } from '../chat/messages.ts';
+import { signHolderAck } from '../chat/holder-acks.ts';
 import { createRecord, recordKey, recordToWire } from '../chat/records.ts';
 import type { EnvelopeWire, UserRecordWire } from '../chat/wire.ts';
 import { createIdentity, type Identity } from '../lib/crypto.ts';
@@ -50,7 +51,11 @@ export interface ValidFrames {
   all: string[];
 }
 
-/** Valid frames built with the protocol's builders, signed now (fetches go stale after 5 minutes). */
+/**
+ * Valid frames built with the protocol's builders, signed now (fetches go stale after 5 minutes).
+ * The fetch is signed for the victim (a holder refuses one signed for another) with a nonce of
+ * its own; its mutations carry other nonces, so many get as far as the signature check.
+ */
 export async function validFrames(sim: Simulation, victimHex: string, cast: Cast, victim: Identity): Promise<ValidFrames> {
   const { carol, sender, stranger, record } = cast;
   const now = sim.clock.now();
@@ -58,18 +63,21 @@ export async function validFrames(sim: Simulation, victimHex: string, cast: Cast
   const recordHex = idToHex(recordKey(record.name));
   const other = await sim.until(createEnvelope(sender, 'sender_fuzz', { nodeId: carol.nodeId, agreementKey: carol.agreementPublic }, 'other', now, sim.random.fork(), sim.ops));
   const toVictim = await sim.until(createEnvelope(sender, 'sender_fuzz', { nodeId: victim.nodeId, agreementKey: victim.agreementPublic }, 'hi', now, sim.random.fork(), sim.ops));
-  const tombstone = await sim.until(signStatement('tombstone', carol, other.id, now, sim.ops));
-  const receipt = await sim.until(signStatement('receipt', victim, toVictim.id, now, sim.ops));
-  const fetch = await sim.until(signFetch(carol, now, sim.ops));
+  // For `other`, which the valid MAILBOX_STORE has the victim hold: so acks get past the cheap
+  // checks (held here, signed by the recipient it names) to the signature.
+  const tombstone = await sim.until(signTombstone(carol, envelopeHash(other), now, sim.ops));
+  const receipt = await sim.until(signReceipt(victim, toVictim.id, now, sim.ops));
+  const fetch = await sim.until(signFetch(carol, victimHex, now, sim.random.fork(), sim.ops));
   const carolKey = toBase64Url(carol.signingPublic);
   const ack = { key: carolKey, tombstones: [tombstone] };
+  const holderAck = await sim.until(signHolderAck({ hex: idToHex(stranger.nodeId), signingKey: stranger.signingPublic, sign: (d) => sim.ops.sign(stranger, d) }, envelopeHash(other), carolHex));
   const bodies: { [M in Method]: { req: RequestBodyOf<M>; res: ResponseBodyOf<M>; key: string } } = {
     PING: { req: {}, res: {}, key: victimHex },
     FIND_NODE: { req: { target: carolHex }, res: { nodes: [victimHex, carolHex] }, key: carolHex },
     SIGNAL: { req: { from: idToHex(stranger.nodeId), to: victimHex, conn: 'fz_1', data: '[]' }, res: { data: '[]', busyMs: 1_000 }, key: victimHex },
     FIND_VALUE: { req: { key: recordHex }, res: { record, nodes: [carolHex] }, key: recordHex },
     STORE: { req: { record }, res: { stored: true, record }, key: recordHex },
-    MAILBOX_STORE: { req: { envelope: other, copies: 2 }, res: { stored: true, holders: 3, ack }, key: carolHex },
+    MAILBOX_STORE: { req: { envelope: other, copies: 2 }, res: { stored: true, acks: [holderAck, holderAck], ack }, key: carolHex },
     MAILBOX_FETCH: { req: fetch, res: { entries: [other, cast.held], more: true }, key: carolHex },
     MAILBOX_ACK: { req: ack, res: { accepted: 1 }, key: carolHex },
     DELIVER: { req: { envelope: toVictim }, res: { receipt, ack }, key: victimHex },
@@ -84,6 +92,11 @@ export async function validFrames(sim: Simulation, victimHex: string, cast: Cast
     requestBodies[m] = b.req;
     responses[m] = JSON.stringify(response(PLACEHOLDER_ID, b.res));
   }
+  // Fetches that stop at each of the holder's checks: another holder's, a stale one (its
+  // mutations of `at` reach the signature check), and fresh ones with nonces of their own.
+  const fetchFor = (holder: string, at: number) => sim.until(signFetch(carol, holder, at, sim.random.fork(), sim.ops));
+  const fetches = [await fetchFor(idToHex(stranger.nodeId), now), await fetchFor(victimHex, now - 10 * 60_000), await fetchFor(victimHex, now), await fetchFor(victimHex, now)];
+  requests.MAILBOX_FETCH!.push(...fetches.map((f, i) => JSON.stringify(request(20 + i, 'MAILBOX_FETCH', f))));
   const helloText = JSON.stringify(hello(toBase64Url(stranger.signingPublic), fetch.sig));
   const err = JSON.stringify(errorFrame(PLACEHOLDER_ID, ErrorCode.Busy, 'Forwarding rate exceeded'));
   const all = [...Object.values(requests).flat(), ...Object.values(responses), helloText, err];
@@ -98,7 +111,7 @@ export function honestReply(id: number, m: string): string {
     SIGNAL: { data: null, busyMs: 60_000 },
     FIND_VALUE: { record: null, nodes: [] },
     STORE: { stored: true, record: null },
-    MAILBOX_STORE: { stored: true, holders: 1 },
+    MAILBOX_STORE: { stored: true, acks: [] },
     MAILBOX_FETCH: { entries: [], more: false },
     MAILBOX_ACK: { accepted: 0 },
   };

@@ -4,12 +4,13 @@
  * the mailbox and gets its messages in sent order, and its tombstones delete them for good.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MAILBOX_PER_SENDER } from '../chat/constants.ts';
 import { createIdentity, type Identity } from '../lib/crypto.ts';
-import { idToHex } from '../lib/id.ts';
-import { createEnvelope, openEnvelope, signFetch, signStatement } from '../chat/messages.ts';
+import { idFromHex, idToHex } from '../lib/id.ts';
+import { createEnvelope, envelopeHash, FETCH_FRESH_MS, openEnvelope, signFetch, signTombstone } from '../chat/messages.ts';
+import { tallyAcks } from '../chat/holder-acks.ts';
 import type { EnvelopeWire, TombstoneWire } from '../chat/wire.ts';
 import { SeededRandom } from '../lib/random.ts';
+import { toBase64Url } from '../lib/encoding.ts';
 import { Simulation, type SimNode } from './simulation.ts';
 
 let sim: Simulation;
@@ -28,16 +29,21 @@ async function send(from: SimNode, text: string, sentAt: number): Promise<{ enve
     createEnvelope(from.identity, 'alice', { nodeId: bob.nodeId, agreementKey: bob.agreementPublic }, text, sentAt, new SeededRandom(sentAt), sim.ops),
   );
   const [res] = await sim.until(from.node.routeFromHere('MAILBOX_STORE', { envelope, copies: 7 }, bob.nodeId, 1, { leave: true }));
-  return { envelope, holders: res?.holders ?? 0 };
+  const tally = await sim.until(tallyAcks(res?.acks ?? [], envelopeHash(envelope), envelope.to, null, sim.ops));
+  return { envelope, holders: tally.holders.size };
 }
 
 /** A recipient asks the nodes closest to its own id, never itself, over 2 disjoint paths. */
 const AWAY = { leave: true, avoidSelf: true };
 
-async function fetchAll(recipient: SimNode, fetch: Awaited<ReturnType<typeof signFetch>>): Promise<{ entries: EnvelopeWire[] }> {
-  const replies = await sim.until(recipient.node.routeFromHere('MAILBOX_FETCH', fetch, bob.nodeId, 2, AWAY));
+/** Asks each of the 10 nodes closest to bob (routed to its id) with a fetch signed for it. */
+async function fetchAll(recipient: SimNode): Promise<{ entries: EnvelopeWire[] }> {
   const byId = new Map<string, EnvelopeWire>();
-  for (const r of replies) for (const e of r.entries) byId.set(e.id, e);
+  for (const hex of sim.closestLive(bob.nodeId, 11).filter((h) => h !== recipient.node.hex).slice(0, 10)) {
+    const fetch = await sim.until(signFetch(bob, hex, sim.clock.now(), sim.random.fork(), sim.ops));
+    const replies = await sim.until(recipient.node.routeFromHere('MAILBOX_FETCH', fetch, idFromHex(hex)!, 1, AWAY));
+    for (const r of replies) for (const e of r.entries) byId.set(e.id, e);
+  }
   return { entries: [...byId.values()].sort((a, b) => a.sentAt - b.sentAt) };
 }
 
@@ -61,8 +67,7 @@ describe('mailboxes in a simulated network', () => {
     for (let i = 0; i < 3; i++) sent.push((await send(nodes[10 + i]!, `message ${i}`, t0 + 1000 * i)).envelope);
     const bobNode = await sim.spawn(bob);
     await sim.run(60_000);
-    const fetch = await sim.until(signFetch(bob, sim.clock.now(), sim.ops));
-    const res = await fetchAll(bobNode, fetch);
+    const res = await fetchAll(bobNode);
     const got = res.entries.filter((e) => sent.some((s) => s.id === e.id));
     expect(got.map((e) => e.id)).toEqual(sent.map((s) => s.id));
     const texts: string[] = [];
@@ -73,13 +78,14 @@ describe('mailboxes in a simulated network', () => {
     expect(texts).toEqual(['message 0', 'message 1', 'message 2']);
 
     const tombstones: TombstoneWire[] = [];
-    for (const e of res.entries) tombstones.push(await sim.until(signStatement('tombstone', bob, e.id, sim.clock.now(), sim.ops)));
+    for (const e of res.entries) tombstones.push(await sim.until(signTombstone(bob, envelopeHash(e), sim.clock.now(), sim.ops)));
     const acks = await sim.until(
-      bobNode.node.routeFromHere('MAILBOX_ACK', { key: fetch.key, tombstones }, bob.nodeId, 2, AWAY),
+      bobNode.node.routeFromHere('MAILBOX_ACK', { key: toBase64Url(bob.signingPublic), tombstones }, bob.nodeId, 2, AWAY),
     );
     expect(acks.map((a) => a.accepted)).toContain(tombstones.length);
-    const again = await sim.until(signFetch(bob, sim.clock.now(), sim.ops));
-    expect((await fetchAll(bobNode, again)).entries).toEqual([]);
+    // The holders that took the routed ack hand the tombstones on to their fellow holders.
+    await sim.run(60_000);
+    expect((await fetchAll(bobNode)).entries).toEqual([]);
     // The tombstones reach the other holders among the closest, not only those the ack was
     // routed to. (A holder that stopped being one of the closest keeps its copy until expiry;
     // it can only hand it to nodes that hold the tombstone.)
@@ -87,21 +93,22 @@ describe('mailboxes in a simulated network', () => {
     const closest = sim.closestLive(bob.nodeId, 8);
     for (const s of sent) expect(holdersOf(s.id).filter((h) => closest.includes(h))).toEqual([]);
     // Storing a fetched message again is a no-op at a holder that has its tombstone.
-    const [restored] = await sim.until(nodes[10]!.node.routeFromHere('MAILBOX_STORE', { envelope: sent[0]!, copies: 7 }, bob.nodeId, 1, { leave: true }));
+    const [restored] = await sim.until(nodes[10]!.node.routeFromHere('MAILBOX_STORE', { envelope: sent[0]!, copies: 7 }, bob.nodeId, 1, { leave: true, avoid: bobNode.node.hex }));
     expect(restored!.stored).toBe(true);
-    expect((await fetchAll(bobNode, await sim.until(signFetch(bob, sim.clock.now(), sim.ops)))).entries).toEqual([]);
+    expect((await fetchAll(bobNode)).entries).toEqual([]);
     sim.leave(bobNode);
   });
 
   it('refuses a fetch not signed by the mailbox owner, and tombstones signed by anyone else', async () => {
     const { envelope } = await send(nodes[20]!, 'for bob only', sim.clock.now());
     const eve = await createIdentity(new SeededRandom(507));
-    const forged = { ...(await sim.until(signFetch(eve, sim.clock.now(), sim.ops))), owner: idToHex(bob.nodeId) };
-    const replies = await sim.until(nodes[21]!.node.routeFromHere('MAILBOX_FETCH', forged, bob.nodeId, 1, { leave: true }));
+    const holder = holdersOf(envelope.id)[0]!;
+    const forged = { ...(await sim.until(signFetch(eve, holder, sim.clock.now(), sim.random.fork(), sim.ops))), owner: idToHex(bob.nodeId) };
+    const replies = await sim.until(nodes[21]!.node.routeFromHere('MAILBOX_FETCH', forged, idFromHex(holder)!, 1, { leave: true }));
     expect(replies).toEqual([]);
-    expect([...sim.live.values()].reduce((n, s) => n + s.node.stats.get('mailbox-refused-bad-fetch'), 0)).toBeGreaterThan(0);
+    expect(sim.live.get(holder)!.node.stats.get('mailbox-refused-bad-fetch')).toBeGreaterThan(0);
 
-    const fake = await sim.until(signStatement('tombstone', eve, envelope.id, sim.clock.now(), sim.ops));
+    const fake = await sim.until(signTombstone(eve, envelopeHash(envelope), sim.clock.now(), sim.ops));
     const [ack] = await sim.until(
       nodes[21]!.node.routeFromHere('MAILBOX_ACK', { key: forged.key, tombstones: [{ ...fake, to: idToHex(bob.nodeId) }] }, bob.nodeId, 1, { leave: true }),
     );
@@ -131,18 +138,25 @@ describe('mailboxes in a simulated network', () => {
     expect(back.mailbox.holds(envelope.id)).toBe(true);
   });
 
-  it('a holder keeps at most 200 entries per sender per recipient, and still takes other senders', async () => {
-    const carol = await createIdentity(new SeededRandom(508));
-    const to = { nodeId: carol.nodeId, agreementKey: carol.agreementPublic };
-    const store = async (from: SimNode, i: number) => {
-      const envelope = await sim.until(createEnvelope(from.identity, 'alice', to, `#${i}`, sim.clock.now(), new SeededRandom(9000 + i), sim.ops));
-      return sim.until(from.node.routeFromHere('MAILBOX_STORE', { envelope, copies: 0 }, carol.nodeId, 1, { leave: true }));
-    };
-    // Two senders still online (earlier tests sent some nodes away).
-    const [alice, dave] = [...sim.live.values()];
-    for (let i = 0; i < MAILBOX_PER_SENDER; i++) expect((await store(alice!, i))[0]?.stored).toBe(true);
-    expect(await store(alice!, MAILBOX_PER_SENDER)).toEqual([]);
-    expect([...sim.live.values()].reduce((n, s) => n + s.node.stats.get('mailbox-refused-sender-quota'), 0)).toBe(1);
-    expect((await store(dave!, MAILBOX_PER_SENDER + 1))[0]?.stored).toBe(true);
+  it('a captured MAILBOX_FETCH is useless at another holder and later', async () => {
+    const { envelope } = await send(nodes[45]!, 'for bob, fetched once', sim.clock.now());
+    const [first, second] = holdersOf(envelope.id);
+    const eve = [...sim.live.values()].find((s) => s.node.hex !== first && s.node.hex !== second)!;
+    // Bob signs a fetch for the first holder; eve captures it on its way.
+    const captured = await sim.until(signFetch(bob, first!, sim.clock.now(), sim.random.fork(), sim.ops));
+    const ask = (hex: string, body: typeof captured) => sim.until(eve.node.routeFromHere('MAILBOX_FETCH', body, idFromHex(hex)!, 1, { leave: true }));
+    const refusals = (hex: string, reason: string) => sim.live.get(hex)!.node.stats.get(`mailbox-refused-${reason}`);
+    // At another holder: refused, before any signature check.
+    expect(await ask(second!, captured)).toEqual([]);
+    expect(refusals(second!, 'fetch-other-holder')).toBe(1);
+    // At the holder it names, once (bob's own use), then never again.
+    expect((await ask(first!, captured))[0]?.entries.map((e) => e.id)).toContain(envelope.id);
+    expect(await ask(first!, captured)).toEqual([]);
+    expect(refusals(first!, 'fetch-replayed')).toBe(1);
+    // Later, even one never used: stale.
+    const unused = await sim.until(signFetch(bob, first!, sim.clock.now(), sim.random.fork(), sim.ops));
+    await sim.run(FETCH_FRESH_MS + 1_000);
+    expect(await ask(first!, unused)).toEqual([]);
+    expect(refusals(first!, 'fetch-stale')).toBe(1);
   });
 });

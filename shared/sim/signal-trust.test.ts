@@ -7,7 +7,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { OFFER_BURST, OFFERS_PER_HOUR, SIGNAL_FRESH_MS } from '../dht/constants.ts';
-import type { Peer } from '../dht/node.ts';
+import type { Peer } from '../dht/context.ts';
 import type { RequestBodyOf, Route } from '../dht/protocol.ts';
 import { signSignal } from '../dht/signal-auth.ts';
 import { createIdentity, type Identity } from '../lib/crypto.ts';

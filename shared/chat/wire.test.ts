@@ -78,7 +78,7 @@ const EXAMPLES: { [M in Method]: { req: RequestBodyOf<M>; res: ResponseBodyOf<M>
   MAILBOX_ACK: { req: { key: KEY, tombstones: [tombstone] }, res: { accepted: 1 } },
   DELIVER: { req: { envelope }, res: { receipt, ack: { key: KEY, tombstones: [tombstone] } } },
   SIGNAL: {
-    req: { from: ID_A, to: ID_B, conn: 'c0nn_-1', data: 'v=0\r\no=- 1 2 IN IP4 0.0.0.0' },
+    req: { from: ID_A, to: ID_B, conn: 'c0nn_-1', data: 'v=0\r\no=- 1 2 IN IP4 0.0.0.0', key: KEY, at: 1_700_000_000_000, sig: SIG },
     res: { data: null, busyMs: 60_000 },
   },
 };

@@ -1,6 +1,19 @@
 import { describe, expect, it } from 'vitest';
-import { ConnectionBudget, KeyedTokenBuckets, TokenBucket, shouldMove } from './budget.ts';
-import { CONNECTION_CAP, CONNECTION_TOKEN_BURST, MIN_PEERS_TO_STAY, NEAR_CONNECTION_TOKEN_BURST, NEAR_CONNECTION_TOKENS_PER_HOUR, CONNECTION_TOKENS_PER_HOUR } from './constants.ts';
+import { ConnectionBudget, KeyedTokenBuckets, OfferLimits, RequestLimits, TokenBucket, shouldMove } from './budget.ts';
+import {
+  CONNECTION_CAP,
+  CONNECTION_TOKEN_BURST,
+  CONNECTION_TOKENS_PER_HOUR,
+  MAX_REQUESTS_IN_FLIGHT_PER_NEIGHBOUR,
+  MIN_PEERS_TO_STAY,
+  NEAR_CONNECTION_TOKEN_BURST,
+  NEAR_CONNECTION_TOKENS_PER_HOUR,
+  OFFER_BURST,
+  OFFER_BURST_PER_SOURCE,
+  OFFERS_PER_HOUR,
+  REQUEST_BURST_PER_NEIGHBOUR,
+  REQUESTS_PER_NEIGHBOUR_PER_S,
+} from './constants.ts';
 import { FakeClock } from '../lib/clock.ts';
 import { createIdentity } from '../lib/crypto.ts';
 import { SeededRandom } from '../lib/random.ts';
@@ -195,5 +208,41 @@ describe('a node’s lifetime connection cap', () => {
     expect(headless.budget.canCreate()).toBe(true);
     tab.close();
     headless.close();
+  });
+});
+
+describe('OfferLimits', () => {
+  it('holds each source to its bucket and all sources together to the total', () => {
+    const limits = new OfferLimits(0);
+    const fromOne = Array.from({ length: OFFER_BURST_PER_SOURCE + 1 }, () => limits.take('a', 0));
+    expect(fromOne.filter((r) => r === null)).toHaveLength(OFFER_BURST_PER_SOURCE);
+    expect(fromOne.at(-1)).toBe('source');
+    const fresh = Array.from({ length: OFFER_BURST }, (_, i) => limits.take(`k${i}`, 0));
+    expect(fresh.filter((r) => r === null)).toHaveLength(OFFER_BURST - OFFER_BURST_PER_SOURCE);
+    expect(fresh.at(-1)).toBe('total');
+    // The total refills at OFFERS_PER_HOUR.
+    expect(limits.take('late', HOUR_MS / OFFERS_PER_HOUR)).toBeNull();
+    expect(limits.take('later', HOUR_MS / OFFERS_PER_HOUR)).toBe('total');
+  });
+});
+
+describe('RequestLimits', () => {
+  it('admits a neighbour\'s burst, then its rate, and caps what it has in flight', () => {
+    const limits = new RequestLimits();
+    let admitted = 0;
+    for (let i = 0; i < REQUEST_BURST_PER_NEIGHBOUR + 10; i++) {
+      const r = limits.admit('a', 0);
+      if (r === null) {
+        admitted++;
+        limits.done('a');
+      } else expect(r).toBe('rate');
+    }
+    expect(admitted).toBe(REQUEST_BURST_PER_NEIGHBOUR);
+    expect(limits.admit('a', 1_000 / REQUESTS_PER_NEIGHBOUR_PER_S)).toBeNull();
+    // Another neighbour has its own bucket.
+    for (let i = 0; i < MAX_REQUESTS_IN_FLIGHT_PER_NEIGHBOUR; i++) expect(limits.admit('b', 0)).toBeNull();
+    expect(limits.admit('b', 0)).toBe('in-flight');
+    limits.done('b');
+    expect(limits.admit('b', 0)).toBeNull();
   });
 });

@@ -4,7 +4,23 @@
  * money: a token bucket paces creation, CONNECTION_CAP bounds it, and past the cap a tab short of
  * peers is told to move to a fresh process (the twin URL). Pure: the owner does the I/O.
  */
-import { CONNECTION_CAP, CONNECTION_TOKEN_BURST, CONNECTION_TOKENS_PER_HOUR, MIN_PEERS_TO_STAY, NEAR_CONNECTION_TOKEN_BURST, NEAR_CONNECTION_TOKENS_PER_HOUR } from './constants.ts';
+import {
+  CONNECTION_CAP,
+  CONNECTION_TOKEN_BURST,
+  CONNECTION_TOKENS_PER_HOUR,
+  MAX_REQUESTS_IN_FLIGHT_PER_NEIGHBOUR,
+  MIN_PEERS_TO_STAY,
+  NEAR_CONNECTION_TOKEN_BURST,
+  NEAR_CONNECTION_TOKENS_PER_HOUR,
+  OFFER_BURST,
+  OFFER_BURST_PER_SOURCE,
+  OFFERS_PER_HOUR,
+  OFFERS_PER_SOURCE_PER_HOUR,
+  REQUEST_BURST_PER_NEIGHBOUR,
+  REQUESTS_PER_NEIGHBOUR_PER_S,
+} from './constants.ts';
+
+const HOUR_MS = 3_600_000;
 
 export interface BudgetOptions {
   /** Connections created so far in this process's life (survives reloads in a browser). */
@@ -108,6 +124,70 @@ export class KeyedTokenBuckets {
   }
 }
 
+/** Why an inbound offer was refused; counted as `offer-limited-<reason>`. */
+export type OfferRefusal = 'source' | 'total';
+
+/**
+ * Inbound offers (signaling that would make this node create a connection), per source id and
+ * in total. The owner asks after it has authenticated the source (a signed SIGNAL, or the signal
+ * server's proof) and before it spends the connection budget, so a forged source spends nothing
+ * here and fresh keys, however many, get at most the total.
+ */
+export class OfferLimits {
+  private readonly perSource = new KeyedTokenBuckets(OFFERS_PER_SOURCE_PER_HOUR / HOUR_MS, OFFER_BURST_PER_SOURCE);
+  private readonly total: TokenBucket;
+
+  constructor(now: number) {
+    this.total = new TokenBucket(OFFERS_PER_HOUR / HOUR_MS, OFFER_BURST, now);
+  }
+
+  /** Takes a token for an offer from `sourceHex`; null when it may go on, else why not. */
+  take(sourceHex: string, now: number): OfferRefusal | null {
+    if (this.total.available(now) < 1) return 'total';
+    if (!this.perSource.take(sourceHex, now)) return 'source';
+    this.total.take(now);
+    return null;
+  }
+
+  /** Milliseconds until the total bucket has a token again. */
+  waitMs(now: number): number {
+    return this.total.waitMs(now);
+  }
+}
+
+/** Why a neighbour's request was refused; counted as `request-refused-<reason>`. */
+export type RequestRefusal = 'rate' | 'in-flight';
+
+/**
+ * What each neighbour may ask of a node: a token bucket per neighbour and a cap on its requests
+ * being worked on at once (answered here or forwarded). Every inbound request passes `admit`
+ * before any work, and `done` when its reply is sent.
+ */
+export class RequestLimits {
+  private readonly buckets = new KeyedTokenBuckets(REQUESTS_PER_NEIGHBOUR_PER_S / 1000, REQUEST_BURST_PER_NEIGHBOUR);
+  private readonly inFlight = new Map<string, number>();
+
+  /** Null when the request may be worked on (it is then in flight until `done`), else why not. */
+  admit(peerHex: string, now: number): RequestRefusal | null {
+    const busy = this.inFlight.get(peerHex) ?? 0;
+    if (busy >= MAX_REQUESTS_IN_FLIGHT_PER_NEIGHBOUR) return 'in-flight';
+    if (!this.buckets.take(peerHex, now)) return 'rate';
+    this.inFlight.set(peerHex, busy + 1);
+    return null;
+  }
+
+  done(peerHex: string): void {
+    const busy = this.inFlight.get(peerHex) ?? 0;
+    if (busy <= 1) this.inFlight.delete(peerHex);
+    else this.inFlight.set(peerHex, busy - 1);
+  }
+
+  /** The neighbour's channel closed: its bucket goes (requests still in flight end with `done`). */
+  forget(peerHex: string): void {
+    this.buckets.delete(peerHex);
+  }
+}
+
 /** How a connection may spend the budget; see ConnectionBudget.take. */
 export type Urgency = 'needed' | 'near' | 'paced';
 
@@ -118,8 +198,8 @@ export class ConnectionBudget {
 
   constructor(private readonly options: BudgetOptions) {
     const perHour = options.tokensPerHour ?? CONNECTION_TOKENS_PER_HOUR;
-    this.bucket = new TokenBucket(perHour / 3_600_000, options.burst ?? CONNECTION_TOKEN_BURST, options.now());
-    this.nearBucket = new TokenBucket(NEAR_CONNECTION_TOKENS_PER_HOUR / 3_600_000, NEAR_CONNECTION_TOKEN_BURST, options.now());
+    this.bucket = new TokenBucket(perHour / HOUR_MS, options.burst ?? CONNECTION_TOKEN_BURST, options.now());
+    this.nearBucket = new TokenBucket(NEAR_CONNECTION_TOKENS_PER_HOUR / HOUR_MS, NEAR_CONNECTION_TOKEN_BURST, options.now());
     this.cap = options.cap ?? CONNECTION_CAP;
   }
 

@@ -4,7 +4,7 @@
  * SIGNAL for the rest), and lets a channel carry DHT traffic only after HELLO proves that the
  * peer holds the key its node id is the hash of, bound to this channel's DTLS fingerprints.
  */
-import type { ConnectionBudget, Urgency } from './budget.ts';
+import { OfferLimits, type ConnectionBudget, type Urgency } from './budget.ts';
 import { Link, Setup, type LinkOwner, type Peer, type Settle } from './link.ts';
 import type { Clock } from '../lib/clock.ts';
 import { CONNECT_TIMEOUT_MS } from './constants.ts';
@@ -58,12 +58,15 @@ export class Channels implements LinkOwner {
   private readonly attempts = new Map<string, Link>();
   private created = 0;
   private closed = false;
+  /** Inbound offers per source and in total, before the connection budget (budget.ts). */
+  private readonly offers: OfferLimits;
   private readonly selfHex: string;
   readonly clock: Clock;
 
   constructor(private readonly o: ChannelsOptions) {
     this.selfHex = idToHex(o.identity.nodeId);
     this.clock = o.clock;
+    this.offers = new OfferLimits(o.clock.now());
   }
 
   /** Connection attempts in progress to this peer (either direction). */
@@ -107,7 +110,10 @@ export class Channels implements LinkOwner {
 
   /**
    * The answerer's side of signaling, whether it came through the signal server or a routed
-   * SIGNAL. BUSY is answered before anything is constructed when the budget is spent.
+   * SIGNAL; either has authenticated `fromHex` (the server's signed hello, the SIGNAL's
+   * signature). An offer for a new connection passes the offer limits, per source and in total,
+   * then the connection budget; BUSY is answered before anything is constructed when either
+   * says no.
    */
   async handleSignal(fromHex: string, payload: SignalPayload, needed = false): Promise<SignalReply> {
     const fromId = internId(fromHex);
@@ -122,6 +128,12 @@ export class Channels implements LinkOwner {
       const mine = [...this.attempts.values()].find((a) => a.hex === fromHex && a.initiator);
       if (mine && this.selfHex < fromHex) return { busyMs: 1_000 };
       mine?.settle(new PeerchatError(ErrorCode.Busy, 'Crossed dials: the peer dials us'));
+      const now = this.o.clock.now();
+      const limited = this.offers.take(fromHex, now);
+      if (limited) {
+        this.o.stats.count(`offer-limited-${limited}`);
+        return { busyMs: Math.max(1_000, this.offers.waitMs(now)) };
+      }
       if (!this.o.budget.take(needed ? 'needed' : 'paced')) {
         this.o.stats.count('busy-sent');
         return { busyMs: this.o.budget.retryAfterMs() };

@@ -18,6 +18,41 @@ export const DIRECT_TIMEOUT_MS = 2_000;
 export const MAX_MISSED_REPLIES = 3;
 /** Requests a node forwards per neighbour per second before it answers BUSY. */
 export const FORWARD_RATE_PER_NEIGHBOUR_PER_S = 50;
+/**
+ * Requests (every method, answered here or forwarded) one neighbour may send a node: a token
+ * bucket per neighbour, and a cap on those being worked on at once. Past either the node
+ * answers BUSY and does nothing else. Honest peaks, counted frame by frame on the simulator's
+ * network over a CI-size run (N = 1,000 grown at 1.5 x N an hour, then an hour at 30% churn
+ * with 400 lookups): 23 requests from one neighbour in one second (a newcomer's SIGNALs routed
+ * through its first peer), 39 in ten seconds, 21 in flight at once. The burst is four times
+ * that second, the rate six times the ten-second peak, the in-flight cap three times its peak.
+ */
+export const REQUESTS_PER_NEIGHBOUR_PER_S = 25;
+export const REQUEST_BURST_PER_NEIGHBOUR = 100;
+export const MAX_REQUESTS_IN_FLIGHT_PER_NEIGHBOUR = 64;
+/**
+ * A routed SIGNAL is signed by its sender (dht/signal-auth.ts) at a time that must be within
+ * this much of the receiver's clock, as a mailbox fetch must be: tabs' clocks drift. A
+ * signature seen inside the window is refused as a replay; SEEN_SIGNALS_MAX bounds what the
+ * node remembers (past it, new SIGNALs are refused until old ones expire: the per-neighbour
+ * request bucket bounds how fast anyone fills it).
+ */
+export const SIGNAL_FRESH_MS = 5 * 60_000;
+export const SEEN_SIGNALS_MAX = 4_096;
+/**
+ * Inbound offers (a SIGNAL or relayed signal that would create a connection), per source id
+ * and in total, checked after the source is authenticated and before the connection budget.
+ * Honest offers come one per channel a peer opens to us: about 45 an hour per node while a
+ * network grows at 1.5 x N an hour, a few an hour under churn. The most from one source is a
+ * tab reloaded in a loop (e2e/network.spec.ts reloads one 60 times or more), which redials each
+ * peer once per page load, and a load takes more than the 2 s per offer a source may sustain.
+ * The total bounds what a burst of fresh keys makes a node create, 'needed' offers included,
+ * which the connection bucket does not pace, and keeps one source from taking every token.
+ */
+export const OFFERS_PER_SOURCE_PER_HOUR = 1_800;
+export const OFFER_BURST_PER_SOURCE = 30;
+export const OFFERS_PER_HOUR = 3_600;
+export const OFFER_BURST = 60;
 /** Period of the self-lookup that heals the nearest set, and of the random-id lookup. */
 export const REFRESH_INTERVAL_MS = 10 * 60_000;
 /**

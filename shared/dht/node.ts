@@ -5,7 +5,7 @@
  * clock, randomness, storage, crypto, bootstrap) is handed in, so the same class runs in a tab,
  * in Node, and ten thousand times over in the simulator.
  */
-import { ConnectionBudget, KeyedTokenBuckets } from './budget.ts';
+import { ConnectionBudget, KeyedTokenBuckets, RequestLimits } from './budget.ts';
 import { Channels, type Peer } from './channels.ts';
 import type { Clock } from '../lib/clock.ts';
 import { Ticker } from '../lib/ticker.ts';
@@ -26,6 +26,7 @@ import type { Method, RequestBodyOf, RequestFrame, ResponseBodyOf, Route } from 
 import type { Random } from '../lib/random.ts';
 import { closestSet, decideRoute, estimateNetworkSize, firstHops, hopLimit, type Neighbour } from './router.ts';
 import { RoutingTable, type Contact } from './routing-table.ts';
+import { checkSignal, SeenSignatures, signSignal } from './signal-auth.ts';
 import { rememberedNeighbours, saveRoutingSnapshot } from './routing-snapshot.ts';
 import type { Reply } from './rpc.ts';
 import { Stats } from '../lib/stats.ts';
@@ -57,6 +58,10 @@ export class KademliaNode implements ServiceHost {
   private readonly handlers = new Map<Method, Handler>();
   private readonly services: NodeService[] = [];
   private readonly forwardLimits = new KeyedTokenBuckets(FORWARD_RATE_PER_NEIGHBOUR_PER_S / 1000, FORWARD_RATE_PER_NEIGHBOUR_PER_S);
+  /** Every request a neighbour sends passes these first (budget.ts RequestLimits). */
+  private readonly requestLimits = new RequestLimits();
+  /** Signatures of the routed SIGNALs accepted lately: a repeat is a replay. */
+  private readonly seenSignals = new SeenSignatures();
   private closed = false;
 
   constructor(readonly options: NodeOptions) {
@@ -241,7 +246,7 @@ export class KademliaNode implements ServiceHost {
   overlayPath(targetHex: string): SignalPath {
     const key = idFromHex(targetHex)!;
     return async (payload) => {
-      const body = { from: this.hex, to: targetHex, conn: payload.conn, data: JSON.stringify(payload.data) };
+      const body = await signSignal(this.options.identity, targetHex, payload.conn, JSON.stringify(payload.data), this.clock.now(), this.ops);
       const [res] = await this.routeFromHere('SIGNAL', body, key, 1, { leave: true });
       if (!res) throw new PeerchatError(ErrorCode.NoRoute, `No route to ${targetHex.slice(0, 8)}`);
       if (res.busyMs !== undefined) return { busyMs: res.busyMs };
@@ -282,9 +287,19 @@ export class KademliaNode implements ServiceHost {
     return bucketIndex(this.id, id) <= this.table.nearBoundary(r) + 1 || this.table.wouldWant(id, r, this.config.farChannelsPerBucket);
   }
 
+  /**
+   * A routed SIGNAL that reached this node. Its sender is authenticated (signal-auth.ts) before
+   * anything else: a forged or replayed one is dropped with a counted reason, before any
+   * connection object exists or any budget is spent.
+   */
   private async onSignalRequest(b: RequestBodyOf<'SIGNAL'>, ctx: { routed: boolean }): Promise<ResponseBodyOf<'SIGNAL'>> {
     if (!ctx.routed) throw new PeerchatError(ErrorCode.BadRequest, 'SIGNAL must be routed');
-    if (b.to !== this.hex) throw new PeerchatError(ErrorCode.NotFound, 'No such node here');
+    const refused = await checkSignal(b, this.hex, this.clock.now(), this.seenSignals, this.ops);
+    if (refused) {
+      this.stats.count(`signal-drop-${refused}`);
+      if (refused === 'not-for-us') throw new PeerchatError(ErrorCode.NotFound, 'No such node here');
+      throw new PeerchatError(ErrorCode.Rejected, `SIGNAL refused: ${refused}`);
+    }
     const data = parseSignalBatch(b.data);
     if (data === null) throw new PeerchatError(ErrorCode.BadRequest, 'Malformed signal batch');
     const reply = await this.handleSignal(b.from, { conn: b.conn, data });
@@ -316,6 +331,7 @@ export class KademliaNode implements ServiceHost {
 
   private onPeerClosed(peer: Peer, reason: string, byUs: boolean): void {
     this.forwardLimits.delete(peer.hex);
+    this.requestLimits.forget(peer.hex);
     if (this.closed) return;
     this.stats.count(`channel-lost-${reason.replace(/\W+/g, '-')}`);
     // Closed by us (pruned): still a good contact. Lost otherwise: forget it.
@@ -325,8 +341,26 @@ export class KademliaNode implements ServiceHost {
     this.maintenance.neighbourhoodMaybeChanged();
   }
 
+  /**
+   * Every request a neighbour sends, whatever its method, answered here or forwarded: it passes
+   * the neighbour's token bucket and in-flight cap first, and over either is answered BUSY with
+   * no work done (counted as request-refused-rate / request-refused-in-flight).
+   */
   private async onRequest(peer: Peer, req: RequestFrame, reply: Reply): Promise<void> {
     if (this.closed) return;
+    const refused = this.requestLimits.admit(peer.hex, this.clock.now());
+    if (refused) {
+      this.stats.count(`request-refused-${refused}`);
+      return reply.error(ErrorCode.Busy, refused === 'rate' ? 'Too many requests; slow down' : 'Too many requests in flight');
+    }
+    try {
+      await this.serve(peer, req, reply);
+    } finally {
+      this.requestLimits.done(peer.hex);
+    }
+  }
+
+  private async serve(peer: Peer, req: RequestFrame, reply: Reply): Promise<void> {
     if (req.r) return this.onRouted(peer, req, req.r, reply);
     try {
       reply.ok(await this.arrive(req.m, req.b, { from: peer, routed: false, key: null }));

@@ -15,7 +15,7 @@ async function network(n: number, seed: number): Promise<SimNode[]> {
 const SAMPLES = [
   '{"t":"req","id":7,"m":"PING","b":{}}',
   '{"t":"req","id":8,"m":"FIND_NODE","r":{"k":"' + 'a'.repeat(40) + '","h":1,"max":20,"ms":9000},"b":{"target":"' + 'a'.repeat(40) + '"}}',
-  '{"t":"req","id":9,"m":"SIGNAL","r":{"k":"' + 'b'.repeat(40) + '","h":1,"max":20,"ms":9000},"b":{"from":"' + 'c'.repeat(40) + '","to":"' + 'b'.repeat(40) + '","conn":"x","data":"[]"}}',
+  '{"t":"req","id":9,"m":"SIGNAL","r":{"k":"' + 'b'.repeat(40) + '","h":1,"max":20,"ms":9000},"b":{"from":"' + 'c'.repeat(40) + '","to":"' + 'b'.repeat(40) + '","conn":"x","data":"[]","key":"' + 'A'.repeat(43) + '","at":1700000000000,"sig":"' + 'A'.repeat(86) + '"}}',
   '{"t":"res","id":3,"b":{"nodes":[]}}',
   '{"t":"err","id":3,"code":"TIMEOUT","msg":"late"}',
   '{"t":"hello","key":"' + 'A'.repeat(43) + '","sig":"' + 'A'.repeat(86) + '"}',

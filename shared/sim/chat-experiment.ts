@@ -53,6 +53,8 @@ export interface ChatExperimentResult extends ChatExperimentOptions {
   scenariosFailed: number;
   failures: Record<string, number>;
   massDeparted: number;
+  /** Requests and offers honest nodes refused for capacity (Simulation.refusedForCapacity): 0. */
+  honestRefused: number;
   wallMs: number;
 }
 
@@ -197,6 +199,7 @@ export async function runChatExperiment(o: ChatExperimentOptions): Promise<ChatE
     if (status === 'delivered') receiptsAtSender++;
   }
   const within = after.filter((ms) => ms <= DELIVERY_WINDOW_MS).length;
+  const honestRefused = sim.refusedForCapacity();
   sim.close();
   return {
     ...o,
@@ -216,6 +219,7 @@ export async function runChatExperiment(o: ChatExperimentOptions): Promise<ChatE
     scenariosFailed: failedScenarios,
     failures,
     massDeparted,
+    honestRefused,
     wallMs: Math.round(performance.now() - wallStart),
   };
 }

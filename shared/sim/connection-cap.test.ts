@@ -13,5 +13,7 @@ describe('the connection budget over a simulated day', () => {
     expect(r.maxConnectionsCreated).toBeLessThan(CONNECTION_CAP);
     expect(r.departures).toBeGreaterThan(7000);
     expect(r.trueClosestFraction).toBeGreaterThanOrEqual(0.99);
+    // A day of honest churn never meets the request or offer limits.
+    expect(r.honestRefused).toBe(0);
   });
 });

@@ -52,6 +52,8 @@ export interface ExperimentResult {
   latencyMs: Summary;
   maxLatencyMs: number;
   maxConnectionsCreated: number;
+  /** Requests and offers honest nodes refused for capacity (Simulation.refusedForCapacity): 0. */
+  honestRefused: number;
   channelsPerNode: Summary;
   departures: number;
   heapPerNodeKiB: number;
@@ -116,6 +118,7 @@ export async function runExperiment(o: ExperimentOptions): Promise<ExperimentRes
   const lookupWallMs = Math.round(performance.now() - lookupStart);
   const channels = [...sim.live.values()].map((s) => s.node.neighbours().length);
   const maxConnectionsCreated = sim.maxConnectionsCreated();
+  const honestRefused = sim.refusedForCapacity();
   const estimated = hopLimit(sim.live.size);
   sim.close();
   return {
@@ -134,6 +137,7 @@ export async function runExperiment(o: ExperimentOptions): Promise<ExperimentRes
     latencyMs: summarize(results.map((r) => r.latency)),
     maxLatencyMs: Math.max(0, ...results.map((r) => r.latency)),
     maxConnectionsCreated,
+    honestRefused,
     channelsPerNode: summarize(channels),
     departures: sim.departures,
     heapPerNodeKiB: Math.round(heapPerNodeKiB * 10) / 10,

@@ -10,6 +10,7 @@ import type { EnvelopeWire, UserRecordWire } from '../chat/wire.ts';
 import { createIdentity, type Identity } from '../lib/crypto.ts';
 import { toBase64Url } from '../lib/encoding.ts';
 import { idToHex } from '../lib/id.ts';
+import { signSignal } from '../dht/signal-auth.ts';
 import { errorFrame, hello, methods, request, response, type Method, type RequestBodyOf, type ResponseBodyOf, type Route } from '../dht/protocol.ts';
 import { ErrorCode } from '../lib/errors.ts';
 import type { Simulation } from './simulation.ts';
@@ -71,10 +72,13 @@ export async function validFrames(sim: Simulation, victimHex: string, cast: Cast
   const carolKey = toBase64Url(carol.signingPublic);
   const ack = { key: carolKey, tombstones: [tombstone] };
   const holderAck = await sim.until(signHolderAck({ hex: idToHex(stranger.nodeId), signingKey: stranger.signingPublic, sign: (d) => sim.ops.sign(stranger, d) }, envelopeHash(other), carolHex));
+  // Signed by the stranger, so the victim's handler gets past the signature (once: a repeat is
+  // a replay) and reaches the offer limits and the budget.
+  const signal = await sim.until(signSignal(stranger, victimHex, 'fz_1', '[]', now, sim.ops));
   const bodies: { [M in Method]: { req: RequestBodyOf<M>; res: ResponseBodyOf<M>; key: string } } = {
     PING: { req: {}, res: {}, key: victimHex },
     FIND_NODE: { req: { target: carolHex }, res: { nodes: [victimHex, carolHex] }, key: carolHex },
-    SIGNAL: { req: { from: idToHex(stranger.nodeId), to: victimHex, conn: 'fz_1', data: '[]' }, res: { data: '[]', busyMs: 1_000 }, key: victimHex },
+    SIGNAL: { req: signal, res: { data: '[]', busyMs: 1_000 }, key: victimHex },
     FIND_VALUE: { req: { key: recordHex }, res: { record, nodes: [carolHex] }, key: recordHex },
     STORE: { req: { record }, res: { stored: true, record }, key: recordHex },
     MAILBOX_STORE: { req: { envelope: other, copies: 2 }, res: { stored: true, acks: [holderAck, holderAck], ack }, key: carolHex },

@@ -13,7 +13,7 @@
 import fc from 'fast-check';
 import { Chat } from '../chat/chat.ts';
 import { recordKey, recordToWire } from '../chat/records.ts';
-import { LOOKUP_TIMEOUT_MS } from '../dht/constants.ts';
+import { LOOKUP_TIMEOUT_MS, REQUESTS_PER_NEIGHBOUR_PER_S } from '../dht/constants.ts';
 import { methods, parseFrame, request, type Method } from '../dht/protocol.ts';
 import { idToHex } from '../lib/id.ts';
 import { SeededRandom } from '../lib/random.ts';
@@ -47,6 +47,11 @@ export interface DhtFuzzReport {
 /** Frames sent between two steps of the simulation, and the simulated time a step takes. */
 const BATCH = 250;
 const STEP_MS = 20;
+/**
+ * A batch of requests takes as long as the victim's request bucket needs to admit it (dht/budget.ts
+ * RequestLimits): faster, most of them would be answered BUSY and never reach their handler.
+ */
+const REQUEST_STEP_MS = Math.ceil((1_000 * BATCH) / REQUESTS_PER_NEIGHBOUR_PER_S);
 /** Methods the victim's own code is made to ask the puppet (askAsCaller), and the replies kept for it per batch. */
 const CALLERS = new Set(['FIND_NODE', 'FIND_VALUE', 'MAILBOX_STORE']);
 const CALLER_SHARE = 25;
@@ -92,7 +97,12 @@ class DhtFuzz {
     await this.setUp();
     await this.preHello();
     const asPuppet = (text: string) => void this.puppet.send(text);
-    for (const m of methods()) await this.feed(`req:${m}`, this.mixed(this.valid.requests[m]), asPuppet);
+    for (const m of methods()) {
+      // Signed now: requests paced to the bucket take minutes, and a signed fetch or SIGNAL
+      // goes stale after five.
+      this.valid = await validFrames(this.sim, this.victim.node.hex, this.cast, this.victim.identity);
+      await this.feed(`req:${m}`, this.mixed(this.valid.requests[m]), asPuppet, REQUEST_STEP_MS);
+    }
     for (const m of methods()) await this.responses(`res:${m}`, m, [this.valid.responses[m]]);
     await this.responses('err', 'PING', [this.valid.err]);
     await this.feed('hello', this.mixed([this.valid.hello]), asPuppet);
@@ -209,7 +219,7 @@ class DhtFuzz {
   }
 
   /** Feeds one kind's frames through `send`, a batch per simulation step. */
-  private async feed(kind: string, frames: Iterable<string>, send: (text: string) => void): Promise<void> {
+  private async feed(kind: string, frames: Iterable<string>, send: (text: string) => void, stepMs = STEP_MS): Promise<void> {
     this.ledger.begin(kind);
     let n = 0;
     for (const text of frames) {
@@ -220,7 +230,7 @@ class DhtFuzz {
       } catch (err) {
         this.trap.record(err, text);
       }
-      if (++n % BATCH === 0) await this.step(STEP_MS);
+      if (++n % BATCH === 0) await this.step(stepMs);
     }
     await this.finish(kind);
   }

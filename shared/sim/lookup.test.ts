@@ -9,6 +9,8 @@ describe('lookups in a simulated network', () => {
     expect(r.failedLookups).toBe(0);
     expect(r.maxHopsSeen).toBeLessThanOrEqual(r.hopLimit);
     expect(r.messagesPerLookup.median).toBeLessThanOrEqual(24);
+    // The per-neighbour request limits and the offer limits never refuse honest traffic.
+    expect(r.honestRefused).toBe(0);
   });
 
   it('at N = 1,000 with 30% of nodes leaving per hour, at least 99% of lookups return the true 8 closest live nodes', { timeout: 15 * 60_000 }, async () => {
@@ -16,5 +18,6 @@ describe('lookups in a simulated network', () => {
     expect(r.departures).toBeGreaterThan(300);
     expect(r.trueClosestFraction).toBeGreaterThanOrEqual(0.99);
     expect(r.maxLatencyMs).toBeLessThanOrEqual(10_000);
+    expect(r.honestRefused).toBe(0);
   });
 });

@@ -13,5 +13,7 @@ describe('offline delivery under churn', () => {
     expect(r.scenariosFailed).toBe(0);
     // The receipts, sealed back to senders who were away, reach them too.
     expect(r.receiptsAtSender).toBe(r.offlineMessages);
+    // Chat traffic too stays within the per-neighbour request and the offer limits.
+    expect(r.honestRefused).toBe(0);
   });
 });

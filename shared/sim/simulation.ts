@@ -58,6 +58,8 @@ export class Simulation {
   readonly live = new Map<string, SimNode>();
   /** Connections created by sessions that have ended, for the lifetime-cap property. */
   maxCreatedByEnded = 0;
+  /** Requests and offers refused for capacity by sessions that have ended (refusedForCapacity). */
+  private refusedByEnded = 0;
   departures = 0;
   private readonly liveList: string[] = [];
   private readonly access = new Map<string, number>();
@@ -126,6 +128,7 @@ export class Simulation {
     this.liveList[i] = this.liveList[this.liveList.length - 1]!;
     this.liveList.pop();
     this.maxCreatedByEnded = Math.max(this.maxCreatedByEnded, sim.transport.created);
+    this.refusedByEnded += refusedCount(sim.node);
     sim.node.close();
     sim.transport.close();
     this.access.delete(sim.name);
@@ -207,6 +210,17 @@ export class Simulation {
     return max;
   }
 
+  /**
+   * Requests and offers every session (live or ended) refused for capacity: a neighbour over its
+   * request bucket or in-flight cap, over the forwarding rate, or offers over the offer limits.
+   * An honest network must never hit these (the issue's `honestRefused`).
+   */
+  refusedForCapacity(): number {
+    let n = this.refusedByEnded;
+    for (const s of this.live.values()) n += refusedCount(s.node);
+    return n;
+  }
+
   close(): void {
     for (const s of [...this.live.values()]) this.leave(s);
   }
@@ -268,4 +282,13 @@ export class Simulation {
       this.clock.setTimeout(() => void this.spawn(next), 60_000 + this.random.float() * 240_000);
     }, sessionMs);
   }
+}
+
+/** The counters of refusals for capacity (dht/node.ts, dht/channels.ts). */
+const REFUSED_COUNTERS = ['request-refused-rate', 'request-refused-in-flight', 'forward-rate-limited', 'offer-limited-source', 'offer-limited-total'];
+
+function refusedCount(node: KademliaNode): number {
+  let n = 0;
+  for (const name of REFUSED_COUNTERS) n += node.stats.get(name);
+  return n;
 }

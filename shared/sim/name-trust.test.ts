@@ -88,9 +88,12 @@ describe('names against dishonest nodes', () => {
       const found = await sim.until(from.records.resolve('carol'));
       expect(found?.signingKey).toEqual(carol.node.identity.signingPublic);
     }
-    // Five of eight would be a majority: then the lookup follows them (a takeover needs that).
-    const more = [holders[1]!, holders[2]!];
-    for (const liar of more) liar.node.handle('FIND_VALUE', async () => ({ record: lie, nodes: liar.node.closestTo(key).map((n) => n.hex) }));
+    const lieAt = (liar: SimNode) => liar.node.handle('FIND_VALUE', async () => ({ record: lie, nodes: liar.node.closestTo(key).map((n) => n.hex) }));
+    // Four of eight: no majority, and the user is told the name is not found, and why.
+    lieAt(holders[1]!);
+    await expect(sim.until(bob.records.resolve('carol'))).rejects.toMatchObject({ code: 'NOT_FOUND', message: expect.stringMatching(/^User not found: .* disagree/) });
+    // Five of eight are a majority: then the lookup follows them (a takeover needs that).
+    lieAt(holders[2]!);
     const taken = await sim.until(bob.records.resolve('carol'));
     expect(taken?.signingKey).toEqual(mallory.signingPublic);
   });

@@ -12,6 +12,12 @@ export const JOIN_REREAD_DELAY_MS = 2_000;
  * after it, the name stays with the record held until that record expires.
  */
 export const NAME_CONTEST_WINDOW_MS = 60_000;
+/**
+ * Inside the contest window, how many more nearby holders must have pushed a key for it to
+ * displace another; closer counts fall to the contest hash. One is not enough: two Joins that
+ * reach different holders first would each be pushed to the other and swap them.
+ */
+export const CONTEST_BACKING_MARGIN = 2;
 /** Names one signing key may hold at one holder. */
 export const MAX_NAMES_PER_KEY = 4;
 /**

@@ -217,9 +217,38 @@ describe('chooseRecord', () => {
     const a = await make(alice);
     const m = await make(mallory);
     const backers = (record: UserRecord, n: number) => (key: Uint8Array) => (compareBytes(key, record.signingKey) === 0 ? n : 0);
-    // A liar pushed m first; two honest holders push a.
-    expect(chooseRecord(heldSince(m), a, NOW, (k) => backers(a, 2)(k) + backers(m, 1)(k))).toBe('replace');
-    expect(chooseRecord(heldSince(a), m, NOW, (k) => backers(a, 2)(k) + backers(m, 1)(k))).toBe('keep');
+    // A liar pushed m first; three honest holders push a.
+    expect(chooseRecord(heldSince(m), a, NOW, (k) => backers(a, 3)(k) + backers(m, 1)(k))).toBe('replace');
+    expect(chooseRecord(heldSince(a), m, NOW, (k) => backers(a, 3)(k) + backers(m, 1)(k))).toBe('keep');
+    // One push more either way is no verdict: the contest hash decides.
+    const winner = compareBytes(contestHash(a), contestHash(m)) < 0 ? a : m;
+    const loser = winner === a ? m : a;
+    expect(chooseRecord(heldSince(winner), loser, NOW, (k) => backers(loser, 2)(k) + backers(winner, 1)(k))).toBe('keep');
+  });
+
+  it('of two simultaneous Joins that reach different holders first, one wins at all eight, whatever order pushes arrive in', () => {
+    const [a, b] = [fakeRecord(alice.signingPublic, NOW, 1), fakeRecord(mallory.signingPublic, NOW, 1)];
+    const winner = compareBytes(contestHash(a), contestHash(b)) < 0 ? a : b;
+    type Msg = { to: number; from: number | null; record: UserRecord };
+    fc.assert(
+      fc.property(fc.infiniteStream(fc.nat()), (picks) => {
+        // Holder 0 gets a's routed STORE, holder 1 b's; a holder that keeps a routed record
+        // pushes it to the other seven (record-service.ts), and pushes arrive in any order.
+        const held: (HeldName | undefined)[] = Array(8).fill(undefined);
+        const pushes = held.map(() => new Map<number, Uint8Array>());
+        const queue: Msg[] = [{ to: 0, from: null, record: a }, { to: 1, from: null, record: b }];
+        while (queue.length > 0) {
+          const { to, from, record } = queue.splice(picks.next().value % queue.length, 1)[0]!;
+          if (from !== null) pushes[to]!.set(from, record.signingKey);
+          const backing = (k: Uint8Array) => [...pushes[to]!.values()].filter((v) => compareBytes(v, k) === 0).length;
+          if (chooseRecord(held[to], record, NOW, backing) === 'keep') continue;
+          held[to] = { record, since: held[to]?.since ?? NOW };
+          if (from === null) for (let j = 0; j < 8; j++) if (j !== to) queue.push({ to: j, from: to, record });
+        }
+        expect(held.map((h) => h?.record)).toEqual(Array(8).fill(winner));
+      }),
+      { numRuns: 200 },
+    );
   });
 
   it('never stores an incoming record that has already expired', async () => {

@@ -3,7 +3,7 @@
  * to the name's key (ARCHITECTURE.md, "Names"). This file creates, checks and chooses between
  * records; storing and routing them is the node's job.
  */
-import { NAME_CONTEST_WINDOW_MS, RECORD_TTL_MS, USERNAME_PATTERN } from './constants.ts';
+import { CONTEST_BACKING_MARGIN, NAME_CONTEST_WINDOW_MS, RECORD_TTL_MS, USERNAME_PATTERN } from './constants.ts';
 import { KEY_BYTES, SIGNATURE_BYTES, type CryptoOps, type Identity } from '../lib/crypto.ts';
 import { concatBytes, fromBase64Url, lengthPrefixed, toBase64Url, uint64, utf8Encode } from '../lib/encoding.ts';
 import { ErrorCode, PeerchatError } from '../lib/errors.ts';
@@ -139,9 +139,9 @@ export type Backing = (signingKey: Uint8Array) => number;
  * - the same key with a higher seq replaces (an old copy cannot roll a refresh back);
  * - once the holder has kept a record for the name NAME_CONTEST_WINDOW_MS, no other key
  *   displaces it until it expires: first come, by the holder's own clock;
- * - inside the window, the key more nearby holders pushed wins (a holder new to the name
- *   follows the others, not whoever pushed first), then the lower contestHash, which every
- *   holder computes alike: of two simultaneous Joins, one wins everywhere.
+ * - inside the window, a key CONTEST_BACKING_MARGIN more nearby holders pushed wins (a holder
+ *   new to the name follows the others, not whoever pushed first); else the lower contestHash,
+ *   which every holder computes alike: of two simultaneous Joins, one wins everywhere.
  */
 export function chooseRecord(held: HeldName | undefined, incoming: UserRecord, now: number, backing: Backing = () => 0): 'keep' | 'replace' {
   if (incoming.expiresAt <= now) return 'keep'; // defensive: an expired record never wins
@@ -150,7 +150,7 @@ export function chooseRecord(held: HeldName | undefined, incoming: UserRecord, n
   if (idEquals(current.signingKey, incoming.signingKey)) return incoming.seq > current.seq ? 'replace' : 'keep';
   if (now - held.since >= NAME_CONTEST_WINDOW_MS) return 'keep';
   const votes = backing(incoming.signingKey) - backing(current.signingKey);
-  if (votes !== 0) return votes > 0 ? 'replace' : 'keep';
+  if (Math.abs(votes) >= CONTEST_BACKING_MARGIN) return votes > 0 ? 'replace' : 'keep';
   return compareBytes(contestHash(incoming), contestHash(current)) < 0 ? 'replace' : 'keep';
 }
 

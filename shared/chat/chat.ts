@@ -50,7 +50,7 @@ export class Chat {
   private readonly outbox: Outbox;
   private readonly inbox: Inbox;
   private readonly timers: TimerSet;
-  /** Set when the closest nodes hold another key's record for our name. */
+  /** Set when most of the name's holders keep another key's record for our name. */
   nameLost = false;
 
   readonly node: NodeContext;
@@ -80,8 +80,8 @@ export class Chat {
 
   /**
    * Claims `rawName` for this node's identity: publishes the signed record at the nodes closest
-   * to the name, reads it back after JOIN_REREAD_DELAY_MS, and fails with NameTaken when another
-   * key holds it. The node must have joined.
+   * to the name, reads it back after JOIN_REREAD_DELAY_MS, and fails with NameTaken when most of
+   * the name's holders keep another key (or they disagree). The node must have joined.
    */
   static async register(host: ChatHost, identity: Identity, rawName: string, options: ChatOptions = {}): Promise<Chat> {
     const { node } = host;
@@ -92,6 +92,7 @@ export class Chat {
     const record = await createRecord(identity, node.ops, { name, registeredAt: now, seq: 1, now });
     const result = await host.records.publish(record);
     if (result.status === 'taken') throw new PeerchatError(ErrorCode.NameTaken, `The username “${name}” is taken. Pick another.`);
+    if (result.status === 'contested') throw new PeerchatError(ErrorCode.NameTaken, `The username “${name}” may be taken: the nodes that hold it disagree. Pick another, or retry in a minute.`);
     await node.store.put('meta', 'profile', profile);
     const chat = new Chat(host, identity, profile, options.events);
     chat.begin(false);
@@ -141,7 +142,8 @@ export class Chat {
   }
 
   /**
-   * FindUser: resolves the name's record through the DHT, verifies it and pins its keys. A pinned
+   * FindUser: resolves the name's record through the DHT (the record most of the name's holders
+   * keep; holders that disagree are "User not found"), verifies it and pins its keys. A pinned
    * contact whose record now shows another key keeps its old key and gets a warning. A contact
    * made by a message (unverified) is confirmed, or re-pinned to the record's key when the
    * record contradicts it (senders.ts).
@@ -286,6 +288,8 @@ export class Chat {
       this.profile = profile;
       const record = await createRecord(this.identity, node.ops, { name: profile.name, registeredAt: profile.registeredAt, seq: profile.seq, now: node.clock.now() });
       const result = await this.records.publish(record);
+      // Holders that disagree are no verdict: the name is not reported lost, and read again soon.
+      if (result.status === 'contested') throw new PeerchatError(ErrorCode.NotFound, 'The nodes that hold the name disagree.');
       const lost = result.status === 'taken';
       if (lost !== this.nameLost) {
         this.nameLost = lost;

@@ -6,6 +6,25 @@ export const MAX_MESSAGE_BODY_BYTES = 16 * 1024;
 export const RECORD_TTL_MS = 30 * 24 * 3600_000;
 export const RECORD_REPUBLISH_MS = 3600_000;
 export const JOIN_REREAD_DELAY_MS = 2_000;
+/**
+ * How long after a holder first stores a record for a name (by its own clock) another key may
+ * still displace it: two Joins of one name in this window are settled the same way everywhere;
+ * after it, the name stays with the record held until that record expires.
+ */
+export const NAME_CONTEST_WINDOW_MS = 60_000;
+/**
+ * Inside the contest window, how many more nearby holders must have pushed a key for it to
+ * displace another; closer counts fall to the contest hash. One is not enough: two Joins that
+ * reach different holders first would each be pushed to the other and swap them.
+ */
+export const CONTEST_BACKING_MARGIN = 2;
+/** Names one signing key may hold at one holder. */
+export const MAX_NAMES_PER_KEY = 4;
+/**
+ * A holder takes a direct STORE only when it is among the r + this many closest to the name by
+ * its own channels: room for churn, and no room for junk from anywhere.
+ */
+export const NAME_HOLDER_SLACK = 4;
 export const USERNAME_PATTERN = /^[a-z0-9_-]{3,32}$/;
 /** A holder keeps a mailbox entry (and a tombstone) this long from its own receive time. */
 export const MAILBOX_RETENTION_MS = 14 * 24 * 3600_000;

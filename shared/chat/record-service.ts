@@ -1,37 +1,52 @@
 /**
- * User records in the DHT (ARCHITECTURE.md, "Names"): holders verify, choose by the first-come
- * rule, persist before acknowledging, replicate to the r closest and push to closer nodes they
- * meet; owners publish and re-read to learn whether the name is theirs.
+ * User records in the DHT (ARCHITECTURE.md, "Names"): holders verify, choose by the holder-local
+ * first-come rule (records.ts chooseRecord), persist before acknowledging, replicate to the r
+ * closest and push to closer nodes they meet; lookups ask each of the name's r closest and take
+ * the record most of them keep; owners publish and re-read to learn whether the name is theirs.
  */
-import { JOIN_REREAD_DELAY_MS } from './constants.ts';
+import { JOIN_REREAD_DELAY_MS, MAX_NAMES_PER_KEY, NAME_CONTEST_WINDOW_MS, NAME_HOLDER_SLACK } from './constants.ts';
 import { ErrorCode, PeerchatError } from '../lib/errors.ts';
-import { idEquals, idToHex, type NodeId } from '../lib/id.ts';
+import { toBase64Url } from '../lib/encoding.ts';
+import { closestHexes, idEquals, idFromHex, idToHex, type NodeId } from '../lib/id.ts';
 import { LazyMap } from '../lib/lazy-map.ts';
-import type { NodeContext, NodeService, Peer } from '../dht/context.ts';
+import type { HandlerContext, NodeContext, NodeService, Peer } from '../dht/context.ts';
 import { TimerSet } from '../lib/clock.ts';
 import type { RequestBodyOf, ResponseBodyOf } from '../dht/protocol.ts';
 import type { UserRecordWire } from './wire.ts';
-import { chooseRecord, recordFromWire, recordKey, recordToWire, verifyRecord, type UserRecord } from './records.ts';
+import { chooseRecord, majorityRecord, recordFromWire, recordKey, recordToWire, verifyRecord, type Resolution, type UserRecord } from './records.ts';
 
 interface Held {
   record: UserRecord;
   key: NodeId;
+  /** When this node first stored a record for the name (its own clock): chooseRecord's window. */
+  since: number;
+  /** Inside the contest window: each nearby pusher's latest signing key (base64url). */
+  pushes: Map<string, string> | null;
   /** Neighbours known to hold this exact record, so pushes are not repeated. */
   pushedTo: Set<string>;
 }
 
 /** Records a holder keeps at most: bounds what strangers can make it store. */
 const MAX_HELD_RECORDS = 10_000;
+/** A full table is swept for expired and far records at most this often (a sweep reads all). */
+const FULL_SWEEP_INTERVAL_MS = 60_000;
 
-export type PublishResult = { status: 'ok'; holders: number } | { status: 'taken'; by: UserRecord };
+export type PublishResult = { status: 'ok'; holders: number } | { status: 'taken'; by: UserRecord } | { status: 'contested' };
 
 export class RecordService implements NodeService {
   private readonly held = new LazyMap<string, Held>();
+  /** Name keys held per signing key (base64url): the MAX_NAMES_PER_KEY cap. */
+  private readonly byKey = new Map<string, Set<string>>();
+  private lastSweepAt = -Infinity;
   private readonly timers: TimerSet;
   /** Publishes waiting to read their name back: close() fails them instead of leaving them hanging. */
   private waiting: Set<(err: PeerchatError) => void> | null = null;
 
-  constructor(private readonly node: NodeContext) {
+  /** `maxHeld`: the table's size (smaller only in tests). */
+  constructor(
+    private readonly node: NodeContext,
+    private readonly maxHeld = MAX_HELD_RECORDS,
+  ) {
     this.timers = new TimerSet(node.ticker);
     node.handle('STORE', (b, ctx) => this.onStore(b, ctx));
     node.handle('FIND_VALUE', (b) => this.onFindValue(b));
@@ -51,7 +66,8 @@ export class RecordService implements NodeService {
         node.stats.count('record-dropped-from-disk');
         continue;
       }
-      this.held.set(keyHex, { record, key: recordKey(record.name), pushedTo: new Set() });
+      // Kept before the restart: past its contest window.
+      this.keep(keyHex, { record, key: recordKey(record.name), since: node.clock.now() - NAME_CONTEST_WINDOW_MS, pushes: null, pushedTo: new Set() });
     }
   }
 
@@ -63,7 +79,7 @@ export class RecordService implements NodeService {
 
   /**
    * Publishes the owner's record at the r closest nodes, waits JOIN_REREAD_DELAY_MS, and reads
-   * it back: the name is ours only if what the closest nodes now hold is our record.
+   * it back: the name is ours only if most of the name's holders now keep our key.
    */
   async publish(record: UserRecord): Promise<PublishResult> {
     const { node } = this;
@@ -71,32 +87,81 @@ export class RecordService implements NodeService {
     const stored = await node.routeFromHere('STORE', { record: recordToWire(record) }, key, 2);
     if (stored.length === 0) throw new PeerchatError(ErrorCode.NoRoute, 'Could not reach the nodes that hold names; check the connection and retry.');
     await this.wait(JOIN_REREAD_DELAY_MS);
-    const found = await this.resolve(record.name);
-    if (found && !idEquals(found.signingKey, record.signingKey)) return { status: 'taken', by: found };
-    if (!found) throw new PeerchatError(ErrorCode.NoRoute, 'The record did not read back; retry.');
+    const found = await this.resolution(record.name);
+    if (found.status === 'contested') return { status: 'contested' };
+    if (found.status === 'none') throw new PeerchatError(ErrorCode.NoRoute, 'The record did not read back; retry.');
+    if (!idEquals(found.record.signingKey, record.signingKey)) return { status: 'taken', by: found.record };
     return { status: 'ok', holders: stored.filter((s) => s.stored).length };
   }
 
   /**
-   * Resolves a name through two disjoint paths; the first-come rule picks between answers. Null
-   * means the closest nodes answered and none holds the name; no answer at all throws NoRoute.
+   * The record most of the name's holders keep (resolution). Null means the holders answered
+   * and none holds the name; a name its holders disagree on fails with NOT_FOUND ("User not
+   * found", and why); no answer at all throws NoRoute.
    */
   async resolve(name: string): Promise<UserRecord | null> {
+    const found = await this.resolution(name);
+    if (found.status === 'found') return found.record;
+    if (found.status === 'none') return null;
+    throw new PeerchatError(ErrorCode.NotFound, `User not found: the nodes that hold “${name}” disagree about whose it is. Try again later.`);
+  }
+
+  /**
+   * Asks each of a name's r closest nodes what it keeps and counts the answers (records.ts
+   * majorityRecord). Who they are comes from FIND_VALUE routed over two disjoint paths, merged
+   * with this node's own view; each is then asked itself (directly when it is a neighbour,
+   * else routed to its id, counted only when the node that answered lists that id as itself).
+   */
+  async resolution(name: string): Promise<Resolution> {
     const { node } = this;
     const key = recordKey(name);
-    const answers = await node.routeFromHere('FIND_VALUE', { key: idToHex(key) }, key, 2);
-    if (answers.length === 0) throw new PeerchatError(ErrorCode.NoRoute, 'Could not reach the nodes that hold names; check the connection and retry.');
-    let best: UserRecord | undefined;
-    for (const a of answers) {
-      const record = a.record ? recordFromWire(a.record) : null;
-      if (!record || record.name !== name) continue;
-      if ((await verifyRecord(record, node.clock.now(), node.ops)) !== 'ok') {
-        node.stats.count('record-rejected-in-answer');
-        continue;
-      }
-      if ((chooseRecord(best, record, node.clock.now())) === 'replace') best = record;
+    const body = { key: idToHex(key) };
+    const first = await node.routeFromHere('FIND_VALUE', body, key, 2);
+    if (first.length === 0) throw new PeerchatError(ErrorCode.NoRoute, 'Could not reach the nodes that hold names; check the connection and retry.');
+    const seen = new Set<string>(node.closestTo(key).map((n) => n.hex));
+    for (const a of first) for (const hex of a.nodes) seen.add(hex);
+    const holders = closestHexes(body.key, [...seen], node.replication);
+    const checked = new Map<string, Promise<boolean>>();
+    const answers = await Promise.all(holders.map((hex) => this.ask(hex, name, checked)));
+    const answered = answers.filter((a) => a !== undefined);
+    if (answered.length === 0) throw new PeerchatError(ErrorCode.NoRoute, 'None of the nodes that hold this name answered; retry.');
+    return majorityRecord(answered);
+  }
+
+  /**
+   * One holder's answer: its verified record for the name, null when it holds none (or a record
+   * that fails to verify, counted), undefined when it did not answer itself.
+   */
+  private async ask(hex: string, name: string, checked: Map<string, Promise<boolean>>): Promise<UserRecord | null | undefined> {
+    const { node } = this;
+    const keyHex = idToHex(recordKey(name));
+    let wire: UserRecordWire | null;
+    if (hex === node.hex) {
+      const own = this.get(keyHex);
+      return own ?? null;
     }
-    return best ?? null;
+    try {
+      const peer = node.peer(hex);
+      if (peer) wire = (await node.direct(peer, 'FIND_VALUE', { key: keyHex })).record;
+      else {
+        const [a] = await node.routeFromHere('FIND_VALUE', { key: keyHex }, idFromHex(hex)!, 1);
+        // An honest node lists itself among the closest to a name it holds: another node
+        // answering for a departed or made-up id is not that holder.
+        if (!a || !a.nodes.includes(hex)) return undefined;
+        wire = a.record;
+      }
+    } catch {
+      return undefined;
+    }
+    const record = wire ? recordFromWire(wire) : null;
+    if (!record || record.name !== name) return null;
+    // Honest holders answer with the same copy: each signature is checked once per lookup.
+    const sig = toBase64Url(record.signature);
+    let ok = checked.get(sig);
+    if (!ok) checked.set(sig, (ok = verifyRecord(record, node.clock.now(), node.ops).then((c) => c === 'ok')));
+    if (await ok) return record;
+    node.stats.count('record-rejected-in-answer');
+    return null;
   }
 
   /** A new neighbour that is among the r closest to a held record's key gets a copy. */
@@ -126,10 +191,10 @@ export class RecordService implements NodeService {
     const now = this.node.clock.now();
     for (const [keyHex, h] of this.held) {
       if (h.record.expiresAt <= now) {
-        this.held.delete(keyHex);
-        await this.node.store.delete('records', keyHex);
+        await this.forget(keyHex, h);
         continue;
       }
+      if (h.pushes && now - h.since >= NAME_CONTEST_WINDOW_MS) h.pushes = null;
       for (const p of this.node.neighbours()) this.pushIfClose(h, p);
     }
   }
@@ -141,36 +206,124 @@ export class RecordService implements NodeService {
     this.node.direct(peer, 'STORE', { record: recordToWire(h.record) }).catch(() => h.pushedTo.delete(peer.hex));
   }
 
-  private async onStore(b: RequestBodyOf<'STORE'>, ctx: { routed: boolean; key: NodeId | null }): Promise<ResponseBodyOf<'STORE'>> {
+  private async onStore(b: RequestBodyOf<'STORE'>, ctx: HandlerContext): Promise<ResponseBodyOf<'STORE'>> {
     const { node } = this;
     const record = recordFromWire(b.record);
     if (!record) throw this.reject('record-malformed', 'Malformed record');
     const key = recordKey(record.name);
     const keyHex = idToHex(key);
     if (ctx.key && idToHex(ctx.key) !== keyHex) throw this.reject('record-wrong-key', 'Record routed to the wrong key');
+    // A routed STORE arrives only where no neighbour is closer; a direct one must come to one
+    // of the name's holders, or anyone could fill any node's table.
+    if (!ctx.routed && !this.isNear(node.hex, key)) throw this.reject('record-not-close', 'This node does not hold that name');
     // Holders push the same record to each other all the time: the very record held already
-    // was checked when it came, and changes nothing. Anything else is checked in full.
+    // was checked when it came, and changes nothing but the push's vote. Anything else is
+    // checked in full.
     const current = this.held.get(keyHex);
-    if (current && sameRecord(current.record, record)) return { stored: true, record: b.record };
+    if (current && sameRecord(current.record, record)) {
+      this.notePush(current, ctx, record);
+      return { stored: true, record: b.record };
+    }
     const check = await verifyRecord(record, node.clock.now(), node.ops);
     if (check !== 'ok') throw this.reject(`record-${check}`, `Record rejected: ${check}`);
     // Another STORE may have replaced what was held while the signature was checked.
-    if (chooseRecord(this.held.get(keyHex)?.record, record, node.clock.now()) === 'replace') {
-      if (!current && this.held.size >= MAX_HELD_RECORDS) throw this.reject('record-over-quota', 'Holder is full');
-      await node.store.put('records', keyHex, recordToWire(record));
-      const h: Held = { record, key, pushedTo: new Set() };
-      this.held.set(keyHex, h);
-      node.stats.count('record-stored');
-      if (ctx.routed) for (const p of node.neighbours()) this.pushIfClose(h, p);
-    }
+    await this.consider(keyHex, key, record, ctx);
     const kept = this.held.get(keyHex)!.record;
     return { stored: idEquals(kept.signature, record.signature), record: recordToWire(kept) };
   }
 
+  /** Keeps `record` if chooseRecord says so and the quotas allow; throws a counted refusal. */
+  private async consider(keyHex: string, key: NodeId, record: UserRecord, ctx: HandlerContext): Promise<void> {
+    const { node } = this;
+    const now = node.clock.now();
+    const found = this.held.get(keyHex);
+    const current = found && found.record.expiresAt > now ? found : undefined;
+    if (current) this.notePush(current, ctx, record);
+    const backing = (signingKey: Uint8Array) => countOf(current?.pushes, toBase64Url(signingKey));
+    if (chooseRecord(current, record, now, backing) === 'keep') {
+      if (current && !idEquals(current.record.signingKey, record.signingKey)) {
+        node.stats.count(now - current.since >= NAME_CONTEST_WINDOW_MS ? 'record-kept-first-come' : 'record-kept-contest');
+      }
+      return;
+    }
+    const sameKey = current !== undefined && idEquals(current.record.signingKey, record.signingKey);
+    if (!sameKey && this.namesOf(record.signingKey, now) >= MAX_NAMES_PER_KEY) throw this.reject('record-names-per-key', 'This key holds as many names here as it may');
+    if (!found && this.held.size >= this.maxHeld) await this.makeRoom(now);
+    if (!this.held.has(keyHex) && this.held.size >= this.maxHeld) throw this.reject('record-over-quota', 'Holder is full');
+    await node.store.put('records', keyHex, recordToWire(record));
+    const h: Held = { record, key, since: current?.since ?? now, pushes: current?.pushes ?? null, pushedTo: new Set() };
+    if (!current) this.notePush(h, ctx, record);
+    // What is held now, which another STORE may have changed while this one was written.
+    const replaced = this.held.get(keyHex);
+    if (replaced) this.unindex(keyHex, replaced);
+    this.keep(keyHex, h);
+    node.stats.count('record-stored');
+    if (ctx.routed) for (const p of node.neighbours()) this.pushIfClose(h, p);
+  }
+
+  /** Inside a name's window, a holder near the name that pushed `record` backs its key. */
+  private notePush(h: Held, ctx: HandlerContext, record: UserRecord): void {
+    if (ctx.routed || !ctx.from) return;
+    if (this.node.clock.now() - h.since >= NAME_CONTEST_WINDOW_MS) {
+      h.pushes = null;
+      return;
+    }
+    if (!this.isNear(ctx.from.hex, h.key)) return;
+    (h.pushes ??= new Map()).set(ctx.from.hex, toBase64Url(record.signingKey));
+  }
+
+  /** Whether `hex` is among the r + NAME_HOLDER_SLACK closest to key by this node's channels. */
+  private isNear(hex: string, key: NodeId): boolean {
+    return this.node.closestTo(key, this.node.replication + NAME_HOLDER_SLACK).some((n) => n.hex === hex);
+  }
+
+  /** Unexpired names this node holds for a signing key. */
+  private namesOf(signingKey: Uint8Array, now: number): number {
+    let n = 0;
+    for (const keyHex of this.byKey.get(toBase64Url(signingKey)) ?? []) {
+      const r = this.held.get(keyHex)?.record;
+      if (r && r.expiresAt > now && idEquals(r.signingKey, signingKey)) n++;
+    }
+    return n;
+  }
+
+  private keep(keyHex: string, h: Held): void {
+    this.held.set(keyHex, h);
+    const k = toBase64Url(h.record.signingKey);
+    const names = this.byKey.get(k);
+    if (names) names.add(keyHex);
+    else this.byKey.set(k, new Set([keyHex]));
+  }
+
+  private unindex(keyHex: string, h: Held): void {
+    const k = toBase64Url(h.record.signingKey);
+    const names = this.byKey.get(k);
+    names?.delete(keyHex);
+    if (names?.size === 0) this.byKey.delete(k);
+  }
+
+  private async forget(keyHex: string, h: Held): Promise<void> {
+    this.held.delete(keyHex);
+    this.unindex(keyHex, h);
+    await this.node.store.delete('records', keyHex);
+  }
+
+  /** A full table drops expired records and those of names this node no longer holds. */
+  private async makeRoom(now: number): Promise<void> {
+    if (now - this.lastSweepAt < FULL_SWEEP_INTERVAL_MS) return;
+    this.lastSweepAt = now;
+    for (const [keyHex, h] of [...this.held]) {
+      if (h.record.expiresAt > now && this.isNear(this.node.hex, h.key)) continue;
+      await this.forget(keyHex, h);
+      this.node.stats.count('record-evicted');
+    }
+  }
+
   private async onFindValue(b: RequestBodyOf<'FIND_VALUE'>): Promise<ResponseBodyOf<'FIND_VALUE'>> {
     const record = this.get(b.key);
-    const key = this.held.get(b.key)?.key;
-    const nodes = key ? this.node.closestTo(key).map((n) => n.hex) : [];
+    // Who this node takes for the name's closest, itself included when it is one: lookups ask
+    // each of them (resolution).
+    const nodes = this.node.closestTo(idFromHex(b.key)!).map((n) => n.hex);
     return { record: record ? recordToWire(record) : null, nodes };
   }
 
@@ -185,4 +338,10 @@ function sameRecord(a: UserRecord, b: UserRecord): boolean {
     a.name === b.name && a.registeredAt === b.registeredAt && a.seq === b.seq && a.expiresAt === b.expiresAt &&
     idEquals(a.signingKey, b.signingKey) && idEquals(a.agreementKey, b.agreementKey) && idEquals(a.signature, b.signature)
   );
+}
+
+function countOf(pushes: Map<string, string> | null | undefined, key: string): number {
+  let n = 0;
+  for (const k of pushes?.values() ?? []) if (k === key) n++;
+  return n;
 }

@@ -3,7 +3,7 @@
  * to the name's key (ARCHITECTURE.md, "Names"). This file creates, checks and chooses between
  * records; storing and routing them is the node's job.
  */
-import { RECORD_TTL_MS, USERNAME_PATTERN } from './constants.ts';
+import { CONTEST_BACKING_MARGIN, NAME_CONTEST_WINDOW_MS, RECORD_TTL_MS, USERNAME_PATTERN } from './constants.ts';
 import { KEY_BYTES, SIGNATURE_BYTES, type CryptoOps, type Identity } from '../lib/crypto.ts';
 import { concatBytes, fromBase64Url, lengthPrefixed, toBase64Url, uint64, utf8Encode } from '../lib/encoding.ts';
 import { ErrorCode, PeerchatError } from '../lib/errors.ts';
@@ -14,7 +14,10 @@ export interface UserRecord {
   name: string;
   signingKey: Uint8Array;
   agreementKey: Uint8Array;
-  /** When the name was first claimed (ms since epoch); kept unchanged across refreshes. */
+  /**
+   * When the name was first claimed (ms since epoch), by its owner's word; kept unchanged across
+   * refreshes. Signed, shown, and never used to choose between keys: anyone can write 0 here.
+   */
   registeredAt: number;
   /** Raised by the owner on every refresh; only a higher seq from the same key replaces. */
   seq: number;
@@ -118,22 +121,78 @@ export async function verifyRecord(record: UserRecord, now: number, ops: CryptoO
   return valid ? 'ok' : 'bad-signature';
 }
 
+/** A record a holder keeps, and when it first stored a record for that name (its own clock). */
+export interface HeldName {
+  record: UserRecord;
+  since: number;
+}
+
 /**
- * Which record a holder keeps for a name, given `incoming` already passed verifyRecord.
- * The earlier registeredAt wins; at the same registeredAt, the same key with a higher seq
- * replaces (an old copy cannot roll a refresh back) and between keys the lower SHA-256(signing
- * key) wins. Every holder picks the same winner whatever order records arrive in.
+ * Inside the contest window: how many distinct holders near the name pushed this holder a
+ * record with this signing key (their latest push each). Owners' own (routed) stores count 0.
  */
-export function chooseRecord(current: UserRecord | undefined, incoming: UserRecord, now: number): 'keep' | 'replace' {
+export type Backing = (signingKey: Uint8Array) => number;
+
+/**
+ * Which record a holder keeps for a name, given `incoming` already passed verifyRecord. Nothing
+ * a record says about itself decides between keys (`registeredAt` is its owner's word):
+ * - the same key with a higher seq replaces (an old copy cannot roll a refresh back);
+ * - once the holder has kept a record for the name NAME_CONTEST_WINDOW_MS, no other key
+ *   displaces it until it expires: first come, by the holder's own clock;
+ * - inside the window, a key CONTEST_BACKING_MARGIN more nearby holders pushed wins (a holder
+ *   new to the name follows the others, not whoever pushed first); else the lower contestHash,
+ *   which every holder computes alike: of two simultaneous Joins, one wins everywhere.
+ */
+export function chooseRecord(held: HeldName | undefined, incoming: UserRecord, now: number, backing: Backing = () => 0): 'keep' | 'replace' {
   if (incoming.expiresAt <= now) return 'keep'; // defensive: an expired record never wins
-  if (current === undefined || current.expiresAt <= now) return 'replace';
-  // One total order, (registeredAt, key hash, -seq), so the winner never depends on arrival
-  // order. An owner keeps registeredAt for its name's life, so for one key only seq moves.
-  if (incoming.registeredAt !== current.registeredAt) {
-    return incoming.registeredAt < current.registeredAt ? 'replace' : 'keep';
-  }
+  if (held === undefined || held.record.expiresAt <= now) return 'replace';
+  const current = held.record;
   if (idEquals(current.signingKey, incoming.signingKey)) return incoming.seq > current.seq ? 'replace' : 'keep';
-  return compareBytes(sha256(incoming.signingKey), sha256(current.signingKey)) < 0 ? 'replace' : 'keep';
+  if (now - held.since >= NAME_CONTEST_WINDOW_MS) return 'keep';
+  const votes = backing(incoming.signingKey) - backing(current.signingKey);
+  if (Math.abs(votes) >= CONTEST_BACKING_MARGIN) return votes > 0 ? 'replace' : 'keep';
+  return compareBytes(contestHash(incoming), contestHash(current)) < 0 ? 'replace' : 'keep';
+}
+
+/**
+ * What settles a contest between keys: SHA-256 of the name and the signing key, which nobody
+ * chooses for free, and which differs per name, so no one key is ground to win every contest.
+ */
+export function contestHash(record: UserRecord): Uint8Array {
+  return sha256(concatBytes(lengthPrefixed(utf8Encode(record.name)), record.signingKey));
+}
+
+/** What the holders of a name answered, counted: found only when a majority agrees. */
+export type Resolution =
+  | { status: 'found'; record: UserRecord; holders: number; of: number }
+  | { status: 'none' }
+  | { status: 'contested'; of: number };
+
+/**
+ * The record the majority of answering holders keep: answers are grouped by signing key, and a
+ * key wins with more than half of the answers that carry a record (holders that hold nothing,
+ * new ones after churn, do not count either way). Of the winner's copies the highest seq is
+ * returned. A minority of lying holders cannot change the answer; with no majority the name is
+ * contested and resolves to no one.
+ */
+export function majorityRecord(answers: readonly (UserRecord | null)[]): Resolution {
+  const byKey = new Map<string, UserRecord[]>();
+  let of = 0;
+  for (const record of answers) {
+    if (!record) continue;
+    of++;
+    const k = toBase64Url(record.signingKey);
+    const group = byKey.get(k);
+    if (group) group.push(record);
+    else byKey.set(k, [record]);
+  }
+  if (of === 0) return { status: 'none' };
+  for (const group of byKey.values()) {
+    if (2 * group.length <= of) continue;
+    const record = group.reduce((a, b) => (b.seq > a.seq ? b : a));
+    return { status: 'found', record, holders: group.length, of };
+  }
+  return { status: 'contested', of };
 }
 
 export function recordToWire(record: UserRecord): UserRecordWire {

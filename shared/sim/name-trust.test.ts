@@ -1,0 +1,197 @@
+/**
+ * Names against dishonest nodes (issue 14, "Names"; ARCHITECTURE.md, "Names"): a record cannot
+ * take a name by what it claims about itself, a minority of lying holders cannot change what a
+ * lookup resolves, and holders refuse the direct stores an attacker would fill them with.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Chat } from '../chat/chat.ts';
+import { RecordService } from '../chat/record-service.ts';
+import { MAX_NAMES_PER_KEY, NAME_CONTEST_WINDOW_MS, RECORD_REPUBLISH_MS } from '../chat/constants.ts';
+import { contestHash, createRecord, recordKey, recordToWire, type UserRecord } from '../chat/records.ts';
+import { createIdentity, type Identity } from '../lib/crypto.ts';
+import { compareBytes, compareDistance, idFromHex, idToHex } from '../lib/id.ts';
+import { SeededRandom } from '../lib/random.ts';
+import { Simulation, type SimNode } from './simulation.ts';
+
+let sim: Simulation;
+let nodes: SimNode[];
+
+beforeAll(async () => {
+  sim = new Simulation({ seed: 1414 });
+  nodes = await sim.grow(40);
+}, 120_000);
+afterAll(() => sim.close());
+
+async function identity(seed: number): Promise<Identity> {
+  return sim.until(sim.ops.track(createIdentity(new SeededRandom(seed))));
+}
+
+/** A tab with its own identity that joins and registers `name`. */
+async function user(name: string, seed: number): Promise<{ node: SimNode; chat: Chat }> {
+  const node = await sim.spawn(await identity(seed), { churn: false });
+  await sim.until(node.started);
+  const chat = await sim.until(Chat.register(node, node.identity, name));
+  return { node, chat };
+}
+
+function forged(by: Identity, name: string, registeredAt: number, seq = 1): Promise<UserRecord> {
+  return sim.until(createRecord(by, sim.ops, { name, registeredAt, seq, now: sim.clock.now() }));
+}
+
+/** A live node that is a neighbour of `target`, and the channel it has to it. */
+function neighbourOf(target: SimNode): { from: SimNode; peer: NonNullable<ReturnType<SimNode['node']['peer']>> } {
+  for (const p of target.node.neighbours()) {
+    const from = sim.live.get(p.hex);
+    const peer = from?.node.peer(target.node.hex);
+    if (from && peer) return { from, peer };
+  }
+  throw new Error('no neighbour');
+}
+
+describe('names against dishonest nodes', () => {
+  it('a record claiming an earlier registration never displaces a name a holder already keeps', async () => {
+    const alice = await user('alice', 101);
+    const bob = await user('bob', 102);
+    await sim.run(NAME_CONTEST_WINDOW_MS + 60_000);
+    // The attack from issue 14: "alice", signed by another key, registered at time 0.
+    const mallory = nodes[5]!;
+    const result = await sim.until(mallory.records.publish(await forged(mallory.identity, 'alice', 0)));
+    expect(result.status).toBe('taken');
+    const key = recordKey('alice');
+    for (const hex of sim.closestLive(key, 8)) {
+      expect(sim.live.get(hex)!.records.get(idToHex(key))?.signingKey).toEqual(alice.node.identity.signingPublic);
+    }
+    expect(sim.closestLive(key, 8).some((hex) => (sim.live.get(hex)!.node.stats.get('record-kept-first-come') ?? 0) > 0)).toBe(true);
+    const found = await sim.until(bob.chat.findUser('alice'));
+    expect(found.nodeId).toBe(alice.node.node.hex);
+    expect(found.warning).toBeUndefined();
+    // Alice's hourly republish reads her name back as hers.
+    await sim.run(RECORD_REPUBLISH_MS + 60_000);
+    expect(alice.node.node.stats.get('chat-publish-failed-NO_ROUTE') ?? 0).toBe(0);
+    expect(alice.chat.nameLost).toBe(false);
+    expect((await sim.until(bob.chat.findUser('alice'))).nodeId).toBe(alice.node.node.hex);
+  });
+
+  it('a minority of lying holders cannot change what Find user resolves', async () => {
+    const carol = await user('carol', 103);
+    const bob = nodes[20]!;
+    await sim.run(NAME_CONTEST_WINDOW_MS + 60_000);
+    const key = recordKey('carol');
+    const holders = sim.closestLive(key, 8).map((hex) => sim.live.get(hex)!);
+    expect(holders).toHaveLength(8);
+    // Three of the eight holders lie: each serves mallory's record for "carol" as its own.
+    const mallory = await identity(666);
+    const lie = recordToWire(await forged(mallory, 'carol', 0));
+    const liars = [holders[0]!, holders[3]!, holders[6]!];
+    for (const liar of liars) liar.node.handle('FIND_VALUE', async () => ({ record: lie, nodes: liar.node.closestTo(key).map((n) => n.hex) }));
+    for (const from of [bob, nodes[1]!, nodes[33]!]) {
+      const found = await sim.until(from.records.resolve('carol'));
+      expect(found?.signingKey).toEqual(carol.node.identity.signingPublic);
+    }
+    const lieAt = (liar: SimNode) => liar.node.handle('FIND_VALUE', async () => ({ record: lie, nodes: liar.node.closestTo(key).map((n) => n.hex) }));
+    // Four of eight: no majority, and the user is told the name is not found, and why.
+    lieAt(holders[1]!);
+    await expect(sim.until(bob.records.resolve('carol'))).rejects.toMatchObject({ code: 'NOT_FOUND', message: expect.stringMatching(/^User not found: .* disagree/) });
+    // Five of eight are a majority: then the lookup follows them (a takeover needs that).
+    lieAt(holders[2]!);
+    const taken = await sim.until(bob.records.resolve('carol'));
+    expect(taken?.signingKey).toEqual(mallory.signingPublic);
+  });
+
+  it('a node new to a name follows what most of its holders push, not a liar who pushes first', async () => {
+    const dave = await user('dave', 104);
+    await sim.run(NAME_CONTEST_WINDOW_MS + 60_000);
+    const key = recordKey('dave');
+    const keyHex = idToHex(key);
+    // A liar among the holders serves mallory's record, whose contest hash beats dave's, so
+    // only the count of pushes can keep the newcomer on dave's.
+    const daveRecord = sim.live.get(sim.closestLive(key, 1)[0]!)!.records.get(keyHex)!;
+    let mallory = await identity(900);
+    let lie = await forged(mallory, 'dave', 0);
+    for (let seed = 901; compareBytes(contestHash(lie), contestHash(daveRecord)) > 0; seed++) {
+      mallory = await identity(seed);
+      lie = await forged(mallory, 'dave', 0);
+    }
+    const liar = sim.live.get(sim.closestLive(key, 8)[2]!)!;
+    (liar.records as unknown as { held: Map<string, { record: UserRecord }> }).held.get(keyHex)!.record = lie;
+    // A newcomer whose id is among the name's closest joins; holders push it what they keep.
+    const eighth = sim.closestLive(key, 8)[7]!;
+    let newcomer: Identity;
+    for (let seed = 5000; ; seed++) {
+      newcomer = await identity(seed);
+      if (compareDistance(key, newcomer.nodeId, idFromHex(eighth)!) < 0) break;
+    }
+    const node = await sim.spawn(newcomer, { churn: false });
+    await sim.until(node.started);
+    await sim.run(NAME_CONTEST_WINDOW_MS);
+    expect(node.records.get(keyHex)?.signingKey).toEqual(dave.node.identity.signingPublic);
+  });
+
+  it('a direct STORE at a node far from the name is refused and counted', async () => {
+    const key = recordKey('faraway');
+    const close = new Set(sim.closestLive(key, 16));
+    const far = nodes.find((n) => sim.live.get(n.node.hex) === n && !close.has(n.node.hex))!;
+    const { from, peer } = neighbourOf(far);
+    const record = await forged(from.identity, 'faraway', sim.clock.now());
+    await expect(sim.until(from.node.direct(peer, 'STORE', { record: recordToWire(record) }))).rejects.toMatchObject({ code: 'REJECTED' });
+    expect(far.node.stats.get('record-not-close')).toBe(1);
+    expect(far.records.get(idToHex(key))).toBeUndefined();
+  });
+
+  it(`one key holds at most ${MAX_NAMES_PER_KEY} names at a holder`, async () => {
+    const spammer = nodes[7]!;
+    const holder = nodes[11]!;
+    // Names whose key this holder is closest to, as a spammer would grind them.
+    const names: string[] = [];
+    for (let i = 0; names.length < MAX_NAMES_PER_KEY + 2; i++) {
+      const name = `spam_${i}`;
+      if (sim.closestLive(recordKey(name), 1)[0] === holder.node.hex) names.push(name);
+    }
+    const { from, peer } = neighbourOf(holder);
+    const results: boolean[] = [];
+    for (const name of names) {
+      const record = await forged(spammer.identity, name, sim.clock.now());
+      const stored = await sim.until(from.node.direct(peer, 'STORE', { record: recordToWire(record) })).then(
+        (r) => r.stored,
+        () => false,
+      );
+      results.push(stored);
+    }
+    expect(results).toEqual([...Array<boolean>(MAX_NAMES_PER_KEY).fill(true), false, false]);
+    expect(holder.node.stats.get('record-names-per-key')).toBe(2);
+    // Another key's name is still welcome.
+    const other = await forged(await identity(777), names[MAX_NAMES_PER_KEY]!, sim.clock.now());
+    expect((await sim.until(from.node.direct(peer, 'STORE', { record: recordToWire(other) }))).stored).toBe(true);
+  });
+
+  it('a full table evicts expired and far records before it refuses a name it holds', async () => {
+    const holder = nodes[13]!;
+    const namesWhere = (test: (key: ReturnType<typeof recordKey>) => boolean, n: number) => {
+      const out: string[] = [];
+      for (let i = 0; out.length < n; i++) if (test(recordKey(`fill_${i}`))) out.push(`fill_${i}`);
+      return out;
+    };
+    const far = namesWhere((k) => !sim.closestLive(k, 16).includes(holder.node.hex), 2);
+    const near = namesWhere((k) => sim.closestLive(k, 1)[0] === holder.node.hex, 3);
+    // A table of two, holding two names it kept from when it was near them.
+    for (const [keyHex] of await holder.node.store.entries('records')) await holder.node.store.delete('records', keyHex);
+    for (const [i, name] of far.entries()) {
+      const record = await forged(await identity(300 + i), name, sim.clock.now());
+      await holder.node.store.put('records', idToHex(recordKey(name)), recordToWire(record));
+    }
+    const service = new RecordService(holder.node, 2);
+    await sim.until(service.load());
+    expect(service.size).toBe(2);
+    const { from, peer } = neighbourOf(holder);
+    const store = async (name: string, seed: number) => {
+      const record = await forged(await identity(seed), name, sim.clock.now());
+      return sim.until(from.node.direct(peer, 'STORE', { record: recordToWire(record) }));
+    };
+    expect((await store(near[0]!, 310)).stored).toBe(true);
+    expect(holder.node.stats.get('record-evicted')).toBe(2);
+    expect((await store(near[1]!, 311)).stored).toBe(true);
+    // Full of names it holds: then it refuses, and says so.
+    await expect(store(near[2]!, 312)).rejects.toMatchObject({ code: 'REJECTED' });
+    expect(holder.node.stats.get('record-over-quota')).toBe(1);
+  });
+});

@@ -13,7 +13,7 @@ import type { HandlerContext, NodeContext, NodeService, Peer } from '../dht/cont
 import { TimerSet } from '../lib/clock.ts';
 import type { RequestBodyOf, ResponseBodyOf } from '../dht/protocol.ts';
 import type { UserRecordWire } from './wire.ts';
-import { chooseRecord, majorityRecord, recordFromWire, recordKey, recordToWire, verifyRecord, type Resolution, type UserRecord } from './records.ts';
+import { chooseRecord, couldReplace, majorityRecord, recordFromWire, recordKey, recordToWire, verifyRecord, type Resolution, type UserRecord } from './records.ts';
 
 interface Held {
   record: UserRecord;
@@ -223,6 +223,12 @@ export class RecordService implements NodeService {
     if (current && sameRecord(current.record, record)) {
       this.notePush(current, ctx, record);
       return { stored: true, record: b.record };
+    }
+    // A record that could not win here (a stale seq, another key past the window) costs no
+    // signature check: the answer is what is held.
+    if (current && !couldReplace(current, record, node.clock.now())) {
+      node.stats.count(idEquals(current.record.signingKey, record.signingKey) ? 'record-stale-unchecked' : 'record-kept-first-come');
+      return { stored: false, record: recordToWire(current.record) };
     }
     const check = await verifyRecord(record, node.clock.now(), node.ops);
     if (check !== 'ok') throw this.reject(`record-${check}`, `Record rejected: ${check}`);

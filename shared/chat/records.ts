@@ -155,6 +155,18 @@ export function chooseRecord(held: HeldName | undefined, incoming: UserRecord, n
 }
 
 /**
+ * Whether `incoming` could change what a holder keeps, before anyone checks it: past the
+ * window only the same key with a higher seq can (and pushes no longer count as votes), so
+ * anything else is not worth a signature check. Holders push records to each other all the
+ * time, and a neighbour could otherwise make a holder verify forged records at will.
+ */
+export function couldReplace(held: HeldName | undefined, incoming: UserRecord, now: number): boolean {
+  if (held === undefined || held.record.expiresAt <= now) return true;
+  if (now - held.since < NAME_CONTEST_WINDOW_MS) return true;
+  return idEquals(held.record.signingKey, incoming.signingKey) && incoming.seq > held.record.seq;
+}
+
+/**
  * What settles a contest between keys: SHA-256 of the name and the signing key, which nobody
  * chooses for free, and which differs per name, so no one key is ground to win every contest.
  */

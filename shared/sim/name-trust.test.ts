@@ -127,6 +127,33 @@ describe('names against dishonest nodes', () => {
     expect(node.records.get(keyHex)?.signingKey).toEqual(dave.node.identity.signingPublic);
   });
 
+  it('a record that cannot win at a holder costs it no signature check', async () => {
+    const erin = await user('erin', 105);
+    await sim.run(NAME_CONTEST_WINDOW_MS + 60_000);
+    const key = recordKey('erin');
+    const holder = sim.live.get(sim.closestLive(key, 1)[0]!)!;
+    const { from, peer } = neighbourOf(holder);
+    const held = holder.records.get(idToHex(key))!;
+    const badSignatures = holder.node.stats.get('record-bad-signature') ?? 0;
+    const kept = holder.node.stats.get('record-kept-first-come') ?? 0;
+    // Past the window: another key's record, and the owner's key with a stale seq, both with a
+    // forged signature. Neither could change what the holder keeps, so neither is checked.
+    const other = await forged(from.identity, 'erin', 0);
+    const stale = { ...other, signingKey: held.signingKey, seq: held.seq };
+    for (let i = 0; i < 20; i++) {
+      for (const record of [other, stale]) {
+        const answer = await sim.until(from.node.direct(peer, 'STORE', { record: recordToWire(record) }));
+        expect(answer.stored).toBe(false);
+        expect(answer.record?.sig).toBe(recordToWire(held).sig);
+      }
+    }
+    expect(holder.node.stats.get('record-bad-signature') ?? 0).toBe(badSignatures);
+    expect(holder.node.stats.get('record-kept-first-come')).toBe(kept + 20);
+    expect(holder.node.stats.get('record-stale-unchecked')).toBeGreaterThanOrEqual(20);
+    expect(holder.records.get(idToHex(key))?.signature).toEqual(held.signature);
+    expect((await sim.until(nodes[7]!.records.resolve('erin')))?.signingKey).toEqual(erin.node.identity.signingPublic);
+  });
+
   it('a direct STORE at a node far from the name is refused and counted', async () => {
     const key = recordKey('faraway');
     const close = new Set(sim.closestLive(key, 16));

@@ -26,6 +26,7 @@ import { TimerSet } from '../lib/clock.ts';
 import { MAILBOX_CHECK_INTERVAL_MS, MAX_MESSAGE_BODY_BYTES, RECORD_REPUBLISH_MS } from './constants.ts';
 import type { Identity } from '../lib/crypto.ts';
 import { fromBase64Url, utf8Encode } from '../lib/encoding.ts';
+import { idEquals } from '../lib/id.ts';
 import { ErrorCode, PeerchatError, errorCode } from '../lib/errors.ts';
 import { Inbox } from './inbox.ts';
 import { createEnvelope } from './messages.ts';
@@ -87,12 +88,18 @@ export class Chat {
     const { node } = host;
     const name = usernameOrThrow(rawName);
     if (node.neighbours().length === 0) throw new PeerchatError(ErrorCode.NoRoute, 'No peers yet: wait until the network panel shows connected peers, then join.');
+    // Asked before storing: a name most of its holders keep for another key is taken. The
+    // holders' contest window (records.ts chooseRecord) is for two Joins at once, not for a
+    // second Join in a name's first minute, which would otherwise win on a lower hash.
+    const held = await host.records.resolution(name);
+    if (held.status === 'found' && !idEquals(held.record.signingKey, identity.signingPublic)) throw taken(name);
+    if (held.status === 'contested') throw contested(name);
     const now = node.clock.now();
     const profile: Profile = { name, registeredAt: now, seq: 1 };
     const record = await createRecord(identity, node.ops, { name, registeredAt: now, seq: 1, now });
     const result = await host.records.publish(record);
-    if (result.status === 'taken') throw new PeerchatError(ErrorCode.NameTaken, `The username “${name}” is taken. Pick another.`);
-    if (result.status === 'contested') throw new PeerchatError(ErrorCode.NameTaken, `The username “${name}” may be taken: the nodes that hold it disagree. Pick another, or retry in a minute.`);
+    if (result.status === 'taken') throw taken(name);
+    if (result.status === 'contested') throw contested(name);
     await node.store.put('meta', 'profile', profile);
     const chat = new Chat(host, identity, profile, options.events);
     chat.begin(false);
@@ -300,4 +307,12 @@ export class Chat {
       if (!this.book.closed) this.timers.set(() => void this.publish(), PUBLISH_RETRY_MS);
     }
   }
+}
+
+function taken(name: string): PeerchatError {
+  return new PeerchatError(ErrorCode.NameTaken, `The username “${name}” is taken. Pick another.`);
+}
+
+function contested(name: string): PeerchatError {
+  return new PeerchatError(ErrorCode.NameTaken, `The username “${name}” may be taken: the nodes that hold it disagree. Pick another, or retry in a minute.`);
 }

@@ -127,6 +127,19 @@ describe('names against dishonest nodes', () => {
     expect(node.records.get(keyHex)?.signingKey).toEqual(dave.node.identity.signingPublic);
   });
 
+  it('a Join for a name another key already holds is taken, even in the name’s first minute', async () => {
+    const gina = await user('gina', 106);
+    // At once, inside the holders' contest window: the second Join must not win on its hash.
+    for (const seed of [107, 108, 109]) {
+      const other = await sim.spawn(await identity(seed), { churn: false });
+      await sim.until(other.started);
+      await expect(sim.until(Chat.register(other, other.identity, 'gina'))).rejects.toMatchObject({ code: 'NAME_TAKEN' });
+    }
+    await sim.run(NAME_CONTEST_WINDOW_MS + 60_000);
+    expect((await sim.until(nodes[9]!.records.resolve('gina')))?.signingKey).toEqual(gina.node.identity.signingPublic);
+    expect(gina.chat.nameLost).toBe(false);
+  });
+
   it('a record that cannot win at a holder costs it no signature check', async () => {
     const erin = await user('erin', 105);
     await sim.run(NAME_CONTEST_WINDOW_MS + 60_000);

@@ -26,6 +26,8 @@ export interface ChatExperimentOptions {
   maxAbsenceHours: number;
   /** Fraction of live nodes that leave at once, halfway through the spread. */
   massDeparture: number;
+  /** Ed25519 for every signature (SimOptions.realSignatures); the result must not change. */
+  realSignatures?: boolean;
 }
 
 export interface ChatExperimentResult extends ChatExperimentOptions {
@@ -78,7 +80,7 @@ const HOUR = 3_600_000;
 
 export async function runChatExperiment(o: ChatExperimentOptions): Promise<ChatExperimentResult> {
   const wallStart = performance.now();
-  const sim = new Simulation({ seed: o.seed, churnPerHour: o.churn });
+  const sim = new Simulation({ seed: o.seed, churnPerHour: o.churn, realSignatures: o.realSignatures ?? false });
   const random = sim.random.fork();
   const tracked = new Map<string, Tracked>();
   let pushedAfterTombstone = 0;

@@ -24,6 +24,8 @@ export interface ExperimentOptions {
   growthPerHour?: number;
   /** Simulated time between the last arrival and the first lookup. */
   settleMs?: number;
+  /** Ed25519 for every signature (SimOptions.realSignatures); the result must not change. */
+  realSignatures?: boolean;
 }
 
 export interface Summary {
@@ -71,7 +73,7 @@ export interface Tracked {
 export async function runExperiment(o: ExperimentOptions): Promise<ExperimentResult> {
   const wallStart = performance.now();
   const heapBefore = heapUsed();
-  const sim = new Simulation({ seed: o.seed, churnPerHour: o.churn, latencyMedianMs: o.latencyMs ?? 50, lossRate: o.loss ?? 0 });
+  const sim = new Simulation({ seed: o.seed, churnPerHour: o.churn, latencyMedianMs: o.latencyMs ?? 50, lossRate: o.loss ?? 0, realSignatures: o.realSignatures ?? false });
   await sim.grow(o.nodes, o.growthPerHour, o.settleMs);
   const heapPerNodeKiB = (heapUsed() - heapBefore) / sim.live.size / 1024;
 

@@ -16,6 +16,8 @@ export interface NamesExperimentOptions {
   days: number;
   lookups: number;
   seed: number;
+  /** Ed25519 for every signature (SimOptions.realSignatures); the result must not change. */
+  realSignatures?: boolean;
 }
 
 export interface NamesExperimentResult extends NamesExperimentOptions {
@@ -32,7 +34,7 @@ const DAY = 24 * 3_600_000;
 
 export async function runNamesExperiment(o: NamesExperimentOptions): Promise<NamesExperimentResult> {
   const wallStart = performance.now();
-  const sim = new Simulation({ seed: o.seed, churnPerHour: o.churn });
+  const sim = new Simulation({ seed: o.seed, churnPerHour: o.churn, realSignatures: o.realSignatures ?? false });
   const random = sim.random.fork();
   await sim.grow(o.nodes);
   const owners: Array<{ name: string; identity: Identity }> = [];

@@ -13,6 +13,7 @@ import { KademliaNode, type Bootstrap, type NodeConfig } from '../dht/node.ts';
 import { SeededRandom, type Random } from '../lib/random.ts';
 import { MemoryStore, type Store } from '../lib/store.ts';
 import { MemoryNetwork, type MemoryTransport } from '../lib/transport.ts';
+import { IdealSignatures } from './ideal-signatures.ts';
 import { nodeCryptoOps } from './node-crypto-ops.ts';
 import { OrderedOps } from './ordered-ops.ts';
 
@@ -30,6 +31,11 @@ export interface SimOptions {
   /** ICE candidates each connection end trickles (MemoryNetworkOptions.iceCandidates). */
   iceCandidates?: number;
   nodeConfig?: Partial<NodeConfig>;
+  /**
+   * Ed25519 for every signature instead of the ideal scheme (ideal-signatures.ts), which makes
+   * the same accept/refuse decisions at a fraction of the CPU.
+   */
+  realSignatures?: boolean;
 }
 
 export interface SimNode {
@@ -53,7 +59,7 @@ const SERVER_ACCESS_MS = 10;
 export class Simulation {
   readonly clock = new FakeClock();
   readonly random: SeededRandom;
-  readonly ops = new OrderedOps(nodeCryptoOps);
+  readonly ops: OrderedOps;
   readonly network: MemoryNetwork;
   readonly live = new Map<string, SimNode>();
   /** Connections created by sessions that have ended, for the lifetime-cap property. */
@@ -71,7 +77,8 @@ export class Simulation {
   private readonly options: Required<Omit<SimOptions, 'nodeConfig'>> & Pick<SimOptions, 'nodeConfig'>;
 
   constructor(options: SimOptions) {
-    this.options = { latencyMedianMs: 50, lossRate: 0, churnPerHour: 0, returnFraction: 0.5, creationCap: 500, iceCandidates: 0, ...options };
+    this.options = { latencyMedianMs: 50, lossRate: 0, churnPerHour: 0, returnFraction: 0.5, creationCap: 500, iceCandidates: 0, realSignatures: false, ...options };
+    this.ops = new OrderedOps(this.options.realSignatures ? nodeCryptoOps : new IdealSignatures(nodeCryptoOps));
     this.random = new SeededRandom(options.seed);
     const latency = (a: string, b: string) => this.accessMs(a) + this.accessMs(b);
     this.network = new MemoryNetwork({
@@ -153,9 +160,9 @@ export class Simulation {
 
   /**
    * One step: let pending async work finish, then fire every timer due within BATCH_MS of the
-   * earliest. Signatures settle at once (nodeCryptoOps); what still runs on the thread pool
-   * (identity creation, sealing) resolves in FIFO order, so runs replay exactly. Batching saves
-   * a macrotask per timer. False when nothing is due.
+   * earliest. Signatures settle at once (IdealSignatures, nodeCryptoOps); what still runs on the
+   * thread pool (identity creation, sealing) resolves in FIFO order, so runs replay exactly.
+   * Batching saves a macrotask per timer. False when nothing is due.
    */
   private async step(until: number): Promise<boolean> {
     await new Promise<void>((resolve) => setImmediate(resolve));

@@ -133,6 +133,11 @@ describe('message envelopes', () => {
     expect(await openEnvelope(bob, e, NOW, ops)).toEqual({ ok: false, reason: 'bad-signature' });
   });
 
+  it('refuses a message whose sealed-in sender is its recipient', async () => {
+    const e = await createEnvelope(bob, 'bob', toBob(), 'note to self', NOW, new SeededRandom(4), ops);
+    expect(await openEnvelope(bob, e, NOW, ops)).toEqual({ ok: false, reason: 'from-self' });
+  });
+
   it('rejects messages dated far in the future (the sealed-in clock)', async () => {
     const e = await createEnvelope(alice, 'alice', toBob(), 'from the future', NOW + 2 * 3600_000, new SeededRandom(4), ops);
     expect(await openEnvelope(bob, e, NOW, ops)).toEqual({ ok: false, reason: 'bad-times' });

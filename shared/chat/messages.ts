@@ -65,7 +65,7 @@ export interface OpenedMessage {
   content: MessageContent;
 }
 
-export type OpenFailure = 'not-for-us' | 'bad-times' | 'undecryptable' | 'bad-body' | 'bad-signature';
+export type OpenFailure = 'not-for-us' | 'bad-times' | 'undecryptable' | 'bad-body' | 'from-self' | 'bad-signature';
 export type OpenResult = { ok: true; message: OpenedMessage } | { ok: false; reason: OpenFailure };
 
 /** The recipient, as its user record tells the sender. */
@@ -231,12 +231,15 @@ export async function openEnvelope(recipient: Identity, e: EnvelopeWire, now: nu
   const body = plain.length > SIGNATURE_BYTES ? decodeBody(signed) : null;
   if (!body) return { ok: false, reason: 'bad-body' };
   if (body.sentAt > now + RECORD_CLOCK_SKEW_MS) return { ok: false, reason: 'bad-times' };
+  // The app never writes to itself; the old header check refused it, and so does this.
+  const from = idToHex(nodeIdFromSigningKey(body.key));
+  if (from === e.to) return { ok: false, reason: 'from-self' };
   if (!(await ops.verify(body.key, plain.slice(0, SIGNATURE_BYTES), envelopeSignedBytes(header, signed)))) return { ok: false, reason: 'bad-signature' };
   return {
     ok: true,
     message: {
       id: e.id,
-      from: idToHex(nodeIdFromSigningKey(body.key)),
+      from,
       fromName: body.name,
       fromKey: body.key,
       fromAgreementKey: body.agreementKey,

@@ -2,7 +2,7 @@
  * The user's state in memory (contacts, messages, conversations, outbox, seen ids), restored
  * from the node's store, with the small commits the facade, the outbox and the inbox share.
  */
-import { isContact, isConversation, isMessage, isOutboxEntry, withoutUndefined, type ChatMessage, type Contact, type Conversation, type MessageStatus, type OutboxEntry } from './chat-model.ts';
+import { isContact, isConversation, isMessage, isOldOutboxEntry, isOutboxEntry, withoutUndefined, type ChatMessage, type Contact, type Conversation, type MessageStatus, type OldOutboxEntry, type OutboxEntry } from './chat-model.ts';
 import { SEEN_RETENTION_MS } from './constants.ts';
 import type { NodeContext } from '../dht/context.ts';
 import { storedTrust } from './senders.ts';
@@ -13,6 +13,8 @@ export class ChatBook {
   readonly messages = new Map<string, ChatMessage>();
   readonly conversations = new Map<string, Conversation>();
   readonly outbox = new Map<string, OutboxEntry>();
+  /** Outbox entries of the first envelope format, from disk, until outbox.ts resealOldEntries. */
+  readonly oldOutbox = new Map<string, OldOutboxEntry>();
   /** Message ids shown here, with when: a message handed over twice shows once. */
   readonly seen = new Map<string, number>();
   readonly listeners = new Set<() => void>();
@@ -45,6 +47,7 @@ export class ChatBook {
     }
     for (const [id, e] of await node.store.entries<OutboxEntry>('outbox')) {
       if (isOutboxEntry(e) && e.envelope.id === id) this.outbox.set(id, e);
+      else if (isOldOutboxEntry(e) && e.envelope.id === id) this.oldOutbox.set(id, e);
       else drop('outbox');
     }
     const expired: StoreOp[] = [];

@@ -7,7 +7,8 @@ import { fromBase64Url, toBase64Url } from '../lib/encoding.ts';
 import { idFromHex, idToHex, nodeIdFromSigningKey } from '../lib/id.ts';
 import type { Recipient } from './messages.ts';
 import { parseRequestBody } from '../dht/protocol.ts';
-import { type EnvelopeWire } from './wire.ts';
+import * as v from 'valibot';
+import { OldEnvelopeWire, type EnvelopeWire } from './wire.ts';
 import { isUsername, type UserRecord } from './records.ts';
 
 /**
@@ -101,6 +102,9 @@ export interface OutboxEntry {
   misses: number;
 }
 
+/** An outbox entry written before envelopes sealed their sender in: ChatBook.load sets them aside. */
+export type OldOutboxEntry = Omit<OutboxEntry, 'envelope'> & { envelope: OldEnvelopeWire };
+
 export function recipientOf(c: Contact): Recipient {
   return { nodeId: idFromHex(c.nodeId)!, agreementKey: fromBase64Url(c.agreementKey)! };
 }
@@ -157,5 +161,14 @@ export function isOutboxEntry(v: unknown): v is OutboxEntry {
   return (
     typeof e === 'object' && e !== null && (e.kind === 'text' || e.kind === 'receipts') && isUsername(e.peer) && isKey(e.recipientKey) &&
     isTime(e.misses) && parseRequestBody('DELIVER', { envelope: e.envelope }) !== null
+  );
+}
+
+/** An outbox entry of the first envelope format (outbox.ts resealOldEntries seals its text again). */
+export function isOldOutboxEntry(x: unknown): x is OldOutboxEntry {
+  const e = x as OldOutboxEntry | undefined;
+  return (
+    typeof e === 'object' && e !== null && (e.kind === 'text' || e.kind === 'receipts') && isUsername(e.peer) && isKey(e.recipientKey) &&
+    isTime(e.misses) && v.is(OldEnvelopeWire, e.envelope)
   );
 }

@@ -7,6 +7,8 @@ import { createIdentity, type Identity } from '../lib/crypto.ts';
 import { toBase64Url } from '../lib/encoding.ts';
 import { idToHex } from '../lib/id.ts';
 import { KademliaNode } from '../dht/node.ts';
+import type { OutboxEntry } from './chat-model.ts';
+import { openEnvelope } from './messages.ts';
 import { SeededRandom } from '../lib/random.ts';
 import { MemoryStore } from '../lib/store.ts';
 import { MemoryNetwork } from '../lib/transport.ts';
@@ -62,6 +64,46 @@ describe('a chat restored from storage', () => {
     expect(await store.get('contacts', 'eve')).toBeDefined();
     expect(await store.get('seen', 'a'.repeat(32))).toBe(now - 400);
     expect(await store.get('seen', 'd'.repeat(32))).toBeUndefined();
+    chat!.close();
+    node.node.close();
+  });
+
+  it('seals an outbox entry of the first envelope format again, with its id, and drops old receipt batches and orphans with a counted reason', async () => {
+    const clock = new FakeClock(10 * SEEN_RETENTION_MS);
+    const identity = await createIdentity(new SeededRandom(2));
+    const friend = await createIdentity(new SeededRandom(3));
+    const store = new MemoryStore();
+    const now = clock.now();
+    await store.put('meta', 'profile', { name: 'alice', registeredAt: now - 1000, seq: 4 });
+    const bob = { name: 'bob', nodeId: idToHex(friend.nodeId), signingKey: toBase64Url(friend.signingPublic), agreementKey: toBase64Url(friend.agreementPublic), addedAt: now, trust: 'verified' };
+    await store.put('contacts', 'bob', bob);
+    const b64 = (n: number) => toBase64Url(new Uint8Array(n).fill(7));
+    // The first format: the sender's id, clock and signature in the clear.
+    const old = (id: string) => ({ id, from: idToHex(identity.nodeId), to: bob.nodeId, sentAt: now - 500, epk: b64(32), nonce: b64(12), ct: b64(40), sig: b64(64) });
+    const entry = (id: string, kind: string) => ({ envelope: old(id), kind, peer: 'bob', recipientKey: bob.signingKey, misses: 2 });
+    const queued = { id: 'a'.repeat(32), peer: 'bob', out: true, text: 'sent before the upgrade', sentAt: now - 500, status: 'stored' };
+    await store.put('messages', queued.id, queued);
+    await store.put('outbox', queued.id, entry(queued.id, 'text'));
+    await store.put('outbox', 'b'.repeat(32), entry('b'.repeat(32), 'receipts'));
+    await store.put('outbox', 'c'.repeat(32), entry('c'.repeat(32), 'text')); // its message is gone
+
+    const node = await offlineNode(identity, store, clock);
+    const chat = await Chat.open(node, identity, { ready: new Promise(() => {}) });
+    expect(chat!.outboxSize).toBe(1);
+    expect(chat!.messagesWith('bob')).toEqual([queued]);
+    expect(node.node.stats.snapshot('chat-outbox')).toEqual({
+      'chat-outbox-resealed': 1,
+      'chat-outbox-old-receipts-dropped': 1,
+      'chat-outbox-old-dropped': 1,
+    });
+    expect(node.node.stats.get('chat-dropped-from-disk-outbox')).toBe(0);
+    const rows = await store.entries<OutboxEntry>('outbox');
+    expect(rows.map(([k]) => k)).toEqual([queued.id]);
+    const resealed = rows[0]![1];
+    expect(resealed).toMatchObject({ kind: 'text', peer: 'bob', recipientKey: bob.signingKey, misses: 2 });
+    expect(Object.keys(resealed.envelope).sort()).toEqual(['ct', 'epk', 'id', 'nonce', 'to', 'v']);
+    const opened = await openEnvelope(friend, resealed.envelope, now, node.node.ops);
+    expect(opened).toMatchObject({ ok: true, message: { id: queued.id, from: idToHex(identity.nodeId), fromName: 'alice', sentAt: queued.sentAt, content: { kind: 'text', text: queued.text } } });
     chat!.close();
     node.node.close();
   });

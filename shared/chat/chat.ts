@@ -31,7 +31,7 @@ import { ErrorCode, PeerchatError, errorCode } from '../lib/errors.ts';
 import { Inbox } from './inbox.ts';
 import { createEnvelope } from './messages.ts';
 import type { Handler, NodeContext } from '../dht/context.ts';
-import { Outbox } from './outbox.ts';
+import { Outbox, resealOldEntries } from './outbox.ts';
 import type { RecordService } from './record-service.ts';
 import { createRecord, usernameOrThrow } from './records.ts';
 import { safetyNumber } from './safety-number.ts';
@@ -112,6 +112,7 @@ export class Chat {
     if (!isProfile(profile)) return null;
     const chat = new Chat(host, identity, profile, options.events);
     await chat.book.load();
+    await resealOldEntries(chat.book, identity, profile.name);
     const ready = options.ready ?? Promise.resolve();
     void ready.then(
       () => chat.begin(true),

@@ -186,10 +186,10 @@ export class Inbox {
         return;
       }
       // Copies that differ are different entries (a corrupted one and the real one): each is
-      // opened, the first that verifies is shown, and all are answered.
-      const byHash = new Map<string, EnvelopeWire>();
-      for (const r of answered) for (const e of r.entries) byHash.set(envelopeHash(e), e);
-      const entries = [...byHash].sort(([ha, a], [hb, b]) => a.sentAt - b.sentAt || (ha < hb ? -1 : 1));
+      // opened, the first that verifies is shown, and all are answered. In the holders' order
+      // (when each was sent is inside the seal; the conversation sorts by it).
+      const entries = new Map<string, EnvelopeWire>();
+      for (const r of answered) for (const e of r.entries) entries.set(envelopeHash(e), e);
       // Whatever was handed over is answered with a tombstone, junk included: it goes away.
       for (const [h, e] of entries) {
         if (e.to !== node.hex) continue;

@@ -3,11 +3,15 @@
  * untrusted too: every row is checked against the wire schemas, and what does not fit, has
  * expired or is in an older layout is dropped (and deleted) with a counted reason, never thrown.
  *
- * Layouts: entries are keyed by envelope hash and remember the neighbour that handed them over.
- * Rows of the first layout (keyed by message id, no neighbour) are moved under their hash and
- * charged to "disk"; tombstones of the first layout (signed over a message id, not a hash)
- * cannot be converted and are dropped: at worst a holder hands a message over again, and the
- * recipient shows it once (seen ids).
+ * Layouts: entries are keyed by envelope hash and remember the neighbour that handed them over
+ * (an entry without one is charged to "disk"). Entries holding a first-format envelope (the
+ * sender's id, clock and signature in the clear, whatever key they were stored under) cannot be
+ * converted: a holder cannot re-seal what it cannot read, and no recipient opens that format
+ * any more. They are dropped and counted (mailbox-dropped-old-format); their senders keep them
+ * in their outboxes and store them again in the new format (chat-model.ts, outbox upgrade).
+ * Tombstones of the first layout (signed over a message id, not a hash) cannot be converted and
+ * are dropped: at worst a holder hands a message over again, and the recipient shows it once
+ * (seen ids).
  */
 import { MAILBOX_RETENTION_MS } from './constants.ts';
 import { fromBase64Url } from '../lib/encoding.ts';
@@ -17,7 +21,8 @@ import { envelopeHash } from './messages.ts';
 import type { Stats } from '../lib/stats.ts';
 import type { Store, StoreOp, StoreTable } from '../lib/store.ts';
 import { parseWith } from '../lib/wire.ts';
-import { TombstoneWire, type EnvelopeWire } from './wire.ts';
+import * as v from 'valibot';
+import { OldEnvelopeWire, TombstoneWire, type EnvelopeWire } from './wire.ts';
 
 /** What a holder persists per entry. */
 export interface HeldEntry {
@@ -53,22 +58,16 @@ export async function loadHeld(store: Store, now: number, stats: Stats): Promise
     out.ops.push({ type: 'delete', table, key });
   };
   for (const [key, row] of await store.entries<unknown>('mailbox')) {
+    if (isOldFormat(row)) {
+      drop('mailbox', key, 'mailbox-dropped-old-format');
+      continue;
+    }
     const held = heldEntry(row);
-    if (!held || held.receivedAt + MAILBOX_RETENTION_MS <= now) {
+    if (!held || held.receivedAt + MAILBOX_RETENTION_MS <= now || key !== envelopeHash(held.envelope)) {
       drop('mailbox', key, 'mailbox-dropped-from-disk');
       continue;
     }
-    const h = envelopeHash(held.envelope);
-    if (key !== h) {
-      // The first layout kept entries under their message id.
-      if (key !== held.envelope.id) {
-        drop('mailbox', key, 'mailbox-dropped-from-disk');
-        continue;
-      }
-      out.ops.push({ type: 'delete', table: 'mailbox', key }, { type: 'put', table: 'mailbox', key: h, value: held });
-      stats.count('mailbox-moved-on-disk');
-    }
-    out.entries.push([h, held]);
+    out.entries.push([key, held]);
   }
   for (const [key, row] of await store.entries<unknown>('tombstones')) {
     const held = heldTombstone(row);
@@ -84,9 +83,14 @@ export async function loadHeld(store: Store, now: number, stats: Stats): Promise
   return out;
 }
 
-/** A held entry in either layout, as the current one (an old row is charged to FROM_DISK). */
-function heldEntry(v: unknown): HeldEntry | null {
-  const h = v as Partial<HeldEntry> | null;
+/** Whether a row holds an envelope of the first format. */
+function isOldFormat(row: unknown): boolean {
+  return typeof row === 'object' && row !== null && v.is(OldEnvelopeWire, (row as { envelope?: unknown }).envelope);
+}
+
+/** A held entry (one without a neighbour is charged to FROM_DISK). */
+function heldEntry(row: unknown): HeldEntry | null {
+  const h = row as Partial<HeldEntry> | null;
   if (typeof h !== 'object' || h === null || !Number.isSafeInteger(h.receivedAt)) return null;
   if (parseRequestBody('DELIVER', { envelope: h.envelope }) === null) return null;
   const from = typeof h.from === 'string' && h.from.length <= 40 ? h.from : FROM_DISK;

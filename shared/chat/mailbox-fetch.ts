@@ -32,11 +32,14 @@ export class ServedFetches {
   }
 }
 
-/** The oldest entries first (shown in the order sent), as many as one frame holds. */
+/**
+ * Entries in the order given (the holder's: oldest received first; when they were sent is
+ * sealed), as many as one frame holds.
+ */
 export function fetchReply(envelopes: EnvelopeWire[], sizeOf: (e: EnvelopeWire) => number): ResponseBodyOf<'MAILBOX_FETCH'> {
   const out: EnvelopeWire[] = [];
   let budget = MAX_FRAME_BYTES - FETCH_FRAME_OVERHEAD;
-  for (const e of [...envelopes].sort((x, y) => x.sentAt - y.sentAt)) {
+  for (const e of envelopes) {
     const size = sizeOf(e) + 1;
     if (out.length >= MAX_FETCH_ENTRIES || size > budget) return { entries: out, more: true };
     out.push(e);

@@ -127,7 +127,7 @@ export class MailboxService implements NodeService {
     const { node } = this;
     const e = b.envelope;
     const now = node.clock.now();
-    if (!envelopeHeaderOk(e, now)) throw this.refuse('bad-header', ErrorCode.BadRequest, 'Envelope header is malformed or dated in the future');
+    if (!envelopeHeaderOk(e)) throw this.refuse('bad-header', ErrorCode.BadRequest, 'Envelope header is malformed');
     // The cheap check first: junk for ids far from here costs a table lookup, nothing more.
     if (!this.amNear(e.to)) throw this.refuse('not-close', ErrorCode.Rejected, 'This node is not among the closest to that recipient');
     const h = envelopeHash(e);
@@ -202,7 +202,9 @@ export class MailboxService implements NodeService {
     if (!(await verifyFetch(b, now, node.ops))) throw this.refuse('bad-fetch', ErrorCode.Rejected, 'Fetch not signed by the mailbox owner, or stale');
     if (this.served.has(b.owner, b.nonce)) throw this.refuse('fetch-replayed', ErrorCode.Rejected, 'This fetch was used already');
     this.served.remember(b.owner, b.nonce, b.at + FETCH_FRESH_MS, now);
-    const mine = [...(this.entryQuota?.forRecipient(b.owner) ?? [])].map((h) => this.entries.get(h)!.envelope);
+    // Oldest received first: a holder knows nothing of when they were sent.
+    const held = [...(this.entryQuota?.forRecipient(b.owner) ?? [])].map((h) => this.entries.get(h)!);
+    const mine = held.sort((x, y) => x.receivedAt - y.receivedAt).map((x) => x.envelope);
     const reply = fetchReply(mine, entryBytes);
     node.stats.count('mailbox-fetched', reply.entries.length);
     return reply;
@@ -348,10 +350,13 @@ export class MailboxService implements NodeService {
     return this.nearSet(toHex, this.node.replication).includes(this.node.hex);
   }
 
-  /** Hands entries to their online recipient, oldest first; it answers each with a tombstone. */
+  /**
+   * Hands entries to their online recipient in the order given (callers pass them oldest
+   * received first); it answers each with a tombstone.
+   */
   private pushToRecipient(peer: Peer, envelopes: EnvelopeWire[]): void {
     const { node } = this;
-    for (const envelope of [...envelopes].sort((a, b) => a.sentAt - b.sentAt)) {
+    for (const envelope of envelopes) {
       node
         .direct(peer, 'DELIVER', { envelope })
         .then((res) => {

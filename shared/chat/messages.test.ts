@@ -1,10 +1,10 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { MAX_MESSAGE_BODY_BYTES } from './constants.ts';
-import { createIdentity, webCryptoOps as ops, type Identity } from '../lib/crypto.ts';
+import { createIdentity, open, seal, webCryptoOps as ops, type Identity } from '../lib/crypto.ts';
 import { fromBase64Url, toBase64Url } from '../lib/encoding.ts';
 import { idToHex } from '../lib/id.ts';
-import { createEnvelope, envelopeHash, FETCH_FRESH_MS, openEnvelope, signFetch, signReceipt, signTombstone, verifyFetch, verifyReceipt, verifyTombstone } from './messages.ts';
-import type { EnvelopeWire } from './wire.ts';
+import { createEnvelope, envelopeHash, envelopeHeaderBytes, FETCH_FRESH_MS, openEnvelope, signFetch, signReceipt, signTombstone, verifyFetch, verifyReceipt, verifyTombstone } from './messages.ts';
+import { MAX_CIPHERTEXT_CHARS, type EnvelopeWire } from './wire.ts';
 import { SeededRandom } from '../lib/random.ts';
 
 let alice: Identity;
@@ -28,16 +28,17 @@ function flip(b64: string): string {
 }
 
 describe('message envelopes', () => {
-  it('opens for the recipient with the text, the sender’s name and key, and the header', async () => {
+  it('opens for the recipient with the text, the sender’s name, key and clock from inside the seal', async () => {
     const e = await envelope('héllo 👋 bob');
-    expect(e.from).toBe(idToHex(alice.nodeId));
+    expect(Object.keys(e).sort()).toEqual(['ct', 'epk', 'id', 'nonce', 'to', 'v']);
+    expect(e.v).toBe(2);
     expect(e.to).toBe(idToHex(bob.nodeId));
     const opened = await openEnvelope(bob, e, NOW, ops);
     expect(opened).toEqual({
       ok: true,
       message: {
         id: e.id,
-        from: e.from,
+        from: idToHex(alice.nodeId),
         fromName: 'alice',
         fromKey: alice.signingPublic,
         fromAgreementKey: alice.agreementPublic,
@@ -45,6 +46,17 @@ describe('message envelopes', () => {
         content: { kind: 'text', text: 'héllo 👋 bob' },
       },
     });
+  });
+
+  it('shows holders and relays no sender id, key, name or time: the sender is sealed in', async () => {
+    const e = await envelope('hi');
+    const json = JSON.stringify(e);
+    for (const secret of [idToHex(alice.nodeId), toBase64Url(alice.signingPublic), toBase64Url(alice.agreementPublic), 'alice', String(NOW), 'hi']) {
+      expect(json).not.toContain(secret);
+    }
+    // The sender's name is padded inside: a longer name does not make a longer envelope.
+    const long = await createEnvelope(alice, 'a'.repeat(32), toBob(), 'hi', NOW, new SeededRandom(1), ops);
+    expect(long.ct.length).toBe(e.ct.length);
   });
 
   it('carries receipts, sealed like text, and refuses an empty or oversized batch', async () => {
@@ -64,6 +76,14 @@ describe('message envelopes', () => {
     expect(a.epk).not.toBe(b.epk);
   });
 
+  it('keeps a given id (an old-format message sealed again) and refuses one that is not an id', async () => {
+    const id = 'ab'.repeat(16);
+    const e = await createEnvelope(alice, 'alice', toBob(), 'again', NOW, new SeededRandom(5), ops, id);
+    expect(e.id).toBe(id);
+    expect((await openEnvelope(bob, e, NOW, ops)).ok).toBe(true);
+    await expect(createEnvelope(alice, 'alice', toBob(), 'again', NOW, new SeededRandom(5), ops, 'AB'.repeat(16))).rejects.toThrow(/Not a message id/);
+  });
+
   it('hides the text from everyone but the recipient', async () => {
     const e = await envelope('secret');
     expect(JSON.stringify(e)).not.toContain('secret');
@@ -71,38 +91,63 @@ describe('message envelopes', () => {
     expect(await openEnvelope(eve, e, NOW, ops)).toEqual({ ok: false, reason: 'not-for-us' });
   });
 
-  it('rejects any tampered header field, ciphertext or signature', async () => {
+  it('refuses a tampered outer header or ciphertext, and ciphertexts swapped between headers', async () => {
     const e = await envelope();
     const other = await envelope('other', new SeededRandom(9));
     const tampered: Array<[string, EnvelopeWire]> = [
       ['id', { ...e, id: other.id }],
-      ['from', { ...e, from: idToHex(eve.nodeId) }],
-      ['sentAt', { ...e, sentAt: e.sentAt - 1 }],
       ['epk', { ...e, epk: other.epk }],
       ['nonce', { ...e, nonce: flip(e.nonce) }],
       ['ct', { ...e, ct: flip(e.ct) }],
-      ['sig', { ...e, sig: flip(e.sig) }],
+      ['swapped ct', { ...e, ct: other.ct }],
+      ['swapped header', { ...other, ct: e.ct }],
     ];
-    for (const [field, t] of tampered) {
-      const result = await openEnvelope(bob, t, NOW, ops);
-      expect(result.ok, field).toBe(false);
-    }
+    for (const [field, t] of tampered) expect(await openEnvelope(bob, t, NOW, ops), field).toEqual({ ok: false, reason: 'undecryptable' });
+    expect(await openEnvelope(bob, { ...e, to: idToHex(eve.nodeId) }, NOW, ops)).toEqual({ ok: false, reason: 'not-for-us' });
   });
 
-  it('rejects a sender claiming a node id that is not the hash of the key it sealed in', async () => {
-    // Eve seals her own key but writes Alice's node id into the header.
-    const forged = await createEnvelope({ ...eve, nodeId: alice.nodeId }, 'alice', toBob(), 'I am alice', NOW, new SeededRandom(3), ops);
-    expect(await openEnvelope(bob, forged, NOW, ops)).toEqual({ ok: false, reason: 'wrong-sender-key' });
+  it('refuses a message re-sealed to another recipient by one that opened it (surreptitious forwarding)', async () => {
+    // Bob opens Alice's message to him and seals her signed body, as it was, for Eve: with Eve
+    // as the recipient, and with the header Alice signed (Bob's id as the recipient).
+    const e = await envelope('for bob only');
+    const { ct: _ct, ...header } = e;
+    const plain = (await open(bob, fromBase64Url(e.epk)!, fromBase64Url(e.nonce)!, fromBase64Url(e.ct)!, envelopeHeaderBytes(header)))!;
+    const forward = async (to: string): Promise<EnvelopeWire> => {
+      const sealed = await seal(eve.agreementPublic, plain, (epk, nonce) => envelopeHeaderBytes({ ...header, to, epk: toBase64Url(epk), nonce: toBase64Url(nonce) }), new SeededRandom(11));
+      return { ...header, to, epk: toBase64Url(sealed.ephemeralPublic), nonce: toBase64Url(sealed.nonce), ct: toBase64Url(sealed.ciphertext) };
+    };
+    expect(await openEnvelope(eve, await forward(idToHex(eve.nodeId)), NOW, ops)).toEqual({ ok: false, reason: 'bad-signature' });
+    expect(await openEnvelope(eve, await forward(e.to), NOW, ops)).toEqual({ ok: false, reason: 'not-for-us' });
+    // Keeping Alice's epk and nonce does not help either: Eve's key opens nothing sealed to Bob's.
+    expect(await openEnvelope(eve, { ...e, to: idToHex(eve.nodeId) }, NOW, ops)).toEqual({ ok: false, reason: 'undecryptable' });
   });
 
-  it('rejects messages dated far in the future', async () => {
+  it('refuses a body whose sealed-in key did not sign it, and names the sender by the key that did', async () => {
+    // Eve claims Alice's name: she can, but the sender id is the hash of Eve's own key.
+    const claimed = await createEnvelope(eve, 'alice', toBob(), 'I am alice', NOW, new SeededRandom(3), ops);
+    const opened = await openEnvelope(bob, claimed, NOW, ops);
+    expect(opened.ok && opened.message.from).toBe(idToHex(eve.nodeId));
+    expect(opened.ok && opened.message.fromKey).toEqual(eve.signingPublic);
+    // Eve puts Alice's key into a body she signed herself: the signature does not verify.
+    const e = await createEnvelope({ ...eve, signingPublic: alice.signingPublic }, 'alice', toBob(), 'I am alice', NOW, new SeededRandom(3), ops);
+    expect(await openEnvelope(bob, e, NOW, ops)).toEqual({ ok: false, reason: 'bad-signature' });
+  });
+
+  it('refuses a message whose sealed-in sender is its recipient', async () => {
+    const e = await createEnvelope(bob, 'bob', toBob(), 'note to self', NOW, new SeededRandom(4), ops);
+    expect(await openEnvelope(bob, e, NOW, ops)).toEqual({ ok: false, reason: 'from-self' });
+  });
+
+  it('rejects messages dated far in the future (the sealed-in clock)', async () => {
     const e = await createEnvelope(alice, 'alice', toBob(), 'from the future', NOW + 2 * 3600_000, new SeededRandom(4), ops);
     expect(await openEnvelope(bob, e, NOW, ops)).toEqual({ ok: false, reason: 'bad-times' });
   });
 
   it('carries up to 16 KiB of text and refuses more with a clear error', async () => {
     const max = 'a'.repeat(MAX_MESSAGE_BODY_BYTES);
-    const opened = await openEnvelope(bob, await envelope(max), NOW, ops);
+    const e = await envelope(max);
+    expect(e.ct.length).toBeLessThanOrEqual(MAX_CIPHERTEXT_CHARS);
+    const opened = await openEnvelope(bob, e, NOW, ops);
     expect(opened.ok && opened.message.content.kind === 'text' && opened.message.content.text.length).toBe(MAX_MESSAGE_BODY_BYTES);
     await expect(envelope(max + 'a')).rejects.toThrow(/at most 16 KiB/);
   });
@@ -141,8 +186,9 @@ describe('envelope hashes', () => {
     const h = envelopeHash(e);
     expect(fromBase64Url(h)?.length).toBe(32);
     expect(envelopeHash({ ...e })).toBe(h);
-    for (const field of ['epk', 'nonce', 'ct', 'sig'] as const) expect(envelopeHash({ ...e, [field]: flip(e[field]) })).not.toBe(h);
-    expect(envelopeHash({ ...e, sentAt: e.sentAt + 1 })).not.toBe(h);
+    for (const field of ['epk', 'nonce', 'ct'] as const) expect(envelopeHash({ ...e, [field]: flip(e[field]) })).not.toBe(h);
+    expect(envelopeHash({ ...e, id: 'ab'.repeat(16) })).not.toBe(h);
+    expect(envelopeHash({ ...e, to: idToHex(eve.nodeId) })).not.toBe(h);
   });
 });
 

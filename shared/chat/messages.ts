@@ -1,32 +1,45 @@
 /**
- * Chat messages on the wire (ARCHITECTURE.md, "A message's path"): the sealed, signed envelope, and the two
- * small statements a recipient signs about a message, the receipt (to the sender: delivered)
+ * Chat messages on the wire (ARCHITECTURE.md, "A message's path"): the sealed envelope, and the
+ * two small statements a recipient signs about a message, the receipt (to the sender: delivered)
  * and the tombstone (to holders: fetched, delete it).
  *
- * Envelope = header {id, from, to, sentAt, epk, nonce} + ciphertext + signature. The body is
- * sealed for the recipient's X25519 key with the header as additional data, so relays and
- * holders see the header and ciphertext only. Inside the seal travel the sender's name and
- * signing key: the recipient learns who wrote, checks that `from` is the hash of that key, and
- * verifies the sender's Ed25519 signature over a domain tag, the header and the ciphertext. A
- * holder cannot read who sent a message beyond its node id, nor forge or alter one unnoticed.
+ * Envelope (version 2) = outer header {v, id, to, epk, nonce} + ciphertext: only what holders and
+ * relays need (the recipient, a random id, the seal's ephemeral key and nonce). Sign, then seal:
+ * the sender signs, with its Ed25519 key, a domain tag, the outer header and the inner body (its
+ * name, signing and agreement keys, its clock, the content); the signature and that body are
+ * sealed for the recipient's X25519 key with the outer header as additional data. So a holder
+ * or relay learns no sender id, key, name or time; the recipient learns who wrote (the sender's
+ * id is the hash of the key inside), and every byte is bound together:
+ * - the outer header cannot change (the AEAD tag covers it, and so does the signature);
+ * - ciphertexts cannot be swapped between headers (the tag, and the epk decides the key);
+ * - a recipient that opens a message cannot re-seal it as the sender's to somebody else
+ *   ("surreptitious forwarding"): the signed bytes name the recipient's id, the message id and
+ *   the ephemeral key and nonce of the one seal the sender made.
  */
 import { MAX_MESSAGE_BODY_BYTES } from './constants.ts';
-import { KEY_BYTES, open, seal, type CryptoOps, type Identity } from '../lib/crypto.ts';
+import { beginSeal, KEY_BYTES, open, type CryptoOps, type Identity } from '../lib/crypto.ts';
 import { concatBytes, fromBase64Url, lengthPrefixed, toBase64Url, uint64, utf8Decode, utf8Encode } from '../lib/encoding.ts';
 import { ErrorCode, PeerchatError } from '../lib/errors.ts';
 import { idEquals, idFromHex, idToHex, nodeIdFromSigningKey, sha256, type NodeId } from '../lib/id.ts';
 import type { RequestBodyOf } from '../dht/protocol.ts';
-import type { EnvelopeWire, ReceiptWire, TombstoneWire } from './wire.ts';
+import { ENVELOPE_VERSION, type EnvelopeWire, type ReceiptWire, type TombstoneWire } from './wire.ts';
 import type { Random } from '../lib/random.ts';
 import { normalizeUsername, RECORD_CLOCK_SKEW_MS } from './records.ts';
 
-const ENVELOPE_TAG = utf8Encode('peerchat-envelope-v1');
+/** The seal's additional data: the outer header. */
+const ENVELOPE_TAG = utf8Encode('peerchat-envelope-v2');
+/** What the sender signs inside the seal: the outer header and the inner body. */
+const ENVELOPE_SIG_TAG = utf8Encode('peerchat-envelope-sig-v2');
 const RECEIPT_TAG = utf8Encode('peerchat-receipt-v1');
 const TOMBSTONE_TAG = utf8Encode('peerchat-tombstone-v2');
-const ENVELOPE_HASH_TAG = utf8Encode('peerchat-envelope-hash-v1');
-const BODY_VERSION = 1;
+const ENVELOPE_HASH_TAG = utf8Encode('peerchat-envelope-hash-v2');
+const BODY_VERSION = 2;
 const KIND_TEXT = 1;
 const KIND_RECEIPTS = 2;
+/** The sender's name is padded to this many bytes inside the seal: its length does not show. */
+const NAME_FIELD_BYTES = 32;
+const SIGNATURE_BYTES = 64;
+const TIME_BYTES = 8;
 export const MESSAGE_ID_BYTES = 16;
 /** Receipts one envelope can carry: the body limit over the bytes of one id. */
 export const MAX_RECEIPTS_PER_ENVELOPE = MAX_MESSAGE_BODY_BYTES / MESSAGE_ID_BYTES;
@@ -34,23 +47,25 @@ export const MAX_RECEIPTS_PER_ENVELOPE = MAX_MESSAGE_BODY_BYTES / MESSAGE_ID_BYT
 /**
  * What an envelope carries: a text the user wrote, or receipts for messages the sender of the
  * envelope was handed by holders (the original sender was not there to get a receipt in reply).
- * Receipts travel sealed like text, so holders cannot tell one from the other.
+ * Receipts travel sealed like text, so holders cannot read them (a batch's size, a multiple of
+ * 16 bytes, may hint at one).
  */
 export type MessageContent = { kind: 'text'; text: string } | { kind: 'receipts'; ids: string[] };
 
 /** What the recipient reads once an envelope opened and verified. */
 export interface OpenedMessage {
   id: string;
-  /** The sender's node id (hex) and the name and keys it sealed in. */
+  /** The sender's node id (hex, the hash of `fromKey`) and the name and keys it sealed in. */
   from: string;
   fromName: string;
   fromKey: Uint8Array;
   fromAgreementKey: Uint8Array;
+  /** The sender's clock, from inside the seal. */
   sentAt: number;
   content: MessageContent;
 }
 
-export type OpenFailure = 'not-for-us' | 'bad-times' | 'undecryptable' | 'bad-body' | 'wrong-sender-key' | 'bad-signature';
+export type OpenFailure = 'not-for-us' | 'bad-times' | 'undecryptable' | 'bad-body' | 'from-self' | 'bad-signature';
 export type OpenResult = { ok: true; message: OpenedMessage } | { ok: false; reason: OpenFailure };
 
 /** The recipient, as its user record tells the sender. */
@@ -59,52 +74,63 @@ export interface Recipient {
   agreementKey: Uint8Array;
 }
 
-/** The additional data of the seal: every header field, length-prefixed, after a domain tag. */
-function headerBytes(h: Omit<EnvelopeWire, 'ct' | 'sig'>): Uint8Array {
+export type EnvelopeHeader = Omit<EnvelopeWire, 'ct'>;
+
+/** The seal's additional data: every outer header field, length-prefixed, after a domain tag. */
+export function envelopeHeaderBytes(h: EnvelopeHeader): Uint8Array {
   return concatBytes(
     lengthPrefixed(ENVELOPE_TAG),
+    uint64(h.v),
     lengthPrefixed(utf8Encode(h.id)),
-    lengthPrefixed(utf8Encode(h.from)),
     lengthPrefixed(utf8Encode(h.to)),
-    uint64(h.sentAt),
     lengthPrefixed(utf8Encode(h.epk)),
     lengthPrefixed(utf8Encode(h.nonce)),
   );
 }
 
-/** What the sender signs: the header and the ciphertext. */
-function signedBytes(h: Omit<EnvelopeWire, 'ct' | 'sig'>, ct: string): Uint8Array {
-  return concatBytes(headerBytes(h), lengthPrefixed(utf8Encode(ct)));
+/** What the sender signs: the outer header (which names the recipient) and the inner body. */
+export function envelopeSignedBytes(h: EnvelopeHeader, body: Uint8Array): Uint8Array {
+  return concatBytes(lengthPrefixed(ENVELOPE_SIG_TAG), envelopeHeaderBytes(h), lengthPrefixed(body));
 }
 
 interface Body {
   name: string;
   key: Uint8Array;
   agreementKey: Uint8Array;
+  sentAt: number;
   content: MessageContent;
 }
 
 /**
- * Sealed body: version, kind, name length, name, signing key, agreement key (so the recipient
- * can answer with receipts without a lookup), then the payload: UTF-8 text, or 16-byte ids.
+ * The inner body the sender signs: version, kind, name length, the name padded with zeros to
+ * NAME_FIELD_BYTES, signing key, agreement key (so the recipient can answer with receipts
+ * without a lookup), sentAt (8 bytes), then the payload: UTF-8 text, or 16-byte ids.
  */
 function encodeBody(b: Body): Uint8Array {
   const nameBytes = utf8Encode(b.name);
+  const name = new Uint8Array(NAME_FIELD_BYTES);
+  name.set(nameBytes);
   const payload = b.content.kind === 'text' ? utf8Encode(b.content.text) : concatBytes(...b.content.ids.map((id) => idFromHexBytes(id)));
   const kind = b.content.kind === 'text' ? KIND_TEXT : KIND_RECEIPTS;
-  return concatBytes(new Uint8Array([BODY_VERSION, kind, nameBytes.length]), nameBytes, b.key, b.agreementKey, payload);
+  return concatBytes(new Uint8Array([BODY_VERSION, kind, nameBytes.length]), name, b.key, b.agreementKey, uint64(b.sentAt), payload);
 }
 
+const NAME_AT = 3;
+const KEY_AT = NAME_AT + NAME_FIELD_BYTES;
+const AGREEMENT_AT = KEY_AT + KEY_BYTES;
+const SENT_AT = AGREEMENT_AT + KEY_BYTES;
+const PAYLOAD_AT = SENT_AT + TIME_BYTES;
+
 function decodeBody(bytes: Uint8Array): Body | null {
-  if (bytes.length < 3 || bytes[0] !== BODY_VERSION) return null;
+  if (bytes.length < PAYLOAD_AT || bytes[0] !== BODY_VERSION || bytes.length - PAYLOAD_AT > MAX_MESSAGE_BODY_BYTES) return null;
   const kind = bytes[1];
-  const nameEnd = 3 + bytes[2]!;
-  const keyEnd = nameEnd + KEY_BYTES;
-  const agreementEnd = keyEnd + KEY_BYTES;
-  if (bytes.length < agreementEnd || bytes.length - agreementEnd > MAX_MESSAGE_BODY_BYTES) return null;
-  const name = utf8Decode(bytes.subarray(3, nameEnd));
+  const nameLength = bytes[2]!;
+  if (nameLength > NAME_FIELD_BYTES || bytes.subarray(NAME_AT + nameLength, KEY_AT).some((b) => b !== 0)) return null;
+  const name = utf8Decode(bytes.subarray(NAME_AT, NAME_AT + nameLength));
   if (name === null || normalizeUsername(name) !== name) return null;
-  const payload = bytes.subarray(agreementEnd);
+  const sentAt = new DataView(bytes.buffer, bytes.byteOffset + SENT_AT, TIME_BYTES).getBigUint64(0);
+  if (sentAt > BigInt(Number.MAX_SAFE_INTEGER)) return null;
+  const payload = bytes.subarray(PAYLOAD_AT);
   let content: MessageContent;
   if (kind === KIND_TEXT) {
     const text = utf8Decode(payload);
@@ -117,7 +143,7 @@ function decodeBody(bytes: Uint8Array): Body | null {
   } else {
     return null;
   }
-  return { name, key: bytes.slice(nameEnd, keyEnd), agreementKey: bytes.slice(keyEnd, agreementEnd), content };
+  return { name, key: bytes.slice(KEY_AT, AGREEMENT_AT), agreementKey: bytes.slice(AGREEMENT_AT, SENT_AT), sentAt: Number(sentAt), content };
 }
 
 /** A message id (32 hex digits) as its 16 bytes; throws on anything else (a caller's bug). */
@@ -129,8 +155,9 @@ function idFromHexBytes(hex: string): Uint8Array {
 }
 
 /**
- * Seals and signs `content` (a string is a text) from `sender` (known to others as `senderName`)
- * for `recipient`. Draws the message id, then the seal's ephemeral key and nonce, from `random`.
+ * Signs and seals `content` (a string is a text) from `sender` (known to others as `senderName`)
+ * for `recipient`. Draws the message id (unless `id` is given: an old-format message sealed
+ * again keeps its id), then the seal's ephemeral key and nonce, from `random`.
  */
 export async function createEnvelope(
   sender: Identity,
@@ -140,6 +167,7 @@ export async function createEnvelope(
   sentAt: number,
   random: Random,
   ops: CryptoOps,
+  id?: string,
 ): Promise<EnvelopeWire> {
   const c: MessageContent = typeof content === 'string' ? { kind: 'text', text: content } : content;
   if (c.kind === 'text' && utf8Encode(c.text).length > MAX_MESSAGE_BODY_BYTES) {
@@ -150,21 +178,17 @@ export async function createEnvelope(
   }
   if (normalizeUsername(senderName) !== senderName) throw new PeerchatError(ErrorCode.InvalidName, 'The sender name must be a normalized username.');
   if (!Number.isSafeInteger(sentAt) || sentAt < 0) throw new PeerchatError(ErrorCode.BadRequest, 'sentAt must be a non-negative integer.');
-  const id = idToHex(random.bytes(MESSAGE_ID_BYTES));
-  const from = idToHex(sender.nodeId);
+  if (id !== undefined && !/^[0-9a-f]{32}$/.test(id)) throw new PeerchatError(ErrorCode.BadRequest, 'Not a message id.');
+  const messageId = id ?? idToHex(random.bytes(MESSAGE_ID_BYTES));
   const to = idToHex(recipient.nodeId);
-  // The header names the seal's ephemeral key and nonce, so the additional data is computed
-  // from them inside seal().
-  let header: Omit<EnvelopeWire, 'ct' | 'sig'> | null = null;
-  const sealed = await tracked(ops, seal(
-    recipient.agreementKey,
-    encodeBody({ name: senderName, key: sender.signingPublic, agreementKey: sender.agreementPublic, content: c }),
-    (epk, nonce) => headerBytes((header = { id, from, to, sentAt, epk: toBase64Url(epk), nonce: toBase64Url(nonce) })),
-    random,
-  ));
-  const ct = toBase64Url(sealed.ciphertext);
-  const sig = await ops.sign(sender, signedBytes(header!, ct));
-  return { ...header!, ct, sig: toBase64Url(sig) };
+  const body = encodeBody({ name: senderName, key: sender.signingPublic, agreementKey: sender.agreementPublic, sentAt, content: c });
+  // The seal's ephemeral key and nonce are drawn first: the signature inside covers the header
+  // that names them. (Three steps, each awaited alone: simulated crypto resolves in order.)
+  const session = await tracked(ops, beginSeal(recipient.agreementKey, random));
+  const h: EnvelopeHeader = { v: ENVELOPE_VERSION, id: messageId, to, epk: toBase64Url(session.ephemeralPublic), nonce: toBase64Url(session.nonce) };
+  const sig = await ops.sign(sender, envelopeSignedBytes(h, body));
+  const sealed = await tracked(ops, session.seal(concatBytes(sig, body), envelopeHeaderBytes(h)));
+  return { ...h, ct: toBase64Url(sealed.ciphertext) };
 }
 
 function tracked<T>(ops: CryptoOps, work: Promise<T>): Promise<T> {
@@ -172,39 +196,56 @@ function tracked<T>(ops: CryptoOps, work: Promise<T>): Promise<T> {
 }
 
 /**
- * What holders key an envelope by: SHA-256 over every field, signature included (base64url).
- * Two envelopes that share an id but differ anywhere are two entries, so a corrupted copy
- * stored first cannot stand in for the honest one, and a tombstone deletes one exact copy.
+ * What holders key an envelope by: SHA-256 over every field (base64url). Two envelopes that
+ * share an id but differ anywhere are two entries, so a corrupted copy stored first cannot
+ * stand in for the honest one, and a tombstone deletes one exact copy.
  */
 export function envelopeHash(e: EnvelopeWire): string {
-  const { ct, sig, ...header } = e;
-  return toBase64Url(sha256(concatBytes(lengthPrefixed(ENVELOPE_HASH_TAG), signedBytes(header, ct), lengthPrefixed(utf8Encode(sig)))));
+  const { ct, ...header } = e;
+  return toBase64Url(sha256(concatBytes(lengthPrefixed(ENVELOPE_HASH_TAG), envelopeHeaderBytes(header), lengthPrefixed(utf8Encode(ct)))));
 }
 
-/** Header checks a holder can make without any key: times are plausible, ids well formed. */
-export function envelopeHeaderOk(e: EnvelopeWire, now: number): boolean {
-  return e.sentAt <= now + RECORD_CLOCK_SKEW_MS && idFromHex(e.from) !== null && idFromHex(e.to) !== null && e.from !== e.to;
+/**
+ * The header check a holder can make without any key: the recipient id is well formed. There
+ * is nothing else to check outside the seal; a holder's expiry counts from when it got an entry.
+ */
+export function envelopeHeaderOk(e: EnvelopeWire): boolean {
+  return idFromHex(e.to) !== null;
 }
 
-/** Opens an envelope addressed to `recipient`; every failure says why, nothing throws. */
+/**
+ * Opens an envelope addressed to `recipient`; every failure says why, nothing throws. The
+ * sender is whoever's key is inside and signed the outer header and the body: its id is that
+ * key's hash, nothing a holder wrote.
+ */
 export async function openEnvelope(recipient: Identity, e: EnvelopeWire, now: number, ops: CryptoOps): Promise<OpenResult> {
   if (e.to !== idToHex(recipient.nodeId)) return { ok: false, reason: 'not-for-us' };
-  if (!envelopeHeaderOk(e, now)) return { ok: false, reason: 'bad-times' };
   const epk = fromBase64Url(e.epk);
   const nonce = fromBase64Url(e.nonce);
   const ct = fromBase64Url(e.ct);
-  const sig = fromBase64Url(e.sig);
-  if (!epk || !nonce || !ct || !sig) return { ok: false, reason: 'undecryptable' };
-  const { ct: _ct, sig: _sig, ...header } = e;
-  const plain = await tracked(ops, open(recipient, epk, nonce, ct, headerBytes(header)));
+  if (!epk || !nonce || !ct) return { ok: false, reason: 'undecryptable' };
+  const { ct: _ct, ...header } = e;
+  const plain = await tracked(ops, open(recipient, epk, nonce, ct, envelopeHeaderBytes(header)));
   if (!plain) return { ok: false, reason: 'undecryptable' };
-  const body = decodeBody(plain);
+  const signed = plain.subarray(SIGNATURE_BYTES);
+  const body = plain.length > SIGNATURE_BYTES ? decodeBody(signed) : null;
   if (!body) return { ok: false, reason: 'bad-body' };
-  if (!idEquals(nodeIdFromSigningKey(body.key), idFromHex(e.from)!)) return { ok: false, reason: 'wrong-sender-key' };
-  if (!(await ops.verify(body.key, sig, signedBytes(header, e.ct)))) return { ok: false, reason: 'bad-signature' };
+  if (body.sentAt > now + RECORD_CLOCK_SKEW_MS) return { ok: false, reason: 'bad-times' };
+  // The app never writes to itself; the old header check refused it, and so does this.
+  const from = idToHex(nodeIdFromSigningKey(body.key));
+  if (from === e.to) return { ok: false, reason: 'from-self' };
+  if (!(await ops.verify(body.key, plain.slice(0, SIGNATURE_BYTES), envelopeSignedBytes(header, signed)))) return { ok: false, reason: 'bad-signature' };
   return {
     ok: true,
-    message: { id: e.id, from: e.from, fromName: body.name, fromKey: body.key, fromAgreementKey: body.agreementKey, sentAt: e.sentAt, content: body.content },
+    message: {
+      id: e.id,
+      from,
+      fromName: body.name,
+      fromKey: body.key,
+      fromAgreementKey: body.agreementKey,
+      sentAt: body.sentAt,
+      content: body.content,
+    },
   };
 }
 

@@ -7,13 +7,14 @@
  * the recipient reach other holders in the same attempt.
  */
 import type { ChatBook } from './chat-book.ts';
-import { withoutUndefined, type OutboxEntry } from './chat-model.ts';
+import { recipientOf, withoutUndefined, type OldOutboxEntry, type OutboxEntry } from './chat-model.ts';
 import type { TimerHandle } from '../lib/clock.ts';
 import { OUTBOX_FAIL_AFTER, OUTBOX_RETRY_MS, STORED_QUORUM } from './constants.ts';
+import type { Identity } from '../lib/crypto.ts';
 import { fromBase64Url } from '../lib/encoding.ts';
 import { errorCode } from '../lib/errors.ts';
 import { idFromHex } from '../lib/id.ts';
-import { envelopeHash, verifyReceipt } from './messages.ts';
+import { createEnvelope, envelopeHash, verifyReceipt } from './messages.ts';
 import type { StoreOp } from '../lib/store.ts';
 import { closeRadiusBits, keysNear, tallyAcks, type AckTally } from './holder-acks.ts';
 import type { EnvelopeWire, HolderAckWire } from './wire.ts';
@@ -161,4 +162,44 @@ export class Outbox {
     const wait = OUTBOX_RETRY_MS[Math.min(entry.misses, OUTBOX_RETRY_MS.length - 1)]!;
     this.retryTimers.set(id, this.book.node.ticker.setTimeout(() => void this.attempt(id), wait));
   }
+}
+
+/**
+ * Outbox entries written in the first envelope format (the sender's id, clock and signature in
+ * the clear), which holders and recipients no longer take. A text is sealed again in the
+ * current format from the message the user wrote, with the same id (its receipts name it) and
+ * sentAt, for the same contact key; it keeps its place and status. What cannot be sealed again
+ * is deleted and counted, never thrown: receipt batches (their ids are sealed for someone else;
+ * their sender is told again when it stores its message anew) and texts whose message or
+ * contact is gone or re-pinned to another key.
+ */
+export async function resealOldEntries(book: ChatBook, sender: Identity, senderName: string): Promise<void> {
+  const { node } = book;
+  const ops: StoreOp[] = [];
+  const resealed: [string, OutboxEntry][] = [];
+  for (const [id, old] of book.oldOutbox) {
+    const envelope = await reseal(book, old, sender, senderName);
+    if (envelope) {
+      const entry: OutboxEntry = { ...old, envelope };
+      ops.push({ type: 'put', table: 'outbox', key: id, value: entry });
+      resealed.push([id, entry]);
+      node.stats.count('chat-outbox-resealed');
+    } else {
+      ops.push({ type: 'delete', table: 'outbox', key: id });
+      node.stats.count(old.kind === 'receipts' ? 'chat-outbox-old-receipts-dropped' : 'chat-outbox-old-dropped');
+    }
+  }
+  book.oldOutbox.clear();
+  if (ops.length === 0) return;
+  await node.store.batch(ops);
+  for (const [id, entry] of resealed) book.outbox.set(id, entry);
+}
+
+async function reseal(book: ChatBook, old: OldOutboxEntry, sender: Identity, senderName: string): Promise<EnvelopeWire | null> {
+  if (old.kind !== 'text') return null;
+  const message = book.messages.get(old.envelope.id);
+  const contact = book.contacts.get(old.peer);
+  if (!message?.out || message.peer !== old.peer || !contact || contact.nodeId !== old.envelope.to || contact.signingKey !== old.recipientKey) return null;
+  const { node } = book;
+  return createEnvelope(sender, senderName, recipientOf(contact), message.text, message.sentAt, node.random, node.ops, old.envelope.id).catch(() => null);
 }

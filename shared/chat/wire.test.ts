@@ -51,15 +51,15 @@ const record: UserRecordWire = {
   sig: SIG,
 };
 const envelope: EnvelopeWire = {
+  v: 2,
   id: hex(32, 'c'),
-  from: ID_A,
   to: ID_B,
-  sentAt: 1_700_000_000_123,
   epk: b64(32, 1),
   nonce: b64(12),
   ct: b64(100),
-  sig: SIG,
 };
+/** The first envelope format: sender, clock and signature in the clear. */
+const oldEnvelope = { id: hex(32, 'c'), from: ID_A, to: ID_B, sentAt: 1_700_000_000_123, epk: b64(32, 1), nonce: b64(12), ct: b64(100), sig: SIG };
 const tombstone: TombstoneWire = { h: KEY, to: ID_B, at: 1_700_000_000_999, sig: SIG };
 const receipt: ReceiptWire = { id: hex(32, 'c'), to: ID_B, at: 1_700_000_000_999, sig: SIG };
 const holderAck: HolderAckWire = { holder: ID_A, key: KEY, sig: SIG };
@@ -144,7 +144,7 @@ describe('round trips', () => {
   });
 
   it('the largest allowed values of every bounded field are accepted', () => {
-    const big = { ...envelope, ct: b64(16_384 + 16 + 1024), sentAt: Number.MAX_SAFE_INTEGER };
+    const big = { ...envelope, ct: b64(16_384 + 16 + 1024) };
     expect(big.ct.length).toBe(MAX_CIPHERTEXT_CHARS);
     expect(parseFrame(encodeFrame(request(0xffff_ffff, 'DELIVER', { envelope: big }))).ok).toBe(true);
     const nodes = Array.from({ length: 32 }, () => ID_A);
@@ -168,6 +168,21 @@ describe('round trips', () => {
 });
 
 // ---- Field violations ----------------------------------------------------------------------
+
+describe('envelope versions', () => {
+  it('an old-format envelope (sender in the clear) is dropped as old-version, not opened', () => {
+    for (const m of ['DELIVER', 'MAILBOX_STORE'] as const) {
+      const b = m === 'DELIVER' ? { envelope: oldEnvelope } : { envelope: oldEnvelope, copies: 1 };
+      expect(reject(reqFrame(m, b))).toEqual({ ok: false, reason: 'old-version', id: 42 });
+    }
+    // Another version number, or none, is junk like any other.
+    expectBadBody('DELIVER', { envelope: { ...envelope, v: 1 } });
+    expectBadBody('DELIVER', { envelope: { ...envelope, v: 3 } });
+    const { v: _v, ...unversioned } = envelope;
+    expectBadBody('DELIVER', { envelope: unversioned });
+    expectBadResponse('MAILBOX_FETCH', { entries: [oldEnvelope], more: false });
+  });
+});
 
 describe('field violations', () => {
   it('ids of the wrong hex length or in uppercase are rejected', () => {
@@ -206,6 +221,8 @@ describe('field violations', () => {
     expectBadBody('PING', { x: 1 });
     expectBadBody('STORE', { record: { ...record, admin: true } });
     expectBadBody('DELIVER', { envelope: { ...envelope, extra: '' } });
+    expectBadBody('DELIVER', { envelope: { ...envelope, from: ID_A } });
+    expectBadBody('DELIVER', { envelope: { ...envelope, sentAt: 1 } });
     expect(reject(JSON.stringify({ ...hello(KEY, SIG), v: 2 })).reason).toBe('bad-shape');
     expect(reject(JSON.stringify({ ...errorFrame(1, ErrorCode.Busy, 'x'), why: 'x' })).reason).toBe('bad-shape');
     expectBadResponse('SIGNAL', { data: null, busy: 1 });

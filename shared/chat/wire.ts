@@ -36,7 +36,28 @@ export const UserRecordWire = v.strictObject({
   sig: B64Sig,
 });
 
+/**
+ * The envelope's format. Version 2 carries outside the seal only what holders and relays need:
+ * the recipient, the message id (random), the seal's ephemeral key and nonce, the ciphertext.
+ * The sender's keys, name, clock and signature travel inside (messages.ts).
+ */
+export const ENVELOPE_VERSION = 2;
+
 export const EnvelopeWire = v.strictObject({
+  v: v.literal(ENVELOPE_VERSION),
+  id: Hex32,
+  to: Hex40,
+  epk: B64Key,
+  nonce: B64Nonce,
+  ct: B64Ciphertext,
+});
+
+/**
+ * The first format, with the sender's id, clock and signature in the clear. Recognised only to
+ * be dropped with its own counted reason (from the network: 'old-version'; from disk: see
+ * mailbox-disk.ts and chat-model.ts), never opened.
+ */
+export const OldEnvelopeWire = v.strictObject({
   id: Hex32,
   from: Hex40,
   to: Hex40,
@@ -62,6 +83,7 @@ export const HolderAckWire = v.strictObject({ holder: Hex40, key: B64Key, sig: B
 
 export type UserRecordWire = v.InferOutput<typeof UserRecordWire>;
 export type EnvelopeWire = v.InferOutput<typeof EnvelopeWire>;
+export type OldEnvelopeWire = v.InferOutput<typeof OldEnvelopeWire>;
 export type TombstoneWire = v.InferOutput<typeof TombstoneWire>;
 export type ReceiptWire = v.InferOutput<typeof ReceiptWire>;
 export type HolderAckWire = v.InferOutput<typeof HolderAckWire>;
@@ -84,6 +106,7 @@ const CHAT_METHODS = {
   },
   MAILBOX_STORE: {
     req: v.strictObject({ envelope: EnvelopeWire, copies: int(0, MAX_MAILBOX_COPIES) }),
+    oldReq: v.object({ envelope: OldEnvelopeWire }),
     /**
      * `acks`: the holder's own and those of the copies it made; the sender counts the ones that
      * verify. `ack` comes from a holder that has the envelope's tombstone: it was fetched already.
@@ -98,6 +121,7 @@ const CHAT_METHODS = {
   MAILBOX_ACK: { req: MailboxAck, res: v.strictObject({ accepted: int(0, MAX_TOMBSTONES_PER_ACK) }) },
   DELIVER: {
     req: v.strictObject({ envelope: EnvelopeWire }),
+    oldReq: v.object({ envelope: OldEnvelopeWire }),
     /** `ack` answers a holder's push: the tombstone that deletes what it handed over. */
     res: v.strictObject({ receipt: ReceiptWire, ack: v.optional(MailboxAck) }),
   },

@@ -40,17 +40,28 @@ export type ResponseBody = ResponseBodyOf<Method>;
 
 /** The schemas of some methods, checked against the body types declared for them. */
 export type MethodSchemas<M extends Method> = {
-  [K in M]: { req: v.GenericSchema<unknown, RequestBodyOf<K>>; res: v.GenericSchema<unknown, ResponseBodyOf<K>> };
+  [K in M]: {
+    req: v.GenericSchema<unknown, RequestBodyOf<K>>;
+    res: v.GenericSchema<unknown, ResponseBodyOf<K>>;
+    /** A request body of an earlier format, no longer taken: dropped as 'old-version', not 'bad-body'. */
+    oldReq?: v.GenericSchema;
+  };
 };
 
-const SCHEMAS = new Map<string, { req: v.GenericSchema; res: v.GenericSchema }>(Object.entries(S.DHT_METHODS));
+interface MethodSpec {
+  req: v.GenericSchema;
+  res: v.GenericSchema;
+  oldReq?: v.GenericSchema;
+}
+
+const SCHEMAS = new Map<string, MethodSpec>(Object.entries(S.DHT_METHODS));
 
 /**
  * Adds methods to the wire (module load time, before any frame is read). A method registered
  * twice with other schemas is a programmer error.
  */
 export function registerMethods<M extends Method>(schemas: MethodSchemas<M>): void {
-  for (const [name, pair] of Object.entries(schemas) as [string, { req: v.GenericSchema; res: v.GenericSchema }][]) {
+  for (const [name, pair] of Object.entries(schemas) as [string, MethodSpec][]) {
     const known = SCHEMAS.get(name);
     if (known && (known.req !== pair.req || known.res !== pair.res)) throw new Error(`Method ${name} is registered twice`);
     SCHEMAS.set(name, pair);
@@ -86,7 +97,8 @@ export type ResponseFrame = v.InferOutput<typeof S.ResponseFrame>;
 export type ErrorFrame = v.InferOutput<typeof S.ErrorFrame>;
 export type Frame = HelloFrame | RequestFrame | ResponseFrame | ErrorFrame;
 
-export type DropReason = 'not-text' | 'too-large' | 'not-json' | 'bad-shape' | 'unknown-method' | 'bad-body';
+/** 'old-version': a body in a format this build no longer takes (an older peer's), told apart from junk. */
+export type DropReason = 'not-text' | 'too-large' | 'not-json' | 'bad-shape' | 'unknown-method' | 'bad-body' | 'old-version';
 export type ParseResult =
   | { ok: true; frame: Frame }
   /** `id` is set only for requests whose id is a valid U32: answer it with an `err`. */
@@ -158,8 +170,9 @@ function parseRequest(value: Record<string, unknown>): ParseResult {
   if (!head) return drop('bad-shape', id);
   const { m, r } = head;
   if (!isMethod(m)) return drop('unknown-method', id);
-  const body = parseWith(SCHEMAS.get(m)!.req, head.b);
-  if (body === null) return drop('bad-body', id);
+  const spec = SCHEMAS.get(m)!;
+  const body = parseWith(spec.req, head.b);
+  if (body === null) return drop(spec.oldReq && v.is(spec.oldReq, head.b) ? 'old-version' : 'bad-body', id);
   // The body was checked against the schema for `m`, which is what RequestFrame pairs it with.
   return { ok: true, frame: request(head.id, m, body as never, r) };
 }

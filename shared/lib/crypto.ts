@@ -231,6 +231,40 @@ async function sealKey(
   );
 }
 
+/** A seal whose ephemeral key and nonce are drawn, before its plaintext is known. */
+export interface SealSession {
+  ephemeralPublic: Uint8Array;
+  nonce: Uint8Array;
+  /** Encrypts `plaintext` with `additionalData` authenticated, not hidden. Use once. */
+  seal(plaintext: Uint8Array, additionalData: Uint8Array): Promise<Sealed>;
+}
+
+/**
+ * Starts a seal for the holder of `recipientAgreementPublic`: draws a 32-byte ephemeral seed,
+ * then the 12-byte nonce, from `random`, and derives the key. A sender that signs inside the
+ * seal signs a header naming the ephemeral key and nonce, then seals.
+ */
+export async function beginSeal(recipientAgreementPublic: Uint8Array, random: Random): Promise<SealSession> {
+  if (recipientAgreementPublic.length !== KEY_BYTES) {
+    throw new PeerchatError(ErrorCode.BadRequest, 'The recipient agreement key must be 32 bytes; fetch their user record again.');
+  }
+  const ephemeral = await keyPairFromSeed(random.bytes(KEY_BYTES), 'X25519');
+  const nonce = random.bytes(SEAL_NONCE_BYTES);
+  const salt = concatBytes(ephemeral.publicRaw, recipientAgreementPublic);
+  const key = await sealKey(ephemeral.privateKey, recipientAgreementPublic, salt);
+  if (key === null) {
+    throw new PeerchatError(ErrorCode.Rejected, 'The recipient agreement key is a weak (low-order) point; do not send to this user.');
+  }
+  return {
+    ephemeralPublic: ephemeral.publicRaw,
+    nonce,
+    async seal(plaintext, additionalData) {
+      const ciphertext = await subtle().encrypt({ name: 'AES-GCM', iv: buf(nonce), additionalData: buf(additionalData) }, key, buf(plaintext));
+      return { ephemeralPublic: ephemeral.publicRaw, nonce, ciphertext: new Uint8Array(ciphertext) };
+    },
+  };
+}
+
 /**
  * Encrypts for the holder of `recipientAgreementPublic`. Draws a 32-byte ephemeral seed, then the
  * 12-byte nonce, from `random`. `additionalData` (the message header) is authenticated, not hidden;
@@ -242,23 +276,9 @@ export async function seal(
   additionalData: Uint8Array | ((ephemeralPublic: Uint8Array, nonce: Uint8Array) => Uint8Array),
   random: Random,
 ): Promise<Sealed> {
-  if (recipientAgreementPublic.length !== KEY_BYTES) {
-    throw new PeerchatError(ErrorCode.BadRequest, 'The recipient agreement key must be 32 bytes; fetch their user record again.');
-  }
-  const ephemeral = await keyPairFromSeed(random.bytes(KEY_BYTES), 'X25519');
-  const nonce = random.bytes(SEAL_NONCE_BYTES);
-  const salt = concatBytes(ephemeral.publicRaw, recipientAgreementPublic);
-  const key = await sealKey(ephemeral.privateKey, recipientAgreementPublic, salt);
-  if (key === null) {
-    throw new PeerchatError(ErrorCode.Rejected, 'The recipient agreement key is a weak (low-order) point; do not send to this user.');
-  }
-  const aad = typeof additionalData === 'function' ? additionalData(ephemeral.publicRaw, nonce) : additionalData;
-  const ciphertext = await subtle().encrypt(
-    { name: 'AES-GCM', iv: buf(nonce), additionalData: buf(aad) },
-    key,
-    buf(plaintext),
-  );
-  return { ephemeralPublic: ephemeral.publicRaw, nonce, ciphertext: new Uint8Array(ciphertext) };
+  const session = await beginSeal(recipientAgreementPublic, random);
+  const aad = typeof additionalData === 'function' ? additionalData(session.ephemeralPublic, session.nonce) : additionalData;
+  return session.seal(plaintext, aad);
 }
 
 /** Decrypts a sealed message for `identity`; null when anything is wrong (tampering, wrong key). */

@@ -63,6 +63,18 @@ describe('a node fed hostile input', () => {
     expect(found.nodes[0]).toBe(victim!.node.hex);
   });
 
+  it('drops an envelope of the first format (sender in the clear) as old-version, counted, before any handler', async () => {
+    const [victim, attacker] = await network(3, 23);
+    const toVictim = [...attacker!.transport.connections].filter((c) => c.remoteFingerprint() !== null);
+    const hex = (n: number, c: string) => c.repeat(n);
+    const old = { id: hex(32, 'c'), from: attacker!.node.hex, to: victim!.node.hex, sentAt: 1_700_000_000_000, epk: 'A'.repeat(43), nonce: 'A'.repeat(16), ct: 'A'.repeat(100), sig: 'A'.repeat(86) };
+    for (const c of toVictim) c.send(JSON.stringify({ t: 'req', id: 5, m: 'DELIVER', b: { envelope: old } }));
+    await sim.run(1_000);
+    expect(victim!.node.stats.get('drop-old-version')).toBeGreaterThanOrEqual(1);
+    expect(victim!.node.stats.get('drop-bad-body')).toBe(0);
+    expect(victim!.node.stats.get('handler-crashed')).toBe(0);
+  });
+
   it('refuses a channel whose HELLO key does not hash to the id it claimed', async () => {
     const [victim, impostor, other] = await network(3, 22);
     const before = victim!.node.stats.get('hello-rejected');

@@ -4,12 +4,12 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Chat } from '../chat/chat.ts';
-import { createIdentity, type Identity } from '../lib/crypto.ts';
-import { createEnvelope } from '../chat/messages.ts';
+import { createIdentity, open, seal, type Identity } from '../lib/crypto.ts';
+import { createEnvelope, envelopeHeaderBytes } from '../chat/messages.ts';
 import { SeededRandom } from '../lib/random.ts';
 import { senderTrust } from '../chat/senders.ts';
-import { MAX_HOLDER_ACKS } from '../chat/wire.ts';
-import { toBase64Url } from '../lib/encoding.ts';
+import { MAX_HOLDER_ACKS, type EnvelopeWire } from '../chat/wire.ts';
+import { fromBase64Url, toBase64Url } from '../lib/encoding.ts';
 import { idToHex } from '../lib/id.ts';
 import { Simulation, type SimNode } from './simulation.ts';
 
@@ -236,5 +236,38 @@ describe('the routing snapshot', () => {
     expect(texts(gina.chat, 'frank')).toEqual([]);
     sim.leave(frank.node);
     sim.leave(gina.node);
+  });
+
+  it('a message re-addressed by a holder, or re-sealed by its recipient, to another user is refused there: the signed bytes name the recipient', async () => {
+    const xena = await online('xena');
+    const yves = await online('yves');
+    const zack = await online('zack');
+    const [x, y, z] = [xena.node.identity, yves.node.identity, zack.node.identity];
+    // Xena's message to Yves, as every relay and holder on its way has it.
+    const e = await sim.until(createEnvelope(x, 'xena', { nodeId: y.nodeId, agreementKey: y.agreementPublic }, 'for yves only', sim.clock.now(), new SeededRandom(3), sim.ops));
+    const deliver = (envelope: EnvelopeWire, to: Identity) => sim.until(nodes[5]!.node.routeFromHere('DELIVER', { envelope }, to.nodeId, 1, { leave: true }).catch(() => []));
+    const zackStat = (name: string) => zack.node.node.stats.get(name);
+
+    // A holder re-addresses it to Zack: the seal's additional data no longer fits.
+    const undecryptable = zackStat('chat-drop-undecryptable');
+    expect(await deliver({ ...e, to: idToHex(z.nodeId) }, z)).toEqual([]);
+    expect(zackStat('chat-drop-undecryptable')).toBe(undecryptable + 1);
+
+    // Yves, who can open it, seals Xena's signed body as it was for Zack: Xena signed Yves's id.
+    const { ct: _ct, ...header } = e;
+    const plain = (await sim.until(open(y, fromBase64Url(e.epk)!, fromBase64Url(e.nonce)!, fromBase64Url(e.ct)!, envelopeHeaderBytes(header))))!;
+    const to = idToHex(z.nodeId);
+    const sealed = await sim.until(seal(z.agreementPublic, plain, (epk, nonce) => envelopeHeaderBytes({ ...header, to, epk: toBase64Url(epk), nonce: toBase64Url(nonce) }), new SeededRandom(4)));
+    const forwarded: EnvelopeWire = { ...header, to, epk: toBase64Url(sealed.ephemeralPublic), nonce: toBase64Url(sealed.nonce), ct: toBase64Url(sealed.ciphertext) };
+    const badSignature = zackStat('chat-drop-bad-signature');
+    expect(await deliver(forwarded, z)).toEqual([]);
+    expect(zackStat('chat-drop-bad-signature')).toBe(badSignature + 1);
+    expect(zack.chat.conversationList()).toEqual([]);
+    expect(zack.chat.contact('xena')).toBeUndefined();
+
+    // The message itself was good: Yves shows it, from Xena.
+    expect(await deliver(e, y)).toEqual([expect.objectContaining({ receipt: expect.objectContaining({ id: e.id }) })]);
+    expect(texts(yves.chat, 'xena')).toEqual(['for yves only']);
+    for (const n of [xena, yves, zack]) sim.leave(n.node);
   });
 });

@@ -9,6 +9,7 @@ import { tallyAcks } from '../chat/holder-acks.ts';
 import { createEnvelope, envelopeHash, signTombstone } from '../chat/messages.ts';
 import { MAX_CIPHERTEXT_BYTES, MAX_TOMBSTONES_PER_ACK, type EnvelopeWire, type TombstoneWire } from '../chat/wire.ts';
 import { REPLICATION } from '../dht/constants.ts';
+import { parseFrame } from '../dht/protocol.ts';
 import { closestSet } from '../dht/router.ts';
 import { createIdentity, type Identity } from '../lib/crypto.ts';
 import { toBase64Url } from '../lib/encoding.ts';
@@ -62,17 +63,17 @@ function junk(to: NodeId, ctBytes = MAX_CIPHERTEXT_BYTES): EnvelopeWire {
   const b64 = (n: number) => toBase64Url(random.bytes(n));
   if (filler.length === 0) filler = b64(MAX_CIPHERTEXT_BYTES);
   const ct = (b64(48) + filler).slice(0, Math.ceil((ctBytes * 4) / 3) & ~3);
-  return { id: idToHex(random.bytes(16)), from: idToHex(random.bytes(20)), to: idToHex(to), sentAt: net.clock.now(), epk: b64(32), nonce: b64(12), ct, sig: b64(64) };
+  return { v: 2, id: idToHex(random.bytes(16)), to: idToHex(to), epk: b64(32), nonce: b64(12), ct };
 }
 
 async function store(from: HolderNode, to: HolderNode, envelope: EnvelopeWire) {
   return net.deliver(from, to.hex, 'MAILBOX_STORE', { envelope, copies: 0 }, false).then((r) => r, (e: Error) => e);
 }
 
-async function honestEnvelope(to: NodeId, text = 'hi'): Promise<EnvelopeWire> {
+async function honestEnvelope(to: NodeId, text = 'hi', sentAt = net.clock.now()): Promise<EnvelopeWire> {
   const sender = await createIdentity(new SeededRandom(5));
   const recipient = await createIdentity(new SeededRandom(6));
-  return createEnvelope(sender, 'alice', { nodeId: to, agreementKey: recipient.agreementPublic }, text, net.clock.now(), random, victim.ops);
+  return createEnvelope(sender, 'alice', { nodeId: to, agreementKey: recipient.agreementPublic }, text, sentAt, random, victim.ops);
 }
 
 /** An identity whose id has both `a` and `b` among its r + slack closest (a few draws in 24 nodes). */
@@ -205,21 +206,52 @@ describe('tombstones count only for held entries of the recipient that signed th
   });
 });
 
-describe('what a holder kept on disk', () => {
-  it('loads entries of the first layout under their hash, and drops bad rows and old tombstones with a counted reason', async () => {
+describe('what a holder sees and keeps', () => {
+  it('a holder’s stored entry holds no sender id, key, name or time: only the recipient, a random id, the seal and its size', async () => {
+    const sender = await createIdentity(new SeededRandom(5));
+    const sentAt = net.clock.now() - 12_345;
+    const e = await honestEnvelope(idNearVictim(), 'hi', sentAt);
+    expect(await store(honest, victim, e)).toMatchObject({ stored: true });
+    const rows = await victim.store.entries<{ envelope: object }>('mailbox');
+    expect(rows).toHaveLength(1);
+    const [key, row] = rows[0]!;
+    expect(key).toBe(envelopeHash(e));
+    expect(Object.keys(row.envelope).sort()).toEqual(['ct', 'epk', 'id', 'nonce', 'to', 'v']);
+    // What the holder wrote to disk, byte for byte: no trace of who sent it, or when.
+    const bytes = JSON.stringify(row);
+    for (const secret of [idToHex(sender.nodeId), toBase64Url(sender.signingPublic), toBase64Url(sender.agreementPublic), 'alice', String(sentAt)]) {
+      expect(bytes).not.toContain(secret);
+    }
+  });
+
+  it('drops entries of the first envelope format (sender in the clear) and bad rows with a counted reason, and keeps current ones', async () => {
     const e = await honestEnvelope(idNearVictim());
     const now = net.clock.now();
-    await victim.store.put('mailbox', e.id, { envelope: e, receivedAt: now });
+    const b64 = (n: number) => toBase64Url(random.bytes(n));
+    const old = { id: e.id, from: idToHex(random.bytes(20)), to: e.to, sentAt: now, epk: e.epk, nonce: e.nonce, ct: e.ct, sig: b64(64) };
+    await victim.store.put('mailbox', envelopeHash(e), { envelope: e, receivedAt: now });
+    await victim.store.put('mailbox', old.id, { envelope: old, receivedAt: now });
+    await victim.store.put('mailbox', 'old-under-another-key', { envelope: old, receivedAt: now, from: attacker.hex });
     await victim.store.put('mailbox', 'junk', { envelope: { ...e, to: 'nope' }, receivedAt: now });
+    await victim.store.put('mailbox', 'not-its-hash', { envelope: e, receivedAt: now });
     await victim.store.put('mailbox', 'x', 42);
     await victim.store.put('tombstones', e.id, { tombstone: { id: e.id, to: e.to, at: now, sig: 'A' }, key: 'k', receivedAt: now });
-    await victim.mailbox.load();
+    await expect(victim.mailbox.load()).resolves.toBeUndefined();
     expect(victim.mailbox.holdsHash(envelopeHash(e))).toBe(true);
+    expect(victim.mailbox.size).toBe(1);
     expect(victim.mailbox.heldBytes('disk')).toBeGreaterThan(0);
-    expect(victim.stats.get('mailbox-moved-on-disk')).toBe(1);
-    expect(victim.stats.get('mailbox-dropped-from-disk')).toBe(2);
+    expect(victim.stats.get('mailbox-dropped-old-format')).toBe(2);
+    expect(victim.stats.get('mailbox-dropped-from-disk')).toBe(3);
     expect(victim.stats.get('mailbox-tombstone-dropped-from-disk')).toBe(1);
     expect((await victim.store.entries('mailbox')).map(([k]) => k)).toEqual([envelopeHash(e)]);
     expect(await victim.store.entries('tombstones')).toEqual([]);
+  });
+
+  it('an old-format envelope from the network is refused before any handler, counted as old-version', async () => {
+    const e = await honestEnvelope(idNearVictim());
+    const old = { id: e.id, from: honest.hex, to: e.to, sentAt: net.clock.now(), epk: e.epk, nonce: e.nonce, ct: e.ct, sig: toBase64Url(random.bytes(64)) };
+    const frame = JSON.stringify({ t: 'req', id: 1, m: 'MAILBOX_STORE', b: { envelope: old, copies: 0 } });
+    expect(parseFrame(frame)).toEqual({ ok: false, reason: 'old-version', id: 1 });
+    expect(parseFrame(JSON.stringify({ t: 'req', id: 2, m: 'DELIVER', b: { envelope: old } }))).toEqual({ ok: false, reason: 'old-version', id: 2 });
   });
 });

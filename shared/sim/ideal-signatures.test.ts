@@ -39,7 +39,7 @@ describe("the simulator's ideal signatures", () => {
     expect(ideal.confirmed).toBe(40);
   });
 
-  it('leave a simulation exactly as Ed25519 leaves it: same deliveries, receipts and failures', { timeout: 120_000 }, async () => {
+  it('leave a simulation exactly as Ed25519 leaves it: same deliveries, receipts and failures', { timeout: 300_000 }, async () => {
     const options = { nodes: 30, users: 8, churn: 0.3, seed: 5, scenarios: 4, spreadHours: 1, maxAbsenceHours: 3, massDeparture: 0.5 };
     const withoutWall = ({ wallMs: _wall, realSignatures: _real, ...rest }: ChatExperimentResult) => rest;
     const ideal = await runChatExperiment(options);

@@ -14,7 +14,7 @@ import { MAX_MESSAGE_BODY_BYTES } from './constants.ts';
 import { KEY_BYTES, open, seal, type CryptoOps, type Identity } from '../lib/crypto.ts';
 import { concatBytes, fromBase64Url, lengthPrefixed, toBase64Url, uint64, utf8Decode, utf8Encode } from '../lib/encoding.ts';
 import { ErrorCode, PeerchatError } from '../lib/errors.ts';
-import { idEquals, idFromHex, idToHex, nodeIdFromSigningKey, sha256, type NodeId } from '../lib/id.ts';
+import { idFromHex, idToHex, isIdNonce, keyMakesId, sha256, type NodeId } from '../lib/id.ts';
 import type { RequestBodyOf } from '../dht/protocol.ts';
 import type { EnvelopeWire, ReceiptWire, TombstoneWire } from './wire.ts';
 import type { Random } from '../lib/random.ts';
@@ -80,19 +80,22 @@ function signedBytes(h: Omit<EnvelopeWire, 'ct' | 'sig'>, ct: string): Uint8Arra
 interface Body {
   name: string;
   key: Uint8Array;
+  /** The sender key's id nonce: with `key` it must make the envelope's `from` (lib/id.ts). */
+  n: number;
   agreementKey: Uint8Array;
   content: MessageContent;
 }
 
 /**
  * Sealed body: version, kind, name length, name, signing key, agreement key (so the recipient
- * can answer with receipts without a lookup), then the payload: UTF-8 text, or 16-byte ids.
+ * can answer with receipts without a lookup), the signing key's id nonce (4 bytes, big-endian),
+ * then the payload: UTF-8 text, or 16-byte ids.
  */
 function encodeBody(b: Body): Uint8Array {
   const nameBytes = utf8Encode(b.name);
   const payload = b.content.kind === 'text' ? utf8Encode(b.content.text) : concatBytes(...b.content.ids.map((id) => idFromHexBytes(id)));
   const kind = b.content.kind === 'text' ? KIND_TEXT : KIND_RECEIPTS;
-  return concatBytes(new Uint8Array([BODY_VERSION, kind, nameBytes.length]), nameBytes, b.key, b.agreementKey, payload);
+  return concatBytes(new Uint8Array([BODY_VERSION, kind, nameBytes.length]), nameBytes, b.key, b.agreementKey, u32(b.n), payload);
 }
 
 function decodeBody(bytes: Uint8Array): Body | null {
@@ -101,10 +104,12 @@ function decodeBody(bytes: Uint8Array): Body | null {
   const nameEnd = 3 + bytes[2]!;
   const keyEnd = nameEnd + KEY_BYTES;
   const agreementEnd = keyEnd + KEY_BYTES;
-  if (bytes.length < agreementEnd || bytes.length - agreementEnd > MAX_MESSAGE_BODY_BYTES) return null;
+  const nonceEnd = agreementEnd + ID_NONCE_BYTES;
+  if (bytes.length < nonceEnd || bytes.length - nonceEnd > MAX_MESSAGE_BODY_BYTES) return null;
   const name = utf8Decode(bytes.subarray(3, nameEnd));
   if (name === null || normalizeUsername(name) !== name) return null;
-  const payload = bytes.subarray(agreementEnd);
+  const n = new DataView(bytes.buffer, bytes.byteOffset + agreementEnd, ID_NONCE_BYTES).getUint32(0);
+  const payload = bytes.subarray(nonceEnd);
   let content: MessageContent;
   if (kind === KIND_TEXT) {
     const text = utf8Decode(payload);
@@ -117,7 +122,15 @@ function decodeBody(bytes: Uint8Array): Body | null {
   } else {
     return null;
   }
-  return { name, key: bytes.slice(nameEnd, keyEnd), agreementKey: bytes.slice(keyEnd, agreementEnd), content };
+  return { name, key: bytes.slice(nameEnd, keyEnd), n, agreementKey: bytes.slice(keyEnd, agreementEnd), content };
+}
+
+const ID_NONCE_BYTES = 4;
+
+function u32(n: number): Uint8Array {
+  const out = new Uint8Array(ID_NONCE_BYTES);
+  new DataView(out.buffer).setUint32(0, n);
+  return out;
 }
 
 /** A message id (32 hex digits) as its 16 bytes; throws on anything else (a caller's bug). */
@@ -158,7 +171,7 @@ export async function createEnvelope(
   let header: Omit<EnvelopeWire, 'ct' | 'sig'> | null = null;
   const sealed = await tracked(ops, seal(
     recipient.agreementKey,
-    encodeBody({ name: senderName, key: sender.signingPublic, agreementKey: sender.agreementPublic, content: c }),
+    encodeBody({ name: senderName, key: sender.signingPublic, n: sender.idNonce, agreementKey: sender.agreementPublic, content: c }),
     (epk, nonce) => headerBytes((header = { id, from, to, sentAt, epk: toBase64Url(epk), nonce: toBase64Url(nonce) })),
     random,
   ));
@@ -200,7 +213,7 @@ export async function openEnvelope(recipient: Identity, e: EnvelopeWire, now: nu
   if (!plain) return { ok: false, reason: 'undecryptable' };
   const body = decodeBody(plain);
   if (!body) return { ok: false, reason: 'bad-body' };
-  if (!idEquals(nodeIdFromSigningKey(body.key), idFromHex(e.from)!)) return { ok: false, reason: 'wrong-sender-key' };
+  if (!keyMakesId(body.key, body.n, idFromHex(e.from)!)) return { ok: false, reason: 'wrong-sender-key' };
   if (!(await ops.verify(body.key, sig, signedBytes(header, e.ct)))) return { ok: false, reason: 'bad-signature' };
   return {
     ok: true,
@@ -210,10 +223,10 @@ export async function openEnvelope(recipient: Identity, e: EnvelopeWire, now: nu
 
 // ---- Receipts and tombstones ---------------------------------------------------------------
 
-/** The recipient's key, checked: it must hash to `to`. */
-function recipientKeyFits(to: string, key: Uint8Array): boolean {
+/** The recipient's key, checked: with its id nonce it must make `to`. */
+function recipientKeyFits(to: string, key: Uint8Array, n: number): boolean {
   const id = idFromHex(to);
-  return id !== null && key.length === KEY_BYTES && idEquals(nodeIdFromSigningKey(key), id);
+  return id !== null && key.length === KEY_BYTES && isIdNonce(n) && keyMakesId(key, n, id);
 }
 
 function statementBytes(tag: Uint8Array, subject: string, to: string, at: number): Uint8Array {
@@ -226,10 +239,13 @@ export async function signReceipt(recipient: Identity, id: string, at: number, o
   return { id, to, at, sig: toBase64Url(await ops.sign(recipient, statementBytes(RECEIPT_TAG, id, to, at))) };
 }
 
-/** Checks a receipt against the recipient's signing key (whose hash must be `to`). */
-export async function verifyReceipt(r: ReceiptWire, recipientKey: Uint8Array, ops: CryptoOps): Promise<boolean> {
+/**
+ * Checks a receipt against the recipient the sender addressed (`to`, an id it derived from the
+ * recipient's checked record) and that recipient's pinned signing key.
+ */
+export async function verifyReceipt(r: ReceiptWire, recipientTo: string, recipientKey: Uint8Array, ops: CryptoOps): Promise<boolean> {
   const sig = fromBase64Url(r.sig);
-  if (!sig || !recipientKeyFits(r.to, recipientKey)) return false;
+  if (!sig || r.to !== recipientTo || recipientKey.length !== KEY_BYTES) return false;
   return ops.verify(recipientKey, sig, statementBytes(RECEIPT_TAG, r.id, r.to, r.at));
 }
 
@@ -242,15 +258,15 @@ export async function signTombstone(recipient: Identity, h: string, at: number, 
   return { h, to, at, sig: toBase64Url(await ops.sign(recipient, statementBytes(TOMBSTONE_TAG, h, to, at))) };
 }
 
-/** Whether a tombstone's `to` is the hash of `recipientKey`: the check before any signature. */
-export function tombstoneKeyFits(t: TombstoneWire, recipientKey: Uint8Array): boolean {
-  return recipientKeyFits(t.to, recipientKey);
+/** Whether `recipientKey` and its id nonce make a tombstone's `to`: the check before any signature. */
+export function tombstoneKeyFits(t: TombstoneWire, recipientKey: Uint8Array, n: number): boolean {
+  return recipientKeyFits(t.to, recipientKey, n);
 }
 
-/** Checks a tombstone against the recipient's signing key (whose hash must be `to`). */
-export async function verifyTombstone(t: TombstoneWire, recipientKey: Uint8Array, ops: CryptoOps): Promise<boolean> {
+/** Checks a tombstone against the recipient's signing key (which with `n` must make `to`). */
+export async function verifyTombstone(t: TombstoneWire, recipientKey: Uint8Array, n: number, ops: CryptoOps): Promise<boolean> {
   const sig = fromBase64Url(t.sig);
-  if (!sig || !recipientKeyFits(t.to, recipientKey)) return false;
+  if (!sig || !recipientKeyFits(t.to, recipientKey, n)) return false;
   return ops.verify(recipientKey, sig, statementBytes(TOMBSTONE_TAG, t.h, t.to, t.at));
 }
 
@@ -261,7 +277,7 @@ const FETCH_TAG = utf8Encode('peerchat-fetch-v2');
 export const FETCH_FRESH_MS = 5 * 60_000;
 export const FETCH_NONCE_BYTES = 12;
 
-function fetchBytes(b: Omit<RequestBodyOf<'MAILBOX_FETCH'>, 'key' | 'sig'>): Uint8Array {
+function fetchBytes(b: Omit<RequestBodyOf<'MAILBOX_FETCH'>, 'key' | 'n' | 'sig'>): Uint8Array {
   return concatBytes(
     lengthPrefixed(FETCH_TAG),
     lengthPrefixed(utf8Encode(b.owner)),
@@ -279,7 +295,7 @@ function fetchBytes(b: Omit<RequestBodyOf<'MAILBOX_FETCH'>, 'key' | 'sig'>): Uin
 export async function signFetch(recipient: Identity, holderHex: string, at: number, random: Random, ops: CryptoOps): Promise<RequestBodyOf<'MAILBOX_FETCH'>> {
   const body = { owner: idToHex(recipient.nodeId), holder: holderHex, nonce: toBase64Url(random.bytes(FETCH_NONCE_BYTES)), at };
   const sig = await ops.sign(recipient, fetchBytes(body));
-  return { ...body, key: toBase64Url(recipient.signingPublic), sig: toBase64Url(sig) };
+  return { ...body, key: toBase64Url(recipient.signingPublic), n: recipient.idNonce, sig: toBase64Url(sig) };
 }
 
 /** Whether a fetch is fresh at `now`: the holder's cheap check before the signature. */
@@ -287,12 +303,12 @@ export function fetchIsFresh(b: RequestBodyOf<'MAILBOX_FETCH'>, now: number): bo
   return Math.abs(now - b.at) <= FETCH_FRESH_MS;
 }
 
-/** The owner's signing key when the fetch is fresh and signed by the key whose hash is `owner`. */
+/** The owner's signing key when the fetch is fresh and signed by the key that (with `n`) makes `owner`. */
 export async function verifyFetch(b: RequestBodyOf<'MAILBOX_FETCH'>, now: number, ops: CryptoOps): Promise<Uint8Array | null> {
   if (!fetchIsFresh(b, now)) return null;
   const key = fromBase64Url(b.key);
   const sig = fromBase64Url(b.sig);
   const owner = idFromHex(b.owner);
-  if (!key || !sig || !owner || !idEquals(nodeIdFromSigningKey(key), owner)) return null;
+  if (!key || !sig || !owner || !keyMakesId(key, b.n, owner)) return null;
   return (await ops.verify(key, sig, fetchBytes(b))) ? key : null;
 }

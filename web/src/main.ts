@@ -102,6 +102,10 @@ function sessionActions(app: AppParts): SessionActions {
   };
 }
 
+function yieldToPage(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, 0));
+}
+
 /** Settings take effect for the next connections the node makes (it reads them each time). */
 function settingSaver(localStore: Storage, settings: SettingsState, saved: () => void): SaveSetting {
   return (values) => {
@@ -116,7 +120,9 @@ function settingSaver(localStore: Storage, settings: SettingsState, saved: () =>
 async function start(app: AppParts): Promise<void> {
   const { tabStorage, sessionState, controller } = app;
   if (controller.moveIfSpent()) return;
-  const tab = await openTabIdentity(tabStorage.storage);
+  // The node id costs work (lib/id.ts, ~0.1 s on average): the search yields to the page between
+  // slices, so it stays responsive; the Network panel says "generating…" meanwhile.
+  const tab = await openTabIdentity(tabStorage.storage, yieldToPage);
   if (tab.problem) sessionState.storageProblem = tab.problem;
   const peer = await buildPeerNode(app, tab);
   window.peerchat = createDebugHandle({ peer, controller, chat: () => app.session?.chat ?? null });

@@ -275,8 +275,8 @@ describe('derived ids', () => {
     expect(keyMakesId(key, good, nodeIdFromSigningKey(key, good, idWorkBits()) ?? new Uint8Array(ID_BYTES))).toBe(nodeIdFromSigningKey(key, good) !== null);
   });
 
-  it('the network asks 16 bits of work; tests run at fewer (shared/test-setup.ts)', () => {
-    expect(ID_WORK_BITS).toBe(16);
+  it('the network asks 15 bits of work; tests run at fewer (shared/test-setup.ts)', () => {
+    expect(ID_WORK_BITS).toBe(15);
     expect(idWorkBits()).toBeLessThan(ID_WORK_BITS);
   });
 

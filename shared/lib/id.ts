@@ -132,11 +132,12 @@ export function legacyNodeId(rawPublicKey: Uint8Array): NodeId {
 // 2^b + 2^bits (the work is multiplicative with the id's position, as in S/Kademlia).
 
 /**
- * The network's work per id: zero bits a valid id's hash ends with. 2^16 hashes on average,
- * measured at ~2 µs each in Node and in Chromium (bench/id-work.ts): a join's p99 (4.6 x 2^16
- * tries) stays under 1 s in a tab.
+ * The network's work per id: zero bits a valid id's hash ends with, 2^15 hashes on average. A
+ * try costs ~1.1-1.7 µs of CPU in Node and ~2.5-3.6 µs in Chromium on a shared 2-core EPYC
+ * (bench/id-work.ts), so a new identity's p99 (ln 100 x 2^15 tries) is ~0.35 s of a tab's CPU;
+ * 16 bits measured 0.84 s, and over 1 s of wall time on the loaded machine.
  */
-export const ID_WORK_BITS = 16;
+export const ID_WORK_BITS = 15;
 /** Largest nonce: a u32, sent as a JSON number. */
 export const ID_NONCE_MAX = 0xffff_ffff;
 const ID_WORK_TAG = encoder.encode('peerchat-node-id-v2');
@@ -224,7 +225,7 @@ export const ID_WORK_SLICE_TRIES = 4096;
  * The first nonce with `bits` of work for this key. Without `yieldEvery` it runs to the end
  * synchronously (Node, the simulator); a tab passes a function that yields (and reports how
  * many nonces it tried), so its page stays responsive and can show progress. Throws only if no
- * u32 nonce works: at ID_WORK_BITS, with probability e^-65536.
+ * u32 nonce works: at ID_WORK_BITS, with probability e^-131072.
  */
 export async function findIdNonce(
   rawPublicKey: Uint8Array,

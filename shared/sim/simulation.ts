@@ -33,7 +33,7 @@ export interface SimOptions {
   /**
    * Work bits every id must carry (lib/id.ts ID_WORK_BITS in a real network). The simulator
    * makes thousands of identities, so it uses SIM_ID_WORK_BITS: the rule is checked as in a tab,
-   * at 16 hashes per identity instead of 65,536. Process-wide, as it is one network.
+   * at 16 hashes per identity instead of 32,768. Process-wide, as it is one network.
    */
   idWorkBits?: number;
 }

@@ -11,7 +11,7 @@
  *   and come back with `seeds`, so the caller can replace them with version 2.
  *
  * Either form carries the id nonce `n` (lib/id.ts) once found. Keys stored before ids cost work
- * have none: it is found on load (2^16 hashes on average) and comes back with `nonceFound`, so
+ * have none: it is found on load (2^15 hashes on average) and comes back with `nonceFound`, so
  * the caller stores it; the keys stay as they are, the node id is the new one.
  */
 import { idWithWork, importIdentity, KEY_BYTES, webCryptoOps, type Identity, type KeyOptions, type StoredIdentity } from '../../shared/lib/crypto.ts';

@@ -24,7 +24,8 @@ const ENVELOPE_TAG = utf8Encode('peerchat-envelope-v1');
 const RECEIPT_TAG = utf8Encode('peerchat-receipt-v1');
 const TOMBSTONE_TAG = utf8Encode('peerchat-tombstone-v2');
 const ENVELOPE_HASH_TAG = utf8Encode('peerchat-envelope-hash-v1');
-const BODY_VERSION = 1;
+/** 2: the sender key's id nonce follows the agreement key (lib/id.ts). */
+const BODY_VERSION = 2;
 const KIND_TEXT = 1;
 const KIND_RECEIPTS = 2;
 export const MESSAGE_ID_BYTES = 16;

@@ -36,6 +36,8 @@ export default defineConfig({
     ],
     exclude: ['e2e/**', '**/node_modules/**'],
     environment: 'node',
+    // Ids cost little work in tests (shared/test-setup.ts); the simulator sets its own.
+    setupFiles: ['shared/test-setup.ts'],
     // The network simulations run for tens of seconds.
     testTimeout: 60_000,
     pool: 'forks',

@@ -7,7 +7,7 @@
 import type { BrowserContext, Page } from '@playwright/test';
 import { createSeeds, importIdentity, type StoredIdentity } from '../shared/lib/crypto.ts';
 import { fromBase64Url } from '../shared/lib/encoding.ts';
-import { idToHex } from '../shared/lib/id.ts';
+import { idToHex, legacyNodeId } from '../shared/lib/id.ts';
 import { SeededRandom } from '../shared/lib/random.ts';
 import { STORE_TABLES } from '../web/storage/idb-store.ts';
 import { expect, expectPeers, nodeIdOf, test } from './fixtures.ts';
@@ -195,15 +195,18 @@ async function plantSeeds(page: Page, nodeId: string, seeds: StoredIdentity): Pr
   );
 }
 
-test('seeds stored by the previous version are moved to non-extractable keys on load: same node id, seeds gone, it chats', async ({ tabs, server }) => {
+test('seeds stored by an earlier version, under the id from before ids cost work, move to non-extractable keys on load: same key, its new node id, seeds gone, it chats', async ({ tabs, server }) => {
   const seeds = createSeeds(new SeededRandom(14));
-  const nodeId = idToHex((await importIdentity(seeds))!.nodeId);
+  const identity = (await importIdentity(seeds))!;
+  // The new id: the key with the nonce the tab finds (the search is deterministic).
+  const nodeId = idToHex(identity.nodeId);
+  const oldId = idToHex(legacyNodeId(identity.signingPublic));
   const warnings: string[] = [];
   const carol = await tabs.open('', async (context) => {
     // Any page of the origin: this one is the server's "Not found", which runs no app.
     const planter = await context.newPage();
     await planter.goto(`${server.url}plant-old-identity`);
-    await plantSeeds(planter, nodeId, seeds);
+    await plantSeeds(planter, oldId, seeds);
     await planter.close();
     context.on('console', (msg) => {
       if (msg.type() === 'warning' && msg.text().startsWith('Peerchat:')) warnings.push(msg.text());
@@ -211,7 +214,8 @@ test('seeds stored by the previous version are moved to non-extractable keys on 
   });
   expect(carol.nodeId).toBe(nodeId);
   const seedsHex = [seeds.signingSeed, seeds.agreementSeed].map((s) => idToHex(fromBase64Url(s)!));
-  expectKeysOnly(await dumpStorage(carol.page), nodeId, seedsHex);
+  // The keys stay in the database of the old id, which keeps everything it held.
+  expectKeysOnly(await dumpStorage(carol.page), oldId, seedsHex);
   expect(warnings).toEqual([]);
 
   const bob = await tabs.open();

@@ -182,7 +182,7 @@ class SignalFuzz {
 
   private async helloFor(identity: Identity, nonce: string): Promise<ClientMessage> {
     const sig = await nodeCryptoOps.sign(identity, signalAuthPayload(nonce));
-    return { type: 'hello', key: toBase64Url(identity.signingPublic), id: idToHex(identity.nodeId), sig: toBase64Url(sig) };
+    return { type: 'hello', key: toBase64Url(identity.signingPublic), n: identity.idNonce, id: idToHex(identity.nodeId), sig: toBase64Url(sig) };
   }
 
   /** A socket through challenge, hello and welcome; null if the hub did not welcome it. */

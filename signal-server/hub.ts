@@ -195,7 +195,9 @@ export class Hub implements ConnOwner {
   private async onHello(conn: Conn, hello: ClientMessageOf<'hello'>): Promise<void> {
     const key = fromBase64Url(hello.key)!; // the schema admitted exactly 32 canonical bytes
     const sig = fromBase64Url(hello.sig)!;
-    if (idToHex(nodeIdFromSigningKey(key)) !== hello.id) {
+    const id = nodeIdFromSigningKey(key, hello.n);
+    if (!id) return this.drop(conn, 'bad-id-work', SignalClose.AuthFailed, 'the id nonce does not carry the network\'s work');
+    if (idToHex(id) !== hello.id) {
       return this.drop(conn, 'bad-id', SignalClose.AuthFailed, 'id is not the hash of the key');
     }
     conn.state = 'verifying';

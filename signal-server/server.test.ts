@@ -7,7 +7,8 @@ import type { ClientOptions } from 'ws';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createIdentity, type Identity } from '../shared/lib/crypto.ts';
 import { ErrorCode } from '../shared/lib/errors.ts';
-import { idToHex } from '../shared/lib/id.ts';
+import { idToHex, nodeIdFromSigningKey } from '../shared/lib/id.ts';
+import { nonceWithoutWork } from '../shared/lib/test-ids.ts';
 import { SeededRandom } from '../shared/lib/random.ts';
 import { SignalClose } from '../shared/signal/protocol.ts';
 import { createSignalServer, type SignalServer, type SignalServerOptions } from './server.ts';
@@ -94,6 +95,18 @@ describe('signal server handshake', () => {
     await client.hello(ids[0]!, { id: idToHex(ids[1]!.nodeId) });
     expect((await client.closed).code).toBe(SignalClose.AuthFailed);
     expect(server.stats().rejects['bad-id']).toBe(1);
+    await expectStillServing(server);
+  });
+
+  it('closes a tab whose id nonce does not carry the work, before its signature is checked', async () => {
+    const server = await start();
+    const client = connect(server);
+    const key = ids[0]!.signingPublic;
+    const n = nonceWithoutWork(key);
+    // The id that key and nonce make with no work asked: what a Sybil would grind cheaply.
+    await client.hello(ids[0]!, { n, id: idToHex(nodeIdFromSigningKey(key, n, 0)!) });
+    expect((await client.closed).code).toBe(SignalClose.AuthFailed);
+    expect(server.stats().rejects['bad-id-work']).toBe(1);
     await expectStillServing(server);
   });
 

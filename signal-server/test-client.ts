@@ -67,13 +67,14 @@ export class TestClient {
     this.ws.send(typeof message === 'string' ? message : encodeSignalMessage(message));
   }
 
-  /** Answers the challenge as `identity`; `tamper` lets a test lie about the id or the nonce. */
-  async hello(identity: Identity, tamper: { id?: string; nonce?: string } = {}): Promise<void> {
+  /** Answers the challenge as `identity`; `tamper` lets a test lie about the id, the nonce or the id nonce `n`. */
+  async hello(identity: Identity, tamper: { id?: string; nonce?: string; n?: number } = {}): Promise<void> {
     const { nonce } = await this.next('challenge');
     const sig = await webCryptoOps.sign(identity, signalAuthPayload(tamper.nonce ?? nonce));
     this.send({
       type: 'hello',
       key: toBase64Url(identity.signingPublic),
+      n: tamper.n ?? identity.idNonce,
       id: tamper.id ?? idToHex(identity.nodeId),
       sig: toBase64Url(sig),
     });

@@ -4,12 +4,12 @@
  * untrusted, holds the shapes this code wrote.
  */
 import { fromBase64Url, toBase64Url } from '../lib/encoding.ts';
-import { idFromHex, idToHex, nodeIdFromSigningKey } from '../lib/id.ts';
+import { idFromHex, idToHex } from '../lib/id.ts';
 import type { Recipient } from './messages.ts';
 import { parseRequestBody } from '../dht/protocol.ts';
 import * as v from 'valibot';
 import { OldEnvelopeWire, type EnvelopeWire } from './wire.ts';
-import { isUsername, type UserRecord } from './records.ts';
+import { isUsername, recordNodeId, type UserRecord } from './records.ts';
 
 /**
  * How far a contact's name is confirmed (shared/chat/senders.ts decides):
@@ -112,7 +112,7 @@ export function recipientOf(c: Contact): Recipient {
 export function contactFromRecord(r: UserRecord, now: number): Contact {
   return {
     name: r.name,
-    nodeId: idToHex(nodeIdFromSigningKey(r.signingKey)),
+    nodeId: idToHex(recordNodeId(r)!), // the record was checked: its id has the work
     signingKey: toBase64Url(r.signingKey),
     agreementKey: toBase64Url(r.agreementKey),
     addedAt: now,

@@ -176,6 +176,9 @@ export class Chat {
     } else if (outcome === 'contradicted') {
       await this.contradicted(pinned!, found);
     }
+    const now = book.contacts.get(name)!;
+    // The pinned key at another id: its owner moved to an id that costs work (lib/id.ts).
+    if (now.signingKey === found.signingKey && now.nodeId !== found.nodeId) await book.putContact({ ...now, nodeId: found.nodeId });
     return { ...book.contacts.get(name)! };
   }
 

@@ -2,20 +2,20 @@
  * Holders' signed acks and what a sender makes of them (ARCHITECTURE.md, "A message's path").
  * A holder that committed an envelope signs, with its node key, the envelope's hash, the
  * recipient and its own id; the first holder returns its own and those of the copies it made.
- * The sender shows "stored" only for enough distinct holders whose acks verify (the key hashes
- * to the holder id) and whose ids lie plausibly near the recipient: no count a node reports
+ * The sender shows "stored" only for enough distinct holders whose acks verify (key and id
+ * nonce make the holder id) and whose ids lie plausibly near the recipient: no count a node reports
  * about others is believed.
  *
  * Plausible: the sender's own r nearest neighbours say how far the r closest nodes to any id
  * lie in this network; a holder may be PLAUSIBLE_HOLDER_EXTRA_BITS farther (8x) from the
  * recipient than that. A node with a random id is that near a given recipient with a chance of
  * about 8 (r + 2) / N, so a liar cannot make up holders it does not have; one that grinds keys
- * for ids near the recipient still can, until ids cost work.
+ * for ids near the recipient pays 2^(b + ID_WORK_BITS) hashes per id (lib/id.ts).
  */
 import { PLAUSIBLE_HOLDER_EXTRA_BITS } from './constants.ts';
 import type { CryptoOps } from '../lib/crypto.ts';
 import { concatBytes, fromBase64Url, lengthPrefixed, toBase64Url, utf8Encode } from '../lib/encoding.ts';
-import { ID_BITS, ID_BYTES, idEquals, idFromHex, nodeIdFromSigningKey, type NodeId } from '../lib/id.ts';
+import { ID_BITS, ID_BYTES, idEquals, idFromHex, keyMakesId, type NodeId } from '../lib/id.ts';
 import type { Random } from '../lib/random.ts';
 import type { HolderAckWire } from './wire.ts';
 
@@ -29,13 +29,14 @@ function ackBytes(envelopeHash: string, to: string, holder: string): Uint8Array 
 export interface AckSigner {
   readonly hex: string;
   readonly signingKey: Uint8Array;
+  readonly idNonce: number;
   sign(data: Uint8Array): Promise<Uint8Array>;
 }
 
 /** This holder's word that it committed the envelope with hash `envelopeHash` for `to`. */
 export async function signHolderAck(signer: AckSigner, envelopeHash: string, to: string): Promise<HolderAckWire> {
   const sig = await signer.sign(ackBytes(envelopeHash, to, signer.hex));
-  return { holder: signer.hex, key: toBase64Url(signer.signingKey), sig: toBase64Url(sig) };
+  return { holder: signer.hex, key: toBase64Url(signer.signingKey), n: signer.idNonce, sig: toBase64Url(sig) };
 }
 
 /** Bits of the XOR distance between two ids (0 for equal ids, 160 at most): a cheap log2. */
@@ -78,7 +79,7 @@ export async function tallyAcks(acks: readonly HolderAckWire[], envelopeHash: st
     const holder = idFromHex(a.holder);
     const key = fromBase64Url(a.key);
     const sig = fromBase64Url(a.sig);
-    if (!holder || !key || !sig || idEquals(holder, recipient) || !idEquals(nodeIdFromSigningKey(key), holder)) {
+    if (!holder || !key || !sig || idEquals(holder, recipient) || !keyMakesId(key, a.n, holder)) {
       tally.bad++;
       continue;
     }

@@ -71,7 +71,7 @@ export class Inbox {
     const h = envelopeHash(e);
     this.answerLater(h);
     const tombstone = await signTombstone(this.identity, h, node.clock.now(), node.ops);
-    return { receipt, ack: { key: toBase64Url(this.identity.signingPublic), tombstones: [tombstone] } };
+    return { receipt, ack: { key: toBase64Url(this.identity.signingPublic), n: this.identity.idNonce, tombstones: [tombstone] } };
   }
 
   /** Asks this user's holders for held messages; a check already running is joined, not repeated. */
@@ -153,6 +153,10 @@ export class Inbox {
       contact = { name: m.fromName, nodeId: m.from, signingKey, agreementKey: toBase64Url(m.fromAgreementKey), addedAt: now, trust: 'unverified' };
     } else if (what === 'key-change') {
       contact = { ...contact!, warning: `A message signed with a different key than the one you pinned says it is from “${m.fromName}”.` };
+    } else if (what === 'pinned-key' && contact!.nodeId !== m.from) {
+      // The pinned key from another id (which key and id nonce make): its owner moved to an id
+      // that costs work (lib/id.ts). Replies go there.
+      contact = { ...contact!, nodeId: m.from };
     } else {
       return false;
     }
@@ -251,7 +255,7 @@ export class Inbox {
     for (let i = 0; i < hashes.length; i += MAX_TOMBSTONES_PER_ACK) {
       const tombstones: TombstoneWire[] = [];
       for (const h of hashes.slice(i, i + MAX_TOMBSTONES_PER_ACK)) tombstones.push(await signTombstone(this.identity, h, node.clock.now(), node.ops));
-      const body = { key, tombstones };
+      const body = { key, n: this.identity.idNonce, tombstones };
       // The holders are the nodes closest to this one: its nearest neighbours get the tombstones
       // straight away, and a routed ack reaches the closest nodes it has no channel to.
       const near = node.closestTo(node.id, node.replication + 1).filter((n) => n.hex !== node.hex) as Peer[];

@@ -15,6 +15,7 @@
  */
 import { MAILBOX_RETENTION_MS } from './constants.ts';
 import { fromBase64Url } from '../lib/encoding.ts';
+import { isIdNonce } from '../lib/id.ts';
 import { KEY_BYTES } from '../lib/crypto.ts';
 import { parseRequestBody } from '../dht/protocol.ts';
 import { envelopeHash } from './messages.ts';
@@ -35,8 +36,9 @@ export interface HeldEntry {
 
 export interface HeldTombstone {
   tombstone: TombstoneWire;
-  /** The recipient's signing key (base64url), which the next holder checks it against. */
+  /** The recipient's signing key (base64url) and id nonce, which the next holder checks it against. */
   key: string;
+  n: number;
   receivedAt: number;
 }
 
@@ -101,6 +103,7 @@ function heldTombstone(v: unknown): HeldTombstone | null {
   const h = v as Partial<HeldTombstone> | null;
   if (typeof h !== 'object' || h === null || !Number.isSafeInteger(h.receivedAt) || typeof h.key !== 'string') return null;
   const tombstone = parseWith(TombstoneWire, h.tombstone);
-  if (!tombstone || fromBase64Url(h.key)?.length !== KEY_BYTES) return null;
-  return { tombstone, key: h.key, receivedAt: h.receivedAt! };
+  // One kept from before ids cost work has no id nonce: it names an old address, so it goes.
+  if (!tombstone || fromBase64Url(h.key)?.length !== KEY_BYTES || !isIdNonce(h.n)) return null;
+  return { tombstone, key: h.key, n: h.n, receivedAt: h.receivedAt! };
 }

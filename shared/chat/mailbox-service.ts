@@ -135,7 +135,7 @@ export class MailboxService implements NodeService {
     // A tombstone naming another recipient than the envelope with its hash is a forgery's.
     const tombstone = this.tombstones.get(h);
     if (tombstone && tombstone.tombstone.to !== e.to) await this.dropForeignTombstone(h);
-    else if (tombstone) return { stored: true, acks: [await this.ack(h, e.to)], ack: { key: tombstone.key, tombstones: [tombstone.tombstone] } };
+    else if (tombstone) return { stored: true, acks: [await this.ack(h, e.to)], ack: { key: tombstone.key, n: tombstone.n, tombstones: [tombstone.tombstone] } };
     const fresh = !this.entries.has(h);
     if (fresh) await this.admit(h, { envelope: e, receivedAt: now, from: ctx.from?.hex ?? SELF });
     const acks = [await this.ack(h, e.to)];
@@ -219,7 +219,12 @@ export class MailboxService implements NodeService {
   private async onAck(b: RequestBodyOf<'MAILBOX_ACK'>, from: Peer | null): Promise<ResponseBodyOf<'MAILBOX_ACK'>> {
     const { node } = this;
     const key = fromBase64Url(b.key)!; // the schema admitted exactly 32 bytes
-    const signer = idToHex(nodeIdFromSigningKey(key));
+    const signerId = nodeIdFromSigningKey(key, b.n);
+    if (!signerId) {
+      node.stats.count('mailbox-drop-ack-bad-work');
+      return { accepted: 0 };
+    }
+    const signer = idToHex(signerId);
     const now = node.clock.now();
     const fellow = from !== null && this.isFellowHolder(signer, from.hex);
     const accepted: TombstoneWire[] = [];
@@ -240,23 +245,23 @@ export class MailboxService implements NodeService {
         node.stats.count('mailbox-drop-tombstone-not-held');
         continue;
       }
-      if (!(await verifyTombstone(t, key, node.ops))) {
+      if (!(await verifyTombstone(t, key, b.n, node.ops))) {
         node.stats.count('mailbox-drop-bad-tombstone');
         break;
       }
       accepted.push(t);
     }
-    await this.commitTombstones(accepted, b.key, now);
+    await this.commitTombstones(accepted, b.key, b.n, now);
     return { accepted: known + accepted.length };
   }
 
-  private async commitTombstones(accepted: TombstoneWire[], key: string, now: number): Promise<void> {
+  private async commitTombstones(accepted: TombstoneWire[], key: string, n: number, now: number): Promise<void> {
     const { node } = this;
     const ledger = this.tombstoneLedger();
     const ops: StoreOp[] = [];
     const evicted: string[] = [];
     for (const t of accepted) {
-      ops.push({ type: 'put', table: 'tombstones', key: t.h, value: { tombstone: t, key, receivedAt: now } satisfies HeldTombstone });
+      ops.push({ type: 'put', table: 'tombstones', key: t.h, value: { tombstone: t, key, n, receivedAt: now } satisfies HeldTombstone });
       if (this.entries.has(t.h)) ops.push({ type: 'delete', table: 'mailbox', key: t.h });
       for (const k of ledger.plan(t.to, t.to, 1) ?? []) {
         ops.push({ type: 'delete', table: 'tombstones', key: k });
@@ -271,7 +276,7 @@ export class MailboxService implements NodeService {
       // Committed by a concurrent ack too: that one spreads it.
       if (this.tombstones.get(t.h)?.tombstone.to === t.to) continue;
       this.dropTombstone(t.h);
-      const held: HeldTombstone = { tombstone: t, key, receivedAt: now };
+      const held: HeldTombstone = { tombstone: t, key, n, receivedAt: now };
       this.forget(t.h);
       this.keepTombstone(held);
       // The other holders learn of it the way they learn of entries: from whoever has it.
@@ -423,7 +428,7 @@ export class MailboxService implements NodeService {
     else this.pushedTo.set(h, new Set([peer.hex]));
     const done = 'envelope' in held
       ? node.direct(peer, 'MAILBOX_STORE', { envelope: held.envelope, copies: 0 })
-      : node.direct(peer, 'MAILBOX_ACK', { key: held.key, tombstones: [held.tombstone] });
+      : node.direct(peer, 'MAILBOX_ACK', { key: held.key, n: held.n, tombstones: [held.tombstone] });
     done.then(
       (res) => {
         node.stats.count('mailbox-copied');

@@ -157,17 +157,17 @@ describe('receipts and tombstones', () => {
   it('verify against the recipient’s key, and not against anyone else’s', async () => {
     const r = await signReceipt(bob, 'ab'.repeat(16), NOW, ops);
     expect(r.to).toBe(idToHex(bob.nodeId));
-    expect(await verifyReceipt(r, bob.signingPublic, ops)).toBe(true);
-    expect(await verifyReceipt(r, eve.signingPublic, ops)).toBe(false);
-    expect(await verifyReceipt({ ...r, id: 'cd'.repeat(16) }, bob.signingPublic, ops)).toBe(false);
-    expect(await verifyReceipt({ ...r, at: NOW + 1 }, bob.signingPublic, ops)).toBe(false);
+    expect(await verifyReceipt(r, idToHex(bob.nodeId), bob.signingPublic, ops)).toBe(true);
+    expect(await verifyReceipt(r, idToHex(bob.nodeId), eve.signingPublic, ops)).toBe(false);
+    expect(await verifyReceipt({ ...r, id: 'cd'.repeat(16) }, idToHex(bob.nodeId), bob.signingPublic, ops)).toBe(false);
+    expect(await verifyReceipt({ ...r, at: NOW + 1 }, idToHex(bob.nodeId), bob.signingPublic, ops)).toBe(false);
     const h = envelopeHash(await envelope());
     const t = await signTombstone(bob, h, NOW, ops);
     expect(t.to).toBe(idToHex(bob.nodeId));
-    expect(await verifyTombstone(t, bob.signingPublic, ops)).toBe(true);
-    expect(await verifyTombstone(t, eve.signingPublic, ops)).toBe(false);
-    expect(await verifyTombstone({ ...t, h: envelopeHash(await envelope('other')) }, bob.signingPublic, ops)).toBe(false);
-    expect(await verifyTombstone({ ...t, at: NOW + 1 }, bob.signingPublic, ops)).toBe(false);
+    expect(await verifyTombstone(t, bob.signingPublic, bob.idNonce, ops)).toBe(true);
+    expect(await verifyTombstone(t, eve.signingPublic, eve.idNonce, ops)).toBe(false);
+    expect(await verifyTombstone({ ...t, h: envelopeHash(await envelope('other')) }, bob.signingPublic, bob.idNonce, ops)).toBe(false);
+    expect(await verifyTombstone({ ...t, at: NOW + 1 }, bob.signingPublic, bob.idNonce, ops)).toBe(false);
   });
 
   it('cannot pass a receipt off as a tombstone or the other way round', async () => {
@@ -175,8 +175,8 @@ describe('receipts and tombstones', () => {
     const subject = toBase64Url(new Uint8Array(32).fill(9));
     const receipt = await signReceipt(bob, subject, NOW, ops);
     const tombstone = await signTombstone(bob, subject, NOW, ops);
-    expect(await verifyTombstone({ h: subject, to: receipt.to, at: NOW, sig: receipt.sig }, bob.signingPublic, ops)).toBe(false);
-    expect(await verifyReceipt({ id: subject, to: tombstone.to, at: NOW, sig: tombstone.sig }, bob.signingPublic, ops)).toBe(false);
+    expect(await verifyTombstone({ h: subject, to: receipt.to, at: NOW, sig: receipt.sig }, bob.signingPublic, bob.idNonce, ops)).toBe(false);
+    expect(await verifyReceipt({ id: subject, to: tombstone.to, at: NOW, sig: tombstone.sig }, idToHex(bob.nodeId), bob.signingPublic, ops)).toBe(false);
   });
 });
 

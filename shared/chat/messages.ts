@@ -20,7 +20,7 @@ import { MAX_MESSAGE_BODY_BYTES } from './constants.ts';
 import { beginSeal, KEY_BYTES, open, type CryptoOps, type Identity } from '../lib/crypto.ts';
 import { concatBytes, fromBase64Url, lengthPrefixed, toBase64Url, uint64, utf8Decode, utf8Encode } from '../lib/encoding.ts';
 import { ErrorCode, PeerchatError } from '../lib/errors.ts';
-import { idEquals, idFromHex, idToHex, nodeIdFromSigningKey, sha256, type NodeId } from '../lib/id.ts';
+import { idFromHex, idToHex, isIdNonce, keyMakesId, nodeIdFromSigningKey, sha256, type NodeId } from '../lib/id.ts';
 import type { RequestBodyOf } from '../dht/protocol.ts';
 import { ENVELOPE_VERSION, type EnvelopeWire, type ReceiptWire, type TombstoneWire } from './wire.ts';
 import type { Random } from '../lib/random.ts';
@@ -65,7 +65,7 @@ export interface OpenedMessage {
   content: MessageContent;
 }
 
-export type OpenFailure = 'not-for-us' | 'bad-times' | 'undecryptable' | 'bad-body' | 'from-self' | 'bad-signature';
+export type OpenFailure = 'not-for-us' | 'bad-times' | 'undecryptable' | 'bad-body' | 'bad-sender-work' | 'from-self' | 'bad-signature';
 export type OpenResult = { ok: true; message: OpenedMessage } | { ok: false; reason: OpenFailure };
 
 /** The recipient, as its user record tells the sender. */
@@ -96,6 +96,8 @@ export function envelopeSignedBytes(h: EnvelopeHeader, body: Uint8Array): Uint8A
 interface Body {
   name: string;
   key: Uint8Array;
+  /** The sender key's id nonce: with `key` it must make the envelope's `from` (lib/id.ts). */
+  n: number;
   agreementKey: Uint8Array;
   sentAt: number;
   content: MessageContent;
@@ -104,7 +106,8 @@ interface Body {
 /**
  * The inner body the sender signs: version, kind, name length, the name padded with zeros to
  * NAME_FIELD_BYTES, signing key, agreement key (so the recipient can answer with receipts
- * without a lookup), sentAt (8 bytes), then the payload: UTF-8 text, or 16-byte ids.
+ * without a lookup), the signing key's id nonce (4 bytes, big-endian; lib/id.ts), sentAt
+ * (8 bytes), then the payload: UTF-8 text, or 16-byte ids.
  */
 function encodeBody(b: Body): Uint8Array {
   const nameBytes = utf8Encode(b.name);
@@ -112,14 +115,22 @@ function encodeBody(b: Body): Uint8Array {
   name.set(nameBytes);
   const payload = b.content.kind === 'text' ? utf8Encode(b.content.text) : concatBytes(...b.content.ids.map((id) => idFromHexBytes(id)));
   const kind = b.content.kind === 'text' ? KIND_TEXT : KIND_RECEIPTS;
-  return concatBytes(new Uint8Array([BODY_VERSION, kind, nameBytes.length]), name, b.key, b.agreementKey, uint64(b.sentAt), payload);
+  return concatBytes(new Uint8Array([BODY_VERSION, kind, nameBytes.length]), name, b.key, b.agreementKey, u32(b.n), uint64(b.sentAt), payload);
 }
 
+const ID_NONCE_BYTES = 4;
 const NAME_AT = 3;
 const KEY_AT = NAME_AT + NAME_FIELD_BYTES;
 const AGREEMENT_AT = KEY_AT + KEY_BYTES;
-const SENT_AT = AGREEMENT_AT + KEY_BYTES;
+const NONCE_AT = AGREEMENT_AT + KEY_BYTES;
+const SENT_AT = NONCE_AT + ID_NONCE_BYTES;
 const PAYLOAD_AT = SENT_AT + TIME_BYTES;
+
+function u32(n: number): Uint8Array {
+  const out = new Uint8Array(ID_NONCE_BYTES);
+  new DataView(out.buffer).setUint32(0, n);
+  return out;
+}
 
 function decodeBody(bytes: Uint8Array): Body | null {
   if (bytes.length < PAYLOAD_AT || bytes[0] !== BODY_VERSION || bytes.length - PAYLOAD_AT > MAX_MESSAGE_BODY_BYTES) return null;
@@ -128,7 +139,9 @@ function decodeBody(bytes: Uint8Array): Body | null {
   if (nameLength > NAME_FIELD_BYTES || bytes.subarray(NAME_AT + nameLength, KEY_AT).some((b) => b !== 0)) return null;
   const name = utf8Decode(bytes.subarray(NAME_AT, NAME_AT + nameLength));
   if (name === null || normalizeUsername(name) !== name) return null;
-  const sentAt = new DataView(bytes.buffer, bytes.byteOffset + SENT_AT, TIME_BYTES).getBigUint64(0);
+  const view = new DataView(bytes.buffer, bytes.byteOffset);
+  const n = view.getUint32(NONCE_AT);
+  const sentAt = view.getBigUint64(SENT_AT);
   if (sentAt > BigInt(Number.MAX_SAFE_INTEGER)) return null;
   const payload = bytes.subarray(PAYLOAD_AT);
   let content: MessageContent;
@@ -143,7 +156,7 @@ function decodeBody(bytes: Uint8Array): Body | null {
   } else {
     return null;
   }
-  return { name, key: bytes.slice(KEY_AT, AGREEMENT_AT), agreementKey: bytes.slice(AGREEMENT_AT, SENT_AT), sentAt: Number(sentAt), content };
+  return { name, key: bytes.slice(KEY_AT, AGREEMENT_AT), n, agreementKey: bytes.slice(AGREEMENT_AT, NONCE_AT), sentAt: Number(sentAt), content };
 }
 
 /** A message id (32 hex digits) as its 16 bytes; throws on anything else (a caller's bug). */
@@ -181,7 +194,7 @@ export async function createEnvelope(
   if (id !== undefined && !/^[0-9a-f]{32}$/.test(id)) throw new PeerchatError(ErrorCode.BadRequest, 'Not a message id.');
   const messageId = id ?? idToHex(random.bytes(MESSAGE_ID_BYTES));
   const to = idToHex(recipient.nodeId);
-  const body = encodeBody({ name: senderName, key: sender.signingPublic, agreementKey: sender.agreementPublic, sentAt, content: c });
+  const body = encodeBody({ name: senderName, key: sender.signingPublic, n: sender.idNonce, agreementKey: sender.agreementPublic, sentAt, content: c });
   // The seal's ephemeral key and nonce are drawn first: the signature inside covers the header
   // that names them. (Three steps, each awaited alone: simulated crypto resolves in order.)
   const session = await tracked(ops, beginSeal(recipient.agreementKey, random));
@@ -231,8 +244,11 @@ export async function openEnvelope(recipient: Identity, e: EnvelopeWire, now: nu
   const body = plain.length > SIGNATURE_BYTES ? decodeBody(signed) : null;
   if (!body) return { ok: false, reason: 'bad-body' };
   if (body.sentAt > now + RECORD_CLOCK_SKEW_MS) return { ok: false, reason: 'bad-times' };
+  // The sender's id is what its key and id nonce make, and must carry the network's work.
+  const fromId = nodeIdFromSigningKey(body.key, body.n);
+  if (fromId === null) return { ok: false, reason: 'bad-sender-work' };
+  const from = idToHex(fromId);
   // The app never writes to itself; the old header check refused it, and so does this.
-  const from = idToHex(nodeIdFromSigningKey(body.key));
   if (from === e.to) return { ok: false, reason: 'from-self' };
   if (!(await ops.verify(body.key, plain.slice(0, SIGNATURE_BYTES), envelopeSignedBytes(header, signed)))) return { ok: false, reason: 'bad-signature' };
   return {
@@ -251,10 +267,10 @@ export async function openEnvelope(recipient: Identity, e: EnvelopeWire, now: nu
 
 // ---- Receipts and tombstones ---------------------------------------------------------------
 
-/** The recipient's key, checked: it must hash to `to`. */
-function recipientKeyFits(to: string, key: Uint8Array): boolean {
+/** The recipient's key, checked: with its id nonce it must make `to`. */
+function recipientKeyFits(to: string, key: Uint8Array, n: number): boolean {
   const id = idFromHex(to);
-  return id !== null && key.length === KEY_BYTES && idEquals(nodeIdFromSigningKey(key), id);
+  return id !== null && key.length === KEY_BYTES && isIdNonce(n) && keyMakesId(key, n, id);
 }
 
 function statementBytes(tag: Uint8Array, subject: string, to: string, at: number): Uint8Array {
@@ -267,10 +283,13 @@ export async function signReceipt(recipient: Identity, id: string, at: number, o
   return { id, to, at, sig: toBase64Url(await ops.sign(recipient, statementBytes(RECEIPT_TAG, id, to, at))) };
 }
 
-/** Checks a receipt against the recipient's signing key (whose hash must be `to`). */
-export async function verifyReceipt(r: ReceiptWire, recipientKey: Uint8Array, ops: CryptoOps): Promise<boolean> {
+/**
+ * Checks a receipt against the recipient the sender addressed (`to`, an id it derived from the
+ * recipient's checked record) and that recipient's pinned signing key.
+ */
+export async function verifyReceipt(r: ReceiptWire, recipientTo: string, recipientKey: Uint8Array, ops: CryptoOps): Promise<boolean> {
   const sig = fromBase64Url(r.sig);
-  if (!sig || !recipientKeyFits(r.to, recipientKey)) return false;
+  if (!sig || r.to !== recipientTo || recipientKey.length !== KEY_BYTES) return false;
   return ops.verify(recipientKey, sig, statementBytes(RECEIPT_TAG, r.id, r.to, r.at));
 }
 
@@ -283,15 +302,15 @@ export async function signTombstone(recipient: Identity, h: string, at: number, 
   return { h, to, at, sig: toBase64Url(await ops.sign(recipient, statementBytes(TOMBSTONE_TAG, h, to, at))) };
 }
 
-/** Whether a tombstone's `to` is the hash of `recipientKey`: the check before any signature. */
-export function tombstoneKeyFits(t: TombstoneWire, recipientKey: Uint8Array): boolean {
-  return recipientKeyFits(t.to, recipientKey);
+/** Whether `recipientKey` and its id nonce make a tombstone's `to`: the check before any signature. */
+export function tombstoneKeyFits(t: TombstoneWire, recipientKey: Uint8Array, n: number): boolean {
+  return recipientKeyFits(t.to, recipientKey, n);
 }
 
-/** Checks a tombstone against the recipient's signing key (whose hash must be `to`). */
-export async function verifyTombstone(t: TombstoneWire, recipientKey: Uint8Array, ops: CryptoOps): Promise<boolean> {
+/** Checks a tombstone against the recipient's signing key (which with `n` must make `to`). */
+export async function verifyTombstone(t: TombstoneWire, recipientKey: Uint8Array, n: number, ops: CryptoOps): Promise<boolean> {
   const sig = fromBase64Url(t.sig);
-  if (!sig || !recipientKeyFits(t.to, recipientKey)) return false;
+  if (!sig || !recipientKeyFits(t.to, recipientKey, n)) return false;
   return ops.verify(recipientKey, sig, statementBytes(TOMBSTONE_TAG, t.h, t.to, t.at));
 }
 
@@ -302,7 +321,7 @@ const FETCH_TAG = utf8Encode('peerchat-fetch-v2');
 export const FETCH_FRESH_MS = 5 * 60_000;
 export const FETCH_NONCE_BYTES = 12;
 
-function fetchBytes(b: Omit<RequestBodyOf<'MAILBOX_FETCH'>, 'key' | 'sig'>): Uint8Array {
+function fetchBytes(b: Omit<RequestBodyOf<'MAILBOX_FETCH'>, 'key' | 'n' | 'sig'>): Uint8Array {
   return concatBytes(
     lengthPrefixed(FETCH_TAG),
     lengthPrefixed(utf8Encode(b.owner)),
@@ -320,7 +339,7 @@ function fetchBytes(b: Omit<RequestBodyOf<'MAILBOX_FETCH'>, 'key' | 'sig'>): Uin
 export async function signFetch(recipient: Identity, holderHex: string, at: number, random: Random, ops: CryptoOps): Promise<RequestBodyOf<'MAILBOX_FETCH'>> {
   const body = { owner: idToHex(recipient.nodeId), holder: holderHex, nonce: toBase64Url(random.bytes(FETCH_NONCE_BYTES)), at };
   const sig = await ops.sign(recipient, fetchBytes(body));
-  return { ...body, key: toBase64Url(recipient.signingPublic), sig: toBase64Url(sig) };
+  return { ...body, key: toBase64Url(recipient.signingPublic), n: recipient.idNonce, sig: toBase64Url(sig) };
 }
 
 /** Whether a fetch is fresh at `now`: the holder's cheap check before the signature. */
@@ -328,12 +347,12 @@ export function fetchIsFresh(b: RequestBodyOf<'MAILBOX_FETCH'>, now: number): bo
   return Math.abs(now - b.at) <= FETCH_FRESH_MS;
 }
 
-/** The owner's signing key when the fetch is fresh and signed by the key whose hash is `owner`. */
+/** The owner's signing key when the fetch is fresh and signed by the key that (with `n`) makes `owner`. */
 export async function verifyFetch(b: RequestBodyOf<'MAILBOX_FETCH'>, now: number, ops: CryptoOps): Promise<Uint8Array | null> {
   if (!fetchIsFresh(b, now)) return null;
   const key = fromBase64Url(b.key);
   const sig = fromBase64Url(b.sig);
   const owner = idFromHex(b.owner);
-  if (!key || !sig || !owner || !idEquals(nodeIdFromSigningKey(key), owner)) return null;
+  if (!key || !sig || !owner || !keyMakesId(key, b.n, owner)) return null;
   return (await ops.verify(key, sig, fetchBytes(b))) ? key : null;
 }

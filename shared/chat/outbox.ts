@@ -96,7 +96,7 @@ export class Outbox {
     const to = idFromHex(entry.envelope.to)!;
     const [delivered] = await node.routeFromHere('DELIVER', { envelope: entry.envelope }, to, 1, { leave: true }).catch(() => []);
     const key = fromBase64Url(entry.recipientKey);
-    if (delivered && key && delivered.receipt.id === id && (await verifyReceipt(delivered.receipt, key, node.ops))) {
+    if (delivered && key && delivered.receipt.id === id && (await verifyReceipt(delivered.receipt, entry.envelope.to, key, node.ops))) {
       node.stats.count('chat-delivered-direct');
       return 'delivered';
     }

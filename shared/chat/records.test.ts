@@ -4,7 +4,8 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { NAME_CONTEST_WINDOW_MS, RECORD_TTL_MS } from './constants.ts';
 import { createIdentity, webCryptoOps as ops, type Identity } from '../lib/crypto.ts';
 import { isPeerchatError } from '../lib/errors.ts';
-import { compareBytes, sha256, userKey } from '../lib/id.ts';
+import { compareBytes, legacyNodeId, sha256, userKey } from '../lib/id.ts';
+import { nonceWithoutWork } from '../lib/test-ids.ts';
 import { SeededRandom } from '../lib/random.ts';
 import {
   chooseRecord,
@@ -14,6 +15,7 @@ import {
   normalizeUsername,
   recordFromWire,
   recordKey,
+  recordNodeId,
   recordSignedBytes,
   recordToWire,
   verifyRecord,
@@ -85,9 +87,28 @@ describe('records', () => {
 
   it('a record signed by another key is rejected', async () => {
     const forged = await make(mallory);
-    expect(await verifyRecord({ ...forged, signingKey: alice.signingPublic }, NOW, ops)).toBe('bad-signature');
+    expect(await verifyRecord({ ...forged, signingKey: alice.signingPublic, idNonce: alice.idNonce }, NOW, ops)).toBe('bad-signature');
     const genuine = await make(alice);
-    expect(await verifyRecord({ ...genuine, signingKey: mallory.signingPublic }, NOW, ops)).toBe('bad-signature');
+    expect(await verifyRecord({ ...genuine, signingKey: mallory.signingPublic, idNonce: mallory.idNonce }, NOW, ops)).toBe('bad-signature');
+  });
+
+  it('a record whose id nonce does not carry the work is refused (bad-work), even signed by its key', async () => {
+    const lazy = await make({ ...alice, idNonce: nonceWithoutWork(alice.signingPublic) });
+    expect(await verifyRecord(lazy, NOW, ops)).toBe('bad-work');
+    const record = await make(alice);
+    expect(await verifyRecord(record, NOW, ops)).toBe('ok');
+    expect(recordNodeId(record)).toEqual(alice.nodeId);
+  });
+
+  it('a record signed before ids cost work (no nonce) still holds its name, at its old address', async () => {
+    const { idNonce: _n, ...unsigned } = await make(alice);
+    const old = { ...unsigned, signature: await ops.sign(alice, recordSignedBytes(unsigned)) };
+    expect(await verifyRecord(old, NOW, ops)).toBe('ok');
+    expect(recordNodeId(old)).toEqual(legacyNodeId(alice.signingPublic));
+    // The nonce is signed: added to an old record, or taken off a new one, the signature fails.
+    expect(await verifyRecord({ ...old, idNonce: alice.idNonce }, NOW, ops)).toBe('bad-signature');
+    const { idNonce: _taken, ...stripped } = await make(alice);
+    expect(await verifyRecord(stripped, NOW, ops)).toBe('bad-signature');
   });
 
   it('a record changed after signing is rejected, whichever field changed', async () => {

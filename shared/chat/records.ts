@@ -8,12 +8,18 @@ import { KEY_BYTES, SIGNATURE_BYTES, type CryptoOps, type Identity } from '../li
 import { concatBytes, fromBase64Url, lengthPrefixed, toBase64Url, uint64, utf8Encode } from '../lib/encoding.ts';
 import { ErrorCode, PeerchatError } from '../lib/errors.ts';
 import type { UserRecordWire } from './wire.ts';
-import { compareBytes, idEquals, sha256, userKey, type NodeId } from '../lib/id.ts';
+import { compareBytes, idEquals, legacyNodeId, nodeIdFromSigningKey, sha256, userKey, type NodeId } from '../lib/id.ts';
 
 export interface UserRecord {
   name: string;
   signingKey: Uint8Array;
   agreementKey: Uint8Array;
+  /**
+   * The nonce that gives the signing key its node id, the owner's mailbox address (lib/id.ts).
+   * Signed. Absent only in records signed before ids cost work: such a record still holds its
+   * name, and its address is the old one (legacyNodeId) until the owner returns and re-signs.
+   */
+  idNonce?: number;
   /**
    * When the name was first claimed (ms since epoch), by its owner's word; kept unchanged across
    * refreshes. Signed, shown, and never used to choose between keys: anyone can write 0 here.
@@ -25,12 +31,14 @@ export interface UserRecord {
   signature: Uint8Array;
 }
 
-export type RecordCheck = 'ok' | 'bad-name' | 'bad-signature' | 'expired' | 'bad-times';
+export type RecordCheck = 'ok' | 'bad-name' | 'bad-work' | 'bad-signature' | 'expired' | 'bad-times';
 
 /** How far another node's clock may run ahead of ours before its times look forged. */
 export const RECORD_CLOCK_SKEW_MS = 3600_000;
 
 const RECORD_TAG = utf8Encode('peerchat-record-v1');
+/** Records that carry an id nonce: a distinct tag, so one form cannot pass as the other. */
+const RECORD_TAG_V2 = utf8Encode('peerchat-record-v2');
 
 /** Trims and lowercases; null unless the result is 3-32 characters of [a-z0-9_-]. */
 export function normalizeUsername(input: string): string | null {
@@ -68,15 +76,25 @@ function isTime(n: unknown): n is number {
  * Numbers must be non-negative safe integers (checked by the callers).
  */
 export function recordSignedBytes(record: Omit<UserRecord, 'signature'>): Uint8Array {
+  const v2 = record.idNonce !== undefined;
   return concatBytes(
-    lengthPrefixed(RECORD_TAG),
+    lengthPrefixed(v2 ? RECORD_TAG_V2 : RECORD_TAG),
     lengthPrefixed(utf8Encode(record.name)),
     lengthPrefixed(record.signingKey),
     lengthPrefixed(record.agreementKey),
     uint64(record.registeredAt),
     uint64(record.seq),
     uint64(record.expiresAt),
+    v2 ? uint64(record.idNonce!) : new Uint8Array(0),
   );
+}
+
+/**
+ * The owner's node id, where its mail goes: key and nonce with the network's work, or null when
+ * the nonce carries too little; a record from before ids cost work names the old address.
+ */
+export function recordNodeId(record: Pick<UserRecord, 'signingKey' | 'idNonce'>): NodeId | null {
+  return record.idNonce === undefined ? legacyNodeId(record.signingKey) : nodeIdFromSigningKey(record.signingKey, record.idNonce);
 }
 
 /** Signs a record for `identity`, valid for RECORD_TTL_MS from `now`. */
@@ -95,6 +113,7 @@ export async function createRecord(
     name: fields.name,
     signingKey: identity.signingPublic,
     agreementKey: identity.agreementPublic,
+    idNonce: identity.idNonce,
     registeredAt: fields.registeredAt,
     seq: fields.seq,
     expiresAt: fields.now + RECORD_TTL_MS,
@@ -117,6 +136,7 @@ export async function verifyRecord(record: UserRecord, now: number, ops: CryptoO
   if (normalizeUsername(record.name) !== record.name) return 'bad-name';
   if (!timesAreSane(record, now)) return 'bad-times';
   if (record.expiresAt <= now) return 'expired';
+  if (recordNodeId(record) === null) return 'bad-work';
   const valid = await ops.verify(record.signingKey, record.signature, recordSignedBytes(record));
   return valid ? 'ok' : 'bad-signature';
 }
@@ -212,6 +232,7 @@ export function recordToWire(record: UserRecord): UserRecordWire {
     name: record.name,
     signingKey: toBase64Url(record.signingKey),
     agreementKey: toBase64Url(record.agreementKey),
+    ...(record.idNonce === undefined ? {} : { n: record.idNonce }),
     registeredAt: record.registeredAt,
     seq: record.seq,
     expiresAt: record.expiresAt,
@@ -232,6 +253,7 @@ export function recordFromWire(wire: UserRecordWire): UserRecord | null {
     name: wire.name,
     signingKey,
     agreementKey,
+    ...(wire.n === undefined ? {} : { idNonce: wire.n }),
     registeredAt: wire.registeredAt,
     seq: wire.seq,
     expiresAt: wire.expiresAt,

@@ -62,7 +62,7 @@ const envelope: EnvelopeWire = {
 const oldEnvelope = { id: hex(32, 'c'), from: ID_A, to: ID_B, sentAt: 1_700_000_000_123, epk: b64(32, 1), nonce: b64(12), ct: b64(100), sig: SIG };
 const tombstone: TombstoneWire = { h: KEY, to: ID_B, at: 1_700_000_000_999, sig: SIG };
 const receipt: ReceiptWire = { id: hex(32, 'c'), to: ID_B, at: 1_700_000_000_999, sig: SIG };
-const holderAck: HolderAckWire = { holder: ID_A, key: KEY, sig: SIG };
+const holderAck: HolderAckWire = { holder: ID_A, key: KEY, n: 7, sig: SIG };
 const route: Route = { k: ID_B, h: 2, max: 20, ms: 8_000 };
 
 const EXAMPLES: { [M in Method]: { req: RequestBodyOf<M>; res: ResponseBodyOf<M> } } = {
@@ -72,13 +72,13 @@ const EXAMPLES: { [M in Method]: { req: RequestBodyOf<M>; res: ResponseBodyOf<M>
   STORE: { req: { record }, res: { stored: false, record: null } },
   MAILBOX_STORE: { req: { envelope, copies: 8 }, res: { stored: true, acks: [holderAck, holderAck] } },
   MAILBOX_FETCH: {
-    req: { owner: ID_B, key: KEY, holder: ID_A, nonce: b64(12, 7), at: 1_700_000_000_000, sig: SIG },
+    req: { owner: ID_B, key: KEY, n: 7, holder: ID_A, nonce: b64(12, 7), at: 1_700_000_000_000, sig: SIG },
     res: { entries: [envelope, envelope], more: false },
   },
-  MAILBOX_ACK: { req: { key: KEY, tombstones: [tombstone] }, res: { accepted: 1 } },
-  DELIVER: { req: { envelope }, res: { receipt, ack: { key: KEY, tombstones: [tombstone] } } },
+  MAILBOX_ACK: { req: { key: KEY, n: 7, tombstones: [tombstone] }, res: { accepted: 1 } },
+  DELIVER: { req: { envelope }, res: { receipt, ack: { key: KEY, n: 7, tombstones: [tombstone] } } },
   SIGNAL: {
-    req: { from: ID_A, to: ID_B, conn: 'c0nn_-1', data: 'v=0\r\no=- 1 2 IN IP4 0.0.0.0', key: KEY, at: 1_700_000_000_000, sig: SIG },
+    req: { from: ID_A, to: ID_B, conn: 'c0nn_-1', data: 'v=0\r\no=- 1 2 IN IP4 0.0.0.0', key: KEY, n: 7, at: 1_700_000_000_000, sig: SIG },
     res: { data: null, busyMs: 60_000 },
   },
 };
@@ -99,7 +99,7 @@ function expectBadResponse(m: Method, b: unknown): void {
 }
 
 const VALID_FRAMES: Frame[] = [
-  hello(KEY, SIG),
+  hello(KEY, 7, SIG),
   errorFrame(7, ErrorCode.UnknownMethod, 'no such method: FOO'),
   ...METHODS_ALL.map((m, i) => request(i, m, EXAMPLES[m].req as never, i % 2 ? route : undefined)),
   ...METHODS_ALL.map((m, i) => response(i, EXAMPLES[m].res)),
@@ -138,7 +138,7 @@ describe('round trips', () => {
 
   it('hello and err frames survive encode then parse unchanged', () => {
     const err = errorFrame(0xffff_ffff, ErrorCode.BadRequest, '');
-    for (const frame of [hello(KEY, SIG), err]) {
+    for (const frame of [hello(KEY, 7, SIG), err]) {
       expect(parseFrame(encodeFrame(frame))).toEqual({ ok: true, frame });
     }
   });
@@ -150,7 +150,7 @@ describe('round trips', () => {
     const nodes = Array.from({ length: 32 }, () => ID_A);
     expect(parseResponseBody('FIND_NODE', { nodes })).toEqual({ nodes });
     const tombstones = Array.from({ length: 256 }, () => tombstone);
-    expect(parseFrame(encodeFrame(request(1, 'MAILBOX_ACK', { key: KEY, tombstones }))).ok).toBe(true);
+    expect(parseFrame(encodeFrame(request(1, 'MAILBOX_ACK', { key: KEY, n: 7, tombstones }))).ok).toBe(true);
     const r = { k: ID_A, h: MAX_HOPS, max: MAX_HOPS, ms: 60_000 };
     expect(parseFrame(encodeFrame(request(1, 'PING', {}, r))).ok).toBe(true);
     const signal = { ...EXAMPLES.SIGNAL.req, data: 'x'.repeat(16_384), conn: 'c'.repeat(64) };
@@ -223,7 +223,7 @@ describe('field violations', () => {
     expectBadBody('DELIVER', { envelope: { ...envelope, extra: '' } });
     expectBadBody('DELIVER', { envelope: { ...envelope, from: ID_A } });
     expectBadBody('DELIVER', { envelope: { ...envelope, sentAt: 1 } });
-    expect(reject(JSON.stringify({ ...hello(KEY, SIG), v: 2 })).reason).toBe('bad-shape');
+    expect(reject(JSON.stringify({ ...hello(KEY, 7, SIG), v: 2 })).reason).toBe('bad-shape');
     expect(reject(JSON.stringify({ ...errorFrame(1, ErrorCode.Busy, 'x'), why: 'x' })).reason).toBe('bad-shape');
     expectBadResponse('SIGNAL', { data: null, busy: 1 });
   });
@@ -278,12 +278,12 @@ describe('field violations', () => {
     expect(KEY).toHaveLength(43);
     expect(SIG).toHaveLength(86);
     expect(b64(12)).toHaveLength(16);
-    expect(reject(JSON.stringify(hello(KEY.slice(1), SIG))).reason).toBe('bad-shape');
-    expect(reject(JSON.stringify(hello(KEY + 'A', SIG))).reason).toBe('bad-shape');
-    expect(reject(JSON.stringify(hello(KEY, SIG.slice(0, 85) + '+'))).reason).toBe('bad-shape');
-    expect(reject(JSON.stringify(hello(KEY + '=', SIG))).reason).toBe('bad-shape');
+    expect(reject(JSON.stringify(hello(KEY.slice(1), 7, SIG))).reason).toBe('bad-shape');
+    expect(reject(JSON.stringify(hello(KEY + 'A', 7, SIG))).reason).toBe('bad-shape');
+    expect(reject(JSON.stringify(hello(KEY, 7, SIG.slice(0, 85) + '+'))).reason).toBe('bad-shape');
+    expect(reject(JSON.stringify(hello(KEY + '=', 7, SIG))).reason).toBe('bad-shape');
     // 'B' differs from 'A' only in bits that 32 bytes do not use: same bytes, second spelling.
-    expect(reject(JSON.stringify(hello(KEY.slice(0, 42) + 'B', SIG))).reason).toBe('bad-shape');
+    expect(reject(JSON.stringify(hello(KEY.slice(0, 42) + 'B', 7, SIG))).reason).toBe('bad-shape');
     expectBadBody('DELIVER', { envelope: { ...envelope, nonce: b64(13) } });
     expectBadBody('DELIVER', { envelope: { ...envelope, ct: b64(99) + 'A' } }); // 4n+1 chars: no byte string
     expectBadBody('DELIVER', { envelope: { ...envelope, ct: b64(100).replace(/.$/, '/') } });

@@ -6,7 +6,7 @@
  * sends or serves one of them imports it, so they are known before any frame is read.
  */
 import * as v from 'valibot';
-import { B64_ANY, B64Key, B64Nonce, B64Sig, Hex32, Hex40, Time, U32, int } from '../lib/wire.ts';
+import { B64_ANY, B64Key, B64Nonce, B64Sig, Hex32, Hex40, IdNonce, Time, U32, int } from '../lib/wire.ts';
 import { NodeList } from '../dht/protocol-schemas.ts';
 import { registerMethods } from '../dht/protocol.ts';
 import { MAX_MESSAGE_BODY_BYTES, USERNAME_PATTERN } from './constants.ts';
@@ -30,6 +30,8 @@ export const UserRecordWire = v.strictObject({
   name: Username,
   signingKey: B64Key,
   agreementKey: B64Key,
+  /** The signing key's id nonce (lib/id.ts); absent only in records signed before ids cost work. */
+  n: v.optional(IdNonce),
   registeredAt: Time,
   seq: U32,
   expiresAt: Time,
@@ -76,10 +78,10 @@ export const TombstoneWire = v.strictObject({ h: B64Hash, to: Hex40, at: Time, s
 /** "Message `id` reached `to`", signed by the recipient, for the sender. */
 export const ReceiptWire = v.strictObject({ id: Hex32, to: Hex40, at: Time, sig: B64Sig });
 /**
- * A holder's word that it committed an envelope: its node key (which must hash to `holder`)
- * signs the envelope hash, the recipient and its own id (messages.ts signHolderAck).
+ * A holder's word that it committed an envelope: its node key (which with its id nonce `n` must
+ * make `holder`) signs the envelope hash, the recipient and its own id (holder-acks.ts).
  */
-export const HolderAckWire = v.strictObject({ holder: Hex40, key: B64Key, sig: B64Sig });
+export const HolderAckWire = v.strictObject({ holder: Hex40, key: B64Key, n: IdNonce, sig: B64Sig });
 
 export type UserRecordWire = v.InferOutput<typeof UserRecordWire>;
 export type EnvelopeWire = v.InferOutput<typeof EnvelopeWire>;
@@ -88,9 +90,10 @@ export type TombstoneWire = v.InferOutput<typeof TombstoneWire>;
 export type ReceiptWire = v.InferOutput<typeof ReceiptWire>;
 export type HolderAckWire = v.InferOutput<typeof HolderAckWire>;
 
-/** `key` is the recipient's signing key: holders check each tombstone against it. */
+/** `key` is the recipient's signing key and `n` its id nonce: holders check each tombstone against them. */
 const MailboxAck = v.strictObject({
   key: B64Key,
+  n: IdNonce,
   tombstones: v.pipe(v.array(TombstoneWire), v.minLength(1), v.maxLength(MAX_TOMBSTONES_PER_ACK)),
 });
 
@@ -115,7 +118,7 @@ const CHAT_METHODS = {
   },
   MAILBOX_FETCH: {
     /** Signed by the owner for one holder (`holder`), once (`nonce`), at `at`: messages.ts signFetch. */
-    req: v.strictObject({ owner: Hex40, key: B64Key, holder: Hex40, nonce: B64Nonce, at: Time, sig: B64Sig }),
+    req: v.strictObject({ owner: Hex40, key: B64Key, n: IdNonce, holder: Hex40, nonce: B64Nonce, at: Time, sig: B64Sig }),
     res: v.strictObject({ entries: v.pipe(v.array(EnvelopeWire), v.maxLength(MAX_FETCH_ENTRIES)), more: v.boolean() }),
   },
   MAILBOX_ACK: { req: MailboxAck, res: v.strictObject({ accepted: int(0, MAX_TOMBSTONES_PER_ACK) }) },

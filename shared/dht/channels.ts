@@ -240,7 +240,7 @@ export class Channels implements LinkOwner {
     setup.waiter?.();
     const sig = await this.o.ops.sign(this.o.identity, helloPayload(local, remote));
     if (ended(a)) return;
-    conn.send(encodeFrame(hello(toBase64Url(this.o.identity.signingPublic), toBase64Url(sig))));
+    conn.send(encodeFrame(hello(toBase64Url(this.o.identity.signingPublic), this.o.identity.idNonce, toBase64Url(sig))));
     setup.helloSent = true;
     this.maybeReady(a);
   }
@@ -257,7 +257,7 @@ export class Channels implements LinkOwner {
       return;
     }
     const frame = parsed.frame;
-    if (frame.t === 'hello') return void this.checkHello(a, frame.key, frame.sig);
+    if (frame.t === 'hello') return void this.checkHello(a, frame.key, frame.n, frame.sig);
     if (a.state === 'ready') return a.rpc.receive(frame);
     // Without setup the link was ready and has closed since: nothing reads its frames.
     if (!a.setup) return;
@@ -266,24 +266,32 @@ export class Channels implements LinkOwner {
     early.push(frame);
   }
 
-  private async checkHello(a: Link, keyText: string, sigText: string): Promise<void> {
+  /**
+   * The key and its id nonce must make the peer's id with the network's work (one hash, checked
+   * before the signature): an id the peer did not pay for is refused as `hello-rejected-work`.
+   */
+  private async checkHello(a: Link, keyText: string, nonce: number, sigText: string): Promise<void> {
     const setup = a.setup;
     if (!setup || setup.helloOk) return this.o.stats.count('drop-duplicate-hello');
     const key = fromBase64Url(keyText);
     const sig = fromBase64Url(sigText);
     const local = a.conn?.localFingerprint();
     const remote = a.conn?.remoteFingerprint();
+    const id = key && nodeIdFromSigningKey(key, nonce);
+    if (key && !id) return this.refuseHello(a, 'hello-rejected-work');
     let ok = false;
-    if (key && sig && local && remote && idEquals(nodeIdFromSigningKey(key), a.id)) {
-      ok = await this.o.ops.verify(key, sig, helloPayload(remote, local));
+    if (id && sig && local && remote && idEquals(id, a.id)) {
+      ok = await this.o.ops.verify(key!, sig, helloPayload(remote, local));
     }
     if (ended(a)) return;
-    if (!ok) {
-      this.o.stats.count('hello-rejected');
-      return a.settle(new PeerchatError(ErrorCode.Rejected, 'Peer failed HELLO authentication'));
-    }
+    if (!ok) return this.refuseHello(a, 'hello-rejected');
     setup.helloOk = true;
     this.maybeReady(a);
+  }
+
+  private refuseHello(a: Link, reason: string): void {
+    this.o.stats.count(reason);
+    a.settle(new PeerchatError(ErrorCode.Rejected, 'Peer failed HELLO authentication'));
   }
 
   private maybeReady(a: Link): void {

@@ -70,8 +70,9 @@ export interface NodeContext {
   direct<M extends Method>(peer: Peer, method: M, body: RequestBodyOf<M>, timeoutMs?: number): Promise<ResponseBodyOf<M>>;
   /** A request routed toward key over `paths` disjoint first hops: the replies that came back. */
   routeFromHere<M extends Method>(method: M, body: RequestBodyOf<M>, key: NodeId, paths?: number, opts?: RouteOptions): Promise<ResponseBodyOf<M>[]>;
-  /** The node's signing key (raw Ed25519): its id is the SHA-256 of it. */
+  /** The node's signing key (raw Ed25519): with `idNonce` it makes the node's id (lib/id.ts). */
   readonly signingKey: Uint8Array;
+  readonly idNonce: number;
   /**
    * Signs `data` with the node's key, for statements a service makes as this node (a holder's
    * ack). The caller puts its own domain tag first, so no statement passes for another.

@@ -114,6 +114,10 @@ export class KademliaNode implements ServiceHost {
     return this.options.identity.signingPublic;
   }
 
+  get idNonce(): number {
+    return this.options.identity.idNonce;
+  }
+
   /** Signs as this node (NodeContext.sign): callers domain-separate what they sign. */
   sign(data: Uint8Array): Promise<Uint8Array> {
     return this.ops.sign(this.options.identity, data);

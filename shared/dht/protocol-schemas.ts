@@ -7,7 +7,7 @@
  * implementations cannot silently disagree about what a signed or routed message meant.
  */
 import * as v from 'valibot';
-import { B64Key, B64Sig, Empty, Hex40, RetryMs, Time, U32, int } from '../lib/wire.ts';
+import { B64Key, B64Sig, Empty, Hex40, IdNonce, RetryMs, Time, U32, int } from '../lib/wire.ts';
 import { MAX_HOPS } from './constants.ts';
 
 /** Largest time budget a routed request may carry. */
@@ -49,15 +49,19 @@ export const DHT_METHODS = {
   PING: { req: Empty, res: Empty },
   FIND_NODE: { req: v.strictObject({ target: Hex40 }), res: v.strictObject({ nodes: NodeList }) },
   SIGNAL: {
-    /** Signed by `from`'s key, which `key` carries (dht/signal-auth.ts), at time `at`. */
-    req: v.strictObject({ from: Hex40, to: Hex40, conn: ConnId, data: SignalData, key: B64Key, at: Time, sig: B64Sig }),
+    /**
+     * Signed by `from`'s key, which `key` carries with its id nonce `n` (dht/signal-auth.ts), at
+     * time `at`.
+     */
+    req: v.strictObject({ from: Hex40, to: Hex40, conn: ConnId, data: SignalData, key: B64Key, n: IdNonce, at: Time, sig: B64Sig }),
     res: v.strictObject({ data: v.nullable(SignalData), busyMs: v.optional(RetryMs) }),
   },
 } as const;
 
 // ---- Frames --------------------------------------------------------------------------------
 
-export const HelloFrame = v.strictObject({ t: v.literal('hello'), key: B64Key, sig: B64Sig });
+/** `key` and its id nonce `n` must make the peer's node id (lib/id.ts), with the network's work. */
+export const HelloFrame = v.strictObject({ t: v.literal('hello'), key: B64Key, n: IdNonce, sig: B64Sig });
 
 /** A request before its body is checked: the body schema depends on `m`, checked second. */
 export const RequestHeader = v.strictObject({

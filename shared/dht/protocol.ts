@@ -141,8 +141,8 @@ export function errorFrame(id: number, code: ErrorCode, msg: string): ErrorFrame
   return { t: 'err', id, code, msg: msg.slice(0, S.MAX_ERROR_MSG_CHARS) };
 }
 
-export function hello(key: string, sig: string): HelloFrame {
-  return { t: 'hello', key, sig };
+export function hello(key: string, n: number, sig: string): HelloFrame {
+  return { t: 'hello', key, n, sig };
 }
 
 // ---- Parse ---------------------------------------------------------------------------------

@@ -293,7 +293,7 @@ describe('RpcChannel sending', () => {
 
   it('rejects with BAD_REQUEST, sending nothing, a request over the frame limit', async () => {
     const { clock, a } = pair();
-    const body = { from: hex('a'), to: hex('b'), conn: 'c1', data: 'x'.repeat(70_000), key: 'A'.repeat(43), at: 0, sig: 'A'.repeat(86) };
+    const body = { from: hex('a'), to: hex('b'), conn: 'c1', data: 'x'.repeat(70_000), key: 'A'.repeat(43), n: 0, at: 0, sig: 'A'.repeat(86) };
     await expectCode(a.rpc.request('SIGNAL', body, 1_000), ErrorCode.BadRequest);
     expect(a.sent).toEqual([]);
     expect(a.rpc.inFlight).toBe(0);

@@ -4,6 +4,7 @@ import { checkSignal, precheckSignal, SeenSignatures, signSignal } from './signa
 import { createIdentity, webCryptoOps, type CryptoOps } from '../lib/crypto.ts';
 import { toBase64Url } from '../lib/encoding.ts';
 import { idToHex } from '../lib/id.ts';
+import { nonceWithoutWork } from '../lib/test-ids.ts';
 import { SeededRandom } from '../lib/random.ts';
 
 const T0 = 1_700_000_000_000;
@@ -56,11 +57,20 @@ describe('signed SIGNAL', () => {
     const ops = countingOps();
     const seen = new SeenSignatures();
     expect(await checkSignal(body, idToHex(other.nodeId), T0, seen, ops)).toBe('not-for-us');
-    expect(await checkSignal({ ...body, key: toBase64Url(other.signingPublic) }, to, T0, seen, ops)).toBe('key-not-from');
+    expect(await checkSignal({ ...body, key: toBase64Url(other.signingPublic), n: other.idNonce }, to, T0, seen, ops)).toBe('key-not-from');
     expect(await checkSignal({ ...body, key: 'AAAA' }, to, T0, seen, ops)).toBe('bad-key');
     expect(await checkSignal(body, to, T0 + SIGNAL_FRESH_MS + 1, seen, ops)).toBe('stale');
     expect(await checkSignal(body, to, T0 - SIGNAL_FRESH_MS - 1, seen, ops)).toBe('stale');
     expect(ops.verifies).toBe(0);
+  });
+
+  it('refuses a SIGNAL whose id nonce does not carry the work, before its signature (bad-work)', async () => {
+    const { to, body, sender } = await setup();
+    const ops = countingOps();
+    const lazy = { ...body, n: nonceWithoutWork(sender.signingPublic) };
+    expect(await checkSignal(lazy, to, T0, new SeenSignatures(), ops)).toBe('bad-work');
+    expect(ops.verifies).toBe(0);
+    expect(await checkSignal(body, to, T0, new SeenSignatures(), ops)).toBeNull();
   });
 
   it('remembers a signature for as long as its time can pass the window, and no longer', () => {

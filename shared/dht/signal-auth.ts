@@ -1,12 +1,13 @@
 /**
  * Who sent a routed SIGNAL. Its `from` decides whether the receiver spends a connection on it
  * (and whether the budget paces it: node.ts `needs`), so `from` is signed: the body carries the
- * sender's signing key, whose SHA-256 prefix must be `from` (as HELLO checks), a time, and an
+ * sender's signing key and id nonce, which must make `from` with the network's work (as HELLO
+ * checks; lib/id.ts), a time, and an
  * Ed25519 signature over a domain-separated encoding of from, to, conn, data and the time. The
  * receiver checks `to` is itself and the time is fresh, and refuses a signature it has already
  * seen inside the window: a captured SIGNAL is useless at another node, later, or twice.
  *
- * `checkSignal` runs the checks cheapest first (shape, key hashes to `from`, time, repeat) and
+ * `checkSignal` runs the checks cheapest first (shape, the id's work, key makes `from`, time, repeat) and
  * the signature last; nothing is constructed and no budget spent before it says yes.
  */
 import { SEEN_SIGNALS_MAX, SIGNAL_FRESH_MS } from './constants.ts';
@@ -20,7 +21,7 @@ const ROUTED_SIGNAL_TAG = utf8Encode('peerchat-routed-signal-v1');
 
 export type SignalBody = RequestBodyOf<'SIGNAL'>;
 /** Why a SIGNAL was refused, cheapest check first; counted as `signal-drop-<reason>`. */
-export type SignalDropReason = 'not-for-us' | 'bad-key' | 'key-not-from' | 'stale' | 'replayed' | 'seen-full' | 'bad-sig';
+export type SignalDropReason = 'not-for-us' | 'bad-key' | 'bad-work' | 'key-not-from' | 'stale' | 'replayed' | 'seen-full' | 'bad-sig';
 
 function signalBytes(b: Pick<SignalBody, 'from' | 'to' | 'conn' | 'data' | 'at'>): Uint8Array {
   return concatBytes(
@@ -37,7 +38,7 @@ function signalBytes(b: Pick<SignalBody, 'from' | 'to' | 'conn' | 'data' | 'at'>
 export async function signSignal(sender: Identity, toHex: string, conn: string, data: string, at: number, ops: CryptoOps): Promise<SignalBody> {
   const body = { from: idToHex(sender.nodeId), to: toHex, conn, data, at };
   const sig = await ops.sign(sender, signalBytes(body));
-  return { ...body, key: toBase64Url(sender.signingPublic), sig: toBase64Url(sig) };
+  return { ...body, key: toBase64Url(sender.signingPublic), n: sender.idNonce, sig: toBase64Url(sig) };
 }
 
 /**
@@ -88,7 +89,9 @@ export function precheckSignal(b: SignalBody, selfHex: string, now: number, seen
   const key = fromBase64Url(b.key);
   const from = idFromHex(b.from);
   if (key?.length !== KEY_BYTES || !from) return 'bad-key';
-  if (!idEquals(nodeIdFromSigningKey(key), from)) return 'key-not-from';
+  const id = nodeIdFromSigningKey(key, b.n);
+  if (!id) return 'bad-work';
+  if (!idEquals(id, from)) return 'key-not-from';
   if (Math.abs(now - b.at) > SIGNAL_FRESH_MS) return 'stale';
   if (seen.has(b.sig, now)) return 'replayed';
   if (!seen.hasRoom(now)) return 'seen-full';

@@ -31,9 +31,9 @@ describe('identity', () => {
     expect(a.agreementPublic).toHaveLength(32);
   });
 
-  it('has a node id that is the hash of its signing key', async () => {
+  it('has a node id that its signing key and id nonce make, with the work', async () => {
     const identity = await createIdentity(new SeededRandom(1));
-    expect(identity.nodeId).toEqual(nodeIdFromSigningKey(identity.signingPublic));
+    expect(identity.nodeId).toEqual(nodeIdFromSigningKey(identity.signingPublic, identity.idNonce));
     expect(identity.nodeId).toHaveLength(20);
   });
 
@@ -229,7 +229,20 @@ describe('stored seeds', () => {
 
   it('are what createIdentity draws, in the same order', async () => {
     const identity = await createIdentity(new SeededRandom(41));
-    expect(createSeeds(new SeededRandom(41))).toEqual(await exportIdentity(identity));
+    expect({ ...createSeeds(new SeededRandom(41)), n: identity.idNonce }).toEqual(await exportIdentity(identity));
+  });
+
+  it('keep their id nonce; seeds from before ids cost work get one found on import, the same every time', async () => {
+    const identity = await createIdentity(new SeededRandom(43));
+    const stored = await exportIdentity(identity);
+    expect(stored.n).toBe(identity.idNonce);
+    const { n: _n, ...old } = stored;
+    const again = (await importIdentity(old))!;
+    expect(again.idNonce).toBe(identity.idNonce);
+    expect(again.nodeId).toEqual(identity.nodeId);
+    // A stored nonce without the work is not believed: the right one is found instead.
+    const bad = (await importIdentity({ ...stored, n: identity.idNonce + 1 }))!;
+    expect(bad.nodeId).toEqual(nodeIdFromSigningKey(bad.signingPublic, bad.idNonce));
   });
 });
 

@@ -9,11 +9,14 @@
  */
 import { fromBase64Url, toBase64Url, utf8Encode, concatBytes } from './encoding.ts';
 import { ErrorCode, PeerchatError } from './errors.ts';
-import { nodeIdFromSigningKey, type NodeId } from './id.ts';
+import { findIdNonce, isIdNonce, nodeIdFromSigningKey, type NodeId } from './id.ts';
 import type { Random } from './random.ts';
 
 export interface Identity {
+  /** SHA-256(tag, signing key, idNonce)'s first 160 bits: an id that cost work (lib/id.ts). */
   nodeId: NodeId;
+  /** The nonce that gives the signing key its id; sent wherever the key is (HELLO, records...). */
+  idNonce: number;
   /** Raw 32-byte Ed25519 public key. */
   signingPublic: Uint8Array;
   /** Raw 32-byte X25519 public key. */
@@ -27,6 +30,8 @@ export interface StoredIdentity {
   v: 1;
   signingSeed: string;
   agreementSeed: string;
+  /** The id nonce, once found; absent in identities stored before ids cost work. */
+  n?: number;
 }
 
 /** Signing and verifying behind an interface, so the simulator can order their completions. */
@@ -73,6 +78,19 @@ function buf(bytes: Uint8Array): Uint8Array<ArrayBuffer> {
 /** How identity keys are imported: extractable (the default) can be exported as seeds again. */
 export interface KeyOptions {
   extractable?: boolean;
+  /** Called between slices of the id-nonce search (lib/id.ts findIdNonce): a tab yields there. */
+  work?: (tried: number) => Promise<void>;
+}
+
+/**
+ * The id of a signing key with the nonce a store or peer gave, or, when that one is absent or
+ * does not carry the network's work, the nonce found now. Returns both.
+ */
+export async function idWithWork(signingPublic: Uint8Array, nonce: number | undefined, work?: KeyOptions['work']): Promise<{ nodeId: NodeId; idNonce: number }> {
+  const given = nonce !== undefined && isIdNonce(nonce) ? nodeIdFromSigningKey(signingPublic, nonce) : null;
+  if (given) return { nodeId: given, idNonce: nonce! };
+  const idNonce = await findIdNonce(signingPublic, undefined, work);
+  return { nodeId: nodeIdFromSigningKey(signingPublic, idNonce)!, idNonce };
 }
 
 /**
@@ -98,11 +116,12 @@ async function keyPairFromSeed(
   return { privateKey, publicRaw };
 }
 
-async function identityFromSeeds(signingSeed: Uint8Array, agreementSeed: Uint8Array, extractable = true): Promise<Identity> {
+async function identityFromSeeds(signingSeed: Uint8Array, agreementSeed: Uint8Array, options: KeyOptions = {}, nonce?: number): Promise<Identity> {
+  const extractable = options.extractable ?? true;
   const signing = await keyPairFromSeed(signingSeed, 'Ed25519', extractable);
   const agreement = await keyPairFromSeed(agreementSeed, 'X25519', extractable);
   return {
-    nodeId: nodeIdFromSigningKey(signing.publicRaw),
+    ...(await idWithWork(signing.publicRaw, nonce, options.work)),
     signingPublic: signing.publicRaw,
     agreementPublic: agreement.publicRaw,
     signingPrivate: signing.privateKey,
@@ -111,10 +130,10 @@ async function identityFromSeeds(signingSeed: Uint8Array, agreementSeed: Uint8Ar
 }
 
 /** Draws the signing seed, then the agreement seed, from `random`: 64 bytes in that order. */
-export async function createIdentity(random: Random): Promise<Identity> {
+export async function createIdentity(random: Random, options: KeyOptions = {}): Promise<Identity> {
   const signingSeed = random.bytes(KEY_BYTES);
   const agreementSeed = random.bytes(KEY_BYTES);
-  return identityFromSeeds(signingSeed, agreementSeed);
+  return identityFromSeeds(signingSeed, agreementSeed, options);
 }
 
 /**
@@ -139,12 +158,14 @@ export async function exportIdentity(identity: Identity): Promise<StoredIdentity
     v: 1,
     signingSeed: await seedOf(identity.signingPrivate),
     agreementSeed: await seedOf(identity.agreementPrivate),
+    n: identity.idNonce,
   };
 }
 
 /**
  * Null for anything that is not a version-1 record with two 32-byte seeds (storage is untrusted).
- * With `{ extractable: false }` the private keys can sign and open but never be exported.
+ * With `{ extractable: false }` the private keys can sign and open but never be exported. A
+ * stored nonce without the network's work (or none, from before ids cost work) is found again.
  */
 export async function importIdentity(stored: StoredIdentity, options: KeyOptions = {}): Promise<Identity | null> {
   if (typeof stored !== 'object' || stored === null || stored.v !== 1) return null;
@@ -152,7 +173,7 @@ export async function importIdentity(stored: StoredIdentity, options: KeyOptions
   const agreementSeed = fromBase64Url(stored.agreementSeed);
   if (signingSeed?.length !== KEY_BYTES || agreementSeed?.length !== KEY_BYTES) return null;
   try {
-    return await identityFromSeeds(signingSeed, agreementSeed, options.extractable ?? true);
+    return await identityFromSeeds(signingSeed, agreementSeed, options, stored.n);
   } catch {
     return null;
   }

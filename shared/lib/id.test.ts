@@ -2,6 +2,13 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ID_BYTES } from './id.ts';
 import {
+  endsWithZeroBits,
+  findIdNonce,
+  ID_WORK_BITS,
+  idWorkBits,
+  keyMakesId,
+  legacyNodeId,
+  searchIdNonce,
   bucketIndex,
   closestHexes,
   compareBytes,
@@ -33,6 +40,14 @@ function flipBit(base: NodeId, bit: number): NodeId {
 }
 async function webCryptoPrefix(bytes: Uint8Array): Promise<Uint8Array> {
   return new Uint8Array(await crypto.subtle.digest('SHA-256', Uint8Array.from(bytes))).slice(0, ID_BYTES);
+}
+
+/** Hashes tried, over nonces of one key, until an id with `c` bits of work starts with the b bits of `prefix`. */
+function grind(key: Uint8Array, prefix: number, b: number, c: number): number {
+  for (let n = 0; ; n++) {
+    const id = nodeIdFromSigningKey(key, n, c);
+    if (id && id[0]! >> (8 - b) === prefix) return n + 1;
+  }
 }
 
 describe('hex encoding', () => {
@@ -232,17 +247,68 @@ describe('derived ids', () => {
   // Known answers: every node id and name key on the network depends on these bytes.
   it('nodeIdFromSigningKey and userKey give the ids every other node computes', () => {
     const key = Uint8Array.from({ length: 32 }, (_, i) => i);
-    expect(idToHex(nodeIdFromSigningKey(key))).toBe('630dcd2966c4336691125448bbb25b4ff412a49c');
+    expect(idToHex(nodeIdFromSigningKey(key, 177_734, 16)!)).toBe('a7973580720cb9dcecbafde958fbbb710b4b2703');
+    expect(idToHex(legacyNodeId(key))).toBe('630dcd2966c4336691125448bbb25b4ff412a49c');
     expect(idToHex(userKey('alice'))).toBe('dabd1db8d35ab13106274f61f1bf977812cce4f4');
   });
 
-  it('nodeIdFromSigningKey is the first 20 bytes of SHA-256 of the key, the same every time', async () => {
+  it('a node id is the first 20 bytes of SHA-256(tag, key, nonce), valid when that hash ends in the work bits', async () => {
     const key = new SeededRandom(1).bytes(32);
-    const id = nodeIdFromSigningKey(key);
-    expect(id).toHaveLength(ID_BYTES);
-    expect(nodeIdFromSigningKey(key.slice())).toEqual(id);
-    expect(id).toEqual(await webCryptoPrefix(key));
-    expect(nodeIdFromSigningKey(new SeededRandom(2).bytes(32))).not.toEqual(id);
+    const n = await findIdNonce(key, 12);
+    const input = new Uint8Array([...new TextEncoder().encode('peerchat-node-id-v2'), ...key, n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255]);
+    const full = new Uint8Array(await crypto.subtle.digest('SHA-256', input));
+    expect(endsWithZeroBits(full, 12)).toBe(true);
+    expect(nodeIdFromSigningKey(key, n, 12)).toEqual(full.slice(0, ID_BYTES));
+    expect(nodeIdFromSigningKey(key.slice(), n, 12)).toEqual(full.slice(0, ID_BYTES));
+    expect(nodeIdFromSigningKey(new SeededRandom(2).bytes(32), n, 0)).not.toEqual(full.slice(0, ID_BYTES));
+    expect(await webCryptoPrefix(key)).toEqual(legacyNodeId(key));
+  });
+
+  it('an id nonce that does not carry the work makes no id', () => {
+    const key = new SeededRandom(3).bytes(32);
+    const good = searchIdNonce(key, 0, 1 << 20, 10)!;
+    // The first nonce with 10 bits of work: every one before it has less.
+    for (let n = 0; n < good; n++) expect(nodeIdFromSigningKey(key, n, 10)).toBeNull();
+    expect(nodeIdFromSigningKey(key, good, 10)).not.toBeNull();
+    for (const bad of [-1, 1.5, 2 ** 32, Number.NaN]) expect(nodeIdFromSigningKey(key, bad, 0)).toBeNull();
+    expect(nodeIdFromSigningKey(key.slice(1), good, 0)).toBeNull();
+    expect(keyMakesId(key, good, nodeIdFromSigningKey(key, good, idWorkBits()) ?? new Uint8Array(ID_BYTES))).toBe(nodeIdFromSigningKey(key, good) !== null);
+  });
+
+  it('the network asks 15 bits of work; tests run at fewer (shared/test-setup.ts)', () => {
+    expect(ID_WORK_BITS).toBe(15);
+    expect(idWorkBits()).toBeLessThan(ID_WORK_BITS);
+  });
+
+  it('endsWithZeroBits reads the last bits of the hash, across byte boundaries', () => {
+    const h = new Uint8Array(32);
+    h[31] = 0b1000_0000;
+    expect(endsWithZeroBits(h, 7)).toBe(true);
+    expect(endsWithZeroBits(h, 8)).toBe(false);
+    h[31] = 0;
+    h[30] = 0b0000_0100;
+    expect(endsWithZeroBits(h, 10)).toBe(true);
+    expect(endsWithZeroBits(h, 11)).toBe(false);
+    expect(endsWithZeroBits(h, 0)).toBe(true);
+  });
+
+  it('grinding an id with a chosen b-bit prefix costs about 2^(b + c) hashes, not 2^b + 2^c', () => {
+    // The attack: a Sybil wants an id whose first b bits are a target's, and must carry c bits of
+    // work. Prefix and work bits come from one hash, so each try succeeds with chance 2^-(b+c).
+    const GRINDS = 48;
+    fc.assert(
+      fc.property(fc.integer({ min: 3, max: 4 }), fc.integer({ min: 3, max: 4 }), fc.integer({ min: 0, max: 1e9 }), (b, c, seed) => {
+        const random = new SeededRandom(seed);
+        let tries = 0;
+        for (let g = 0; g < GRINDS; g++) tries += grind(random.bytes(32), random.bytes(1)[0]! >> (8 - b), b, c);
+        const mean = tries / GRINDS;
+        const multiplicative = 2 ** (b + c);
+        expect(mean).toBeGreaterThan(multiplicative / 2.5);
+        expect(mean).toBeLessThan(multiplicative * 2.5);
+        expect(mean).toBeGreaterThan(1.5 * (2 ** b + 2 ** c));
+      }),
+      { numRuns: 12 },
+    );
   });
 
   it('userKey hashes "user:" + name and differs from name to name', async () => {

@@ -114,9 +114,130 @@ export function sha256(bytes: Uint8Array): Uint8Array {
   return nobleSha256(bytes);
 }
 
-/** Node ID = first 160 bits of SHA-256(Ed25519 public key, raw 32 bytes). */
-export function nodeIdFromSigningKey(rawPublicKey: Uint8Array): NodeId {
+/**
+ * The ids of keys made before ids cost work: the first 160 bits of SHA-256(key). Only stored
+ * data still names these (a returning user's old mailbox address, records held since then);
+ * no channel, SIGNAL or signal-server hello accepts one.
+ */
+export function legacyNodeId(rawPublicKey: Uint8Array): NodeId {
   return sha256(rawPublicKey).slice(0, ID_BYTES);
+}
+
+// ---- Ids that cost work --------------------------------------------------------------------
+//
+// A node id is the first 160 bits of H = SHA-256(ID_WORK_TAG || signing key || n), where the
+// nonce n (u32, chosen when the identity is made) is valid only if H's last `bits` bits are
+// zero. One hash verifies it; ids stay uniform; and since the id and the zero bits come from
+// the same hash, an id with a chosen b-bit prefix costs about 2^(b + bits) hashes, not
+// 2^b + 2^bits (the work is multiplicative with the id's position, as in S/Kademlia).
+
+/**
+ * The network's work per id: zero bits a valid id's hash ends with, 2^15 hashes on average. A
+ * try costs ~1.1-1.7 µs of CPU in Node and ~2.5-3.6 µs in Chromium on a shared 2-core EPYC
+ * (bench/id-work.ts), so a new identity's p99 (ln 100 x 2^15 tries) is ~0.35 s of a tab's CPU;
+ * 16 bits measured 0.84 s, and over 1 s of wall time on the loaded machine.
+ */
+export const ID_WORK_BITS = 15;
+/** Largest nonce: a u32, sent as a JSON number. */
+export const ID_NONCE_MAX = 0xffff_ffff;
+const ID_WORK_TAG = encoder.encode('peerchat-node-id-v2');
+const WORK_INPUT_BYTES = ID_WORK_TAG.length + 32 + 4;
+
+let networkWorkBits = ID_WORK_BITS;
+
+/** The work every id must carry in this process: ID_WORK_BITS unless a simulation or test set less. */
+export function idWorkBits(): number {
+  return networkWorkBits;
+}
+
+/**
+ * Sets the network's work bits for this process. Every node of one network must agree, so it is
+ * process-wide: the simulator (its `idWorkBits` option) and the tests' setup lower it, since they
+ * make thousands of identities; the app and the headless node never call it.
+ */
+export function setIdWorkBits(bits: number): void {
+  if (!Number.isInteger(bits) || bits < 0 || bits > 32) throw new RangeError('work bits must be an integer in 0..32');
+  networkWorkBits = bits;
+}
+
+/** The bytes hashed for key and nonce; `into` is reused by the search loop. */
+function workInput(rawPublicKey: Uint8Array, nonce: number, into = new Uint8Array(WORK_INPUT_BYTES)): Uint8Array {
+  into.set(ID_WORK_TAG, 0);
+  into.set(rawPublicKey, ID_WORK_TAG.length);
+  writeNonce(into, nonce);
+  return into;
+}
+
+function writeNonce(into: Uint8Array, nonce: number): void {
+  const at = WORK_INPUT_BYTES - 4;
+  into[at] = nonce >>> 24;
+  into[at + 1] = (nonce >>> 16) & 0xff;
+  into[at + 2] = (nonce >>> 8) & 0xff;
+  into[at + 3] = nonce & 0xff;
+}
+
+/** Whether the last `bits` bits of `hash` are zero. */
+export function endsWithZeroBits(hash: Uint8Array, bits: number): boolean {
+  let i = hash.length - 1;
+  let left = bits;
+  for (; left >= 8; left -= 8, i--) if (hash[i] !== 0) return false;
+  return left === 0 || (hash[i]! & ((1 << left) - 1)) === 0;
+}
+
+export function isIdNonce(nonce: unknown): nonce is number {
+  return typeof nonce === 'number' && Number.isInteger(nonce) && nonce >= 0 && nonce <= ID_NONCE_MAX;
+}
+
+/**
+ * The node id of signing key `rawPublicKey` with nonce `nonce`, or null when the nonce does not
+ * carry `bits` of work (or either is malformed). One hash: cheap enough for every HELLO.
+ */
+export function nodeIdFromSigningKey(rawPublicKey: Uint8Array, nonce: number, bits = networkWorkBits): NodeId | null {
+  if (rawPublicKey.length !== 32 || !isIdNonce(nonce)) return null;
+  const h = sha256(workInput(rawPublicKey, nonce));
+  return endsWithZeroBits(h, bits) ? h.slice(0, ID_BYTES) : null;
+}
+
+/** Whether key and nonce make exactly `id` (with the work): the check wherever a key meets an id. */
+export function keyMakesId(rawPublicKey: Uint8Array, nonce: number, id: NodeId): boolean {
+  const made = nodeIdFromSigningKey(rawPublicKey, nonce);
+  return made !== null && idEquals(made, id);
+}
+
+/**
+ * Tries nonces from `from` for at most `tries`; the first that carries `bits` of work, or null.
+ * Callers that must stay responsive (a tab) call it in slices; see findIdNonce.
+ */
+export function searchIdNonce(rawPublicKey: Uint8Array, from: number, tries: number, bits = networkWorkBits): number | null {
+  const input = workInput(rawPublicKey, 0);
+  const end = Math.min(ID_NONCE_MAX, from + tries - 1);
+  for (let n = from; n <= end; n++) {
+    writeNonce(input, n);
+    if (endsWithZeroBits(sha256(input), bits)) return n;
+  }
+  return null;
+}
+
+/** Nonces tried between progress reports and yields to the event loop (~10 ms in a tab). */
+export const ID_WORK_SLICE_TRIES = 4096;
+
+/**
+ * The first nonce with `bits` of work for this key. Without `yieldEvery` it runs to the end
+ * synchronously (Node, the simulator); a tab passes a function that yields (and reports how
+ * many nonces it tried), so its page stays responsive and can show progress. Throws only if no
+ * u32 nonce works: at ID_WORK_BITS, with probability e^-131072.
+ */
+export async function findIdNonce(
+  rawPublicKey: Uint8Array,
+  bits = networkWorkBits,
+  yieldEvery?: (tried: number) => Promise<void>,
+): Promise<number> {
+  for (let from = 0; from <= ID_NONCE_MAX; from += ID_WORK_SLICE_TRIES) {
+    const found = searchIdNonce(rawPublicKey, from, ID_WORK_SLICE_TRIES, bits);
+    if (found !== null) return found;
+    if (yieldEvery) await yieldEvery(from + ID_WORK_SLICE_TRIES);
+  }
+  throw new RangeError('No nonce carries that much work for this key; make another key.');
 }
 
 /** DHT key of a username: first 160 bits of SHA-256("user:" + name). Name must be normalized. */

@@ -57,6 +57,8 @@ export function parseWith<T>(schema: v.GenericSchema<unknown, T>, value: unknown
 export const int = (min: number, max: number) => v.pipe(v.number(), v.integer(), v.minValue(min), v.maxValue(max));
 
 export const U32 = int(0, 0xffff_ffff);
+/** The nonce that gives a signing key its node id (lib/id.ts): sent beside the key. */
+export const IdNonce = U32;
 /** Milliseconds since the epoch. */
 export const Time = int(0, Number.MAX_SAFE_INTEGER);
 export const Hex40 = v.pipe(v.string(), v.regex(/^[0-9a-f]{40}$/));

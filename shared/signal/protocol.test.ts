@@ -25,7 +25,7 @@ const KEY = 'A'.repeat(43);
 const SIG = 'A'.repeat(86);
 
 const CLIENT: ClientMessage[] = [
-  { type: 'hello', key: KEY, id: A, sig: SIG },
+  { type: 'hello', key: KEY, n: 7, id: A, sig: SIG },
   { type: 'peers', n: 8 },
   { type: 'signal', to: B, rid: 1, payload: { conn: 'c-1', data: ['v=0', 'candidate'] } },
   { type: 'signal-reply', to: A, rid: 1, reply: { data: [] } },

@@ -3,7 +3,7 @@
  * signal-server/ and the tab's bootstrap client in web/net/. Validated with valibot on both ends.
  *
  *   server -> tab   {type:'challenge', nonce}                 right after the socket opens
- *   tab -> server   {type:'hello', key, id, sig}              sig over signalAuthPayload(nonce)
+ *   tab -> server   {type:'hello', key, n, id, sig}           sig over signalAuthPayload(nonce)
  *   server -> tab   {type:'ice', servers, ttlS?}              just before welcome, when configured
  *   server -> tab   {type:'welcome'}                          id is the key's hash, sig is good
  *   tab -> server   {type:'peers', n}                         -> {type:'peers', ids}
@@ -28,7 +28,7 @@
 import * as v from 'valibot';
 import { utf8Encode } from '../lib/encoding.ts';
 import { ErrorCode } from '../lib/errors.ts';
-import { B64Key, B64Sig, Hex40, RetryMs, U32, parseJsonObject, parseWith, type TextDropReason } from '../lib/wire.ts';
+import { B64Key, B64Sig, Hex40, IdNonce, RetryMs, U32, parseJsonObject, parseWith, type TextDropReason } from '../lib/wire.ts';
 
 export const SIGNAL_PATH = '/signal';
 /**
@@ -114,7 +114,7 @@ const IceServer = v.strictObject({
 const ErrorCodes = v.picklist([ErrorCode.NotFound, ErrorCode.Busy, ErrorCode.BadRequest]);
 
 const CLIENT = {
-  hello: v.strictObject({ type: v.literal('hello'), key: B64Key, id: Hex40, sig: B64Sig }),
+  hello: v.strictObject({ type: v.literal('hello'), key: B64Key, n: IdNonce, id: Hex40, sig: B64Sig }),
   peers: v.strictObject({
     type: v.literal('peers'),
     n: v.pipe(v.number(), v.integer(), v.minValue(1), v.maxValue(MAX_BOOTSTRAP_PEERS)),

@@ -1,6 +1,10 @@
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
+import { createIdentity } from '../lib/crypto.ts';
+import { nodeIdFromSigningKey } from '../lib/id.ts';
 import { SeededRandom } from '../lib/random.ts';
+import { nonceWithoutWork } from '../lib/test-ids.ts';
+import { PuppetPeer } from './fuzz-peer.ts';
 import { Simulation, type SimNode } from './simulation.ts';
 
 let sim: Simulation;
@@ -15,10 +19,10 @@ async function network(n: number, seed: number): Promise<SimNode[]> {
 const SAMPLES = [
   '{"t":"req","id":7,"m":"PING","b":{}}',
   '{"t":"req","id":8,"m":"FIND_NODE","r":{"k":"' + 'a'.repeat(40) + '","h":1,"max":20,"ms":9000},"b":{"target":"' + 'a'.repeat(40) + '"}}',
-  '{"t":"req","id":9,"m":"SIGNAL","r":{"k":"' + 'b'.repeat(40) + '","h":1,"max":20,"ms":9000},"b":{"from":"' + 'c'.repeat(40) + '","to":"' + 'b'.repeat(40) + '","conn":"x","data":"[]","key":"' + 'A'.repeat(43) + '","at":1700000000000,"sig":"' + 'A'.repeat(86) + '"}}',
+  '{"t":"req","id":9,"m":"SIGNAL","r":{"k":"' + 'b'.repeat(40) + '","h":1,"max":20,"ms":9000},"b":{"from":"' + 'c'.repeat(40) + '","to":"' + 'b'.repeat(40) + '","conn":"x","data":"[]","key":"' + 'A'.repeat(43) + '","n":7,"at":1700000000000,"sig":"' + 'A'.repeat(86) + '"}}',
   '{"t":"res","id":3,"b":{"nodes":[]}}',
   '{"t":"err","id":3,"code":"TIMEOUT","msg":"late"}',
-  '{"t":"hello","key":"' + 'A'.repeat(43) + '","sig":"' + 'A'.repeat(86) + '"}',
+  '{"t":"hello","key":"' + 'A'.repeat(43) + '","n":7,"sig":"' + 'A'.repeat(86) + '"}',
 ];
 
 function mutate(random: SeededRandom, text: string): string {
@@ -92,5 +96,27 @@ describe('a node fed hostile input', () => {
     const channel = victim!.node.channels.peers.get(claimed);
     // If a channel under that id exists again, it is the real node's (maintenance redialed it).
     if (channel) expect(channel.id).toEqual(other!.node.id);
+  });
+
+  it('refuses a HELLO whose id nonce does not carry the work, and takes one that does', async () => {
+    const [victim] = await network(2, 23);
+    const owner = await createIdentity(new SeededRandom(99));
+    // The Sybil's shortcut: any nonce gives an id (here the one the hash makes with no work
+    // asked), so it could place itself anywhere for one hash per try. The victim checks the work.
+    const n = nonceWithoutWork(owner.signingPublic);
+    const cheap = { ...owner, idNonce: n, nodeId: nodeIdFromSigningKey(owner.signingPublic, n, 0)! };
+    const sybil = new PuppetPeer(sim, cheap, sim.network.endpoint('sybil'), () => []);
+    expect(await sybil.connect(victim!, 'cheap-1')).toBe(true);
+    await sybil.hello();
+    await sim.run(1_000);
+    expect(victim!.node.stats.get('hello-rejected-work')).toBe(1);
+    expect(victim!.node.channels.peers.has(sybil.hex)).toBe(false);
+
+    const honest = new PuppetPeer(sim, owner, sim.network.endpoint('honest'), () => []);
+    expect(await honest.connect(victim!, 'paid-1')).toBe(true);
+    await honest.hello();
+    await sim.run(1_000);
+    expect(victim!.node.channels.peers.has(honest.hex)).toBe(true);
+    expect(victim!.node.stats.get('hello-rejected-work')).toBe(1);
   });
 });

@@ -174,7 +174,7 @@ describe('chat in a simulated network', () => {
     // with as many acks as the wire carries, made up, and keeps nothing.
     const liar = sim.live.get(sim.closestLive(lukeId, 1)[0]!)!;
     const random = new SeededRandom(3);
-    const made = () => ({ holder: idToHex(random.bytes(20)), key: toBase64Url(random.bytes(32)), sig: toBase64Url(random.bytes(64)) });
+    const made = () => ({ holder: idToHex(random.bytes(20)), key: toBase64Url(random.bytes(32)), n: 0, sig: toBase64Url(random.bytes(64)) });
     liar.node.handle('MAILBOX_STORE', async () => ({ stored: true, acks: Array.from({ length: MAX_HOLDER_ACKS }, made) }));
     await sim.until(kyle.chat.send('luke', 'past the liar'));
     expect(await eventually(() => statuses(kyle.chat, 'luke')[0] === 'stored')).toBe(true);

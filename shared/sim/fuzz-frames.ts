@@ -70,8 +70,8 @@ export async function validFrames(sim: Simulation, victimHex: string, cast: Cast
   const receipt = await sim.until(signReceipt(victim, toVictim.id, now, sim.ops));
   const fetch = await sim.until(signFetch(carol, victimHex, now, sim.random.fork(), sim.ops));
   const carolKey = toBase64Url(carol.signingPublic);
-  const ack = { key: carolKey, tombstones: [tombstone] };
-  const holderAck = await sim.until(signHolderAck({ hex: idToHex(stranger.nodeId), signingKey: stranger.signingPublic, sign: (d) => sim.ops.sign(stranger, d) }, envelopeHash(other), carolHex));
+  const ack = { key: carolKey, n: carol.idNonce, tombstones: [tombstone] };
+  const holderAck = await sim.until(signHolderAck({ hex: idToHex(stranger.nodeId), signingKey: stranger.signingPublic, idNonce: stranger.idNonce, sign: (d) => sim.ops.sign(stranger, d) }, envelopeHash(other), carolHex));
   // Signed by the stranger, so the victim's handler gets past the signature (once: a repeat is
   // a replay) and reaches the offer limits and the budget.
   const signal = await sim.until(signSignal(stranger, victimHex, 'fz_1', '[]', now, sim.ops));
@@ -101,7 +101,7 @@ export async function validFrames(sim: Simulation, victimHex: string, cast: Cast
   const fetchFor = (holder: string, at: number) => sim.until(signFetch(carol, holder, at, sim.random.fork(), sim.ops));
   const fetches = [await fetchFor(idToHex(stranger.nodeId), now), await fetchFor(victimHex, now - 10 * 60_000), await fetchFor(victimHex, now), await fetchFor(victimHex, now)];
   requests.MAILBOX_FETCH!.push(...fetches.map((f, i) => JSON.stringify(request(20 + i, 'MAILBOX_FETCH', f))));
-  const helloText = JSON.stringify(hello(toBase64Url(stranger.signingPublic), fetch.sig));
+  const helloText = JSON.stringify(hello(toBase64Url(stranger.signingPublic), stranger.idNonce, fetch.sig));
   const err = JSON.stringify(errorFrame(PLACEHOLDER_ID, ErrorCode.Busy, 'Forwarding rate exceeded'));
   const all = [...Object.values(requests).flat(), ...Object.values(responses), helloText, err];
   return { requests, requestBodies, responses, hello: helloText, err, all };

@@ -79,7 +79,7 @@ export class PuppetPeer implements ConnectionEvents {
     const remote = conn?.remoteFingerprint();
     if (!conn || !local || !remote) return;
     const sig = await settle(this.sim, this.sim.ops.sign(this.identity, helloPayload(local, remote)));
-    conn.send(encodeFrame(hello(toBase64Url(this.identity.signingPublic), toBase64Url(sig))));
+    conn.send(encodeFrame(hello(toBase64Url(this.identity.signingPublic), this.identity.idNonce, toBase64Url(sig))));
   }
 
   send(text: string): boolean {

@@ -56,6 +56,9 @@ export class HolderNode implements NodeContext {
   get id(): NodeId {
     return this.identity.nodeId;
   }
+  get idNonce(): number {
+    return this.identity.idNonce;
+  }
   get clock(): FakeClock {
     return this.net.clock;
   }

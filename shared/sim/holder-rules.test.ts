@@ -139,7 +139,7 @@ describe('holders accept only what they are close to, by envelope hash, within q
     expect(victim.mailbox.holdsHash(envelopeHash(corrupted))).toBe(true);
     expect(victim.mailbox.holdsHash(envelopeHash(e))).toBe(true);
     const t = await signTombstone(recipient, envelopeHash(corrupted), net.clock.now(), honest.ops);
-    const res = await net.deliver(honest, victim.hex, 'MAILBOX_ACK', { key: toBase64Url(recipient.signingPublic), tombstones: [t] }, false);
+    const res = await net.deliver(honest, victim.hex, 'MAILBOX_ACK', { key: toBase64Url(recipient.signingPublic), n: recipient.idNonce, tombstones: [t] }, false);
     expect(res.accepted).toBe(1);
     expect(victim.mailbox.holdsHash(envelopeHash(corrupted))).toBe(false);
     expect(victim.mailbox.holdsHash(envelopeHash(e))).toBe(true);
@@ -156,7 +156,7 @@ describe('tombstones count only for held entries of the recipient that signed th
     // From a neighbour that is not a fellow holder of that recipient, direct and routed.
     const outsider = [...net.nodes.values()].find((n) => n !== victim && !isNear(n, stranger.nodeId))!;
     for (const routed of [false, true]) {
-      const res = await net.deliver(outsider, victim.hex, 'MAILBOX_ACK', { key, tombstones }, routed);
+      const res = await net.deliver(outsider, victim.hex, 'MAILBOX_ACK', { key, n: stranger.idNonce, tombstones }, routed);
       expect(res.accepted).toBe(0);
     }
     expect(victim.ops.verifies).toBe(0);
@@ -168,7 +168,7 @@ describe('tombstones count only for held entries of the recipient that signed th
     const recipient = await identityNear(victim, attacker);
     const to = idToHex(recipient.nodeId);
     const forged = (): TombstoneWire => ({ h: toBase64Url(random.bytes(32)), to, at: net.clock.now(), sig: toBase64Url(random.bytes(64)) });
-    const res = await net.deliver(attacker, victim.hex, 'MAILBOX_ACK', { key: toBase64Url(recipient.signingPublic), tombstones: Array.from({ length: MAX_TOMBSTONES_PER_ACK }, forged) }, false);
+    const res = await net.deliver(attacker, victim.hex, 'MAILBOX_ACK', { key: toBase64Url(recipient.signingPublic), n: recipient.idNonce, tombstones: Array.from({ length: MAX_TOMBSTONES_PER_ACK }, forged) }, false);
     expect(res.accepted).toBe(0);
     expect(victim.ops.verifies).toBe(1);
     expect(victim.stats.get('mailbox-drop-bad-tombstone')).toBe(1);
@@ -184,7 +184,7 @@ describe('tombstones count only for held entries of the recipient that signed th
     const naming = { ...own, to: idToHex(bob.nodeId) };
     const eveKey = toBase64Url(eve.signingPublic);
     // Sent first, by a fellow holder: eve's own is kept (her id is near), and names eve.
-    await net.deliver(attacker, victim.hex, 'MAILBOX_ACK', { key: eveKey, tombstones: [own, naming] }, false);
+    await net.deliver(attacker, victim.hex, 'MAILBOX_ACK', { key: eveKey, n: eve.idNonce, tombstones: [own, naming] }, false);
     expect(victim.mailbox.hasTombstone(h)).toBe(true);
     const res = await store(honest, victim, e);
     if (res instanceof Error) throw res;
@@ -194,15 +194,15 @@ describe('tombstones count only for held entries of the recipient that signed th
     expect(victim.mailbox.hasTombstone(h)).toBe(false);
     // Sent after: neither deletes it, and neither costs a signature check.
     const before = victim.ops.verifies;
-    const again = await net.deliver(attacker, victim.hex, 'MAILBOX_ACK', { key: eveKey, tombstones: [own, naming] }, false);
+    const again = await net.deliver(attacker, victim.hex, 'MAILBOX_ACK', { key: eveKey, n: eve.idNonce, tombstones: [own, naming] }, false);
     expect(again.accepted).toBe(0);
     expect(victim.ops.verifies).toBe(before);
     expect(victim.mailbox.holdsHash(h)).toBe(true);
     // Bob's own deletes it.
     const real = await signTombstone(bob, h, net.clock.now(), honest.ops);
-    expect((await net.deliver(honest, victim.hex, 'MAILBOX_ACK', { key: toBase64Url(bob.signingPublic), tombstones: [real] }, false)).accepted).toBe(1);
+    expect((await net.deliver(honest, victim.hex, 'MAILBOX_ACK', { key: toBase64Url(bob.signingPublic), n: bob.idNonce, tombstones: [real] }, false)).accepted).toBe(1);
     expect(victim.mailbox.holdsHash(h)).toBe(false);
-    expect(idFromHex(real.to)).toEqual(nodeIdFromSigningKey(bob.signingPublic));
+    expect(idFromHex(real.to)).toEqual(nodeIdFromSigningKey(bob.signingPublic, bob.idNonce));
   });
 });
 

@@ -80,7 +80,7 @@ describe('mailboxes in a simulated network', () => {
     const tombstones: TombstoneWire[] = [];
     for (const e of res.entries) tombstones.push(await sim.until(signTombstone(bob, envelopeHash(e), sim.clock.now(), sim.ops)));
     const acks = await sim.until(
-      bobNode.node.routeFromHere('MAILBOX_ACK', { key: toBase64Url(bob.signingPublic), tombstones }, bob.nodeId, 2, AWAY),
+      bobNode.node.routeFromHere('MAILBOX_ACK', { key: toBase64Url(bob.signingPublic), n: bob.idNonce, tombstones }, bob.nodeId, 2, AWAY),
     );
     expect(acks.map((a) => a.accepted)).toContain(tombstones.length);
     // The holders that took the routed ack hand the tombstones on to their fellow holders.
@@ -110,7 +110,7 @@ describe('mailboxes in a simulated network', () => {
 
     const fake = await sim.until(signTombstone(eve, envelopeHash(envelope), sim.clock.now(), sim.ops));
     const [ack] = await sim.until(
-      nodes[21]!.node.routeFromHere('MAILBOX_ACK', { key: forged.key, tombstones: [{ ...fake, to: idToHex(bob.nodeId) }] }, bob.nodeId, 1, { leave: true }),
+      nodes[21]!.node.routeFromHere('MAILBOX_ACK', { key: forged.key, n: forged.n, tombstones: [{ ...fake, to: idToHex(bob.nodeId) }] }, bob.nodeId, 1, { leave: true }),
     );
     expect(ack!.accepted).toBe(0);
     expect(holdersOf(envelope.id).length).toBeGreaterThanOrEqual(3);

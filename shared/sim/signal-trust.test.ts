@@ -68,11 +68,12 @@ describe('SIGNAL is signed by its sender', () => {
     const forgeries: Promise<RequestBodyOf<'SIGNAL'>>[] = [];
     for (let i = 0; i < ATTACK_SIGNALS; i++) {
       const signed = signSignal(attacker.identity, victim.node.hex, `f${i}`, '[]', now, sim.ops);
-      // One in nine claims a real node's id with its real public key (HELLO shows it): the
+      // One in nine claims a real node's id with its real public key and id nonce (HELLO shows
+      // them): the
       // signature is not that node's. The rest claim made-up ids next to the victim's, with the
       // attacker's own key, which is not theirs.
       const real = others[Math.floor(i / 9) % others.length]!.identity;
-      const as = i % 9 === 0 ? { from: idToHex(real.nodeId), key: toBase64Url(real.signingPublic) } : { from: closeTo(victim.node.hex, i) };
+      const as = i % 9 === 0 ? { from: idToHex(real.nodeId), key: toBase64Url(real.signingPublic), n: real.idNonce } : { from: closeTo(victim.node.hex, i) };
       forgeries.push(signed.then((b) => ({ ...b, ...as })));
     }
     const bodies = await sim.until(Promise.all(forgeries));

@@ -5,7 +5,7 @@
  */
 import { FakeClock } from '../lib/clock.ts';
 import { createIdentity, type Identity } from '../lib/crypto.ts';
-import { compareDistance, idToHex, type NodeId } from '../lib/id.ts';
+import { compareDistance, idToHex, setIdWorkBits, type NodeId } from '../lib/id.ts';
 import type { MailboxService } from '../chat/mailbox-service.ts';
 import type { RecordService } from '../chat/record-service.ts';
 import { serveChat } from '../chat/services.ts';
@@ -36,7 +36,15 @@ export interface SimOptions {
    * the same accept/refuse decisions at a fraction of the CPU.
    */
   realSignatures?: boolean;
+  /**
+   * Work bits every id must carry (lib/id.ts ID_WORK_BITS in a real network). The simulator
+   * makes thousands of identities, so it uses SIM_ID_WORK_BITS: the rule is checked as in a tab,
+   * at 16 hashes per identity instead of 32,768. Process-wide, as it is one network.
+   */
+  idWorkBits?: number;
 }
+
+export const SIM_ID_WORK_BITS = 4;
 
 export interface SimNode {
   readonly node: KademliaNode;
@@ -77,8 +85,9 @@ export class Simulation {
   private readonly options: Required<Omit<SimOptions, 'nodeConfig'>> & Pick<SimOptions, 'nodeConfig'>;
 
   constructor(options: SimOptions) {
-    this.options = { latencyMedianMs: 50, lossRate: 0, churnPerHour: 0, returnFraction: 0.5, creationCap: 500, iceCandidates: 0, realSignatures: false, ...options };
+    this.options = { latencyMedianMs: 50, lossRate: 0, churnPerHour: 0, returnFraction: 0.5, creationCap: 500, iceCandidates: 0, realSignatures: false, idWorkBits: SIM_ID_WORK_BITS, ...options };
     this.ops = new OrderedOps(this.options.realSignatures ? nodeCryptoOps : new IdealSignatures(nodeCryptoOps));
+    setIdWorkBits(this.options.idWorkBits);
     this.random = new SeededRandom(options.seed);
     const latency = (a: string, b: string) => this.accessMs(a) + this.accessMs(b);
     this.network = new MemoryNetwork({

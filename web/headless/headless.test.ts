@@ -4,12 +4,14 @@
  * answers JSON with the Network panel's fields, SIGTERM stops it with exit 0, and a restart
  * from the same data folder keeps its node id and dials the peers of its routing snapshot.
  */
-import { chmodSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createSignalServer, type SignalServer } from '../../signal-server/server.ts';
+import { createIdentity, exportIdentity, type StoredIdentity } from '../../shared/lib/crypto.ts';
 import { idToHex } from '../../shared/lib/id.ts';
+import { SeededRandom } from '../../shared/lib/random.ts';
 import { parseCli } from './args.ts';
 import { spawnHeadless, type ChildNode } from './child.ts';
 import { IDENTITY_FILE, loadOrCreateIdentity } from './identity-file.ts';
@@ -65,6 +67,19 @@ describe('the identity file', () => {
     expect(again.origin).toBe('loaded');
     expect(idToHex(again.identity.nodeId)).toBe(idToHex(first.identity.nodeId));
     expect(readdirSync(dir).filter((f) => f.includes('.tmp-'))).toEqual([]);
+  });
+
+  it('keeps the keys of a file saved before ids cost work, and writes their id nonce into it', async () => {
+    const dir = freshDir();
+    mkdirSync(dir, { recursive: true });
+    const { n: _none, ...old } = await exportIdentity(await createIdentity(new SeededRandom(5)));
+    writeFileSync(join(dir, IDENTITY_FILE), JSON.stringify(old), { mode: 0o600 });
+    const loaded = await loadOrCreateIdentity(dir);
+    expect(loaded.origin).toBe('loaded');
+    const saved = JSON.parse(readFileSync(join(dir, IDENTITY_FILE), 'utf8')) as StoredIdentity;
+    expect(saved).toEqual({ ...old, n: loaded.identity.idNonce });
+    expect(statSync(join(dir, IDENTITY_FILE)).mode & 0o777).toBe(0o600);
+    expect(idToHex((await loadOrCreateIdentity(dir)).identity.nodeId)).toBe(idToHex(loaded.identity.nodeId));
   });
 
   it('narrows a file others could read to mode 600', async () => {

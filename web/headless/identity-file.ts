@@ -35,12 +35,14 @@ export async function loadOrCreateIdentity(dir: string, now = Date.now()): Promi
   const path = join(dir, IDENTITY_FILE);
   const text = readIfPresent(path);
   if (text === null) return { identity: await saveNew(path), origin: 'created' };
-  const identity = text.length <= MAX_IDENTITY_BYTES ? await importIdentity(parseJson(text) as StoredIdentity) : null;
+  const stored = text.length <= MAX_IDENTITY_BYTES ? (parseJson(text) as StoredIdentity) : null;
+  const identity = stored ? await importIdentity(stored) : null;
   if (identity) {
     const mode = (await stat(path)).mode & 0o777;
-    if ((mode & ~PRIVATE) === 0) return { identity, origin: 'loaded' };
-    await chmod(path, PRIVATE);
-    return { identity, origin: 'loaded', narrowedMode: mode };
+    if ((mode & ~PRIVATE) !== 0) await chmod(path, PRIVATE);
+    // Saved before ids cost work: the id nonce found now is kept, so no later start searches.
+    if (stored!.n !== identity.idNonce) writeFileAtomic(path, `${JSON.stringify(await exportIdentity(identity))}\n`);
+    return (mode & ~PRIVATE) === 0 ? { identity, origin: 'loaded' } : { identity, origin: 'loaded', narrowedMode: mode };
   }
   const movedTo = `${path}.unreadable-${now}`;
   renameSync(path, movedTo);

@@ -271,7 +271,7 @@ export class SignalClient implements Bootstrap {
     const { identity, ops } = this.o;
     const sig = await ops.sign(identity, signalAuthPayload(nonce));
     if (socket !== this.socket) return;
-    this.send({ type: 'hello', key: toBase64Url(identity.signingPublic), id: this.selfHex, sig: toBase64Url(sig) });
+    this.send({ type: 'hello', key: toBase64Url(identity.signingPublic), n: identity.idNonce, id: this.selfHex, sig: toBase64Url(sig) });
   }
 
   private async answerSignal(from: string, rid: number, payload: SignalPayload): Promise<void> {

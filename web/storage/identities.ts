@@ -8,9 +8,13 @@
  * are replaced by such keys on load, with one put over the same entry: the seeds go in the
  * transaction that commits the keys, and stay if it does not commit. Where the browser cannot
  * store a CryptoKey, the seeds are what is kept, with a console warning.
+ *
+ * Node ids cost work (lib/id.ts): an identity saved before that gets a new node id on its first
+ * load (same keys, an id nonce found and stored). Its database keeps the name it had, the one
+ * of its old id: the directory entry moves to the new id and says so in `db`.
  */
 import { openDB, type IDBPDatabase } from 'idb';
-import type { Identity, StoredIdentity } from '../../shared/lib/crypto.ts';
+import type { Identity, KeyOptions, StoredIdentity } from '../../shared/lib/crypto.ts';
 import { ErrorCode, PeerchatError } from '../../shared/lib/errors.ts';
 import { isValidIdHex } from '../../shared/lib/id.ts';
 import { Stats } from '../../shared/lib/stats.ts';
@@ -26,6 +30,11 @@ export interface SavedIdentity {
   /** The registered username; null while the identity is an anonymous node. */
   name: string | null;
   createdAt: number;
+  /**
+   * The node id its database is named by (idb-store.ts databaseName), when that is not `nodeId`:
+   * the id it had before ids cost work.
+   */
+  db?: string;
 }
 
 let directory: Promise<IDBPDatabase> | null = null;
@@ -49,9 +58,28 @@ export async function listIdentities(): Promise<SavedIdentity[]> {
   return all.filter(isSavedIdentity).sort((a, b) => a.createdAt - b.createdAt);
 }
 
+/** Saves an entry; the database name an earlier entry for the same id recorded is kept. */
 export async function saveToDirectory(entry: SavedIdentity): Promise<void> {
   const db = await openDirectory();
-  await db.put(IDENTITIES, entry, entry.nodeId);
+  const tx = db.transaction(IDENTITIES, 'readwrite');
+  const before = (await tx.store.get(entry.nodeId)) as unknown;
+  const keptDb = entry.db ?? (isSavedIdentity(before) ? before.db : undefined);
+  await tx.store.put(keptDb === undefined ? entry : { ...entry, db: keptDb }, entry.nodeId);
+  await tx.done;
+}
+
+/**
+ * Moves an identity saved under the id it had before ids cost work to its new id, in one
+ * transaction: the new entry names the old database, the old entry goes.
+ */
+export async function moveInDirectory(old: SavedIdentity, nodeId: string): Promise<SavedIdentity> {
+  const db = await openDirectory();
+  const moved: SavedIdentity = { ...old, nodeId, db: old.db ?? old.nodeId };
+  const tx = db.transaction(IDENTITIES, 'readwrite');
+  await tx.store.put(moved, nodeId);
+  await tx.store.delete(old.nodeId);
+  await tx.done;
+  return moved;
 }
 
 /** Where an identity's keys are, in its own database. */
@@ -61,24 +89,27 @@ const KEYS_KEY = 'identity';
 /**
  * What happened to stored keys in this page: `keys-dropped:<reason>` (a stored value that is
  * not a usable identity, read as absent), `keys-migrated` (seeds replaced by CryptoKeys),
- * `keys-kept-as-seeds` (the browser refused to store a CryptoKey), `keys-migration-failed`.
+ * `keys-kept-as-seeds` (the browser refused to store a CryptoKey), `keys-migration-failed`,
+ * `keys-id-nonce-saved` (keys from before ids cost work got their id nonce).
  */
 export const keyStats = new Stats();
 
 /**
  * The identity's keys, from its own database; null if it has none or they are not usable (the
- * reason counted in keyStats and logged). Seeds from before are replaced by CryptoKeys here.
+ * reason counted in keyStats and logged). Seeds from before are replaced by CryptoKeys here, and
+ * keys without an id nonce get one (found now, `work` called between slices of the search).
  */
-export async function loadKeys(store: Store): Promise<Identity | null> {
+export async function loadKeys(store: Store, work?: KeyOptions['work']): Promise<Identity | null> {
   const stored = await store.get<unknown>(KEYS_TABLE, KEYS_KEY).catch(() => undefined);
   if (stored === undefined) return null;
-  const read = await readKeys(stored);
+  const read = await readKeys(stored, work);
   if (!read.ok) {
     keyStats.count(`keys-dropped:${read.reason}`);
     console.warn(`Peerchat: the stored identity keys are not usable (${read.reason}); they count as absent.`);
     return null;
   }
   if (read.seeds) await migrate(store, read.identity, read.seeds);
+  else if (read.nonceFound) await saveNonce(store, read.identity);
   return read.identity;
 }
 
@@ -97,7 +128,7 @@ export async function saveKeys(store: Store, identity: Identity, seeds: StoredId
     if (!isDataCloneError(err)) throw err;
     keyStats.count('keys-kept-as-seeds');
     console.warn('Peerchat: this browser cannot store a CryptoKey, so the identity keys are kept as seeds that script in this page could read.');
-    await store.put(KEYS_TABLE, KEYS_KEY, seeds);
+    await store.put(KEYS_TABLE, KEYS_KEY, { ...seeds, n: identity.idNonce } satisfies StoredIdentity);
     return 'seeds';
   }
 }
@@ -112,6 +143,19 @@ async function migrate(store: Store, identity: Identity, seeds: StoredIdentity):
   }
 }
 
+/**
+ * The same CryptoKeys, now with their id nonce. If the put fails the next load finds the nonce
+ * again (the same one: the search is deterministic), so nothing is lost either way.
+ */
+async function saveNonce(store: Store, identity: Identity): Promise<void> {
+  try {
+    await store.put(KEYS_TABLE, KEYS_KEY, keyRecord(identity));
+    keyStats.count('keys-id-nonce-saved');
+  } catch (err) {
+    console.warn(`Peerchat: the id nonce was not stored (${err instanceof Error ? err.message : String(err)}); the next load finds it again.`);
+  }
+}
+
 /** The structured-clone refusal of a value (DOMException "DataCloneError"), from IndexedDB or structuredClone. */
 function isDataCloneError(err: unknown): boolean {
   return typeof err === 'object' && err !== null && (err as { name?: unknown }).name === 'DataCloneError';
@@ -121,6 +165,6 @@ function isSavedIdentity(v: unknown): v is SavedIdentity {
   const e = v as SavedIdentity | null;
   return (
     typeof e === 'object' && e !== null && isValidIdHex(e.nodeId) && Number.isSafeInteger(e.createdAt) &&
-    (e.name === null || isUsername(e.name))
+    (e.name === null || isUsername(e.name)) && (e.db === undefined || isValidIdHex(e.db))
   );
 }

@@ -9,9 +9,12 @@
  * - Version 1, what tabs wrote before, and still write when the browser cannot store a
  *   CryptoKey: the two private seeds (StoredIdentity). Read, they are imported non-extractable
  *   and come back with `seeds`, so the caller can replace them with version 2.
+ *
+ * Either form carries the id nonce `n` (lib/id.ts) once found. Keys stored before ids cost work
+ * have none: it is found on load (2^15 hashes on average) and comes back with `nonceFound`, so
+ * the caller stores it; the keys stay as they are, the node id is the new one.
  */
-import { importIdentity, KEY_BYTES, webCryptoOps, type Identity, type StoredIdentity } from '../../shared/lib/crypto.ts';
-import { nodeIdFromSigningKey } from '../../shared/lib/id.ts';
+import { idWithWork, importIdentity, KEY_BYTES, webCryptoOps, type Identity, type KeyOptions, type StoredIdentity } from '../../shared/lib/crypto.ts';
 
 export interface StoredKeys {
   v: 2;
@@ -19,6 +22,8 @@ export interface StoredKeys {
   agreementPublic: Uint8Array;
   signingPrivate: CryptoKey;
   agreementPrivate: CryptoKey;
+  /** The id nonce; absent in keys stored before ids cost work. */
+  n?: number;
 }
 
 export type KeyDropReason =
@@ -36,7 +41,8 @@ export type KeyDropReason =
   | 'keys-mismatch';
 
 export type ReadKeys =
-  | { ok: true; identity: Identity; seeds?: StoredIdentity }
+  /** `nonceFound`: the stored form had no usable id nonce; the one found now should be stored. */
+  | { ok: true; identity: Identity; seeds?: StoredIdentity; nonceFound: boolean }
   | { ok: false; reason: KeyDropReason };
 
 /** Signed and verified once on load, to check a stored signing key against its public key. */
@@ -50,37 +56,42 @@ export function keyRecord(identity: Identity): StoredKeys {
     agreementPublic: identity.agreementPublic,
     signingPrivate: identity.signingPrivate,
     agreementPrivate: identity.agreementPrivate,
+    n: identity.idNonce,
   };
 }
 
-/** The identity in a stored value of either version, or why there is none. */
-export async function readKeys(stored: unknown): Promise<ReadKeys> {
+/**
+ * The identity in a stored value of either version, or why there is none. `work` is called
+ * between slices of an id-nonce search, when one is needed (a tab yields there).
+ */
+export async function readKeys(stored: unknown, work?: KeyOptions['work']): Promise<ReadKeys> {
   const version = typeof stored === 'object' && stored !== null ? (stored as { v?: unknown }).v : undefined;
-  if (version === 1) return readSeeds(stored as StoredIdentity);
-  if (version === 2) return readKeyRecord(stored as Partial<Record<keyof StoredKeys, unknown>>);
+  if (version === 1) return readSeeds(stored as StoredIdentity, work);
+  if (version === 2) return readKeyRecord(stored as Partial<Record<keyof StoredKeys, unknown>>, work);
   return { ok: false, reason: 'unknown-form' };
 }
 
-async function readSeeds(seeds: StoredIdentity): Promise<ReadKeys> {
-  const identity = await importIdentity(seeds, { extractable: false });
-  return identity ? { ok: true, identity, seeds } : { ok: false, reason: 'bad-seeds' };
+async function readSeeds(seeds: StoredIdentity, work?: KeyOptions['work']): Promise<ReadKeys> {
+  const identity = await importIdentity(seeds, { extractable: false, work });
+  return identity ? { ok: true, identity, seeds, nonceFound: identity.idNonce !== seeds.n } : { ok: false, reason: 'bad-seeds' };
 }
 
-async function readKeyRecord(stored: Partial<Record<keyof StoredKeys, unknown>>): Promise<ReadKeys> {
-  const { signingPublic, agreementPublic, signingPrivate, agreementPrivate } = stored;
+async function readKeyRecord(stored: Partial<Record<keyof StoredKeys, unknown>>, work?: KeyOptions['work']): Promise<ReadKeys> {
+  const { signingPublic, agreementPublic, signingPrivate, agreementPrivate, n } = stored;
   if (!isPublicKey(signingPublic) || !isPublicKey(agreementPublic)) return { ok: false, reason: 'bad-public-key' };
   if (!isPrivateKey(signingPrivate, 'Ed25519', 'sign') || !isPrivateKey(agreementPrivate, 'X25519', 'deriveBits')) {
     return { ok: false, reason: 'bad-private-key' };
   }
   if (signingPrivate.extractable || agreementPrivate.extractable) return { ok: false, reason: 'extractable-key' };
   const identity: Identity = {
-    nodeId: nodeIdFromSigningKey(signingPublic),
+    ...(await idWithWork(signingPublic, typeof n === 'number' ? n : undefined, work)),
     signingPublic,
     agreementPublic,
     signingPrivate,
     agreementPrivate,
   };
-  return (await keysMatch(identity)) ? { ok: true, identity } : { ok: false, reason: 'keys-mismatch' };
+  if (!(await keysMatch(identity))) return { ok: false, reason: 'keys-mismatch' };
+  return { ok: true, identity, nonceFound: identity.idNonce !== n };
 }
 
 function isPublicKey(v: unknown): v is Uint8Array {

@@ -4,12 +4,12 @@
  */
 import 'fake-indexeddb/auto';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { createIdentity, exportIdentity } from '../../shared/lib/crypto.ts';
-import { idToHex } from '../../shared/lib/id.ts';
-import { cryptoRandom } from '../../shared/lib/random.ts';
+import { createIdentity, createSeeds, exportIdentity, idWithWork, importIdentity, type Identity } from '../../shared/lib/crypto.ts';
+import { idToHex, legacyNodeId } from '../../shared/lib/id.ts';
+import { cryptoRandom, SeededRandom } from '../../shared/lib/random.ts';
 import { databaseName, openIdbStore, STORE_TABLES } from './idb-store.ts';
-import type { StoredKeys } from './identity-keys.ts';
-import { listIdentities, saveToDirectory } from './identities.ts';
+import { keyRecord, type StoredKeys } from './identity-keys.ts';
+import { keyStats, listIdentities, saveToDirectory } from './identities.ts';
 import { identitiesInUse, lockIdentity, memoryIdentity, openTabIdentity, readTabRecord, rememberIdentity, type TabIdentity } from './tab-identity.ts';
 import { MemoryStorage } from './web-storage.ts';
 
@@ -179,4 +179,73 @@ describe('the keys of a new tab identity', () => {
     warn.mockRestore();
   });
 });
+
+/**
+ * What a browser holds for an identity saved before node ids cost work: its database named by
+ * the old id (SHA-256 of the key), its keys without an id nonce, a contact, and its directory
+ * entry under the old id.
+ */
+async function savedBeforeIdsCostWork(seed: number, name: string | null): Promise<{ identity: Identity; oldId: string }> {
+  const identity = (await importIdentity(createSeeds(new SeededRandom(seed)), { extractable: false }))!;
+  const oldId = idToHex(legacyNodeId(identity.signingPublic));
+  const store = await openIdbStore(databaseName(oldId));
+  const { n: _none, ...keys } = keyRecord(identity);
+  await store.put('meta', 'identity', keys);
+  await store.put('contacts', 'bob', { name: 'bob', nodeId: 'b'.repeat(40) });
+  await store.close();
+  await saveToDirectory({ nodeId: oldId, name, createdAt: 1 });
+  return { identity, oldId };
+}
+
+describe('an identity saved before node ids cost work', () => {
+  it('migrates with its key and name intact: a new id from the same key, the same database, the entry moved', async () => {
+    const { identity, oldId } = await savedBeforeIdsCostWork(7, 'alice');
+    const session = new MemoryStorage();
+    rememberIdentity(session, oldId);
+    const savedBefore = keyStats.get('keys-id-nonce-saved');
+
+    const tab = await openTabIdentity(session);
+    opened.push(tab);
+
+    const newId = idToHex(tab.identity.nodeId);
+    expect(newId).not.toBe(oldId);
+    expect(tab.identity.signingPublic).toEqual(identity.signingPublic);
+    expect(tab.identity.agreementPublic).toEqual(identity.agreementPublic);
+    expect(await createIdentityLikeId(tab.identity)).toBe(newId);
+    // The same database, with what it held; the keys now carry their id nonce.
+    expect(await tab.store.get('contacts', 'bob')).toEqual({ name: 'bob', nodeId: 'b'.repeat(40) });
+    expect((await tab.store.get<StoredKeys>('meta', 'identity'))?.n).toBe(tab.identity.idNonce);
+    expect(keyStats.get('keys-id-nonce-saved')).toBe(savedBefore + 1);
+    // The directory lists it once, under the new id, with its name and its database's name.
+    const entries = (await listIdentities()).filter((e) => e.nodeId === newId || e.nodeId === oldId);
+    expect(entries).toEqual([{ nodeId: newId, name: 'alice', createdAt: 1, db: oldId }]);
+    expect(readTabRecord(session).saved).toBe(newId);
+    expect(await identitiesInUse()).toContain(newId);
+
+    // A reload opens it as it is now: the same id, no second search, the name kept on a save.
+    await tab.store.close();
+    opened.pop();
+    vi.stubGlobal('navigator', { locks: fakeLocks() });
+    await saveToDirectory({ nodeId: newId, name: 'alice', createdAt: 2 });
+    expect(await open(session)).toBe(newId);
+    expect(keyStats.get('keys-id-nonce-saved')).toBe(savedBefore + 1);
+    expect((await listIdentities()).find((e) => e.nodeId === newId)?.db).toBe(oldId);
+  });
+
+  it('is found by a fresh tab as well, and by a tab that still remembers the old id after another moved it', async () => {
+    const { identity, oldId } = await savedBeforeIdsCostWork(8, null);
+    const fresh = await open(new MemoryStorage());
+    expect(fresh).toBe(await createIdentityLikeId(identity));
+    for (const tab of opened.splice(0)) await tab.store.close();
+    vi.stubGlobal('navigator', { locks: fakeLocks() });
+    const stale = new MemoryStorage();
+    rememberIdentity(stale, oldId);
+    expect(await open(stale)).toBe(fresh);
+  });
+});
+
+/** The node id an identity's key makes with the nonce found for it (as the network checks it). */
+async function createIdentityLikeId(identity: Identity): Promise<string> {
+  return idToHex((await idWithWork(identity.signingPublic, undefined)).nodeId);
+}
 

@@ -5,16 +5,20 @@
  * runs in one tab at a time. When the browser refuses IndexedDB, the tab still runs, on memory,
  * keeping its keys in sessionStorage (nowhere else survives a reload), and says so.
  *
+ * An identity saved before node ids cost work (lib/id.ts) opens with its keys and gets its new
+ * id on that load: its directory entry moves to the new id (identities.ts moveInDirectory) and
+ * its database keeps its old name.
+ *
  * The tab remembers all this under one sessionStorage key. Before, two keys held it; a tab
  * reloaded across that change finds them and moves them under the new key.
  */
-import { createIdentity, createSeeds, exportIdentity, importIdentity, type Identity, type StoredIdentity } from '../../shared/lib/crypto.ts';
+import { createIdentity, createSeeds, exportIdentity, importIdentity, type Identity, type KeyOptions, type StoredIdentity } from '../../shared/lib/crypto.ts';
 import { ErrorCode, isPeerchatError, PeerchatError } from '../../shared/lib/errors.ts';
-import { idToHex, isValidIdHex } from '../../shared/lib/id.ts';
+import { idToHex, isValidIdHex, legacyNodeId } from '../../shared/lib/id.ts';
 import { cryptoRandom } from '../../shared/lib/random.ts';
 import { MemoryStore, type Store } from '../../shared/lib/store.ts';
 import { databaseName, openIdbStore } from './idb-store.ts';
-import { listIdentities, loadKeys, saveKeys, saveToDirectory } from './identities.ts';
+import { listIdentities, loadKeys, moveInDirectory, saveKeys, saveToDirectory, type SavedIdentity } from './identities.ts';
 import { readItem, readJson, removeItem, writeItem } from './web-storage.ts';
 
 const TAB_KEY = 'peerchat.tab-identity';
@@ -72,13 +76,16 @@ export function rememberIdentity(session: Storage, nodeId: string | null): void 
   writeTabRecord(session, { ...readTabRecord(session), saved: nodeId });
 }
 
-export async function openTabIdentity(session: Storage): Promise<TabIdentity> {
+/** `work` is called between slices of an id-nonce search (a new identity, or an old one's first load). */
+type Work = KeyOptions['work'];
+
+export async function openTabIdentity(session: Storage, work?: Work): Promise<TabIdentity> {
   try {
-    return await openPersistent(session);
+    return await openPersistent(session, work);
   } catch (err) {
     if (!isPeerchatError(err, ErrorCode.StorageUnavailable)) throw err;
     return {
-      identity: await memoryIdentity(session),
+      identity: await memoryIdentity(session, work),
       store: new MemoryStore(),
       persistent: false,
       problem: `${err.message}. This tab works, but forgets its user, contacts and messages when it closes.`,
@@ -86,25 +93,24 @@ export async function openTabIdentity(session: Storage): Promise<TabIdentity> {
   }
 }
 
-async function openPersistent(session: Storage): Promise<TabIdentity> {
+async function openPersistent(session: Storage, work?: Work): Promise<TabIdentity> {
   const { saved } = readTabRecord(session);
+  const entries = await listIdentities();
   if (saved) {
-    const opened = await tryOpen(saved);
-    if (opened) return opened;
+    // A tab reloaded across the move to ids that cost work remembers the old id (`db`).
+    const opened = await tryOpen(entries.find((e) => e.nodeId === saved || e.db === saved) ?? { nodeId: saved, name: null, createdAt: Date.now() }, work);
+    if (opened) return remembered(session, opened);
     // Open in another tab (or broken): this tab becomes someone else.
     rememberIdentity(session, null);
   }
-  for (const entry of await listIdentities()) {
+  for (const entry of entries) {
     if (entry.name !== null) continue;
-    const opened = await tryOpen(entry.nodeId);
-    if (opened) {
-      rememberIdentity(session, entry.nodeId);
-      return opened;
-    }
+    const opened = await tryOpen(entry, work);
+    if (opened) return remembered(session, opened);
   }
   // The seeds exist only in this function, as the fallback form where CryptoKeys cannot be stored.
   const seeds = createSeeds(cryptoRandom);
-  const identity = await importIdentity(seeds, { extractable: false });
+  const identity = await importIdentity(seeds, { extractable: false, work });
   if (!identity) throw new PeerchatError(ErrorCode.BadRequest, 'This browser could not import a new identity key; use a current Chromium, Firefox or Safari.');
   const nodeId = idToHex(identity.nodeId);
   await lockIdentity(nodeId);
@@ -115,13 +121,27 @@ async function openPersistent(session: Storage): Promise<TabIdentity> {
   return { identity, store, persistent: true };
 }
 
-/** The identity `nodeId` with its store, if this tab got its lock and its keys load. */
-async function tryOpen(nodeId: string): Promise<TabIdentity | null> {
-  const release = await lockIdentity(nodeId);
+function remembered(session: Storage, opened: TabIdentity): TabIdentity {
+  rememberIdentity(session, idToHex(opened.identity.nodeId));
+  return opened;
+}
+
+/**
+ * The saved identity with its store, if this tab got its lock and its keys load. Keys saved
+ * before ids cost work are found under their old id: the entry moves to the new one, whose lock
+ * this tab takes too (it holds both for its life, so no other tab opens either).
+ */
+async function tryOpen(entry: SavedIdentity, work?: Work): Promise<TabIdentity | null> {
+  const release = await lockIdentity(entry.nodeId);
   if (!release) return null;
-  const store = await openIdbStore(databaseName(nodeId));
-  const identity = await loadKeys(store);
-  if (identity && idToHex(identity.nodeId) === nodeId) return { identity, store, persistent: true };
+  const store = await openIdbStore(databaseName(entry.db ?? entry.nodeId));
+  const identity = await loadKeys(store, work);
+  const hex = identity && idToHex(identity.nodeId);
+  if (identity && hex === entry.nodeId) return { identity, store, persistent: true };
+  if (identity && idToHex(legacyNodeId(identity.signingPublic)) === entry.nodeId && (await lockIdentity(hex!))) {
+    await moveInDirectory(entry, hex!);
+    return { identity, store, persistent: true };
+  }
   await store.close();
   release();
   return null;
@@ -131,13 +151,17 @@ async function tryOpen(nodeId: string): Promise<TabIdentity | null> {
  * Without IndexedDB: the keys this tab keeps in sessionStorage, so a reload or a twin move
  * keeps the node id (and so its place in the DHT); new ones when there are none, or they fail.
  */
-export async function memoryIdentity(session: Storage): Promise<Identity> {
+export async function memoryIdentity(session: Storage, work?: Work): Promise<Identity> {
   const record = readTabRecord(session);
   if (record.memoryKeys) {
-    const restored = await importIdentity(record.memoryKeys).catch(() => null);
-    if (restored) return restored;
+    const restored = await importIdentity(record.memoryKeys, { work }).catch(() => null);
+    if (restored) {
+      // Keys from before ids cost work: keep the nonce found, or the next reload searches again.
+      if (restored.idNonce !== record.memoryKeys.n) writeTabRecord(session, { ...record, memoryKeys: { ...record.memoryKeys, n: restored.idNonce } });
+      return restored;
+    }
   }
-  const identity = await createIdentity(cryptoRandom);
+  const identity = await createIdentity(cryptoRandom, { work });
   writeTabRecord(session, { ...readTabRecord(session), memoryKeys: await exportIdentity(identity) });
   return identity;
 }

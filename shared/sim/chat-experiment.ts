@@ -98,11 +98,11 @@ export async function runChatExperiment(o: ChatExperimentOptions): Promise<ChatE
   // (the `shown` time measured) and sends their receipts. Requests accepted are counted.
   const eventsFor = (u: User): ChatEvents => ({
     ...events,
-    request: (r) => {
-      requestsAccepted++;
-      void u.session?.chat.acceptRequest(r.key);
-    },
+    request: (r) => void accept(u.session?.chat, r.key),
   });
+  const accept = async (chat: Chat | undefined, key: string): Promise<void> => {
+    if (chat && (await chat.acceptRequest(key)) !== null) requestsAccepted++;
+  };
   const events: ChatEvents = {
     shown: (m) => {
       const t = tracked.get(m.id);
@@ -124,7 +124,7 @@ export async function runChatExperiment(o: ChatExperimentOptions): Promise<ChatE
     const chat = (await Chat.open(node, u.identity, { events: eventsFor(u) })) ?? (await Chat.register(node, u.identity, u.name, { events: eventsFor(u) }));
     u.session = { node, chat };
     // Requests that arrived before the session was set.
-    for (const r of chat.requests()) void chat.acceptRequest(r.key);
+    for (const r of chat.requests()) void accept(chat, r.key);
   };
   const signOut = (u: User): void => {
     if (u.session) sim.leave(u.session.node);

@@ -3,7 +3,9 @@
  * from the holders, each committed before it is answered. Held ones are answered with signed
  * tombstones, which delete them at the holders, and with receipts sealed in an envelope of their
  * own back to their sender, which travels through the outbox like any message: the sender may
- * be long gone by then.
+ * be long gone by then. A text from a sender the user never started or accepted a conversation
+ * with waits in message requests, capped, without a receipt until the user accepts it
+ * (requests.ts; decided in `place`, once the message opened and verified).
  */
 import type { ChatBook } from './chat-book.ts';
 import type { ChatEvents, ChatMessage, OutboxEntry, Via } from './chat-model.ts';
@@ -125,8 +127,9 @@ export class Inbox {
   }
 
   /**
-   * Opens, checks and commits one envelope addressed here. One handed over by a holder (pushed
-   * or fetched) gets a receipt sealed back to its sender. Returns what became of it.
+   * Opens, checks and commits one envelope addressed here. One shown in a conversation that a
+   * holder handed over (pushed or fetched) gets a receipt sealed back to its sender. Returns
+   * what became of it.
    */
   private async receive(e: EnvelopeWire, via: Via): Promise<Received> {
     const { book } = this;

@@ -3,7 +3,7 @@
  * only (ARCHITECTURE.md, "Accessible names the UI keeps stable").
  */
 import { expect, expectPeers, test, type Tab } from './fixtures.ts';
-import { aliceAndBob, comeBack, expectStatus, join, message, openConversation, send, shownTexts, startChat } from './user.ts';
+import { acceptRequest, aliceAndBob, comeBack, expectStatus, join, message, openConversation, request, requests, send, shownTexts, startChat } from './user.ts';
 
 /** Relays: plain nodes that hold mail for others. */
 async function relays(tabs: { open(): Promise<Tab> }, n: number): Promise<Tab[]> {
@@ -16,8 +16,9 @@ async function relays(tabs: { open(): Promise<Tab> }, n: number): Promise<Tab[]>
 test('(1) alice and bob register, find each other and chat both ways; statuses reach delivered', async ({ tabs }) => {
   const { alice, bob } = await aliceAndBob(tabs);
   await send(alice.page, 'hello bob');
+  // Bob never looked alice up: her message is a request, and gets its receipt once he accepts.
+  await acceptRequest(bob.page, 'alice');
   await expectStatus(alice.page, 'hello bob', 'delivered');
-  await openConversation(bob.page, 'alice');
   await expect(message(bob.page, 'hello bob')).toHaveCount(1);
   await send(bob.page, 'hi alice');
   await expectStatus(bob.page, 'hi alice', 'delivered');
@@ -48,7 +49,7 @@ for (const closeWholeContext of [false, true]) {
     else await alice.page.close();
 
     const bobBack = await comeBack(bob.context, server.url, 'bob');
-    await openConversation(bobBack, 'alice');
+    await acceptRequest(bobBack, 'alice');
     await shownTexts(bobBack, texts);
     if (closeWholeContext) return;
     const aliceBack = await comeBack(alice.context, server.url, 'alice');
@@ -60,6 +61,7 @@ for (const closeWholeContext of [false, true]) {
 test('(3) a reload in the middle of a conversation keeps the history and the unsent outbox', async ({ tabs, server }) => {
   const { alice, bob } = await aliceAndBob(tabs);
   await send(alice.page, 'before the reload');
+  await acceptRequest(bob.page, 'alice');
   await expectStatus(alice.page, 'before the reload', 'delivered');
   // Bob leaves and alice is alone: nobody can take the next message.
   await bob.page.close();
@@ -85,8 +87,8 @@ test('(4) two tabs of one browser context are two users and chat; one signs out 
   await join(second, 'dave');
   await startChat(second, 'carol');
   await send(second, 'same browser, other tab');
+  await acceptRequest(first.page, 'dave');
   await expectStatus(second, 'same browser, other tab', 'delivered');
-  await openConversation(first.page, 'dave');
   await expect(message(first.page, 'same browser, other tab')).toHaveCount(1);
 
   // Carol signs out: the tab goes back to the join screen, from where carol can come back
@@ -111,4 +113,39 @@ test('(5) errors: a name another key holds is “taken”, a name nobody holds i
   await erin.page.getByRole('textbox', { name: 'Find user' }).fill('nobody_here');
   await erin.page.getByRole('button', { name: 'Start chat' }).click();
   await expect(erin.page.getByRole('alert').filter({ hasText: 'User not found' })).toBeVisible();
+});
+
+test('(6) an unknown sender’s messages wait under “Message requests”, without a receipt, until Accept opens them; Block drops another', async ({ tabs }) => {
+  const frank = await tabs.open();
+  const gina = await tabs.open();
+  const hank = await tabs.open();
+  await expectPeers(frank.page, 2);
+  await join(frank.page, 'frank');
+  await join(gina.page, 'gina');
+  await join(hank.page, 'hank');
+  await startChat(gina.page, 'frank');
+  await send(gina.page, 'hi frank, it is gina');
+  await send(gina.page, 'second from gina');
+  // Frank never looked gina up: a request, with the name she claims, not verified, and her first text.
+  await expect(requests(frank.page)).toHaveAccessibleName('Message requests (1)');
+  await expect(request(frank.page, 'gina')).toContainText('not verified');
+  await expect(request(frank.page, 'gina')).toContainText('hi frank, it is gina');
+  await expect(frank.page.getByRole('navigation', { name: 'Conversations' }).getByRole('button', { name: /^gina/ })).toHaveCount(0);
+  // No receipt for a stranger: gina's side does not say "delivered" while it waits.
+  await expect(message(gina.page, 'hi frank, it is gina')).not.toHaveAttribute('data-status', 'delivered');
+  await acceptRequest(frank.page, 'gina');
+  await shownTexts(frank.page, ['hi frank, it is gina', 'second from gina']);
+  await expect(frank.page.getByText('not verified: claims to be gina')).toBeVisible();
+  await expect(requests(frank.page)).toHaveCount(0);
+  for (const t of ['hi frank, it is gina', 'second from gina']) await expectStatus(gina.page, t, 'delivered');
+  // Hank writes too; frank blocks him: the request goes and his next message never shows.
+  await startChat(hank.page, 'frank');
+  await send(hank.page, 'buy now');
+  await expect(request(frank.page, 'hank')).toBeVisible({ timeout: 60_000 });
+  await request(frank.page, 'hank').getByRole('button', { name: 'Block' }).click();
+  await expect(requests(frank.page)).toHaveCount(0);
+  await send(hank.page, 'buy now, really');
+  await expect.poll(() => frank.page.evaluate(() => window.peerchat!.stats().node['chat-request-drop-blocked'] ?? 0), { timeout: 60_000 }).toBeGreaterThanOrEqual(1);
+  await expect(requests(frank.page)).toHaveCount(0);
+  await expect(frank.page.getByRole('navigation', { name: 'Conversations' }).getByRole('button', { name: /^hank/ })).toHaveCount(0);
 });

@@ -9,7 +9,7 @@ import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join as joinPath } from 'node:path';
 import { spawnHeadless, type ChildNode } from '../web/headless/child.ts';
 import { expect, expectPeers, test as base, type Tab } from './fixtures.ts';
-import { comeBack, expectStatus, join, openConversation, send, shownTexts, startChat } from './user.ts';
+import { acceptRequest, comeBack, expectStatus, join, openConversation, send, shownTexts, startChat } from './user.ts';
 
 class HeadlessNodes {
   readonly all: ChildNode[] = [];
@@ -81,7 +81,7 @@ async function expectHeldMail(node: ChildNode, n: number): Promise<void> {
 /** Bob returns and reads all TEXTS in order; then alice returns and sees each delivered. */
 async function bothReturn(alice: Tab, bob: Tab, url: string): Promise<void> {
   const bobBack = await comeBack(bob.context, url, 'bob');
-  await openConversation(bobBack, 'alice');
+  await acceptRequest(bobBack, 'alice');
   await shownTexts(bobBack, TEXTS);
   const aliceBack = await comeBack(alice.context, url, 'alice');
   await openConversation(aliceBack, 'bob');

@@ -11,7 +11,7 @@ import { idToHex, legacyNodeId } from '../shared/lib/id.ts';
 import { SeededRandom } from '../shared/lib/random.ts';
 import { STORE_TABLES } from '../web/storage/idb-store.ts';
 import { expect, expectPeers, nodeIdOf, test } from './fixtures.ts';
-import { expectStatus, join, message, openConversation, send, startChat } from './user.ts';
+import { acceptRequest, expectStatus, join, message, openConversation, send, startChat } from './user.ts';
 
 interface Imported {
   algorithm: string;
@@ -131,6 +131,7 @@ test('a tab keeps its keys as non-extractable CryptoKeys, stores no seed, and af
   await join(bob.page, 'bob');
   await startChat(alice.page, 'bob');
   await send(alice.page, 'before the reload');
+  await acceptRequest(bob.page, 'alice');
   await expectStatus(alice.page, 'before the reload', 'delivered');
 
   // The identity's two seeds, as the app imported them (non-extractable), and every other
@@ -224,8 +225,8 @@ test('seeds stored by an earlier version, under the id from before ids cost work
   await join(bob.page, 'bob');
   await startChat(carol.page, 'bob');
   await send(carol.page, 'from migrated keys');
+  await acceptRequest(bob.page, 'carol');
   await expectStatus(carol.page, 'from migrated keys', 'delivered');
-  await openConversation(bob.page, 'carol');
   await send(bob.page, 'sealed to migrated keys');
   await expect(message(carol.page, 'sealed to migrated keys')).toHaveCount(1);
   await carol.page.reload();

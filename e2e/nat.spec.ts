@@ -12,7 +12,7 @@ import { expectPeers, inPage, neighbours, nodeIdOf } from './fixtures.ts';
 import { selfSignedCertificate, startSignalServer, startTurn } from './nat/internet.ts';
 import { selectedPairs, watchConnections } from './nat/paths.ts';
 import { Testbed, testbedProblem, type NatKind } from './nat/testbed.ts';
-import { comeBack, expectStatus, join, message, openConversation, send, startChat } from './user.ts';
+import { acceptRequest, comeBack, expectStatus, join, message, openConversation, send, startChat } from './user.ts';
 
 interface HomeTab {
   browser: Browser;
@@ -89,8 +89,8 @@ async function chatBothWays(alice: HomeTab, bob: HomeTab, hello: string): Promis
   await join(bob.page, 'bob');
   await startChat(alice.page, 'bob');
   await send(alice.page, hello);
+  await acceptRequest(bob.page, 'alice');
   await expectStatus(alice.page, hello, 'delivered');
-  await openConversation(bob.page, 'alice');
   await expect(message(bob.page, hello)).toHaveCount(1);
   await send(bob.page, `re: ${hello}`);
   await expectStatus(bob.page, `re: ${hello}`, 'delivered');
@@ -219,7 +219,7 @@ test.describe('between homes behind NAT routers', { tag: '@nat' }, () => {
     await alice.page.close();
 
     const bobBack = await comeBack(bob.context, server.url, 'bob');
-    await openConversation(bobBack, 'alice');
+    await acceptRequest(bobBack, 'alice', CONNECT_TIMEOUT);
     await expect(message(bobBack, text)).toHaveCount(1, { timeout: CONNECT_TIMEOUT });
   });
 

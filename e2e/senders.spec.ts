@@ -4,7 +4,7 @@
  */
 import { expect, test } from './fixtures.ts';
 import type { Page } from '@playwright/test';
-import { aliceAndBob, expectStatus, message, openConversation, send } from './user.ts';
+import { acceptRequest, aliceAndBob, expectStatus, message, send } from './user.ts';
 
 /** The 60 digits the open conversation's "Safety number" shows, in groups of 5. */
 async function safetyNumber(page: Page, peer: string): Promise<string> {
@@ -19,10 +19,11 @@ async function safetyNumber(page: Page, peer: string): Promise<string> {
 test('a first message’s sender is “not verified” until looked up; both sides see the same safety number', async ({ tabs }) => {
   const { alice, bob } = await aliceAndBob(tabs);
   await send(alice.page, 'hello bob');
+  // Bob never looked alice up: a message request, which he accepts.
+  await acceptRequest(bob.page, 'alice');
   await expectStatus(alice.page, 'hello bob', 'delivered');
   // Alice looked bob up; bob only has alice's word for her name.
   await expect(alice.page.getByText('not verified')).toHaveCount(0);
-  await openConversation(bob.page, 'alice');
   await expect(message(bob.page, 'hello bob')).toHaveCount(1);
   await expect(bob.page.getByText('not verified: claims to be alice')).toBeVisible();
   await bob.page.getByRole('button', { name: 'Look up alice' }).click();

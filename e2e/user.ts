@@ -22,6 +22,27 @@ export async function openConversation(page: Page, name: string): Promise<void> 
   await expect(page.getByRole('textbox', { name: 'Message' })).toBeVisible();
 }
 
+/** The sidebar's message requests: messages from senders this user never looked up or accepted. */
+export function requests(page: Page) {
+  return page.getByRole('region', { name: /^Message requests/ });
+}
+
+/** The request from `name` (the name it claims), once it is there. */
+export function request(page: Page, name: string) {
+  return requests(page).getByRole('listitem').filter({ has: page.getByText(name, { exact: true }) });
+}
+
+/**
+ * The recipient accepts the message request from `name` (whose first messages arrive there, not
+ * in the conversations, until it does); the conversation opens.
+ */
+export async function acceptRequest(page: Page, name: string, timeout = 60_000): Promise<void> {
+  await expect(request(page, name)).toBeVisible({ timeout });
+  await request(page, name).getByRole('button', { name: 'Accept' }).click();
+  await expect(page.getByRole('heading', { name, exact: true })).toBeVisible();
+  await expect(page.getByRole('textbox', { name: 'Message' })).toBeVisible();
+}
+
 export async function send(page: Page, text: string): Promise<void> {
   await page.getByRole('textbox', { name: 'Message' }).fill(text);
   await page.getByRole('textbox', { name: 'Message' }).press('Enter');

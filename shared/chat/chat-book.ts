@@ -3,7 +3,8 @@
  * from the node's store, with the small commits the facade, the outbox and the inbox share.
  */
 import { isContact, isConversation, isMessage, isOldOutboxEntry, isOutboxEntry, withoutUndefined, type ChatMessage, type Contact, type Conversation, type MessageStatus, type OldOutboxEntry, type OutboxEntry } from './chat-model.ts';
-import { SEEN_RETENTION_MS } from './constants.ts';
+import { MAX_BLOCKED_SENDERS, MAX_MESSAGE_REQUESTS, SEEN_RETENTION_MS } from './constants.ts';
+import { isBlockedAt, isMessageRequest, type MessageRequest } from './requests.ts';
 import type { NodeContext } from '../dht/context.ts';
 import { storedTrust } from './senders.ts';
 import type { StoreOp } from '../lib/store.ts';
@@ -17,6 +18,11 @@ export class ChatBook {
   readonly oldOutbox = new Map<string, OldOutboxEntry>();
   /** Message ids shown here, with when: a message handed over twice shows once. */
   readonly seen = new Map<string, number>();
+  /** Message requests by the signing key that wrote them (requests.ts), and their message ids. */
+  readonly requests = new Map<string, MessageRequest>();
+  readonly requestIds = new Set<string>();
+  /** Signing keys the user blocked, with when; the oldest go past MAX_BLOCKED_SENDERS. */
+  readonly blocked = new Map<string, number>();
   readonly listeners = new Set<() => void>();
   lastSentAt = 0;
   closed = false;
@@ -50,12 +56,49 @@ export class ChatBook {
       else if (isOldOutboxEntry(e) && e.envelope.id === id) this.oldOutbox.set(id, e);
       else drop('outbox');
     }
+    await this.loadRequests();
     const expired: StoreOp[] = [];
     for (const [id, at] of await node.store.entries<number>('seen')) {
       if (Number.isSafeInteger(at) && at + SEEN_RETENTION_MS > now) this.seen.set(id, at);
       else expired.push({ type: 'delete', table: 'seen', key: id });
     }
     await node.store.batch(expired);
+  }
+
+  /** Requests and blocked keys; past their caps (disk edited by hand) the rest are ignored. */
+  private async loadRequests(): Promise<void> {
+    const drop = (what: string) => this.node.stats.count(`chat-dropped-from-disk-${what}`);
+    for (const [key, r] of await this.node.store.entries<MessageRequest>('requests')) {
+      if (!isMessageRequest(r) || r.key !== key || this.requests.size >= MAX_MESSAGE_REQUESTS) drop('request');
+      else this.addRequest(r);
+    }
+    const blocked: Array<[string, number]> = [];
+    for (const [key, at] of await this.node.store.entries<unknown>('blocked')) {
+      if (isBlockedAt(at)) blocked.push([key, at]);
+      else drop('blocked');
+    }
+    // The newest are kept, oldest first in the map, so the next block evicts the oldest.
+    const kept = blocked.sort(([, a], [, b]) => b - a).slice(0, MAX_BLOCKED_SENDERS).reverse();
+    for (const [key, at] of kept) this.blocked.set(key, at);
+  }
+
+  /** Puts a request in memory (committed by the caller). */
+  addRequest(r: MessageRequest): void {
+    this.requests.set(r.key, r);
+    for (const m of r.messages) this.requestIds.add(m.id);
+  }
+
+  /** Takes a request out of memory (its delete committed by the caller). */
+  removeRequest(key: string): MessageRequest | undefined {
+    const r = this.requests.get(key);
+    this.requests.delete(key);
+    for (const m of r?.messages ?? []) this.requestIds.delete(m.id);
+    return r;
+  }
+
+  /** Whether the user started or accepted a conversation with `name` (requests.ts). */
+  isKnown(name: string): boolean {
+    return this.contacts.has(name) && this.conversations.has(name);
   }
 
   /** Contacts stored before trust was get it from how they were made (senders.ts, storedTrust). */

@@ -10,6 +10,7 @@ import { parseRequestBody } from '../dht/protocol.ts';
 import * as v from 'valibot';
 import { OldEnvelopeWire, type EnvelopeWire } from './wire.ts';
 import { isUsername, recordNodeId, type UserRecord } from './records.ts';
+import type { MessageRequest } from './requests.ts';
 
 /**
  * How far a contact's name is confirmed (shared/chat/senders.ts decides):
@@ -81,6 +82,8 @@ export type Via = 'deliver' | 'push' | 'fetch';
 export interface ChatEvents {
   /** A message was committed and shown here for the first time. */
   shown?(message: ChatMessage): void;
+  /** A message from a sender the user never started or accepted a conversation with waits in message requests (requests.ts). */
+  request?(request: MessageRequest): void;
   /** A message already shown was handed over again: routed by its sender, pushed by a holder, or fetched. */
   duplicate?(id: string, via: Via): void;
 }

@@ -34,6 +34,7 @@ import type { Handler, NodeContext } from '../dht/context.ts';
 import { Outbox, resealOldEntries } from './outbox.ts';
 import type { RecordService } from './record-service.ts';
 import { createRecord, usernameOrThrow } from './records.ts';
+import type { MessageRequest } from './requests.ts';
 import { safetyNumber } from './safety-number.ts';
 import { lookup, trustAfterLookup } from './senders.ts';
 import type { ChatServices } from './services.ts';
@@ -43,6 +44,7 @@ import type { StoreOp } from '../lib/store.ts';
 export type ChatHost = Pick<ChatServices, 'node' | 'records'>;
 
 export type { ChatEvents, ChatMessage, ChatOptions, Contact, Conversation, MessageStatus, Via } from './chat-model.ts';
+export type { MessageRequest } from './requests.ts';
 
 const PUBLISH_RETRY_MS = 30_000;
 
@@ -139,6 +141,25 @@ export class Chat {
     return out.sort((a, b) => a.sentAt - b.sentAt || (a.id < b.id ? -1 : 1));
   }
 
+  /** Message requests (requests.ts), the oldest first. */
+  requests(): MessageRequest[] {
+    return [...this.book.requests.values()].sort((a, b) => a.firstAt - b.firstAt || (a.key < b.key ? -1 : 1)).map((r) => structuredClone(r));
+  }
+
+  /**
+   * Accepts a message request: its messages move into a conversation with the name it claims
+   * (an unverified contact until the user looks the name up, senders.ts), and their senders get
+   * their receipts. Returns the conversation's name, null when no request has that key.
+   */
+  acceptRequest(key: string): Promise<string | null> {
+    return this.inbox.accept(key);
+  }
+
+  /** Drops a message request and blocks its key: its later messages are dropped at once. */
+  blockRequest(key: string): Promise<void> {
+    return this.inbox.block(key);
+  }
+
   contact(name: string): Contact | undefined {
     const c = this.book.contacts.get(name);
     return c && { ...c };
@@ -179,6 +200,9 @@ export class Chat {
     const now = book.contacts.get(name)!;
     // The pinned key at another id: its owner moved to an id that costs work (lib/id.ts).
     if (now.signingKey === found.signingKey && now.nodeId !== found.nodeId) await book.putContact({ ...now, nodeId: found.nodeId });
+    // Looking a name up starts the conversation: a request its record's key wrote joins it.
+    const waiting = book.requests.get(found.signingKey);
+    if (waiting?.name === name) await this.inbox.accept(waiting.key);
     return { ...book.contacts.get(name)! };
   }
 

@@ -72,3 +72,12 @@ export const MAILBOX_CHECK_INTERVAL_MS = 10 * 60_000;
 export const OUTBOX_RETRY_MS = [2_000, 10_000, 30_000, 60_000, 5 * 60_000] as const;
 /** Attempts that reached nobody before a message shows "failed" (it keeps retrying). */
 export const OUTBOX_FAIL_AFTER = 3;
+/**
+ * Message requests (requests.ts): messages from a sender the user never started or accepted a
+ * conversation with wait here, capped per sender (signing key) and in total; past a cap they are
+ * dropped and counted, and nothing of theirs is stored.
+ */
+export const REQUEST_MESSAGES_PER_SENDER = 5;
+export const MAX_MESSAGE_REQUESTS = 50;
+/** Signing keys the user blocked, remembered so their messages drop at once (the oldest go). */
+export const MAX_BLOCKED_SENDERS = 1_000;

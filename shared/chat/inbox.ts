@@ -3,13 +3,15 @@
  * from the holders, each committed before it is answered. Held ones are answered with signed
  * tombstones, which delete them at the holders, and with receipts sealed in an envelope of their
  * own back to their sender, which travels through the outbox like any message: the sender may
- * be long gone by then.
+ * be long gone by then. A text from a sender the user never started or accepted a conversation
+ * with waits in message requests, capped, without a receipt until the user accepts it
+ * (requests.ts; decided in `place`, once the message opened and verified).
  */
 import type { ChatBook } from './chat-book.ts';
 import type { ChatEvents, ChatMessage, OutboxEntry, Via } from './chat-model.ts';
 import { TimerSet, type TimerHandle } from '../lib/clock.ts';
 import type { Identity } from '../lib/crypto.ts';
-import { toBase64Url } from '../lib/encoding.ts';
+import { fromBase64Url, toBase64Url } from '../lib/encoding.ts';
 import { ErrorCode, PeerchatError } from '../lib/errors.ts';
 import { compareDistance, idEquals, idFromHex, idToHex, type NodeId } from '../lib/id.ts';
 import { createEnvelope, envelopeHash, MAX_RECEIPTS_PER_ENVELOPE, openEnvelope, signFetch, signReceipt, signTombstone, type OpenedMessage } from './messages.ts';
@@ -17,9 +19,10 @@ import type { Handler, Peer, RouteOptions } from '../dht/context.ts';
 import type { Outbox } from './outbox.ts';
 import { type RequestBodyOf, type ResponseBodyOf } from '../dht/protocol.ts';
 import { MAX_TOMBSTONES_PER_ACK, type EnvelopeWire, type TombstoneWire } from './wire.ts';
-import { MAILBOX_CLOSENESS_SLACK } from './constants.ts';
+import { MAILBOX_CLOSENESS_SLACK, MAX_BLOCKED_SENDERS } from './constants.ts';
 import type { StoreOp } from '../lib/store.ts';
 import { arrival } from './senders.ts';
+import { destination, withMessage, type MessageRequest } from './requests.ts';
 
 /** Routed to this node's own id, never answered by itself: how a recipient reaches its holders. */
 const TO_MY_HOLDERS: RouteOptions = { leave: true, avoidSelf: true };
@@ -35,6 +38,38 @@ interface OwedReceipts {
   key: Uint8Array;
   agreementKey: Uint8Array;
   ids: string[];
+}
+
+/** Who wrote a verified message: the name it claims, and the keys its signature proves. */
+interface Sender {
+  name: string;
+  nodeId: string;
+  /** base64url */
+  signingKey: string;
+  agreementKey: string;
+}
+
+function senderOf(m: OpenedMessage): Sender {
+  return { name: m.fromName, nodeId: m.from, signingKey: toBase64Url(m.fromKey), agreementKey: toBase64Url(m.fromAgreementKey) };
+}
+
+/**
+ * What became of an envelope: shown in a conversation, seen before, not opened or verified, put
+ * in (or already in) message requests, or dropped as requests.ts says.
+ */
+type Received = 'shown' | 'seen' | 'bad' | 'request' | 'dropped';
+
+/** The answer a signed-out node gives: a stranger learns no more than that (requests.ts). */
+function notServed(): PeerchatError {
+  return new PeerchatError(ErrorCode.UnknownMethod, 'DELIVER is not served by this node');
+}
+
+/** An opened text whose signature verified. */
+interface VerifiedText {
+  id: string;
+  sender: Sender;
+  sentAt: number;
+  text: string;
 }
 
 export class Inbox {
@@ -65,6 +100,11 @@ export class Inbox {
     const held = !ctx.routed;
     const result = await this.receive(e, held ? 'push' : 'deliver');
     if (result === 'bad') throw new PeerchatError(ErrorCode.Rejected, 'The envelope did not open or verify');
+    if (result === 'request' || result === 'dropped') {
+      // No receipt for a stranger; a holder's copy is still tombstoned, so it is not pushed again.
+      if (held) this.answerLater(envelopeHash(e));
+      throw notServed();
+    }
     const receipt = await signReceipt(this.identity, e.id, node.clock.now(), node.ops);
     if (!held) return { receipt };
     // The holder that pushed it gets the tombstone in reply; the other holders a routed ack.
@@ -87,14 +127,18 @@ export class Inbox {
   }
 
   /**
-   * Opens, checks and commits one envelope addressed here. One handed over by a holder (pushed
-   * or fetched) gets a receipt sealed back to its sender. Returns what became of it.
+   * Opens, checks and commits one envelope addressed here. One shown in a conversation that a
+   * holder handed over (pushed or fetched) gets a receipt sealed back to its sender. Returns
+   * what became of it.
    */
-  private async receive(e: EnvelopeWire, via: Via): Promise<'new' | 'seen' | 'bad'> {
-    const held = via !== 'deliver';
+  private async receive(e: EnvelopeWire, via: Via): Promise<Received> {
     const { book } = this;
     const { node } = book;
     if (this.alreadySeen(e.id, via)) return 'seen';
+    if (book.requestIds.has(e.id)) {
+      node.stats.count('chat-duplicate-request');
+      return 'request';
+    }
     const opened = await openEnvelope(this.identity, e, node.clock.now(), node.ops);
     if (!opened.ok) {
       node.stats.count(`chat-drop-${opened.reason}`);
@@ -102,33 +146,135 @@ export class Inbox {
     }
     // Another copy may have been committed while this one was opening.
     if (book.seen.has(e.id)) return 'seen';
+    if (book.requestIds.has(e.id)) return 'request';
     const m = opened.message;
     const now = node.clock.now();
-    const ops: StoreOp[] = [{ type: 'put', table: 'seen', key: e.id, value: now }];
     if (m.content.kind === 'receipts') {
-      book.seen.set(e.id, now);
-      await node.store.batch(ops);
-      for (const id of m.content.ids) {
+      // Receipts for nothing in the outbox (a stranger's, or late) are dropped: nothing stored.
+      const ids = m.content.ids.filter((id) => {
         const entry = book.outbox.get(id);
-        if (entry?.kind === 'text' && entry.envelope.to === m.from) {
-          node.stats.count('chat-delivered-by-receipt');
-          await this.outbox.acknowledged(id);
-        }
+        return entry?.kind === 'text' && entry.envelope.to === m.from;
+      });
+      if (ids.length === 0) {
+        node.stats.count('chat-drop-receipts-unexpected');
+        return 'dropped';
       }
-      return 'new';
+      book.seen.set(e.id, now);
+      await node.store.put('seen', e.id, now);
+      for (const id of ids) {
+        node.stats.count('chat-delivered-by-receipt');
+        await this.outbox.acknowledged(id);
+      }
+      return 'shown';
     }
-    const keyMismatch = this.pinSender(m, now, ops);
-    const message: ChatMessage = { id: e.id, peer: m.fromName, out: false, text: m.content.text, sentAt: m.sentAt, receivedAt: now, fromKey: toBase64Url(m.fromKey) };
+    return this.place({ id: e.id, sender: senderOf(m), sentAt: m.sentAt, text: m.content.text }, via, now);
+  }
+
+  /**
+   * A verified text, after opening: into its conversation, into message requests, or dropped
+   * and counted with nothing stored (requests.ts decides).
+   */
+  private async place(t: VerifiedText, via: Via, now: number): Promise<Received> {
+    const { book } = this;
+    const key = t.sender.signingKey;
+    const where = destination({ known: book.isKnown(t.sender.name), blocked: book.blocked.has(key), request: book.requests.get(key), requests: book.requests.size });
+    if (where === 'conversation') return this.show(t, via, now);
+    if (where === 'request') return this.toRequest(t, now);
+    book.node.stats.count(`chat-request-${where}`);
+    return 'dropped';
+  }
+
+  /** Commits a text to its conversation (message, seen id, contact, conversation) and shows it. */
+  private async show(t: VerifiedText, via: Via, now: number): Promise<Received> {
+    const held = via !== 'deliver';
+    const { book } = this;
+    const { node } = book;
+    const ops: StoreOp[] = [{ type: 'put', table: 'seen', key: t.id, value: now }];
+    const keyMismatch = this.pinSender(t.sender, now, ops);
+    const message: ChatMessage = { id: t.id, peer: t.sender.name, out: false, text: t.text, sentAt: t.sentAt, receivedAt: now, fromKey: t.sender.signingKey };
     if (keyMismatch) message.keyMismatch = true;
-    ops.push({ type: 'put', table: 'messages', key: e.id, value: message }, ...book.touchConversation(m.fromName, m.sentAt, 1));
-    book.seen.set(e.id, now);
+    ops.push({ type: 'put', table: 'messages', key: t.id, value: message }, ...book.touchConversation(t.sender.name, t.sentAt, 1));
+    book.seen.set(t.id, now);
     await node.store.batch(ops);
-    book.messages.set(e.id, message);
+    book.messages.set(t.id, message);
     node.stats.count(held ? 'chat-received-held' : 'chat-received-direct');
     this.events.shown?.({ ...message });
-    if (held) this.oweReceipt(m, e.id);
+    if (held) this.oweReceipts(t.sender, [t.id]);
     book.changed();
-    return 'new';
+    return 'shown';
+  }
+
+  /** Adds a text to its sender's request (made here for a first one), within the caps. */
+  private async toRequest(t: VerifiedText, now: number): Promise<Received> {
+    const { book } = this;
+    const s = t.sender;
+    const had = book.requests.get(s.signingKey);
+    // The key is who the request is from: later messages keep the name it claimed first.
+    const message: ChatMessage = { id: t.id, peer: had?.name ?? s.name, out: false, text: t.text, sentAt: t.sentAt, receivedAt: now, fromKey: s.signingKey };
+    const r: MessageRequest = had
+      ? withMessage(had, message)
+      : { key: s.signingKey, name: s.name, nodeId: s.nodeId, agreementKey: s.agreementKey, firstAt: now, messages: [message] };
+    // In memory first: a copy arriving while this commits finds it, and the caps count it.
+    book.addRequest(r);
+    await book.node.store.put('requests', r.key, r);
+    book.node.stats.count('chat-request-stored');
+    this.events.request?.(structuredClone(r));
+    book.changed();
+    return 'request';
+  }
+
+  /**
+   * The user accepts a request: its messages move into the claimed name's conversation, the
+   * sender's key pinned by senders.ts's rules (an unverified contact when the name is new, a
+   * flagged one when a lookup pinned another key), and their receipts go out. Returns the
+   * conversation's name, null when there is no such request.
+   */
+  async accept(key: string): Promise<string | null> {
+    const { book } = this;
+    const { node } = book;
+    const r = book.requests.get(key);
+    if (!r) return null;
+    const now = node.clock.now();
+    const sender: Sender = { name: r.name, nodeId: r.nodeId, signingKey: r.key, agreementKey: r.agreementKey };
+    const ops: StoreOp[] = [{ type: 'delete', table: 'requests', key }];
+    const keyMismatch = this.pinSender(sender, now, ops);
+    const messages = r.messages.map((m) => (keyMismatch ? { ...m, keyMismatch } : m));
+    for (const m of messages) ops.push({ type: 'put', table: 'messages', key: m.id, value: m }, { type: 'put', table: 'seen', key: m.id, value: now });
+    ops.push(...book.touchConversation(r.name, Math.max(...messages.map((m) => m.sentAt)), messages.length));
+    // In memory before the commit, so a message arriving meanwhile finds the conversation.
+    book.removeRequest(key);
+    for (const m of messages) {
+      book.messages.set(m.id, m);
+      book.seen.set(m.id, now);
+    }
+    await node.store.batch(ops);
+    node.stats.count('chat-request-accepted');
+    for (const m of messages) this.events.shown?.({ ...m });
+    this.oweReceipts(sender, messages.map((m) => m.id));
+    this.answerSoon();
+    book.changed();
+    return r.name;
+  }
+
+  /**
+   * The user blocks a request's key: the request goes, and the key is remembered (the oldest of
+   * MAX_BLOCKED_SENDERS forgotten) so its later messages are dropped before anything is stored.
+   */
+  async block(key: string): Promise<void> {
+    const { book } = this;
+    const now = book.node.clock.now();
+    const ops: StoreOp[] = [{ type: 'delete', table: 'requests', key }, { type: 'put', table: 'blocked', key, value: now }];
+    book.removeRequest(key);
+    book.blocked.delete(key);
+    book.blocked.set(key, now);
+    for (const old of book.blocked.keys()) {
+      if (book.blocked.size <= MAX_BLOCKED_SENDERS) break;
+      book.blocked.delete(old);
+      ops.push({ type: 'delete', table: 'blocked', key: old });
+    }
+    await book.node.store.batch(ops);
+    book.node.stats.count('chat-request-blocked');
+    book.changed();
   }
 
   /** True (counted and reported) when the message was shown here already. */
@@ -144,19 +290,19 @@ export class Inbox {
    * Returns whether the message is signed by a key other than the one a lookup pinned for its
    * name. Nothing is resolved here: the name is checked when the user looks it up.
    */
-  private pinSender(m: OpenedMessage, now: number, ops: StoreOp[]): boolean {
-    const signingKey = toBase64Url(m.fromKey);
-    let contact = this.book.contacts.get(m.fromName);
+  private pinSender(s: Sender, now: number, ops: StoreOp[]): boolean {
+    const { signingKey } = s;
+    let contact = this.book.contacts.get(s.name);
     const what = arrival(contact, signingKey);
     if (what === 'first-contact') {
       // The name is the sender's word, its key is proven by the signature: unverified.
-      contact = { name: m.fromName, nodeId: m.from, signingKey, agreementKey: toBase64Url(m.fromAgreementKey), addedAt: now, trust: 'unverified' };
+      contact = { name: s.name, nodeId: s.nodeId, signingKey, agreementKey: s.agreementKey, addedAt: now, trust: 'unverified' };
     } else if (what === 'key-change') {
-      contact = { ...contact!, warning: `A message signed with a different key than the one you pinned says it is from “${m.fromName}”.` };
-    } else if (what === 'pinned-key' && contact!.nodeId !== m.from) {
+      contact = { ...contact!, warning: `A message signed with a different key than the one you pinned says it is from “${s.name}”.` };
+    } else if (what === 'pinned-key' && contact!.nodeId !== s.nodeId) {
       // The pinned key from another id (which key and id nonce make): its owner moved to an id
       // that costs work (lib/id.ts). Replies go there.
-      contact = { ...contact!, nodeId: m.from };
+      contact = { ...contact!, nodeId: s.nodeId };
     } else {
       return false;
     }
@@ -165,11 +311,11 @@ export class Inbox {
     return what === 'key-change';
   }
 
-  /** Queues a receipt to the sender of a held message, sent with the next answer. */
-  private oweReceipt(m: OpenedMessage, id: string): void {
-    const r = this.pendingReceipts.get(m.from) ?? { name: m.fromName, key: m.fromKey, agreementKey: m.fromAgreementKey, ids: [] };
-    r.ids.push(id);
-    this.pendingReceipts.set(m.from, r);
+  /** Queues receipts to a sender, sent with the next answer. */
+  private oweReceipts(s: Sender, ids: string[]): void {
+    const r = this.pendingReceipts.get(s.nodeId) ?? { name: s.name, key: fromBase64Url(s.signingKey)!, agreementKey: fromBase64Url(s.agreementKey)!, ids: [] };
+    r.ids.push(...ids);
+    this.pendingReceipts.set(s.nodeId, r);
   }
 
   /**
@@ -240,6 +386,10 @@ export class Inbox {
   /** Answers held messages after a short pause that gathers the ones handed over together. */
   private answerLater(h: string): void {
     this.pendingTombstones.push(h);
+    this.answerSoon();
+  }
+
+  private answerSoon(): void {
     this.answerTimer ??= this.book.node.ticker.setTimeout(() => {
       this.answerTimer = null;
       void this.answerHeld();

@@ -13,7 +13,9 @@ export type StoreTable =
   | 'outbox'
   | 'mailbox'
   | 'tombstones'
-  | 'seen';
+  | 'seen'
+  | 'requests'
+  | 'blocked';
 
 export type StoreOp =
   | { type: 'put'; table: StoreTable; key: string; value: unknown }

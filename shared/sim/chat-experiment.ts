@@ -40,6 +40,8 @@ export interface ChatExperimentResult extends ChatExperimentOptions {
   neverDelivered: number;
   /** Messages shown more than once (over all of the recipient's sessions). */
   shownTwice: number;
+  /** Message requests the recipients accepted (each first message from a sender they never looked up). */
+  requestsAccepted: number;
   /** Copies a holder handed to the recipient (pushed or fetched) more than a minute after it first showed the message. */
   pushedAfterTombstone: number;
   /** Copies its sender routed again after the recipient showed it (a resend still without receipt). */
@@ -85,6 +87,7 @@ export async function runChatExperiment(o: ChatExperimentOptions): Promise<ChatE
   const tracked = new Map<string, Tracked>();
   let pushedAfterTombstone = 0;
   let resentAfterShown = 0;
+  let requestsAccepted = 0;
   let storedBeforeSenderLeft = 0;
   let longestAbsence = 0;
   let skipped = 0;
@@ -92,6 +95,16 @@ export async function runChatExperiment(o: ChatExperimentOptions): Promise<ChatE
   const failures: Record<string, number> = {};
 
   const delay = (ms: number) => new Promise<void>((resolve) => sim.clock.setTimeout(resolve, ms));
+  // The recipient never looked its sender up, so each first message is a message request
+  // (chat/requests.ts): these users accept every request as it arrives, which shows its messages
+  // (the `shown` time measured) and sends their receipts. Requests accepted are counted.
+  const eventsFor = (u: User): ChatEvents => ({
+    ...events,
+    request: (r) => void accept(u.session?.chat, r.key),
+  });
+  const accept = async (chat: Chat | undefined, key: string): Promise<void> => {
+    if (chat && (await chat.acceptRequest(key)) !== null) requestsAccepted++;
+  };
   const events: ChatEvents = {
     shown: (m) => {
       const t = tracked.get(m.id);
@@ -110,8 +123,10 @@ export async function runChatExperiment(o: ChatExperimentOptions): Promise<ChatE
   const signIn = async (u: User): Promise<void> => {
     const node = await sim.spawn(u.identity, { churn: false });
     await node.started;
-    const chat = (await Chat.open(node, u.identity, { events })) ?? (await Chat.register(node, u.identity, u.name, { events }));
+    const chat = (await Chat.open(node, u.identity, { events: eventsFor(u) })) ?? (await Chat.register(node, u.identity, u.name, { events: eventsFor(u) }));
     u.session = { node, chat };
+    // Requests that arrived before the session was set.
+    for (const r of chat.requests()) void accept(chat, r.key);
   };
   const signOut = (u: User): void => {
     if (u.session) sim.leave(u.session.node);
@@ -212,6 +227,7 @@ export async function runChatExperiment(o: ChatExperimentOptions): Promise<ChatE
     deliveredLate: after.length - within,
     neverDelivered: all.length - after.length,
     shownTwice: all.filter((t) => t.shows > 1).length,
+    requestsAccepted,
     pushedAfterTombstone,
     resentAfterShown,
     deliveryAfterReturnMs: summarize(after),

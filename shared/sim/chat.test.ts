@@ -44,6 +44,12 @@ async function eventually(check: () => boolean, limitMs = 120_000): Promise<bool
   return check();
 }
 
+/** Waits for a message request claiming `name` with `count` messages, and accepts it. */
+async function accept(chat: Chat, name: string, count = 1): Promise<void> {
+  expect(await eventually(() => chat.requests().some((r) => r.name === name && r.messages.length === count))).toBe(true);
+  expect(await sim.until(chat.acceptRequest(chat.requests().find((r) => r.name === name)!.key))).toBe(name);
+}
+
 const statuses = (chat: Chat, peer: string) => chat.messagesWith(peer).filter((m) => m.out).map((m) => m.status);
 const texts = (chat: Chat, peer: string) => chat.messagesWith(peer).map((m) => m.text);
 
@@ -54,6 +60,11 @@ describe('chat in a simulated network', () => {
     const found = await sim.until(alice.chat.findUser('bob'));
     expect(found.nodeId).toBe(bob.node.node.hex);
     await sim.until(alice.chat.send('bob', 'hi bob'));
+    // Bob never looked alice up: her message waits in his message requests, without a receipt.
+    expect(await eventually(() => bob.chat.requests().length === 1)).toBe(true);
+    expect(bob.chat.conversationList()).toEqual([]);
+    expect(statuses(alice.chat, 'bob')).not.toContain('delivered');
+    await accept(bob.chat, 'alice');
     expect(await eventually(() => statuses(alice.chat, 'bob').every((s) => s === 'delivered'))).toBe(true);
     expect(texts(bob.chat, 'alice')).toEqual(['hi bob']);
     expect(bob.chat.conversationList()).toEqual([expect.objectContaining({ peer: 'alice', unread: 1 })]);
@@ -87,6 +98,7 @@ describe('chat in a simulated network', () => {
     await sim.run(3_600_000);
 
     const back = await online('erin');
+    await accept(back.chat, 'dave', 3);
     expect(await eventually(() => texts(back.chat, 'dave').length === 3)).toBe(true);
     expect(texts(back.chat, 'dave')).toEqual(['one', 'two', 'three']);
     // Holders push to a returning recipient as its fetch runs, so a copy may arrive twice at
@@ -129,7 +141,10 @@ describe('chat in a simulated network', () => {
     const lie = await sim.until(
       createEnvelope(mallory, 'pete', { nodeId: olga.node.identity.nodeId, agreementKey: olga.node.identity.agreementPublic }, 'hi, it is pete', sim.clock.now(), new SeededRandom(2), sim.ops),
     );
-    await sim.until(nodes[5]!.node.routeFromHere('DELIVER', { envelope: lie }, olga.node.identity.nodeId, 1, { leave: true }));
+    await sim.until(nodes[5]!.node.routeFromHere('DELIVER', { envelope: lie }, olga.node.identity.nodeId, 1, { leave: true }).catch(() => []));
+    // A message request until olga accepts it: no contact is pinned before.
+    expect(olga.chat.contact('pete')).toBeUndefined();
+    await accept(olga.chat, 'pete');
     expect(olga.chat.contact('pete')).toMatchObject({ trust: 'unverified' });
     // The real pete writes too: another claim to the name, not a key change.
     await sim.until(pete.chat.findUser('olga'));
@@ -155,6 +170,7 @@ describe('chat in a simulated network', () => {
     const rosa = await online('rosa');
     await sim.until(quinn.chat.findUser('rosa'));
     await sim.until(quinn.chat.send('rosa', 'hello rosa'));
+    await accept(rosa.chat, 'quinn');
     expect(await eventually(() => texts(rosa.chat, 'quinn').length === 1)).toBe(true);
     expect(rosa.chat.contact('quinn')).toMatchObject({ trust: 'unverified' });
     expect(await sim.until(rosa.chat.findUser('quinn'))).toMatchObject({ trust: 'verified' });
@@ -196,6 +212,8 @@ describe('chat in a simulated network', () => {
     const heidi = await online('heidi');
     const ivan = await online('ivan');
     await sim.until(heidi.chat.findUser('ivan'));
+    // Ivan knows heidi: her messages reach his conversations, not his message requests.
+    await sim.until(ivan.chat.findUser('heidi'));
     await sim.until(heidi.chat.send('ivan', 'before'));
     expect(await eventually(() => statuses(heidi.chat, 'ivan')[0] === 'delivered')).toBe(true);
     // Heidi's tab dies the instant a message is committed: nothing of it went out yet.

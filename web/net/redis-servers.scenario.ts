@@ -102,6 +102,8 @@ const firstPeersFromBoth = lastFirstPeers.some((id) => onA.includes(id)) && last
 await signIn(alice);
 await signIn(bob);
 await alice.chat!.findUser('bob');
+// Each looks the other up: a message from a sender never looked up waits in message requests.
+await bob.chat!.findUser('alice');
 const beforeKill: string[] = [];
 await chat(alice, bob, 'hi bob');
 beforeKill.push('alice->bob');
@@ -123,6 +125,7 @@ const reconnectMs = Date.now() - killedAt;
 const erin = await open('erin', config.proxy); // B now
 await signIn(erin);
 await erin.chat!.findUser('alice');
+await alice.chat!.findUser('erin');
 await chat(erin, alice, 'hi alice, from erin');
 await chat(alice, erin, 'hi erin');
 

@@ -97,6 +97,8 @@ function sessionActions(app: AppParts): SessionActions {
     signOut: () => app.session?.signOut(),
     findUser: (name) => app.session?.findUser(name) ?? Promise.resolve(),
     openConversation: (peer) => app.session?.openConversation(peer),
+    acceptRequest: (key) => app.session?.acceptRequest(key) ?? Promise.resolve(),
+    blockRequest: (key) => app.session?.blockRequest(key) ?? Promise.resolve(),
     send: (text) => app.session?.send(text) ?? Promise.resolve(),
     retry: (id) => app.session?.retry(id),
   };

@@ -103,6 +103,15 @@ export class Session implements SessionActions {
     this.mirror();
   }
 
+  async acceptRequest(key: string): Promise<void> {
+    const peer = await this.chat?.acceptRequest(key);
+    if (peer) this.openConversation(peer);
+  }
+
+  async blockRequest(key: string): Promise<void> {
+    await this.chat?.blockRequest(key);
+  }
+
   async send(text: string): Promise<void> {
     const { state } = this.o;
     if (!this.chat || !state.open) return;
@@ -140,6 +149,10 @@ export class Session implements SessionActions {
     }
     state.unsent = chat.outboxSize;
     state.conversations = chat.conversationList();
+    state.requests = chat.requests().map((r) => {
+      const contact = chat.contact(r.name);
+      return { key: r.key, name: r.name, verified: contact?.signingKey === r.key && contact.trust === 'verified', firstText: r.messages[0]!.text, messages: r.messages.length };
+    });
     state.messages = open ? chat.messagesWith(open) : [];
     state.contact = open ? (chat.contact(open) ?? null) : null;
     const safety = open ? chat.safetyNumber(open) : null;

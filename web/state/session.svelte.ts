@@ -9,6 +9,17 @@ import type { ChatMessage, Contact, Conversation } from '../../shared/chat/chat.
 
 export type Screen = 'starting' | 'signed-out' | 'joining' | 'signed-in' | 'failed';
 
+/** A message request as the sidebar shows it: who it claims to be, and what it wrote first. */
+export interface RequestView {
+  /** The signing key that wrote it: what Accept and Block name. */
+  key: string;
+  name: string;
+  /** Whether a lookup of the name resolved to this key (it never has, for a request today). */
+  verified: boolean;
+  firstText: string;
+  messages: number;
+}
+
 /** An identity saved in this browser that has a username. */
 export interface SavedUser {
   nodeId: string;
@@ -28,6 +39,8 @@ export class SessionState {
   /** The closest nodes hold another key's record for our name. */
   nameLost = $state(false);
   conversations = $state<Conversation[]>([]);
+  /** Messages from senders the user never started or accepted a conversation with, oldest first. */
+  requests = $state<RequestView[]>([]);
   /** The open conversation (the other user's name), and its messages in sent order. */
   open = $state<string | null>(null);
   messages = $state<ChatMessage[]>([]);
@@ -54,6 +67,10 @@ export interface SessionActions {
   /** Resolves a user and opens the conversation with them. */
   findUser(name: string): Promise<void>;
   openConversation(peer: string): void;
+  /** Accepts a message request: it becomes a conversation, which opens. */
+  acceptRequest(key: string): Promise<void>;
+  /** Drops a message request and blocks the key that wrote it. */
+  blockRequest(key: string): Promise<void>;
   /** Sends to the open conversation; resolves once the message is committed and shown. */
   send(text: string): Promise<void>;
   retry(id: string): void;

@@ -19,9 +19,11 @@ export const STORE_TABLES: readonly StoreTable[] = [
   'mailbox',
   'tombstones',
   'seen',
+  'requests',
+  'blocked',
 ];
 /** Bumped when tables change; upgrade() creates what a version lacks and keeps the data. */
-const SCHEMA_VERSION = 1;
+const SCHEMA_VERSION = 2;
 const STRICT = { durability: 'strict' } as const;
 
 /** The database name of an identity (its node id in hex). */

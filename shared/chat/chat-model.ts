@@ -10,7 +10,6 @@ import { parseRequestBody } from '../dht/protocol.ts';
 import * as v from 'valibot';
 import { OldEnvelopeWire, type EnvelopeWire } from './wire.ts';
 import { isUsername, recordNodeId, type UserRecord } from './records.ts';
-import type { MessageRequest } from './requests.ts';
 
 /**
  * How far a contact's name is confirmed (shared/chat/senders.ts decides):
@@ -174,4 +173,21 @@ export function isOldOutboxEntry(x: unknown): x is OldOutboxEntry {
     typeof e === 'object' && e !== null && (e.kind === 'text' || e.kind === 'receipts') && isUsername(e.peer) && isKey(e.recipientKey) &&
     isTime(e.misses) && v.is(OldEnvelopeWire, e.envelope)
   );
+}
+
+/**
+ * A message request (requests.ts): one sender's waiting messages, from a key the user never
+ * wrote to or accepted; who it claims to be, its proven keys, what it wrote.
+ */
+export interface MessageRequest {
+  /** The signing key that wrote (base64url): the request's key. */
+  key: string;
+  /** The name it claims: its word only, shown "not verified" until looked up. */
+  name: string;
+  nodeId: string;
+  agreementKey: string;
+  /** When its first message arrived here. */
+  firstAt: number;
+  /** At most REQUEST_MESSAGES_PER_SENDER, in arrival order. */
+  messages: ChatMessage[];
 }

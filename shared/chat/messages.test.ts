@@ -129,8 +129,11 @@ describe('message envelopes', () => {
     expect(opened.ok && opened.message.from).toBe(idToHex(eve.nodeId));
     expect(opened.ok && opened.message.fromKey).toEqual(eve.signingPublic);
     // Eve puts Alice's key into a body she signed herself: the signature does not verify.
-    const e = await createEnvelope({ ...eve, signingPublic: alice.signingPublic }, 'alice', toBob(), 'I am alice', NOW, new SeededRandom(3), ops);
+    const e = await createEnvelope({ ...eve, signingPublic: alice.signingPublic, idNonce: alice.idNonce }, 'alice', toBob(), 'I am alice', NOW, new SeededRandom(3), ops);
     expect(await openEnvelope(bob, e, NOW, ops)).toEqual({ ok: false, reason: 'bad-signature' });
+    // With her own id nonce beside Alice's key, the sender id it makes carries no work.
+    const noWork = await createEnvelope({ ...eve, signingPublic: alice.signingPublic }, 'alice', toBob(), 'I am alice', NOW, new SeededRandom(3), ops);
+    expect(await openEnvelope(bob, noWork, NOW, ops)).toEqual({ ok: false, reason: 'bad-sender-work' });
   });
 
   it('refuses a message whose sealed-in sender is its recipient', async () => {

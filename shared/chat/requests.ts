@@ -18,25 +18,14 @@
  * the sender's side shows "stored" once holders keep it, and "delivered" when the user accepts
  * (the receipts go out then). Pure decisions and disk checks here; the inbox and Chat commit.
  */
-import { isMessage, type ChatMessage } from './chat-model.ts';
+import { isMessage, type ChatMessage, type MessageRequest } from './chat-model.ts';
 import { MAX_MESSAGE_REQUESTS, REQUEST_MESSAGES_PER_SENDER } from './constants.ts';
 import { fromBase64Url } from '../lib/encoding.ts';
 import { idFromHex } from '../lib/id.ts';
 import { isUsername } from './records.ts';
 
-/** One sender's waiting messages: who it claims to be, its proven keys, what it wrote. */
-export interface MessageRequest {
-  /** The signing key that wrote (base64url): the request's key. */
-  key: string;
-  /** The name it claims: its word only, shown "not verified" until looked up. */
-  name: string;
-  nodeId: string;
-  agreementKey: string;
-  /** When its first message arrived here. */
-  firstAt: number;
-  /** At most REQUEST_MESSAGES_PER_SENDER, in arrival order. */
-  messages: ChatMessage[];
-}
+/** The shape lives in chat-model.ts with the others the store holds. */
+export type { MessageRequest };
 
 /** Where an opened, verified text message goes. */
 export type Destination =

@@ -261,6 +261,8 @@ describe('the routing snapshot', () => {
     const yves = await online('yves');
     const zack = await online('zack');
     const [x, y, z] = [xena.node.identity, yves.node.identity, zack.node.identity];
+    // Yves has looked Xena up, so her message goes to a conversation, not to message requests.
+    await sim.until(yves.chat.findUser('xena'));
     // Xena's message to Yves, as every relay and holder on its way has it.
     const e = await sim.until(createEnvelope(x, 'xena', { nodeId: y.nodeId, agreementKey: y.agreementPublic }, 'for yves only', sim.clock.now(), new SeededRandom(3), sim.ops));
     const deliver = (envelope: EnvelopeWire, to: Identity) => sim.until(nodes[5]!.node.routeFromHere('DELIVER', { envelope }, to.nodeId, 1, { leave: true }).catch(() => []));

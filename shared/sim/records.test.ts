@@ -74,7 +74,8 @@ describe('user records in a simulated network', () => {
     const tampered = { ...good, agreementKey: new Uint8Array(32).fill(9) };
     await expect(store(tampered)).rejects.toMatchObject({ code: 'REJECTED' });
     const mallory = await sim.until(createIdentity(new SeededRandom(99)));
-    const stolen = { ...(await sim.until(createRecord(mallory, sim.ops, { name: 'carol', registeredAt: good.registeredAt, seq: 5, now: sim.clock.now() }))), signingKey: good.signingKey };
+    // Carol's key and id nonce on a record Mallory signed: past the work check, refused by the signature.
+    const stolen = { ...(await sim.until(createRecord(mallory, sim.ops, { name: 'carol', registeredAt: good.registeredAt, seq: 5, now: sim.clock.now() }))), signingKey: good.signingKey, idNonce: good.idNonce };
     await expect(store(stolen)).rejects.toMatchObject({ code: 'REJECTED' });
     const newer = await sim.until(createRecord(owner.identity, sim.ops, { name: 'carol', registeredAt: good.registeredAt, seq: 2, now: sim.clock.now() }));
     expect((await store(newer)).stored).toBe(true);

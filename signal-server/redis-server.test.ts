@@ -6,12 +6,16 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createIdentity, type Identity } from '../shared/lib/crypto.ts';
 import { ErrorCode } from '../shared/lib/errors.ts';
-import { idToHex } from '../shared/lib/id.ts';
+import { ID_WORK_BITS, idToHex, setIdWorkBits } from '../shared/lib/id.ts';
 import { SeededRandom } from '../shared/lib/random.ts';
 import { joined, type TestClient } from './test-client.ts';
 import { getJson, startServerProcess, type ServerProcess } from './test-process.ts';
 import { startRedis, until, type TestRedis } from './test-redis.ts';
 import { samplePayload } from '../shared/signal/test-signals.ts';
+
+// The servers are real processes checking ids at the network's work (lib/id.ts), not the 4
+// bits vitest's setup gives this process: these tabs' ids carry the real work too.
+setIdWorkBits(ID_WORK_BITS);
 
 const PAYLOAD = samplePayload();
 let redis: TestRedis;

@@ -13,6 +13,7 @@ import type { HandlerContext, NodeContext, NodeService, Peer } from '../dht/cont
 import { TimerSet } from '../lib/clock.ts';
 import type { RequestBodyOf, ResponseBodyOf } from '../dht/protocol.ts';
 import type { UserRecordWire } from './wire.ts';
+import { answerIsFrom, askNonce, signAnswer } from './answer-proofs.ts';
 import { chooseRecord, couldReplace, majorityRecord, recordFromWire, recordKey, recordToWire, verifyRecord, type Resolution, type UserRecord } from './records.ts';
 
 interface Held {
@@ -110,7 +111,8 @@ export class RecordService implements NodeService {
    * Asks each of a name's r closest nodes what it keeps and counts the answers (records.ts
    * majorityRecord). Who they are comes from FIND_VALUE routed over two disjoint paths, merged
    * with this node's own view; each is then asked itself (directly when it is a neighbour,
-   * else routed to its id, counted only when the node that answered lists that id as itself).
+   * else routed to its id with a nonce, counted only when that holder signed the answer:
+   * answer-proofs.ts).
    */
   async resolution(name: string): Promise<Resolution> {
     const { node } = this;
@@ -142,12 +144,16 @@ export class RecordService implements NodeService {
     }
     try {
       const peer = node.peer(hex);
+      // A neighbour's channel is its HELLO-proven self; a routed answer must prove its holder.
       if (peer) wire = (await node.direct(peer, 'FIND_VALUE', { key: keyHex })).record;
       else {
-        const [a] = await node.routeFromHere('FIND_VALUE', { key: keyHex }, idFromHex(hex)!, 1);
-        // An honest node lists itself among the closest to a name it holds: another node
-        // answering for a departed or made-up id is not that holder.
-        if (!a || !a.nodes.includes(hex)) return undefined;
+        const nonce = askNonce(node.random);
+        const [a] = await node.routeFromHere('FIND_VALUE', { key: keyHex, nonce }, idFromHex(hex)!, 1);
+        if (!a) return undefined;
+        if (!(await answerIsFrom(hex, keyHex, nonce, a.record, a.proof, node.ops))) {
+          node.stats.count('record-answer-not-from-holder');
+          return undefined;
+        }
         wire = a.record;
       }
     } catch {
@@ -326,11 +332,13 @@ export class RecordService implements NodeService {
   }
 
   private async onFindValue(b: RequestBodyOf<'FIND_VALUE'>): Promise<ResponseBodyOf<'FIND_VALUE'>> {
-    const record = this.get(b.key);
+    const held = this.get(b.key);
+    const record = held ? recordToWire(held) : null;
     // Who this node takes for the name's closest, itself included when it is one: lookups ask
     // each of them (resolution).
     const nodes = this.node.closestTo(idFromHex(b.key)!).map((n) => n.hex);
-    return { record: record ? recordToWire(record) : null, nodes };
+    if (b.nonce === undefined) return { record, nodes };
+    return { record, nodes, proof: await signAnswer(this.node, b.key, b.nonce, record) };
   }
 
   private reject(reason: string, message: string): PeerchatError {

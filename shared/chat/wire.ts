@@ -99,8 +99,9 @@ const MailboxAck = v.strictObject({
 
 const CHAT_METHODS = {
   FIND_VALUE: {
-    req: v.strictObject({ key: Hex40 }),
-    res: v.strictObject({ record: v.nullable(UserRecordWire), nodes: NodeList }),
+    /** `nonce`: an ask of one holder (answer-proofs.ts), to be answered with a signed `proof`. */
+    req: v.strictObject({ key: Hex40, nonce: v.optional(B64Key) }),
+    res: v.strictObject({ record: v.nullable(UserRecordWire), nodes: NodeList, proof: v.optional(HolderAckWire) }),
   },
   STORE: {
     req: v.strictObject({ record: UserRecordWire }),

@@ -5,6 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Chat } from '../chat/chat.ts';
+import { signAnswer } from '../chat/answer-proofs.ts';
 import { RecordService } from '../chat/record-service.ts';
 import { MAX_NAMES_PER_KEY, NAME_CONTEST_WINDOW_MS, RECORD_REPUBLISH_MS } from '../chat/constants.ts';
 import { contestHash, createRecord, recordKey, recordToWire, type UserRecord } from '../chat/records.ts';
@@ -82,13 +83,17 @@ describe('names against dishonest nodes', () => {
     // Three of the eight holders lie: each serves mallory's record for "carol" as its own.
     const mallory = await identity(666);
     const lie = recordToWire(await forged(mallory, 'carol', 0));
-    const liars = [holders[0]!, holders[3]!, holders[6]!];
-    for (const liar of liars) liar.node.handle('FIND_VALUE', async () => ({ record: lie, nodes: liar.node.closestTo(key).map((n) => n.hex) }));
+    // A liar answers as itself: it signs the lie when asked for a proof (answer-proofs.ts).
+    const lieAt = (liar: SimNode) =>
+      liar.node.handle('FIND_VALUE', async (b) => {
+        const nodes = liar.node.closestTo(key).map((n) => n.hex);
+        return b.nonce === undefined ? { record: lie, nodes } : { record: lie, nodes, proof: await signAnswer(liar.node, b.key, b.nonce, lie) };
+      });
+    for (const liar of [holders[0]!, holders[3]!, holders[6]!]) lieAt(liar);
     for (const from of [bob, nodes[1]!, nodes[33]!]) {
       const found = await sim.until(from.records.resolve('carol'));
       expect(found?.signingKey).toEqual(carol.node.identity.signingPublic);
     }
-    const lieAt = (liar: SimNode) => liar.node.handle('FIND_VALUE', async () => ({ record: lie, nodes: liar.node.closestTo(key).map((n) => n.hex) }));
     // Four of eight: no majority, and the user is told the name is not found, and why.
     lieAt(holders[1]!);
     await expect(sim.until(bob.records.resolve('carol'))).rejects.toMatchObject({ code: 'NOT_FOUND', message: expect.stringMatching(/^User not found: .* disagree/) });

@@ -54,6 +54,9 @@ export interface ExperimentResult {
   latencyMs: Summary;
   maxLatencyMs: number;
   maxConnectionsCreated: number;
+  /** Sessions whose budget reached CONNECTION_CAP (it refused them more), of `sessions` in all. */
+  sessionsAtCap: number;
+  sessions: number;
   /** Requests and offers honest nodes refused for capacity (Simulation.refusedForCapacity): 0. */
   honestRefused: number;
   channelsPerNode: Summary;
@@ -120,6 +123,8 @@ export async function runExperiment(o: ExperimentOptions): Promise<ExperimentRes
   const lookupWallMs = Math.round(performance.now() - lookupStart);
   const channels = [...sim.live.values()].map((s) => s.node.neighbours().length);
   const maxConnectionsCreated = sim.maxConnectionsCreated();
+  const sessionsAtCap = sim.sessionsAtCap();
+  const sessions = sim.sessionCount;
   const honestRefused = sim.refusedForCapacity();
   const estimated = hopLimit(sim.live.size);
   sim.close();
@@ -139,6 +144,8 @@ export async function runExperiment(o: ExperimentOptions): Promise<ExperimentRes
     latencyMs: summarize(results.map((r) => r.latency)),
     maxLatencyMs: Math.max(0, ...results.map((r) => r.latency)),
     maxConnectionsCreated,
+    sessionsAtCap,
+    sessions,
     honestRefused,
     channelsPerNode: summarize(channels),
     departures: sim.departures,

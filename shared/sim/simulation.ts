@@ -9,6 +9,7 @@ import { compareDistance, idToHex, setIdWorkBits, type NodeId } from '../lib/id.
 import type { MailboxService } from '../chat/mailbox-service.ts';
 import type { RecordService } from '../chat/record-service.ts';
 import { serveChat } from '../chat/services.ts';
+import { CONNECTION_CAP } from '../dht/constants.ts';
 import { KademliaNode, type Bootstrap, type NodeConfig } from '../dht/node.ts';
 import { SeededRandom, type Random } from '../lib/random.ts';
 import { MemoryStore, type Store } from '../lib/store.ts';
@@ -72,6 +73,8 @@ export class Simulation {
   readonly live = new Map<string, SimNode>();
   /** Connections created by sessions that have ended, for the lifetime-cap property. */
   maxCreatedByEnded = 0;
+  /** Ended sessions that created CONNECTION_CAP connections: the per-process cap bound them. */
+  private atCapByEnded = 0;
   /** Requests and offers refused for capacity by sessions that have ended (refusedForCapacity). */
   private refusedByEnded = 0;
   departures = 0;
@@ -144,6 +147,7 @@ export class Simulation {
     this.liveList[i] = this.liveList[this.liveList.length - 1]!;
     this.liveList.pop();
     this.maxCreatedByEnded = Math.max(this.maxCreatedByEnded, sim.transport.created);
+    if (sim.transport.created >= CONNECTION_CAP) this.atCapByEnded++;
     this.refusedByEnded += refusedCount(sim.node);
     sim.node.close();
     sim.transport.close();
@@ -224,6 +228,18 @@ export class Simulation {
     let max = this.maxCreatedByEnded;
     for (const s of this.live.values()) max = Math.max(max, s.transport.created);
     return max;
+  }
+
+  /** Sessions (live or ended) whose connection budget reached its lifetime cap. */
+  sessionsAtCap(): number {
+    let n = this.atCapByEnded;
+    for (const s of this.live.values()) if (s.transport.created >= CONNECTION_CAP) n++;
+    return n;
+  }
+
+  /** Sessions started so far, live or ended. */
+  get sessionCount(): number {
+    return this.sessions;
   }
 
   /**

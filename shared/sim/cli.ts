@@ -7,8 +7,14 @@
  *
  * `npm run sim -- --names --nodes 100 --users 20 --churn 0.3 --days 29 --lookups 400 --seed 1`
  * resolves names whose owners left `days` ago (names-experiment.ts).
+ *
+ * `npm run sim -- --adversary 0.1 --nodes 1000 --users 100 --scenarios 100 --spread 2
+ *  --absence 1 --seed 1` runs users among nodes of which a fraction lies (adversary-experiment.ts);
+ *  `--real-contacts` keeps made-up ids out of their lying contact lists, `--honest-find-value`
+ *  has them answer FIND_VALUE as a node that dropped every STORE (to tell the attacks apart).
  */
 import { parseArgs } from 'node:util';
+import { runAdversaryExperiment } from './adversary-experiment.ts';
 import { runChatExperiment } from './chat-experiment.ts';
 import { runExperiment } from './experiment.ts';
 import { runNamesExperiment } from './names-experiment.ts';
@@ -31,11 +37,15 @@ const { values } = parseArgs({
     spread: { type: 'string', default: '24' },
     absence: { type: 'string', default: '72' },
     mass: { type: 'string', default: '0.5' },
+    adversary: { type: 'string' },
+    'real-contacts': { type: 'boolean', default: false },
+    'honest-find-value': { type: 'boolean', default: false },
   },
 });
 
-const num = (name: Exclude<keyof typeof values, 'chat' | 'names'>): number => {
-  const n = Number(values[name]);
+const num = (name: Exclude<keyof typeof values, 'chat' | 'names' | 'real-contacts' | 'honest-find-value'>, fallback?: number): number => {
+  const given = process.argv.some((a) => a === `--${name}` || a.startsWith(`--${name}=`));
+  const n = !given && fallback !== undefined ? fallback : Number(values[name]);
   if (!Number.isFinite(n) || n < 0) {
     console.error(`--${name} must be a non-negative number, got ${values[name]}`);
     process.exit(2);
@@ -43,7 +53,19 @@ const num = (name: Exclude<keyof typeof values, 'chat' | 'names'>): number => {
   return n;
 };
 
-const result = values.names
+const result = values.adversary !== undefined
+  ? await runAdversaryExperiment({
+    nodes: num('nodes'),
+    adversary: num('adversary'),
+    users: num('users', 100),
+    scenarios: num('scenarios', 100),
+    spreadHours: num('spread', 2),
+    maxAbsenceHours: num('absence', 1),
+    seed: num('seed'),
+    madeUpContacts: !values['real-contacts'],
+    nameLies: !values['honest-find-value'],
+  })
+  : values.names
   ? await runNamesExperiment({
     nodes: num('nodes'),
     names: num('users'),

@@ -30,6 +30,11 @@ export interface SimOptions {
   /** ICE candidates each connection end trickles (MemoryNetworkOptions.iceCandidates). */
   iceCandidates?: number;
   nodeConfig?: Partial<NodeConfig>;
+  /**
+   * Called with each node spawned, before its first frame: the adversary simulation makes some
+   * of them lie and watches the rest (adversary-experiment.ts).
+   */
+  onSpawn?: (sim: SimNode) => void;
 }
 
 export interface SimNode {
@@ -68,7 +73,7 @@ export class Simulation {
   private readonly stores = new Map<string, Store>();
   private sessions = 0;
   private readonly bootstrap: Bootstrap;
-  private readonly options: Required<Omit<SimOptions, 'nodeConfig'>> & Pick<SimOptions, 'nodeConfig'>;
+  private readonly options: Required<Omit<SimOptions, 'nodeConfig' | 'onSpawn'>> & Pick<SimOptions, 'nodeConfig' | 'onSpawn'>;
 
   constructor(options: SimOptions) {
     this.options = { latencyMedianMs: 50, lossRate: 0, churnPerHour: 0, returnFraction: 0.5, creationCap: 500, iceCandidates: 0, ...options };
@@ -117,6 +122,7 @@ export class Simulation {
     this.live.set(node.hex, sim);
     this.liveList.push(node.hex);
     if (churn && this.options.churnPerHour > 0) this.scheduleDeparture(sim);
+    this.options.onSpawn?.(sim);
     return sim;
   }
 
@@ -285,9 +291,9 @@ export class Simulation {
 }
 
 /** The counters of refusals for capacity (dht/node.ts, dht/channels.ts). */
-const REFUSED_COUNTERS = ['request-refused-rate', 'request-refused-in-flight', 'forward-rate-limited', 'offer-limited-source', 'offer-limited-total'];
+export const REFUSED_COUNTERS = ['request-refused-rate', 'request-refused-in-flight', 'forward-rate-limited', 'offer-limited-source', 'offer-limited-total'];
 
-function refusedCount(node: KademliaNode): number {
+export function refusedCount(node: KademliaNode): number {
   let n = 0;
   for (const name of REFUSED_COUNTERS) n += node.stats.get(name);
   return n;

@@ -57,6 +57,8 @@ export class Coalition {
   readonly users: KnownUser[] = [];
   /** A backdated record per name key (hex), signed by one member's key. */
   readonly forged = new Map<string, UserRecordWire>();
+  /** The member whose key signed a name's backdated record: it signs messages claiming the name. */
+  readonly signers = new Map<string, SimNode>();
   readonly envelopes: EnvelopeWire[] = [];
   readonly fetches: Array<{ body: unknown; holder: string }> = [];
   readonly counts: AttackCounts = {};
@@ -95,6 +97,7 @@ export class Coalition {
     const by = signers[this.users.length % signers.length]!;
     const record = await this.sim.until(createRecord(by.identity, this.sim.ops, { name: user.name, registeredAt: 0, seq: 1, now: this.sim.clock.now() }));
     this.forged.set(idToHex(recordKey(user.name)), recordToWire(record));
+    this.signers.set(user.name, by);
   }
 
   capture(list: unknown[], item: unknown): void {
@@ -234,11 +237,13 @@ export async function attackRound(c: Coalition, s: SimNode): Promise<void> {
     if (hop) send('signal-forged', routed(hop, 'SIGNAL', target, forgedFrom));
   }
 
-  // A message claiming another user's name, to a user: routed to it, and to its holders.
+  // A message claiming another user's name, to a user: routed to it, and to its holders. It is
+  // signed by the key of the coalition's record for that name, so a lookup the coalition wins
+  // would show it as from the name.
   const to = pick(random, c.users);
   const as = pick(random, c.users.filter((u) => u !== to));
   if (to && as) {
-    const e = await createEnvelope(s.identity, as.name, { nodeId: idFromHex(to.nodeHex)!, agreementKey: to.agreementKey }, `not from ${as.name}`, now, random, ops);
+    const e = await createEnvelope((c.signers.get(as.name) ?? s).identity, as.name, { nodeId: idFromHex(to.nodeHex)!, agreementKey: to.agreementKey }, `not from ${as.name}`, now, random, ops);
     const hop = honestHop(c, s, idFromHex(to.nodeHex)!);
     if (hop) {
       send('message-forged-deliver', routed(hop, 'DELIVER', to.nodeHex, { envelope: e }));

@@ -8,8 +8,8 @@
  * `npm run sim -- --names --nodes 100 --users 20 --churn 0.3 --days 29 --lookups 400 --seed 1`
  * resolves names whose owners left `days` ago (names-experiment.ts).
  *
- * `npm run sim -- --adversary 0.1 --nodes 1000 --users 100 --scenarios 100 --spread 2
- *  --absence 1 --seed 1` runs users among nodes of which a fraction lies (adversary-experiment.ts);
+ * `npm run sim -- --adversary 0.1 --nodes 1000 --users 30 --scenarios 30 --spread 0.25
+ *  --absence 0.25 --seed 1` runs users among nodes of which a fraction lies (adversary-experiment.ts);
  *  `--real-contacts` keeps made-up ids out of their lying contact lists, `--honest-find-value`
  *  has them answer FIND_VALUE as a node that dropped every STORE (to tell the attacks apart).
  */
@@ -57,10 +57,11 @@ const result = values.adversary !== undefined
   ? await runAdversaryExperiment({
     nodes: num('nodes'),
     adversary: num('adversary'),
-    users: num('users', 100),
-    scenarios: num('scenarios', 100),
-    spreadHours: num('spread', 2),
-    maxAbsenceHours: num('absence', 1),
+    // What bench/results/adversary.json ran at N = 1,000 (about 2-4 min of CPU).
+    users: num('users', 30),
+    scenarios: num('scenarios', 30),
+    spreadHours: num('spread', 0.25),
+    maxAbsenceHours: num('absence', 0.25),
     seed: num('seed'),
     madeUpContacts: !values['real-contacts'],
     nameLies: !values['honest-find-value'],

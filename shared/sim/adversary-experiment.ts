@@ -326,6 +326,7 @@ export async function runAdversaryExperiment(o: AdversaryExperimentOptions): Pro
     roundMinutes,
     madeUpContacts,
     nameLies,
+    realSignatures: o.realSignatures ?? false,
     adversaries: c.members.size,
     registered: users.length,
     registerFailed,

@@ -2,13 +2,16 @@
  * The adversary simulation (issue 14), behind `npm run sim -- --adversary F`: a fraction F of the
  * nodes, with random ids, lie and attack (adversary.ts) while honest users register names, look
  * each other up and send offline messages in the chat experiment's scenario shape: the recipient
- * leaves, the sender sends 1-3 messages, waits for "stored" and leaves, the recipient returns
- * and must be shown them, then looks the sender up (the conversation's "Look up" button).
+ * leaves, the sender sends 1-3 messages, waits for "stored" and leaves, the recipient returns,
+ * finds them as message requests (it never looked the sender up) and looks up each name a
+ * request claims (Find user accepts a request when the name resolves to the key that wrote it:
+ * the cautious user), then the sender if it has not yet (the conversation's "Look up" button).
  *
  * What it reports: names an honest looker no longer resolves to their owner's key (another key:
  * `nameHijacks`; no verdict: `namesUnresolved`), messages shown under a name whose record is
  * another key (`forgedShown`), lookups that returned the owner's key (`findUserSuccess`), honest
- * offline messages shown (`offlineDelivered`), the most connections an honest node created, and
+ * offline messages shown (`offlineDelivered`) and that reached the recipient's device, shown or
+ * waiting as a request (`offlineArrived`), the most connections an honest node created, and
  * honest requests refused for capacity (refusals of the coalition's own requests are set apart).
  * No churn: the coalition's share stays F, and an attack is not confused with a departure.
  */
@@ -59,8 +62,15 @@ export interface AdversaryExperimentResult extends Required<AdversaryExperimentO
   offlineDelivered: number;
   /** Of them, those sealed for another key than the recipient's (the sender's lookup was lied to). */
   sealedToWrongKey: number;
-  /** Delivered, of the messages sealed for the right key: what the mailbox attacks alone cost. */
+  /** Shown, of the messages sealed for the right key. */
   offlineDeliveredRightKey: number;
+  /**
+   * Reached the recipient's device (shown, or waiting as a message request: shown only once
+   * Find user resolves the name to its key), of all and of those sealed for the right key: what
+   * the mailbox attacks alone cost.
+   */
+  offlineArrived: number;
+  offlineArrivedRightKey: number;
   deliveredWithin2Min: number;
   storedBeforeSenderLeft: number;
   shownTwice: number;
@@ -91,11 +101,15 @@ interface Tracked {
   wrongKey: boolean;
   returnedAt?: number;
   shownAt?: number;
+  /** First seen on the recipient's device, shown or waiting as a message request. */
+  arrivedAt?: number;
   shows: number;
 }
 
 const HOUR = 3_600_000;
 const DELIVERY_WINDOW_MS = 120_000;
+/** How often a returned recipient looks at its message requests. */
+const REQUEST_POLL_MS = 5_000;
 /** After this long back, a recipient's missing messages count as not delivered. */
 const RETURN_WAIT_MS = 20 * 60_000;
 /** Honest lookers per name at the end. */
@@ -155,6 +169,11 @@ export async function runAdversaryExperiment(o: AdversaryExperimentOptions): Pro
     const chat = u.session?.chat;
     if (!chat) return;
     for (const conv of chat.conversationList()) for (const m of chat.messagesWith(conv.peer)) checkShown(u, m);
+    for (const r of chat.requests()) for (const m of r.messages) arrived(m.id);
+  };
+  const arrived = (id: string): void => {
+    const t = tracked.get(id);
+    if (t) t.arrivedAt ??= sim.clock.now();
   };
   const eventsFor = (u: User): ChatEvents => ({
     shown: (m) => {
@@ -163,6 +182,7 @@ export async function runAdversaryExperiment(o: AdversaryExperimentOptions): Pro
       if (!t) return;
       t.shows++;
       t.shownAt ??= sim.clock.now();
+      t.arrivedAt ??= t.shownAt;
     },
   });
   const signIn = async (u: User): Promise<void> => {
@@ -196,7 +216,7 @@ export async function runAdversaryExperiment(o: AdversaryExperimentOptions): Pro
     }
     ownerKey.set(u.name, toBase64Url(identity.signingPublic));
     users.push(u);
-    await c.learn({ name: u.name, nodeHex: u.session.node.node.hex, signingKey: identity.signingPublic, agreementKey: identity.agreementPublic });
+    await c.learn({ name: u.name, nodeHex: u.session.node.node.hex, signingKey: identity.signingPublic, idNonce: identity.idNonce, agreementKey: identity.agreementPublic });
   }
 
   // The coalition attacks from here on, each member once a round at its own offset.
@@ -250,9 +270,21 @@ export async function runAdversaryExperiment(o: AdversaryExperimentOptions): Pro
       await delay(min * Math.exp(random.float() * Math.log(Math.max(1, (o.maxAbsenceHours * HOUR) / min))));
       for (const id of ids) tracked.get(id)!.returnedAt = sim.clock.now();
       await signIn(recipient);
-      await delay(DELIVERY_WINDOW_MS);
-      // The recipient looks the sender up, as the conversation's "Look up" button does.
-      await lookUp(recipient, sender.name);
+      // Back, the recipient finds the messages as requests (it never looked the sender up) and
+      // looks up each name a request claims; Find user accepts the request when the name
+      // resolves to the key that wrote it (chat.ts findUser). Then, as the previous version
+      // did, it looks the sender up (the conversation's "Look up" button), once.
+      const lookedUp = new Set<string>();
+      for (let waited = 0; waited < DELIVERY_WINDOW_MS; waited += REQUEST_POLL_MS) {
+        await delay(REQUEST_POLL_MS);
+        for (const r of recipient.session?.chat.requests() ?? []) {
+          for (const m of r.messages) arrived(m.id);
+          if (lookedUp.has(r.name)) continue;
+          lookedUp.add(r.name);
+          await lookUp(recipient, r.name);
+        }
+      }
+      if (!lookedUp.has(sender.name)) await lookUp(recipient, sender.name);
       checkAll(recipient);
       await delay(RETURN_WAIT_MS - DELIVERY_WINDOW_MS);
       await signIn(sender);
@@ -341,6 +373,8 @@ export async function runAdversaryExperiment(o: AdversaryExperimentOptions): Pro
     offlineDelivered: all.length === 0 ? 0 : round4(after.length / all.length),
     sealedToWrongKey: all.filter((t) => t.wrongKey).length,
     offlineDeliveredRightKey: ratio(all.filter((t) => !t.wrongKey && t.shownAt !== undefined).length, all.filter((t) => !t.wrongKey).length),
+    offlineArrived: ratio(all.filter((t) => t.arrivedAt !== undefined).length, all.length),
+    offlineArrivedRightKey: ratio(all.filter((t) => !t.wrongKey && t.arrivedAt !== undefined).length, all.filter((t) => !t.wrongKey).length),
     deliveredWithin2Min: after.filter((ms) => ms <= DELIVERY_WINDOW_MS).length,
     storedBeforeSenderLeft,
     shownTwice: all.filter((t) => t.shows > 1).length,

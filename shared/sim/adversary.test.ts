@@ -16,14 +16,16 @@ import { Simulation, type SimNode } from './simulation.ts';
 describe('a network where a fifth of the nodes lie (CI size)', () => {
   let r: AdversaryExperimentResult;
   beforeAll(async () => {
-    r = await runAdversaryExperiment({ nodes: 100, adversary: 0.2, users: 12, scenarios: 10, spreadHours: 0.25, maxAbsenceHours: 0.25, seed: 3 });
+    // Seed 4: with names as weak as they are, seed 3 (used before message requests) leaves 2
+    // messages sealed for the right key (of 5), too few to measure delivery by.
+    r = await runAdversaryExperiment({ nodes: 100, adversary: 0.2, users: 12, scenarios: 10, spreadHours: 0.25, maxAbsenceHours: 0.25, seed: 4 });
   }, 120_000);
 
   it('every attack was made, and refused where the rules say', () => {
     expect(r.adversaries).toBe(20);
     expect(r.offlineMessages).toBeGreaterThan(0);
-    for (const attack of ['lied-FIND_NODE', 'lied-MAILBOX_STORE', 'lied-STORE', 'flood-busy', 'tombstone-forged-ok']) expect(r.attacks[attack]).toBeGreaterThan(0);
-    for (const refusal of ['record-bad-signature', 'signal-drop-key-not-from', 'mailbox-drop-foreign-tombstone']) {
+    for (const attack of ['lied-FIND_NODE', 'lied-MAILBOX_STORE', 'lied-STORE', 'name-lie-signed-as-member', 'name-lie-for-honest-holder', 'message-forged-store-ok', 'flood-busy', 'tombstone-forged-ok']) expect(r.attacks[attack]).toBeGreaterThan(0);
+    for (const refusal of ['record-bad-signature', 'record-answer-not-from-holder', 'signal-drop-key-not-from', 'mailbox-drop-foreign-tombstone']) {
       expect(r.refusals[refusal]).toBeGreaterThan(0);
     }
   });
@@ -51,9 +53,11 @@ describe('a network where a fifth of the nodes lie (CI size)', () => {
   });
 
   // Delivery (99%) does not hold either while names do not: mail sealed for the coalition's key
-  // is lost. What is asserted is that mail whose sender resolved the right key arrives.
+  // is lost, and a message request is shown only once the recipient's Find user resolves the
+  // sender's name to the key that wrote it. What is asserted is that mail whose sender
+  // resolved the right key reaches the recipient's device (shown, or waiting as a request).
   it('mail sealed for the right key arrives past lying holders', () => {
-    expect(r.offlineDeliveredRightKey).toBeGreaterThanOrEqual(0.5);
+    expect(r.offlineArrivedRightKey).toBeGreaterThanOrEqual(0.5);
   });
 });
 
@@ -66,13 +70,14 @@ describe('Find user against nodes on its routes (issue 14 finding)', () => {
   }, 120_000);
   afterAll(() => sim.close());
 
-  // Known failing: FIND_VALUE answers are not signed, so whoever a routed ask passes through can
-  // answer it as the holder it was routed to (resolution only checks that the answer lists that
-  // id). A looker whose neighbours lie resolves their record though every holder keeps the
-  // owner's. The fix: holders sign their answers (as holder acks are signed), and a lookup
-  // counts distinct holders whose signatures verify. Flip to `it` when that lands.
-  it.fails('the names a looker\'s neighbours lie about still resolve to their owners', async () => {
+  // Routed asks carry a nonce and count only with the asked holder's signature
+  // (answer-proofs.ts), so liars on every route out of a looker can no longer cast honest
+  // holders' votes: the name does not resolve to their key.
+  let found: Uint8Array | 'error' | null | undefined;
+  let ownerKey: Uint8Array | undefined;
+  it('the names a looker\'s neighbours lie about never resolve to the liars\' key', async () => {
     const identity = await sim.until(sim.ops.track(createIdentity(new SeededRandom(77))));
+    ownerKey = identity.signingPublic;
     const owner = await sim.spawn(identity, { churn: false });
     await sim.until(owner.started);
     await sim.until(Chat.register(owner, identity, 'carol'));
@@ -82,10 +87,20 @@ describe('Find user against nodes on its routes (issue 14 finding)', () => {
     expect(looker).toBeDefined();
     const coalition = new Coalition(sim, sim.random.fork());
     for (const p of looker.node.neighbours()) makeAdversary(coalition, sim.live.get(p.hex)!);
-    await coalition.learn({ name: 'carol', nodeHex: owner.node.hex, signingKey: identity.signingPublic, agreementKey: identity.agreementPublic });
+    await coalition.learn({ name: 'carol', nodeHex: owner.node.hex, signingKey: identity.signingPublic, idNonce: identity.idNonce, agreementKey: identity.agreementPublic });
     // Every holder keeps carol's record; none of them lies.
     for (const hex of holders) expect(sim.live.get(hex)!.records.get(idToHex(recordKey('carol')))?.signingKey).toEqual(identity.signingPublic);
-    const found = await sim.until(looker.records.resolve('carol'));
-    expect(found?.signingKey).toEqual(identity.signingPublic);
+    found = await sim.until(looker.records.resolve('carol')).then((rec) => rec?.signingKey ?? null, () => 'error' as const);
+    for (const m of coalition.members.values()) expect(found).not.toEqual(m.identity.signingPublic);
+    expect(coalition.counts['name-lie-for-honest-holder']).toBeGreaterThan(0);
+  });
+
+  // Known failing: they can still deny it. Every ask for a holder that is not a neighbour is
+  // routed through a neighbour, here always a liar, which answers it itself; it cannot sign for
+  // the holder, so the answer is refused (record-answer-not-from-holder, 8 of 8 asks) and the
+  // honest vote lost: no holder answers and the lookup fails. Flip to `it` when a lookup gets
+  // past a refused answer to the holder (e.g. asks again through another neighbour).
+  it.fails('the names a looker\'s neighbours lie about still resolve to their owners', () => {
+    expect(found).toEqual(ownerKey);
   });
 });

@@ -8,13 +8,17 @@
  *
  * What it answers (`lie`): FIND_NODE and FIND_VALUE with the coalition's ids and made-up ids
  * next to the key (which crowd out the true closest, and cost a dialer connections), FIND_VALUE
- * with a backdated record of the coalition's for the name; STORE and MAILBOX_STORE are dropped
+ * with a backdated record of the coalition's for the name (a routed ask for one holder, which
+ * needs that holder's signature, is signed as it when it is a member, and else as itself: the
+ * honest holder's vote is lost); STORE and MAILBOX_STORE are dropped
  * while it answers "stored" (with its own valid holder ack); MAILBOX_FETCH answers nothing and
  * is kept for replay; MAILBOX_ACK is swallowed; DELIVER and SIGNAL are dropped without answer.
  *
  * What it does each round (`attackRound`): publishes backdated and forged records for known
- * names, sends SIGNALs whose `from` is made up next to the victim, sends messages claiming an
- * honest user's name (delivered and stored at the victim's holders), forged tombstones for
+ * names (the forged ones with the owner's key and id nonce), sends SIGNALs whose `from` is made
+ * up next to the victim, sends messages claiming an honest user's name (envelopes sealed with
+ * that name inside, signed by the key of the coalition's record for it; delivered and stored at
+ * the victim's holders), forged tombstones for
  * envelopes it saw, replays captured envelopes and fetches, and floods one honest neighbour past
  * its request bucket. The coalition shares what its members learn.
  */
@@ -23,6 +27,7 @@ import type { Peer } from '../dht/context.ts';
 import type { Method, RequestFrame, ResponseBodyOf, Route } from '../dht/protocol.ts';
 import type { Reply } from '../dht/rpc.ts';
 import { signSignal } from '../dht/signal-auth.ts';
+import { signAnswer } from '../chat/answer-proofs.ts';
 import { signHolderAck } from '../chat/holder-acks.ts';
 import { createEnvelope, envelopeHash, signTombstone } from '../chat/messages.ts';
 import { createRecord, recordKey, recordToWire } from '../chat/records.ts';
@@ -38,6 +43,8 @@ export interface KnownUser {
   name: string;
   nodeHex: string;
   signingKey: Uint8Array;
+  /** The signing key's id nonce (lib/id.ts), public in the user's record. */
+  idNonce: number;
   agreementKey: Uint8Array;
 }
 
@@ -137,16 +144,9 @@ function lie(c: Coalition, s: SimNode, req: RequestFrame, reply: Reply): 'lied' 
       ok<'FIND_NODE'>({ nodes: c.contactsFor(idFromHex(b.target as string)!, 16) });
       return 'lied';
     case 'FIND_VALUE': {
-      const key = b.key as string;
-      if (!c.nameLies) {
-        ok<'FIND_VALUE'>({ record: null, nodes: s.node.closestTo(idFromHex(key)!).map((n) => n.hex) });
-        return 'lied';
-      }
-      // A routed ask for one holder is answered as that holder (resolution counts an answer
-      // whose contacts list the id it was routed to): nothing authenticates who answered.
-      const nodes = c.contactsFor(idFromHex(key)!, 8);
-      if (req.r && !nodes.includes(req.r.k)) nodes[nodes.length - 1] = req.r.k;
-      ok<'FIND_VALUE'>({ record: c.forged.get(key) ?? null, nodes });
+      // Without name lies it answers as an honest node that dropped every STORE: it holds nothing.
+      if (!c.nameLies) return 'honest';
+      void lieAboutName(c, s, req, b.key as string, b.nonce as string | undefined).then((body) => ok<'FIND_VALUE'>(body));
       return 'lied';
     }
     case 'STORE': {
@@ -178,6 +178,22 @@ function lie(c: Coalition, s: SimNode, req: RequestFrame, reply: Reply): 'lied' 
     default:
       return 'honest';
   }
+}
+
+/**
+ * A FIND_VALUE answer with the coalition's record for the name. An ask with a nonce (Find user
+ * asking one holder, answer-proofs.ts) counts only with a proof signed by the holder it was
+ * routed to: for a member of the coalition (this one or another, whose keys it shares) the
+ * proof is real and the lie a valid vote; for an honest holder it can only sign as itself, so
+ * the answer is refused and the honest holder's vote lost (it never reaches the holder).
+ */
+async function lieAboutName(c: Coalition, s: SimNode, req: RequestFrame, key: string, nonce: string | undefined): Promise<ResponseBodyOf<'FIND_VALUE'>> {
+  const record = c.forged.get(key) ?? null;
+  const nodes = c.contactsFor(idFromHex(key)!, 8);
+  if (nonce === undefined) return { record, nodes };
+  const asked = req.r ? c.members.get(req.r.k) : s;
+  c.count(asked ? 'name-lie-signed-as-member' : 'name-lie-for-honest-holder');
+  return { record, nodes, proof: await signAnswer((asked ?? s).node, key, nonce, record) };
 }
 
 /** A routed request sent straight into one channel, as the existing attack tests send them. */
@@ -216,7 +232,8 @@ export async function attackRound(c: Coalition, s: SimNode): Promise<void> {
     const key = recordKey(victim.name);
     const keyHex = idToHex(key);
     const backdated = c.forged.get(keyHex);
-    const forged = backdated && { ...backdated, signingKey: toBase64Url(victim.signingKey), seq: 1_000_000 };
+    // The forged one carries the owner's key and id nonce (both public): only its signature fails.
+    const forged = backdated && { ...backdated, signingKey: toBase64Url(victim.signingKey), n: victim.idNonce, seq: 1_000_000 };
     const hop = honestHop(c, s, key);
     for (const record of [backdated, forged]) {
       if (!record) continue;
@@ -260,7 +277,7 @@ export async function attackRound(c: Coalition, s: SimNode): Promise<void> {
       send('replay-deliver', routed(hop, 'DELIVER', old.to, { envelope: old }));
       send('replay-store', routed(hop, 'MAILBOX_STORE', old.to, { envelope: old, copies: 7 }));
       const t = await signTombstone(s.identity, envelopeHash(old), now, ops);
-      send('tombstone-forged', routed(hop, 'MAILBOX_ACK', old.to, { key: toBase64Url(s.identity.signingPublic), tombstones: [{ ...t, to: old.to }] }));
+      send('tombstone-forged', routed(hop, 'MAILBOX_ACK', old.to, { key: toBase64Url(s.identity.signingPublic), n: s.identity.idNonce, tombstones: [{ ...t, to: old.to }] }));
     }
   }
   const fetch = pick(random, c.fetches);

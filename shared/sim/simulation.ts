@@ -43,6 +43,11 @@ export interface SimOptions {
    * at 16 hashes per identity instead of 32,768. Process-wide, as it is one network.
    */
   idWorkBits?: number;
+  /**
+   * Called with each node spawned, before its first frame: the adversary simulation makes some
+   * of them lie and watches the rest (adversary-experiment.ts).
+   */
+  onSpawn?: (sim: SimNode) => void;
 }
 
 export const SIM_ID_WORK_BITS = 4;
@@ -85,7 +90,7 @@ export class Simulation {
   private readonly stores = new Map<string, Store>();
   private sessions = 0;
   private readonly bootstrap: Bootstrap;
-  private readonly options: Required<Omit<SimOptions, 'nodeConfig'>> & Pick<SimOptions, 'nodeConfig'>;
+  private readonly options: Required<Omit<SimOptions, 'nodeConfig' | 'onSpawn'>> & Pick<SimOptions, 'nodeConfig' | 'onSpawn'>;
 
   constructor(options: SimOptions) {
     this.options = { latencyMedianMs: 50, lossRate: 0, churnPerHour: 0, returnFraction: 0.5, creationCap: 500, iceCandidates: 0, realSignatures: false, idWorkBits: SIM_ID_WORK_BITS, ...options };
@@ -136,6 +141,7 @@ export class Simulation {
     this.live.set(node.hex, sim);
     this.liveList.push(node.hex);
     if (churn && this.options.churnPerHour > 0) this.scheduleDeparture(sim);
+    this.options.onSpawn?.(sim);
     return sim;
   }
 
@@ -317,9 +323,9 @@ export class Simulation {
 }
 
 /** The counters of refusals for capacity (dht/node.ts, dht/channels.ts). */
-const REFUSED_COUNTERS = ['request-refused-rate', 'request-refused-in-flight', 'forward-rate-limited', 'offer-limited-source', 'offer-limited-total'];
+export const REFUSED_COUNTERS = ['request-refused-rate', 'request-refused-in-flight', 'forward-rate-limited', 'offer-limited-source', 'offer-limited-total'];
 
-function refusedCount(node: KademliaNode): number {
+export function refusedCount(node: KademliaNode): number {
   let n = 0;
   for (const name of REFUSED_COUNTERS) n += node.stats.get(name);
   return n;

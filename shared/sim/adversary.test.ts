@@ -1,0 +1,106 @@
+/**
+ * Issue 14's adversary simulation at CI size (adversary-experiment.ts; `npm run sim --
+ * --adversary F` at N = 1,000), and the attack it found that the engine does not yet hold
+ * against, reproduced on its own.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Chat } from '../chat/chat.ts';
+import { recordKey } from '../chat/records.ts';
+import { createIdentity } from '../lib/crypto.ts';
+import { idToHex } from '../lib/id.ts';
+import { SeededRandom } from '../lib/random.ts';
+import { Coalition, makeAdversary } from './adversary.ts';
+import { runAdversaryExperiment, type AdversaryExperimentResult } from './adversary-experiment.ts';
+import { Simulation, type SimNode } from './simulation.ts';
+
+describe('a network where a fifth of the nodes lie (CI size)', () => {
+  let r: AdversaryExperimentResult;
+  beforeAll(async () => {
+    // Seed 4: with names as weak as they are, seed 3 (used before message requests) leaves 2
+    // messages sealed for the right key (of 5), too few to measure delivery by.
+    r = await runAdversaryExperiment({ nodes: 100, adversary: 0.2, users: 12, scenarios: 10, spreadHours: 0.25, maxAbsenceHours: 0.25, seed: 4 });
+  }, 120_000);
+
+  it('every attack was made, and refused where the rules say', () => {
+    expect(r.adversaries).toBe(20);
+    expect(r.offlineMessages).toBeGreaterThan(0);
+    for (const attack of ['lied-FIND_NODE', 'lied-MAILBOX_STORE', 'lied-STORE', 'name-lie-signed-as-member', 'name-lie-for-honest-holder', 'message-forged-store-ok', 'flood-busy', 'tombstone-forged-ok']) expect(r.attacks[attack]).toBeGreaterThan(0);
+    for (const refusal of ['record-bad-signature', 'record-answer-not-from-holder', 'signal-drop-key-not-from', 'mailbox-drop-foreign-tombstone']) {
+      expect(r.refusals[refusal]).toBeGreaterThan(0);
+    }
+  });
+
+  it('no message is shown twice, replays included', () => {
+    expect(r.shownTwice).toBe(0);
+  });
+
+  // Known failing, the issue's first two goals: the coalition takes names (see the finding
+  // below, and dropped STOREs: Join's reread counts any one holder's record as the majority, so
+  // a name whose STOREs liars dropped sits at one or two holders and a backdated record that
+  // reaches the others first takes it), and then a message signed by the key of its record for a
+  // name shows as from that name. Flip to `it` when names hold.
+  it.fails('no name is taken and no message is shown under a name whose record is another key', () => {
+    expect({ nameHijacks: r.nameHijacks, forgedShown: r.forgedShown }).toEqual({ nameHijacks: 0, forgedShown: 0 });
+  });
+
+  it('floods at the per-neighbour limits refuse only the flooder', () => {
+    expect(r.adversaryRefused).toBeGreaterThan(0);
+    expect(r.honestRefused).toBe(0);
+  });
+
+  it('made-up contacts do not take an honest node past 450 connections', () => {
+    expect(r.maxConnectionsCreated).toBeLessThanOrEqual(450);
+  });
+
+  // Delivery (99%) does not hold either while names do not: mail sealed for the coalition's key
+  // is lost, and a message request is shown only once the recipient's Find user resolves the
+  // sender's name to the key that wrote it. What is asserted is that mail whose sender
+  // resolved the right key reaches the recipient's device (shown, or waiting as a request).
+  it('mail sealed for the right key arrives past lying holders', () => {
+    expect(r.offlineArrivedRightKey).toBeGreaterThanOrEqual(0.5);
+  });
+});
+
+describe('Find user against nodes on its routes (issue 14 finding)', () => {
+  let sim: Simulation;
+  let nodes: SimNode[];
+  beforeAll(async () => {
+    sim = new Simulation({ seed: 1415 });
+    nodes = await sim.grow(80, 6, 5 * 60_000);
+  }, 120_000);
+  afterAll(() => sim.close());
+
+  // Routed asks carry a nonce and count only with the asked holder's signature
+  // (answer-proofs.ts), so liars on every route out of a looker can no longer cast honest
+  // holders' votes: the name does not resolve to their key.
+  let found: Uint8Array | 'error' | null | undefined;
+  let ownerKey: Uint8Array | undefined;
+  it('the names a looker\'s neighbours lie about never resolve to the liars\' key', async () => {
+    const identity = await sim.until(sim.ops.track(createIdentity(new SeededRandom(77))));
+    ownerKey = identity.signingPublic;
+    const owner = await sim.spawn(identity, { churn: false });
+    await sim.until(owner.started);
+    await sim.until(Chat.register(owner, identity, 'carol'));
+    await sim.run(2 * 60_000);
+    const holders = new Set(sim.closestLive(recordKey('carol'), 8));
+    const looker = nodes.find((s) => s !== owner && !holders.has(s.node.hex) && s.node.neighbours().every((p) => !holders.has(p.hex) && p.hex !== owner.node.hex))!;
+    expect(looker).toBeDefined();
+    const coalition = new Coalition(sim, sim.random.fork());
+    for (const p of looker.node.neighbours()) makeAdversary(coalition, sim.live.get(p.hex)!);
+    await coalition.learn({ name: 'carol', nodeHex: owner.node.hex, signingKey: identity.signingPublic, idNonce: identity.idNonce, agreementKey: identity.agreementPublic });
+    // Every holder keeps carol's record; none of them lies.
+    for (const hex of holders) expect(sim.live.get(hex)!.records.get(idToHex(recordKey('carol')))?.signingKey).toEqual(identity.signingPublic);
+    found = await sim.until(looker.records.resolve('carol')).then((rec) => rec?.signingKey ?? null, () => 'error' as const);
+    for (const m of coalition.members.values()) expect(found).not.toEqual(m.identity.signingPublic);
+    expect(coalition.counts['name-lie-for-honest-holder']).toBeGreaterThan(0);
+  });
+
+  // Known failing: they can still deny it. Every ask for a holder that is not a neighbour is
+  // routed through a neighbour, here always a liar, which answers it itself; it cannot sign for
+  // the holder, so the answer is refused (record-answer-not-from-holder, 8 of 8 asks) and the
+  // honest vote lost: no holder answers and the lookup fails. Flip to `it` when a lookup gets
+  // past a refused answer to the holder (e.g. asks again through another neighbour).
+  it.fails('the names a looker\'s neighbours lie about still resolve to their owners', () => {
+    expect(found).toEqual(ownerKey);
+  });
+});

@@ -49,6 +49,15 @@ class ScriptedSocket implements SocketLike {
     this.readyState = 3;
     this.onclose?.({ code, reason });
   }
+  /**
+   * Waits, in event-loop turns rather than time, for the client to send a message of `type`: its
+   * hello follows a WebCrypto signature, which the thread pool finishes late on a loaded machine
+   * (CI once: "nothing of type hello sent" after a fixed 20 turns).
+   */
+  async sentOf<T extends ClientMessage['type']>(type: T): Promise<Extract<ClientMessage, { type: T }>> {
+    for (let i = 0; i < 100_000 && !this.sent.some((m) => m.type === type); i++) await new Promise<void>((resolve) => setImmediate(resolve));
+    return this.last(type);
+  }
   last<T extends ClientMessage['type']>(type: T): Extract<ClientMessage, { type: T }> {
     const found = [...this.sent].reverse().find((m) => m.type === type);
     if (!found) throw new Error(`nothing of type ${type} sent`);
@@ -94,7 +103,7 @@ async function welcome(): Promise<ScriptedSocket> {
   const s = sockets.at(-1)!;
   s.open();
   s.deliver({ type: 'challenge', nonce: NONCE });
-  await flush();
+  await s.sentOf('hello');
   s.deliver({ type: 'welcome' });
   return s;
 }
@@ -116,8 +125,7 @@ describe('the signal-server client', () => {
     const s = sockets[0]!;
     s.open();
     s.deliver({ type: 'challenge', nonce: NONCE });
-    await flush();
-    const hello = s.last('hello');
+    const hello = await s.sentOf('hello');
     expect(hello.id).toBe(idToHex(identity.nodeId));
     expect(await webCryptoOps.verify(fromBase64Url(hello.key)!, fromBase64Url(hello.sig)!, signalAuthPayload(NONCE))).toBe(true);
     s.deliver({ type: 'welcome' });
@@ -253,7 +261,7 @@ describe('the signal-server client', () => {
     const s = sockets[0]!;
     s.open();
     s.deliver({ type: 'challenge', nonce: NONCE });
-    await flush();
+    await s.sentOf('hello');
     const turn = { urls: ['turn:t.example'], username: `100:${idToHex(identity.nodeId)}`, credential: 'c2VjcmV0' };
     s.deliver({ type: 'ice', servers: [{ urls: ['stun:s.example'] }, turn], ttlS: 100 });
     s.deliver({ type: 'welcome' });

@@ -50,6 +50,16 @@ export const MAILBOX_PER_NEIGHBOUR_BYTES = 16 * 1024 * 1024;
  * can still be made a holder for ids chosen near its own, which the quotas bound.
  */
 export const MAILBOX_CLOSENESS_SLACK = 2;
+/**
+ * How a holder paces the copies it sends one neighbour (push-queue.ts): at most this many in
+ * flight, and a bucket of PUSH_BURST then PUSHES_PER_S. Each is under half of what a node admits
+ * from one neighbour (dht/constants.ts: 64 in flight, 100 then 25/s), so copies never crowd out
+ * the lookups and routing that share the channel. Tombstones for one recipient go 256 to a
+ * request (wire.ts MAX_TOMBSTONES_PER_ACK), so even a recheck after days moves fast.
+ */
+export const PUSHES_IN_FLIGHT_PER_NEIGHBOUR = 8;
+export const PUSH_BURST = 40;
+export const PUSHES_PER_S = 10;
 /** Tombstones one holder keeps in all, and for one recipient (the oldest make room). */
 export const MAILBOX_MAX_TOMBSTONES = 65_536;
 export const MAILBOX_TOMBSTONES_PER_RECIPIENT = 4_096;

@@ -37,6 +37,8 @@ import type { StoreOp } from '../lib/store.ts';
 import { signHolderAck } from './holder-acks.ts';
 import { QuotaLedger } from './mailbox-quotas.ts';
 import { loadHeld, SELF, type HeldEntry, type HeldTombstone } from './mailbox-disk.ts';
+import { PushQueue } from './push-queue.ts';
+import { MAX_TOMBSTONES_PER_ACK } from './wire.ts';
 
 export type { HeldEntry } from './mailbox-disk.ts';
 
@@ -46,6 +48,13 @@ const JOIN_SETTLE_MS = 2 * 60_000;
 /** Bytes an entry counts against the holder's quotas: its JSON size (ASCII: one byte a char). */
 function entryBytes(e: EnvelopeWire): number {
   return JSON.stringify(e).length;
+}
+
+/** Tombstones signed by one recipient, on their way to one neighbour in one MAILBOX_ACK. */
+interface TombstoneBatch {
+  key: string;
+  n: number;
+  items: TombstoneWire[];
 }
 
 export class MailboxService implements NodeService {
@@ -62,9 +71,14 @@ export class MailboxService implements NodeService {
   /** Neighbours known to have an entry or its tombstone (by envelope hash), so copies are not repeated. */
   private readonly pushedTo = new LazyMap<string, Set<string>>();
   private readonly timers: TimerSet;
+  /** Copies on their way to neighbours, paced below what each admits (push-queue.ts). */
+  private readonly pushes: PushQueue;
+  /** Tombstones waiting for `flushTombstones`, by neighbour, then by the recipient that signed them. */
+  private readonly tombstoneBatches = new Map<string, Map<string, TombstoneBatch>>();
 
   constructor(private readonly node: NodeContext) {
     this.timers = new TimerSet(node.ticker);
+    this.pushes = new PushQueue(node);
     node.handle('MAILBOX_STORE', (b, ctx) => this.onStore(b, ctx));
     node.handle('MAILBOX_FETCH', (b) => this.onFetch(b));
     node.handle('MAILBOX_ACK', (b, ctx) => this.onAck(b, ctx.from));
@@ -252,6 +266,8 @@ export class MailboxService implements NodeService {
       accepted.push(t);
     }
     await this.commitTombstones(accepted, b.key, b.n, now);
+    node.stats.count('mailbox-ack-requests');
+    node.stats.count('mailbox-tombstones-accepted', accepted.length);
     return { accepted: known + accepted.length };
   }
 
@@ -280,8 +296,9 @@ export class MailboxService implements NodeService {
       this.forget(t.h);
       this.keepTombstone(held);
       // The other holders learn of it the way they learn of entries: from whoever has it.
-      for (const p of node.neighbours()) this.pushIfClose(t.h, held, p);
+      this.pushToClose(t.h, held, node.neighbours());
     }
+    this.flushTombstones();
   }
 
   /**
@@ -291,10 +308,11 @@ export class MailboxService implements NodeService {
   onNeighbour(peer: Peer): void {
     const forPeer: [string, EnvelopeWire][] = [];
     for (const [h, held] of this.entries) {
-      if (held.envelope.to !== peer.hex) this.pushIfClose(h, held, peer);
+      if (held.envelope.to !== peer.hex) this.pushToClose(h, held, [peer]);
       else if (this.amClosest(held.envelope.to)) forPeer.push([h, held.envelope]);
     }
-    for (const [h, t] of this.tombstones) this.pushIfClose(h, t, peer);
+    for (const [h, t] of this.tombstones) this.pushToClose(h, t, [peer]);
+    this.flushTombstones();
     if (forPeer.length === 0) return;
     // A copy may be stale: fetched while this node was away (restored from disk), or handed on
     // by a holder the tombstone never reached. So the closest holders are asked first, and
@@ -313,6 +331,7 @@ export class MailboxService implements NodeService {
   /** Cancels the pushes waiting for the node to settle. */
   close(): void {
     this.timers.clear();
+    this.pushes.close();
   }
 
   /** Offers entries to the current closest holders; their replies carry any tombstone. */
@@ -389,7 +408,8 @@ export class MailboxService implements NodeService {
     }
     await node.store.batch(this.handOff(ops));
     const neighbours = node.neighbours();
-    for (const [h, held] of [...this.entries, ...this.tombstones]) for (const p of neighbours) this.pushIfClose(h, held, p);
+    for (const [h, held] of [...this.entries, ...this.tombstones]) this.pushToClose(h, held, neighbours);
+    this.flushTombstones();
   }
 
   /**
@@ -411,32 +431,89 @@ export class MailboxService implements NodeService {
   }
 
   /**
-   * Copies an entry (MAILBOX_STORE) to a neighbour that is among the r closest to its
-   * recipient, or a tombstone (MAILBOX_ACK) to one among the r + slack closest (as far as a
-   * holder may be), and not known to have it. Never to the recipient itself: it is handed its
-   * messages when it fetches, not made their holder.
+   * Copies an entry (MAILBOX_STORE) to those of `peers` among the r closest to its recipient,
+   * or a tombstone (MAILBOX_ACK) to those among the r + slack closest (as far as a holder may
+   * be), and not known to have it. Never to the recipient itself: it is handed its messages
+   * when it fetches, not made their holder. Entries go through the paced queue one by one;
+   * tombstones wait in a batch per neighbour and recipient until `flushTombstones`. The closest
+   * set is worked out once per item, and only when some neighbour still lacks it.
    */
-  private pushIfClose(h: string, held: HeldEntry | HeldTombstone, peer: Peer): void {
+  private pushToClose(h: string, held: HeldEntry | HeldTombstone, peers: readonly Peer[]): void {
     const { node } = this;
     const to = 'envelope' in held ? held.envelope.to : held.tombstone.to;
-    if (peer.hex === to) return;
     const sent = this.pushedTo.get(h);
-    if (sent?.has(peer.hex)) return;
+    const lacking = peers.filter((p) => p.hex !== to && !sent?.has(p.hex));
+    if (lacking.length === 0) return;
     const reach = node.replication + ('envelope' in held ? 0 : MAILBOX_CLOSENESS_SLACK);
-    if (!node.closestTo(idFromHex(to)!, reach).some((n) => n.hex === peer.hex)) return;
-    if (sent) sent.add(peer.hex);
-    else this.pushedTo.set(h, new Set([peer.hex]));
-    const done = 'envelope' in held
-      ? node.direct(peer, 'MAILBOX_STORE', { envelope: held.envelope, copies: 0 })
-      : node.direct(peer, 'MAILBOX_ACK', { key: held.key, n: held.n, tombstones: [held.tombstone] });
-    done.then(
-      (res) => {
-        node.stats.count('mailbox-copied');
-        // The neighbour knew it was fetched: this copy is stale too.
-        if ('ack' in res && res.ack) return this.onAck(res.ack, peer);
-      },
-      () => this.pushedTo.get(h)?.delete(peer.hex),
-    ).catch(() => node.stats.count('mailbox-ack-failed'));
+    const close = new Set(node.closestTo(idFromHex(to)!, reach).map((n) => n.hex));
+    for (const peer of lacking) {
+      if (!close.has(peer.hex)) continue;
+      this.markPushed(h, peer.hex);
+      if ('envelope' in held) void this.pushes.push(peer.hex, () => this.sendEntry(peer.hex, h, held.envelope), () => this.unmarkPushed(h, peer.hex));
+      else this.batchTombstone(peer.hex, h, held);
+    }
+  }
+
+  private async sendEntry(peerHex: string, h: string, envelope: EnvelopeWire): Promise<void> {
+    const { node } = this;
+    const peer = node.peer(peerHex);
+    let res: ResponseBodyOf<'MAILBOX_STORE'>;
+    try {
+      if (!peer) throw new PeerchatError(ErrorCode.ChannelClosed, 'Gone');
+      res = await node.direct(peer, 'MAILBOX_STORE', { envelope, copies: 0 });
+    } catch {
+      node.stats.count('mailbox-copy-failed');
+      return this.unmarkPushed(h, peerHex);
+    }
+    node.stats.count('mailbox-copied');
+    // The neighbour knew it was fetched: this copy is stale too.
+    if (res.ack) await this.onAck(res.ack, peer).catch(() => node.stats.count('mailbox-ack-failed'));
+  }
+
+  private batchTombstone(peerHex: string, h: string, held: HeldTombstone): void {
+    const byKey = this.tombstoneBatches.get(peerHex) ?? new Map<string, TombstoneBatch>();
+    this.tombstoneBatches.set(peerHex, byKey);
+    const signer = `${held.key}.${held.n}`;
+    const batch = byKey.get(signer) ?? { key: held.key, n: held.n, items: [] };
+    byKey.set(signer, batch);
+    batch.items.push(held.tombstone);
+  }
+
+  /** Sends the tombstones batched since the last flush: up to MAX_TOMBSTONES_PER_ACK a request. */
+  private flushTombstones(): void {
+    for (const [peerHex, byKey] of this.tombstoneBatches) {
+      for (const { key, n, items } of byKey.values()) {
+        for (let i = 0; i < items.length; i += MAX_TOMBSTONES_PER_ACK) {
+          const tombstones = items.slice(i, i + MAX_TOMBSTONES_PER_ACK);
+          const unmark = () => tombstones.forEach((t) => this.unmarkPushed(t.h, peerHex));
+          void this.pushes.push(peerHex, () => this.sendTombstones(peerHex, { key, n, tombstones }, unmark), unmark);
+        }
+      }
+    }
+    this.tombstoneBatches.clear();
+  }
+
+  private async sendTombstones(peerHex: string, body: RequestBodyOf<'MAILBOX_ACK'>, unmark: () => void): Promise<void> {
+    const { node } = this;
+    const peer = node.peer(peerHex);
+    try {
+      if (!peer) throw new PeerchatError(ErrorCode.ChannelClosed, 'Gone');
+      await node.direct(peer, 'MAILBOX_ACK', body);
+      node.stats.count('mailbox-copied', body.tombstones.length);
+    } catch {
+      node.stats.count('mailbox-copy-failed');
+      unmark();
+    }
+  }
+
+  private markPushed(h: string, peerHex: string): void {
+    const sent = this.pushedTo.get(h);
+    if (sent) sent.add(peerHex);
+    else this.pushedTo.set(h, new Set([peerHex]));
+  }
+
+  private unmarkPushed(h: string, peerHex: string): void {
+    this.pushedTo.get(h)?.delete(peerHex);
   }
 
   private entryLedger(): QuotaLedger {

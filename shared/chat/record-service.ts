@@ -172,7 +172,7 @@ export class RecordService implements NodeService {
 
   /** A new neighbour that is among the r closest to a held record's key gets a copy. */
   onNeighbour(peer: Peer): void {
-    for (const h of this.held.values()) this.pushIfClose(h, peer);
+    for (const h of this.held.values()) this.pushToClose(h, [peer]);
   }
 
   private wait(ms: number): Promise<void> {
@@ -201,15 +201,23 @@ export class RecordService implements NodeService {
         continue;
       }
       if (h.pushes && now - h.since >= NAME_CONTEST_WINDOW_MS) h.pushes = null;
-      for (const p of this.node.neighbours()) this.pushIfClose(h, p);
+      this.pushToClose(h, this.node.neighbours());
     }
   }
 
-  private pushIfClose(h: Held, peer: Peer): void {
-    if (h.pushedTo.has(peer.hex)) return;
-    if (!this.node.closestTo(h.key).some((n) => n.hex === peer.hex)) return;
-    h.pushedTo.add(peer.hex);
-    this.node.direct(peer, 'STORE', { record: recordToWire(h.record) }).catch(() => h.pushedTo.delete(peer.hex));
+  /**
+   * Copies a held record to those of `peers` among the r closest to its name that are not known
+   * to have it. The closest set is worked out once, and only when some of them lack it.
+   */
+  private pushToClose(h: Held, peers: readonly Peer[]): void {
+    const lacking = peers.filter((p) => !h.pushedTo.has(p.hex));
+    if (lacking.length === 0) return;
+    const close = new Set(this.node.closestTo(h.key).map((n) => n.hex));
+    for (const peer of lacking) {
+      if (!close.has(peer.hex)) continue;
+      h.pushedTo.add(peer.hex);
+      this.node.direct(peer, 'STORE', { record: recordToWire(h.record) }).catch(() => h.pushedTo.delete(peer.hex));
+    }
   }
 
   private async onStore(b: RequestBodyOf<'STORE'>, ctx: HandlerContext): Promise<ResponseBodyOf<'STORE'>> {
@@ -270,7 +278,7 @@ export class RecordService implements NodeService {
     if (replaced) this.unindex(keyHex, replaced);
     this.keep(keyHex, h);
     node.stats.count('record-stored');
-    if (ctx.routed) for (const p of node.neighbours()) this.pushIfClose(h, p);
+    if (ctx.routed) this.pushToClose(h, node.neighbours());
   }
 
   /** Inside a name's window, a holder near the name that pushed `record` backs its key. */

@@ -10,6 +10,7 @@ import { toBase64Url } from '../lib/encoding.ts';
 import { closestHexes, idEquals, idFromHex, idToHex, type NodeId } from '../lib/id.ts';
 import { LazyMap } from '../lib/lazy-map.ts';
 import type { HandlerContext, NodeContext, NodeService, Peer } from '../dht/context.ts';
+import { verifiedIds } from '../dht/contacts.ts';
 import { TimerSet } from '../lib/clock.ts';
 import type { RequestBodyOf, ResponseBodyOf } from '../dht/protocol.ts';
 import type { UserRecordWire } from './wire.ts';
@@ -121,7 +122,7 @@ export class RecordService implements NodeService {
     const first = await node.routeFromHere('FIND_VALUE', body, key, 2);
     if (first.length === 0) throw new PeerchatError(ErrorCode.NoRoute, 'Could not reach the nodes that hold names; check the connection and retry.');
     const seen = new Set<string>(node.closestTo(key).map((n) => n.hex));
-    for (const a of first) for (const hex of a.nodes) seen.add(hex);
+    for (const a of first) for (const hex of verifiedIds(a.nodes, node.stats).ids) seen.add(hex);
     const holders = closestHexes(body.key, [...seen], node.replication);
     const checked = new Map<string, Promise<boolean>>();
     const answers = await Promise.all(holders.map((hex) => this.ask(hex, name, checked)));
@@ -336,7 +337,7 @@ export class RecordService implements NodeService {
     const record = held ? recordToWire(held) : null;
     // Who this node takes for the name's closest, itself included when it is one: lookups ask
     // each of them (resolution).
-    const nodes = this.node.closestTo(idFromHex(b.key)!).map((n) => n.hex);
+    const nodes = this.node.closestContacts(idFromHex(b.key)!);
     if (b.nonce === undefined) return { record, nodes };
     return { record, nodes, proof: await signAnswer(this.node, b.key, b.nonce, record) };
   }

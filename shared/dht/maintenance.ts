@@ -13,6 +13,7 @@ import { compareDistance, ID_BITS, ID_BYTES, randomIdInBucket, type NodeId } fro
 import { LazyMap } from '../lib/lazy-map.ts';
 import type { Random } from '../lib/random.ts';
 import type { Stats } from '../lib/stats.ts';
+import type { ContactWire } from './contacts.ts';
 import type { LookupResult, RouteOptions } from './context.ts';
 import { planDials } from './dial-plan.ts';
 import type { Method, RequestBodyOf, ResponseBodyOf } from './protocol.ts';
@@ -58,6 +59,8 @@ export interface UpkeepHost {
   readonly budget: Pick<ConnectionBudget, 'canCreate' | 'retryAfterMs'>;
   neighbours(): Peer[];
   closestTo(key: NodeId, r?: number): Neighbour[];
+  /** Verified ids of an answer's contacts; `answeredBy` a neighbour asked directly (node.ts). */
+  contactIds(contacts: readonly ContactWire[], answeredBy?: Peer): string[];
   estimatedSize(): number;
   direct<M extends Method>(peer: Peer, method: M, body: RequestBodyOf<M>): Promise<ResponseBodyOf<M>>;
   routeFromHere<M extends Method>(method: M, body: RequestBodyOf<M>, key: NodeId, paths?: number, opts?: RouteOptions): Promise<ResponseBodyOf<M>[]>;
@@ -207,7 +210,7 @@ export class Maintenance {
       node.routeFromHere('FIND_NODE', { target: node.hex }, node.id, 2, { leave: true, avoidSelf: true }),
       this.askNearest(),
     ]);
-    await this.connectWanted([...routed.flatMap((a) => a.nodes), ...direct, ...extra]);
+    await this.connectWanted([...routed.flatMap((a) => node.contactIds(a.nodes)), ...direct, ...extra]);
     await this.fillFarBuckets();
   }
 
@@ -236,7 +239,7 @@ export class Maintenance {
     const across = this.closestConnectedIn(node.table.nearBoundary(node.config.replication));
     if (across && !sources.includes(across)) sources.push(across);
     const answers = await Promise.allSettled(sources.map((p) => node.direct(p, 'FIND_NODE', { target: node.hex })));
-    return answers.flatMap((a) => (a.status === 'fulfilled' ? a.value.nodes : []));
+    return answers.flatMap((a, i) => (a.status === 'fulfilled' ? node.contactIds(a.value.nodes, sources[i]) : []));
   }
 
   /** The open channel in `bucket` closest to this node, if any. */

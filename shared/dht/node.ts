@@ -18,7 +18,9 @@ import {
   MAX_HOPS,
   REPLICATION,
 } from './constants.ts';
+import { verifiedIds, type ContactWire } from './contacts.ts';
 import { webCryptoOps, type CryptoOps } from '../lib/crypto.ts';
+import { toBase64Url } from '../lib/encoding.ts';
 import { ErrorCode, PeerchatError, errorCode, isPeerchatError } from '../lib/errors.ts';
 import { bucketIndex, compareDistance, idFromHex, idToHex, type NodeId } from '../lib/id.ts';
 import { Maintenance } from './maintenance.ts';
@@ -42,6 +44,8 @@ export class KademliaNode implements ServiceHost {
   readonly id: NodeId;
   readonly hex: string;
   readonly self: Neighbour;
+  /** How answers name this node (contacts.ts). */
+  readonly selfContact: ContactWire;
   readonly table: RoutingTable;
   readonly stats = new Stats();
   readonly channels: Channels;
@@ -68,6 +72,7 @@ export class KademliaNode implements ServiceHost {
     this.id = options.identity.nodeId;
     this.hex = idToHex(this.id);
     this.self = { id: this.id, hex: this.hex };
+    this.selfContact = { key: toBase64Url(options.identity.signingPublic), n: options.identity.idNonce };
     this.clock = options.clock;
     this.ticker = new Ticker(this.clock);
     this.random = options.random;
@@ -104,9 +109,7 @@ export class KademliaNode implements ServiceHost {
     this.handle('PING', async () => ({}));
     // Twice r: a node refreshing its own neighbourhood needs its whole near subtree, which can
     // hold more than r nodes (measured: r alone left 7% of lookups inexact at N = 500).
-    this.handle('FIND_NODE', async (b) => ({
-      nodes: this.closestTo(idFromHex(b.target)!, 2 * this.config.replication).map((n) => n.hex),
-    }));
+    this.handle('FIND_NODE', async (b) => ({ nodes: this.closestContacts(idFromHex(b.target)!, 2 * this.config.replication) }));
     this.handle('SIGNAL', (b, ctx) => this.onSignalRequest(b, ctx));
   }
 
@@ -181,6 +184,30 @@ export class KademliaNode implements ServiceHost {
     return closestSet(key, this.self, this.neighbours(), r);
   }
 
+  /** closestTo as answers name them: each by the key and id nonce that make its id (contacts.ts). */
+  closestContacts(key: NodeId, r = this.config.replication): ContactWire[] {
+    const out: ContactWire[] = [];
+    for (const n of this.closestTo(key, r)) {
+      const c = n === this.self ? this.selfContact : (n as Peer).contact;
+      if (c) out.push(c);
+    }
+    return out;
+  }
+
+  /**
+   * The ids the contacts of an answer make with the network's work (contacts.ts), failures
+   * counted. `answeredBy`: the neighbour that wrote the answer itself (asked directly, not
+   * routed), which an honest node never does with a failing contact: its channel is closed.
+   */
+  contactIds(contacts: readonly ContactWire[], answeredBy?: Peer): string[] {
+    const { ids, bad } = verifiedIds(contacts, this.stats);
+    if (bad > 0 && answeredBy) {
+      this.stats.count('peer-dropped-bad-contacts');
+      answeredBy.close();
+    }
+    return ids;
+  }
+
   estimatedSize(): number {
     return estimateNetworkSize(this.id, this.closestTo(this.id, this.config.replication + 1).slice(1));
   }
@@ -192,7 +219,7 @@ export class KademliaNode implements ServiceHost {
   async lookup(key: NodeId, paths = 1): Promise<LookupResult> {
     const answers = await this.routeFromHere('FIND_NODE', { target: idToHex(key) }, key, paths);
     const seen = new Map<string, Neighbour>([[this.hex, this.self]]);
-    for (const a of answers) for (const hex of a.nodes) if (!seen.has(hex)) seen.set(hex, { id: idFromHex(hex)!, hex });
+    for (const a of answers) for (const hex of this.contactIds(a.nodes)) if (!seen.has(hex)) seen.set(hex, { id: idFromHex(hex)!, hex });
     const nodes = [...seen.values()].sort((a, b) => compareDistance(key, a.id, b.id)).slice(0, this.config.replication);
     this.maintenance.learn(nodes);
     return { nodes: nodes.map((n) => n.hex), answered: answers.length };

@@ -242,6 +242,11 @@ export class ConnectionBudget {
     return this.options.created();
   }
 
+  /** Connections this process may still create before the cap (0 once it is spent). */
+  left(): number {
+    return Math.max(0, this.cap - this.options.created());
+  }
+
   /** Whether the owner should move to a fresh process (the browser's twin URL) now. */
   shouldMove(livePeers: number): boolean {
     return shouldMove(this.options.created(), livePeers, this.cap);

@@ -24,7 +24,7 @@ import { toBase64Url } from '../lib/encoding.ts';
 import { ErrorCode, PeerchatError, errorCode, isPeerchatError } from '../lib/errors.ts';
 import { bucketIndex, compareDistance, idFromHex, idToHex, type NodeId } from '../lib/id.ts';
 import { Maintenance } from './maintenance.ts';
-import type { Method, RequestBodyOf, RequestFrame, ResponseBodyOf, Route } from './protocol.ts';
+import type { Method, RequestBodyOf, RequestFrame, ResponseBody, ResponseBodyOf, Route } from './protocol.ts';
 import type { Random } from '../lib/random.ts';
 import { closestSet, decideRoute, estimateNetworkSize, firstHops, hopLimit, type Neighbour } from './router.ts';
 import { RoutingTable, type Contact } from './routing-table.ts';
@@ -384,15 +384,20 @@ export class KademliaNode implements ServiceHost {
       this.stats.count(`request-refused-${refused}`);
       return reply.error(ErrorCode.Busy, refused === 'rate' ? 'Too many requests; slow down' : 'Too many requests in flight');
     }
+    let held = true;
+    const release = () => {
+      if (held) this.requestLimits.done(peer.hex);
+      held = false;
+    };
     try {
-      await this.serve(peer, req, reply);
+      await this.serve(peer, req, reply, release);
     } finally {
-      this.requestLimits.done(peer.hex);
+      release();
     }
   }
 
-  private async serve(peer: Peer, req: RequestFrame, reply: Reply): Promise<void> {
-    if (req.r) return this.onRouted(peer, req, req.r, reply);
+  private async serve(peer: Peer, req: RequestFrame, reply: Reply, release: () => void): Promise<void> {
+    if (req.r) return this.onRouted(peer, req, req.r, reply, release);
     try {
       reply.ok(await this.arrive(req.m, req.b, { from: peer, routed: false, key: null }));
     } catch (err) {
@@ -400,7 +405,13 @@ export class KademliaNode implements ServiceHost {
     }
   }
 
-  private async onRouted(peer: Peer, req: RequestFrame, r: Route, reply: Reply): Promise<void> {
+  /**
+   * A routed request: answered here when this node is the closest, else forwarded. A forwarded
+   * request stops counting against `peer`'s in-flight cap and is charged to the next hop until
+   * it answers (budget.ts RequestLimits.charge): a liar that swallows what it is given holds its
+   * own slots, and one that owes a full cap's worth is routed around.
+   */
+  private async onRouted(peer: Peer, req: RequestFrame, r: Route, reply: Reply, release: () => void): Promise<void> {
     const key = idFromHex(r.k)!;
     const exclude = new Set([peer.hex]);
     for (;;) {
@@ -417,17 +428,31 @@ export class KademliaNode implements ServiceHost {
           return this.replyError(reply, err);
         }
       }
-      if (!this.forwardAllowed(peer.hex)) return reply.error(ErrorCode.Busy, 'Forwarding rate exceeded');
       const { to, next } = decision;
+      if (!this.requestLimits.charge(to.hex)) {
+        this.stats.count('forward-around-owing');
+        exclude.add(to.hex);
+        continue;
+      }
+      if (!this.forwardAllowed(peer.hex)) {
+        this.requestLimits.settled(to.hex);
+        return reply.error(ErrorCode.Busy, 'Forwarding rate exceeded');
+      }
+      release();
       const route: Route = { k: r.k, h: next.hops, max: next.maxHops, ms: next.budgetMs, ...(r.x ? { x: r.x } : {}) };
+      let answer: ResponseBody;
       try {
         this.stats.count('forwarded');
-        return reply.ok(await (to as Peer).rpc.request(req.m, req.b as never, next.budgetMs, route));
+        answer = await (to as Peer).rpc.request(req.m, req.b as never, next.budgetMs, route);
       } catch (err) {
         // A neighbour that left mid-route is routed around while time remains.
         if (!isPeerchatError(err, ErrorCode.ChannelClosed)) return this.replyError(reply, err);
         exclude.add(to.hex);
+        continue;
+      } finally {
+        this.requestLimits.settled(to.hex);
       }
+      return reply.ok(answer);
     }
   }
 

@@ -66,6 +66,14 @@ export const STORED_QUORUM = 3;
  * about that distance of the recipient, a node with a random id almost never is.
  */
 export const PLAUSIBLE_HOLDER_EXTRA_BITS = 3;
+/**
+ * Copies and tombstones a holder has in flight to one neighbour at once (the rest wait their
+ * turn). A neighbour that just opened a channel can be owed hundreds, and past its in-flight
+ * cap for this node (MAX_REQUESTS_IN_FLIGHT_PER_NEIGHBOUR = 64, dht/constants.ts) it refuses
+ * them and this node's other requests: at N = 1,000 with 30% liars, whose forged and replayed
+ * mail honest holders hold and pass on, that was 923 honest requests refused (MAILBOX_ACK).
+ */
+export const MAILBOX_PUSHES_IN_FLIGHT_PER_PEER = 16;
 /** How often a signed-in node asks its holders for mail besides at start. */
 export const MAILBOX_CHECK_INTERVAL_MS = 10 * 60_000;
 /** Waits between send attempts of one outbox entry; the last repeats. */

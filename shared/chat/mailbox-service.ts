@@ -20,7 +20,7 @@
  * (DELIVER, direct): the recipient answers them with tombstones, as it does a fetch.
  */
 import {
-  MAILBOX_CLOSENESS_SLACK, MAILBOX_HOLDER_BYTES, MAILBOX_MAX_TOMBSTONES, MAILBOX_PER_NEIGHBOUR_BYTES, MAILBOX_PER_RECIPIENT_BYTES,
+  MAILBOX_CLOSENESS_SLACK, MAILBOX_HOLDER_BYTES, MAILBOX_PUSHES_IN_FLIGHT_PER_PEER, MAILBOX_MAX_TOMBSTONES, MAILBOX_PER_NEIGHBOUR_BYTES, MAILBOX_PER_RECIPIENT_BYTES,
   MAILBOX_RETENTION_MS, MAILBOX_TOMBSTONES_PER_RECIPIENT,
 } from './constants.ts';
 import { fromBase64Url } from '../lib/encoding.ts';
@@ -55,6 +55,8 @@ export class MailboxService implements NodeService {
   /** Made on first use: most nodes of a large simulation never hold anything. */
   private entryQuota: QuotaLedger | null = null;
   private tombstoneQuota: QuotaLedger | null = null;
+  /** Pushes in flight to each neighbour, and those waiting their turn (toPeer). */
+  private readonly pushes = new Map<string, { busy: number; waiting: Array<() => void> }>();
   /** Fetches served, until they go stale: a repeat is refused. */
   private readonly served = new ServedFetches();
   /** Until then (JOIN_SETTLE_MS after start) nothing is pushed to a recipient: see onNeighbour. */
@@ -323,7 +325,7 @@ export class MailboxService implements NodeService {
       for (const n of node.closestTo(idFromHex(e.to)!)) {
         const p = node.peer(n.hex);
         if (!p || n.hex === e.to) continue;
-        asks.push(node.direct(p, 'MAILBOX_STORE', { envelope: e, copies: 0 }).then((res) => res.ack && this.onAck(res.ack, p)));
+        asks.push(this.toPeer(p, () => node.direct(p, 'MAILBOX_STORE', { envelope: e, copies: 0 })).then((res) => res.ack && this.onAck(res.ack, p)));
       }
     }
     await Promise.allSettled(asks);
@@ -427,8 +429,8 @@ export class MailboxService implements NodeService {
     if (sent) sent.add(peer.hex);
     else this.pushedTo.set(h, new Set([peer.hex]));
     const done = 'envelope' in held
-      ? node.direct(peer, 'MAILBOX_STORE', { envelope: held.envelope, copies: 0 })
-      : node.direct(peer, 'MAILBOX_ACK', { key: held.key, n: held.n, tombstones: [held.tombstone] });
+      ? this.toPeer(peer, () => node.direct(peer, 'MAILBOX_STORE', { envelope: held.envelope, copies: 0 }))
+      : this.toPeer(peer, () => node.direct(peer, 'MAILBOX_ACK', { key: held.key, n: held.n, tombstones: [held.tombstone] }));
     done.then(
       (res) => {
         node.stats.count('mailbox-copied');
@@ -437,6 +439,29 @@ export class MailboxService implements NodeService {
       },
       () => this.pushedTo.get(h)?.delete(peer.hex),
     ).catch(() => node.stats.count('mailbox-ack-failed'));
+  }
+
+  /**
+   * Sends a copy or tombstone to `peer` once fewer than MAILBOX_PUSHES_IN_FLIGHT_PER_PEER are in
+   * flight to it (constants.ts says why); the others wait their turn, in order.
+   */
+  private toPeer<T>(peer: Peer, send: () => Promise<T>): Promise<T> {
+    let slot = this.pushes.get(peer.hex);
+    if (!slot) this.pushes.set(peer.hex, (slot = { busy: 0, waiting: [] }));
+    const s = slot;
+    return new Promise<T>((resolve, reject) => {
+      const run = () => {
+        s.busy++;
+        send().then(resolve, reject).finally(() => {
+          s.busy--;
+          const next = s.waiting.shift();
+          if (next) next();
+          else if (s.busy === 0 && this.pushes.get(peer.hex) === s) this.pushes.delete(peer.hex);
+        });
+      };
+      if (s.busy < MAILBOX_PUSHES_IN_FLIGHT_PER_PEER) run();
+      else s.waiting.push(run);
+    });
   }
 
   private entryLedger(): QuotaLedger {

@@ -55,7 +55,9 @@ export const MAILBOX_CLOSENESS_SLACK = 2;
  * flight, and a bucket of PUSH_BURST then PUSHES_PER_S. Each is under half of what a node admits
  * from one neighbour (dht/constants.ts: 64 in flight, 100 then 25/s), so copies never crowd out
  * the lookups and routing that share the channel. Tombstones for one recipient go 256 to a
- * request (wire.ts MAX_TOMBSTONES_PER_ACK), so even a recheck after days moves fast.
+ * request (wire.ts MAX_TOMBSTONES_PER_ACK), so even a recheck after days moves fast. Sent all at
+ * once they were refused: 23,940 MAILBOX_ACKs in an honest run (README, "Offline delivery"),
+ * 923 at N = 1,000 with 30% liars, whose forged and replayed mail honest holders pass on.
  */
 export const PUSHES_IN_FLIGHT_PER_NEIGHBOUR = 8;
 export const PUSH_BURST = 40;

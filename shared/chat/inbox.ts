@@ -16,6 +16,7 @@ import { ErrorCode, PeerchatError } from '../lib/errors.ts';
 import { compareDistance, idEquals, idFromHex, idToHex, type NodeId } from '../lib/id.ts';
 import { createEnvelope, envelopeHash, MAX_RECEIPTS_PER_ENVELOPE, openEnvelope, signFetch, signReceipt, signTombstone, type OpenedMessage } from './messages.ts';
 import type { Handler, Peer, RouteOptions } from '../dht/context.ts';
+import { verifiedIds } from '../dht/contacts.ts';
 import type { Outbox } from './outbox.ts';
 import { type RequestBodyOf, type ResponseBodyOf } from '../dht/protocol.ts';
 import { MAX_TOMBSTONES_PER_ACK, type EnvelopeWire, type TombstoneWire } from './wire.ts';
@@ -362,7 +363,7 @@ export class Inbox {
     const found = new Map<string, NodeId>();
     for (const p of node.closestTo(node.id, n + 1)) found.set(p.hex, p.id);
     const answers = await node.routeFromHere('FIND_NODE', { target: node.hex }, node.id, 2, TO_MY_HOLDERS).catch(() => []);
-    for (const a of answers) for (const hex of a.nodes) if (!found.has(hex)) found.set(hex, idFromHex(hex)!);
+    for (const a of answers) for (const hex of verifiedIds(a.nodes, node.stats).ids) if (!found.has(hex)) found.set(hex, idFromHex(hex)!);
     found.delete(node.hex);
     return [...found.values()].sort((a, b) => compareDistance(node.id, a, b)).slice(0, n);
   }

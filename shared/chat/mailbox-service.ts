@@ -24,7 +24,7 @@ import {
   MAILBOX_RETENTION_MS, MAILBOX_TOMBSTONES_PER_RECIPIENT,
 } from './constants.ts';
 import { fromBase64Url } from '../lib/encoding.ts';
-import { ErrorCode, PeerchatError } from '../lib/errors.ts';
+import { ErrorCode, isPeerchatError, PeerchatError } from '../lib/errors.ts';
 import { idFromHex, idToHex, nodeIdFromSigningKey } from '../lib/id.ts';
 import { LazyMap } from '../lib/lazy-map.ts';
 import { envelopeHash, envelopeHeaderOk, FETCH_FRESH_MS, fetchIsFresh, verifyFetch, verifyTombstone } from './messages.ts';
@@ -70,6 +70,12 @@ export class MailboxService implements NodeService {
   private settledAt = 0;
   /** Neighbours known to have an entry or its tombstone (by envelope hash), so copies are not repeated. */
   private readonly pushedTo = new LazyMap<string, Set<string>>();
+  /**
+   * Neighbours that refused a copy (by envelope hash): not close by their own table, they would
+   * refuse it again, so they are not asked again. Kept apart from pushedTo, which hand-off reads
+   * as "has a copy".
+   */
+  private readonly refusedBy = new LazyMap<string, Set<string>>();
   private readonly timers: TimerSet;
   /** Copies on their way to neighbours, paced below what each admits (push-queue.ts). */
   private readonly pushes: PushQueue;
@@ -342,7 +348,13 @@ export class MailboxService implements NodeService {
       for (const n of node.closestTo(idFromHex(e.to)!)) {
         const p = node.peer(n.hex);
         if (!p || n.hex === e.to) continue;
-        asks.push(node.direct(p, 'MAILBOX_STORE', { envelope: e, copies: 0 }).then((res) => res.ack && this.onAck(res.ack, p)));
+        // Paced with the other copies to that neighbour: a returning recipient's holders may
+        // confirm hundreds of entries at once.
+        const ask = async () => {
+          const res = await node.direct(p, 'MAILBOX_STORE', { envelope: e, copies: 0 });
+          if (res.ack) await this.onAck(res.ack, p);
+        };
+        asks.push(this.pushes.push(n.hex, ask, () => {}));
       }
     }
     await Promise.allSettled(asks);
@@ -442,7 +454,8 @@ export class MailboxService implements NodeService {
     const { node } = this;
     const to = 'envelope' in held ? held.envelope.to : held.tombstone.to;
     const sent = this.pushedTo.get(h);
-    const lacking = peers.filter((p) => p.hex !== to && !sent?.has(p.hex));
+    const refused = this.refusedBy.get(h);
+    const lacking = peers.filter((p) => p.hex !== to && !sent?.has(p.hex) && !refused?.has(p.hex));
     if (lacking.length === 0) return;
     const reach = node.replication + ('envelope' in held ? 0 : MAILBOX_CLOSENESS_SLACK);
     const close = new Set(node.closestTo(idFromHex(to)!, reach).map((n) => n.hex));
@@ -461,8 +474,9 @@ export class MailboxService implements NodeService {
     try {
       if (!peer) throw new PeerchatError(ErrorCode.ChannelClosed, 'Gone');
       res = await node.direct(peer, 'MAILBOX_STORE', { envelope, copies: 0 });
-    } catch {
+    } catch (err) {
       node.stats.count('mailbox-copy-failed');
+      if (isPeerchatError(err, ErrorCode.Rejected)) this.noteRefused(h, peerHex);
       return this.unmarkPushed(h, peerHex);
     }
     node.stats.count('mailbox-copied');
@@ -516,6 +530,12 @@ export class MailboxService implements NodeService {
     this.pushedTo.get(h)?.delete(peerHex);
   }
 
+  private noteRefused(h: string, peerHex: string): void {
+    const refused = this.refusedBy.get(h);
+    if (refused) refused.add(peerHex);
+    else this.refusedBy.set(h, new Set([peerHex]));
+  }
+
   private entryLedger(): QuotaLedger {
     return (this.entryQuota ??= new QuotaLedger({ perNeighbour: MAILBOX_PER_NEIGHBOUR_BYTES, perRecipient: MAILBOX_PER_RECIPIENT_BYTES, total: MAILBOX_HOLDER_BYTES }));
   }
@@ -535,6 +555,7 @@ export class MailboxService implements NodeService {
     if (!this.entries.delete(h)) return;
     // What was known to have the entry says nothing about its tombstone.
     this.pushedTo.delete(h);
+    this.refusedBy.delete(h);
     this.entryQuota?.remove(h);
   }
 
@@ -547,6 +568,7 @@ export class MailboxService implements NodeService {
   private dropTombstone(h: string): void {
     if (!this.tombstones.delete(h)) return;
     this.pushedTo.delete(h);
+    this.refusedBy.delete(h);
     this.tombstoneQuota?.remove(h);
   }
 

@@ -10,6 +10,7 @@ import {
   errorFrame,
   exceedsFrameLimit,
   hello,
+  MAX_NODES_PER_REPLY,
   parseFrame,
   parseRequestBody,
   parseResponseBody,
@@ -67,8 +68,8 @@ const route: Route = { k: ID_B, h: 2, max: 20, ms: 8_000 };
 
 const EXAMPLES: { [M in Method]: { req: RequestBodyOf<M>; res: ResponseBodyOf<M> } } = {
   PING: { req: {}, res: {} },
-  FIND_NODE: { req: { target: ID_B }, res: { nodes: [ID_A, ID_B] } },
-  FIND_VALUE: { req: { key: ID_B }, res: { record, nodes: [ID_A] } },
+  FIND_NODE: { req: { target: ID_B }, res: { nodes: [{ key: KEY, n: 7 }, { key: KEY, n: 0 }] } },
+  FIND_VALUE: { req: { key: ID_B }, res: { record, nodes: [{ key: KEY, n: 7 }] } },
   STORE: { req: { record }, res: { stored: false, record: null } },
   MAILBOX_STORE: { req: { envelope, copies: 8 }, res: { stored: true, acks: [holderAck, holderAck] } },
   MAILBOX_FETCH: {
@@ -147,8 +148,12 @@ describe('round trips', () => {
     const big = { ...envelope, ct: b64(16_384 + 16 + 1024) };
     expect(big.ct.length).toBe(MAX_CIPHERTEXT_CHARS);
     expect(parseFrame(encodeFrame(request(0xffff_ffff, 'DELIVER', { envelope: big }))).ok).toBe(true);
-    const nodes = Array.from({ length: 32 }, () => ID_A);
+    const nodes = Array.from({ length: 32 }, () => ({ key: KEY, n: 0xffff_ffff }));
     expect(parseResponseBody('FIND_NODE', { nodes })).toEqual({ nodes });
+    // 32 contacts with a record and a proof stay far below the frame limit.
+    const findValue = { record, nodes, proof: holderAck };
+    expect(JSON.stringify(response(1, findValue)).length).toBeLessThan(4_096);
+    expect(parseResponseBody('FIND_VALUE', findValue)).toEqual(findValue);
     const tombstones = Array.from({ length: 256 }, () => tombstone);
     expect(parseFrame(encodeFrame(request(1, 'MAILBOX_ACK', { key: KEY, n: 7, tombstones }))).ok).toBe(true);
     const r = { k: ID_A, h: MAX_HOPS, max: MAX_HOPS, ms: 60_000 };
@@ -168,6 +173,24 @@ describe('round trips', () => {
 });
 
 // ---- Field violations ----------------------------------------------------------------------
+
+describe('contacts in answers', () => {
+  it('a FIND_NODE or FIND_VALUE answer naming bare ids (the old shape) is refused whole', () => {
+    expect(parseResponseBody('FIND_NODE', { nodes: [ID_A] })).toBeNull();
+    expect(parseResponseBody('FIND_VALUE', { record: null, nodes: [ID_A] })).toBeNull();
+  });
+
+  it('a contact with an id beside its key, a bad nonce or a non-canonical key is refused', () => {
+    for (const c of [{ key: KEY, n: 7, id: ID_A }, { key: KEY, n: -1 }, { key: KEY, n: 2 ** 32 }, { key: KEY.slice(0, -1) + 'B', n: 7 }, { key: KEY }]) {
+      expect(parseResponseBody('FIND_NODE', { nodes: [c] }), JSON.stringify(c)).toBeNull();
+    }
+  });
+
+  it('an answer with more contacts than MAX_NODES_PER_REPLY is refused', () => {
+    const nodes = Array.from({ length: MAX_NODES_PER_REPLY + 1 }, () => ({ key: KEY, n: 7 }));
+    expect(parseResponseBody('FIND_NODE', { nodes })).toBeNull();
+  });
+});
 
 describe('envelope versions', () => {
   it('an old-format envelope (sender in the clear) is dropped as old-version, not opened', () => {

@@ -245,4 +245,15 @@ describe('RequestLimits', () => {
     limits.done('b');
     expect(limits.admit('b', 0)).toBeNull();
   });
+
+  it('charges forwarded requests to the next hop, up to the in-flight cap, apart from what neighbours send', () => {
+    const limits = new RequestLimits();
+    for (let i = 0; i < MAX_REQUESTS_IN_FLIGHT_PER_NEIGHBOUR; i++) expect(limits.charge('liar')).toBe(true);
+    expect(limits.charge('liar')).toBe(false);
+    // Another hop, and the liar's own requests, have accounts of their own.
+    expect(limits.charge('other')).toBe(true);
+    expect(limits.admit('liar', 0)).toBeNull();
+    limits.settled('liar');
+    expect(limits.charge('liar')).toBe(true);
+  });
 });

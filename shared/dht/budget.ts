@@ -160,12 +160,15 @@ export type RequestRefusal = 'rate' | 'in-flight';
 
 /**
  * What each neighbour may ask of a node: a token bucket per neighbour and a cap on its requests
- * being worked on at once (answered here or forwarded). Every inbound request passes `admit`
- * before any work, and `done` when its reply is sent.
+ * being worked on here at once. Every inbound request passes `admit` before any work, and `done`
+ * when its reply is sent or it is forwarded; from then on a forwarded request is charged to the
+ * next hop (`charge`), under the same cap.
  */
 export class RequestLimits {
   private readonly buckets = new KeyedTokenBuckets(REQUESTS_PER_NEIGHBOUR_PER_S / 1000, REQUEST_BURST_PER_NEIGHBOUR);
   private readonly inFlight = new Map<string, number>();
+  /** Forwarded requests each next hop has yet to answer (`charge`). */
+  private readonly owed = new Map<string, number>();
 
   /** Null when the request may be worked on (it is then in flight until `done`), else why not. */
   admit(peerHex: string, now: number): RequestRefusal | null {
@@ -185,6 +188,26 @@ export class RequestLimits {
   /** The neighbour's channel closed: its bucket goes (requests still in flight end with `done`). */
   forget(peerHex: string): void {
     this.buckets.delete(peerHex);
+  }
+
+  /**
+   * Charges a request this node forwards to the next hop it goes to, not to the neighbour that
+   * sent it (whose slot is then released with `done`): a hop that swallows requests fills its
+   * own account, which the honest neighbours routing through this node never see. False when
+   * the hop already owes MAX_REQUESTS_IN_FLIGHT_PER_NEIGHBOUR answers: route around it. Each
+   * true is matched by one `settled` when the hop answers, fails or times out.
+   */
+  charge(nextHex: string): boolean {
+    const owed = this.owed.get(nextHex) ?? 0;
+    if (owed >= MAX_REQUESTS_IN_FLIGHT_PER_NEIGHBOUR) return false;
+    this.owed.set(nextHex, owed + 1);
+    return true;
+  }
+
+  settled(nextHex: string): void {
+    const owed = this.owed.get(nextHex) ?? 0;
+    if (owed <= 1) this.owed.delete(nextHex);
+    else this.owed.set(nextHex, owed - 1);
   }
 }
 
@@ -240,6 +263,11 @@ export class ConnectionBudget {
 
   get created(): number {
     return this.options.created();
+  }
+
+  /** Connections this process may still create before the cap (0 once it is spent). */
+  left(): number {
+    return Math.max(0, this.cap - this.options.created());
   }
 
   /** Whether the owner should move to a fresh process (the browser's twin URL) now. */

@@ -285,6 +285,7 @@ export class Channels implements LinkOwner {
     }
     if (ended(a)) return;
     if (!ok) return this.refuseHello(a, 'hello-rejected');
+    a.contact = { key: keyText, n: nonce };
     setup.helloOk = true;
     this.maybeReady(a);
   }

@@ -10,6 +10,7 @@ import type { NodeId } from '../lib/id.ts';
 import type { Random } from '../lib/random.ts';
 import type { Stats } from '../lib/stats.ts';
 import type { Store } from '../lib/store.ts';
+import type { ContactWire } from './contacts.ts';
 import type { Peer } from './link.ts';
 import type { Method, RequestBodyOf, ResponseBodyOf } from './protocol.ts';
 import type { Neighbour } from './router.ts';
@@ -66,6 +67,8 @@ export interface NodeContext {
   peer(hex: string): Peer | undefined;
   /** The r closest to key among this node and its open channels. */
   closestTo(key: NodeId, r?: number): Neighbour[];
+  /** The same, as an answer names them (FIND_VALUE's `nodes`): self-certifying contacts (contacts.ts). */
+  closestContacts(key: NodeId, r?: number): ContactWire[];
   /** A request to a neighbour; a neighbour that keeps missing replies is dropped. */
   direct<M extends Method>(peer: Peer, method: M, body: RequestBodyOf<M>, timeoutMs?: number): Promise<ResponseBodyOf<M>>;
   /** A request routed toward key over `paths` disjoint first hops: the replies that came back. */

@@ -8,6 +8,7 @@
 import type { Clock, TimerHandle } from '../lib/clock.ts';
 import type { PeerchatError } from '../lib/errors.ts';
 import type { NodeId } from '../lib/id.ts';
+import type { ContactWire } from './contacts.ts';
 import type { Frame, RequestFrame } from './protocol.ts';
 import { RpcChannel, type Reply, type RpcHost } from './rpc.ts';
 import { takeBatch, type Connection, type ConnectionEvents } from '../lib/transport.ts';
@@ -18,6 +19,8 @@ export interface Peer {
   readonly rpc: RpcChannel;
   readonly initiator: boolean;
   readonly openedAt: number;
+  /** The key and id nonce HELLO proved: what answers name this peer by (contacts.ts). */
+  readonly contact: ContactWire | null;
   close(): void;
 }
 
@@ -59,6 +62,8 @@ export class Link implements Peer, ConnectionEvents, RpcHost {
   readonly rpc: RpcChannel;
   /** When HELLO succeeded both ways; 0 until then. */
   openedAt = 0;
+  /** Set once the peer's HELLO proved its key and id nonce. */
+  contact: ContactWire | null = null;
   conn: Connection | null = null;
   state: 'signaling' | 'hello' | 'ready' | 'closed' = 'signaling';
   /** Signals waiting to be carried to the peer; null when there are none. */

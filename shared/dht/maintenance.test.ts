@@ -8,6 +8,7 @@ import { ErrorCode, PeerchatError } from '../lib/errors.ts';
 import { ID_BYTES, idToHex } from '../lib/id.ts';
 import { SeededRandom } from '../lib/random.ts';
 import { Stats } from '../lib/stats.ts';
+import { NEAR_ONLY_CONNECTIONS_LEFT } from './constants.ts';
 import { DIAL_BACKOFF_MS, ICE_BACKOFF_MS, Maintenance, type UpkeepHost } from './maintenance.ts';
 import type { Peer } from './channels.ts';
 
@@ -18,19 +19,24 @@ async function flush(): Promise<void> {
   for (let i = 0; i < 20; i++) await Promise.resolve();
 }
 
-type Outcome = 'ice' | 'timeout' | 'ok';
+type Outcome = 'ice' | 'timeout' | 'ok' | 'last-connection';
 
 /** A node with no channel, whose every dial ends as `outcome()` says; `dials` records them. */
-function setup(o: { bootstrapPeers?: string[] } = {}) {
+function setup(o: { bootstrapPeers?: string[]; farOnly?: boolean } = {}) {
   const clock = new FakeClock(0);
   const random = new SeededRandom(3);
   const self = random.bytes(ID_BYTES);
   const peer = idToHex(random.bytes(ID_BYTES));
   const dials: { hex: string; at: number }[] = [];
   let outcome: Outcome = 'ice';
+  let left = 100;
   const dial = vi.fn((hex: string) => {
     dials.push({ hex, at: clock.now() });
     if (outcome === 'ok') return Promise.resolve({ hex } as unknown as Peer);
+    if (outcome === 'last-connection') {
+      left = 0; // an inbound connection took the last one just before this dial
+      return Promise.reject(new PeerchatError(ErrorCode.BudgetExhausted, 'Out of connection budget'));
+    }
     return Promise.reject(outcome === 'ice' ? new PeerchatError(ErrorCode.IceFailed, 'ice failed') : new PeerchatError(ErrorCode.Timeout, 'No channel'));
   });
   const host = {
@@ -42,10 +48,11 @@ function setup(o: { bootstrapPeers?: string[] } = {}) {
     random,
     stats: new Stats(),
     bootstrap: o.bootstrapPeers ? { peers: () => Promise.resolve(o.bootstrapPeers!), exchange: () => Promise.resolve({ data: [] }) } : undefined,
-    // Every candidate is in the near subtree, so each one learned is dialed unless backed off.
-    table: { nearBoundary: () => 159, connectedIn: () => 0, bucket: () => [], wanted: () => [] },
+    // Every candidate is in the near subtree, so each one learned is dialed unless backed off
+    // (`farOnly`: none is, and each is in an empty far bucket).
+    table: { nearBoundary: () => (o.farOnly ? -1 : 159), connectedIn: () => 0, bucket: () => [], wanted: () => [] },
     channels: { peers: new Map<string, Peer>(), connecting: () => false, dial },
-    budget: { canCreate: () => true, retryAfterMs: () => MINUTE },
+    budget: { canCreate: () => true, retryAfterMs: () => MINUTE, left: () => left },
     neighbours: () => [],
     closestTo: () => [],
     estimatedSize: () => 2,
@@ -64,6 +71,7 @@ function setup(o: { bootstrapPeers?: string[] } = {}) {
   return {
     clock, random, host, maintenance, peer, dials, gaps, learnEvery,
     setOutcome: (next: Outcome) => (outcome = next),
+    setLeft: (n: number) => (left = n),
   };
 }
 
@@ -145,5 +153,43 @@ describe("upkeep's dial backoff", () => {
       t.clock.advance(SECOND);
     }
     expect(t.gaps()[0]).toBeLessThan(5 * SECOND);
+  });
+});
+
+describe('upkeep at the connection cap', () => {
+  it('dials nothing once the cap is spent, and says so once', async () => {
+    const t = setup();
+    running = t.maintenance;
+    t.setLeft(0);
+    await t.learnEvery(5 * SECOND, 10 * MINUTE);
+    expect(t.dials).toHaveLength(0);
+    expect(t.host.stats.get('upkeep-stopped-at-cap')).toBe(1);
+  });
+
+  it('does not retry a dial the cap refused', async () => {
+    const t = setup();
+    running = t.maintenance;
+    t.setLeft(1);
+    t.setOutcome('last-connection');
+    t.maintenance.learn([{ id: t.random.bytes(ID_BYTES), hex: t.peer }]);
+    await flush();
+    expect(t.dials).toHaveLength(1);
+    // A refusal below the cap waits for tokens (retryAfterMs); at the cap nothing is scheduled.
+    expect(t.clock.pending).toBe(0);
+    expect(t.host.stats.get('upkeep-stopped-at-cap')).toBe(1);
+  });
+
+  it('dials only its near subtree with NEAR_ONLY_CONNECTIONS_LEFT connections left', async () => {
+    const t = setup({ farOnly: true });
+    running = t.maintenance;
+    t.setOutcome('timeout');
+    t.setLeft(NEAR_ONLY_CONNECTIONS_LEFT + 1);
+    t.maintenance.learn([{ id: t.random.bytes(ID_BYTES), hex: t.peer }]);
+    await flush();
+    expect(t.dials).toHaveLength(1);
+    t.setLeft(NEAR_ONLY_CONNECTIONS_LEFT);
+    t.maintenance.learn([{ id: t.random.bytes(ID_BYTES), hex: idToHex(t.random.bytes(ID_BYTES)) }]);
+    await flush();
+    expect(t.dials).toHaveLength(1);
   });
 });

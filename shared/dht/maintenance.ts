@@ -7,12 +7,13 @@
 import type { ConnectionBudget } from './budget.ts';
 import type { Channels, Peer } from './channels.ts';
 import type { Clock, TimerHandle } from '../lib/clock.ts';
-import { NEAR_CHECK_INTERVAL_MS, NEAR_CHECK_MAX_INTERVAL_MS, REFRESH_INTERVAL_MS, REPAIR_DELAY_MS } from './constants.ts';
+import { NEAR_CHECK_INTERVAL_MS, NEAR_CHECK_MAX_INTERVAL_MS, NEAR_ONLY_CONNECTIONS_LEFT, REFRESH_INTERVAL_MS, REPAIR_DELAY_MS } from './constants.ts';
 import { errorCode, ErrorCode, isPeerchatError } from '../lib/errors.ts';
 import { compareDistance, ID_BITS, ID_BYTES, randomIdInBucket, type NodeId } from '../lib/id.ts';
 import { LazyMap } from '../lib/lazy-map.ts';
 import type { Random } from '../lib/random.ts';
 import type { Stats } from '../lib/stats.ts';
+import type { ContactWire } from './contacts.ts';
 import type { LookupResult, RouteOptions } from './context.ts';
 import { planDials } from './dial-plan.ts';
 import type { Method, RequestBodyOf, ResponseBodyOf } from './protocol.ts';
@@ -55,9 +56,11 @@ export interface UpkeepHost {
   readonly bootstrap: Bootstrap | undefined;
   readonly table: Pick<RoutingTable, 'nearBoundary' | 'connectedIn' | 'bucket' | 'wanted'>;
   readonly channels: Pick<Channels, 'peers' | 'connecting' | 'dial'>;
-  readonly budget: Pick<ConnectionBudget, 'canCreate' | 'retryAfterMs'>;
+  readonly budget: Pick<ConnectionBudget, 'canCreate' | 'retryAfterMs' | 'left'>;
   neighbours(): Peer[];
   closestTo(key: NodeId, r?: number): Neighbour[];
+  /** Verified ids of an answer's contacts; `answeredBy` a neighbour asked directly (node.ts). */
+  contactIds(contacts: readonly ContactWire[], answeredBy?: Peer): string[];
   estimatedSize(): number;
   direct<M extends Method>(peer: Peer, method: M, body: RequestBodyOf<M>): Promise<ResponseBodyOf<M>>;
   routeFromHere<M extends Method>(method: M, body: RequestBodyOf<M>, key: NodeId, paths?: number, opts?: RouteOptions): Promise<ResponseBodyOf<M>[]>;
@@ -84,6 +87,8 @@ export class Maintenance {
   private readonly backoff = new LazyMap<string, number>();
   /** Of those, the ones ICE could not reach, with how many times in a row it failed. */
   private readonly iceFailures = new LazyMap<string, number>();
+  /** The connection cap was reached: upkeep dials nothing more (said once in stats). */
+  private stoppedAtCap = false;
   private closed = false;
 
   constructor(private readonly node: UpkeepHost) {}
@@ -123,7 +128,7 @@ export class Maintenance {
   private async topUp(): Promise<void> {
     const { node } = this;
     const boot = node.bootstrap;
-    if (!boot || this.closed || node.neighbours().length > 0) return;
+    if (!boot || this.closed || node.neighbours().length > 0 || this.atCap()) return;
     let peers: string[];
     try {
       peers = await boot.peers(node.hex, node.config.bootstrapPeers);
@@ -207,7 +212,7 @@ export class Maintenance {
       node.routeFromHere('FIND_NODE', { target: node.hex }, node.id, 2, { leave: true, avoidSelf: true }),
       this.askNearest(),
     ]);
-    await this.connectWanted([...routed.flatMap((a) => a.nodes), ...direct, ...extra]);
+    await this.connectWanted([...routed.flatMap((a) => node.contactIds(a.nodes)), ...direct, ...extra]);
     await this.fillFarBuckets();
   }
 
@@ -236,7 +241,7 @@ export class Maintenance {
     const across = this.closestConnectedIn(node.table.nearBoundary(node.config.replication));
     if (across && !sources.includes(across)) sources.push(across);
     const answers = await Promise.allSettled(sources.map((p) => node.direct(p, 'FIND_NODE', { target: node.hex })));
-    return answers.flatMap((a) => (a.status === 'fulfilled' ? a.value.nodes : []));
+    return answers.flatMap((a, i) => (a.status === 'fulfilled' ? node.contactIds(a.value.nodes, sources[i]) : []));
   }
 
   /** The open channel in `bucket` closest to this node, if any. */
@@ -303,6 +308,7 @@ export class Maintenance {
    */
   private async connectWanted(hexes: readonly string[]): Promise<void> {
     const { node } = this;
+    if (this.atCap()) return;
     const now = node.clock.now();
     const plan = planDials({
       self: node.id,
@@ -316,7 +322,7 @@ export class Maintenance {
       farDialing: this.farDials,
     });
     const dials: Promise<unknown>[] = plan.near.map((hex) => this.dial(hex, true));
-    for (const { bucket, candidates } of plan.far) dials.push(this.dialFar(bucket, candidates));
+    if (!this.nearOnly()) for (const { bucket, candidates } of plan.far) dials.push(this.dialFar(bucket, candidates));
     await Promise.allSettled(dials);
   }
 
@@ -386,8 +392,25 @@ export class Maintenance {
     this.backoff.set(hex, now + wait);
   }
 
+  /**
+   * Whether the connection cap is spent. Then no dial can succeed again in this process (a tab
+   * moves to its twin URL when left short of peers, budget.ts shouldMove), so upkeep stops
+   * dialing instead of retrying, and says so once.
+   */
+  private atCap(): boolean {
+    if (this.node.budget.left() > 0) return false;
+    if (!this.stoppedAtCap) this.node.stats.count('upkeep-stopped-at-cap');
+    this.stoppedAtCap = true;
+    return true;
+  }
+
+  /** Near the cap, the last connections go to the near subtree only (NEAR_ONLY_CONNECTIONS_LEFT). */
+  private nearOnly(): boolean {
+    return this.node.budget.left() <= NEAR_ONLY_CONNECTIONS_LEFT;
+  }
+
   private retryWhenBudgetAllows(): void {
-    if (this.closed || this.repairTimer) return;
+    if (this.closed || this.repairTimer || this.atCap()) return;
     this.repairTimer = this.node.ticker.setTimeout(() => {
       this.repairTimer = null;
       void this.refresh();
@@ -402,6 +425,7 @@ export class Maintenance {
     const { node } = this;
     const r = node.config.replication;
     const boundary = node.table.nearBoundary(r);
+    if (this.nearOnly()) return;
     const lowest = Math.max(boundary + 1, ID_BITS - Math.ceil(Math.log2(Math.max(2, node.estimatedSize()))));
     for (let i = ID_BITS - 1; i >= lowest && !this.closed; i--) {
       if (this.connectedIn(i) > 0 || this.farDials.includes(i) || !node.budget.canCreate()) continue;

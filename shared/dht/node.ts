@@ -18,11 +18,13 @@ import {
   MAX_HOPS,
   REPLICATION,
 } from './constants.ts';
+import { verifiedIds, type ContactWire } from './contacts.ts';
 import { webCryptoOps, type CryptoOps } from '../lib/crypto.ts';
+import { toBase64Url } from '../lib/encoding.ts';
 import { ErrorCode, PeerchatError, errorCode, isPeerchatError } from '../lib/errors.ts';
 import { bucketIndex, compareDistance, idFromHex, idToHex, type NodeId } from '../lib/id.ts';
 import { Maintenance } from './maintenance.ts';
-import type { Method, RequestBodyOf, RequestFrame, ResponseBodyOf, Route } from './protocol.ts';
+import type { Method, RequestBodyOf, RequestFrame, ResponseBody, ResponseBodyOf, Route } from './protocol.ts';
 import type { Random } from '../lib/random.ts';
 import { closestSet, decideRoute, estimateNetworkSize, firstHops, hopLimit, type Neighbour } from './router.ts';
 import { RoutingTable, type Contact } from './routing-table.ts';
@@ -42,6 +44,8 @@ export class KademliaNode implements ServiceHost {
   readonly id: NodeId;
   readonly hex: string;
   readonly self: Neighbour;
+  /** How answers name this node (contacts.ts). */
+  readonly selfContact: ContactWire;
   readonly table: RoutingTable;
   readonly stats = new Stats();
   readonly channels: Channels;
@@ -68,6 +72,7 @@ export class KademliaNode implements ServiceHost {
     this.id = options.identity.nodeId;
     this.hex = idToHex(this.id);
     this.self = { id: this.id, hex: this.hex };
+    this.selfContact = { key: toBase64Url(options.identity.signingPublic), n: options.identity.idNonce };
     this.clock = options.clock;
     this.ticker = new Ticker(this.clock);
     this.random = options.random;
@@ -104,9 +109,7 @@ export class KademliaNode implements ServiceHost {
     this.handle('PING', async () => ({}));
     // Twice r: a node refreshing its own neighbourhood needs its whole near subtree, which can
     // hold more than r nodes (measured: r alone left 7% of lookups inexact at N = 500).
-    this.handle('FIND_NODE', async (b) => ({
-      nodes: this.closestTo(idFromHex(b.target)!, 2 * this.config.replication).map((n) => n.hex),
-    }));
+    this.handle('FIND_NODE', async (b) => ({ nodes: this.closestContacts(idFromHex(b.target)!, 2 * this.config.replication) }));
     this.handle('SIGNAL', (b, ctx) => this.onSignalRequest(b, ctx));
   }
 
@@ -181,6 +184,30 @@ export class KademliaNode implements ServiceHost {
     return closestSet(key, this.self, this.neighbours(), r);
   }
 
+  /** closestTo as answers name them: each by the key and id nonce that make its id (contacts.ts). */
+  closestContacts(key: NodeId, r = this.config.replication): ContactWire[] {
+    const out: ContactWire[] = [];
+    for (const n of this.closestTo(key, r)) {
+      const c = n === this.self ? this.selfContact : (n as Peer).contact;
+      if (c) out.push(c);
+    }
+    return out;
+  }
+
+  /**
+   * The ids the contacts of an answer make with the network's work (contacts.ts), failures
+   * counted. `answeredBy`: the neighbour that wrote the answer itself (asked directly, not
+   * routed), which an honest node never does with a failing contact: its channel is closed.
+   */
+  contactIds(contacts: readonly ContactWire[], answeredBy?: Peer): string[] {
+    const { ids, bad } = verifiedIds(contacts, this.stats);
+    if (bad > 0 && answeredBy) {
+      this.stats.count('peer-dropped-bad-contacts');
+      answeredBy.close();
+    }
+    return ids;
+  }
+
   estimatedSize(): number {
     return estimateNetworkSize(this.id, this.closestTo(this.id, this.config.replication + 1).slice(1));
   }
@@ -192,7 +219,7 @@ export class KademliaNode implements ServiceHost {
   async lookup(key: NodeId, paths = 1): Promise<LookupResult> {
     const answers = await this.routeFromHere('FIND_NODE', { target: idToHex(key) }, key, paths);
     const seen = new Map<string, Neighbour>([[this.hex, this.self]]);
-    for (const a of answers) for (const hex of a.nodes) if (!seen.has(hex)) seen.set(hex, { id: idFromHex(hex)!, hex });
+    for (const a of answers) for (const hex of this.contactIds(a.nodes)) if (!seen.has(hex)) seen.set(hex, { id: idFromHex(hex)!, hex });
     const nodes = [...seen.values()].sort((a, b) => compareDistance(key, a.id, b.id)).slice(0, this.config.replication);
     this.maintenance.learn(nodes);
     return { nodes: nodes.map((n) => n.hex), answered: answers.length };
@@ -357,15 +384,20 @@ export class KademliaNode implements ServiceHost {
       this.stats.count(`request-refused-${refused}`);
       return reply.error(ErrorCode.Busy, refused === 'rate' ? 'Too many requests; slow down' : 'Too many requests in flight');
     }
+    let held = true;
+    const release = () => {
+      if (held) this.requestLimits.done(peer.hex);
+      held = false;
+    };
     try {
-      await this.serve(peer, req, reply);
+      await this.serve(peer, req, reply, release);
     } finally {
-      this.requestLimits.done(peer.hex);
+      release();
     }
   }
 
-  private async serve(peer: Peer, req: RequestFrame, reply: Reply): Promise<void> {
-    if (req.r) return this.onRouted(peer, req, req.r, reply);
+  private async serve(peer: Peer, req: RequestFrame, reply: Reply, release: () => void): Promise<void> {
+    if (req.r) return this.onRouted(peer, req, req.r, reply, release);
     try {
       reply.ok(await this.arrive(req.m, req.b, { from: peer, routed: false, key: null }));
     } catch (err) {
@@ -373,7 +405,13 @@ export class KademliaNode implements ServiceHost {
     }
   }
 
-  private async onRouted(peer: Peer, req: RequestFrame, r: Route, reply: Reply): Promise<void> {
+  /**
+   * A routed request: answered here when this node is the closest, else forwarded. A forwarded
+   * request stops counting against `peer`'s in-flight cap and is charged to the next hop until
+   * it answers (budget.ts RequestLimits.charge): a liar that swallows what it is given holds its
+   * own slots, and one that owes a full cap's worth is routed around.
+   */
+  private async onRouted(peer: Peer, req: RequestFrame, r: Route, reply: Reply, release: () => void): Promise<void> {
     const key = idFromHex(r.k)!;
     const exclude = new Set([peer.hex]);
     for (;;) {
@@ -390,17 +428,31 @@ export class KademliaNode implements ServiceHost {
           return this.replyError(reply, err);
         }
       }
-      if (!this.forwardAllowed(peer.hex)) return reply.error(ErrorCode.Busy, 'Forwarding rate exceeded');
       const { to, next } = decision;
+      if (!this.requestLimits.charge(to.hex)) {
+        this.stats.count('forward-around-owing');
+        exclude.add(to.hex);
+        continue;
+      }
+      if (!this.forwardAllowed(peer.hex)) {
+        this.requestLimits.settled(to.hex);
+        return reply.error(ErrorCode.Busy, 'Forwarding rate exceeded');
+      }
+      release();
       const route: Route = { k: r.k, h: next.hops, max: next.maxHops, ms: next.budgetMs, ...(r.x ? { x: r.x } : {}) };
+      let answer: ResponseBody;
       try {
         this.stats.count('forwarded');
-        return reply.ok(await (to as Peer).rpc.request(req.m, req.b as never, next.budgetMs, route));
+        answer = await (to as Peer).rpc.request(req.m, req.b as never, next.budgetMs, route);
       } catch (err) {
         // A neighbour that left mid-route is routed around while time remains.
         if (!isPeerchatError(err, ErrorCode.ChannelClosed)) return this.replyError(reply, err);
         exclude.add(to.hex);
+        continue;
+      } finally {
+        this.requestLimits.settled(to.hex);
       }
+      return reply.ok(answer);
     }
   }
 

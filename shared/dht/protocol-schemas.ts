@@ -12,7 +12,7 @@ import { MAX_HOPS } from './constants.ts';
 
 /** Largest time budget a routed request may carry. */
 export const MAX_ROUTE_BUDGET_MS = 60_000;
-/** Node ids in one FIND_NODE / FIND_VALUE reply. */
+/** Contacts in one FIND_NODE / FIND_VALUE reply (about 70 bytes each on the wire). */
 export const MAX_NODES_PER_REPLY = 32;
 /** Characters of SDP / ICE text in one SIGNAL request or reply. */
 export const MAX_SIGNAL_DATA_CHARS = 16_384;
@@ -27,7 +27,14 @@ const ConnId = v.pipe(
   v.regex(/^[A-Za-z0-9_-]+$/),
 );
 const SignalData = v.pipe(v.string(), v.maxLength(MAX_SIGNAL_DATA_CHARS));
-export const NodeList = v.pipe(v.array(Hex40), v.maxLength(MAX_NODES_PER_REPLY));
+/**
+ * A node named in an answer, self-certifying: the signing key and id nonce that make its id
+ * (lib/id.ts). The receiver recomputes the id (dht/contacts.ts) and drops a contact whose work
+ * fails, so naming an id costs what making it did. The id itself is not sent: it could only
+ * disagree. The old shape, bare hex ids, fails this schema and the whole reply with it.
+ */
+export const ContactWire = v.strictObject({ key: B64Key, n: IdNonce });
+export const NodeList = v.pipe(v.array(ContactWire), v.maxLength(MAX_NODES_PER_REPLY));
 
 // ---- Route ---------------------------------------------------------------------------------
 

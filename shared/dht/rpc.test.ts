@@ -6,6 +6,8 @@ import { RpcChannel, type Reply } from './rpc.ts';
 
 const LATENCY_MS = 5;
 const hex = (digit: string) => digit.repeat(40);
+/** A well-formed contact (dht/contacts.ts) whose nonce says which target it answers. */
+const contact = (target: string) => ({ key: 'A'.repeat(43), n: target.charCodeAt(0) });
 
 type Handler = (request: RequestFrame, reply: Reply) => void;
 type DropReason = 'unmatched-reply' | 'bad-reply-body';
@@ -80,11 +82,11 @@ describe('RpcChannel requests and replies', () => {
   it('resolves a request with the body its peer replies', async () => {
     const { clock, a, b } = pair();
     b.handle = (req, reply) => {
-      if (req.m === 'FIND_NODE') reply.ok({ nodes: [req.b.target] });
+      if (req.m === 'FIND_NODE') reply.ok({ nodes: [contact(req.b.target)] });
     };
     const p = a.rpc.request('FIND_NODE', { target: hex('a') }, 1_000);
     clock.advance(2 * LATENCY_MS);
-    await expect(p).resolves.toEqual({ nodes: [hex('a')] });
+    await expect(p).resolves.toEqual({ nodes: [contact(hex('a'))] });
     expect(a.rpc.inFlight).toBe(0);
   });
 
@@ -92,7 +94,7 @@ describe('RpcChannel requests and replies', () => {
     const { clock, a, b } = pair();
     const held: Array<() => void> = [];
     b.handle = (req, reply) => {
-      if (req.m === 'FIND_NODE') held.push(() => reply.ok({ nodes: [req.b.target] }));
+      if (req.m === 'FIND_NODE') held.push(() => reply.ok({ nodes: [contact(req.b.target)] }));
     };
     const targets = ['1', '2', '3', '4', '5'].map(hex);
     const ps = targets.map((target) => a.rpc.request('FIND_NODE', { target }, 1_000));
@@ -101,7 +103,7 @@ describe('RpcChannel requests and replies', () => {
     expect(held).toHaveLength(5);
     for (const answer of held.reverse()) answer();
     clock.advance(LATENCY_MS);
-    expect(await Promise.all(ps)).toEqual(targets.map((t) => ({ nodes: [t] })));
+    expect(await Promise.all(ps)).toEqual(targets.map((t) => ({ nodes: [contact(t)] })));
     expect(a.rpc.inFlight).toBe(0);
     expect(a.drops).toEqual([]);
   });
@@ -190,7 +192,7 @@ describe('RpcChannel error replies', () => {
 
   it('answers BAD_REQUEST when the reply would be over the frame limit', async () => {
     const { clock, a, b } = pair();
-    b.handle = (_req, reply) => reply.ok({ nodes: Array.from({ length: 2_000 }, () => hex('e')) });
+    b.handle = (_req, reply) => reply.ok({ nodes: Array.from({ length: 2_000 }, () => contact(hex('e'))) });
     const p = a.rpc.request('FIND_NODE', { target: hex('a') }, 1_000);
     clock.advance(2 * LATENCY_MS);
     await expectCode(p, ErrorCode.BadRequest);

@@ -22,6 +22,7 @@ import { createIdentity, type Identity } from '../lib/crypto.ts';
 import { toBase64Url } from '../lib/encoding.ts';
 import { ErrorCode, errorCode, PeerchatError } from '../lib/errors.ts';
 import { attackRound, Coalition, makeAdversary } from './adversary.ts';
+import { CONNECTION_CAP } from '../dht/constants.ts';
 import { summarize, type Summary } from './experiment.ts';
 import { refusedCount, Simulation, type SimNode } from './simulation.ts';
 
@@ -78,6 +79,12 @@ export interface AdversaryExperimentResult extends Required<AdversaryExperimentO
   scenariosFailed: number;
   failures: Record<string, number>;
   maxConnectionsCreated: number;
+  /** Dials honest nodes started to ids no node ever had (made up by the coalition). */
+  dialsToMadeUp: number;
+  /** Of them, those that created a connection (the rest were refused by the budget first). */
+  connectionsToMadeUp: number;
+  /** The most dials upkeep started (dials-via-overlay) at an honest node that reached the connection cap. */
+  dialsAtCap: number;
   honestRefused: number;
   /** Refusals of the coalition's own requests (its floods), not counted in honestRefused. */
   adversaryRefused: number;
@@ -127,18 +134,32 @@ export async function runAdversaryExperiment(o: AdversaryExperimentOptions): Pro
   const others = o.nodes - o.users;
   let spawned = 0;
   let adversaryRefused = 0;
+  let dialsToMadeUp = 0;
+  let connectionsToMadeUp = 0;
+  /** Every node id that ever ran: a dial to any other id is to a made-up one. */
+  const everRan = new Set<string>();
   let coalition: Coalition | null = null;
   const sim: Simulation = new Simulation({
     seed: o.seed,
     realSignatures: o.realSignatures ?? false,
     onSpawn: (s) => {
       const c = coalition!;
+      everRan.add(s.node.hex);
       // The first `others` spawns build the network: every (others / liars)-th one lies.
       const i = spawned++;
       if (i < others && Math.floor(((i + 1) * liars) / others) > Math.floor((i * liars) / others)) return makeAdversary(c, s);
       // An honest node: its refusals of the coalition's requests are set apart (an observer;
       // the refusal itself is counted synchronously as the request enters, dht/node.ts).
       const channels = s.node.channels;
+      const dial = channels.dial.bind(channels);
+      channels.dial = (hex, path, urgency) => {
+        if (everRan.has(hex)) return dial(hex, path, urgency);
+        dialsToMadeUp++;
+        const before = s.node.stats.get('connections-dialed');
+        const p = dial(hex, path, urgency);
+        connectionsToMadeUp += s.node.stats.get('connections-dialed') - before;
+        return p;
+      };
       const pass = channels.onRequest.bind(channels);
       channels.onRequest = (peer, req, reply) => {
         if (!c.isMember(peer.hex)) return pass(peer, req, reply);
@@ -341,9 +362,11 @@ export async function runAdversaryExperiment(o: AdversaryExperimentOptions): Pro
   const all = [...tracked.values()];
   const after = all.filter((t) => t.shownAt !== undefined && t.returnedAt !== undefined).map((t) => t.shownAt! - t.returnedAt!);
   let maxConnectionsCreated = sim.maxCreatedByEnded;
+  let dialsAtCap = 0;
   const refusals: Record<string, number> = {};
   for (const s of sim.live.values()) {
     if (c.isMember(s.node.hex)) continue;
+    if (s.transport.created >= CONNECTION_CAP) dialsAtCap = Math.max(dialsAtCap, s.node.stats.get('dials-via-overlay'));
     maxConnectionsCreated = Math.max(maxConnectionsCreated, s.transport.created);
     for (const prefix of REFUSAL_PREFIXES) for (const [k, n] of Object.entries(s.node.stats.snapshot(prefix))) refusals[k] = (refusals[k] ?? 0) + n;
   }
@@ -382,6 +405,9 @@ export async function runAdversaryExperiment(o: AdversaryExperimentOptions): Pro
     scenariosFailed: failedScenarios,
     failures,
     maxConnectionsCreated,
+    dialsToMadeUp,
+    connectionsToMadeUp,
+    dialsAtCap,
     honestRefused,
     adversaryRefused,
     attacks: sortKeys(c.counts),

@@ -6,8 +6,11 @@
  * answers routed requests that only pass through it as if they had arrived, and answers every
  * chat method falsely. No production code knows about it.
  *
- * What it answers (`lie`): FIND_NODE and FIND_VALUE with the coalition's ids and made-up ids
- * next to the key (which crowd out the true closest, and cost a dialer connections), FIND_VALUE
+ * What it answers (`lie`): FIND_NODE and FIND_VALUE with the coalition's contacts and made-up
+ * ones near the key (which crowd out the true closest, and cost a dialer connections). Contacts
+ * are self-certifying (dht/contacts.ts), so a made-up id must carry the work of a real one: the
+ * coalition grinds ids in honest nodes' near subtrees each round (`Coalition.grind`, every hash
+ * counted as `fake-id-tries`) and names the ground ones closest to the key. FIND_VALUE
  * with a backdated record of the coalition's for the name (a routed ask for one holder, which
  * needs that holder's signature, is signed as it when it is a member, and else as itself: the
  * honest holder's vote is lost); STORE and MAILBOX_STORE are dropped
@@ -22,7 +25,7 @@
  * envelopes it saw, replays captured envelopes and fetches, and floods one honest neighbour past
  * its request bucket. The coalition shares what its members learn.
  */
-import { REQUEST_BURST_PER_NEIGHBOUR } from '../dht/constants.ts';
+import { REPLICATION, REQUEST_BURST_PER_NEIGHBOUR } from '../dht/constants.ts';
 import type { Peer } from '../dht/context.ts';
 import type { Method, RequestFrame, ResponseBodyOf, Route } from '../dht/protocol.ts';
 import type { Reply } from '../dht/rpc.ts';
@@ -34,7 +37,8 @@ import { createRecord, recordKey, recordToWire } from '../chat/records.ts';
 import type { EnvelopeWire, UserRecordWire } from '../chat/wire.ts';
 import { toBase64Url } from '../lib/encoding.ts';
 import { ErrorCode } from '../lib/errors.ts';
-import { compareDistance, idFromHex, idToHex, type NodeId } from '../lib/id.ts';
+import { bucketIndex, compareDistance, ID_BITS, ID_NONCE_MAX, idFromHex, idToHex, nodeIdFromSigningKey, type NodeId } from '../lib/id.ts';
+import type { ContactWire } from '../dht/contacts.ts';
 import type { Random } from '../lib/random.ts';
 import type { Simulation, SimNode } from './simulation.ts';
 
@@ -52,6 +56,13 @@ export interface KnownUser {
 export const FLOOD_PER_ROUND = REQUEST_BURST_PER_NEIGHBOUR + 20;
 /** Made-up ids a lying FIND_NODE / FIND_VALUE answer carries beside the coalition's real ones. */
 const FAKE_IDS_PER_ANSWER = 8;
+/**
+ * Hashes each member spends per round grinding made-up ids (Coalition.grind): ~0.05 s of the
+ * simulator's CPU, about 2^14 / 2^(8 + SIM_ID_WORK_BITS) = 4 ids in a victim's near subtree at
+ * N = 1,000. At the real network's 15 bits the same ids would cost 2^11 times as much.
+ */
+export const FAKE_ID_TRIES_PER_ROUND = 2 ** 14;
+const MAX_FAKES_PER_BYTE = 64;
 /** Captured envelopes and fetches the coalition keeps for replay. */
 const MAX_CAPTURED = 500;
 
@@ -112,15 +123,45 @@ export class Coalition {
     list.push(item);
   }
 
-  /** The coalition's ids closest to `key`, and made-up ids that share all but 4 bytes with it. */
-  contactsFor(key: NodeId, n: number): string[] {
-    const fakeCount = this.madeUpContacts ? FAKE_IDS_PER_ANSWER : 0;
-    const real = [...this.members.values()].map((s) => s.node.id).sort((a, b) => compareDistance(key, a, b)).slice(0, n - fakeCount);
-    const hex = idToHex(key);
-    const fakes: string[] = [];
-    for (let i = 0; i < fakeCount; i++) fakes.push(hex.slice(0, 32) + idToHex(this.random.bytes(4)));
-    return [...fakes, ...real.map(idToHex)];
+  /**
+   * Made-up ids the coalition ground, by their first byte: each a random key with a nonce that
+   * gives it the network's work and a chosen prefix (contacts are self-certifying, dht/contacts.ts).
+   */
+  private readonly fakes = new Map<number, Fake[]>();
+
+  /**
+   * The coalition's contacts closest to `key`, and its ground made-up ids closest to it (the
+   * best lie left: every contact must carry the work of a real node's id).
+   */
+  contactsFor(key: NodeId, n: number): ContactWire[] {
+    const fakes = this.madeUpContacts ? [...(this.fakes.get(key[0]!) ?? [])].sort((a, b) => compareDistance(key, a.id, b.id)).slice(0, FAKE_IDS_PER_ANSWER) : [];
+    const real = [...this.members.values()].map((s) => s.node).sort((a, b) => compareDistance(key, a.id, b.id)).slice(0, n - fakes.length);
+    return [...fakes.map((f) => f.contact), ...real.map((m) => m.selfContact)];
   }
+
+  /**
+   * Grinds made-up ids that share `prefixBits` with `target` (its near subtree, where its upkeep
+   * dials every candidate): random keys, nonces tried until one has the work and the prefix,
+   * 2^(prefixBits + work bits) tries each on average, at most `tries` in all. Counts every try.
+   */
+  grind(target: NodeId, prefixBits: number, tries: number): void {
+    let key = this.random.bytes(32);
+    for (let i = 0, n = 0; i < tries; i++, n = n >= ID_NONCE_MAX ? 0 : n + 1) {
+      const id = nodeIdFromSigningKey(key, n);
+      if (!id || bucketIndex(target, id) >= ID_BITS - prefixBits) continue;
+      const list = this.fakes.get(id[0]!) ?? [];
+      if (list.length < MAX_FAKES_PER_BYTE) list.push({ id, contact: { key: toBase64Url(key), n } });
+      this.fakes.set(id[0]!, list);
+      this.count('fake-ids-ground');
+      key = this.random.bytes(32); // the next id from a fresh key
+    }
+    this.count('fake-id-tries', tries);
+  }
+}
+
+interface Fake {
+  id: NodeId;
+  contact: ContactWire;
 }
 
 /** Turns a spawned (not yet joined) node into a member of the coalition. */
@@ -290,6 +331,10 @@ export async function attackRound(c: Coalition, s: SimNode): Promise<void> {
       if (hop) send('replay-fetch', routed(hop, 'MAILBOX_FETCH', holder, fetch.body));
     }
   }
+
+  // Made-up ids in the near subtree of an honest node, for the answers about its neighbourhood.
+  const near = pick(random, c.honestLive());
+  if (c.madeUpContacts && near) c.grind(idFromHex(near)!, Math.ceil(Math.log2(Math.max(2, s.node.estimatedSize() / REPLICATION))) + 1, FAKE_ID_TRIES_PER_ROUND);
 
   // A flood past one honest neighbour's request bucket.
   const flooded = pick(random, s.node.neighbours().filter((p) => !c.isMember(p.hex)));

@@ -75,11 +75,12 @@ export async function validFrames(sim: Simulation, victimHex: string, cast: Cast
   // Signed by the stranger, so the victim's handler gets past the signature (once: a repeat is
   // a replay) and reaches the offer limits and the budget.
   const signal = await sim.until(signSignal(stranger, victimHex, 'fz_1', '[]', now, sim.ops));
+  const contactOf = (i: Identity) => ({ key: toBase64Url(i.signingPublic), n: i.idNonce });
   const bodies: { [M in Method]: { req: RequestBodyOf<M>; res: ResponseBodyOf<M>; key: string } } = {
     PING: { req: {}, res: {}, key: victimHex },
-    FIND_NODE: { req: { target: carolHex }, res: { nodes: [victimHex, carolHex] }, key: carolHex },
+    FIND_NODE: { req: { target: carolHex }, res: { nodes: [contactOf(victim), contactOf(carol)] }, key: carolHex },
     SIGNAL: { req: signal, res: { data: '[]', busyMs: 1_000 }, key: victimHex },
-    FIND_VALUE: { req: { key: recordHex }, res: { record, nodes: [carolHex] }, key: recordHex },
+    FIND_VALUE: { req: { key: recordHex }, res: { record, nodes: [contactOf(carol)] }, key: recordHex },
     STORE: { req: { record }, res: { stored: true, record }, key: recordHex },
     MAILBOX_STORE: { req: { envelope: other, copies: 2 }, res: { stored: true, acks: [holderAck, holderAck], ack }, key: carolHex },
     MAILBOX_FETCH: { req: fetch, res: { entries: [other, cast.held], more: true }, key: carolHex },

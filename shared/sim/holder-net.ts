@@ -8,7 +8,9 @@
 import { MailboxService } from '../chat/mailbox-service.ts';
 import '../chat/wire.ts';
 import { REPLICATION } from '../dht/constants.ts';
+import type { ContactWire } from '../dht/contacts.ts';
 import type { Handler, NodeContext, Peer, RouteOptions } from '../dht/context.ts';
+import { toBase64Url } from '../lib/encoding.ts';
 import { parseRequestBody, parseResponseBody, type Method, type RequestBodyOf, type ResponseBodyOf } from '../dht/protocol.ts';
 import { closestSet } from '../dht/router.ts';
 import { FakeClock } from '../lib/clock.ts';
@@ -86,6 +88,13 @@ export class HolderNode implements NodeContext {
   }
   closestTo(key: NodeId, r = this.replication) {
     return closestSet(key, { id: this.id, hex: this.hex }, this.neighbours(), r);
+  }
+  closestContacts(key: NodeId, r = this.replication): ContactWire[] {
+    return this.closestTo(key, r).map((n) => this.net.get(n.hex).contact);
+  }
+  /** How answers name this node (dht/contacts.ts). */
+  get contact(): ContactWire {
+    return { key: toBase64Url(this.identity.signingPublic), n: this.identity.idNonce };
   }
 
   direct<M extends Method>(peer: Peer, method: M, body: RequestBodyOf<M>): Promise<ResponseBodyOf<M>> {

@@ -4,7 +4,7 @@
  * the holder is not close to, forged and foreign tombstones, and a corrupted copy stored first.
  */
 import { beforeEach, describe, expect, it } from 'vitest';
-import { MAILBOX_CLOSENESS_SLACK, MAILBOX_PER_NEIGHBOUR_BYTES, MAILBOX_PER_RECIPIENT_BYTES } from '../chat/constants.ts';
+import { MAILBOX_CLOSENESS_SLACK, MAILBOX_PER_NEIGHBOUR_BYTES, MAILBOX_PER_RECIPIENT_BYTES, PUSH_BURST, PUSHES_IN_FLIGHT_PER_NEIGHBOUR } from '../chat/constants.ts';
 import { tallyAcks } from '../chat/holder-acks.ts';
 import { createEnvelope, envelopeHash, signTombstone } from '../chat/messages.ts';
 import { MAX_CIPHERTEXT_BYTES, MAX_TOMBSTONES_PER_ACK, type EnvelopeWire, type TombstoneWire } from '../chat/wire.ts';
@@ -115,6 +115,34 @@ describe('holders accept only what they are close to, by envelope hash, within q
     // The ack is the victim's own, signed: a sender can count it.
     const tally = await tallyAcks(res.acks, envelopeHash(e), e.to, null, honest.ops);
     expect([...tally.holders]).toEqual([victim.hex]);
+  });
+
+  it('a neighbour owed 100 copies gets at most PUSHES_IN_FLIGHT_PER_NEIGHBOUR at once, paced past the burst, and all of them', async () => {
+    const recipients = Array.from({ length: 10 }, idNearVictim);
+    for (let i = 0; i < 100; i++) await store(attacker, victim, junk(recipients[i % recipients.length]!, 256));
+    let inFlight = 0;
+    let most = 0;
+    const deliver = net.deliver.bind(net);
+    net.deliver = (async (from, to, method, body, routed) => {
+      if (from !== victim || to !== honest.hex) return deliver(from, to, method, body, routed);
+      most = Math.max(most, ++inFlight);
+      try {
+        return await deliver(from, to, method, body, routed);
+      } finally {
+        inFlight--;
+      }
+    }) as typeof net.deliver;
+    const copied = victim.stats.get('mailbox-copied');
+    victim.mailbox.onNeighbour(honest.asPeer);
+    // The burst goes at once; the rest as the bucket refills (10/s on the fake clock).
+    for (let i = 0; i < 5; i++) await new Promise((r) => setTimeout(r, 5));
+    expect(victim.stats.get('mailbox-copied')).toBe(copied + PUSH_BURST);
+    for (let i = 0; i < 100 && victim.stats.get('mailbox-copied') < copied + 100; i++) {
+      net.clock.advance(200);
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    expect(victim.stats.get('mailbox-copied')).toBe(copied + 100);
+    expect(most).toBe(PUSHES_IN_FLIGHT_PER_NEIGHBOUR);
   });
 
   it('a recipient’s quota, filled by one neighbour, makes room for another neighbour’s honest message by evicting the flooder’s oldest', async () => {

@@ -86,7 +86,7 @@ describe('names against dishonest nodes', () => {
     // A liar answers as itself: it signs the lie when asked for a proof (answer-proofs.ts).
     const lieAt = (liar: SimNode) =>
       liar.node.handle('FIND_VALUE', async (b) => {
-        const nodes = liar.node.closestTo(key).map((n) => n.hex);
+        const nodes = liar.node.closestContacts(key);
         return b.nonce === undefined ? { record: lie, nodes } : { record: lie, nodes, proof: await signAnswer(liar.node, b.key, b.nonce, lie) };
       });
     for (const liar of [holders[0]!, holders[3]!, holders[6]!]) lieAt(liar);

@@ -4,7 +4,7 @@
  * all answered within 105 simulated ms.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { REQUEST_BURST_PER_NEIGHBOUR, REQUESTS_PER_NEIGHBOUR_PER_S } from '../dht/constants.ts';
+import { FORWARD_RATE_PER_NEIGHBOUR_PER_S, MAX_REQUESTS_IN_FLIGHT_PER_NEIGHBOUR, REQUEST_BURST_PER_NEIGHBOUR, REQUESTS_PER_NEIGHBOUR_PER_S } from '../dht/constants.ts';
 import { ErrorCode } from '../lib/errors.ts';
 import { Simulation } from './simulation.ts';
 
@@ -50,5 +50,34 @@ describe('per-neighbour request limits', () => {
     // And the flooder again once its bucket has refilled.
     await sim.run(REQUEST_BURST_PER_NEIGHBOUR / REQUESTS_PER_NEIGHBOUR_PER_S * 1_000);
     await expect(sim.until(attacker!.node.direct(flood, 'PING', {}))).resolves.toEqual({});
+  });
+});
+
+describe('forwarded requests', () => {
+  it('a next hop that swallows forwarded requests holds its own slots, not its upstream\'s', { timeout: 60_000 }, async () => {
+    sim = new Simulation({ seed: 41 });
+    const nodes = await sim.grow(6, 6, 5 * 60_000);
+    const hop = nodes[0]!;
+    const [upstream, liar] = nodes.filter((s) => s !== hop && s.node.peer(hop.node.hex));
+    // The liar answers nothing it is given, routed or not.
+    liar!.node.channels.onRequest = () => {};
+    const toHop = upstream!.node.peer(hop.node.hex)!;
+    const route = { k: liar!.node.hex, h: 1, max: 20, ms: 9_000 };
+    const send = (n: number) => Array.from({ length: n }, () => toHop.rpc.request('PING', {}, 9_000, route).then(() => 'ok', (e: { code?: string }) => e.code ?? 'error'));
+    // Within the upstream's request bucket and the hop's forwarding rate (50 a second), past
+    // the in-flight cap: before forwarded requests were charged to the next hop, the last 16
+    // and every other request of the upstream's were refused until the liar's timeouts.
+    const sent = MAX_REQUESTS_IN_FLIGHT_PER_NEIGHBOUR + 16;
+    const routed = send(FORWARD_RATE_PER_NEIGHBOUR_PER_S);
+    await sim.run(1_000);
+    routed.push(...send(sent - FORWARD_RATE_PER_NEIGHBOUR_PER_S));
+    // The upstream's own request right after: answered, its slots are free.
+    await expect(sim.until(toHop.rpc.request('FIND_NODE', { target: upstream!.node.hex }, 5_000))).resolves.toMatchObject({ nodes: expect.any(Array) });
+    expect(hop.node.stats.get('request-refused-in-flight')).toBe(0);
+    // The liar owes a full cap; the rest went around it.
+    expect(hop.node.stats.get('forward-around-owing')).toBe(sent - MAX_REQUESTS_IN_FLIGHT_PER_NEIGHBOUR);
+    const results = await sim.until(Promise.all(routed));
+    expect(results.filter((r) => r === ErrorCode.Timeout).length).toBeGreaterThanOrEqual(MAX_REQUESTS_IN_FLIGHT_PER_NEIGHBOUR);
+    expect(results.every((r) => r === 'ok' || r === ErrorCode.Timeout)).toBe(true);
   });
 });

@@ -145,6 +145,27 @@ describe('holders accept only what they are close to, by envelope hash, within q
     expect(most).toBe(PUSHES_IN_FLIGHT_PER_NEIGHBOUR);
   });
 
+  it('a neighbour that refused a copy as not close is not asked again at the next recheck', async () => {
+    const to = idNearVictim();
+    await store(attacker, victim, junk(to, 256));
+    // Tables differ during churn: the victim counts the node farthest from `to` among its closest.
+    const far = [...net.nodes.values()].filter((n) => n !== victim).sort((a, b) => compareDistance(to, b.id, a.id))[0]!;
+    const closestTo = victim.closestTo.bind(victim);
+    victim.closestTo = (key, r) => [...closestTo(key, r).slice(0, -1), { id: far.id, hex: far.hex }];
+    let asked = 0;
+    const deliver = net.deliver.bind(net);
+    net.deliver = (async (from, dest, method, body, routed) => {
+      if (from === victim && dest === far.hex && method === 'MAILBOX_STORE') asked++;
+      return deliver(from, dest, method, body, routed);
+    }) as typeof net.deliver;
+    for (let round = 0; round < 3; round++) {
+      await victim.mailbox.recheck();
+      for (let i = 0; i < 5; i++) await new Promise((r) => setTimeout(r, 5));
+    }
+    expect(far.stats.get('mailbox-refused-not-close')).toBe(1);
+    expect(asked).toBe(1);
+  });
+
   it('a recipient’s quota, filled by one neighbour, makes room for another neighbour’s honest message by evicting the flooder’s oldest', async () => {
     const bob = idNearVictim();
     const first = junk(bob);

@@ -14,6 +14,11 @@ export const JOIN_STORE_ATTEMPTS = 3;
  * candidates. Honest networks need one or two.
  */
 export const HOLDER_ASK_ROUNDS = 8;
+/**
+ * After this long a name lookup starts no new round or path (those under way still finish, in
+ * LOOKUP_TIMEOUT_MS): a Join reads its name back up to four times, and a user waits for each.
+ */
+export const HOLDER_ASK_WINDOW_MS = 8_000;
 /** Paths (first hops) an ask of one holder tries before that holder counts as not answering. */
 export const HOLDER_ASK_PATHS = 3;
 /** Holders asked at most per name lookup, over all rounds: bounds what made-up candidates cost. */

@@ -41,9 +41,13 @@ export class HolderSearch<R> {
     }
   }
 
-  /** The r closest candidates still believed: who the holders are, as far as is known. */
+  /**
+   * The r closest candidates still believed: who the holders are, as far as is known. One that
+   * did not answer stays while a source not found lying named it (a liar on every path to an
+   * honest holder must not hand its place, and its vote, to a farther node): it abstains.
+   */
   holders(): string[] {
-    const live = [...this.namedBy.keys()].filter((h) => !this.failed.has(h) && !this.liars.has(h));
+    const live = [...this.namedBy.keys()].filter((h) => !this.liars.has(h) && (!this.failed.has(h) || this.vouched(h)));
     return closestHexes(this.keyHex, live, this.r);
   }
 
@@ -56,7 +60,7 @@ export class HolderSearch<R> {
     const out: string[] = [];
     const charged = new Map<string, number>();
     for (const hex of this.holders()) {
-      if (this.answers.has(hex)) continue;
+      if (this.answers.has(hex) || this.failed.has(hex)) continue;
       const by = [...this.namedBy.get(hex)!];
       if (!by.includes(UNBLAMED) && by.every((s) => (charged.get(s) ?? 0) >= MAX_STRIKES)) continue;
       for (const s of by) charged.set(s, (charged.get(s) ?? 0) + 1);
@@ -92,6 +96,20 @@ export class HolderSearch<R> {
     const out = new Map<string, R>();
     for (const hex of this.holders()) if (this.answers.has(hex)) out.set(hex, this.answers.get(hex)!);
     return out;
+  }
+
+  /** Holders that did not answer: no vote, but still counted in what a majority must exceed. */
+  abstained(): number {
+    return this.holders().filter((h) => !this.answers.has(h)).length;
+  }
+
+  /**
+   * A candidate that failed is kept when the looker's own view named it (a neighbour) or a
+   * source with fewer than MAX_STRIKES misses did: too little to call either a liar.
+   */
+  private vouched(hex: string): boolean {
+    for (const by of this.namedBy.get(hex) ?? []) if (by === UNBLAMED || (this.strikes.get(by) ?? 0) < MAX_STRIKES) return true;
+    return false;
   }
 
   private discredit(liar: string): void {

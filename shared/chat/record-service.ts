@@ -4,7 +4,7 @@
  * closest and push to closer nodes they meet; lookups ask each of the name's r closest and take
  * the record most of them keep; owners publish and re-read to learn whether the name is theirs.
  */
-import { HOLDER_ASK_PATHS, HOLDER_ASK_ROUNDS, HOLDER_ASKS_MAX, JOIN_REREAD_DELAY_MS, JOIN_STORE_ATTEMPTS, MAX_NAMES_PER_KEY, NAME_CONTEST_WINDOW_MS, NAME_HOLDER_SLACK } from './constants.ts';
+import { HOLDER_ASK_PATHS, HOLDER_ASK_ROUNDS, HOLDER_ASK_WINDOW_MS, HOLDER_ASKS_MAX, JOIN_REREAD_DELAY_MS, JOIN_STORE_ATTEMPTS, MAX_NAMES_PER_KEY, NAME_CONTEST_WINDOW_MS, NAME_HOLDER_SLACK } from './constants.ts';
 import { ErrorCode, PeerchatError } from '../lib/errors.ts';
 import { toBase64Url } from '../lib/encoding.ts';
 import { closestHexes, idEquals, idFromHex, idToHex, type NodeId } from '../lib/id.ts';
@@ -168,11 +168,12 @@ export class RecordService implements NodeService {
       search.answered(by, await this.checkedRecord(a.record, name, checked), a.nodes);
     }
     let asks = 0;
-    for (let round = 0; round < HOLDER_ASK_ROUNDS; round++) {
+    const deadline = node.clock.now() + HOLDER_ASK_WINDOW_MS;
+    for (let round = 0; round < HOLDER_ASK_ROUNDS && node.clock.now() < deadline; round++) {
       const fresh = search.toAsk().slice(0, HOLDER_ASKS_MAX - asks);
       if (fresh.length === 0) break;
       asks += fresh.length;
-      const got = await Promise.all(fresh.map((hex) => this.ask(hex, name, checked)));
+      const got = await Promise.all(fresh.map((hex) => this.ask(hex, name, checked, deadline)));
       fresh.forEach((hex, i) => {
         const a = got[i];
         if (a) search.answered(hex, a.record, a.nodes);
@@ -182,7 +183,7 @@ export class RecordService implements NodeService {
     if (search.liarCount > 0) node.stats.count('record-holder-named-made-up', search.liarCount);
     const votes = search.votes();
     if (votes.size === 0) throw new PeerchatError(ErrorCode.NoRoute, 'None of the nodes that hold this name answered; retry.');
-    return { found: majorityRecord([...votes.values()]), answers: votes };
+    return { found: majorityRecord([...votes.values()], search.abstained()), answers: votes };
   }
 
   /**
@@ -190,7 +191,7 @@ export class RecordService implements NodeService {
    * record that fails to verify, counted) and the nodes it takes for the name's closest;
    * undefined when it did not answer itself.
    */
-  private async ask(hex: string, name: string, checked: Map<string, Promise<boolean>>): Promise<{ record: UserRecord | null; nodes: string[] } | undefined> {
+  private async ask(hex: string, name: string, checked: Map<string, Promise<boolean>>, deadline: number): Promise<{ record: UserRecord | null; nodes: string[] } | undefined> {
     const { node } = this;
     const keyHex = idToHex(recordKey(name));
     if (hex === node.hex) return { record: this.get(keyHex) ?? null, nodes: [] };
@@ -199,7 +200,7 @@ export class RecordService implements NodeService {
       const peer = node.peer(hex);
       // A neighbour's channel is its HELLO-proven self; a routed answer must prove its holder.
       if (peer) a = await node.direct(peer, 'FIND_VALUE', { key: keyHex });
-      else a = await this.askRouted(hex, keyHex);
+      else a = await this.askRouted(hex, keyHex, deadline);
     } catch {
       return undefined;
     }
@@ -212,11 +213,11 @@ export class RecordService implements NodeService {
    * node on the path can answer in its place (or the path dies): the ask is made again through
    * another first hop, up to HOLDER_ASK_PATHS paths.
    */
-  private async askRouted(hex: string, keyHex: string): Promise<ResponseBodyOf<'FIND_VALUE'> | undefined> {
+  private async askRouted(hex: string, keyHex: string, deadline: number): Promise<ResponseBodyOf<'FIND_VALUE'> | undefined> {
     const { node } = this;
     const target = idFromHex(hex)!;
     const notVia = new Set<string>();
-    for (let path = 0; path < HOLDER_ASK_PATHS; path++) {
+    for (let path = 0; path < HOLDER_ASK_PATHS && (path === 0 || node.clock.now() < deadline); path++) {
       const via = closestNeighbour(target, node.neighbours(), notVia);
       if (!via) return undefined;
       const nonce = askNonce(node.random);

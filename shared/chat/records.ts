@@ -206,12 +206,14 @@ export type Resolution =
  * (a vote for "not stored"). Not counting them let one holder's record be the majority: a name
  * whose STOREs liars dropped sat at one or two holders, and a backdated record that reached the
  * rest first took it (bench/results/adversary.json, 2026-12-05). Of the winner's copies the
- * highest seq is returned. A minority of lying holders cannot change the answer; with records
+ * highest seq is returned. `abstained`: holders known to exist that did not answer (a liar on
+ * each path to them), counted in what a majority must exceed, so the liars' answers cannot win
+ * by silencing the rest. A minority of lying holders cannot change the answer; with records
  * but no majority the name is contested and resolves to no one; with no record at all, none.
  */
-export function majorityRecord(answers: readonly (UserRecord | null)[]): Resolution {
+export function majorityRecord(answers: readonly (UserRecord | null)[], abstained = 0): Resolution {
   const byKey = new Map<string, UserRecord[]>();
-  const of = answers.length;
+  const of = answers.length + abstained;
   for (const record of answers) {
     if (!record) continue;
     const k = toBase64Url(record.signingKey);

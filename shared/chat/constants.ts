@@ -6,6 +6,23 @@ export const MAX_MESSAGE_BODY_BYTES = 16 * 1024;
 export const RECORD_TTL_MS = 30 * 24 * 3600_000;
 export const RECORD_REPUBLISH_MS = 3600_000;
 export const JOIN_REREAD_DELAY_MS = 2_000;
+/** Read-backs a Join makes, storing again at the holders that lack its record between them. */
+export const JOIN_STORE_ATTEMPTS = 3;
+/**
+ * Rounds of asking a name's holders (record-service.ts read): a candidate that does not answer
+ * as itself is replaced by the next closest, and the holders' own closest sets join the
+ * candidates. Honest networks need one or two.
+ */
+export const HOLDER_ASK_ROUNDS = 8;
+/**
+ * After this long a name lookup starts no new round or path (those under way still finish, in
+ * LOOKUP_TIMEOUT_MS): a Join reads its name back up to four times, and a user waits for each.
+ */
+export const HOLDER_ASK_WINDOW_MS = 8_000;
+/** Paths (first hops) an ask of one holder tries before that holder counts as not answering. */
+export const HOLDER_ASK_PATHS = 3;
+/** Holders asked at most per name lookup, over all rounds: bounds what made-up candidates cost. */
+export const HOLDER_ASKS_MAX = 40;
 /**
  * How long after a holder first stores a record for a name (by its own clock) another key may
  * still displace it: two Joins of one name in this window are settled the same way everywhere;

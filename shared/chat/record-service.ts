@@ -4,7 +4,7 @@
  * closest and push to closer nodes they meet; lookups ask each of the name's r closest and take
  * the record most of them keep; owners publish and re-read to learn whether the name is theirs.
  */
-import { JOIN_REREAD_DELAY_MS, MAX_NAMES_PER_KEY, NAME_CONTEST_WINDOW_MS, NAME_HOLDER_SLACK } from './constants.ts';
+import { HOLDER_ASK_PATHS, HOLDER_ASK_ROUNDS, HOLDER_ASK_WINDOW_MS, HOLDER_ASKS_MAX, JOIN_REREAD_DELAY_MS, JOIN_STORE_ATTEMPTS, MAX_NAMES_PER_KEY, NAME_CONTEST_WINDOW_MS, NAME_HOLDER_SLACK } from './constants.ts';
 import { ErrorCode, isPeerchatError, PeerchatError } from '../lib/errors.ts';
 import { toBase64Url } from '../lib/encoding.ts';
 import { closestHexes, idEquals, idFromHex, idToHex, type NodeId } from '../lib/id.ts';
@@ -14,6 +14,8 @@ import { verifiedIds } from '../dht/contacts.ts';
 import { TimerSet } from '../lib/clock.ts';
 import type { RequestBodyOf, ResponseBodyOf } from '../dht/protocol.ts';
 import type { UserRecordWire } from './wire.ts';
+import { closestNeighbour } from '../dht/router.ts';
+import { HolderSearch } from './holder-search.ts';
 import { answerIsFrom, askNonce, signAnswer } from './answer-proofs.ts';
 import { chooseRecord, couldReplace, majorityRecord, recordFromWire, recordKey, recordToWire, verifyRecord, type Resolution, type UserRecord } from './records.ts';
 
@@ -81,19 +83,44 @@ export class RecordService implements NodeService {
 
   /**
    * Publishes the owner's record at the r closest nodes, waits JOIN_REREAD_DELAY_MS, and reads
-   * it back: the name is ours only if most of the name's holders now keep our key.
+   * it back: the name is ours only if most of the name's holders that answered now keep our key
+   * (records.ts majorityRecord). A short read-back (too many holders hold nothing: liars on the
+   * STORE's paths dropped it) is not yet an answer: the record is stored again at each holder
+   * that lacks it and read back again, up to JOIN_STORE_ATTEMPTS times.
    */
   async publish(record: UserRecord): Promise<PublishResult> {
     const { node } = this;
     const key = recordKey(record.name);
-    const stored = await node.routeFromHere('STORE', { record: recordToWire(record) }, key, 2);
+    const wire = recordToWire(record);
+    const stored = await node.routeFromHere('STORE', { record: wire }, key, 2);
     if (stored.length === 0) throw new PeerchatError(ErrorCode.NoRoute, 'Could not reach the nodes that hold names; check the connection and retry.');
-    await this.wait(JOIN_REREAD_DELAY_MS);
-    const found = await this.resolution(record.name);
-    if (found.status === 'contested') return { status: 'contested' };
-    if (found.status === 'none') throw new PeerchatError(ErrorCode.NoRoute, 'The record did not read back; retry.');
-    if (!idEquals(found.record.signingKey, record.signingKey)) return { status: 'taken', by: found.record };
-    return { status: 'ok', holders: stored.filter((s) => s.stored).length };
+    for (let attempt = 1; ; attempt++) {
+      await this.wait(JOIN_REREAD_DELAY_MS);
+      const { found, answers } = await this.read(record.name);
+      if (found.status === 'found') {
+        if (!idEquals(found.record.signingKey, record.signingKey)) return { status: 'taken', by: found.record };
+        return { status: 'ok', holders: found.holders };
+      }
+      if (attempt >= JOIN_STORE_ATTEMPTS) {
+        if (found.status === 'contested') return { status: 'contested' };
+        throw new PeerchatError(ErrorCode.NoRoute, 'The record did not read back; retry.');
+      }
+      node.stats.count('record-publish-again');
+      const lacking = [...answers].filter(([hex, r]) => r === null && hex !== node.hex).map(([hex]) => hex);
+      await Promise.all(lacking.map((hex) => this.storeAt(hex, wire, attempt + 1)));
+    }
+  }
+
+  /**
+   * A STORE for one holder: direct to a neighbour, else routed to its id (onStore accepts a
+   * routed STORE whose route ends at one of the name's holders). Failures only show in the next
+   * read-back.
+   */
+  private async storeAt(hex: string, record: UserRecordWire, paths: number): Promise<void> {
+    const { node } = this;
+    const peer = node.peer(hex);
+    const sent = peer ? node.direct(peer, 'STORE', { record }) : node.routeFromHere('STORE', { record }, idFromHex(hex)!, paths, { leave: true });
+    await sent.catch(() => undefined);
   }
 
   /**
@@ -108,58 +135,103 @@ export class RecordService implements NodeService {
     throw new PeerchatError(ErrorCode.NotFound, `User not found: the nodes that hold “${name}” disagree about whose it is. Try again later.`);
   }
 
+  /** Asks each of a name's r closest nodes what it keeps and counts the answers (read). */
+  async resolution(name: string): Promise<Resolution> {
+    return (await this.read(name)).found;
+  }
+
   /**
    * Asks each of a name's r closest nodes what it keeps and counts the answers (records.ts
    * majorityRecord). Who they are comes from FIND_VALUE routed over two disjoint paths, merged
    * with this node's own view; each is then asked itself (directly when it is a neighbour,
    * else routed to its id with a nonce, counted only when that holder signed the answer:
-   * answer-proofs.ts).
+   * answer-proofs.ts). A liar on a path can name made-up or far nodes as the closest, and
+   * answer in a holder's place: a candidate that does not answer as itself is dropped and the
+   * next closest asked, and the nodes the holders that did answer name are candidates too, the
+   * Kademlia way, for at most HOLDER_ASK_ROUNDS rounds and HOLDER_ASKS_MAX asks.
    */
-  async resolution(name: string): Promise<Resolution> {
+  private async read(name: string): Promise<{ found: Resolution; answers: Map<string, UserRecord | null> }> {
     const { node } = this;
     const key = recordKey(name);
-    const body = { key: idToHex(key) };
-    const first = await node.routeFromHere('FIND_VALUE', body, key, 2);
+    const keyHex = idToHex(key);
+    // Signed like an ask of one holder, so that whoever answered is known: a node that names
+    // made-up holders can then be found out (holder-search.ts).
+    const nonce = askNonce(node.random);
+    const first = await node.routeFromHere('FIND_VALUE', { key: keyHex, nonce }, key, 2);
     if (first.length === 0) throw new PeerchatError(ErrorCode.NoRoute, 'Could not reach the nodes that hold names; check the connection and retry.');
-    const seen = new Set<string>(node.closestTo(key).map((n) => n.hex));
-    for (const a of first) for (const hex of verifiedIds(a.nodes, node.stats).ids) seen.add(hex);
-    const holders = closestHexes(body.key, [...seen], node.replication);
+    const search = new HolderSearch<UserRecord | null>(keyHex, node.replication);
+    search.add(node.closestTo(key).map((n) => n.hex));
     const checked = new Map<string, Promise<boolean>>();
-    const answers = await Promise.all(holders.map((hex) => this.ask(hex, name, checked)));
-    const answered = answers.filter((a) => a !== undefined);
-    if (answered.length === 0) throw new PeerchatError(ErrorCode.NoRoute, 'None of the nodes that hold this name answered; retry.');
-    return majorityRecord(answered);
+    for (const a of first) {
+      const by = a.proof?.holder;
+      if (by === undefined || !(await answerIsFrom(by, keyHex, nonce, a.record, a.proof, node.ops))) continue;
+      search.add([by]);
+      search.answered(by, await this.checkedRecord(a.record, name, checked), verifiedIds(a.nodes, node.stats).ids);
+    }
+    let asks = 0;
+    const deadline = node.clock.now() + HOLDER_ASK_WINDOW_MS;
+    for (let round = 0; round < HOLDER_ASK_ROUNDS && node.clock.now() < deadline; round++) {
+      const fresh = search.toAsk().slice(0, HOLDER_ASKS_MAX - asks);
+      if (fresh.length === 0) break;
+      asks += fresh.length;
+      const got = await Promise.all(fresh.map((hex) => this.ask(hex, name, checked, deadline)));
+      fresh.forEach((hex, i) => {
+        const a = got[i];
+        if (a) search.answered(hex, a.record, a.nodes);
+        else search.noAnswer(hex);
+      });
+    }
+    if (search.liarCount > 0) node.stats.count('record-holder-named-made-up', search.liarCount);
+    const votes = search.votes();
+    if (votes.size === 0) throw new PeerchatError(ErrorCode.NoRoute, 'None of the nodes that hold this name answered; retry.');
+    return { found: majorityRecord([...votes.values()], search.abstained()), answers: votes };
   }
 
   /**
-   * One holder's answer: its verified record for the name, null when it holds none (or a record
-   * that fails to verify, counted), undefined when it did not answer itself.
+   * One holder's answer: its verified record for the name (null when it holds none, or a
+   * record that fails to verify, counted) and the nodes it takes for the name's closest;
+   * undefined when it did not answer itself.
    */
-  private async ask(hex: string, name: string, checked: Map<string, Promise<boolean>>): Promise<UserRecord | null | undefined> {
+  private async ask(hex: string, name: string, checked: Map<string, Promise<boolean>>, deadline: number): Promise<{ record: UserRecord | null; nodes: string[] } | undefined> {
     const { node } = this;
     const keyHex = idToHex(recordKey(name));
-    let wire: UserRecordWire | null;
-    if (hex === node.hex) {
-      const own = this.get(keyHex);
-      return own ?? null;
-    }
+    if (hex === node.hex) return { record: this.get(keyHex) ?? null, nodes: [] };
+    let a: ResponseBodyOf<'FIND_VALUE'> | undefined;
     try {
       const peer = node.peer(hex);
       // A neighbour's channel is its HELLO-proven self; a routed answer must prove its holder.
-      if (peer) wire = (await node.direct(peer, 'FIND_VALUE', { key: keyHex })).record;
-      else {
-        const nonce = askNonce(node.random);
-        const [a] = await node.routeFromHere('FIND_VALUE', { key: keyHex, nonce }, idFromHex(hex)!, 1);
-        if (!a) return undefined;
-        if (!(await answerIsFrom(hex, keyHex, nonce, a.record, a.proof, node.ops))) {
-          node.stats.count('record-answer-not-from-holder');
-          return undefined;
-        }
-        wire = a.record;
-      }
+      if (peer) a = await node.direct(peer, 'FIND_VALUE', { key: keyHex });
+      else a = await this.askRouted(hex, keyHex, deadline);
     } catch {
       return undefined;
     }
+    if (!a) return undefined;
+    return { record: await this.checkedRecord(a.record, name, checked), nodes: verifiedIds(a.nodes, node.stats).ids };
+  }
+
+  /**
+   * A FIND_VALUE routed to holder `hex`, counted only when that holder signed the answer. A
+   * node on the path can answer in its place (or the path dies): the ask is made again through
+   * another first hop, up to HOLDER_ASK_PATHS paths.
+   */
+  private async askRouted(hex: string, keyHex: string, deadline: number): Promise<ResponseBodyOf<'FIND_VALUE'> | undefined> {
+    const { node } = this;
+    const target = idFromHex(hex)!;
+    const notVia = new Set<string>();
+    for (let path = 0; path < HOLDER_ASK_PATHS && (path === 0 || node.clock.now() < deadline); path++) {
+      const via = closestNeighbour(target, node.neighbours(), notVia);
+      if (!via) return undefined;
+      const nonce = askNonce(node.random);
+      const [a] = await node.routeFromHere('FIND_VALUE', { key: keyHex, nonce }, target, 1, { leave: true, notVia });
+      if (a && (await answerIsFrom(hex, keyHex, nonce, a.record, a.proof, node.ops))) return a;
+      if (a) node.stats.count('record-answer-not-from-holder');
+      notVia.add(via.hex);
+    }
+    return undefined;
+  }
+
+  private async checkedRecord(wire: UserRecordWire | null, name: string, checked: Map<string, Promise<boolean>>): Promise<UserRecord | null> {
+    const { node } = this;
     const record = wire ? recordFromWire(wire) : null;
     if (!record || record.name !== name) return null;
     // Honest holders answer with the same copy: each signature is checked once per lookup.
@@ -232,9 +304,11 @@ export class RecordService implements NodeService {
     if (!record) throw this.reject('record-malformed', 'Malformed record');
     const key = recordKey(record.name);
     const keyHex = idToHex(key);
-    if (ctx.key && idToHex(ctx.key) !== keyHex) throw this.reject('record-wrong-key', 'Record routed to the wrong key');
-    // A routed STORE arrives only where no neighbour is closer; a direct one must come to one
-    // of the name's holders, or anyone could fill any node's table.
+    // A STORE routed to the name arrives only where no neighbour is closer. Any other (direct,
+    // or routed to one holder's id by a Join storing again: publish) must come to one of the
+    // name's holders, or anyone could fill any node's table.
+    const toName = ctx.routed && ctx.key !== null && idToHex(ctx.key) === keyHex;
+    if (ctx.routed && !toName && !this.isNear(node.hex, key)) throw this.reject('record-wrong-key', 'Record routed to the wrong key');
     if (!ctx.routed && !this.isNear(node.hex, key)) throw this.reject('record-not-close', 'This node does not hold that name');
     // Holders push the same record to each other all the time: the very record held already
     // was checked when it came, and changes nothing but the push's vote. Anything else is

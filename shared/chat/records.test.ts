@@ -320,14 +320,21 @@ describe('majorityRecord', () => {
   it('a minority of lying holders cannot change what Find user resolves', () => {
     const honest = fakeRecord(alice.signingPublic, NOW, 3);
     const lie = fakeRecord(mallory.signingPublic, 0, 99);
-    const r = majorityRecord([honest, lie, honest, null, lie, honest, lie, honest]);
-    expect(r).toEqual({ status: 'found', record: honest, holders: 4, of: 7 });
+    const r = majorityRecord([honest, lie, honest, honest, lie, honest, lie, honest]);
+    expect(r).toEqual({ status: 'found', record: honest, holders: 5, of: 8 });
   });
 
-  it('takes the newest copy of the winning key, and ignores holders that hold nothing', () => {
+  it('takes the newest copy of the winning key', () => {
     const old = fakeRecord(alice.signingPublic, NOW, 2);
     const fresh = fakeRecord(alice.signingPublic, NOW, 3);
-    expect(majorityRecord([null, old, fresh, null, null])).toMatchObject({ status: 'found', record: fresh, holders: 2, of: 2 });
+    expect(majorityRecord([null, old, fresh, fresh])).toMatchObject({ status: 'found', record: fresh, holders: 3, of: 4 });
+  });
+
+  it('holders that hold nothing vote too: one record among empty holders is no majority', () => {
+    const lie = fakeRecord(mallory.signingPublic, 0, 1);
+    expect(majorityRecord([null, lie, null, null, null, null, null, null])).toEqual({ status: 'contested', of: 8 });
+    const a = fakeRecord(alice.signingPublic, NOW, 1);
+    expect(majorityRecord([a, a, a, a, null, null, null, lie])).toEqual({ status: 'contested', of: 8 });
   });
 
   it('no majority is contested, and no record at all is none', () => {

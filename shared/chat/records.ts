@@ -202,23 +202,26 @@ export type Resolution =
 
 /**
  * The record the majority of answering holders keep: answers are grouped by signing key, and a
- * key wins with more than half of the answers that carry a record (holders that hold nothing,
- * new ones after churn, do not count either way). Of the winner's copies the highest seq is
- * returned. A minority of lying holders cannot change the answer; with no majority the name is
- * contested and resolves to no one.
+ * key wins with more than half of all the answers, those of holders that hold nothing included
+ * (a vote for "not stored"). Not counting them let one holder's record be the majority: a name
+ * whose STOREs liars dropped sat at one or two holders, and a backdated record that reached the
+ * rest first took it (bench/results/adversary.json, 2026-12-05). Of the winner's copies the
+ * highest seq is returned. `abstained`: holders known to exist that did not answer (a liar on
+ * each path to them), counted in what a majority must exceed, so the liars' answers cannot win
+ * by silencing the rest. A minority of lying holders cannot change the answer; with records
+ * but no majority the name is contested and resolves to no one; with no record at all, none.
  */
-export function majorityRecord(answers: readonly (UserRecord | null)[]): Resolution {
+export function majorityRecord(answers: readonly (UserRecord | null)[], abstained = 0): Resolution {
   const byKey = new Map<string, UserRecord[]>();
-  let of = 0;
+  const of = answers.length + abstained;
   for (const record of answers) {
     if (!record) continue;
-    of++;
     const k = toBase64Url(record.signingKey);
     const group = byKey.get(k);
     if (group) group.push(record);
     else byKey.set(k, [record]);
   }
-  if (of === 0) return { status: 'none' };
+  if (byKey.size === 0) return { status: 'none' };
   for (const group of byKey.values()) {
     if (2 * group.length <= of) continue;
     const record = group.reduce((a, b) => (b.seq > a.seq ? b : a));

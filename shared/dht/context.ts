@@ -37,6 +37,11 @@ export interface RouteOptions {
   avoidSelf?: boolean;
   /** Ask the network not to deliver it to this node (a mailbox store avoids its recipient). */
   avoid?: string;
+  /**
+   * Neighbours not to use as first hops: a path that came back with an answer that cannot be
+   * right is tried again through another (chat/record-service.ts asks of one holder).
+   */
+  notVia?: ReadonlySet<string>;
 }
 
 export interface LookupResult {

@@ -238,7 +238,9 @@ export class KademliaNode implements ServiceHost {
   ): Promise<ResponseBodyOf<M>[]> {
     const avoid = opts.avoidSelf ? this.hex : opts.avoid;
     const neighbours = this.neighbours();
-    const hops = firstHops(key, avoid === undefined ? neighbours : neighbours.filter((p) => p.hex !== avoid), paths);
+    const { notVia } = opts;
+    const usable = avoid === undefined && notVia === undefined ? neighbours : neighbours.filter((p) => p.hex !== avoid && !notVia?.has(p.hex));
+    const hops = firstHops(key, usable, paths);
     const here = hops.length === 0 || (!opts.leave && compareDistance(key, hops[0]!.id, this.id) >= 0);
     if (here) return [await this.arrive(method, body, { from: null, routed: true, key })];
     // Sizing the hop limit needs the r nearest: a node with fewer channels (a newcomer, or one

@@ -119,6 +119,12 @@ const DELIVERY_WINDOW_MS = 120_000;
 const REQUEST_POLL_MS = 5_000;
 /** After this long back, a recipient's missing messages count as not delivered. */
 const RETURN_WAIT_MS = 20 * 60_000;
+/**
+ * Simulated time a Join or a lookup run to completion gets (Simulation.until): past it the
+ * run would end on an unsettled promise, not count a slow step (a Join reads its name back up
+ * to four times, each read asking past liars for up to HOLDER_ASK_WINDOW_MS and a timeout).
+ */
+const SLOW_STEP_MS = 5 * 60_000;
 /** Honest lookers per name at the end. */
 const LOOKERS_PER_NAME = 3;
 /** Stats honest nodes keep about refused attacks, reported summed. */
@@ -225,7 +231,7 @@ export async function runAdversaryExperiment(o: AdversaryExperimentOptions): Pro
     const u: User = { name: `user_${i}`, identity, session: null, busy: false };
     for (let tries = 1; tries <= 3 && !u.session; tries++) {
       try {
-        await sim.until(signIn(u));
+        await sim.until(signIn(u), SLOW_STEP_MS);
       } catch {
         signOut(u);
         await sim.run(30_000);
@@ -345,7 +351,7 @@ export async function runAdversaryExperiment(o: AdversaryExperimentOptions): Pro
       const looker = lookers[random.int(lookers.length)]!;
       findUsers++;
       try {
-        const record = await sim.until(looker.records.resolve(u.name));
+        const record = await sim.until(looker.records.resolve(u.name), SLOW_STEP_MS);
         const key = record && toBase64Url(record.signingKey);
         if (key === ownerKey.get(u.name)) findUserOk++;
         else if (key) (wrong = true), findUserWrongKey++;

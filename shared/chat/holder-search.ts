@@ -1,0 +1,123 @@
+/**
+ * Who a name's holders are, as a lookup learns it (record-service.ts read): pure bookkeeping of
+ * candidates, who named each, and which answered as themselves. The service does the asking.
+ *
+ * A liar on a lookup's path can name made-up ids next to the key (always the "closest", never
+ * able to answer as themselves) and its fellow liars as the name's holders, and can answer in an
+ * honest holder's place. So a candidate that does not answer is replaced by the next closest,
+ * the nodes each holder that did answer names are candidates too (the Kademlia way), and a
+ * source that named MAX_STRIKES candidates that never answered is a liar: its answer, its vote
+ * and every candidate only it named are dropped, so made-up ids cannot crowd out the holders
+ * faster than they are found out.
+ */
+import { closestHexes } from '../lib/id.ts';
+
+/** Candidates a source may name that never answer before it counts as lying (an honest node names only its open channels; one may leave meanwhile). */
+export const MAX_STRIKES = 2;
+
+/** A source the lookup cannot blame: its own view, or a routed answer from an unknown node. */
+const UNBLAMED = '';
+
+export class HolderSearch<R> {
+  /** Candidate -> the sources that named it. */
+  private readonly namedBy = new Map<string, Set<string>>();
+  private readonly answers = new Map<string, R>();
+  private readonly failed = new Set<string>();
+  private readonly strikes = new Map<string, number>();
+  private readonly liars = new Set<string>();
+
+  constructor(
+    private readonly keyHex: string,
+    private readonly r: number,
+  ) {}
+
+  /** Candidates named by the looker's own view or by answers it cannot attribute. */
+  add(hexes: Iterable<string>, by = UNBLAMED): void {
+    if (this.liars.has(by)) return;
+    for (const hex of hexes) {
+      const set = this.namedBy.get(hex);
+      if (set) set.add(by);
+      else this.namedBy.set(hex, new Set([by]));
+    }
+  }
+
+  /**
+   * The r closest candidates still believed: who the holders are, as far as is known. One that
+   * did not answer stays while a source not found lying named it (a liar on every path to an
+   * honest holder must not hand its place, and its vote, to a farther node): it abstains.
+   */
+  holders(): string[] {
+    const live = [...this.namedBy.keys()].filter((h) => !this.liars.has(h) && (!this.failed.has(h) || this.vouched(h)));
+    return closestHexes(this.keyHex, live, this.r);
+  }
+
+  /**
+   * Of the holders, those to ask next: not yet asked, and at most MAX_STRIKES named only by any
+   * one source at a time, so that a source naming made-up ids is found out for MAX_STRIKES asks,
+   * not for as many as it named.
+   */
+  toAsk(): string[] {
+    const out: string[] = [];
+    const charged = new Map<string, number>();
+    for (const hex of this.holders()) {
+      if (this.answers.has(hex) || this.failed.has(hex)) continue;
+      const by = [...this.namedBy.get(hex)!];
+      if (!by.includes(UNBLAMED) && by.every((s) => (charged.get(s) ?? 0) >= MAX_STRIKES)) continue;
+      for (const s of by) charged.set(s, (charged.get(s) ?? 0) + 1);
+      out.push(hex);
+    }
+    return out;
+  }
+
+  answered(hex: string, answer: R, nodes: readonly string[]): void {
+    if (this.liars.has(hex)) return;
+    this.answers.set(hex, answer);
+    this.add(nodes, hex);
+  }
+
+  /** `hex` did not answer as itself: it is dropped, and each source that named it gets a strike. */
+  noAnswer(hex: string): void {
+    this.failed.add(hex);
+    for (const by of this.namedBy.get(hex) ?? []) {
+      if (by === UNBLAMED) continue;
+      const n = (this.strikes.get(by) ?? 0) + 1;
+      this.strikes.set(by, n);
+      if (n >= MAX_STRIKES) this.discredit(by);
+    }
+  }
+
+  /** Sources found lying so far. */
+  get liarCount(): number {
+    return this.liars.size;
+  }
+
+  /** The answers of the holders (closest r believed) that answered, by holder. */
+  votes(): Map<string, R> {
+    const out = new Map<string, R>();
+    for (const hex of this.holders()) if (this.answers.has(hex)) out.set(hex, this.answers.get(hex)!);
+    return out;
+  }
+
+  /** Holders that did not answer: no vote, but still counted in what a majority must exceed. */
+  abstained(): number {
+    return this.holders().filter((h) => !this.answers.has(h)).length;
+  }
+
+  /**
+   * A candidate that failed is kept when the looker's own view named it (a neighbour) or a
+   * source with fewer than MAX_STRIKES misses did: too little to call either a liar.
+   */
+  private vouched(hex: string): boolean {
+    for (const by of this.namedBy.get(hex) ?? []) if (by === UNBLAMED || (this.strikes.get(by) ?? 0) < MAX_STRIKES) return true;
+    return false;
+  }
+
+  private discredit(liar: string): void {
+    this.liars.add(liar);
+    this.answers.delete(liar);
+    for (const [hex, by] of this.namedBy) {
+      by.delete(liar);
+      if (by.size === 0) this.namedBy.delete(hex);
+    }
+  }
+}

@@ -180,9 +180,7 @@ export class RequestLimits {
   }
 
   done(peerHex: string): void {
-    const busy = this.inFlight.get(peerHex) ?? 0;
-    if (busy <= 1) this.inFlight.delete(peerHex);
-    else this.inFlight.set(peerHex, busy - 1);
+    decrement(this.inFlight, peerHex);
   }
 
   /** The neighbour's channel closed: its bucket goes (requests still in flight end with `done`). */
@@ -205,10 +203,15 @@ export class RequestLimits {
   }
 
   settled(nextHex: string): void {
-    const owed = this.owed.get(nextHex) ?? 0;
-    if (owed <= 1) this.owed.delete(nextHex);
-    else this.owed.set(nextHex, owed - 1);
+    decrement(this.owed, nextHex);
   }
+}
+
+/** One less for `key`; a count that reaches zero leaves the map, so idle peers cost nothing. */
+function decrement(counts: Map<string, number>, key: string): void {
+  const n = counts.get(key) ?? 0;
+  if (n <= 1) counts.delete(key);
+  else counts.set(key, n - 1);
 }
 
 /** How a connection may spend the budget; see ConnectionBudget.take. */

@@ -7,7 +7,7 @@
 import { HOLDER_ASK_PATHS, HOLDER_ASK_ROUNDS, HOLDER_ASK_WINDOW_MS, HOLDER_ASKS_MAX, JOIN_REREAD_DELAY_MS, JOIN_STORE_ATTEMPTS, MAX_NAMES_PER_KEY, NAME_CONTEST_WINDOW_MS, NAME_HOLDER_SLACK } from './constants.ts';
 import { ErrorCode, isPeerchatError, PeerchatError } from '../lib/errors.ts';
 import { toBase64Url } from '../lib/encoding.ts';
-import { closestHexes, idEquals, idFromHex, idToHex, type NodeId } from '../lib/id.ts';
+import { idEquals, idFromHex, idToHex, type NodeId } from '../lib/id.ts';
 import { LazyMap } from '../lib/lazy-map.ts';
 import type { HandlerContext, NodeContext, NodeService, Peer } from '../dht/context.ts';
 import { verifiedIds } from '../dht/contacts.ts';

@@ -13,14 +13,11 @@ export default defineConfig({
   // Each tab test opens up to ten tabs and they share two cores: one at a time. The NAT suite
   // (real namespaces, coturn, one Chromium per home, two or three tabs) mostly waits on ICE and
   // TURN, so it runs beside them in a worker of its own: about 3.5 minutes off CI's wall time.
-  // The files that check one thing with two tabs or fewer ('small') take that worker once the
-  // NAT suite is done (it takes 5 minutes, the tab files 9): about 2 minutes more off.
   workers: 2,
   fullyParallel: false,
   projects: [
-    { name: 'tabs', testMatch: /(chat|network)\.spec\.ts/, workers: 1 },
+    { name: 'tabs', testIgnore: /nat\.spec\.ts/, workers: 1 },
     { name: 'nat', testMatch: /nat\.spec\.ts/, workers: 1 },
-    { name: 'small', testIgnore: /(chat|network|nat)\.spec\.ts/, workers: 1 },
   ],
   timeout: 180_000,
   expect: { timeout: 30_000 },

@@ -350,9 +350,9 @@ export class MailboxService implements NodeService {
         if (!p || n.hex === e.to) continue;
         // Paced with the other copies to that neighbour: a returning recipient's holders may
         // confirm hundreds of entries at once.
-        const ask = async () => {
-          const res = await node.direct(p, 'MAILBOX_STORE', { envelope: e, copies: 0 });
-          if (res.ack) await this.onAck(res.ack, p);
+        const ask = async (peer: Peer) => {
+          const res = await node.direct(peer, 'MAILBOX_STORE', { envelope: e, copies: 0 });
+          if (res.ack) await this.onAck(res.ack, peer);
         };
         asks.push(this.pushes.push(n.hex, ask, () => {}));
       }
@@ -462,22 +462,20 @@ export class MailboxService implements NodeService {
     for (const peer of lacking) {
       if (!close.has(peer.hex)) continue;
       this.markPushed(h, peer.hex);
-      if ('envelope' in held) void this.pushes.push(peer.hex, () => this.sendEntry(peer.hex, h, held.envelope), () => this.unmarkPushed(h, peer.hex));
+      if ('envelope' in held) void this.pushes.push(peer.hex, (p) => this.sendEntry(p, h, held.envelope), () => this.unmarkPushed(h, peer.hex));
       else this.batchTombstone(peer.hex, h, held);
     }
   }
 
-  private async sendEntry(peerHex: string, h: string, envelope: EnvelopeWire): Promise<void> {
+  private async sendEntry(peer: Peer, h: string, envelope: EnvelopeWire): Promise<void> {
     const { node } = this;
-    const peer = node.peer(peerHex);
     let res: ResponseBodyOf<'MAILBOX_STORE'>;
     try {
-      if (!peer) throw new PeerchatError(ErrorCode.ChannelClosed, 'Gone');
       res = await node.direct(peer, 'MAILBOX_STORE', { envelope, copies: 0 });
     } catch (err) {
       node.stats.count('mailbox-copy-failed');
-      if (isPeerchatError(err, ErrorCode.Rejected)) this.noteRefused(h, peerHex);
-      return this.unmarkPushed(h, peerHex);
+      if (isPeerchatError(err, ErrorCode.Rejected)) this.noteRefused(h, peer.hex);
+      return this.unmarkPushed(h, peer.hex);
     }
     node.stats.count('mailbox-copied');
     // The neighbour knew it was fetched: this copy is stale too.
@@ -500,18 +498,16 @@ export class MailboxService implements NodeService {
         for (let i = 0; i < items.length; i += MAX_TOMBSTONES_PER_ACK) {
           const tombstones = items.slice(i, i + MAX_TOMBSTONES_PER_ACK);
           const unmark = () => tombstones.forEach((t) => this.unmarkPushed(t.h, peerHex));
-          void this.pushes.push(peerHex, () => this.sendTombstones(peerHex, { key, n, tombstones }, unmark), unmark);
+          void this.pushes.push(peerHex, (p) => this.sendTombstones(p, { key, n, tombstones }, unmark), unmark);
         }
       }
     }
     this.tombstoneBatches.clear();
   }
 
-  private async sendTombstones(peerHex: string, body: RequestBodyOf<'MAILBOX_ACK'>, unmark: () => void): Promise<void> {
+  private async sendTombstones(peer: Peer, body: RequestBodyOf<'MAILBOX_ACK'>, unmark: () => void): Promise<void> {
     const { node } = this;
-    const peer = node.peer(peerHex);
     try {
-      if (!peer) throw new PeerchatError(ErrorCode.ChannelClosed, 'Gone');
       await node.direct(peer, 'MAILBOX_ACK', body);
       node.stats.count('mailbox-copied', body.tombstones.length);
     } catch {

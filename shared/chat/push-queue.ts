@@ -10,13 +10,13 @@
  * offered again to whoever is close later). Both limits stay under half of the neighbour's own,
  * so routing and lookups through the same channel are never crowded out.
  */
-import type { NodeContext } from '../dht/context.ts';
+import type { NodeContext, Peer } from '../dht/context.ts';
 import { TokenBucket } from '../dht/budget.ts';
 import { TimerSet } from '../lib/clock.ts';
 import { PUSH_BURST, PUSHES_IN_FLIGHT_PER_NEIGHBOUR, PUSHES_PER_S } from './constants.ts';
 
 interface Push {
-  send(): Promise<void>;
+  send(peer: Peer): Promise<void>;
   dropped(): void;
 }
 
@@ -37,11 +37,11 @@ export class PushQueue {
   }
 
   /**
-   * Queues `send` for the neighbour `peerHex`. It runs once the neighbour's lane has room; if
-   * the neighbour is gone by then, `dropped` runs instead. Either way the returned promise
+   * Queues `send` for the neighbour `peerHex`. It runs, given that neighbour's channel, once the
+   * lane has room; if the neighbour is gone by then, `dropped` runs instead. Either way the returned promise
    * settles when that has happened (it never rejects: `send` handles its own failure).
    */
-  push(peerHex: string, send: () => Promise<void>, dropped: () => void): Promise<void> {
+  push(peerHex: string, send: (peer: Peer) => Promise<void>, dropped: () => void): Promise<void> {
     return new Promise<void>((resolve) => {
       let lane = this.lanes.get(peerHex);
       if (!lane) {
@@ -49,7 +49,7 @@ export class PushQueue {
         this.lanes.set(peerHex, lane);
       }
       lane.waiting.push({
-        send: () => send().catch(() => {}).finally(resolve),
+        send: (peer) => send(peer).catch(() => {}).finally(resolve),
         dropped: () => {
           dropped();
           resolve();
@@ -73,13 +73,14 @@ export class PushQueue {
   }
 
   private pump(peerHex: string, lane: Lane): void {
-    if (!this.node.peer(peerHex)) return this.drop(peerHex, lane);
+    const peer = this.node.peer(peerHex);
+    if (!peer) return this.drop(peerHex, lane);
     const now = this.node.clock.now();
     while (lane.waiting.length > 0 && lane.inFlight < PUSHES_IN_FLIGHT_PER_NEIGHBOUR) {
       if (!lane.bucket.take(now)) return this.later(peerHex, lane, lane.bucket.waitMs(now));
       const next = lane.waiting.shift()!;
       lane.inFlight++;
-      void next.send().finally(() => {
+      void next.send(peer).finally(() => {
         lane.inFlight--;
         this.pump(peerHex, lane);
       });

@@ -423,9 +423,9 @@ export class Maintenance {
    */
   private async fillFarBuckets(): Promise<void> {
     const { node } = this;
+    if (this.nearOnly()) return;
     const r = node.config.replication;
     const boundary = node.table.nearBoundary(r);
-    if (this.nearOnly()) return;
     const lowest = Math.max(boundary + 1, ID_BITS - Math.ceil(Math.log2(Math.max(2, node.estimatedSize()))));
     for (let i = ID_BITS - 1; i >= lowest && !this.closed; i--) {
       if (this.connectedIn(i) > 0 || this.farDials.includes(i) || !node.budget.canCreate()) continue;

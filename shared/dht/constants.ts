@@ -8,6 +8,8 @@ export const REPLICATION = 8;
 export const FAR_CHANNELS_PER_BUCKET = 1;
 /** Routed messages die after this many hops: 2*log2(N)+4 with N = 2^20 as the design bound. */
 export const MAX_HOPS = 44;
+/** Nodes a routed request may ask its hops not to forward it to (Route.v). */
+export const MAX_ROUTE_AVOIDS = 8;
 /** A lookup (whole route, both directions) gives up after this long. */
 export const LOOKUP_TIMEOUT_MS = 10_000;
 /** Each hop takes this much off a routed request's remaining budget before forwarding. */

@@ -42,6 +42,13 @@ export interface RouteOptions {
    * right is tried again through another (chat/record-service.ts asks of one holder).
    */
   notVia?: ReadonlySet<string>;
+  /**
+   * Nodes no hop may forward it to (Route.v, at most MAX_ROUTE_AVOIDS): ones that answered an
+   * earlier try in the target's place. Honest hops route around them.
+   */
+  avoidAll?: ReadonlySet<string>;
+  /** How long to wait for the answer (LOOKUP_TIMEOUT_MS unless said; hops get 500 ms less). */
+  timeoutMs?: number;
 }
 
 export interface LookupResult {

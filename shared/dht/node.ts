@@ -16,6 +16,7 @@ import {
   LOOKUP_TIMEOUT_MS,
   MAX_MISSED_REPLIES,
   MAX_HOPS,
+  MAX_ROUTE_AVOIDS,
   REPLICATION,
 } from './constants.ts';
 import { verifiedIds, type ContactWire } from './contacts.ts';
@@ -238,18 +239,23 @@ export class KademliaNode implements ServiceHost {
   ): Promise<ResponseBodyOf<M>[]> {
     const avoid = opts.avoidSelf ? this.hex : opts.avoid;
     const neighbours = this.neighbours();
-    const { notVia } = opts;
-    const usable = avoid === undefined && notVia === undefined ? neighbours : neighbours.filter((p) => p.hex !== avoid && !notVia?.has(p.hex));
+    const { notVia, avoidAll } = opts;
+    const usable =
+      avoid === undefined && notVia === undefined && avoidAll === undefined
+        ? neighbours
+        : neighbours.filter((p) => p.hex !== avoid && !notVia?.has(p.hex) && !avoidAll?.has(p.hex));
     const hops = firstHops(key, usable, paths);
     const here = hops.length === 0 || (!opts.leave && compareDistance(key, hops[0]!.id, this.id) >= 0);
     if (here) return [await this.arrive(method, body, { from: null, routed: true, key })];
     // Sizing the hop limit needs the r nearest: a node with fewer channels (a newcomer, or one
     // recovering) would guess a tiny network, and its joins and dials died at that limit.
     const max = neighbours.length > this.config.replication ? hopLimit(this.estimatedSize()) : MAX_HOPS;
-    const route: Route = { k: idToHex(key), h: 1, max, ms: LOOKUP_TIMEOUT_MS - 500 };
+    const timeoutMs = opts.timeoutMs ?? LOOKUP_TIMEOUT_MS;
+    const route: Route = { k: idToHex(key), h: 1, max, ms: timeoutMs - 500 };
     if (avoid !== undefined) route.x = avoid;
+    if (avoidAll !== undefined && avoidAll.size > 0) route.v = [...avoidAll].slice(0, MAX_ROUTE_AVOIDS);
     const settled = await Promise.allSettled(
-      hops.map((p) => (p as Peer).rpc.request(method, body, LOOKUP_TIMEOUT_MS, route)),
+      hops.map((p) => (p as Peer).rpc.request(method, body, timeoutMs, route)),
     );
     const out: ResponseBodyOf<M>[] = [];
     for (const s of settled) {
@@ -415,7 +421,7 @@ export class KademliaNode implements ServiceHost {
    */
   private async onRouted(peer: Peer, req: RequestFrame, r: Route, reply: Reply, release: () => void): Promise<void> {
     const key = idFromHex(r.k)!;
-    const exclude = new Set([peer.hex]);
+    const exclude = new Set([peer.hex, ...(r.v ?? [])]);
     for (;;) {
       const state = { key, hops: r.h, maxHops: r.max, budgetMs: r.ms, avoid: r.x };
       const decision = decideRoute(this.id, state, this.neighbours(), exclude);
@@ -441,7 +447,7 @@ export class KademliaNode implements ServiceHost {
         return reply.error(ErrorCode.Busy, 'Forwarding rate exceeded');
       }
       release();
-      const route: Route = { k: r.k, h: next.hops, max: next.maxHops, ms: next.budgetMs, ...(r.x ? { x: r.x } : {}) };
+      const route: Route = { k: r.k, h: next.hops, max: next.maxHops, ms: next.budgetMs, ...(r.x ? { x: r.x } : {}), ...(r.v ? { v: r.v } : {}) };
       let answer: ResponseBody;
       try {
         this.stats.count('forwarded');

@@ -8,7 +8,7 @@
  */
 import * as v from 'valibot';
 import { B64Key, B64Sig, Empty, Hex40, IdNonce, RetryMs, Time, U32, int } from '../lib/wire.ts';
-import { MAX_HOPS } from './constants.ts';
+import { MAX_HOPS, MAX_ROUTE_AVOIDS } from './constants.ts';
 
 /** Largest time budget a routed request may carry. */
 export const MAX_ROUTE_BUDGET_MS = 60_000;
@@ -46,6 +46,11 @@ export const Route = v.pipe(
     ms: int(0, MAX_ROUTE_BUDGET_MS),
     /** A node the request must not be delivered to: the origin, when it asks about its own id. */
     x: v.optional(Hex40),
+    /**
+     * Nodes no hop may forward it to: ones that answered an earlier try in the target's place
+     * (chat/record-service.ts asks of one holder). Liars ignore it; honest hops route around.
+     */
+    v: v.optional(v.pipe(v.array(Hex40), v.maxLength(MAX_ROUTE_AVOIDS))),
   }),
   v.check((r) => r.h <= r.max, 'hops taken exceed the hop limit'),
 );

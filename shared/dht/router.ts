@@ -5,8 +5,7 @@
  * where it arrives, and the reply retraces the path. The node does the I/O; this file decides.
  */
 import { HOP_BUDGET_MARGIN_MS, MAX_HOPS, REPLICATION } from './constants.ts';
-import { ID_BITS } from '../lib/id.ts';
-import { compareDistance, type NodeId } from '../lib/id.ts';
+import { compareDistance, ID_BITS, log2Distance, type NodeId } from '../lib/id.ts';
 import { insertSorted } from './routing-table.ts';
 
 export interface Neighbour {
@@ -90,16 +89,9 @@ export function closestSet(key: NodeId, self: Neighbour, neighbours: Iterable<Ne
  */
 export function estimateNetworkSize(self: NodeId, nearest: readonly Neighbour[]): number {
   if (nearest.length === 0) return 1;
-  const far = nearest[nearest.length - 1]!.id;
-  let first = 0;
-  while (first < self.length && self[first] === far[first]) first++;
-  if (first === self.length) return nearest.length + 1;
-  // log2 of the distance from its six leading bytes: plenty of precision for an estimate.
-  const take = Math.min(6, self.length - first);
-  let mantissa = 0;
-  for (let i = first; i < first + take; i++) mantissa = mantissa * 256 + (self[i]! ^ far[i]!);
-  const log2Distance = Math.log2(mantissa) + 8 * (self.length - first - take);
-  return Math.max(nearest.length + 1, Math.round(nearest.length * 2 ** (ID_BITS - log2Distance)));
+  const log2 = log2Distance(self, nearest[nearest.length - 1]!.id);
+  if (log2 === -Infinity) return nearest.length + 1;
+  return Math.max(nearest.length + 1, Math.round(nearest.length * 2 ** (ID_BITS - log2)));
 }
 
 /** The hop limit carried in a new routed message: 2 * log2(N) + 4, capped by MAX_HOPS. */

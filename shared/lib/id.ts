@@ -66,6 +66,20 @@ export function compareBytes(a: Uint8Array, b: Uint8Array): number {
 }
 
 /**
+ * log2 of the XOR distance between two ids, from its six leading bytes (plenty of precision
+ * for comparing densities); -Infinity for the same id.
+ */
+export function log2Distance(a: NodeId, b: NodeId): number {
+  let first = 0;
+  while (first < ID_BYTES && a[first] === b[first]) first++;
+  if (first === ID_BYTES) return -Infinity;
+  const take = Math.min(6, ID_BYTES - first);
+  let mantissa = 0;
+  for (let i = first; i < first + take; i++) mantissa = mantissa * 256 + (a[i]! ^ b[i]!);
+  return Math.log2(mantissa) + 8 * (ID_BYTES - first - take);
+}
+
+/**
  * Which of a and b is closer to target: negative when a is closer, positive when b is,
  * 0 when a and b are the same id. Allocation-free, since routing calls it in hot loops.
  */

@@ -19,22 +19,30 @@ export const HOLDER_ASK_ROUNDS = 8;
  * LOOKUP_TIMEOUT_MS): a Join reads its name back up to four times, and a user waits for each.
  */
 export const HOLDER_ASK_WINDOW_MS = 8_000;
+/** This node's own neighbours closest to a name that a name lookup asks directly (record-service.ts read). */
+export const HOLDER_SCOUTS = 3;
+/**
+ * How much farther from a name (log2 of the factor) than this node's own r-th nearest
+ * neighbour one of the name's holders may lie and still vote (holder-search.ts). The r-th
+ * closest to two points differ by 2^1.5 = 2.8x in about 2% of cases at r = 8; a liar that is
+ * the 24th closest or farther (at N = 1,000) does not vote.
+ */
+export const HOLDER_SLACK_LOG2 = 1.5;
+/**
+ * How long one path of an ask of one holder waits (a routed round trip is a few hundred ms):
+ * a liar that swallows the ask must not cost the whole lookup's HOLDER_ASK_WINDOW_MS.
+ */
+export const HOLDER_ASK_TIMEOUT_MS = 3_000;
 /** Paths (first hops) an ask of one holder tries before that holder counts as not answering. */
 export const HOLDER_ASK_PATHS = 3;
 /** Holders asked at most per name lookup, over all rounds: bounds what made-up candidates cost. */
 export const HOLDER_ASKS_MAX = 40;
 /**
  * How long after a holder first stores a record for a name (by its own clock) another key may
- * still displace it: two Joins of one name in this window are settled the same way everywhere;
- * after it, the name stays with the record held until that record expires.
+ * still displace it, when a majority of the name's holders pushed that key (records.ts
+ * chooseRecord); after it, the name stays with the record held until that record expires.
  */
 export const NAME_CONTEST_WINDOW_MS = 60_000;
-/**
- * Inside the contest window, how many more nearby holders must have pushed a key for it to
- * displace another; closer counts fall to the contest hash. One is not enough: two Joins that
- * reach different holders first would each be pushed to the other and swap them.
- */
-export const CONTEST_BACKING_MARGIN = 2;
 /** Names one signing key may hold at one holder. */
 export const MAX_NAMES_PER_KEY = 4;
 /**

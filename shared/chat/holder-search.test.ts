@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { HolderSearch, MAX_STRIKES } from './holder-search.ts';
+import { EXPLORERS_PER_ROUND, HolderSearch, MAX_STRIKES, plausibleHolderLog2 } from './holder-search.ts';
+import { idFromHex, log2Distance } from '../lib/id.ts';
 
 // Ids as 40 hex digits: the key is all zeros, so a smaller number is closer.
 const id = (n: number) => n.toString(16).padStart(40, '0');
@@ -45,6 +46,24 @@ describe('HolderSearch', () => {
     expect([...s.votes().values()]).toEqual(['honest', 'honest', 'honest', 'honest']);
   });
 
+  it('a source that names holders already found not to answer is struck at once', () => {
+    const s = new HolderSearch<string>(KEY, 4);
+    s.add([id(100), id(101), id(102), id(103)]);
+    for (const h of [id(100), id(101), id(102), id(103)]) s.answered(h, 'honest', []);
+    const first = id(50);
+    s.add([first]);
+    s.answered(first, 'forged', [id(1), id(2)]);
+    for (const h of s.toAsk()) s.noAnswer(h);
+    expect(s.liarCount).toBe(1);
+    // A second liar found later names the same made-up ids: it does not vouch for them again.
+    const late = id(60);
+    s.add([late]);
+    s.answered(late, 'forged', [id(1), id(2)]);
+    expect(s.liarCount).toBe(2);
+    expect(s.holders()).toEqual([id(100), id(101), id(102), id(103)]);
+    expect([...s.votes().values()]).toEqual(['honest', 'honest', 'honest', 'honest']);
+  });
+
   it('candidates named by the looker itself are never charged to a source', () => {
     const s = new HolderSearch<string>(KEY, 3);
     s.add([id(1), id(2), id(3)]);
@@ -52,5 +71,41 @@ describe('HolderSearch', () => {
     for (const h of [id(1), id(2), id(3)]) s.noAnswer(h);
     expect(s.liarCount).toBe(0);
     expect(s.votes().size).toBe(0);
+  });
+
+  it('candidates too far from the key for the network’s density do not vote, and the search walks past them', () => {
+    // A liar near the key names only its fellows, far from the key; they answer, and with
+    // nothing closer known were the r closest. Holders lie within 2^12 of the key here.
+    const s = new HolderSearch<string>(KEY, 2, 12);
+    const [liar, farLiar, honestFar, honestNear] = [id(3), id(1 << 20), id(1 << 21), id(5)];
+    s.add([liar, honestFar]);
+    s.answered(liar, 'forged', [liar, farLiar]);
+    // One plausible holder known (the liar): far candidates are asked for their closest sets.
+    expect(s.toAsk()).toEqual([farLiar, honestFar].slice(0, EXPLORERS_PER_ROUND));
+    s.answered(farLiar, 'forged', [liar, farLiar]);
+    s.answered(honestFar, 'none', [honestNear]);
+    // Their answers are no votes; the honest node they led to is a holder, and is asked.
+    expect(s.toAsk()).toEqual([honestNear]);
+    s.answered(honestNear, 'honest', []);
+    expect(s.toAsk()).toEqual([]);
+    expect(new Map(s.votes())).toEqual(new Map([[liar, 'forged'], [honestNear, 'honest']]));
+  });
+
+  it('a looker that cannot judge density (too few neighbours) explores every round', () => {
+    const s = new HolderSearch<string>(KEY, 2, null);
+    s.add([id(1), id(2), id(100), id(101), id(102), id(103)]);
+    expect(s.toAsk()).toEqual([id(1), id(2), id(100), id(101), id(102)]);
+    // Without a density the farther ones vote when they are among the r closest known.
+    s.noAnswer(id(1));
+    s.noAnswer(id(2));
+    expect(s.holders()).toEqual([id(1), id(2)]);
+  });
+
+  it('the plausible radius is the r-th nearest neighbour’s distance, times the slack', () => {
+    const self = idFromHex(id(0))!;
+    const near = [1, 2, 4, 8].map((n) => ({ id: idFromHex(id(n))! }));
+    expect(plausibleHolderLog2(self, near, 4, 1.5)).toBe(3 + 1.5);
+    expect(plausibleHolderLog2(self, [{ id: self }, ...near], 4, 0)).toBe(log2Distance(self, near[3]!.id));
+    expect(plausibleHolderLog2(self, near.slice(0, 3), 4, 1.5)).toBeNull();
   });
 });

@@ -10,13 +10,19 @@
  * and every candidate only it named are dropped, so made-up ids cannot crowd out the holders
  * faster than they are found out.
  */
-import { closestHexes } from '../lib/id.ts';
+import { closestHexes, idFromHex, log2Distance, type NodeId } from '../lib/id.ts';
 
 /** Candidates a source may name that never answer before it counts as lying (an honest node names only its open channels; one may leave meanwhile). */
 export const MAX_STRIKES = 2;
 
 /** A source the lookup cannot blame: its own view, or a routed answer from an unknown node. */
 const UNBLAMED = '';
+
+/**
+ * Candidates outside the holders that one round asks for their closest sets, while fewer
+ * plausible holders than r are known (HolderSearch.toAsk).
+ */
+export const EXPLORERS_PER_ROUND = 3;
 
 export class HolderSearch<R> {
   /** Candidate -> the sources that named it. */
@@ -26,15 +32,36 @@ export class HolderSearch<R> {
   private readonly strikes = new Map<string, number>();
   private readonly liars = new Set<string>();
 
+  private readonly key: NodeId;
+  private readonly log2Of = new Map<string, number>();
+
+  /**
+   * `maxLog2`: how far (log2 of the XOR distance) from the key a holder may plausibly be, from
+   * the network's density as the looker sees it (plausibleHolderLog2); Infinity, no limit;
+   * null, unknown (the looker knows too few nodes): no limit, and every round explores. A liar
+   * near the key can name only its fellows, most of them far from the key, and they answer: with
+   * nothing closer known, they were the r closest and the holders' votes were all theirs (at
+   * N = 1,000, F = 0.1, 3 of the first 12 Joins read back only liars, three times over). Far
+   * candidates do not vote; they are asked for their closest sets until r plausible ones are known.
+   */
   constructor(
     private readonly keyHex: string,
     private readonly r: number,
-  ) {}
+    private readonly maxLog2: number | null = Infinity,
+  ) {
+    this.key = idFromHex(keyHex)!;
+  }
 
   /** Candidates named by the looker's own view or by answers it cannot attribute. */
   add(hexes: Iterable<string>, by = UNBLAMED): void {
     if (this.liars.has(by)) return;
     for (const hex of hexes) {
+      // Naming one that was asked and did not answer is a strike at once: else every liar
+      // found after the made-up ids failed vouched for them afresh, and they kept r slots.
+      if (this.failed.has(hex) && !this.answers.has(hex) && by !== UNBLAMED) {
+        this.strike(by);
+        if (this.liars.has(by)) return;
+      }
       const set = this.namedBy.get(hex);
       if (set) set.add(by);
       else this.namedBy.set(hex, new Set([by]));
@@ -47,8 +74,7 @@ export class HolderSearch<R> {
    * honest holder must not hand its place, and its vote, to a farther node): it abstains.
    */
   holders(): string[] {
-    const live = [...this.namedBy.keys()].filter((h) => !this.liars.has(h) && (!this.failed.has(h) || this.vouched(h)));
-    return closestHexes(this.keyHex, live, this.r);
+    return closestHexes(this.keyHex, this.believed().filter((h) => this.plausible(h)), this.r);
   }
 
   /**
@@ -66,7 +92,13 @@ export class HolderSearch<R> {
       for (const s of by) charged.set(s, (charged.get(s) ?? 0) + 1);
       out.push(hex);
     }
-    return out;
+    // Too few plausible holders known, or no way to tell (maxLog2 null): the closest of the
+    // others not yet asked are asked for theirs too, one step nearer the key each. Without it a
+    // liar near the key that names only its fellows keeps the r closest candidates to them.
+    const holders = new Set(this.holders());
+    if (this.maxLog2 !== null && holders.size >= this.r) return out;
+    const far = this.believed().filter((h) => !holders.has(h) && !this.answers.has(h) && !this.failed.has(h));
+    return out.concat(closestHexes(this.keyHex, far, EXPLORERS_PER_ROUND));
   }
 
   answered(hex: string, answer: R, nodes: readonly string[]): void {
@@ -78,12 +110,13 @@ export class HolderSearch<R> {
   /** `hex` did not answer as itself: it is dropped, and each source that named it gets a strike. */
   noAnswer(hex: string): void {
     this.failed.add(hex);
-    for (const by of this.namedBy.get(hex) ?? []) {
-      if (by === UNBLAMED) continue;
-      const n = (this.strikes.get(by) ?? 0) + 1;
-      this.strikes.set(by, n);
-      if (n >= MAX_STRIKES) this.discredit(by);
-    }
+    for (const by of this.namedBy.get(hex) ?? []) if (by !== UNBLAMED) this.strike(by);
+  }
+
+  private strike(by: string): void {
+    const n = (this.strikes.get(by) ?? 0) + 1;
+    this.strikes.set(by, n);
+    if (n >= MAX_STRIKES) this.discredit(by);
   }
 
   /** Sources found lying so far. */
@@ -103,6 +136,22 @@ export class HolderSearch<R> {
     return this.holders().filter((h) => !this.answers.has(h)).length;
   }
 
+  /** Candidates not dropped: not liars, and answered or still vouched for. */
+  private believed(): string[] {
+    return [...this.namedBy.keys()].filter((h) => !this.liars.has(h) && (!this.failed.has(h) || this.vouched(h)));
+  }
+
+  private plausible(hex: string): boolean {
+    if (this.maxLog2 === null || this.maxLog2 === Infinity) return true;
+    let d = this.log2Of.get(hex);
+    if (d === undefined) {
+      const id = idFromHex(hex);
+      d = id ? log2Distance(id, this.key) : Infinity;
+      this.log2Of.set(hex, d);
+    }
+    return d <= this.maxLog2;
+  }
+
   /**
    * A candidate that failed is kept when the looker's own view named it (a neighbour) or a
    * source with fewer than MAX_STRIKES misses did: too little to call either a liar.
@@ -120,4 +169,15 @@ export class HolderSearch<R> {
       if (by.size === 0) this.namedBy.delete(hex);
     }
   }
+}
+
+/**
+ * How far from any key its r closest nodes plausibly lie, as log2 of the XOR distance: this
+ * node's distance to its own r-th nearest neighbour, times 2^PLAUSIBLE_HOLDER_SLACK_LOG2 for
+ * the variation between neighbourhoods. Null with fewer than r neighbours (a network that small
+ * has every node near every key, and a node just started knows too few to judge).
+ */
+export function plausibleHolderLog2(self: NodeId, nearest: readonly { id: NodeId }[], r: number, slackLog2: number): number | null {
+  const others = nearest.filter((n) => log2Distance(n.id, self) !== -Infinity);
+  return others.length < r ? null : log2Distance(self, others[r - 1]!.id) + slackLog2;
 }

@@ -3,12 +3,12 @@
  * to the name's key (ARCHITECTURE.md, "Names"). This file creates, checks and chooses between
  * records; storing and routing them is the node's job.
  */
-import { CONTEST_BACKING_MARGIN, NAME_CONTEST_WINDOW_MS, RECORD_TTL_MS, USERNAME_PATTERN } from './constants.ts';
+import { NAME_CONTEST_WINDOW_MS, RECORD_TTL_MS, USERNAME_PATTERN } from './constants.ts';
 import { KEY_BYTES, SIGNATURE_BYTES, type CryptoOps, type Identity } from '../lib/crypto.ts';
 import { concatBytes, fromBase64Url, lengthPrefixed, toBase64Url, uint64, utf8Encode } from '../lib/encoding.ts';
 import { ErrorCode, PeerchatError } from '../lib/errors.ts';
 import type { UserRecordWire } from './wire.ts';
-import { compareBytes, idEquals, legacyNodeId, nodeIdFromSigningKey, sha256, userKey, type NodeId } from '../lib/id.ts';
+import { idEquals, legacyNodeId, nodeIdFromSigningKey, userKey, type NodeId } from '../lib/id.ts';
 
 export interface UserRecord {
   name: string;
@@ -148,8 +148,9 @@ export interface HeldName {
 }
 
 /**
- * Inside the contest window: how many distinct holders near the name pushed this holder a
- * record with this signing key (their latest push each). Owners' own (routed) stores count 0.
+ * Inside the contest window: how many distinct holders among the name's r closest (by this
+ * holder's own table) pushed this holder a record with this signing key (their latest push
+ * each). Owners' own (routed) stores count 0.
  */
 export type Backing = (signingKey: Uint8Array) => number;
 
@@ -157,21 +158,29 @@ export type Backing = (signingKey: Uint8Array) => number;
  * Which record a holder keeps for a name, given `incoming` already passed verifyRecord. Nothing
  * a record says about itself decides between keys (`registeredAt` is its owner's word):
  * - the same key with a higher seq replaces (an old copy cannot roll a refresh back);
- * - once the holder has kept a record for the name NAME_CONTEST_WINDOW_MS, no other key
- *   displaces it until it expires: first come, by the holder's own clock;
- * - inside the window, a key CONTEST_BACKING_MARGIN more nearby holders pushed wins (a holder
- *   new to the name follows the others, not whoever pushed first); else the lower contestHash,
- *   which every holder computes alike: of two simultaneous Joins, one wins everywhere.
+ * - otherwise the first record a holder keeps stays: first come, by the holder's own clock;
+ * - except inside the holder's first NAME_CONTEST_WINDOW_MS with the name, when `quorum` (a
+ *   majority of the name's r closest) or more of the other holders pushed another key, and
+ *   more than pushed the one kept: a holder new to a name follows the others, and of two
+ *   simultaneous Joins the one most holders kept first wins everywhere (an even split stays
+ *   contested: majorityRecord resolves it to no one, and both Joins are told so).
+ * Nothing that costs a record's signer only work decides: the lower hash of name and key used to
+ * settle contests inside the window, and a liar near the name ground a key whose hash won it,
+ * then the honest holders pushed the liar's record to each other (bench/results/adversary.json).
  */
-export function chooseRecord(held: HeldName | undefined, incoming: UserRecord, now: number, backing: Backing = () => 0): 'keep' | 'replace' {
+export function chooseRecord(held: HeldName | undefined, incoming: UserRecord, now: number, backing: Backing = () => 0, quorum = Infinity): 'keep' | 'replace' {
   if (incoming.expiresAt <= now) return 'keep'; // defensive: an expired record never wins
   if (held === undefined || held.record.expiresAt <= now) return 'replace';
   const current = held.record;
   if (idEquals(current.signingKey, incoming.signingKey)) return incoming.seq > current.seq ? 'replace' : 'keep';
   if (now - held.since >= NAME_CONTEST_WINDOW_MS) return 'keep';
-  const votes = backing(incoming.signingKey) - backing(current.signingKey);
-  if (Math.abs(votes) >= CONTEST_BACKING_MARGIN) return votes > 0 ? 'replace' : 'keep';
-  return compareBytes(contestHash(incoming), contestHash(current)) < 0 ? 'replace' : 'keep';
+  const pushed = backing(incoming.signingKey);
+  return pushed >= quorum && pushed > backing(current.signingKey) ? 'replace' : 'keep';
+}
+
+/** The pushes a holder needs to change keys inside the window: a majority of the r closest. */
+export function contestQuorum(r: number): number {
+  return Math.floor(r / 2) + 1;
 }
 
 /**
@@ -184,14 +193,6 @@ export function couldReplace(held: HeldName | undefined, incoming: UserRecord, n
   if (held === undefined || held.record.expiresAt <= now) return true;
   if (now - held.since < NAME_CONTEST_WINDOW_MS) return true;
   return idEquals(held.record.signingKey, incoming.signingKey) && incoming.seq > held.record.seq;
-}
-
-/**
- * What settles a contest between keys: SHA-256 of the name and the signing key, which nobody
- * chooses for free, and which differs per name, so no one key is ground to win every contest.
- */
-export function contestHash(record: UserRecord): Uint8Array {
-  return sha256(concatBytes(lengthPrefixed(utf8Encode(record.name)), record.signingKey));
 }
 
 /** What the holders of a name answered, counted: found only when a majority agrees. */

@@ -17,12 +17,14 @@
  */
 import { Chat, type ChatEvents } from '../chat/chat.ts';
 import type { ChatMessage } from '../chat/chat-model.ts';
+import { recordKey } from '../chat/records.ts';
 import { senderTrust } from '../chat/senders.ts';
 import { createIdentity, type Identity } from '../lib/crypto.ts';
 import { toBase64Url } from '../lib/encoding.ts';
+import { closestHexes, idToHex } from '../lib/id.ts';
 import { ErrorCode, errorCode, PeerchatError } from '../lib/errors.ts';
 import { attackRound, Coalition, makeAdversary } from './adversary.ts';
-import { CONNECTION_CAP } from '../dht/constants.ts';
+import { CONNECTION_CAP, REPLICATION } from '../dht/constants.ts';
 import { summarize, type Summary } from './experiment.ts';
 import { refusedCount, Simulation, type SimNode } from './simulation.ts';
 
@@ -51,9 +53,15 @@ export interface AdversaryExperimentResult extends Required<AdversaryExperimentO
   adversaries: number;
   registered: number;
   registerFailed: number;
+  registerFailures: Record<string, number>;
   names: number;
   nameHijacks: number;
   namesUnresolved: number;
+  /**
+   * Names that most of their r closest honest nodes (by the simulator's oracle) keep for
+   * another key than the owner's: taken at the holders themselves, not only in lookers' eyes.
+   */
+  namesTakenAtHolders: number;
   forgedShown: number;
   findUserSuccess: number;
   findUsers: number;
@@ -216,8 +224,14 @@ export async function runAdversaryExperiment(o: AdversaryExperimentOptions): Pro
     const node = await sim.spawn(u.identity, { churn: false });
     await node.started;
     const events = eventsFor(u);
-    const chat = (await Chat.open(node, u.identity, { events })) ?? (await Chat.register(node, u.identity, u.name, { events }));
-    u.session = { node, chat };
+    try {
+      const chat = (await Chat.open(node, u.identity, { events })) ?? (await Chat.register(node, u.identity, u.name, { events }));
+      u.session = { node, chat };
+    } catch (err) {
+      // The node leaves with the failed Join, so a retry can start it again.
+      sim.leave(node);
+      throw err;
+    }
   };
   const signOut = (u: User): void => {
     if (u.session) sim.leave(u.session.node);
@@ -226,14 +240,20 @@ export async function runAdversaryExperiment(o: AdversaryExperimentOptions): Pro
 
   const users: User[] = [];
   let registerFailed = 0;
+  /** Why Join attempts failed, by error code (a user tries up to three times). */
+  const registerFailures: Record<string, number> = {};
   for (let i = 0; i < o.users; i++) {
     const identity = await sim.until(sim.ops.track(createIdentity(random.fork())));
     const u: User = { name: `user_${i}`, identity, session: null, busy: false };
     for (let tries = 1; tries <= 3 && !u.session; tries++) {
       try {
         await sim.until(signIn(u), SLOW_STEP_MS);
-      } catch {
-        signOut(u);
+      } catch (err) {
+        const code = `register-${errorCode(err)}`;
+        registerFailures[code] = (registerFailures[code] ?? 0) + 1;
+        // A Join that ran out of time is still running: its node leaves, and the Join with it.
+        const started = sim.live.get(idToHex(identity.nodeId));
+        if (started) sim.leave(started);
         await sim.run(30_000);
       }
     }
@@ -364,6 +384,17 @@ export async function runAdversaryExperiment(o: AdversaryExperimentOptions): Pro
     else if (none) namesUnresolved++;
   }
   for (const u of users) checkAll(u);
+  let namesTakenAtHolders = 0;
+  const honestHexes = [...sim.live.keys()].filter((h) => !c.isMember(h));
+  for (const u of users) {
+    const keyHex = idToHex(recordKey(u.name));
+    const holders = closestHexes(keyHex, honestHexes, REPLICATION);
+    const other = holders.filter((h) => {
+      const r = sim.live.get(h)!.records.get(keyHex);
+      return r !== undefined && toBase64Url(r.signingKey) !== ownerKey.get(u.name);
+    }).length;
+    if (2 * other > holders.length) namesTakenAtHolders++;
+  }
 
   const all = [...tracked.values()];
   const after = all.filter((t) => t.shownAt !== undefined && t.returnedAt !== undefined).map((t) => t.shownAt! - t.returnedAt!);
@@ -391,9 +422,11 @@ export async function runAdversaryExperiment(o: AdversaryExperimentOptions): Pro
     adversaries: c.members.size,
     registered: users.length,
     registerFailed,
+    registerFailures,
     names: users.length,
     nameHijacks,
     namesUnresolved,
+    namesTakenAtHolders,
     forgedShown: forged.size,
     findUserSuccess: findUsers === 0 ? 0 : round4(findUserOk / findUsers),
     findUsers,

@@ -39,21 +39,29 @@ describe('user records in a simulated network', () => {
     }
   });
 
-  it('of two simultaneous registrations of one name exactly one wins everywhere', async () => {
+  it('of two simultaneous registrations of one name at most one wins, and then everywhere', async () => {
     const nodes = await network(120, 12);
     const [a, b] = [nodes[3]!, nodes[90]!];
     const now = sim.clock.now();
     const [ra, rb] = [await register(a, 'contested', now), await register(b, 'contested', now)];
     const [pa, pb] = await sim.until(Promise.all([a.records.publish(ra), b.records.publish(rb)]));
+    await sim.run(10_000);
+    const key = recordKey('contested');
+    const lookers = nodes.filter((_, i) => i % 6 === 0);
+    if (pa.status !== 'ok' && pb.status !== 'ok') {
+      // An even split of the holders: neither Join is told the name is its own, and no lookup
+      // resolves it to either key.
+      expect([pa.status, pb.status]).toEqual(['contested', 'contested']);
+      for (const n of lookers) await expect(sim.until(n.records.resolve('contested'))).rejects.toMatchObject({ code: 'NOT_FOUND' });
+      return;
+    }
     expect([pa.status, pb.status].sort()).toEqual(['ok', 'taken']);
     const winner = pa.status === 'ok' ? a : b;
-    await sim.run(10_000);
-    for (const n of nodes.filter((_, i) => i % 6 === 0)) {
+    for (const n of lookers) {
       const found = await sim.until(n.records.resolve('contested'));
       expect(found?.signingKey).toEqual(winner.identity.signingPublic);
     }
     // Every holder among the 8 closest agrees, not just the ones lookups reach first.
-    const key = recordKey('contested');
     for (const hex of sim.closestLive(key, 8)) {
       expect(sim.live.get(hex)!.records.get(idToHex(key))?.signingKey).toEqual(winner.identity.signingPublic);
     }

@@ -12,7 +12,7 @@ import { expectPeers, inPage, neighbours, nodeIdOf } from './fixtures.ts';
 import { selfSignedCertificate, startSignalServer, startTurn } from './nat/internet.ts';
 import { selectedPairs, watchConnections } from './nat/paths.ts';
 import { Testbed, testbedProblem, type NatKind } from './nat/testbed.ts';
-import { acceptRequest, comeBack, expectStatus, join, message, openConversation, send, startChat } from './user.ts';
+import { acceptRequest, comeBack, expectStatus, join, message, send, startChat } from './user.ts';
 
 interface HomeTab {
   browser: Browser;

@@ -107,7 +107,7 @@ export class MailboxService implements NodeService {
       }
       this.remember(h, held);
     }
-    for (const [h, held] of loaded.tombstones) {
+    for (const [, held] of loaded.tombstones) {
       for (const k of this.tombstoneLedger().plan(held.tombstone.to, held.tombstone.to, 1) ?? []) {
         loaded.ops.push({ type: 'delete', table: 'tombstones', key: k });
         this.dropTombstone(k);

@@ -19,13 +19,16 @@ describe('HolderSearch', () => {
   });
 
   it('a made-up holder is replaced by the next closest once its namer is found out', () => {
-    const s = new HolderSearch<string>(KEY, 2);
+    const s = new HolderSearch<string>(KEY, 3);
     s.add([id(10), id(11)]);
-    s.answered(id(10), 'a', [id(1), id(2)]);
+    s.answered(id(10), 'a', [id(1), id(2), id(3)]);
     s.answered(id(11), 'a', []);
-    expect(s.toAsk()).toEqual([id(1), id(2)]);
+    expect(s.toAsk()).toEqual([id(1), id(2), id(3)]);
     s.noAnswer(id(1));
     s.noAnswer(id(2));
+    // Two silent ones are not yet enough to call their namer a liar: they abstain.
+    expect(s.holders()).toEqual([id(1), id(2), id(3)]);
+    s.noAnswer(id(3));
     expect(s.holders()).toEqual([id(11)]);
   });
 
@@ -52,16 +55,31 @@ describe('HolderSearch', () => {
     for (const h of [id(100), id(101), id(102), id(103)]) s.answered(h, 'honest', []);
     const first = id(50);
     s.add([first]);
-    s.answered(first, 'forged', [id(1), id(2)]);
+    s.answered(first, 'forged', [id(1), id(2), id(3)]);
     for (const h of s.toAsk()) s.noAnswer(h);
     expect(s.liarCount).toBe(1);
     // A second liar found later names the same made-up ids: it does not vouch for them again.
     const late = id(60);
     s.add([late]);
-    s.answered(late, 'forged', [id(1), id(2)]);
+    s.answered(late, 'forged', [id(1), id(2), id(3)]);
     expect(s.liarCount).toBe(2);
     expect(s.holders()).toEqual([id(100), id(101), id(102), id(103)]);
     expect([...s.votes().values()]).toEqual(['honest', 'honest', 'honest', 'honest']);
+  });
+
+  it('two honest holders that liars keep silent do not discredit the honest nodes that named them', () => {
+    const s = new HolderSearch<string>(KEY, 4);
+    s.add([id(20), id(21)]);
+    for (const h of [id(20), id(21)]) s.answered(h, 'none', [1, 2, 3, 5].map(id));
+    expect(s.toAsk()).toEqual([1, 2, 3].map(id));
+    s.noAnswer(id(1));
+    s.noAnswer(id(2));
+    s.answered(id(3), 'honest', []);
+    expect(s.toAsk()).toEqual([id(5)]);
+    s.answered(id(5), 'honest', []);
+    expect(s.liarCount).toBe(0);
+    expect([...s.votes().values()]).toEqual(['honest', 'honest']);
+    expect(s.abstained()).toBe(2);
   });
 
   it('candidates named by the looker itself are never charged to a source', () => {

@@ -390,7 +390,10 @@ export class RecordService implements NodeService {
     if (replaced) this.unindex(keyHex, replaced);
     this.keep(keyHex, h);
     node.stats.count('record-stored');
-    if (ctx.routed) this.pushToClose(h, node.neighbours());
+    // A routed STORE, or a first record for the name, goes on to the name's other holders at
+    // once, not at the next recheck (REFRESH_INTERVAL_MS): a holder the owner's STOREs missed
+    // (liars dropped them) otherwise got the first copy of the name from a liar's STORE.
+    if (ctx.routed || !current) this.pushToClose(h, node.neighbours());
     if (!current) void this.askFellowHolders(keyHex, h);
   }
 

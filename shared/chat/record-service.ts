@@ -390,10 +390,7 @@ export class RecordService implements NodeService {
     if (replaced) this.unindex(keyHex, replaced);
     this.keep(keyHex, h);
     node.stats.count('record-stored');
-    // A routed STORE, or a first record for the name, goes on to the name's other holders at
-    // once, not at the next recheck (REFRESH_INTERVAL_MS): a holder the owner's STOREs missed
-    // (liars dropped them) otherwise got the first copy of the name from a liar's STORE.
-    if (ctx.routed || !current) this.pushToClose(h, node.neighbours());
+    if (ctx.routed) this.pushToClose(h, node.neighbours());
     if (!current) void this.askFellowHolders(keyHex, h);
   }
 
@@ -401,25 +398,36 @@ export class RecordService implements NodeService {
    * A holder new to a name asks the name's other holders among its neighbours what they keep,
    * and their answers count as their pushes: inside the window a majority of them moves the
    * name (chooseRecord). Else a liar whose STORE reached first a holder the owner's had not
-   * (dropped on the way) kept the name there: pushes between holders come only every
-   * REFRESH_INTERVAL_MS, and the honest holders that came to keep the liar's record voted for it.
+   * (dropped on the way) kept the name there. Then, if no other key is kept by more of them
+   * than the one it holds, it passes the record on to those that lack it at once, not at the
+   * next recheck (REFRESH_INTERVAL_MS): the holders the owner's STOREs missed otherwise took a
+   * liar's STORE as their first. (Passing on every first record at once, a holder whose first
+   * was a liar's voted for it at every other holder still in its window.)
    */
   private async askFellowHolders(keyHex: string, h: Held): Promise<void> {
     const { node } = this;
     const fellows = node.closestTo(h.key).flatMap((n) => node.peer(n.hex) ?? []);
     node.stats.count('record-fellows-asked', fellows.length);
+    const keptBy = new Map<string, number>();
     await Promise.all(
       fellows.map(async (peer) => {
         const a = await node.direct(peer, 'FIND_VALUE', { key: keyHex }).catch(() => undefined);
         const record = a?.record ? recordFromWire(a.record) : null;
         const held = this.held.get(keyHex);
         if (!record || !held || record.name !== held.record.name) return;
+        const k = toBase64Url(record.signingKey);
+        keptBy.set(k, (keptBy.get(k) ?? 0) + 1);
         const ctx = { from: peer, routed: false, key: null };
         if (sameRecord(held.record, record)) return this.notePush(held, ctx, record);
         if (!couldReplace(held, record, node.clock.now()) || (await verifyRecord(record, node.clock.now(), node.ops)) !== 'ok') return;
         await this.consider(keyHex, h.key, record, ctx).catch(() => undefined);
       }),
     );
+    const now = this.held.get(keyHex);
+    if (!now || node.isClosed) return;
+    const mine = keptBy.get(toBase64Url(now.record.signingKey)) ?? 0;
+    for (const [k, n] of keptBy) if (n > mine && k !== toBase64Url(now.record.signingKey)) return;
+    this.pushToClose(now, node.neighbours());
   }
 
   /** Inside a name's window, a holder near the name that pushed `record` backs its key. */

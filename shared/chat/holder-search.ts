@@ -178,7 +178,7 @@ export class HolderSearch<R> {
 
 /**
  * How far from any key its r closest nodes plausibly lie, as log2 of the XOR distance: this
- * node's distance to its own r-th nearest neighbour, times 2^PLAUSIBLE_HOLDER_SLACK_LOG2 for
+ * node's distance to its own r-th nearest neighbour, times 2^slackLog2 (HOLDER_SLACK_LOG2) for
  * the variation between neighbourhoods. Null with fewer than r neighbours (a network that small
  * has every node near every key, and a node just started knows too few to judge).
  */

@@ -202,7 +202,7 @@ export class RecordService implements NodeService {
     // Where the density is known the name has r holders, found or not: a key needs more than
     // half of r votes, so a few liars who are the only plausible holders a looker found (its
     // every route out passes them) cannot make the majority by themselves.
-    const unheard = Math.max(search.abstained(), radius === null ? 0 : node.replication - votes.size);
+    const unheard = radius === null ? search.abstained() : node.replication - votes.size;
     return { found: majorityRecord([...votes.values()], unheard), answers: votes };
   }
 
@@ -339,26 +339,35 @@ export class RecordService implements NodeService {
     const toName = ctx.routed && ctx.key !== null && idToHex(ctx.key) === keyHex;
     if (ctx.routed && !toName && !this.isNear(node.hex, key)) throw this.reject('record-wrong-key', 'Record routed to the wrong key');
     if (!ctx.routed && !this.isNear(node.hex, key)) throw this.reject('record-not-close', 'This node does not hold that name');
-    // Holders push the same record to each other all the time: the very record held already
-    // was checked when it came, and changes nothing but the push's vote. Anything else is
-    // checked in full.
+    const kept = await this.take(keyHex, key, record, ctx);
+    const stored = sameRecord(kept, record);
+    return { stored, record: stored ? b.record : recordToWire(kept) };
+  }
+
+  /**
+   * A record pushed to this holder, by a STORE or as a fellow holder's answer
+   * (askFellowHolders); returns what is held after it. Holders push the same record to each
+   * other all the time: the very record held already was checked when it came, and changes
+   * nothing but the push's vote. A record that could not win here (a stale seq, another key
+   * past the window) costs no signature check. Anything else is checked in full and
+   * considered; a refusal is thrown, counted.
+   */
+  private async take(keyHex: string, key: NodeId, record: UserRecord, ctx: HandlerContext): Promise<UserRecord> {
+    const { node } = this;
     const current = this.held.get(keyHex);
     if (current && sameRecord(current.record, record)) {
       this.notePush(current, ctx, record);
-      return { stored: true, record: b.record };
+      return current.record;
     }
-    // A record that could not win here (a stale seq, another key past the window) costs no
-    // signature check: the answer is what is held.
     if (current && !couldReplace(current, record, node.clock.now())) {
       node.stats.count(idEquals(current.record.signingKey, record.signingKey) ? 'record-stale-unchecked' : 'record-kept-first-come');
-      return { stored: false, record: recordToWire(current.record) };
+      return current.record;
     }
     const check = await verifyRecord(record, node.clock.now(), node.ops);
     if (check !== 'ok') throw this.reject(`record-${check}`, `Record rejected: ${check}`);
     // Another STORE may have replaced what was held while the signature was checked.
     await this.consider(keyHex, key, record, ctx);
-    const kept = this.held.get(keyHex)!.record;
-    return { stored: idEquals(kept.signature, record.signature), record: recordToWire(kept) };
+    return this.held.get(keyHex)!.record;
   }
 
   /** Keeps `record` if chooseRecord says so and the quotas allow; throws a counted refusal. */
@@ -417,16 +426,14 @@ export class RecordService implements NodeService {
         if (!record || !held || record.name !== held.record.name) return;
         const k = toBase64Url(record.signingKey);
         keptBy.set(k, (keptBy.get(k) ?? 0) + 1);
-        const ctx = { from: peer, routed: false, key: null };
-        if (sameRecord(held.record, record)) return this.notePush(held, ctx, record);
-        if (!couldReplace(held, record, node.clock.now()) || (await verifyRecord(record, node.clock.now(), node.ops)) !== 'ok') return;
-        await this.consider(keyHex, h.key, record, ctx).catch(() => undefined);
+        // Refusals (a forged record, over quota) are counted by take.
+        await this.take(keyHex, h.key, record, { from: peer, routed: false, key: null }).catch(() => undefined);
       }),
     );
     const now = this.held.get(keyHex);
     if (!now || node.isClosed) return;
     const mine = keptBy.get(toBase64Url(now.record.signingKey)) ?? 0;
-    for (const [k, n] of keptBy) if (n > mine && k !== toBase64Url(now.record.signingKey)) return;
+    if ([...keptBy.values()].some((n) => n > mine)) return;
     this.pushToClose(now, node.neighbours());
   }
 

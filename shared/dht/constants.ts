@@ -10,6 +10,11 @@ export const FAR_CHANNELS_PER_BUCKET = 1;
 export const MAX_HOPS = 44;
 /** Nodes a routed request may ask its hops not to forward it to (Route.v). */
 export const MAX_ROUTE_AVOIDS = 8;
+/**
+ * Paths one overlay dial may try, each through another first hop, when a routed SIGNAL gets no
+ * answer in time (dht/node.ts overlayPath).
+ */
+export const SIGNAL_ROUTE_TRIES = 3;
 /** A lookup (whole route, both directions) gives up after this long. */
 export const LOOKUP_TIMEOUT_MS = 10_000;
 /** Each hop takes this much off a routed request's remaining budget before forwarding. */

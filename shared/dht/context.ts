@@ -49,6 +49,8 @@ export interface RouteOptions {
   avoidAll?: ReadonlySet<string>;
   /** How long to wait for the answer (LOOKUP_TIMEOUT_MS unless said; hops get 500 ms less). */
   timeoutMs?: number;
+  /** Told why each path that brought no answer failed (the failures are counted as well). */
+  failed?: (err: unknown) => void;
 }
 
 export interface LookupResult {

@@ -18,6 +18,7 @@ import {
   MAX_HOPS,
   MAX_ROUTE_AVOIDS,
   REPLICATION,
+  SIGNAL_ROUTE_TRIES,
 } from './constants.ts';
 import { verifiedIds, type ContactWire } from './contacts.ts';
 import { webCryptoOps, type CryptoOps } from '../lib/crypto.ts';
@@ -260,7 +261,10 @@ export class KademliaNode implements ServiceHost {
     const out: ResponseBodyOf<M>[] = [];
     for (const s of settled) {
       if (s.status === 'fulfilled') out.push(s.value);
-      else this.stats.count(`route-failed-${errorCode(s.reason)}`);
+      else {
+        this.stats.count(`route-failed-${errorCode(s.reason)}`);
+        opts.failed?.(s.reason);
+      }
     }
     return out;
   }
@@ -281,15 +285,36 @@ export class KademliaNode implements ServiceHost {
     }
   }
 
-  /** A signaling path to `targetHex` through the overlay: routed SIGNAL requests. */
+  /**
+   * A signaling path to `targetHex` through the overlay: routed SIGNAL requests. A step whose
+   * SIGNAL got no answer in time is sent again, newly signed, through another first hop that no hop may
+   * forward to the lost ones (Route.v), up to SIGNAL_ROUTE_TRIES paths in all for the dial: a
+   * node that drops SIGNALs on the one greedy path would otherwise fail every dial through it,
+   * and the target is then not dialed again for DIAL_BACKOFF_MS. (At N = 1,000 with one node in
+   * ten lying, a returning user's dials to its own neighbourhood failed 16 of 19 times; it kept
+   * 3 channels, none to the honest nodes holding its mail.)
+   */
   overlayPath(targetHex: string): SignalPath {
     const key = idFromHex(targetHex)!;
+    const lost = new Set<string>();
     return async (payload) => {
-      const body = await signSignal(this.options.identity, targetHex, payload.conn, JSON.stringify(payload.data), this.clock.now(), this.ops);
-      const [res] = await this.routeFromHere('SIGNAL', body, key, 1, { leave: true });
-      if (!res) throw new PeerchatError(ErrorCode.NoRoute, `No route to ${targetHex.slice(0, 8)}`);
-      if (res.busyMs !== undefined) return { busyMs: res.busyMs };
-      return { data: parseSignalBatch(res.data) ?? [] };
+      for (;;) {
+        const body = await signSignal(this.options.identity, targetHex, payload.conn, JSON.stringify(payload.data), this.clock.now(), this.ops);
+        const usable = this.neighbours().filter((p) => !lost.has(p.hex));
+        const [hop] = firstHops(key, usable, 1);
+        const opts: RouteOptions = lost.size === 0 ? { leave: true } : { leave: true, notVia: lost, avoidAll: lost };
+        let silent = false;
+        opts.failed = (err) => (silent = isPeerchatError(err, ErrorCode.Timeout));
+        const [res] = await this.routeFromHere('SIGNAL', body, key, 1, opts);
+        if (res) {
+          if (res.busyMs !== undefined) return { busyMs: res.busyMs };
+          return { data: parseSignalBatch(res.data) ?? [] };
+        }
+        // An answer that says no (the route ended where the target is not) is not sent again.
+        if (!silent || hop === undefined || lost.size + 1 >= SIGNAL_ROUTE_TRIES) throw new PeerchatError(ErrorCode.NoRoute, `No route to ${targetHex.slice(0, 8)}`);
+        lost.add(hop.hex);
+        this.stats.count('signal-route-again');
+      }
     };
   }
 

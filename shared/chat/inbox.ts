@@ -344,6 +344,7 @@ export class Inbox {
       // Whatever was handed over is answered with a tombstone, junk included: it goes away.
       for (const [h, e] of entries) {
         if (e.to !== node.hex) continue;
+        node.stats.count('chat-fetched');
         await this.receive(e, 'fetch');
         this.pendingTombstones.push(h);
       }
@@ -354,18 +355,29 @@ export class Inbox {
   }
 
   /**
-   * This user's holders: the r + slack nodes closest to its id, from its own channels and
-   * from a lookup of its id (which a node with few channels yet needs).
+   * This user's holders: the r + slack nodes closest to its id among its own channels, and as
+   * many more from a lookup of its id (which a node with few channels yet needs). The two are
+   * not merged into one closest list: a liar on the lookup's path names made-up ids closer than
+   * any real node, and those crowded every real holder out of the list (at N = 1,000 with one
+   * node in ten lying, returning users fetched from 8 made-up ids and 2 liars while 10 honest
+   * nodes held their mail).
    */
   private async holders(): Promise<NodeId[]> {
     const { node } = this.book;
     const n = node.replication + MAILBOX_CLOSENESS_SLACK;
-    const found = new Map<string, NodeId>();
-    for (const p of node.closestTo(node.id, n + 1)) found.set(p.hex, p.id);
+    const own = node.closestTo(node.id, n + 1).filter((p) => p.hex !== node.hex).slice(0, n);
+    const found = new Set([node.hex, ...own.map((p) => p.hex)]);
+    const learned: NodeId[] = [];
     const answers = await node.routeFromHere('FIND_NODE', { target: node.hex }, node.id, 2, TO_MY_HOLDERS).catch(() => []);
-    for (const a of answers) for (const hex of verifiedIds(a.nodes, node.stats).ids) if (!found.has(hex)) found.set(hex, idFromHex(hex)!);
-    found.delete(node.hex);
-    return [...found.values()].sort((a, b) => compareDistance(node.id, a, b)).slice(0, n);
+    for (const a of answers) {
+      for (const hex of verifiedIds(a.nodes, node.stats).ids) {
+        if (found.has(hex)) continue;
+        found.add(hex);
+        learned.push(idFromHex(hex)!);
+      }
+    }
+    learned.sort((a, b) => compareDistance(node.id, a, b));
+    return [...own.map((p) => p.id), ...learned.slice(0, n)];
   }
 
   /** One holder's entries, with a fetch signed for it alone. */

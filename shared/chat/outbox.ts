@@ -10,6 +10,7 @@ import type { ChatBook } from './chat-book.ts';
 import { recipientOf, withoutUndefined, type OldOutboxEntry, type OutboxEntry } from './chat-model.ts';
 import type { TimerHandle } from '../lib/clock.ts';
 import { OUTBOX_FAIL_AFTER, OUTBOX_RETRY_MS, STORED_QUORUM } from './constants.ts';
+import { MAX_ROUTE_AVOIDS } from '../dht/constants.ts';
 import type { Identity } from '../lib/crypto.ts';
 import { fromBase64Url } from '../lib/encoding.ts';
 import { errorCode } from '../lib/errors.ts';
@@ -121,9 +122,13 @@ export class Outbox {
     const tally = await this.tally(replies, h, envelope.to, radius);
     if (tally.holders.size >= STORED_QUORUM || radius === null) return tally.holders.size;
     // Too few: each store routed to an id near the recipient arrives at another node near it.
+    // Every hop goes around the holders that signed already (Route.v): they have it, and one
+    // that lied (acked and dropped, copying to no one) may be the nearest node to each of
+    // those ids too, or this node's first hop toward all of them, and it would end every path.
     node.stats.count('chat-store-spread');
     const keys = keysNear(to, radius, node.replication, node.random);
-    const more = await Promise.all(keys.map((k) => node.routeFromHere('MAILBOX_STORE', { envelope, copies: 0 }, k, 1, avoid).catch(() => [])));
+    const around = { ...avoid, avoidAll: new Set([...tally.holders].slice(0, MAX_ROUTE_AVOIDS)) };
+    const more = await Promise.all(keys.map((k) => node.routeFromHere('MAILBOX_STORE', { envelope, copies: 0 }, k, 1, around).catch(() => [])));
     const extra = await this.tally(more.flat(), h, envelope.to, radius);
     for (const holder of extra.holders) tally.holders.add(holder);
     return tally.holders.size;

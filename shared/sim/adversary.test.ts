@@ -55,12 +55,15 @@ describe('a network where a fifth of the nodes lie (CI size)', () => {
     expect(r.maxConnectionsCreated).toBeLessThanOrEqual(450);
   });
 
-  // Delivery (99%) does not hold either while names do not: mail sealed for the coalition's key
-  // is lost, and a message request is shown only once the recipient's Find user resolves the
-  // sender's name to the key that wrote it. What is asserted is that mail whose sender
-  // resolved the right key reaches the recipient's device (shown, or waiting as a request).
-  it('mail sealed for the right key arrives past lying holders', () => {
-    expect(r.offlineArrivedRightKey).toBeGreaterThanOrEqual(0.5);
+  // Delivery: a message request is shown once the recipient's Find user resolves the sender's
+  // name to the key that wrote it, so mail sealed for the coalition's key, or from a sender
+  // whose name does not resolve, would be lost. Here all 9 arrive and are shown: a liar nearest
+  // a recipient no longer ends every store (they go around signed holders) and no longer keeps
+  // a returning recipient from its holders (dials go around a swallowed SIGNAL; the fetch asks
+  // its own nearest channels apart from a lookup's made-up ids). Before them 8 of 11 arrived.
+  it('every offline message arrives past lying holders and is shown', () => {
+    expect(r.offlineMessages).toBeGreaterThan(0);
+    expect({ arrived: r.offlineArrived, shown: r.offlineDelivered }).toEqual({ arrived: 1, shown: 1 });
   });
 });
 

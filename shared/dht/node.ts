@@ -287,12 +287,12 @@ export class KademliaNode implements ServiceHost {
 
   /**
    * A signaling path to `targetHex` through the overlay: routed SIGNAL requests. A step whose
-   * SIGNAL got no answer in time is sent again, newly signed, through another first hop that no hop may
-   * forward to the lost ones (Route.v), up to SIGNAL_ROUTE_TRIES paths in all for the dial: a
-   * node that drops SIGNALs on the one greedy path would otherwise fail every dial through it,
-   * and the target is then not dialed again for DIAL_BACKOFF_MS. (At N = 1,000 with one node in
-   * ten lying, a returning user's dials to its own neighbourhood failed 16 of 19 times; it kept
-   * 3 channels, none to the honest nodes holding its mail.)
+   * SIGNAL got no answer in time is sent again, newly signed, through another first hop, and no
+   * hop may forward it to the lost ones (Route.v); up to SIGNAL_ROUTE_TRIES paths in all for
+   * the dial. A node that drops SIGNALs on the one greedy path would otherwise fail every dial
+   * through it, and the target is then not dialed again for DIAL_BACKOFF_MS. (At N = 1,000 with
+   * one node in ten lying, a returning user's dials to its own neighbourhood failed 16 of 19
+   * times; it kept 3 channels, none to the honest nodes holding its mail.)
    */
   overlayPath(targetHex: string): SignalPath {
     const key = idFromHex(targetHex)!;

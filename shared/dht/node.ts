@@ -28,7 +28,7 @@ import { bucketIndex, compareDistance, idFromHex, idToHex, type NodeId } from '.
 import { Maintenance } from './maintenance.ts';
 import type { Method, RequestBodyOf, RequestFrame, ResponseBody, ResponseBodyOf, Route } from './protocol.ts';
 import type { Random } from '../lib/random.ts';
-import { closestSet, decideRoute, estimateNetworkSize, firstHops, hopLimit, type Neighbour } from './router.ts';
+import { closestNeighbour, closestSet, decideRoute, estimateNetworkSize, firstHops, hopLimit, type Neighbour } from './router.ts';
 import { RoutingTable, type Contact } from './routing-table.ts';
 import { checkSignal, SeenSignatures, signSignal } from './signal-auth.ts';
 import { rememberedNeighbours, saveRoutingSnapshot } from './routing-snapshot.ts';
@@ -300,18 +300,17 @@ export class KademliaNode implements ServiceHost {
     return async (payload) => {
       for (;;) {
         const body = await signSignal(this.options.identity, targetHex, payload.conn, JSON.stringify(payload.data), this.clock.now(), this.ops);
-        const usable = this.neighbours().filter((p) => !lost.has(p.hex));
-        const [hop] = firstHops(key, usable, 1);
-        const opts: RouteOptions = lost.size === 0 ? { leave: true } : { leave: true, notVia: lost, avoidAll: lost };
+        // The first hop routeFromHere will take: avoidAll keeps it off the lost ones too.
+        const hop = closestNeighbour(key, this.neighbours(), lost);
         let silent = false;
-        opts.failed = (err) => (silent = isPeerchatError(err, ErrorCode.Timeout));
-        const [res] = await this.routeFromHere('SIGNAL', body, key, 1, opts);
+        const failed = (err: unknown) => (silent = isPeerchatError(err, ErrorCode.Timeout));
+        const [res] = await this.routeFromHere('SIGNAL', body, key, 1, { leave: true, avoidAll: lost, failed });
         if (res) {
           if (res.busyMs !== undefined) return { busyMs: res.busyMs };
           return { data: parseSignalBatch(res.data) ?? [] };
         }
         // An answer that says no (the route ended where the target is not) is not sent again.
-        if (!silent || hop === undefined || lost.size + 1 >= SIGNAL_ROUTE_TRIES) throw new PeerchatError(ErrorCode.NoRoute, `No route to ${targetHex.slice(0, 8)}`);
+        if (!silent || hop === null || lost.size + 1 >= SIGNAL_ROUTE_TRIES) throw new PeerchatError(ErrorCode.NoRoute, `No route to ${targetHex.slice(0, 8)}`);
         lost.add(hop.hex);
         this.stats.count('signal-route-again');
       }

@@ -22,7 +22,9 @@ class HeadlessNodes {
   async start(name: string): Promise<ChildNode> {
     const dir = this.dirOf(name);
     mkdirSync(dir, { recursive: true });
-    const node = spawnHeadless(this.signalUrl, dir);
+    // Supervised as the README says to run one: the native WebRTC library's rare crash restarts
+    // it from its folder (web/headless/child.ts), and the fixture reports each restart.
+    const node = spawnHeadless(this.signalUrl, dir, { restartOnCrash: true });
     this.all.push(node);
     await node.waitFor(/ peer joined /);
     return node;
@@ -35,6 +37,8 @@ const test = base.extend<{ peers: HeadlessNodes }>({
       const nodes = new HeadlessNodes(server.url, (name) => testInfo.outputPath(`headless-${name}`));
       await use(nodes);
       for (const n of nodes.all) await n.stop('SIGKILL');
+      const restarts = nodes.all.reduce((sum, n) => sum + n.restarts, 0);
+      if (restarts > 0) testInfo.annotations.push({ type: 'crash restarts', description: `headless nodes restarted ${restarts} time(s) after a native crash` });
       for (const [i, n] of nodes.all.entries()) await testInfo.attach(`headless-${i}.log`, { body: n.lines.join('\n'), contentType: 'text/plain' });
     },
     { scope: 'test' },

@@ -156,6 +156,22 @@ describe('headless nodes as child processes', () => {
     await until(async () => (await again.status()).peers >= 1);
   }, 90_000);
 
+  it('under the supervisor the e2e tests use, a node killed by SIGSEGV comes back from its folder', async () => {
+    const dir = freshDir();
+    const a = spawnHeadless(server.url, dir, { restartOnCrash: true });
+    children.push(a);
+    const before = await a.status();
+    const first = a.process;
+    first.kill('SIGSEGV');
+    await a.waitFor(/^supervisor: the node was killed by SIGSEGV; restarting it/);
+    await until(async () => a.process !== first && (await a.status().catch(() => null))?.phase === 'joined');
+    expect((await a.status()).nodeId).toBe(before.nodeId);
+    expect(a.restarts).toBe(1);
+    // What someone sends it is an order, not a crash: it stops for good.
+    expect(await a.stop('SIGTERM')).toEqual({ code: 0, signal: null });
+    expect(a.restarts).toBe(1);
+  }, 60_000);
+
   it('refuses, in one line and with exit 1, a data folder another node is using', async () => {
     const dir = freshDir();
     const a = start(dir);

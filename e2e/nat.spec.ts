@@ -229,7 +229,11 @@ test.describe('between homes behind NAT routers', { tag: '@nat' }, () => {
     await alice.page.close();
 
     const bobBack = await comeBack(bob.context, server.url, 'bob');
-    await acceptRequest(bobBack, 'alice', CONNECT_TIMEOUT);
+    // A failure says where the mail stopped: what the relay held and pushed, what bob fetched.
+    await acceptRequest(bobBack, 'alice', CONNECT_TIMEOUT).catch(async (err: Error) => {
+      const state = async (page: Page) => JSON.stringify({ neighbours: await neighbours(page), counters: (await inPage(page, () => window.peerchat!.stats())).node });
+      throw new Error(`${err.message}\nrelay: ${await state(relay.page)}\nbob: ${await state(bobBack)}`);
+    });
     await expect(message(bobBack, text)).toHaveCount(1, { timeout: CONNECT_TIMEOUT });
   });
 

@@ -3,6 +3,7 @@ import { Chat } from './chat.ts';
 import { serveChat, type ChatServices } from './services.ts';
 import { FakeClock } from '../lib/clock.ts';
 import { SEEN_RETENTION_MS } from './constants.ts';
+import { FETCH_RETRY_MS } from './inbox.ts';
 import { createIdentity, type Identity } from '../lib/crypto.ts';
 import { toBase64Url } from '../lib/encoding.ts';
 import { idToHex } from '../lib/id.ts';
@@ -108,6 +109,21 @@ describe('a chat restored from storage', () => {
     node.node.close();
   });
 
+  it('asks its holders again soon when it starts with no channel, not at the next periodic check', async () => {
+    const clock = new FakeClock();
+    const identity = await createIdentity(new SeededRandom(5));
+    const store = new MemoryStore();
+    await store.put('meta', 'profile', { name: 'alice', registeredAt: clock.now(), seq: 1 });
+    const node = await offlineNode(identity, store, clock);
+    const chat = await Chat.open(node, identity, { ready: Promise.resolve() });
+    const checks = () => node.node.stats.snapshot('chat-fetch-no-holders')['chat-fetch-no-holders'] ?? 0;
+    await until(() => checks() === 1);
+    clock.advance(FETCH_RETRY_MS);
+    await until(() => checks() === 2);
+    chat!.close();
+    node.node.close();
+  });
+
   it('is null for an identity that never registered a name', async () => {
     const clock = new FakeClock();
     const identity = await createIdentity(new SeededRandom(4));
@@ -116,3 +132,9 @@ describe('a chat restored from storage', () => {
     node.node.close();
   });
 });
+
+/** Lets promise chains run (the fake clock moves only by hand) until `done`, or fails. */
+async function until(done: () => boolean): Promise<void> {
+  for (let i = 0; i < 1000 && !done(); i++) await new Promise((resolve) => setImmediate(resolve));
+  expect(done()).toBe(true);
+}

@@ -29,7 +29,8 @@ import { destination, withMessage, type MessageRequest } from './requests.ts';
 const TO_MY_HOLDERS: RouteOptions = { leave: true, avoidSelf: true };
 /** Fetch rounds per mailbox check: each takes what one reply frame holds. */
 const MAX_FETCH_ROUNDS = 16;
-const FETCH_RETRY_MS = 10_000;
+/** How soon a mailbox check that reached no holder is tried again. */
+export const FETCH_RETRY_MS = 10_000;
 /** Tombstones and receipts for messages handed over together go out together. */
 const ANSWER_DELAY_MS = 200;
 
@@ -327,15 +328,13 @@ export class Inbox {
   private async fetchHeld(): Promise<void> {
     const { node } = this.book;
     let holders = await this.holders();
+    // No channel yet (a tab back whose first dial failed, say): its holders push on connect,
+    // and this asks again soon instead of at the next periodic check.
+    if (holders.length === 0) return this.retrySoon('chat-fetch-no-holders');
     for (let round = 0; round < MAX_FETCH_ROUNDS && !this.book.closed && holders.length > 0; round++) {
       const replies = await Promise.all(holders.map((h) => this.fetchFrom(h)));
       const answered = replies.filter((r) => r !== null);
-      if (answered.length === 0) {
-        node.stats.count('chat-fetch-unanswered');
-        // A chat closed while this fetch was out (its node too, often) retries nothing.
-        if (!this.book.closed) this.timers.set(() => void this.checkMailbox(), FETCH_RETRY_MS);
-        return;
-      }
+      if (answered.length === 0) return this.retrySoon('chat-fetch-unanswered');
       // Copies that differ are different entries (a corrupted one and the real one): each is
       // opened, the first that verifies is shown, and all are answered. In the holders' order
       // (when each was sent is inside the seal; the conversation sorts by it).
@@ -352,6 +351,13 @@ export class Inbox {
       await this.answerHeld(holders);
       holders = holders.filter((_, i) => replies[i]?.more);
     }
+  }
+
+  /** A fetch that reached no holder is counted (`reason`) and tried again in FETCH_RETRY_MS. */
+  private retrySoon(reason: string): void {
+    this.book.node.stats.count(reason);
+    // A chat closed while this fetch was out (its node too, often) retries nothing.
+    if (!this.book.closed) this.timers.set(() => void this.checkMailbox(), FETCH_RETRY_MS);
   }
 
   /**

@@ -18,6 +18,22 @@ describe('HolderSearch', () => {
     expect(s.abstained()).toBe(1);
   });
 
+  it('names, as the nodes to ask a holder through, the sources that named it and answered, not liars nor the looker', () => {
+    const s = new HolderSearch<string>(KEY, 3);
+    s.add([id(1), id(20), id(30), id(40)]);
+    s.answered(id(30), 'a', [id(1), id(2)]);
+    s.answered(id(20), 'a', [id(1), id(2)]);
+    s.answered(id(40), 'b', [id(1), id(5), id(6), id(7)]);
+    // id(1): the looker's own view named it too (unblamed), which is no channel to go through.
+    expect(s.namers(id(1))).toEqual([id(20), id(30), id(40)]);
+    expect(s.namers(id(2))).toEqual([id(20), id(30)]);
+    expect(s.namers(id(9))).toEqual([]);
+    // id(40)'s three made-up ids never answer: it is a liar, and no way through.
+    for (const h of [id(5), id(6), id(7)]) s.noAnswer(h);
+    expect(s.liarCount).toBe(1);
+    expect(s.namers(id(1))).toEqual([id(20), id(30)]);
+  });
+
   it('a made-up holder is replaced by the next closest once its namer is found out', () => {
     const s = new HolderSearch<string>(KEY, 3);
     s.add([id(10), id(11)]);

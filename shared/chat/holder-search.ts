@@ -112,6 +112,15 @@ export class HolderSearch<R> {
     this.add(nodes, hex);
   }
 
+  /**
+   * The sources that named `hex` and answered as themselves, not found lying: each has a channel
+   * to it, so an ask can go through them (record-service.ts askRouted). Nearest to it first.
+   */
+  namers(hex: string): string[] {
+    const by = [...(this.namedBy.get(hex) ?? [])].filter((s) => s !== UNBLAMED && this.answers.has(s) && !this.liars.has(s));
+    return closestHexes(hex, by, by.length);
+  }
+
   /** `hex` did not answer as itself: it is dropped, and each source that named it gets a strike. */
   noAnswer(hex: string): void {
     this.failed.add(hex);

@@ -4,7 +4,7 @@
  * closest and push to closer nodes they meet; lookups ask each of the name's r closest and take
  * the record most of them keep; owners publish and re-read to learn whether the name is theirs.
  */
-import { HOLDER_ASK_PATHS, HOLDER_ASK_ROUNDS, HOLDER_ASK_TIMEOUT_MS, HOLDER_ASK_WINDOW_MS, HOLDER_ASKS_MAX, HOLDER_SCOUTS, HOLDER_SLACK_LOG2, JOIN_REREAD_DELAY_MS, JOIN_STORE_ATTEMPTS, MAX_NAMES_PER_KEY, NAME_CONTEST_WINDOW_MS, NAME_HOLDER_SLACK } from './constants.ts';
+import { HOLDER_ASK_PATHS, HOLDER_ASK_ROUNDS, HOLDER_ASK_VIAS, HOLDER_ASK_TIMEOUT_MS, HOLDER_ASK_WINDOW_MS, HOLDER_ASKS_MAX, HOLDER_SCOUTS, HOLDER_SLACK_LOG2, JOIN_REREAD_DELAY_MS, JOIN_STORE_ATTEMPTS, MAX_NAMES_PER_KEY, NAME_CONTEST_WINDOW_MS, NAME_HOLDER_SLACK } from './constants.ts';
 import { ErrorCode, isPeerchatError, PeerchatError } from '../lib/errors.ts';
 import { toBase64Url } from '../lib/encoding.ts';
 import { idEquals, idFromHex, idToHex, type NodeId } from '../lib/id.ts';
@@ -189,7 +189,7 @@ export class RecordService implements NodeService {
       const fresh = search.toAsk().slice(0, HOLDER_ASKS_MAX - asks);
       if (fresh.length === 0) break;
       asks += fresh.length;
-      const got = await Promise.all(fresh.map((hex) => this.ask(hex, name, checked, deadline)));
+      const got = await Promise.all(fresh.map((hex) => this.ask(hex, name, checked, deadline, search.namers(hex))));
       fresh.forEach((hex, i) => {
         const a = got[i];
         if (a) search.answered(hex, a.record, a.nodes);
@@ -211,7 +211,7 @@ export class RecordService implements NodeService {
    * record that fails to verify, counted) and the nodes it takes for the name's closest;
    * undefined when it did not answer itself.
    */
-  private async ask(hex: string, name: string, checked: Map<string, Promise<boolean>>, deadline: number): Promise<{ record: UserRecord | null; nodes: string[] } | undefined> {
+  private async ask(hex: string, name: string, checked: Map<string, Promise<boolean>>, deadline: number, vias: readonly string[] = []): Promise<{ record: UserRecord | null; nodes: string[] } | undefined> {
     const { node } = this;
     const keyHex = idToHex(recordKey(name));
     if (hex === node.hex) return { record: this.get(keyHex) ?? null, nodes: [] };
@@ -220,7 +220,7 @@ export class RecordService implements NodeService {
       const peer = node.peer(hex);
       // A neighbour's channel is its HELLO-proven self; a routed answer must prove its holder.
       if (peer) a = await node.direct(peer, 'FIND_VALUE', { key: keyHex });
-      else a = await this.askRouted(hex, keyHex, deadline);
+      else a = await this.askRouted(hex, keyHex, deadline, vias);
     } catch {
       return undefined;
     }
@@ -236,19 +236,34 @@ export class RecordService implements NodeService {
    * to one holder converge near it, so another first hop alone met the same liar: at N = 1,000,
    * F = 0.1, 2,524 of 7,241 routed asks of honest holders were answered by a liar, and 1,177 by
    * an honest node without a channel to the holder.
+   *
+   * Between those, it goes through a node that named the holder (`vias`, which answered as
+   * themselves: an answer names only channels) as a waypoint (Route.w), up to HOLDER_ASK_VIAS
+   * of them. Liars around the holder can make every greedy path from a looker die, and the
+   * honest nodes that named the holder then looked like liars (holder-search.ts strikes): at
+   * N = 1,000, F = 0.1, one looker found 5 honest nodes near a name out that way, 3 of them
+   * voting for its owner, and took the liars' key.
    */
-  private async askRouted(hex: string, keyHex: string, deadline: number): Promise<ResponseBodyOf<'FIND_VALUE'> | undefined> {
+  private async askRouted(hex: string, keyHex: string, deadline: number, vias: readonly string[] = []): Promise<ResponseBodyOf<'FIND_VALUE'> | undefined> {
     const { node } = this;
     const target = idFromHex(hex)!;
     const notVia = new Set<string>();
     const avoidAll = new Set<string>();
-    for (let path = 0; path < HOLDER_ASK_PATHS && (path === 0 || node.clock.now() < deadline); path++) {
-      const via = closestNeighbour(target, node.neighbours(), new Set([...notVia, ...avoidAll]));
-      if (!via) return undefined;
+    const waypoints = vias.filter((w) => w !== node.hex).slice(0, HOLDER_ASK_VIAS);
+    const paths = HOLDER_ASK_PATHS + waypoints.length;
+    for (let path = 0; path < paths && (path === 0 || node.clock.now() < deadline); path++) {
+      // Greedy paths and waypoints in turn: greedy first, the waypoints while time is left.
+      const waypoint = path % 2 === 1 ? waypoints[(path - 1) / 2] : undefined;
+      const via = waypoint === undefined ? closestNeighbour(target, node.neighbours(), new Set([...notVia, ...avoidAll])) : null;
+      if (waypoint === undefined && !via) continue;
       const nonce = askNonce(node.random);
-      const [a] = await node.routeFromHere('FIND_VALUE', { key: keyHex, nonce }, target, 1, { leave: true, notVia, avoidAll, timeoutMs: HOLDER_ASK_TIMEOUT_MS });
-      if (a && (await answerIsFrom(hex, keyHex, nonce, a.record, a.proof, node.ops))) return a;
-      notVia.add(via.hex);
+      const opts = { leave: true, notVia, avoidAll, timeoutMs: HOLDER_ASK_TIMEOUT_MS, ...(waypoint === undefined ? {} : { via: waypoint }) };
+      const [a] = await node.routeFromHere('FIND_VALUE', { key: keyHex, nonce }, target, 1, opts);
+      if (a && (await answerIsFrom(hex, keyHex, nonce, a.record, a.proof, node.ops))) {
+        if (waypoint !== undefined) node.stats.count('record-asked-via-namer');
+        return a;
+      }
+      if (via) notVia.add(via.hex);
       if (!a) continue;
       node.stats.count('record-answer-not-from-holder');
       // Whoever signed it answered in the holder's place (checked, so that no one gets an honest

@@ -47,6 +47,11 @@ export interface RouteOptions {
    * earlier try in the target's place. Honest hops route around them.
    */
   avoidAll?: ReadonlySet<string>;
+  /**
+   * A node to reach first, then on toward the key (Route.w): one with a channel to the target
+   * that greedy paths from here do not pass. Implies `leave`.
+   */
+  via?: string;
   /** How long to wait for the answer (LOOKUP_TIMEOUT_MS unless said; hops get 500 ms less). */
   timeoutMs?: number;
   /** Told why each path that brought no answer failed (the failures are counted as well). */

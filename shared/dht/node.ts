@@ -245,8 +245,11 @@ export class KademliaNode implements ServiceHost {
       avoid === undefined && notVia === undefined && avoidAll === undefined
         ? neighbours
         : neighbours.filter((p) => p.hex !== avoid && !notVia?.has(p.hex) && !avoidAll?.has(p.hex));
-    const hops = firstHops(key, usable, paths);
-    const here = hops.length === 0 || (!opts.leave && compareDistance(key, hops[0]!.id, this.id) >= 0);
+    // Through a waypoint, the first hops are those toward it; one that is a neighbour is the hop.
+    const via = opts.via === undefined || opts.via === this.hex ? undefined : opts.via;
+    const viaId = via === undefined ? null : idFromHex(via);
+    const hops = viaId ? firstHops(viaId, usable, paths) : firstHops(key, usable, paths);
+    const here = hops.length === 0 || (!opts.leave && !viaId && compareDistance(key, hops[0]!.id, this.id) >= 0);
     if (here) return [await this.arrive(method, body, { from: null, routed: true, key })];
     // Sizing the hop limit needs the r nearest: a node with fewer channels (a newcomer, or one
     // recovering) would guess a tiny network, and its joins and dials died at that limit.
@@ -255,6 +258,7 @@ export class KademliaNode implements ServiceHost {
     const route: Route = { k: idToHex(key), h: 1, max, ms: timeoutMs - 500 };
     if (avoid !== undefined) route.x = avoid;
     if (avoidAll !== undefined && avoidAll.size > 0) route.v = [...avoidAll].slice(0, MAX_ROUTE_AVOIDS);
+    if (via !== undefined) route.w = via;
     const settled = await Promise.allSettled(
       hops.map((p) => (p as Peer).rpc.request(method, body, timeoutMs, route)),
     );
@@ -444,7 +448,9 @@ export class KademliaNode implements ServiceHost {
    * own slots, and one that owes a full cap's worth is routed around.
    */
   private async onRouted(peer: Peer, req: RequestFrame, r: Route, reply: Reply, release: () => void): Promise<void> {
-    const key = idFromHex(r.k)!;
+    // Still on the way to a waypoint: routed toward it. At it, the waypoint is done with.
+    const waypoint = r.w === this.hex ? undefined : r.w;
+    const key = idFromHex(waypoint ?? r.k)!;
     const exclude = new Set([peer.hex, ...(r.v ?? [])]);
     for (;;) {
       const state = { key, hops: r.h, maxHops: r.max, budgetMs: r.ms, avoid: r.x };
@@ -452,6 +458,11 @@ export class KademliaNode implements ServiceHost {
       if (decision.action === 'drop') {
         this.stats.count(`route-drop-${decision.reason}`);
         return reply.error(decision.reason === 'hop-limit' ? ErrorCode.HopLimit : ErrorCode.Timeout, `Route ${decision.reason}`);
+      }
+      // The waypoint is not here and no hop is closer to it: it left, or never was.
+      if (decision.action === 'arrived' && waypoint !== undefined) {
+        this.stats.count('route-drop-no-waypoint');
+        return reply.error(ErrorCode.NoRoute, 'Route waypoint not reachable');
       }
       if (decision.action === 'arrived') {
         try {
@@ -471,7 +482,7 @@ export class KademliaNode implements ServiceHost {
         return reply.error(ErrorCode.Busy, 'Forwarding rate exceeded');
       }
       release();
-      const route: Route = { k: r.k, h: next.hops, max: next.maxHops, ms: next.budgetMs, ...(r.x ? { x: r.x } : {}), ...(r.v ? { v: r.v } : {}) };
+      const route: Route = { k: r.k, h: next.hops, max: next.maxHops, ms: next.budgetMs, ...(r.x ? { x: r.x } : {}), ...(r.v ? { v: r.v } : {}), ...(waypoint ? { w: waypoint } : {}) };
       let answer: ResponseBody;
       try {
         this.stats.count('forwarded');

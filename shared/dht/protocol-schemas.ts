@@ -51,6 +51,12 @@ export const Route = v.pipe(
      * (chat/record-service.ts asks of one holder). Liars ignore it; honest hops route around.
      */
     v: v.optional(v.pipe(v.array(Hex40), v.maxLength(MAX_ROUTE_AVOIDS))),
+    /**
+     * A node to pass first (a waypoint): hops route toward it, and from it on toward k. How a
+     * holder greedy paths cannot reach is asked through a node that named it, which has a
+     * channel to it (chat/record-service.ts). Dropped where no hop is closer to it but it.
+     */
+    w: v.optional(Hex40),
   }),
   v.check((r) => r.h <= r.max, 'hops taken exceed the hop limit'),
 );

@@ -1,9 +1,10 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { askNonce } from '../chat/answer-proofs.ts';
 import { recordKey } from '../chat/records.ts';
-import { firstHops } from '../dht/router.ts';
+import { closestNeighbour, firstHops } from '../dht/router.ts';
+import { compareDistance, type NodeId } from '../lib/id.ts';
 import { idFromHex, idToHex } from '../lib/id.ts';
-import { Simulation } from './simulation.ts';
+import { Simulation, type SimNode } from './simulation.ts';
 
 let sim: Simulation;
 afterEach(() => sim?.close());
@@ -47,4 +48,58 @@ describe('routing around nodes (Route.v)', () => {
     expect(from.node.stats.get('signal-route-again')).toBeGreaterThan(0);
     expect(from.node.peer(target.node.hex)).toBeDefined();
   });
+
+  it('a request through a waypoint reaches a node the greedy path to it cannot: the waypoint has a channel to it', async () => {
+    sim = new Simulation({ seed: 33 });
+    const nodes = await sim.grow(80);
+    const from = nodes[7]!;
+    const target = nodes.find((n) => n !== from && !from.node.peer(n.node.hex))!;
+    // Every node on the greedy path to the target swallows whatever is routed through it.
+    const path = greedyPath(from, target.node.id).filter((hex) => hex !== target.node.hex);
+    expect(path.length).toBeGreaterThan(0);
+    for (const hex of path) {
+      const liar = sim.live.get(hex)!;
+      const honest = liar.node.channels.onRequest.bind(liar.node.channels);
+      liar.node.channels.onRequest = (peer, req, reply) => (req.r ? undefined : honest(peer, req, reply));
+    }
+    // A neighbour of the target whose own greedy path from `from` passes none of them.
+    const waypoint = target.node.neighbours().find((p) => !path.includes(p.hex) && greedyPath(from, p.id).every((hex) => !path.includes(hex)));
+    expect(waypoint).toBeDefined();
+    const key = recordKey('waypoint');
+    const answeredBy = async (via?: string) => {
+      const nonce = askNonce(from.node.random);
+      const [a] = await sim.until(from.node.routeFromHere('FIND_VALUE', { key: idToHex(key), nonce }, target.node.id, 1, { leave: true, via, timeoutMs: 3_000 }));
+      return a?.proof?.holder ?? null;
+    };
+    expect(await answeredBy()).toBeNull();
+    expect(await answeredBy(waypoint!.hex)).toBe(target.node.hex);
+  });
+
+  it('a route whose waypoint is gone is dropped with a counted reason, not answered elsewhere', async () => {
+    sim = new Simulation({ seed: 34 });
+    const nodes = await sim.grow(40);
+    const from = nodes[3]!;
+    const gone = nodes.find((n) => n !== from && !from.node.peer(n.node.hex))!;
+    sim.leave(gone);
+    await sim.run(5_000);
+    const key = recordKey('gone');
+    const nonce = askNonce(from.node.random);
+    const replies = await sim.until(from.node.routeFromHere('FIND_VALUE', { key: idToHex(key), nonce }, key, 1, { via: gone.node.hex, timeoutMs: 3_000 }));
+    expect(replies).toEqual([]);
+    expect([...sim.live.values()].reduce((n, s) => n + (s.node.stats.get('route-drop-no-waypoint') ?? 0), 0)).toBe(1);
+  });
 });
+
+/** The hops a routed request from `from` to `key` takes between honest nodes (router.ts decideRoute). */
+function greedyPath(from: SimNode, key: NodeId): string[] {
+  const out: string[] = [];
+  let at = from.node;
+  let prev: string | null = null;
+  for (;;) {
+    const next = closestNeighbour(key, at.neighbours(), new Set(prev ? [prev] : []));
+    if (!next || (out.length > 0 && compareDistance(key, next.id, at.id) >= 0)) return out;
+    out.push(next.hex);
+    prev = at.hex;
+    at = sim.live.get(next.hex)!.node;
+  }
+}

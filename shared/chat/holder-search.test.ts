@@ -125,6 +125,26 @@ describe('HolderSearch', () => {
     expect(new Map(s.votes())).toEqual(new Map([[liar, 'forged'], [honestNear, 'honest']]));
   });
 
+  it('with r plausible holders known, it still follows each source that named none of them, toward the key', () => {
+    // A looker that takes the whole space for plausible (a far r-th neighbour): two liars near
+    // the key name each other; its far honest scout names only nodes of its own, far region.
+    const s = new HolderSearch<string>(KEY, 2, Infinity);
+    const [liarA, liarB, scout, scoutsPick, honestNear] = [id(3), id(6), id(1 << 30), id(1 << 24), id(1)];
+    s.add([liarA]);
+    s.answered(liarA, 'forged', [liarA, liarB]);
+    s.answered(scout, 'none', [scoutsPick]);
+    // Ask the liar's fellow, and the scout's pick: the scout named neither holder.
+    expect(s.toAsk()).toEqual([liarB, scoutsPick]);
+    s.answered(liarB, 'forged', [liarA, liarB]);
+    s.answered(scoutsPick, 'none', [honestNear]);
+    // The scout's line led to a node nearer the key than the liars: it is a holder now.
+    expect(s.holders()).toEqual([honestNear, liarA]);
+    expect(s.toAsk()).toEqual([honestNear]);
+    s.answered(honestNear, 'honest', [honestNear, liarA]);
+    // Every source names a holder now: nothing more to follow.
+    expect(s.toAsk()).toEqual([]);
+  });
+
   it('a looker that cannot judge density (too few neighbours) explores every round', () => {
     const s = new HolderSearch<string>(KEY, 2, null);
     s.add([id(1), id(2), id(100), id(101), id(102), id(103)]);

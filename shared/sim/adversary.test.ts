@@ -41,7 +41,7 @@ describe('a network where a fifth of the nodes lie (CI size)', () => {
   // failed here while a liar on the one greedy path swallowed every SIGNAL of an overlay dial:
   // honest holders that could not reach each other split between the owner's record and the
   // liars' (1 name of 11). Dials now go again around a lost first hop (dht/node.ts overlayPath).
-  // At N = 1,000 and F = 0.2 names are still taken (README "Adversaries").
+  // At N = 1,000 and F = 0.2 a few messages still show forged (README "Adversaries").
   it('no name is taken and no message is shown under a name whose record is another key', () => {
     expect({ nameHijacks: r.nameHijacks, forgedShown: r.forgedShown }).toEqual({ nameHijacks: 0, forgedShown: 0 });
   });

@@ -363,11 +363,10 @@ export class Inbox {
   /**
    * This user's holders: the r + slack nodes closest to its id among its own channels, and as
    * many more from a lookup of its id that are nearer than the farthest of those (which a node
-   * with few near channels yet needs). The two are
-   * not merged into one closest list: a liar on the lookup's path names made-up ids closer than
-   * any real node, and those crowded every real holder out of the list (at N = 1,000 with one
-   * node in ten lying, returning users fetched from 8 made-up ids and 2 liars while 10 honest
-   * nodes held their mail).
+   * with few near channels yet needs). The two are not merged into one closest list: a liar on
+   * the lookup's path names made-up ids closer than any real node, and those crowded every
+   * real holder out of the list (at N = 1,000 with one node in ten lying, returning users
+   * fetched from 8 made-up ids and 2 liars while 10 honest nodes held their mail).
    */
   private async holders(): Promise<NodeId[]> {
     const { node } = this.book;

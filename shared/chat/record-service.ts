@@ -252,8 +252,8 @@ export class RecordService implements NodeService {
     const waypoints = vias.filter((w) => w !== node.hex).slice(0, HOLDER_ASK_VIAS);
     const paths = HOLDER_ASK_PATHS + waypoints.length;
     for (let path = 0; path < paths && (path === 0 || node.clock.now() < deadline); path++) {
-      // Greedy paths and waypoints in turn: greedy first, the waypoints while time is left.
-      const waypoint = path % 2 === 1 ? waypoints[(path - 1) / 2] : undefined;
+      // Waypoints and greedy paths in turn, a waypoint first.
+      const waypoint = path % 2 === 0 ? waypoints[path / 2] : undefined;
       const via = waypoint === undefined ? closestNeighbour(target, node.neighbours(), new Set([...notVia, ...avoidAll])) : null;
       if (waypoint === undefined && !via) continue;
       const nonce = askNonce(node.random);

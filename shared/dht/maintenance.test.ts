@@ -193,3 +193,90 @@ describe('upkeep at the connection cap', () => {
     expect(t.dials).toHaveLength(1);
   });
 });
+
+describe('an eclipsed node', () => {
+  /** A node whose every channel is a liar's: `channels` of them, and a bootstrap service. */
+  function eclipsed(channels: number) {
+    const clock = new FakeClock(0);
+    const random = new SeededRandom(5);
+    const self = random.bytes(ID_BYTES);
+    const hexOf = () => idToHex(random.bytes(ID_BYTES));
+    const peers = new Map<string, Peer>();
+    for (let i = 0; i < channels; i++) {
+      const hex = hexOf();
+      peers.set(hex, { hex } as unknown as Peer);
+    }
+    const liars = new Set(peers.keys());
+    const fresh = [hexOf(), hexOf(), hexOf()];
+    const near = hexOf();
+    const viaServer: string[] = [];
+    const viaOverlay: string[] = [];
+    const asked: string[] = [];
+    const host = {
+      id: self,
+      hex: idToHex(self),
+      config: { replication: 8, farChannelsPerBucket: 1, maxDhtChannels: 48, bootstrapPeers: 3 },
+      clock,
+      ticker: clock,
+      random,
+      stats: new Stats(),
+      bootstrap: { peers: () => Promise.resolve(fresh), exchange: () => Promise.resolve({ data: [] }) },
+      table: { nearBoundary: () => 159, connectedIn: () => 0, bucket: () => [], wanted: () => [] },
+      channels: {
+        peers,
+        connecting: () => false,
+        dial: vi.fn((hex: string, path: unknown) => {
+          // Through the server, the path is its exchange; through the overlay, overlayPath's.
+          (path === overlay ? viaOverlay : viaServer).push(hex);
+          peers.set(hex, { hex } as unknown as Peer);
+          return Promise.resolve(peers.get(hex));
+        }),
+      },
+      budget: { canCreate: () => true, retryAfterMs: () => MINUTE, left: () => 100 },
+      neighbours: () => [...peers.values()],
+      closestTo: (_key: unknown, r = 8) => [...liars].slice(0, r).map((hex) => ({ hex })),
+      // The liars name only each other; an honest fresh peer names this node's true neighbour.
+      contactIds: (nodes: { hex: string }[]) => nodes.map((n) => n.hex),
+      direct: (p: Peer) => {
+        asked.push(p.hex);
+        return Promise.resolve({ nodes: liars.has(p.hex) ? [...liars].map((hex) => ({ hex })) : [{ hex: near }] });
+      },
+      // Routed lookups start at the liars, who name only each other.
+      routeFromHere: () => Promise.resolve([{ nodes: [...liars].map((hex) => ({ hex })) }]),
+      lookup: () => Promise.resolve({ closest: [] }),
+      estimatedSize: () => 1_000,
+      overlayPath: () => overlay,
+      recheckServices: () => Promise.resolve(),
+    } as unknown as UpkeepHost;
+    const overlay = () => Promise.resolve({ data: [] });
+    return { clock, host, maintenance: new Maintenance(host), fresh, near, viaServer, viaOverlay, asked };
+  }
+
+  it('with fewer than r channels, all liars, it dials fresh first peers through the server at refresh and finds its neighbourhood through them', async () => {
+    const t = eclipsed(5);
+    running = t.maintenance;
+    void t.maintenance.join();
+    await flush();
+    expect(t.viaServer).toEqual([]);
+    for (let i = 0; i < 12 * 60; i++) {
+      await flush();
+      t.clock.advance(SECOND);
+    }
+    expect(t.viaServer).toEqual(t.fresh);
+    expect(t.asked).toEqual(expect.arrayContaining(t.fresh));
+    expect(t.viaOverlay).toContain(t.near);
+    expect(t.host.stats.get('reanchor-dials')).toBe(3);
+  });
+
+  it('with r channels it does not ask the bootstrap service again', async () => {
+    const t = eclipsed(8);
+    running = t.maintenance;
+    void t.maintenance.join();
+    for (let i = 0; i < 12 * 60; i++) {
+      await flush();
+      t.clock.advance(SECOND);
+    }
+    expect(t.viaServer).toEqual([]);
+    expect(t.host.stats.get('reanchor-dials')).toBe(0);
+  });
+});

@@ -127,15 +127,9 @@ export class Maintenance {
    */
   private async topUp(): Promise<void> {
     const { node } = this;
-    const boot = node.bootstrap;
-    if (!boot || this.closed || node.neighbours().length > 0 || this.atCap()) return;
-    let peers: string[];
-    try {
-      peers = await boot.peers(node.hex, node.config.bootstrapPeers);
-    } catch (err) {
-      node.stats.count(`bootstrap-failed-${errorCode(err)}`);
-      return;
-    }
+    if (!node.bootstrap || this.closed || node.neighbours().length > 0 || this.atCap()) return;
+    const peers = await this.firstPeers();
+    if (!peers) return;
     // Through the server one at a time until a channel opens; the others are reached through
     // that channel (routed SIGNAL), so the server relays one connection per join, not three.
     // A peer ICE could not reach just now waits out its backoff: another signaling path would
@@ -159,15 +153,9 @@ export class Maintenance {
    */
   private async reanchor(): Promise<void> {
     const { node } = this;
-    const boot = node.bootstrap;
-    if (!boot || this.closed || node.neighbours().length >= node.config.replication || this.atCap()) return;
-    let peers: string[];
-    try {
-      peers = await boot.peers(node.hex, node.config.bootstrapPeers);
-    } catch (err) {
-      node.stats.count(`bootstrap-failed-${errorCode(err)}`);
-      return;
-    }
+    if (!node.bootstrap || this.closed || node.neighbours().length >= node.config.replication || this.atCap()) return;
+    const peers = await this.firstPeers();
+    if (!peers) return;
     const now = node.clock.now();
     const fresh = peers.filter((hex) => hex !== node.hex && !node.channels.peers.has(hex) && !node.channels.connecting(hex) && (this.backoff.get(hex) ?? 0) <= now);
     if (fresh.length === 0) return;
@@ -176,6 +164,17 @@ export class Maintenance {
     const sources = fresh.flatMap((hex) => node.channels.peers.get(hex) ?? []);
     const answers = await Promise.allSettled(sources.map((p) => node.direct(p, 'FIND_NODE', { target: node.hex })));
     await this.connectWanted(answers.flatMap((a, i) => (a.status === 'fulfilled' ? node.contactIds(a.value.nodes, sources[i]) : [])));
+  }
+
+  /** First peers from the bootstrap service; null when it failed (counted). */
+  private async firstPeers(): Promise<string[] | null> {
+    const { node } = this;
+    try {
+      return await node.bootstrap!.peers(node.hex, node.config.bootstrapPeers);
+    } catch (err) {
+      node.stats.count(`bootstrap-failed-${errorCode(err)}`);
+      return null;
+    }
   }
 
   /** One dial of a first peer through the signal server; true when the channel opened. */

@@ -5,7 +5,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { FakeClock } from '../lib/clock.ts';
 import { ErrorCode, PeerchatError } from '../lib/errors.ts';
-import { ID_BYTES, idFromHex, idToHex } from '../lib/id.ts';
+import { ID_BYTES, idToHex } from '../lib/id.ts';
 import { SeededRandom } from '../lib/random.ts';
 import { Stats } from '../lib/stats.ts';
 import { NEAR_ONLY_CONNECTIONS_LEFT } from './constants.ts';
@@ -196,7 +196,7 @@ describe('upkeep at the connection cap', () => {
 
 describe('an eclipsed node', () => {
   /** A node whose every channel is a liar's: `channels` of them, and a bootstrap service. */
-  function eclipsed(channels: number, farChannels = 0) {
+  function eclipsed(channels: number) {
     const clock = new FakeClock(0);
     const random = new SeededRandom(5);
     const self = random.bytes(ID_BYTES);
@@ -207,19 +207,8 @@ describe('an eclipsed node', () => {
       peers.set(hex, { hex } as unknown as Peer);
     }
     const liars = new Set(peers.keys());
-    // Honest channels farther away than every liar (closestTo below puts the liars first).
-    const honestFar = new Set<string>();
-    for (let i = 0; i < farChannels; i++) {
-      const hex = hexOf();
-      honestFar.add(hex);
-      peers.set(hex, { hex } as unknown as Peer);
-    }
-    const waypoints: string[] = [];
     const fresh = [hexOf(), hexOf(), hexOf()];
-    // An honest node next to this one (its id differs in the last bit only).
-    const nearId = self.slice();
-    nearId[ID_BYTES - 1]! ^= 1;
-    const near = idToHex(nearId);
+    const near = hexOf();
     const viaServer: string[] = [];
     const viaOverlay: string[] = [];
     const asked: string[] = [];
@@ -245,26 +234,22 @@ describe('an eclipsed node', () => {
       },
       budget: { canCreate: () => true, retryAfterMs: () => MINUTE, left: () => 100 },
       neighbours: () => [...peers.values()],
-      closestTo: (_key: unknown, r = 8) => [idToHex(self), ...liars].slice(0, r).map((hex) => ({ hex, id: idFromHex(hex)! })),
+      closestTo: (_key: unknown, r = 8) => [...liars].slice(0, r).map((hex) => ({ hex })),
       // The liars name only each other; an honest fresh peer names this node's true neighbour.
       contactIds: (nodes: { hex: string }[]) => nodes.map((n) => n.hex),
       direct: (p: Peer) => {
         asked.push(p.hex);
         return Promise.resolve({ nodes: liars.has(p.hex) ? [...liars].map((hex) => ({ hex })) : [{ hex: near }] });
       },
-      // Greedy paths start at the liars, who name only each other; one through a waypoint
-      // (an honest far channel) comes in from afar.
-      routeFromHere: (_m: string, _b: unknown, _k: unknown, _paths: number, opts: { via?: string } = {}) => {
-        if (opts.via !== undefined) waypoints.push(opts.via);
-        return Promise.resolve(opts.via !== undefined && honestFar.has(opts.via) ? [{ nodes: [{ hex: near }] }] : [{ nodes: [...liars].map((hex) => ({ hex })) }]);
-      },
+      // Routed lookups start at the liars, who name only each other.
+      routeFromHere: () => Promise.resolve([{ nodes: [...liars].map((hex) => ({ hex })) }]),
       lookup: () => Promise.resolve({ closest: [] }),
       estimatedSize: () => 1_000,
       overlayPath: () => overlay,
       recheckServices: () => Promise.resolve(),
     } as unknown as UpkeepHost;
     const overlay = () => Promise.resolve({ data: [] });
-    return { clock, host, maintenance: new Maintenance(host), fresh, near, viaServer, viaOverlay, asked, waypoints, honestFar };
+    return { clock, host, maintenance: new Maintenance(host), fresh, near, viaServer, viaOverlay, asked };
   }
 
   it('with fewer than r channels, all liars, it dials fresh first peers through the server at refresh and finds its neighbourhood through them', async () => {
@@ -281,22 +266,6 @@ describe('an eclipsed node', () => {
     expect(t.asked).toEqual(expect.arrayContaining(t.fresh));
     expect(t.viaOverlay).toContain(t.near);
     expect(t.host.stats.get('reanchor-dials')).toBe(3);
-  });
-
-  it('with its r nearest channels all liars, it finds its neighbourhood through a far neighbour at refresh, not at join', async () => {
-    const t = eclipsed(9, 6);
-    running = t.maintenance;
-    void t.maintenance.join();
-    for (let i = 0; i < 60; i++) await flush();
-    expect(t.waypoints).toEqual([]);
-    for (let i = 0; i < 12 * 60; i++) {
-      await flush();
-      t.clock.advance(SECOND);
-    }
-    expect(t.waypoints).toHaveLength(1);
-    expect(t.honestFar.has(t.waypoints[0]!)).toBe(true);
-    expect(t.viaOverlay).toContain(t.near);
-    expect(t.host.stats.get('near-asked-from-afar')).toBe(1);
   });
 
   it('with r channels it does not ask the bootstrap service again', async () => {

@@ -9,7 +9,7 @@ import type { Channels, Peer } from './channels.ts';
 import type { Clock, TimerHandle } from '../lib/clock.ts';
 import { NEAR_CHECK_INTERVAL_MS, NEAR_CHECK_MAX_INTERVAL_MS, NEAR_ONLY_CONNECTIONS_LEFT, REFRESH_INTERVAL_MS, REPAIR_DELAY_MS } from './constants.ts';
 import { errorCode, ErrorCode, isPeerchatError } from '../lib/errors.ts';
-import { compareDistance, ID_BITS, ID_BYTES, idFromHex, randomIdInBucket, type NodeId } from '../lib/id.ts';
+import { compareDistance, ID_BITS, ID_BYTES, randomIdInBucket, type NodeId } from '../lib/id.ts';
 import { LazyMap } from '../lib/lazy-map.ts';
 import type { Random } from '../lib/random.ts';
 import type { Stats } from '../lib/stats.ts';
@@ -273,35 +273,6 @@ export class Maintenance {
     return answers.flatMap((a, i) => (a.status === 'fulfilled' ? node.contactIds(a.value.nodes, sources[i]) : []));
   }
 
-  /**
-   * This node's neighbourhood as a path from elsewhere finds it, once a refresh period:
-   * FIND_NODE for its own id through a random far neighbour as a waypoint (Route.w), and a dial
-   * to each node it names that is nearer than this node's r-th nearest channel. The routed
-   * lookup and askNearest both start at the nearest channels. When those are liars' (a user
-   * back from an absence whose join went through them), every answer names only their fellows
-   * and made-up ids, and the honest nodes nearest it never learn it is back: at N = 1,000,
-   * F = 0.1, a user back 35 minutes with 35 channels had none to the ten honest nodes nearest
-   * it, which held its mail, and never got it (3 messages on seed 2, 3 on seed 3).
-   *
-   * Not at join, nor at every refresh: a far neighbour is a liar one time in F, and what it
-   * names becomes near channels (at F = 0.2 with it in every refresh, seed 1 showed 4 forged
-   * messages instead of 0).
-   */
-  private async askFromAfar(): Promise<void> {
-    const { node } = this;
-    const { replication } = node.config;
-    const nearest = node.closestTo(node.id, replication + 1).filter((n) => n.hex !== node.hex);
-    const near = new Set(nearest.map((n) => n.hex));
-    const far = node.neighbours().filter((p) => !near.has(p.hex));
-    if (far.length === 0) return;
-    const via = far[node.random.int(far.length)]!;
-    const answers = await node.routeFromHere('FIND_NODE', { target: node.hex }, node.id, 1, { leave: true, avoidSelf: true, via: via.hex }).catch(() => []);
-    const named = answers.flatMap((a) => node.contactIds(a.nodes));
-    const bound = nearest.length >= replication ? nearest[replication - 1]!.id : null;
-    node.stats.count('near-asked-from-afar');
-    await this.connectWanted(bound === null ? named : named.filter((hex) => compareDistance(node.id, idFromHex(hex)!, bound) < 0));
-  }
-
   /** The open channel in `bucket` closest to this node, if any. */
   private closestConnectedIn(bucket: number): Peer | undefined {
     const { node } = this;
@@ -353,7 +324,6 @@ export class Maintenance {
       await this.refresh();
       // A random id's neighbourhood: learns of far nodes and heals partitions.
       await this.node.lookup(this.node.random.bytes(ID_BYTES), 1);
-      await this.askFromAfar();
       await this.node.recheckServices();
       this.prune();
     } finally {

@@ -142,30 +142,6 @@ export class Maintenance {
     await Promise.allSettled(queue.map(async (hex) => (await this.dial(hex)) || this.dialViaServer(hex)));
   }
 
-  /**
-   * A node with channels, but fewer than r, asks the bootstrap service for fresh first peers at
-   * each refresh, dials them through it and asks them for its neighbourhood. Its few channels
-   * may all be liars' (an eclipse): their answers name only their fellows and made-up ids, so
-   * no lookup through them ever finds an honest node, and its every read of a name was theirs
-   * (at N = 1,000, F = 0.1, a node up 2 hours with 5 channels, all liars, took a name's liars'
-   * key). The signal server draws first peers at random from settled nodes, so most are honest.
-   * A node with r channels or more has its near subtree: it is not asked for more.
-   */
-  private async reanchor(): Promise<void> {
-    const { node } = this;
-    if (!node.bootstrap || this.closed || node.neighbours().length >= node.config.replication || this.atCap()) return;
-    const peers = await this.firstPeers();
-    if (!peers) return;
-    const now = node.clock.now();
-    const fresh = peers.filter((hex) => hex !== node.hex && !node.channels.peers.has(hex) && !node.channels.connecting(hex) && (this.backoff.get(hex) ?? 0) <= now);
-    if (fresh.length === 0) return;
-    node.stats.count('reanchor-dials', fresh.length);
-    await Promise.all(fresh.map((hex) => this.dialViaServer(hex)));
-    const sources = fresh.flatMap((hex) => node.channels.peers.get(hex) ?? []);
-    const answers = await Promise.allSettled(sources.map((p) => node.direct(p, 'FIND_NODE', { target: node.hex })));
-    await this.connectWanted(answers.flatMap((a, i) => (a.status === 'fulfilled' ? node.contactIds(a.value.nodes, sources[i]) : [])));
-  }
-
   /** First peers from the bootstrap service; null when it failed (counted). */
   private async firstPeers(): Promise<string[] | null> {
     const { node } = this;
@@ -320,7 +296,6 @@ export class Maintenance {
   private async periodic(): Promise<void> {
     try {
       if (this.node.neighbours().length === 0) await this.topUp();
-      else await this.reanchor();
       await this.refresh();
       // A random id's neighbourhood: learns of far nodes and heals partitions.
       await this.node.lookup(this.node.random.bytes(ID_BYTES), 1);

@@ -36,8 +36,8 @@ export const HOLDER_ASK_TIMEOUT_MS = 3_000;
 /** Paths (first hops) an ask of one holder tries before that holder counts as not answering. */
 export const HOLDER_ASK_PATHS = 3;
 /**
- * Nodes that named a holder which an ask goes through as waypoints (Route.w), before and
- * between those paths: each has a channel to it (record-service.ts askRouted).
+ * Nodes that named a holder which an ask goes through as waypoints (Route.w), between those
+ * paths: each has a channel to it (record-service.ts askRouted).
  */
 export const HOLDER_ASK_VIAS = 2;
 /** Holders asked at most per name lookup, over all rounds: bounds what made-up candidates cost. */

@@ -98,46 +98,6 @@ describe('HolderSearch', () => {
     expect(s.abstained()).toBe(2);
   });
 
-  it('an honest node that named three silent holders is believed again once those it named answer', () => {
-    // The trace at N = 1,000, F = 0.2: the three holders nearest the name stay silent (liars on
-    // every path), every honest node near it names them, and the liars' key is kept by farther ones.
-    const s = new HolderSearch<string>(KEY, 8);
-    const near = [1, 2, 3, 4, 5, 6, 7, 8].map(id);
-    s.add([id(40)]);
-    s.answered(id(40), 'owner', [id(5), id(6)]);
-    expect(s.toAsk()).toEqual([id(5), id(6)]);
-    s.answered(id(5), 'owner', near);
-    s.answered(id(6), 'owner', near);
-    const first = s.toAsk();
-    expect(first.slice(0, 3)).toEqual([id(1), id(2), id(3)]);
-    for (const h of [id(1), id(2), id(3)]) s.noAnswer(h);
-    // Three misses, one holder that answered (each other): not yet believed...
-    expect(s.liarCount).toBe(2);
-    // ...but the holders the looker's own view or a far node names answer, and vouch for them.
-    s.add([id(4), id(7), id(8)], id(40));
-    for (const h of [id(4), id(7), id(8)]) s.answered(h, 'owner', []);
-    expect(s.liarCount).toBe(0);
-    // Farther nodes keeping the liars' key do not outvote the nearest ones that answered.
-    s.add([id(20), id(21), id(22)]);
-    for (const h of [id(20), id(21), id(22)]) s.answered(h, 'liars', []);
-    expect(s.holders()).toEqual([4, 5, 6, 7, 8, 20, 21, 22].map(id));
-    expect([...s.votes().values()].filter((v) => v === 'owner')).toHaveLength(5);
-  });
-
-  it('a liar that names made-up ids is not believed because fewer of its fellows answered', () => {
-    const s = new HolderSearch<string>(KEY, 4);
-    const liar = id(50);
-    s.add([liar, id(100), id(101)]);
-    for (const h of [id(100), id(101)]) s.answered(h, 'honest', []);
-    // 5 made-up ids and 2 fellow liars that answer, as the simulator's coalition names them.
-    s.answered(liar, 'forged', [1, 2, 3, 4, 5, 51, 52].map(id));
-    for (const h of [id(51), id(52)]) s.answered(h, 'forged', []);
-    for (const h of [1, 2, 3, 4, 5].map(id)) s.noAnswer(h);
-    expect(s.liarCount).toBe(1);
-    // Its fellows, named only by it, go with it.
-    expect(s.holders()).toEqual([id(100), id(101)]);
-  });
-
   it('candidates named by the looker itself are never charged to a source', () => {
     const s = new HolderSearch<string>(KEY, 3);
     s.add([id(1), id(2), id(3)]);
@@ -163,18 +123,6 @@ describe('HolderSearch', () => {
     s.answered(honestNear, 'honest', []);
     expect(s.toAsk()).toEqual([]);
     expect(new Map(s.votes())).toEqual(new Map([[liar, 'forged'], [honestNear, 'honest']]));
-  });
-
-  it('candidates named last and never asked have no say in the count', () => {
-    const s = new HolderSearch<string>(KEY, 4);
-    s.add([10, 11, 12, 13].map(id));
-    for (const h of [10, 11, 12, 13].map(id)) s.answered(h, 'owner', []);
-    // A liar found when the asks ran out names made-up ids closer than every holder.
-    s.add([id(50)]);
-    s.answered(id(50), 'forged', [1, 2, 3, 4].map(id));
-    expect(s.holders()).toEqual([1, 2, 3, 4].map(id));
-    expect([...s.votes().values()]).toEqual(['owner', 'owner', 'owner', 'owner']);
-    expect(s.abstained()).toBe(0);
   });
 
   it('with r plausible holders known, it still follows each source that named none of them, toward the key', () => {

@@ -6,12 +6,9 @@
  * able to answer as themselves) and its fellow liars as the name's holders, and can answer in an
  * honest holder's place. So a candidate that does not answer is replaced by the next closest,
  * the nodes each holder that did answer names are candidates too (the Kademlia way), and a
- * source that named at least MAX_STRIKES candidates that never answered, and more of those than
- * of others that did, is a liar: its answer, its vote and every candidate only it named are
- * dropped, so made-up ids cannot crowd out the holders faster than they are found out. Who is a
- * liar is worked out again from what is known each time it is needed, not fixed once: an honest
- * node near the key that named three holders which liars keep silent, before the holders it
- * named that do answer were asked, is believed again once they have.
+ * source that named MAX_STRIKES candidates that never answered is a liar: its answer, its vote
+ * and every candidate only it named are dropped, so made-up ids cannot crowd out the holders
+ * faster than they are found out.
  */
 import { closestHexes, idFromHex, log2Distance, type NodeId } from '../lib/id.ts';
 
@@ -35,12 +32,10 @@ export const EXPLORERS_PER_ROUND = 3;
 export class HolderSearch<R> {
   /** Candidate -> the sources that named it. */
   private readonly namedBy = new Map<string, Set<string>>();
-  /** Source -> the candidates it named (other than itself). */
-  private readonly named = new Map<string, Set<string>>();
   private readonly answers = new Map<string, R>();
   private readonly failed = new Set<string>();
-  /** The sources found lying by what is known now; null when that changed since it was worked out. */
-  private liarsNow: Set<string> | null = null;
+  private readonly strikes = new Map<string, number>();
+  private readonly liars = new Set<string>();
 
   private readonly key: NodeId;
   private readonly log2Of = new Map<string, number>();
@@ -64,18 +59,18 @@ export class HolderSearch<R> {
 
   /** Candidates named by the looker's own view or by answers it cannot attribute. */
   add(hexes: Iterable<string>, by = UNBLAMED): void {
-    // Naming one that was asked and did not answer is a strike at once (liars()): else every
-    // liar found after the made-up ids failed vouched for them afresh, and they kept r slots.
+    if (this.liars.has(by)) return;
     for (const hex of hexes) {
+      // Naming one that was asked and did not answer is a strike at once: else every liar
+      // found after the made-up ids failed vouched for them afresh, and they kept r slots.
+      if (this.failed.has(hex) && !this.answers.has(hex) && by !== UNBLAMED) {
+        this.strike(by);
+        if (this.liars.has(by)) return;
+      }
       const set = this.namedBy.get(hex);
       if (set) set.add(by);
       else this.namedBy.set(hex, new Set([by]));
-      if (by === UNBLAMED || hex === by) continue;
-      const mine = this.named.get(by);
-      if (mine) mine.add(hex);
-      else this.named.set(by, new Set([hex]));
     }
-    this.liarsNow = null;
   }
 
   /**
@@ -119,12 +114,12 @@ export class HolderSearch<R> {
    * N = 1,000, F = 0.1, a looker took 8 liars, 6 of them far from the name, for the holders).
    */
   private dissenters(holders: ReadonlySet<string>, far: ReadonlySet<string>): string[] {
-    const liars = this.liars();
+    const views = new Map<string, string[]>();
+    for (const [hex, by] of this.namedBy) for (const s of by) if (s !== UNBLAMED) views.set(s, [...(views.get(s) ?? []), hex]);
     const out = new Set<string>();
-    for (const [source, namedSet] of this.named) {
+    for (const [source, named] of views) {
       if (out.size >= EXPLORERS_PER_ROUND) break;
-      const named = [...namedSet];
-      if (liars.has(source) || holders.has(source) || named.some((h) => holders.has(h))) continue;
+      if (holders.has(source) || named.some((h) => holders.has(h))) continue;
       const [next] = closestHexes(this.keyHex, named.filter((h) => far.has(h) && !out.has(h)), 1);
       if (next !== undefined) out.add(next);
     }
@@ -132,6 +127,7 @@ export class HolderSearch<R> {
   }
 
   answered(hex: string, answer: R, nodes: readonly string[]): void {
+    if (this.liars.has(hex)) return;
     this.answers.set(hex, answer);
     this.add(nodes, hex);
   }
@@ -141,114 +137,71 @@ export class HolderSearch<R> {
    * to it, so an ask can go through them (record-service.ts askRouted). Nearest to it first.
    */
   namers(hex: string): string[] {
-    const liars = this.liars();
-    const by = [...(this.namedBy.get(hex) ?? [])].filter((s) => s !== UNBLAMED && this.answers.has(s) && !liars.has(s));
+    const by = [...(this.namedBy.get(hex) ?? [])].filter((s) => s !== UNBLAMED && this.answers.has(s) && !this.liars.has(s));
     return closestHexes(hex, by, by.length);
   }
 
   /** `hex` did not answer as itself: it is dropped, and each source that named it gets a strike. */
   noAnswer(hex: string): void {
     this.failed.add(hex);
-    this.liarsNow = null;
+    for (const by of this.namedBy.get(hex) ?? []) if (by !== UNBLAMED) this.strike(by);
   }
 
-  /**
-   * Sources that named at least MAX_STRIKES candidates that were asked and never answered, and
-   * more of them than candidates that answered as themselves. Made-up ids never answer; an
-   * honest node names its open channels, most of which do: at N = 1,000, F = 0.2, three holders
-   * nearest a name that liars kept silent, even through waypoints, struck out seven honest nodes
-   * that named them and the four more that did afterwards, with their owner's votes, and the
-   * looker took the liars' key from farther nodes. Liars that name fellows who answer earn
-   * credit too, but those are liars voting, not made-up ids crowding out holders.
-   */
-  private liars(): Set<string> {
-    if (this.liarsNow) return this.liarsNow;
-    const liars = new Set<string>();
-    for (const [source, named] of this.named) {
-      let strikes = 0;
-      let credit = 0;
-      for (const hex of named) {
-        if (this.answers.has(hex)) credit++;
-        else if (this.failed.has(hex)) strikes++;
-      }
-      if (strikes >= MAX_STRIKES && strikes > credit) liars.add(source);
-    }
-    return (this.liarsNow = liars);
+  private strike(by: string): void {
+    const n = (this.strikes.get(by) ?? 0) + 1;
+    this.strikes.set(by, n);
+    if (n >= MAX_STRIKES) this.discredit(by);
   }
 
-  /** Sources found lying, by what is known now. */
+  /** Sources found lying so far. */
   get liarCount(): number {
-    return this.liars().size;
+    return this.liars.size;
   }
 
-  /** The answers of the holders (finalHolders) that answered, by holder. */
+  /** The answers of the holders (closest r believed) that answered, by holder. */
   votes(): Map<string, R> {
     const out = new Map<string, R>();
-    for (const hex of this.finalHolders()) if (this.answers.has(hex)) out.set(hex, this.answers.get(hex)!);
+    for (const hex of this.holders()) if (this.answers.has(hex)) out.set(hex, this.answers.get(hex)!);
     return out;
   }
 
   /** Holders that did not answer: no vote, but still counted in what a majority must exceed. */
   abstained(): number {
-    return this.finalHolders().filter((h) => !this.answers.has(h)).length;
+    return this.holders().filter((h) => !this.answers.has(h)).length;
   }
 
-  /**
-   * Who the holders are once the search has ended: the r closest believed candidates that were
-   * asked. One never asked has no say: a liar found in the last round named 5 made-up ids
-   * closer than any holder, they abstained, and a name whose 8 nearest honest holders all keep
-   * its owner's key failed to resolve (N = 1,000, F = 0.1).
-   */
-  private finalHolders(): string[] {
-    const asked = this.believed().filter((h) => (this.answers.has(h) || this.failed.has(h)) && this.plausible(h));
-    return closestHexes(this.keyHex, asked, this.r);
-  }
-
-  /**
-   * Candidates not dropped: not liars, named by someone not found lying, and answered or still
-   * vouched for.
-   */
+  /** Candidates not dropped: not liars, and answered or still vouched for. */
   private believed(): string[] {
-    const liars = this.liars();
-    const out: string[] = [];
-    for (const [hex, by] of this.namedBy) {
-      if (liars.has(hex) || ![...by].some((s) => !liars.has(s))) continue;
-      if (!this.failed.has(hex) || this.answers.has(hex) || this.vouched(hex, liars)) out.push(hex);
-    }
-    return out;
+    return [...this.namedBy.keys()].filter((h) => !this.liars.has(h) && (!this.failed.has(h) || this.vouched(h)));
   }
 
   private plausible(hex: string): boolean {
     if (this.maxLog2 === null || this.maxLog2 === Infinity) return true;
-    return this.log2(hex) <= this.maxLog2;
-  }
-
-  private log2(hex: string): number {
     let d = this.log2Of.get(hex);
     if (d === undefined) {
       const id = idFromHex(hex);
       d = id ? log2Distance(id, this.key) : Infinity;
       this.log2Of.set(hex, d);
     }
-    return d;
+    return d <= this.maxLog2;
   }
 
   /**
    * A candidate that failed is kept when the looker's own view named it (a neighbour) or a
    * source with fewer than MAX_STRIKES misses did: too little to call either a liar.
    */
-  private vouched(hex: string, liars: ReadonlySet<string>): boolean {
-    for (const by of this.namedBy.get(hex) ?? []) {
-      if (by === UNBLAMED) return true;
-      if (!liars.has(by) && this.strikesOf(by) < MAX_STRIKES) return true;
-    }
+  private vouched(hex: string): boolean {
+    for (const by of this.namedBy.get(hex) ?? []) if (by === UNBLAMED || (this.strikes.get(by) ?? 0) < MAX_STRIKES) return true;
     return false;
   }
 
-  private strikesOf(source: string): number {
-    let n = 0;
-    for (const hex of this.named.get(source) ?? []) if (this.failed.has(hex) && !this.answers.has(hex)) n++;
-    return n;
+  private discredit(liar: string): void {
+    this.liars.add(liar);
+    this.answers.delete(liar);
+    for (const [hex, by] of this.namedBy) {
+      by.delete(liar);
+      if (by.size === 0) this.namedBy.delete(hex);
+    }
   }
 }
 

@@ -237,14 +237,12 @@ export class RecordService implements NodeService {
    * F = 0.1, 2,524 of 7,241 routed asks of honest holders were answered by a liar, and 1,177 by
    * an honest node without a channel to the holder.
    *
-   * First, and between those, it goes through a node that named the holder (`vias`, which
-   * answered as themselves moments ago: a path to them works, and an answer names only
-   * channels) as a waypoint (Route.w), up to HOLDER_ASK_VIAS of them. Liars around the holder
-   * can make every greedy path from a looker die, and the honest nodes that named the holder
-   * then looked like liars (holder-search.ts strikes): at N = 1,000, F = 0.1, one looker found
-   * 5 honest nodes near a name out that way, 3 of them voting for its owner, and took the
-   * liars' key. A greedy path first waited out HOLDER_ASK_TIMEOUT_MS at such a liar, and the
-   * waypoint often came too late for the lookup's window.
+   * Between those, it goes through a node that named the holder (`vias`, which answered as
+   * themselves: an answer names only channels) as a waypoint (Route.w), up to HOLDER_ASK_VIAS
+   * of them. Liars around the holder can make every greedy path from a looker die, and the
+   * honest nodes that named the holder then looked like liars (holder-search.ts strikes): at
+   * N = 1,000, F = 0.1, one looker found 5 honest nodes near a name out that way, 3 of them
+   * voting for its owner, and took the liars' key.
    */
   private async askRouted(hex: string, keyHex: string, deadline: number, vias: readonly string[] = []): Promise<ResponseBodyOf<'FIND_VALUE'> | undefined> {
     const { node } = this;
@@ -254,8 +252,8 @@ export class RecordService implements NodeService {
     const waypoints = vias.filter((w) => w !== node.hex).slice(0, HOLDER_ASK_VIAS);
     const paths = HOLDER_ASK_PATHS + waypoints.length;
     for (let path = 0; path < paths && (path === 0 || node.clock.now() < deadline); path++) {
-      // Waypoints and greedy paths in turn, a waypoint first.
-      const waypoint = path % 2 === 0 ? waypoints[path / 2] : undefined;
+      // Greedy paths and waypoints in turn: greedy first, the waypoints while time is left.
+      const waypoint = path % 2 === 1 ? waypoints[(path - 1) / 2] : undefined;
       const via = waypoint === undefined ? closestNeighbour(target, node.neighbours(), new Set([...notVia, ...avoidAll])) : null;
       if (waypoint === undefined && !via) continue;
       const nonce = askNonce(node.random);

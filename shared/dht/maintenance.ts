@@ -127,9 +127,15 @@ export class Maintenance {
    */
   private async topUp(): Promise<void> {
     const { node } = this;
-    if (!node.bootstrap || this.closed || node.neighbours().length > 0 || this.atCap()) return;
-    const peers = await this.firstPeers();
-    if (!peers) return;
+    const boot = node.bootstrap;
+    if (!boot || this.closed || node.neighbours().length > 0 || this.atCap()) return;
+    let peers: string[];
+    try {
+      peers = await boot.peers(node.hex, node.config.bootstrapPeers);
+    } catch (err) {
+      node.stats.count(`bootstrap-failed-${errorCode(err)}`);
+      return;
+    }
     // Through the server one at a time until a channel opens; the others are reached through
     // that channel (routed SIGNAL), so the server relays one connection per join, not three.
     // A peer ICE could not reach just now waits out its backoff: another signaling path would
@@ -140,17 +146,6 @@ export class Maintenance {
       await this.dialViaServer(queue.shift()!);
     }
     await Promise.allSettled(queue.map(async (hex) => (await this.dial(hex)) || this.dialViaServer(hex)));
-  }
-
-  /** First peers from the bootstrap service; null when it failed (counted). */
-  private async firstPeers(): Promise<string[] | null> {
-    const { node } = this;
-    try {
-      return await node.bootstrap!.peers(node.hex, node.config.bootstrapPeers);
-    } catch (err) {
-      node.stats.count(`bootstrap-failed-${errorCode(err)}`);
-      return null;
-    }
   }
 
   /** One dial of a first peer through the signal server; true when the channel opened. */

@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Chat } from '../chat/chat.ts';
 import { signAnswer } from '../chat/answer-proofs.ts';
-import { RecordService } from '../chat/record-service.ts';
+import { CONFIRM_BURST, CONFIRMS_PER_MIN, RecordService } from '../chat/record-service.ts';
 import { MAX_NAMES_PER_KEY, NAME_CONTEST_WINDOW_MS, RECORD_REPUBLISH_MS } from '../chat/constants.ts';
 import { createRecord, recordKey, recordToWire, type UserRecord } from '../chat/records.ts';
 import { createIdentity, type Identity } from '../lib/crypto.ts';
@@ -144,6 +144,56 @@ describe('names against dishonest nodes', () => {
     await sim.run(5_000);
     expect(holder.node.stats.get('record-fellows-asked')).toBeGreaterThanOrEqual(5);
     expect(holder.records.get(keyHex)?.signingKey).toEqual(fay.node.identity.signingPublic);
+  });
+
+  it('a node new to a name reads it as a looker would and follows its holders, when none of its neighbours holds it', async () => {
+    const hal = await user('hal', 112);
+    await sim.run(NAME_CONTEST_WINDOW_MS + 60_000);
+    const key = recordKey('hal');
+    const keyHex = idToHex(key);
+    // The 11th closest to the name, with its channels to the name's eight holders gone: by its
+    // few channels it is one of the name's closest (the sparse node of the N = 1,000 runs), and
+    // none of the neighbours it asks holds the name.
+    const ranked = sim.closestLive(key, 11);
+    const holders = new Set(ranked.slice(0, 8));
+    const node = sim.live.get(ranked[10]!)!;
+    (node.records as unknown as { held: Map<string, unknown> }).held.delete(keyHex);
+    for (const p of node.node.neighbours()) if (holders.has(p.hex)) p.close();
+    expect(node.node.neighbours().some((p) => holders.has(p.hex))).toBe(false);
+    // A liar among its neighbours stores mallory's backdated record there first.
+    const { from, peer } = neighbourOf(node);
+    const stored = await sim.until(from.node.direct(peer, 'STORE', { record: recordToWire(await forged(await identity(920), 'hal', 0)) }));
+    expect(stored.stored).toBe(true);
+    await sim.run(15_000);
+    expect(node.records.get(keyHex)?.signingKey).toEqual(hal.node.identity.signingPublic);
+    expect(node.node.stats.get('record-followed-lookup')).toBe(1);
+  });
+
+  it(`names new to a holder cost it at most ${CONFIRM_BURST} reads at once and ${CONFIRMS_PER_MIN} a minute, one at a time; the rest are taken unread`, async () => {
+    const holder = nodes[17]!;
+    const names: string[] = [];
+    for (let i = 0; names.length < CONFIRM_BURST + CONFIRMS_PER_MIN + 4; i++) {
+      const name = `new_${i}`;
+      if (sim.closestLive(recordKey(name), 1)[0] === holder.node.hex) names.push(name);
+    }
+    const { from, peer } = neighbourOf(holder);
+    const reads = holder.node.stats.get('record-confirm-read') ?? 0;
+    const skipped = holder.node.stats.get('record-confirm-skipped') ?? 0;
+    // One key each (MAX_NAMES_PER_KEY would stop one key): an attacker with many keys.
+    const results = await Promise.all(
+      names.map(async (name, i) => {
+        const record = recordToWire(await forged(await identity(400 + i), name, sim.clock.now()));
+        return sim.until(from.node.direct(peer, 'STORE', { record })).then((r) => r.stored);
+      }),
+    );
+    expect(results.every(Boolean)).toBe(true);
+    // One at a time, each inside the names' contest window: the burst, and what the rate refills
+    // meanwhile.
+    await sim.run(NAME_CONTEST_WINDOW_MS);
+    const read = (holder.node.stats.get('record-confirm-read') ?? 0) - reads;
+    expect(read).toBeGreaterThanOrEqual(CONFIRM_BURST);
+    expect(read).toBeLessThanOrEqual(CONFIRM_BURST + CONFIRMS_PER_MIN);
+    expect((holder.node.stats.get('record-confirm-skipped') ?? 0) - skipped).toBe(names.length - read);
   });
 
   it('a holder that gets its first record for a name by a direct STORE hands it to the name’s other holders at once', async () => {

@@ -162,4 +162,12 @@ describe('HolderSearch', () => {
     expect(plausibleHolderLog2(self, [{ id: self }, ...near], 4, 0)).toBe(log2Distance(self, near[3]!.id));
     expect(plausibleHolderLog2(self, near.slice(0, 3), 4, 1.5)).toBeNull();
   });
+
+  it('with more neighbours than r, the radius is read from the farthest of them, scaled to r', () => {
+    const self = idFromHex(id(0))!;
+    // A dense patch: the 4th nearest at distance 2^3, the 8th at 2^6 (so 4 nodes lie within 2^5).
+    const near = [1, 2, 4, 8, 40, 48, 56, 64].map((n) => ({ id: idFromHex(id(n))! }));
+    expect(plausibleHolderLog2(self, near, 4, 0)).toBe(6 - 1);
+    expect(plausibleHolderLog2(self, near.slice(0, 4), 4, 0)).toBe(3);
+  });
 });

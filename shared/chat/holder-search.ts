@@ -206,12 +206,16 @@ export class HolderSearch<R> {
 }
 
 /**
- * How far from any key its r closest nodes plausibly lie, as log2 of the XOR distance: this
- * node's distance to its own r-th nearest neighbour, times 2^slackLog2 (HOLDER_SLACK_LOG2) for
- * the variation between neighbourhoods. Null with fewer than r neighbours (a network that small
- * has every node near every key, and a node just started knows too few to judge).
+ * How far from any key its r closest nodes plausibly lie, as log2 of the XOR distance: the r-th
+ * nearest node's distance as this node's own `nearest` neighbours measure it, times
+ * 2^slackLog2 (HOLDER_SLACK_LOG2) for the variation between neighbourhoods. With m of them
+ * known (r <= m), the m-th nearest's distance times r/m: ids are uniform, so the count of nodes
+ * within a distance grows in proportion to it, and the m-th varies less than the r-th
+ * (HOLDER_DENSITY_SAMPLE). Null with fewer than r neighbours (a network that small has every
+ * node near every key, and a node just started knows too few to judge).
  */
 export function plausibleHolderLog2(self: NodeId, nearest: readonly { id: NodeId }[], r: number, slackLog2: number): number | null {
   const others = nearest.filter((n) => log2Distance(n.id, self) !== -Infinity);
-  return others.length < r ? null : log2Distance(self, others[r - 1]!.id) + slackLog2;
+  if (others.length < r) return null;
+  return log2Distance(self, others[others.length - 1]!.id) + Math.log2(r / others.length) + slackLog2;
 }

@@ -87,7 +87,10 @@ export class MailboxService implements NodeService {
     this.pushes = new PushQueue(node);
     node.handle('MAILBOX_STORE', (b, ctx) => this.onStore(b, ctx));
     node.handle('MAILBOX_FETCH', (b) => this.onFetch(b));
-    node.handle('MAILBOX_ACK', (b, ctx) => this.onAck(b, ctx.from));
+    node.handle('MAILBOX_ACK', (b, ctx) => {
+      node.stats.count('mailbox-ack-requests');
+      return this.onAck(b, ctx.from);
+    });
   }
 
   get size(): number {
@@ -272,7 +275,6 @@ export class MailboxService implements NodeService {
       accepted.push(t);
     }
     await this.commitTombstones(accepted, b.key, b.n, now);
-    node.stats.count('mailbox-ack-requests');
     node.stats.count('mailbox-tombstones-accepted', accepted.length);
     return { accepted: known + accepted.length };
   }

@@ -40,7 +40,7 @@ describe("the simulator's ideal signatures", () => {
   });
 
   it('leave a simulation exactly as Ed25519 leaves it: same deliveries, receipts and failures', { timeout: 300_000 }, async () => {
-    const options = { nodes: 30, users: 8, churn: 0.3, seed: 5, scenarios: 4, spreadHours: 1, maxAbsenceHours: 3, massDeparture: 0.5 };
+    const options = { nodes: 30, users: 8, churn: 0.3, seed: 5, scenarios: 6, spreadHours: 1, maxAbsenceHours: 3, massDeparture: 0.5 };
     const withoutWall = ({ wallMs: _wall, realSignatures: _real, ...rest }: ChatExperimentResult) => rest;
     const ideal = await runChatExperiment(options);
     const real = await runChatExperiment({ ...options, realSignatures: true });

@@ -4,7 +4,7 @@
  * closest and push to closer nodes they meet; lookups ask each of the name's r closest and take
  * the record most of them keep; owners publish and re-read to learn whether the name is theirs.
  */
-import { HOLDER_ASK_PATHS, HOLDER_DENSITY_SAMPLE, HOLDER_ASK_ROUNDS, HOLDER_ASK_VIAS, HOLDER_ASK_TIMEOUT_MS, HOLDER_ASK_WINDOW_MS, HOLDER_ASKS_MAX, HOLDER_SCOUTS, HOLDER_SLACK_LOG2, JOIN_REREAD_DELAY_MS, JOIN_STORE_ATTEMPTS, MAX_NAMES_PER_KEY, NAME_CONTEST_WINDOW_MS, NAME_HOLDER_SLACK } from './constants.ts';
+import { HOLDER_ASK_PATHS, HOLDER_ASK_ROUNDS, HOLDER_ASK_VIAS, HOLDER_ASK_TIMEOUT_MS, HOLDER_ASK_WINDOW_MS, HOLDER_ASKS_MAX, HOLDER_DENSITY_SAMPLE, HOLDER_SCOUTS, HOLDER_SLACK_LOG2, JOIN_REREAD_DELAY_MS, JOIN_STORE_ATTEMPTS, MAX_NAMES_PER_KEY, NAME_CONTEST_WINDOW_MS, NAME_HOLDER_SLACK } from './constants.ts';
 import { ErrorCode, isPeerchatError, PeerchatError } from '../lib/errors.ts';
 import { toBase64Url } from '../lib/encoding.ts';
 import { idEquals, idFromHex, idToHex, type NodeId } from '../lib/id.ts';
@@ -460,6 +460,13 @@ export class RecordService implements NodeService {
     this.pushToClose(now, this.node.neighbours());
   }
 
+  /** confirmByLookup, one read at a time: a read's asks go mostly through the same few neighbours. */
+  private queueConfirm(keyHex: string): Promise<boolean> {
+    const run = this.confirming.then(() => this.confirmByLookup(keyHex));
+    this.confirming = run.catch(() => false);
+    return run;
+  }
+
   /**
    * Reads a name this node has just started holding as a looker would (read), its own copy not
    * counted, and inside the contest window follows a key most of the name's holders keep. A
@@ -468,13 +475,8 @@ export class RecordService implements NodeService {
    * think they were among the r closest) before the owner's, and when a looker missed the
    * nearest holders those voted for the coalition's key. A read costs a few dozen requests:
    * at most CONFIRM_BURST at once and CONFIRMS_PER_MIN are made, the rest are skipped, counted.
+   * True when it followed another key.
    */
-  private queueConfirm(keyHex: string): Promise<boolean> {
-    const run = this.confirming.then(() => this.confirmByLookup(keyHex));
-    this.confirming = run.catch(() => false);
-    return run;
-  }
-
   private async confirmByLookup(keyHex: string): Promise<boolean> {
     const { node } = this;
     const h = this.held.get(keyHex);

@@ -204,7 +204,7 @@ export class RecordService implements NodeService {
       const fresh = search.toAsk().slice(0, HOLDER_ASKS_MAX - asks);
       if (fresh.length === 0) break;
       asks += fresh.length;
-      const got = await Promise.all(fresh.map((hex) => (hex === node.hex && !selfVotes ? { record: null, nodes: [] } : this.ask(hex, name, checked, deadline, search.namers(hex)))));
+      const got = await Promise.all(fresh.map((hex) => this.ask(hex, name, checked, deadline, search.namers(hex), selfVotes)));
       fresh.forEach((hex, i) => {
         const a = got[i];
         if (a) search.answered(hex, a.record, a.nodes);
@@ -224,12 +224,13 @@ export class RecordService implements NodeService {
   /**
    * One holder's answer: its verified record for the name (null when it holds none, or a
    * record that fails to verify, counted) and the nodes it takes for the name's closest;
-   * undefined when it did not answer itself.
+   * undefined when it did not answer itself. This node's own copy counts unless `selfVotes` is
+   * false (a holder checking the record it holds: confirmByLookup).
    */
-  private async ask(hex: string, name: string, checked: Map<string, Promise<boolean>>, deadline: number, vias: readonly string[] = []): Promise<{ record: UserRecord | null; nodes: string[] } | undefined> {
+  private async ask(hex: string, name: string, checked: Map<string, Promise<boolean>>, deadline: number, vias: readonly string[] = [], selfVotes = true): Promise<{ record: UserRecord | null; nodes: string[] } | undefined> {
     const { node } = this;
     const keyHex = idToHex(recordKey(name));
-    if (hex === node.hex) return { record: this.get(keyHex) ?? null, nodes: [] };
+    if (hex === node.hex) return { record: selfVotes ? (this.get(keyHex) ?? null) : null, nodes: [] };
     let a: ResponseBodyOf<'FIND_VALUE'> | undefined;
     try {
       const peer = node.peer(hex);

@@ -22,21 +22,13 @@ export const HOLDER_ASK_WINDOW_MS = 8_000;
 /** This node's own neighbours closest to a name that a name lookup asks directly (record-service.ts read). */
 export const HOLDER_SCOUTS = 3;
 /**
- * How much farther from a name (log2 of the factor) than the r-th nearest node is to this one,
- * as HOLDER_DENSITY_SAMPLE neighbours measure it, one of the name's holders may lie and still
- * vote (holder-search.ts). About 22 nodes lie that near a key on average (uniform ids, N = 150
- * or 1,000); a liar that is the 24th closest or farther mostly does not vote.
+ * How much farther from a name (log2 of the factor) than the density of this node's near
+ * subtree puts the r-th nearest node, one of the name's holders may lie and still vote
+ * (holder-search.ts plausibleHolderLog2). About 32 nodes lie that near a key on average
+ * (uniform ids, N = 1,000); in 0.1% of reads fewer than 5 of a name's 8 holders do (8,000
+ * draws; at 1.5, 22 nodes and 0.6%: an honest name then reads back contested).
  */
-export const HOLDER_SLACK_LOG2 = 1.5;
-/**
- * This node's nearest neighbours the density behind HOLDER_SLACK_LOG2 is read from: the
- * distance to the 16th, halved, estimates the r-th (r = 8). Read from the 8th alone, a node in
- * a dense patch took too small a radius: in 0.4% of reads fewer than 5 of a name's 8 holders
- * were plausible (uniform ids, 4,000 draws), and an honest Join in a 150-node network read its
- * own name back as contested (4 of its holders lay 2^2.1 times farther than the owner's 8th
- * neighbour). From the 16th: 0.03 to 0.05%, with the same 22 plausible nodes on average.
- */
-export const HOLDER_DENSITY_SAMPLE = 16;
+export const HOLDER_SLACK_LOG2 = 2;
 /**
  * How long one path of an ask of one holder waits (a routed round trip is a few hundred ms):
  * a liar that swallows the ask must not cost the whole lookup's HOLDER_ASK_WINDOW_MS.

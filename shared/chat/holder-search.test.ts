@@ -155,19 +155,46 @@ describe('HolderSearch', () => {
     expect(s.holders()).toEqual([id(1), id(2)]);
   });
 
-  it('the plausible radius is the r-th nearest neighbour’s distance, times the slack', () => {
+  it('without a density, a looker that knows r nodes or more counts r holders: found-out liars and its own copy are no majority', () => {
+    // The looker (id 50) has fewer than r channels: no density. Its two channels and a third
+    // node answer, naming made-up ids; those never answer, and all three are found out.
+    const s = new HolderSearch<string>(KEY, 8, null);
+    s.add([id(50), id(60), id(61)]);
+    s.answered(id(50), 'its own copy', []);
+    for (const liar of [id(60), id(61), id(62)]) s.answered(liar, 'lie', [id(1), id(2), id(3)]);
+    for (const h of [id(1), id(2), id(3)]) s.noAnswer(h);
+    expect(s.liarCount).toBe(3);
+    expect([...s.votes()]).toEqual([[id(50), 'its own copy']]);
+    // Four nodes known: a majority needs 3 votes, not the 1 vote of 1 the holders alone give.
+    expect(s.abstained()).toBe(0);
+    expect(s.unheard([id(50), id(60), id(61)])).toBe(3);
+    // With the density known, r holders always: 7 unheard.
+    const known = new HolderSearch<string>(KEY, 8, 200);
+    known.add([id(50)]);
+    known.answered(id(50), 'its own copy', []);
+    expect(known.unheard([id(50)])).toBe(7);
+  });
+
+  it('the plausible radius is the near subtree’s radius scaled to r nodes, times the slack', () => {
     const self = idFromHex(id(0))!;
+    // Buckets 0-3 (distances below 2^4) hold exactly r = 4 neighbours: r nodes within 2^4.
     const near = [1, 2, 4, 8].map((n) => ({ id: idFromHex(id(n))! }));
-    expect(plausibleHolderLog2(self, near, 4, 1.5)).toBe(3 + 1.5);
-    expect(plausibleHolderLog2(self, [{ id: self }, ...near], 4, 0)).toBe(log2Distance(self, near[3]!.id));
+    expect(plausibleHolderLog2(self, near, 4, 1.5)).toBe(4 + 1.5);
+    // The node itself is no neighbour; fewer than r neighbours give no density at all.
+    expect(plausibleHolderLog2(self, [{ id: self }, ...near], 4, 0)).toBe(4);
     expect(plausibleHolderLog2(self, near.slice(0, 3), 4, 1.5)).toBeNull();
   });
 
-  it('with more neighbours than r, the radius is read from the farthest of them, scaled to r', () => {
+  it('the near subtree takes the whole bucket of the r-th nearest, and far channels say nothing', () => {
     const self = idFromHex(id(0))!;
-    // A dense patch: the 4th nearest at distance 2^3, the 8th at 2^6 (so 4 nodes lie within 2^5).
-    const near = [1, 2, 4, 8, 40, 48, 56, 64].map((n) => ({ id: idFromHex(id(n))! }));
-    expect(plausibleHolderLog2(self, near, 4, 0)).toBe(6 - 1);
-    expect(plausibleHolderLog2(self, near.slice(0, 4), 4, 0)).toBe(3);
+    // The 4th nearest falls in bucket 5 (32-63), which holds 4 more: 8 nodes within 2^6, so 4
+    // lie within 2^5. The far ones (one per far bucket, as upkeep keeps them) change nothing.
+    const dense = [1, 2, 4, 40, 44, 48, 56, 60].map((n) => ({ id: idFromHex(id(n))! }));
+    const far = [2 ** 20, 2 ** 30, 2 ** 40].map((n) => ({ id: idFromHex(id(n))! }));
+    expect(plausibleHolderLog2(self, dense, 4, 0)).toBe(6 - 1);
+    expect(plausibleHolderLog2(self, [...far, ...dense], 4, 0)).toBe(6 - 1);
+    // Sparse: 4 nodes, the 4th in bucket 12, so within 2^13.
+    const sparse = [1, 2, 4, 5000].map((n) => ({ id: idFromHex(id(n))! }));
+    expect(plausibleHolderLog2(self, [...far, ...sparse], 4, 0)).toBe(13);
   });
 });

@@ -10,7 +10,7 @@
  * and every candidate only it named are dropped, so made-up ids cannot crowd out the holders
  * faster than they are found out.
  */
-import { closestHexes, idFromHex, log2Distance, type NodeId } from '../lib/id.ts';
+import { bucketIndex, closestHexes, idFromHex, log2Distance, type NodeId } from '../lib/id.ts';
 
 /**
  * Candidates a source may name that never answer before it counts as lying. An honest node
@@ -36,6 +36,8 @@ export class HolderSearch<R> {
   private readonly failed = new Set<string>();
   private readonly strikes = new Map<string, number>();
   private readonly liars = new Set<string>();
+  /** Every node that answered as itself, liars found out included: nodes the network has. */
+  private readonly heard = new Set<string>();
 
   private readonly key: NodeId;
   private readonly log2Of = new Map<string, number>();
@@ -127,6 +129,7 @@ export class HolderSearch<R> {
   }
 
   answered(hex: string, answer: R, nodes: readonly string[]): void {
+    this.heard.add(hex);
     if (this.liars.has(hex)) return;
     this.answers.set(hex, answer);
     this.add(nodes, hex);
@@ -153,6 +156,11 @@ export class HolderSearch<R> {
     if (n >= MAX_STRIKES) this.discredit(by);
   }
 
+  /** The nodes that answered as themselves, liars found out included. */
+  heardFrom(): ReadonlySet<string> {
+    return this.heard;
+  }
+
   /** Sources found lying so far. */
   get liarCount(): number {
     return this.liars.size;
@@ -168,6 +176,27 @@ export class HolderSearch<R> {
   /** Holders that did not answer: no vote, but still counted in what a majority must exceed. */
   abstained(): number {
     return this.holders().filter((h) => !this.answers.has(h)).length;
+  }
+
+  /**
+   * The holders a majority must count beside the votes, `known` being the nodes the looker
+   * knows besides those that answered (itself and its channels). Where the density is known the
+   * name has r holders, found or not: a key needs more than half of r votes, so a few liars who
+   * are the only plausible holders a looker found (its every route out passes them) cannot make
+   * the majority by themselves. Where it is not (fewer than r channels), a network with r nodes
+   * or more still gives the name r holders: at N = 1,000, F = 0.2, a node left with a few
+   * channels heard 3 liars, found them out, and took its own copy (a liar's STORE it had kept)
+   * as the 1 vote of 1.
+   */
+  unheard(known: Iterable<string>): number {
+    const votes = this.votes().size;
+    if (this.maxLog2 !== null) return Math.max(0, this.r - votes);
+    return Math.max(this.abstained(), Math.min(this.nodesKnown(known), this.r) - votes);
+  }
+
+  /** How many nodes the network is known to have: `known` and those that answered as themselves. */
+  nodesKnown(known: Iterable<string>): number {
+    return new Set([...known, ...this.heard]).size;
   }
 
   /** Candidates not dropped: not liars, and answered or still vouched for. */
@@ -206,16 +235,23 @@ export class HolderSearch<R> {
 }
 
 /**
- * How far from any key its r closest nodes plausibly lie, as log2 of the XOR distance: the r-th
- * nearest node's distance as this node's own `nearest` neighbours measure it, times
- * 2^slackLog2 (HOLDER_SLACK_LOG2) for the variation between neighbourhoods. With m of them
- * known (r <= m), the m-th nearest's distance times r/m: ids are uniform, so the count of nodes
- * within a distance grows in proportion to it, and the m-th varies less than the r-th
- * (HOLDER_DENSITY_SAMPLE). Null with fewer than r neighbours (a network that small has every
- * node near every key, and a node just started knows too few to judge).
+ * How far from any key its r closest nodes plausibly lie, as log2 of the XOR distance, from the
+ * density of this node's own near subtree: the whole buckets nearest it, taken until they hold
+ * r of its `neighbours` (m in all, within 2^(b+1) of it). Upkeep keeps a channel to every node
+ * there (dht/maintenance.ts), so m is a count of all the nodes in a subtree of known size; ids
+ * are uniform, so r nodes lie within 2^(b+1) * r/m of any key, times 2^slackLog2
+ * (HOLDER_SLACK_LOG2) for the variation between neighbourhoods. Its other channels, one per
+ * far bucket, say nothing of density: the 16th nearest neighbour lay in the far half of the id
+ * space for most nodes at N = 1,000, and a radius read from it let every liar vote. Null with
+ * fewer than r neighbours (a network that small has every node near every key, and a node just
+ * started knows too few to judge).
  */
-export function plausibleHolderLog2(self: NodeId, nearest: readonly { id: NodeId }[], r: number, slackLog2: number): number | null {
-  const others = nearest.filter((n) => log2Distance(n.id, self) !== -Infinity);
-  if (others.length < r) return null;
-  return log2Distance(self, others[others.length - 1]!.id) + Math.log2(r / others.length) + slackLog2;
+export function plausibleHolderLog2(self: NodeId, neighbours: readonly { id: NodeId }[], r: number, slackLog2: number): number | null {
+  const buckets = neighbours.map((n) => bucketIndex(self, n.id)).filter((b) => b >= 0).sort((a, b) => a - b);
+  if (buckets.length < r) return null;
+  // The bucket the r-th nearest falls in closes the subtree; all of that bucket is in it.
+  const b = buckets[r - 1]!;
+  let m = r;
+  while (m < buckets.length && buckets[m] === b) m++;
+  return b + 1 + Math.log2(r / m) + slackLog2;
 }

@@ -4,7 +4,7 @@
  * closest and push to closer nodes they meet; lookups ask each of the name's r closest and take
  * the record most of them keep; owners publish and re-read to learn whether the name is theirs.
  */
-import { HOLDER_ASK_PATHS, HOLDER_ASK_ROUNDS, HOLDER_ASK_VIAS, HOLDER_ASK_TIMEOUT_MS, HOLDER_ASK_WINDOW_MS, HOLDER_ASKS_MAX, HOLDER_DENSITY_SAMPLE, HOLDER_SCOUTS, HOLDER_SLACK_LOG2, JOIN_REREAD_DELAY_MS, JOIN_STORE_ATTEMPTS, MAX_NAMES_PER_KEY, NAME_CONTEST_WINDOW_MS, NAME_HOLDER_SLACK } from './constants.ts';
+import { HOLDER_ASK_PATHS, HOLDER_ASK_ROUNDS, HOLDER_ASK_VIAS, HOLDER_ASK_TIMEOUT_MS, HOLDER_ASK_WINDOW_MS, HOLDER_ASKS_MAX, HOLDER_SCOUTS, HOLDER_SLACK_LOG2, JOIN_REREAD_DELAY_MS, JOIN_STORE_ATTEMPTS, MAX_NAMES_PER_KEY, NAME_CONTEST_WINDOW_MS, NAME_HOLDER_SLACK } from './constants.ts';
 import { ErrorCode, isPeerchatError, PeerchatError } from '../lib/errors.ts';
 import { toBase64Url } from '../lib/encoding.ts';
 import { idEquals, idFromHex, idToHex, type NodeId } from '../lib/id.ts';
@@ -184,7 +184,7 @@ export class RecordService implements NodeService {
     if (first.length === 0 && scoutAnswers.every((a) => a === undefined)) {
       throw new PeerchatError(ErrorCode.NoRoute, 'Could not reach the nodes that hold names; check the connection and retry.');
     }
-    const radius = plausibleHolderLog2(node.id, node.closestTo(node.id, HOLDER_DENSITY_SAMPLE + 1), node.replication, HOLDER_SLACK_LOG2);
+    const radius = plausibleHolderLog2(node.id, node.neighbours(), node.replication, HOLDER_SLACK_LOG2);
     const search = new HolderSearch<UserRecord | null>(keyHex, node.replication, radius);
     scouts.forEach((n, i) => {
       const a = scoutAnswers[i];
@@ -214,10 +214,8 @@ export class RecordService implements NodeService {
     if (search.liarCount > 0) node.stats.count('record-holder-named-made-up', search.liarCount);
     const votes = search.votes();
     if (votes.size === 0) throw new PeerchatError(ErrorCode.NoRoute, 'None of the nodes that hold this name answered; retry.');
-    // Where the density is known the name has r holders, found or not: a key needs more than
-    // half of r votes, so a few liars who are the only plausible holders a looker found (its
-    // every route out passes them) cannot make the majority by themselves.
-    const unheard = radius === null ? search.abstained() : node.replication - votes.size;
+    const known = [node.hex, ...node.neighbours().map((p) => p.hex)];
+    const unheard = search.unheard(known);
     return { found: majorityRecord([...votes.values()], unheard), answers: votes };
   }
 

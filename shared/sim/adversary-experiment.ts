@@ -62,7 +62,16 @@ export interface AdversaryExperimentResult extends Required<AdversaryExperimentO
    * another key than the owner's: taken at the holders themselves, not only in lookers' eyes.
    */
   namesTakenAtHolders: number;
+  /**
+   * Names whose r closest live nodes (by the simulator's oracle) are mostly the coalition's:
+   * there liars alone are the majority a read takes, beyond what any lookup rule can undo.
+   */
+  namesLiarMajority: number;
+  /** For each name taken in a looker's eyes, how many of its r closest live nodes lie. */
+  hijackedLiarCounts: number[];
   forgedShown: number;
+  /** For each message shown forged, how many of the claimed name's r closest live nodes lie. */
+  forgedLiarCounts: number[];
   findUserSuccess: number;
   findUsers: number;
   /** Lookups that returned another key than the owner's. */
@@ -193,12 +202,12 @@ export async function runAdversaryExperiment(o: AdversaryExperimentOptions): Pro
   // Honest users, and what a message shown under a name must be signed by.
   const ownerKey = new Map<string, string>();
   const tracked = new Map<string, Tracked>();
-  const forged = new Set<string>();
+  const forged = new Map<string, string>();
   const checkShown = (u: User, m: ChatMessage): void => {
     const chat = u.session?.chat;
     if (!chat || m.out) return;
     const shownAsName = senderTrust(chat.contact(m.peer), m) === 'verified';
-    if (shownAsName && m.fromKey !== ownerKey.get(m.peer)) forged.add(m.id);
+    if (shownAsName && m.fromKey !== ownerKey.get(m.peer)) forged.set(m.id, m.peer);
   };
   const checkAll = (u: User): void => {
     const chat = u.session?.chat;
@@ -364,6 +373,9 @@ export async function runAdversaryExperiment(o: AdversaryExperimentOptions): Pro
   const lookers = [...sim.live.values()].filter((s) => !c.isMember(s.node.hex) && !users.some((u) => u.session?.node === s));
   let nameHijacks = 0;
   let namesUnresolved = 0;
+  const allHexes = [...sim.live.keys()];
+  const liarsNear = (name: string) => closestHexes(idToHex(recordKey(name)), allHexes, REPLICATION).filter((h) => c.isMember(h)).length;
+  const hijackedLiarCounts: number[] = [];
   for (const u of users) {
     let wrong = false;
     let none = false;
@@ -380,8 +392,10 @@ export async function runAdversaryExperiment(o: AdversaryExperimentOptions): Pro
         none = true;
       }
     }
-    if (wrong) nameHijacks++;
-    else if (none) namesUnresolved++;
+    if (wrong) {
+      nameHijacks++;
+      hijackedLiarCounts.push(liarsNear(u.name));
+    } else if (none) namesUnresolved++;
   }
   for (const u of users) checkAll(u);
   let namesTakenAtHolders = 0;
@@ -427,7 +441,10 @@ export async function runAdversaryExperiment(o: AdversaryExperimentOptions): Pro
     nameHijacks,
     namesUnresolved,
     namesTakenAtHolders,
+    namesLiarMajority: users.filter((u) => 2 * liarsNear(u.name) > REPLICATION).length,
+    hijackedLiarCounts,
     forgedShown: forged.size,
+    forgedLiarCounts: [...forged.values()].map(liarsNear),
     findUserSuccess: findUsers === 0 ? 0 : round4(findUserOk / findUsers),
     findUsers,
     findUserWrongKey,

@@ -156,11 +156,6 @@ export class HolderSearch<R> {
     if (n >= MAX_STRIKES) this.discredit(by);
   }
 
-  /** The nodes that answered as themselves, liars found out included. */
-  heardFrom(): ReadonlySet<string> {
-    return this.heard;
-  }
-
   /** Sources found lying so far. */
   get liarCount(): number {
     return this.liars.size;

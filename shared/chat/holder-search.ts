@@ -190,7 +190,7 @@ export class HolderSearch<R> {
   }
 
   /** How many nodes the network is known to have: `known` and those that answered as themselves. */
-  nodesKnown(known: Iterable<string>): number {
+  private nodesKnown(known: Iterable<string>): number {
     return new Set([...known, ...this.heard]).size;
   }
 

@@ -47,6 +47,23 @@ describe('planDials', () => {
     expect(result.far[0]!.candidates.map((c) => c.hex)).toEqual(nearestFirst);
   });
 
+  it('named ids nearer than a full table\'s near subtree do not shrink it: its proven nodes stay near', () => {
+    // Ids named in answers are unproven: a liar grinds made-up ones deep in a victim's subtree.
+    // Were they counted into the boundary, the victim's real near nodes would fall outside it
+    // and be dialed as far ones (one per bucket, paced), or not at all.
+    const table = new RoutingTable(self);
+    for (const b of [5, 6, 7, 8]) {
+      const id = inBucket(b);
+      table.add(id, 0);
+      table.setConnected(idToHex(id), true);
+    }
+    const madeUp = [hexIn(0), hexIn(1), hexIn(2), hexIn(3)];
+    const realNear = hexIn(8);
+    const result = plan(table, [...madeUp, realNear]);
+    expect(result.near).toEqual([...madeUp, realNear]);
+    expect(result.far).toEqual([]);
+  });
+
   it('plans nothing for itself, duplicates, garbage, open or connecting peers and backed-off ones', () => {
     const table = new RoutingTable(self);
     const [open, backedOff, good] = [hexIn(1), hexIn(2), hexIn(3)];

@@ -14,7 +14,7 @@ export interface DialPlanInput {
   /** r: the near subtree holds at least this many. */
   replication: number;
   farChannelsPerBucket: number;
-  table: Pick<RoutingTable, 'nearBoundary' | 'connectedIn'>;
+  table: Pick<RoutingTable, 'nearBoundary' | 'connectedIn' | 'size'>;
   /** Candidates as named (hex; duplicates, self and garbage allowed). */
   candidates: readonly string[];
   /** Whether a candidate needs no dial: a channel is open or being set up. */
@@ -37,9 +37,12 @@ export function planDials(o: DialPlanInput): DialPlan {
   const plan: DialPlan = { near: [], far: [] };
   if (candidates.length === 0) return plan;
   candidates.sort((a, b) => compareDistance(o.self, a.id, b.id));
-  // The boundary as it would be with the candidates in the table: a newcomer that fills the
-  // near subtree moves it, and what falls outside is then a far candidate.
-  const boundary = o.table.nearBoundary(o.replication, candidates);
+  // A table that holds r proven nodes sets the near subtree's boundary alone: candidates are
+  // only named, and a liar grinds made-up ids deep in a victim's subtree, which counted in would
+  // push the victim's real near nodes outside it (to be dialed as far ones, or not at all). A
+  // table short of r (a newcomer) has no boundary of its own yet: it takes the one it would
+  // have with the candidates in it, and what falls outside that is a far candidate.
+  const boundary = o.table.size >= o.replication ? o.table.nearBoundary(o.replication) : o.table.nearBoundary(o.replication, candidates);
   const far = new Map<number, Neighbour[]>();
   for (const c of candidates) {
     const bucket = bucketIndex(o.self, c.id);

@@ -54,7 +54,7 @@ export interface UpkeepHost {
   readonly random: Random;
   readonly stats: Stats;
   readonly bootstrap: Bootstrap | undefined;
-  readonly table: Pick<RoutingTable, 'nearBoundary' | 'connectedIn' | 'bucket' | 'wanted'>;
+  readonly table: Pick<RoutingTable, 'nearBoundary' | 'connectedIn' | 'bucket' | 'wanted' | 'size'>;
   readonly channels: Pick<Channels, 'peers' | 'connecting' | 'dial'>;
   readonly budget: Pick<ConnectionBudget, 'canCreate' | 'retryAfterMs' | 'left'>;
   neighbours(): Peer[];

@@ -142,9 +142,22 @@ export class Channels implements LinkOwner {
       if (!this.createConnection(attempt)) return { busyMs: 60_000 };
       this.o.stats.count('connections-answered');
     }
-    for (const d of payload.data) attempt.conn?.signal(d);
+    // A step sent again (a poll carries nothing, so only a batch with signals can be one).
+    const batch = payload.data.length > 0 ? JSON.stringify(payload.data) : null;
+    const setup = attempt.setup;
+    if (batch !== null && setup?.lastStep?.batch === batch) {
+      this.o.stats.count('signal-step-again');
+      return { data: await setup.lastStep.reply };
+    }
+    const step = this.answerStep(attempt, payload.data);
+    if (setup && batch !== null) setup.lastStep = { batch, reply: step };
+    return { data: await step };
+  }
+
+  private async answerStep(attempt: Link, data: readonly string[]): Promise<string[]> {
+    for (const d of data) attempt.conn?.signal(d);
     if (!attempt.hasSignals && attempt.state === 'signaling') await this.waitForSignals(attempt, ANSWER_WAIT_MS);
-    return { data: attempt.takeSignals() };
+    return attempt.takeSignals();
   }
 
   /**

@@ -49,6 +49,12 @@ export class Setup {
   helloOk = false;
   /** Frames that arrived while HELLO was being checked; null when there are none. */
   early: Frame[] | null = null;
+  /**
+   * The answerer's last signaling step: the batch it got (as JSON) and the signals it sent back.
+   * A dialer whose reply was lost on the way (a slow or swallowed route) sends the same batch
+   * again, maybe by another path; it gets the same reply, since the signals were taken.
+   */
+  lastStep: { batch: string; reply: Promise<string[]> } | null = null;
 
   /** `done` is cleared once called, which also releases whatever the dialer's callback holds. */
   constructor(

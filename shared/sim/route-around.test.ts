@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { askNonce } from '../chat/answer-proofs.ts';
 import { recordKey } from '../chat/records.ts';
 import { closestNeighbour, firstHops } from '../dht/router.ts';
+import type { SignalPayload } from '../lib/transport.ts';
 import { compareDistance, type NodeId } from '../lib/id.ts';
 import { idFromHex, idToHex } from '../lib/id.ts';
 import { Simulation, type SimNode } from './simulation.ts';
@@ -47,6 +48,25 @@ describe('routing around nodes (Route.v)', () => {
     expect(swallowed).toBeGreaterThan(0);
     expect(from.node.stats.get('signal-route-again')).toBeGreaterThan(0);
     expect(from.node.peer(target.node.hex)).toBeDefined();
+  });
+
+  it('a signaling step sent again, its reply lost on the way, gets the same reply: the dial still opens', async () => {
+    sim = new Simulation({ seed: 23 });
+    const nodes = await sim.grow(30);
+    const from = nodes[4]!;
+    const target = nodes.find((n) => n !== from && !from.node.peer(n.node.hex))!;
+    const boot = from.node.bootstrap!;
+    // Every step that carries signals arrives twice; the first reply is lost (as when a route
+    // is slow and the dialer tries another path).
+    const twice = async (p: SignalPayload) => {
+      if (p.data.length > 0) await boot.exchange(from.node.hex, target.node.hex, p);
+      return boot.exchange(from.node.hex, target.node.hex, p);
+    };
+    const answered = target.node.stats.get('connections-answered');
+    await sim.until(from.node.channels.dial(target.node.hex, twice));
+    expect(from.node.peer(target.node.hex)).toBeDefined();
+    expect(target.node.stats.get('signal-step-again')).toBeGreaterThan(0);
+    expect(target.node.stats.get('connections-answered')).toBe(answered + 1);
   });
 
   it('a request through a waypoint reaches a node the greedy path to it cannot: the waypoint has a channel to it', async () => {

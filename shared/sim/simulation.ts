@@ -6,6 +6,7 @@
 import { FakeClock } from '../lib/clock.ts';
 import { createIdentity, type Identity } from '../lib/crypto.ts';
 import { compareDistance, idToHex, setIdWorkBits, type NodeId } from '../lib/id.ts';
+import { ErrorCode, PeerchatError } from '../lib/errors.ts';
 import type { MailboxService } from '../chat/mailbox-service.ts';
 import type { RecordService } from '../chat/record-service.ts';
 import { serveChat } from '../chat/services.ts';
@@ -293,7 +294,12 @@ export class Simulation {
       exchange: async (from, to, payload) => {
         const fromSim = this.live.get(from);
         const target = this.live.get(to);
-        if (!fromSim || !target) return { busyMs: 60_000 };
+        if (!fromSim) return { busyMs: 60_000 };
+        if (!target) {
+          // As the signal server answers a relay to a node it has no socket for (signal-server/hub.ts).
+          await this.delay(2 * (this.accessMs(fromSim.name) + SERVER_ACCESS_MS));
+          throw new PeerchatError(ErrorCode.NotFound, 'That node is not connected to the server');
+        }
         await this.delay(this.accessMs(fromSim.name) + SERVER_ACCESS_MS + this.accessMs(target.name));
         const reply = await target.node.handleSignal(from, payload);
         await this.delay(this.accessMs(target.name) + SERVER_ACCESS_MS + this.accessMs(fromSim.name));

@@ -15,6 +15,14 @@ export const MAX_ROUTE_AVOIDS = 8;
  * answer in time (dht/node.ts overlayPath).
  */
 export const SIGNAL_ROUTE_TRIES = 3;
+/**
+ * How long one of those paths may take to bring a step's answer: all SIGNAL_ROUTE_TRIES fit in
+ * CONNECT_TIMEOUT_MS with time left for ICE (with a lookup's 10 s, a dial gave up during its
+ * second path). An honest path answers within the answerer's wait for its transport (3 s) and
+ * a few hops; a slower one that did arrive is answered again the same way (channels.ts
+ * handleSignal).
+ */
+export const SIGNAL_TRY_TIMEOUT_MS = 4_000;
 /** A lookup (whole route, both directions) gives up after this long. */
 export const LOOKUP_TIMEOUT_MS = 10_000;
 /** Each hop takes this much off a routed request's remaining budget before forwarding. */

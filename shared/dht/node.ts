@@ -19,6 +19,7 @@ import {
   MAX_ROUTE_AVOIDS,
   REPLICATION,
   SIGNAL_ROUTE_TRIES,
+  SIGNAL_TRY_TIMEOUT_MS,
 } from './constants.ts';
 import { verifiedIds, type ContactWire } from './contacts.ts';
 import { webCryptoOps, type CryptoOps } from '../lib/crypto.ts';
@@ -308,7 +309,7 @@ export class KademliaNode implements ServiceHost {
         const hop = closestNeighbour(key, this.neighbours(), lost);
         let silent = false;
         const failed = (err: unknown) => (silent = isPeerchatError(err, ErrorCode.Timeout));
-        const [res] = await this.routeFromHere('SIGNAL', body, key, 1, { leave: true, avoidAll: lost, failed });
+        const [res] = await this.routeFromHere('SIGNAL', body, key, 1, { leave: true, avoidAll: lost, failed, timeoutMs: SIGNAL_TRY_TIMEOUT_MS });
         if (res) {
           if (res.busyMs !== undefined) return { busyMs: res.busyMs };
           return { data: parseSignalBatch(res.data) ?? [] };

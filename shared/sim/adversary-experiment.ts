@@ -47,6 +47,8 @@ export interface AdversaryExperimentOptions {
   madeUpContacts?: boolean;
   /** FIND_VALUE answers carry the coalition's records and impersonate holders (Coalition.nameLies). */
   nameLies?: boolean;
+  /** SIGNALs addressed to a liar are answered: dials to it open (Coalition.acceptsDials). */
+  acceptsDials?: boolean;
 }
 
 export interface AdversaryExperimentResult extends Required<AdversaryExperimentOptions> {
@@ -153,6 +155,7 @@ export async function runAdversaryExperiment(o: AdversaryExperimentOptions): Pro
   const roundMinutes = o.roundMinutes ?? 10;
   const madeUpContacts = o.madeUpContacts ?? true;
   const nameLies = o.nameLies ?? true;
+  const acceptsDials = o.acceptsDials ?? false;
   const liars = Math.round(o.adversary * o.nodes);
   const others = o.nodes - o.users;
   let spawned = 0;
@@ -193,7 +196,7 @@ export async function runAdversaryExperiment(o: AdversaryExperimentOptions): Pro
     },
   });
   const random = sim.random.fork();
-  coalition = new Coalition(sim, sim.random.fork(), madeUpContacts, nameLies);
+  coalition = new Coalition(sim, sim.random.fork(), madeUpContacts, nameLies, acceptsDials);
   const c = coalition;
   const delay = (ms: number) => new Promise<void>((resolve) => sim.clock.setTimeout(resolve, ms));
 
@@ -432,6 +435,7 @@ export async function runAdversaryExperiment(o: AdversaryExperimentOptions): Pro
     roundMinutes,
     madeUpContacts,
     nameLies,
+    acceptsDials,
     realSignatures: o.realSignatures ?? false,
     adversaries: c.members.size,
     registered: users.length,

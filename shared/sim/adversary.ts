@@ -15,7 +15,9 @@
  * needs that holder's signature, is signed as it when it is a member, and else as itself: the
  * honest holder's vote is lost); STORE and MAILBOX_STORE are dropped
  * while it answers "stored" (with its own valid holder ack); MAILBOX_FETCH answers nothing and
- * is kept for replay; MAILBOX_ACK is swallowed; DELIVER and SIGNAL are dropped without answer.
+ * is kept for replay; MAILBOX_ACK is swallowed; DELIVER and SIGNAL are dropped without answer
+ * (with `acceptsDials`, a SIGNAL addressed to the member itself is answered, so honest dials to
+ * it open: a coalition that wants channels takes them).
  *
  * What it does each round (`attackRound`): publishes backdated and forged records for known
  * names (the forged ones with the owner's key and id nonce), sends SIGNALs whose `from` is made
@@ -86,12 +88,15 @@ export class Coalition {
    * coalition's real ones (false: only real ones, to tell the two attacks apart).
    * `nameLies`: FIND_VALUE is answered with the coalition's record, and as the holder the
    * request was routed to (false: answered as an honest node that dropped every STORE would).
+   * `acceptsDials`: a SIGNAL addressed to a member is answered, so honest nodes that dial it get
+   * a channel to it (false: every SIGNAL is dropped, and a liar is reached only when it dials).
    */
   constructor(
     private readonly sim: Simulation,
     readonly random: Random,
     readonly madeUpContacts = true,
     readonly nameLies = true,
+    readonly acceptsDials = false,
   ) {}
 
   count(what: string, n = 1): void {
@@ -214,7 +219,9 @@ function lie(c: Coalition, s: SimNode, req: RequestFrame, reply: Reply): 'lied' 
       c.capture(c.envelopes, b.envelope);
       return 'lied';
     case 'SIGNAL':
-      // Dropped unanswered, routed or not: the dialer waits for its timeout.
+      // Dropped unanswered, routed or not: the dialer waits for its timeout. One for this member
+      // itself goes the honest way when the coalition takes every channel it can get.
+      if (c.acceptsDials && b.to === s.node.hex) return 'honest';
       return 'lied';
     default:
       return 'honest';

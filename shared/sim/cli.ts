@@ -14,7 +14,9 @@
  * `npm run sim -- --adversary 0.1 --nodes 1000 --users 30 --scenarios 30 --spread 0.25
  *  --absence 0.25 --seed 1` runs users among nodes of which a fraction lies (adversary-experiment.ts);
  *  `--real-contacts` keeps made-up ids out of their lying contact lists, `--honest-find-value`
- *  has them answer FIND_VALUE as a node that dropped every STORE (to tell the attacks apart).
+ *  has them answer FIND_VALUE as a node that dropped every STORE (to tell the attacks apart),
+ *  and `--liars-accept-dials` has them answer SIGNALs addressed to themselves, so honest dials
+ *  to them open (a stronger coalition: by default they drop every SIGNAL).
  */
 import { parseArgs } from 'node:util';
 import { runAdversaryExperiment } from './adversary-experiment.ts';
@@ -44,10 +46,11 @@ const { values } = parseArgs({
     adversary: { type: 'string' },
     'real-contacts': { type: 'boolean', default: false },
     'honest-find-value': { type: 'boolean', default: false },
+    'liars-accept-dials': { type: 'boolean', default: false },
   },
 });
 
-const num = (name: Exclude<keyof typeof values, 'chat' | 'names' | 'real-signatures' | 'real-contacts' | 'honest-find-value'>, fallback?: number): number => {
+const num = (name: Exclude<keyof typeof values, 'chat' | 'names' | 'real-signatures' | 'real-contacts' | 'honest-find-value' | 'liars-accept-dials'>, fallback?: number): number => {
   const given = process.argv.some((a) => a === `--${name}` || a.startsWith(`--${name}=`));
   const n = !given && fallback !== undefined ? fallback : Number(values[name]);
   if (!Number.isFinite(n) || n < 0) {
@@ -70,6 +73,7 @@ const result = values.adversary !== undefined
     seed: num('seed'),
     madeUpContacts: !values['real-contacts'],
     nameLies: !values['honest-find-value'],
+    acceptsDials: values['liars-accept-dials'],
     realSignatures,
   })
   : values.names

@@ -44,6 +44,13 @@ const SIGNAL_POLL_MS = 1_000;
  * two dials crossed (crossed dials open within one connect timeout of each other).
  */
 const SETTLED_CHANNEL_MS = CONNECT_TIMEOUT_MS;
+/**
+ * How long an answerer waits for a PING over a channel younger than SETTLED_CHANNEL_MS when its
+ * peer dials again. An answer means the two dials crossed; silence means the peer lost its end
+ * (a reload, a crash) before its close reached us, and the old channel gives way at once.
+ * Mistaking a slow live channel for a dead one costs that channel: the new one replaces it.
+ */
+const PROBE_MS = 1_500;
 /** Frames accepted from a peer while its HELLO is being checked. */
 const MAX_EARLY_FRAMES = 32;
 
@@ -56,6 +63,8 @@ export class Channels implements LinkOwner {
   readonly peers: ReadonlyMap<string, Peer> = this.ready;
   /** Links still being set up, by key. Ready ones are found through `ready`. */
   private readonly attempts = new Map<string, Link>();
+  /** PINGs in flight over young channels whose peers dialed again, by peer hex (see PROBE_MS). */
+  private readonly probes = new Map<string, Promise<boolean>>();
   private created = 0;
   private closed = false;
   /** Inbound offers per source and in total, before the connection budget (budget.ts). */
@@ -118,12 +127,22 @@ export class Channels implements LinkOwner {
   async handleSignal(fromHex: string, payload: SignalPayload, needed = false): Promise<SignalReply> {
     const fromId = internId(fromHex);
     if (this.closed || !fromId || fromHex === this.selfHex) return { busyMs: 60_000 };
-    let attempt = this.attempts.get(`${fromHex}:${payload.conn}`) ?? this.readyLink(fromHex, payload.conn);
+    const key = `${fromHex}:${payload.conn}`;
+    let attempt = this.attempts.get(key) ?? this.readyLink(fromHex, payload.conn);
+    const current = attempt ? undefined : this.ready.get(fromHex);
+    if (current && !this.isSettled(current)) {
+      // A peer with a young channel dials again: either our dials crossed (its channel is
+      // live) or it lost its end before its close reached us. A PING tells which.
+      if (await this.answersProbe(current)) {
+        this.o.stats.count('busy-crossed-dial');
+        return { busyMs: Math.max(1_000, SETTLED_CHANNEL_MS - (this.o.clock.now() - current.openedAt)) };
+      }
+      if (this.closed) return { busyMs: 60_000 };
+      attempt = this.attempts.get(key); // a copy of this step may have begun it meanwhile
+    }
     if (!attempt) {
       // A peer we have a settled channel with dials again: it lost its end (a reload, a crash
       // we have not noticed yet). Its new channel replaces the old one once HELLO proves it.
-      const current = this.ready.get(fromHex);
-      if (current && !this.isSettled(current)) return { busyMs: 60_000 };
       // Both sides dialed each other at once: the lower id's dial wins.
       const mine = [...this.attempts.values()].find((a) => a.hex === fromHex && a.initiator);
       if (mine && this.selfHex < fromHex) return { busyMs: 1_000 };
@@ -169,6 +188,30 @@ export class Channels implements LinkOwner {
     this.closed = true;
     const all = [...this.attempts.values(), ...this.ready.values()].sort((x, y) => x.seq - y.seq);
     for (const a of all) this.end(a, 'node closed');
+  }
+
+  /**
+   * Whether `link`'s peer answers a PING within PROBE_MS. A link that stays silent is ended
+   * (`channel-probe-unanswered`), so the peer's new dial can take its place. One probe per peer
+   * at a time: copies of a signaling step wait for the same answer.
+   */
+  private answersProbe(link: Link): Promise<boolean> {
+    let probe = this.probes.get(link.hex);
+    if (probe) return probe;
+    probe = link.rpc.request('PING', {}, PROBE_MS).then(
+      () => true,
+      () => false,
+    );
+    probe = probe.then((alive) => {
+      this.probes.delete(link.hex);
+      if (!alive && this.ready.get(link.hex) === link) {
+        this.o.stats.count('channel-probe-unanswered');
+        this.end(link, 'no answer to a probe', true);
+      }
+      return alive;
+    });
+    this.probes.set(link.hex, probe);
+    return probe;
   }
 
   /** Open long enough that a second channel to the same peer cannot be a crossed dial. */

@@ -249,6 +249,16 @@ export class MemoryTransport implements Transport {
     for (const conn of [...this.live]) conn.close();
   }
 
+  /**
+   * The process behind this endpoint stops at once (a reload, a crash) and no close reaches its
+   * peers: their ends stay open until their own checks find them dead.
+   */
+  vanish(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const conn of [...this.live]) conn.vanish();
+  }
+
   /** A snapshot of the connections not yet closed, oldest first. */
   get connections(): ReadonlySet<Connection> {
     return new Set(this.live);
@@ -378,6 +388,11 @@ class MemoryConnection implements Connection {
 
   close(): void {
     this.end('closed locally', true);
+  }
+
+  /** @internal This side stops without telling the peer (MemoryTransport.vanish). */
+  vanish(): void {
+    this.end('closed locally', false);
   }
 
   /** @internal Closes both ends with 'ice disconnected' if this is an open connection to `other`. */

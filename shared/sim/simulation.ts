@@ -146,8 +146,11 @@ export class Simulation {
     return sim;
   }
 
-  /** The node leaves abruptly, as a closed tab: every channel it had dies. */
-  leave(sim: SimNode): void {
+  /**
+   * The node leaves abruptly, as a closed tab: every channel it had dies. `silently`: no close
+   * reaches its peers either (a reload or crash whose close was lost), so their ends stay open.
+   */
+  leave(sim: SimNode, { silently = false }: { silently?: boolean } = {}): void {
     if (this.live.get(sim.node.hex) !== sim) return;
     this.live.delete(sim.node.hex);
     const i = this.liveList.indexOf(sim.node.hex);
@@ -156,6 +159,7 @@ export class Simulation {
     this.maxCreatedByEnded = Math.max(this.maxCreatedByEnded, sim.transport.created);
     if (sim.transport.created >= CONNECTION_CAP) this.atCapByEnded++;
     this.refusedByEnded += refusedCount(sim.node);
+    if (silently) sim.transport.vanish();
     sim.node.close();
     sim.transport.close();
     this.access.delete(sim.name);

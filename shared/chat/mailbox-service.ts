@@ -61,6 +61,11 @@ export class MailboxService implements NodeService {
   /** By envelope hash. */
   private readonly entries = new LazyMap<string, HeldEntry>();
   private readonly tombstones = new LazyMap<string, HeldTombstone>();
+  /**
+   * Tombstones an ack in progress accepted and is writing, by envelope hash, to its recipient:
+   * fellow holders hand the same ones on at once, and each must not be taken twice.
+   */
+  private readonly committing = new Map<string, string>();
   /** Made on first use: most nodes of a large simulation never hold anything. */
   private entryQuota: QuotaLedger | null = null;
   private tombstoneQuota: QuotaLedger | null = null;
@@ -259,8 +264,9 @@ export class MailboxService implements NodeService {
         node.stats.count('mailbox-drop-foreign-tombstone');
         continue;
       }
-      // Known already: acknowledged, and not spread again (that would echo between holders).
-      if (this.tombstones.get(t.h)?.tombstone.to === t.to) {
+      // Known already, or being written by another ack: acknowledged, and not spread again
+      // (that would echo between holders).
+      if (this.tombstones.get(t.h)?.tombstone.to === t.to || this.committing.get(t.h) === t.to) {
         known++;
         continue;
       }
@@ -268,13 +274,24 @@ export class MailboxService implements NodeService {
         node.stats.count('mailbox-drop-tombstone-not-held');
         continue;
       }
+      if (this.committing.has(t.h)) {
+        // Another recipient's tombstone for the same id is being written: one of them lies.
+        node.stats.count('mailbox-drop-tombstone-contested');
+        continue;
+      }
+      this.committing.set(t.h, t.to);
       if (!(await verifyTombstone(t, key, b.n, node.ops))) {
+        this.committing.delete(t.h);
         node.stats.count('mailbox-drop-bad-tombstone');
         break;
       }
       accepted.push(t);
     }
-    await this.commitTombstones(accepted, b.key, b.n, now);
+    try {
+      await this.commitTombstones(accepted, b.key, b.n, now);
+    } finally {
+      for (const t of accepted) this.committing.delete(t.h);
+    }
     node.stats.count('mailbox-tombstones-accepted', accepted.length);
     return { accepted: known + accepted.length };
   }

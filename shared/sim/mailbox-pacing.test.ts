@@ -77,12 +77,14 @@ describe('holders pace the copies they hand to new close nodes', () => {
     await sim.run(5 * 60_000);
     expect(envelopes.filter((e) => holding(e.id).length > 0)).toEqual([]);
     expect(refused() - before).toBe(0);
-    // Each fellow holder took all 300, in a few MAILBOX_ACKs (two a sender), not one each.
+    // Each fellow holder took all 300 once, in a few MAILBOX_ACKs, not one each: a holder hands
+    // on what each ack it took brought, so a sender's batches follow the acks it got (256 + 44
+    // from bob's, or what arrived from its fellows first), about three at most.
     for (const s of holders.slice(1)) {
       const now = counted(s);
       const was = at.get(s.node.hex)!;
       expect(now.accepted - was.accepted).toBe(MESSAGES);
-      expect(now.requests - was.requests).toBeLessThanOrEqual(2 * holders.length);
+      expect(now.requests - was.requests).toBeLessThanOrEqual(3 * holders.length);
     }
   });
 });

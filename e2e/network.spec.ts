@@ -136,7 +136,10 @@ test('a tab reloaded 60 times in an 8-tab network reaches 3 live peers after eve
     expect(id, 'the tab keeps its node id across reloads').toBe(reloader.nodeId);
     await expectPeers(reloader.page, 3).catch(async (err: unknown) => {
       const dump = await inPage(reloader.page, () => ({ created: window.peerchat!.created, signal: window.peerchat!.signalState, stats: window.peerchat!.stats() }));
-      throw new Error(`reload ${reloads + 1}: ${JSON.stringify(dump)}\n${String(err)}`);
+      // Why the other tabs said no: their BUSY, offer-limit and probe counters.
+      const refusals = await Promise.all(opened.slice(0, 7).map((t) => inPage(t.page, () => window.peerchat!.stats().node)));
+      const said = refusals.map((c) => Object.fromEntries(Object.entries(c).filter(([k]) => /busy|offer-limited|probe|replaced|answered/.test(k))));
+      throw new Error(`reload ${reloads + 1}: ${JSON.stringify(dump)}\nthe others: ${JSON.stringify(said)}\n${String(err)}`);
     });
     const after = await inPage(reloader.page, () => window.peerchat!.created);
     made += after >= before ? after - before : after; // a move starts the new process at 0

@@ -263,7 +263,7 @@ export class Channels implements LinkOwner {
       } catch (err) {
         return a.settle(err instanceof PeerchatError ? err : new PeerchatError(ErrorCode.NoRoute, String(err)));
       }
-      if ('busyMs' in reply) return a.settle(new PeerchatError(ErrorCode.Busy, `Peer is busy; retry in ${reply.busyMs} ms`));
+      if ('busyMs' in reply) return a.settle(new PeerchatError(ErrorCode.Busy, `Peer is busy; retry in ${reply.busyMs} ms`, reply.busyMs));
       for (const d of reply.data) a.conn?.signal(d);
       if (a.state !== 'signaling') return;
       await this.waitForSignals(a, SIGNAL_POLL_MS);

@@ -19,15 +19,22 @@ async function flush(): Promise<void> {
   for (let i = 0; i < 20; i++) await Promise.resolve();
 }
 
-type Outcome = 'ice' | 'timeout' | 'ok' | 'last-connection';
+type Outcome = 'ice' | 'timeout' | 'ok' | 'last-connection' | 'busy';
 
-/** A node with no channel, whose every dial ends as `outcome()` says; `dials` records them. */
-function setup(o: { bootstrapPeers?: string[]; farOnly?: boolean } = {}) {
+/**
+ * A node with no channel (or `channels` of them), whose every dial ends as `outcome()` says;
+ * `dials` records them. A BUSY peer says to retry in 2 s.
+ */
+function setup(o: { bootstrapPeers?: string[]; farOnly?: boolean; channels?: number } = {}) {
   const clock = new FakeClock(0);
   const random = new SeededRandom(3);
   const self = random.bytes(ID_BYTES);
   const peer = idToHex(random.bytes(ID_BYTES));
   const dials: { hex: string; at: number }[] = [];
+  const channels = Array.from({ length: o.channels ?? 0 }, () => {
+    const id = random.bytes(ID_BYTES);
+    return { id, hex: idToHex(id) } as unknown as Peer;
+  });
   let outcome: Outcome = 'ice';
   let left = 100;
   const dial = vi.fn((hex: string) => {
@@ -37,6 +44,7 @@ function setup(o: { bootstrapPeers?: string[]; farOnly?: boolean } = {}) {
       left = 0; // an inbound connection took the last one just before this dial
       return Promise.reject(new PeerchatError(ErrorCode.BudgetExhausted, 'Out of connection budget'));
     }
+    if (outcome === 'busy') return Promise.reject(new PeerchatError(ErrorCode.Busy, 'Peer is busy; retry in 2000 ms', 2 * SECOND));
     return Promise.reject(outcome === 'ice' ? new PeerchatError(ErrorCode.IceFailed, 'ice failed') : new PeerchatError(ErrorCode.Timeout, 'No channel'));
   });
   const host = {
@@ -53,7 +61,7 @@ function setup(o: { bootstrapPeers?: string[]; farOnly?: boolean } = {}) {
     table: { nearBoundary: () => (o.farOnly ? -1 : 159), connectedIn: () => 0, bucket: () => [], wanted: () => [] },
     channels: { peers: new Map<string, Peer>(), connecting: () => false, dial },
     budget: { canCreate: () => true, retryAfterMs: () => MINUTE, left: () => left },
-    neighbours: () => [],
+    neighbours: () => channels,
     closestTo: () => [],
     estimatedSize: () => 2,
     overlayPath: () => () => Promise.resolve({ data: [] }),
@@ -125,7 +133,28 @@ describe("upkeep's dial backoff", () => {
     expect(float).not.toHaveBeenCalled();
   });
 
-  it('skips a first peer ICE could not reach when a lonely node asks the bootstrap service again', async () => {
+  it.each([
+    { channels: 2, short: true },
+    { channels: 3, short: false },
+  ])('redials a BUSY peer when it said to only while short of channels ($channels channels)', async ({ channels, short }) => {
+    const t = setup({ channels });
+    running = t.maintenance;
+    t.setOutcome('busy');
+    // Named every 5 s, as lookups would name it.
+    await t.learnEvery(5 * SECOND, 2 * MINUTE);
+    if (short) {
+      // A reloaded tab whose peers still count its last page's offers: each says 2 s, and the
+      // peer is dialed at the first chance after that (the connection budget paces the rest).
+      expect(t.gaps().every((gap) => gap === 5 * SECOND)).toBe(true);
+      expect(t.dials.length).toBe(24);
+      expect(t.host.stats.get('busy-retry-soon')).toBe(24);
+    } else {
+      expect(t.dials.length).toBe(1);
+      expect(t.host.stats.get('busy-retry-soon')).toBe(0);
+    }
+  });
+
+  it('skips a first peer ICE could not reach when a node short of channels asks the bootstrap service again', async () => {
     const peer = idToHex(new SeededRandom(9).bytes(ID_BYTES));
     const t = setup({ bootstrapPeers: [peer] });
     running = t.maintenance;
@@ -134,7 +163,7 @@ describe("upkeep's dial backoff", () => {
       await flush();
       t.clock.advance(SECOND);
     }
-    // The lonely retries come after 2, 4, 8, 16 s...; the peer is dialed only once its backoff ends.
+    // The retries come after 2, 4, 8, 16 s...; the peer is dialed only once its backoff ends.
     const gaps = t.gaps();
     expect(gaps.length).toBeGreaterThanOrEqual(3);
     expect(gaps[0]).toBeGreaterThanOrEqual(0.75 * ICE_BACKOFF_MS);

@@ -7,7 +7,7 @@
 import type { ConnectionBudget } from './budget.ts';
 import type { Channels, Peer } from './channels.ts';
 import type { Clock, TimerHandle } from '../lib/clock.ts';
-import { NEAR_CHECK_INTERVAL_MS, NEAR_CHECK_MAX_INTERVAL_MS, NEAR_ONLY_CONNECTIONS_LEFT, REFRESH_INTERVAL_MS, REPAIR_DELAY_MS } from './constants.ts';
+import { MIN_PEERS_TO_STAY, NEAR_CHECK_INTERVAL_MS, NEAR_CHECK_MAX_INTERVAL_MS, NEAR_ONLY_CONNECTIONS_LEFT, REFRESH_INTERVAL_MS, REPAIR_DELAY_MS } from './constants.ts';
 import { errorCode, ErrorCode, isPeerchatError } from '../lib/errors.ts';
 import { compareDistance, ID_BITS, ID_BYTES, randomIdInBucket, type NodeId } from '../lib/id.ts';
 import { LazyMap } from '../lib/lazy-map.ts';
@@ -24,7 +24,12 @@ import type { SignalPath } from '../lib/transport.ts';
 
 /** Nearest neighbours asked directly for their view of this node's neighbourhood at refresh. */
 const NEAR_SOURCES = 3;
-/** A peer whose dial failed is not dialed again for this long. */
+/**
+ * A peer whose dial failed is not dialed again for this long. A node short of channels (fewer
+ * than MIN_PEERS_TO_STAY) waits only as long as a BUSY peer said, at least SHORT_RETRY_MS: a
+ * tab that reloads finds its peers still counting its last page's offers (budget.ts
+ * OfferLimits), and they tell it when they will take the next.
+ */
 export const DIAL_BACKOFF_MS = 10 * 60_000;
 /**
  * A peer ICE could not reach (dial-failed ICE_FAILED) waits this long before the next dial,
@@ -37,8 +42,8 @@ export const ICE_BACKOFF_MS = 30_000;
 const MAX_BACKOFF_ENTRIES = 256;
 /** Candidates tried in turn for one empty far bucket (a busy peer answers BUSY). */
 const FAR_DIAL_TRIES = 3;
-const LONELY_RETRY_MS = 2_000;
-const LONELY_RETRY_MAX_MS = 60_000;
+const SHORT_RETRY_MS = 2_000;
+const SHORT_RETRY_MAX_MS = 60_000;
 
 /**
  * What upkeep uses of its node. It reads the routing table and decides; the node alone
@@ -79,8 +84,8 @@ export class Maintenance {
   private nearInterval = NEAR_CHECK_INTERVAL_MS;
   /** A hash of the r nearest channels as of the last look, to notice when they change. */
   private nearKey = 0;
-  private lonelyTimer: TimerHandle | null = null;
-  private lonelyRetries = 0;
+  private shortTimer: TimerHandle | null = null;
+  private shortRetries = 0;
   /** Far buckets with a dial in progress (a handful at most: an array costs less than a Set). */
   private readonly farDials: number[] = [];
   /** Peers whose dial failed recently, and until when not to dial them again. */
@@ -99,26 +104,32 @@ export class Maintenance {
     await this.refresh(remembered);
     this.scheduleRefresh();
     this.scheduleNearCheck();
-    this.scheduleLonelyRetry();
+    this.scheduleShortRetry();
   }
 
   /**
-   * A node still without any channel (the first of a network, or its first peers were busy)
-   * asks the bootstrap service again, backing off: 2 s, 4 s, ... up to a minute.
+   * A node short of channels (fewer than MIN_PEERS_TO_STAY: the first of a network, or its
+   * first peers were busy) looks again, backing off 2 s, 4 s, ... up to a minute: through the
+   * bootstrap service while it has none, and in its neighbourhood, where a BUSY peer whose
+   * retry time has passed is dialed again (noteFailure).
    */
-  private scheduleLonelyRetry(): void {
-    if (this.node.neighbours().length > 0) {
-      this.lonelyRetries = 0;
+  private scheduleShortRetry(): void {
+    if (!this.short()) {
+      this.shortRetries = 0;
       return;
     }
-    if (this.closed || this.lonelyTimer || !this.node.bootstrap) return;
-    const delay = Math.min(LONELY_RETRY_MAX_MS, LONELY_RETRY_MS * 2 ** this.lonelyRetries++) * (0.75 + 0.5 * this.node.random.float());
-    this.lonelyTimer = this.node.ticker.setTimeout(() => {
-      this.lonelyTimer = null;
+    if (this.closed || this.shortTimer || !this.node.bootstrap) return;
+    const delay = Math.min(SHORT_RETRY_MAX_MS, SHORT_RETRY_MS * 2 ** this.shortRetries++) * (0.75 + 0.5 * this.node.random.float());
+    this.shortTimer = this.node.ticker.setTimeout(() => {
+      this.shortTimer = null;
       void this.topUp()
         .then(() => this.refresh())
-        .finally(() => this.scheduleLonelyRetry());
+        .finally(() => this.scheduleShortRetry());
     }, delay);
+  }
+
+  private short(): boolean {
+    return this.node.neighbours().length < MIN_PEERS_TO_STAY;
   }
 
   /**
@@ -274,8 +285,8 @@ export class Maintenance {
   close(): void {
     this.closed = true;
     const { ticker } = this.node;
-    for (const t of [this.refreshTimer, this.repairTimer, this.nearTimer, this.lonelyTimer]) if (t) ticker.clearTimeout(t);
-    this.refreshTimer = this.repairTimer = this.nearTimer = this.lonelyTimer = null;
+    for (const t of [this.refreshTimer, this.repairTimer, this.nearTimer, this.shortTimer]) if (t) ticker.clearTimeout(t);
+    this.refreshTimer = this.repairTimer = this.nearTimer = this.shortTimer = null;
   }
 
   private scheduleRefresh(): void {
@@ -356,7 +367,7 @@ export class Maintenance {
       // Out of budget: try again when it allows. Any other failed dial may have cost a
       // connection: do not try that peer again for a while.
       if (isPeerchatError(err, ErrorCode.BudgetExhausted)) this.retryWhenBudgetAllows();
-      else this.noteFailure(hex, isPeerchatError(err, ErrorCode.IceFailed));
+      else this.noteFailure(hex, isPeerchatError(err, ErrorCode.IceFailed), isPeerchatError(err, ErrorCode.Busy) ? err.retryMs : undefined);
       return false;
     }
   }
@@ -374,9 +385,10 @@ export class Maintenance {
   /**
    * Backs off from a peer whose dial failed: DIAL_BACKOFF_MS, or for an ICE failure
    * ICE_BACKOFF_MS doubling per failure in a row (only those draw on the random source, so
-   * runs without ICE failures replay as before).
+   * runs without ICE failures replay as before), or while this node is short of channels, the
+   * `retryMs` a BUSY peer gave (at least SHORT_RETRY_MS).
    */
-  private noteFailure(hex: string, ice = false): void {
+  private noteFailure(hex: string, ice = false, retryMs?: number): void {
     const now = this.node.clock.now();
     if (this.backoff.size >= MAX_BACKOFF_ENTRIES) {
       for (const [k, until] of this.backoff) if (until <= now) this.backoff.delete(k);
@@ -388,6 +400,9 @@ export class Maintenance {
       if (!this.iceFailures.has(hex) && this.iceFailures.size >= MAX_BACKOFF_ENTRIES) this.iceFailures.delete(this.iceFailures.keys().next().value!);
       this.iceFailures.set(hex, failures);
       wait = Math.min(DIAL_BACKOFF_MS, ICE_BACKOFF_MS * 2 ** (failures - 1)) * (0.75 + 0.5 * this.node.random.float());
+    } else if (retryMs !== undefined && this.short()) {
+      this.node.stats.count('busy-retry-soon');
+      wait = Math.min(DIAL_BACKOFF_MS, Math.max(SHORT_RETRY_MS, retryMs));
     }
     this.backoff.set(hex, now + wait);
   }

@@ -21,10 +21,13 @@ export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
 export class PeerchatError extends Error {
   readonly code: ErrorCode;
-  constructor(code: ErrorCode, message: string) {
+  /** A BUSY peer's word on when to try again, in ms, when it gave one. */
+  readonly retryMs: number | undefined;
+  constructor(code: ErrorCode, message: string, retryMs?: number) {
     super(message);
     this.name = 'PeerchatError';
     this.code = code;
+    this.retryMs = retryMs;
   }
 }
 

@@ -93,6 +93,8 @@ describe('SIGNAL is signed by its sender', () => {
   it('signed SIGNALs from many fresh keys are held to the total offer rate', { timeout: 60_000 }, async () => {
     const { victim, channel } = await network(10, 32);
     const before = victim.transport.created;
+    // SIGNALs routed while the network grew may have ended here for a node it did not reach yet.
+    const dropsBefore = victim.node.stats.snapshot('signal-drop-');
     const keys: Identity[] = [];
     for (let i = 0; i < ATTACK_SIGNALS; i++) keys.push(await sim.until(sim.ops.track(createIdentity(sim.random.fork()))));
     const start = sim.clock.now();
@@ -105,8 +107,8 @@ describe('SIGNAL is signed by its sender', () => {
     expect(created).toBeGreaterThan(0);
     expect(created).toBeLessThanOrEqual(allowed);
     expect(victim.node.stats.get('offer-limited-total')).toBeGreaterThan(0);
-    // Every SIGNAL that reached the handler was valid: none was dropped on its signature.
-    expect(victim.node.stats.snapshot('signal-drop-')).toEqual({});
+    // Every SIGNAL of the attack that reached the handler was valid: none was dropped.
+    expect(victim.node.stats.snapshot('signal-drop-')).toEqual(dropsBefore);
   });
 
   it('a replayed, redirected or stale SIGNAL is refused', { timeout: 60_000 }, async () => {

@@ -201,8 +201,9 @@ test.describe('between homes behind NAT routers', { tag: '@nat' }, () => {
 
     const carol = await openTab(bed, 2, server.url, pageErrors);
     await expect.poll(() => neighbours(alice.page), { timeout: CONNECT_TIMEOUT }).toContain(carol.nodeId);
-    const renewed = allocations(turn.service.log(), alice.nodeId).filter((expiry) => expiry > firstExpiry!);
-    expect(renewed.length, 'alice allocated with a renewed credential').toBeGreaterThanOrEqual(1);
+    // Read from coturn's log as it arrives on a pipe: wait for the line rather than read once.
+    const renewed = () => allocations(turn.service.log(), alice.nodeId).filter((expiry) => expiry > firstExpiry!).length;
+    await expect.poll(renewed, { timeout: 15_000, message: 'alice allocated with a renewed credential' }).toBeGreaterThanOrEqual(1);
     await expectPaths(carol.page, 'relay');
     await expect.poll(() => neighbours(bob.page)).toContain(alice.nodeId);
   });

@@ -193,7 +193,7 @@ export class RecordService implements NodeService {
     search.add(node.closestTo(key).map((n) => n.hex));
     for (const a of first) {
       const by = a.proof?.holder;
-      if (by === undefined || !(await answerIsFrom(by, keyHex, nonce, a.record, a.proof, node.ops))) continue;
+      if (by === undefined || !(await answerIsFrom(by, keyHex, nonce, a.record, a.nodes, a.proof, node.ops))) continue;
       search.add([by]);
       const record = by === node.hex && !selfVotes ? null : await this.checkedRecord(a.record, name, checked);
       search.answered(by, record, verifiedIds(a.nodes, node.stats).ids);
@@ -273,7 +273,7 @@ export class RecordService implements NodeService {
       const nonce = askNonce(node.random);
       const opts = { leave: true, notVia, avoidAll, timeoutMs: HOLDER_ASK_TIMEOUT_MS, ...(waypoint === undefined ? {} : { via: waypoint }) };
       const [a] = await node.routeFromHere('FIND_VALUE', { key: keyHex, nonce }, target, 1, opts);
-      if (a && (await answerIsFrom(hex, keyHex, nonce, a.record, a.proof, node.ops))) {
+      if (a && (await answerIsFrom(hex, keyHex, nonce, a.record, a.nodes, a.proof, node.ops))) {
         if (waypoint !== undefined) node.stats.count('record-asked-via-namer');
         return a;
       }
@@ -283,7 +283,7 @@ export class RecordService implements NodeService {
       // Whoever signed it answered in the holder's place (checked, so that no one gets an honest
       // node routed around by naming it).
       const by = a.proof?.holder;
-      if (by !== undefined && by !== hex && by !== node.hex && (await answerIsFrom(by, keyHex, nonce, a.record, a.proof, node.ops))) avoidAll.add(by);
+      if (by !== undefined && by !== hex && by !== node.hex && (await answerIsFrom(by, keyHex, nonce, a.record, a.nodes, a.proof, node.ops))) avoidAll.add(by);
     }
     return undefined;
   }
@@ -602,7 +602,7 @@ export class RecordService implements NodeService {
     // each of them (resolution).
     const nodes = this.node.closestContacts(idFromHex(b.key)!);
     if (b.nonce === undefined) return { record, nodes };
-    return { record, nodes, proof: await signAnswer(this.node, b.key, b.nonce, record) };
+    return { record, nodes, proof: await signAnswer(this.node, b.key, b.nonce, record, nodes) };
   }
 
   private reject(reason: string, message: string): PeerchatError {

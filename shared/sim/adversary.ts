@@ -241,7 +241,7 @@ async function lieAboutName(c: Coalition, s: SimNode, req: RequestFrame, key: st
   if (nonce === undefined) return { record, nodes };
   const asked = req.r ? c.members.get(req.r.k) : s;
   c.count(asked ? 'name-lie-signed-as-member' : 'name-lie-for-honest-holder');
-  return { record, nodes, proof: await signAnswer((asked ?? s).node, key, nonce, record) };
+  return { record, nodes, proof: await signAnswer((asked ?? s).node, key, nonce, record, nodes) };
 }
 
 /** A routed request sent straight into one channel, as the existing attack tests send them. */

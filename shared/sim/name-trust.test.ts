@@ -87,7 +87,7 @@ describe('names against dishonest nodes', () => {
     const lieAt = (liar: SimNode) =>
       liar.node.handle('FIND_VALUE', async (b) => {
         const nodes = liar.node.closestContacts(key);
-        return b.nonce === undefined ? { record: lie, nodes } : { record: lie, nodes, proof: await signAnswer(liar.node, b.key, b.nonce, lie) };
+        return b.nonce === undefined ? { record: lie, nodes } : { record: lie, nodes, proof: await signAnswer(liar.node, b.key, b.nonce, lie, nodes) };
       });
     for (const liar of [holders[0]!, holders[3]!, holders[6]!]) lieAt(liar);
     for (const from of [bob, nodes[1]!, nodes[33]!]) {

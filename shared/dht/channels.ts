@@ -196,20 +196,19 @@ export class Channels implements LinkOwner {
    * at a time: copies of a signaling step wait for the same answer.
    */
   private answersProbe(link: Link): Promise<boolean> {
-    let probe = this.probes.get(link.hex);
-    if (probe) return probe;
-    probe = link.rpc.request('PING', {}, PROBE_MS).then(
-      () => true,
-      () => false,
-    );
-    probe = probe.then((alive) => {
-      this.probes.delete(link.hex);
-      if (!alive && this.ready.get(link.hex) === link) {
-        this.o.stats.count('channel-probe-unanswered');
-        this.end(link, 'no answer to a probe', true);
-      }
-      return alive;
-    });
+    const pending = this.probes.get(link.hex);
+    if (pending) return pending;
+    const probe = link.rpc
+      .request('PING', {}, PROBE_MS)
+      .then(() => true, () => false)
+      .then((alive) => {
+        this.probes.delete(link.hex);
+        if (!alive && this.ready.get(link.hex) === link) {
+          this.o.stats.count('channel-probe-unanswered');
+          this.end(link, 'no answer to a probe', true);
+        }
+        return alive;
+      });
     this.probes.set(link.hex, probe);
     return probe;
   }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { EXPLORERS_PER_ROUND, HolderSearch, MAX_STRIKES, plausibleHolderLog2 } from './holder-search.ts';
+import { EXPLORERS_PER_ROUND, HolderSearch, MAX_STRIKES, nearSubtree, plausibleHolderLog2 } from './holder-search.ts';
 import { idFromHex, log2Distance } from '../lib/id.ts';
 
 // Ids as 40 hex digits: the key is all zeros, so a smaller number is closer.
@@ -209,6 +209,17 @@ describe('HolderSearch', () => {
     // The node itself is no neighbour; fewer than r neighbours give no density at all.
     expect(plausibleHolderLog2(self, [{ id: self }, ...near], 4, 0)).toBe(4);
     expect(plausibleHolderLog2(self, near.slice(0, 3), 4, 1.5)).toBeNull();
+  });
+
+  it('the near subtree is the whole buckets nearest a node that hold r of its channels: holders push, and recipients fetch, only inside it', () => {
+    const self = idFromHex(id(0))!;
+    // Buckets 0, 1 and 5 (ids 1, 2-3, 32-63): the 4th nearest falls in bucket 5, which holds 2.
+    const near = [1, 2, 40, 50].map((n) => ({ id: idFromHex(id(n))! }));
+    const far = [2 ** 20, 2 ** 40].map((n) => ({ id: idFromHex(id(n))! }));
+    expect(nearSubtree(self, [...far, ...near], 4)).toEqual({ bucket: 5, nodes: 4 });
+    expect(nearSubtree(self, [...far, ...near, { id: idFromHex(id(60))! }], 4)).toEqual({ bucket: 5, nodes: 5 });
+    // Fewer than r channels: no subtree to speak of (a small network, or a node just started).
+    expect(nearSubtree(self, near.slice(0, 3), 4)).toBeNull();
   });
 
   it('the near subtree takes the whole bucket of the r-th nearest, and far channels say nothing', () => {

@@ -242,11 +242,22 @@ export class HolderSearch<R> {
  * started knows too few to judge).
  */
 export function plausibleHolderLog2(self: NodeId, neighbours: readonly { id: NodeId }[], r: number, slackLog2: number): number | null {
+  const near = nearSubtree(self, neighbours, r);
+  return near && near.bucket + 1 + Math.log2(r / near.nodes) + slackLog2;
+}
+
+/**
+ * This node's near subtree as its `neighbours` show it: the whole buckets nearest it, taken
+ * until they hold r of them (the highest bucket's index, and the neighbours in it); null with
+ * fewer than r neighbours. Upkeep keeps a channel to every node there, so this node's table is
+ * complete within it and holds one channel per bucket outside it.
+ */
+export function nearSubtree(self: NodeId, neighbours: readonly { id: NodeId }[], r: number): { bucket: number; nodes: number } | null {
   const buckets = neighbours.map((n) => bucketIndex(self, n.id)).filter((b) => b >= 0).sort((a, b) => a - b);
   if (buckets.length < r) return null;
   // The bucket the r-th nearest falls in closes the subtree; all of that bucket is in it.
   const b = buckets[r - 1]!;
   let m = r;
   while (m < buckets.length && buckets[m] === b) m++;
-  return b + 1 + Math.log2(r / m) + slackLog2;
+  return { bucket: b, nodes: m };
 }

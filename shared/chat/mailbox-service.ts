@@ -25,7 +25,8 @@ import {
 } from './constants.ts';
 import { fromBase64Url } from '../lib/encoding.ts';
 import { ErrorCode, isPeerchatError, PeerchatError } from '../lib/errors.ts';
-import { idFromHex, idToHex, nodeIdFromSigningKey } from '../lib/id.ts';
+import { bucketIndex, idFromHex, idToHex, nodeIdFromSigningKey } from '../lib/id.ts';
+import { nearSubtree } from './holder-search.ts';
 import { LazyMap } from '../lib/lazy-map.ts';
 import { envelopeHash, envelopeHeaderOk, FETCH_FRESH_MS, fetchIsFresh, verifyFetch, verifyTombstone } from './messages.ts';
 import type { NodeContext, NodeService, Peer } from '../dht/context.ts';
@@ -341,12 +342,16 @@ export class MailboxService implements NodeService {
     if (forPeer.length === 0) return;
     // A copy may be stale: fetched while this node was away (restored from disk), or handed on
     // by a holder the tombstone never reached. So the closest holders are asked first, and
-    // their replies carry any tombstone; what is still held then goes to the recipient.
-    const go = () =>
+    // their replies carry any tombstone; what is still held then goes to the recipient. Whether
+    // this node is among the closest is asked again once it has settled: just back, it knows
+    // too few nodes to tell.
+    const go = (): void => {
+      if (!this.amClosest(peer.hex)) return;
       void this.confirmWithClosest(forPeer.map(([, e]) => e)).then(() => {
         const still = this.node.peer(peer.hex);
         if (still) this.pushToRecipient(still, forPeer.filter(([h]) => this.entries.has(h)).map(([, e]) => e));
       });
+    };
     // A node that just (re)joined waits until its channels are back, so there is someone to ask.
     const wait = this.settledAt - this.node.clock.now();
     if (wait <= 0) return go();
@@ -400,9 +405,19 @@ export class MailboxService implements NodeService {
    * Whether this node is among the r closest to a recipient (the recipient itself aside). Only
    * those push to it: the recipient's tombstones spread among them, while a farther holder that
    * never heard of one would hand over a message already shown.
+   *
+   * By its own table, and only for a recipient inside its near subtree (holder-search.ts
+   * nearSubtree), where that table is complete. Outside it the table holds one channel per
+   * bucket, so it puts this node among the r closest to anyone there. Such a node, holding a
+   * copy from when it was near, pushed it to the recipient 37 minutes after it was shown, when
+   * a channel opened between them (60 nodes, half of them gone at once, in a build where nodes
+   * short of channels dialed random peers from the bootstrap service; README "Adversaries").
    */
   private amClosest(toHex: string): boolean {
-    return this.nearSet(toHex, this.node.replication).includes(this.node.hex);
+    const { node } = this;
+    if (!this.nearSet(toHex, node.replication).includes(node.hex)) return false;
+    const near = nearSubtree(node.id, node.neighbours(), node.replication);
+    return near === null || bucketIndex(node.id, idFromHex(toHex)!) <= near.bucket;
   }
 
   /**

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { EXPLORERS_PER_ROUND, HolderSearch, MAX_STRIKES, nearSubtree, plausibleHolderLog2 } from './holder-search.ts';
+import { EXPLORERS_PER_ROUND, HolderSearch, inNearSubtree, MAX_STRIKES, nearSubtree, plausibleHolderLog2 } from './holder-search.ts';
 import { idFromHex, log2Distance } from '../lib/id.ts';
 
 // Ids as 40 hex digits: the key is all zeros, so a smaller number is closer.
@@ -220,6 +220,9 @@ describe('HolderSearch', () => {
     expect(nearSubtree(self, [...far, ...near, { id: idFromHex(id(60))! }], 4)).toEqual({ bucket: 5, nodes: 5 });
     // Fewer than r channels: no subtree to speak of (a small network, or a node just started).
     expect(nearSubtree(self, near.slice(0, 3), 4)).toBeNull();
+    const inside = inNearSubtree(self, [...far, ...near], 4);
+    expect([60, 2 ** 20].map((n) => inside(idFromHex(id(n))!))).toEqual([true, false]);
+    expect(inNearSubtree(self, near.slice(0, 3), 4)(idFromHex(id(2 ** 40))!)).toBe(true);
   });
 
   it('the near subtree takes the whole bucket of the r-th nearest, and far channels say nothing', () => {

@@ -261,3 +261,12 @@ export function nearSubtree(self: NodeId, neighbours: readonly { id: NodeId }[],
   while (m < buckets.length && buckets[m] === b) m++;
   return { bucket: b, nodes: m };
 }
+
+/**
+ * Whether an id lies in this node's near subtree (nearSubtree), where its table is complete;
+ * while it has fewer than r neighbours, every id does.
+ */
+export function inNearSubtree(self: NodeId, neighbours: readonly { id: NodeId }[], r: number): (id: NodeId) => boolean {
+  const near = nearSubtree(self, neighbours, r);
+  return (id) => near === null || bucketIndex(self, id) <= near.bucket;
+}

@@ -13,8 +13,8 @@ import { TimerSet, type TimerHandle } from '../lib/clock.ts';
 import type { Identity } from '../lib/crypto.ts';
 import { fromBase64Url, toBase64Url } from '../lib/encoding.ts';
 import { ErrorCode, PeerchatError } from '../lib/errors.ts';
-import { bucketIndex, compareDistance, idEquals, idFromHex, idToHex, type NodeId } from '../lib/id.ts';
-import { nearSubtree } from './holder-search.ts';
+import { compareDistance, idEquals, idFromHex, idToHex, type NodeId } from '../lib/id.ts';
+import { inNearSubtree } from './holder-search.ts';
 import { createEnvelope, envelopeHash, MAX_RECEIPTS_PER_ENVELOPE, openEnvelope, signFetch, signReceipt, signTombstone, type OpenedMessage } from './messages.ts';
 import type { Handler, Peer, RouteOptions } from '../dht/context.ts';
 import { verifiedIds } from '../dht/contacts.ts';
@@ -369,7 +369,7 @@ export class Inbox {
    * real holder out of the list (at N = 1,000 with one node in ten lying, returning users
    * fetched from 8 made-up ids and 2 liars while 10 honest nodes held their mail).
    *
-   * Its own channels count only inside its near subtree (holder-search.ts nearSubtree) once it
+   * Its own channels count only inside its near subtree (holder-search.ts inNearSubtree) once it
    * has one: a node with few channels keeps some far away (upkeep's far buckets, first peers),
    * and those are old holders at best, whose copies were answered elsewhere (60 nodes, half gone
    * at once: a check 10 minutes after a return fetched 3 shown messages from such a channel).
@@ -377,9 +377,8 @@ export class Inbox {
   private async holders(): Promise<NodeId[]> {
     const { node } = this.book;
     const n = node.replication + MAILBOX_CLOSENESS_SLACK;
-    const subtree = nearSubtree(node.id, node.neighbours(), node.replication);
-    const inSubtree = (p: { id: NodeId }) => subtree === null || bucketIndex(node.id, p.id) <= subtree.bucket;
-    const own = node.closestTo(node.id, n + 1).filter((p) => p.hex !== node.hex && inSubtree(p)).slice(0, n);
+    const inSubtree = inNearSubtree(node.id, node.neighbours(), node.replication);
+    const own = node.closestTo(node.id, n + 1).filter((p) => p.hex !== node.hex && inSubtree(p.id)).slice(0, n);
     const found = new Set([node.hex, ...own.map((p) => p.hex)]);
     const learned: NodeId[] = [];
     const answers = await node.routeFromHere('FIND_NODE', { target: node.hex }, node.id, 2, TO_MY_HOLDERS).catch(() => []);

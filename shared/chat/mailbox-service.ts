@@ -25,8 +25,8 @@ import {
 } from './constants.ts';
 import { fromBase64Url } from '../lib/encoding.ts';
 import { ErrorCode, isPeerchatError, PeerchatError } from '../lib/errors.ts';
-import { bucketIndex, idFromHex, idToHex, nodeIdFromSigningKey } from '../lib/id.ts';
-import { nearSubtree } from './holder-search.ts';
+import { idFromHex, idToHex, nodeIdFromSigningKey } from '../lib/id.ts';
+import { inNearSubtree } from './holder-search.ts';
 import { LazyMap } from '../lib/lazy-map.ts';
 import { envelopeHash, envelopeHeaderOk, FETCH_FRESH_MS, fetchIsFresh, verifyFetch, verifyTombstone } from './messages.ts';
 import type { NodeContext, NodeService, Peer } from '../dht/context.ts';
@@ -407,7 +407,7 @@ export class MailboxService implements NodeService {
    * never heard of one would hand over a message already shown.
    *
    * By its own table, and only for a recipient inside its near subtree (holder-search.ts
-   * nearSubtree), where that table is complete. Outside it the table holds one channel per
+   * inNearSubtree), where that table is complete. Outside it the table holds one channel per
    * bucket, so it puts this node among the r closest to anyone there. Such a node, holding a
    * copy from when it was near, pushed it to the recipient 37 minutes after it was shown, when
    * a channel opened between them (60 nodes, half of them gone at once, in a build where nodes
@@ -416,8 +416,7 @@ export class MailboxService implements NodeService {
   private amClosest(toHex: string): boolean {
     const { node } = this;
     if (!this.nearSet(toHex, node.replication).includes(node.hex)) return false;
-    const near = nearSubtree(node.id, node.neighbours(), node.replication);
-    return near === null || bucketIndex(node.id, idFromHex(toHex)!) <= near.bucket;
+    return inNearSubtree(node.id, node.neighbours(), node.replication)(idFromHex(toHex)!);
   }
 
   /**

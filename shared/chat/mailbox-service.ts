@@ -335,27 +335,26 @@ export class MailboxService implements NodeService {
     const forPeer: [string, EnvelopeWire][] = [];
     for (const [h, held] of this.entries) {
       if (held.envelope.to !== peer.hex) this.pushToClose(h, held, [peer]);
-      else if (this.amClosest(held.envelope.to)) forPeer.push([h, held.envelope]);
+      else forPeer.push([h, held.envelope]);
     }
     for (const [h, t] of this.tombstones) this.pushToClose(h, t, [peer]);
     this.flushTombstones();
-    if (forPeer.length === 0) return;
+    if (forPeer.length === 0 || !this.amClosest(peer.hex)) return;
     // A copy may be stale: fetched while this node was away (restored from disk), or handed on
     // by a holder the tombstone never reached. So the closest holders are asked first, and
-    // their replies carry any tombstone; what is still held then goes to the recipient. Whether
-    // this node is among the closest is asked again once it has settled: just back, it knows
-    // too few nodes to tell.
-    const go = (): void => {
-      if (!this.amClosest(peer.hex)) return;
+    // their replies carry any tombstone; what is still held then goes to the recipient.
+    const go = (): void =>
       void this.confirmWithClosest(forPeer.map(([, e]) => e)).then(() => {
         const still = this.node.peer(peer.hex);
         if (still) this.pushToRecipient(still, forPeer.filter(([h]) => this.entries.has(h)).map(([, e]) => e));
       });
-    };
-    // A node that just (re)joined waits until its channels are back, so there is someone to ask.
+    // A node that just (re)joined waits until its channels are back, so there is someone to ask,
+    // and asks again then whether it is among the closest: just back, it knew too few to tell.
     const wait = this.settledAt - this.node.clock.now();
     if (wait <= 0) return go();
-    this.timers.set(go, wait);
+    this.timers.set(() => {
+      if (this.amClosest(peer.hex)) go();
+    }, wait);
   }
 
   /** Cancels the pushes waiting for the node to settle. */

@@ -6,16 +6,18 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import { MAILBOX_CLOSENESS_SLACK, MAILBOX_PER_NEIGHBOUR_BYTES, MAILBOX_PER_RECIPIENT_BYTES, PUSH_BURST, PUSHES_IN_FLIGHT_PER_NEIGHBOUR } from '../chat/constants.ts';
 import { tallyAcks } from '../chat/holder-acks.ts';
+import { inNearSubtree } from '../chat/holder-search.ts';
 import { createEnvelope, envelopeHash, signTombstone } from '../chat/messages.ts';
 import { MAX_CIPHERTEXT_BYTES, MAX_TOMBSTONES_PER_ACK, type EnvelopeWire, type TombstoneWire } from '../chat/wire.ts';
 import { REPLICATION } from '../dht/constants.ts';
 import { parseFrame } from '../dht/protocol.ts';
+import type { Peer } from '../dht/context.ts';
 import { closestSet } from '../dht/router.ts';
 import { createIdentity, type Identity } from '../lib/crypto.ts';
 import { toBase64Url } from '../lib/encoding.ts';
 import { compareDistance, idFromHex, idToHex, nodeIdFromSigningKey, type NodeId } from '../lib/id.ts';
 import { SeededRandom } from '../lib/random.ts';
-import { HolderNet, type HolderNode } from './holder-net.ts';
+import { HolderNet, HolderNode } from './holder-net.ts';
 
 const NEAR = REPLICATION + MAILBOX_CLOSENESS_SLACK;
 
@@ -252,6 +254,51 @@ describe('tombstones count only for held entries of the recipient that signed th
     expect((await net.deliver(honest, victim.hex, 'MAILBOX_ACK', { key: toBase64Url(bob.signingPublic), n: bob.idNonce, tombstones: [real] }, false)).accepted).toBe(1);
     expect(victim.mailbox.holdsHash(h)).toBe(false);
     expect(idFromHex(real.to)).toEqual(nodeIdFromSigningKey(bob.signingPublic, bob.idNonce));
+  });
+});
+
+describe('only a holder whose table is complete around a recipient hands it mail', () => {
+  it('a holder that counts itself among the r closest only because its table is thin there (the recipient outside its near subtree) does not push; with its table complete there, it does', async () => {
+    // The recipient is a node of the net, with the victim among its r closest by the full view.
+    let seed = 60;
+    let recipient = await createIdentity(new SeededRandom(seed));
+    const closest = (id: NodeId) => [...net.nodes.values()].sort((a, b) => compareDistance(id, a.id, b.id)).slice(0, REPLICATION);
+    while (!closest(recipient.nodeId).includes(victim)) recipient = await createIdentity(new SeededRandom(++seed));
+    const e = await honestEnvelope(recipient.nodeId);
+    expect(await store(honest, victim, e)).toMatchObject({ stored: true });
+    const bob = new HolderNode(net, recipient);
+    let pushes = 0;
+    const deliver = net.deliver.bind(net);
+    net.deliver = (async (from, to, method, body, routed) => {
+      if (from === victim && to === bob.hex && method === 'DELIVER') pushes++;
+      return deliver(from, to, method, body, routed);
+    }) as typeof net.deliver;
+    const settle = async () => {
+      for (let i = 0; i < 5; i++) await new Promise((r) => setTimeout(r, 5));
+    };
+
+    // A holder far from bob that kept an old copy: its channels are its own neighbourhood (ids
+    // next to its own) and bob, one channel in a far bucket. By that table it is among bob's r
+    // closest, as any node with one channel into a far bucket is.
+    const fullView = victim.neighbours.bind(victim);
+    const ownNeighbourhood = Array.from({ length: REPLICATION }, () => {
+      const id = idNearVictim();
+      return { id, hex: idToHex(id) } as Peer;
+    });
+    victim.neighbours = () => [...ownNeighbourhood, bob.asPeer];
+    expect(victim.closestTo(bob.id).map((n) => n.hex)).toContain(victim.hex);
+    expect(inNearSubtree(victim.id, victim.neighbours(), REPLICATION)(bob.id)).toBe(false);
+    victim.mailbox.onNeighbour(bob.asPeer);
+    await settle();
+    expect(pushes).toBe(0);
+    expect(victim.mailbox.holdsHash(envelopeHash(e))).toBe(true);
+
+    // The same holder with its whole table: bob lies in its near subtree, and gets the copy.
+    victim.neighbours = fullView;
+    expect(inNearSubtree(victim.id, victim.neighbours(), REPLICATION)(bob.id)).toBe(true);
+    victim.mailbox.onNeighbour(bob.asPeer);
+    await settle();
+    expect(pushes).toBe(1);
   });
 });
 

@@ -19,6 +19,12 @@ export const HOLDER_ASK_ROUNDS = 8;
  * LOOKUP_TIMEOUT_MS): a Join reads its name back up to four times, and a user waits for each.
  */
 export const HOLDER_ASK_WINDOW_MS = 8_000;
+
+/**
+ * How long a read by a node with fewer than r channels, in a network larger than r nodes, waits
+ * for r of them before it gives no verdict (record-service.ts untilJudgeable).
+ */
+export const THIN_READ_WAIT_MS = 30_000;
 /** This node's own neighbours closest to a name that a name lookup asks directly (record-service.ts read). */
 export const HOLDER_SCOUTS = 3;
 /**

@@ -4,7 +4,7 @@
  * closest and push to closer nodes they meet; lookups ask each of the name's r closest and take
  * the record most of them keep; owners publish and re-read to learn whether the name is theirs.
  */
-import { HOLDER_ASK_PATHS, HOLDER_ASK_ROUNDS, HOLDER_ASK_VIAS, HOLDER_ASK_TIMEOUT_MS, HOLDER_ASK_WINDOW_MS, HOLDER_ASKS_MAX, HOLDER_SCOUTS, HOLDER_SLACK_LOG2, JOIN_REREAD_DELAY_MS, JOIN_STORE_ATTEMPTS, MAX_NAMES_PER_KEY, NAME_CONTEST_WINDOW_MS, NAME_HOLDER_SLACK } from './constants.ts';
+import { HOLDER_ASK_PATHS, HOLDER_ASK_ROUNDS, HOLDER_ASK_VIAS, HOLDER_ASK_TIMEOUT_MS, HOLDER_ASK_WINDOW_MS, HOLDER_ASKS_MAX, HOLDER_SCOUTS, HOLDER_SLACK_LOG2, JOIN_REREAD_DELAY_MS, JOIN_STORE_ATTEMPTS, MAX_NAMES_PER_KEY, NAME_CONTEST_WINDOW_MS, NAME_HOLDER_SLACK, THIN_READ_WAIT_MS } from './constants.ts';
 import { ErrorCode, isPeerchatError, PeerchatError } from '../lib/errors.ts';
 import { toBase64Url } from '../lib/encoding.ts';
 import { idEquals, idFromHex, idToHex, type NodeId } from '../lib/id.ts';
@@ -166,6 +166,7 @@ export class RecordService implements NodeService {
    */
   private async read(name: string, selfVotes = true): Promise<{ found: Resolution; answers: Map<string, UserRecord | null> }> {
     const { node } = this;
+    await this.untilJudgeable();
     const key = recordKey(name);
     const keyHex = idToHex(key);
     // Signed like an ask of one holder, so that whoever answered is known: a node that names
@@ -217,6 +218,34 @@ export class RecordService implements NodeService {
     const known = [node.hex, ...node.neighbours().map((p) => p.hex)];
     const unheard = search.unheard(known);
     return { found: majorityRecord([...votes.values()], unheard), answers: votes };
+  }
+
+  /**
+   * Waits, before a read, until this node can judge who may hold a name. With fewer than r
+   * channels it has no near subtree to tell a plausible holder from a far one by
+   * (holder-search.ts plausibleHolderLog2), and counts every vote it hears. In a network of r
+   * nodes or fewer that is right: it knows them all. In a larger one it is joining, or its few
+   * channels are all it can hear through, and they may all be liars': at N = 1,000 with one
+   * node in five lying (seed 2), a returning user with 3 channels, all to liars, heard only
+   * liars' 8 votes for a name and showed a forged message under it; at one in ten (seed 2), a
+   * node with 6 channels, 5 of them liars', took the liars' key for a name. So it asks the
+   * bootstrap service for r random settled nodes (NodeContext.anchor), which tells whether the
+   * network is larger than r nodes, and dials them through it: most are honest, and none is
+   * reached through its present channels. Then it waits up to THIN_READ_WAIT_MS for r channels;
+   * still short, it gives no verdict.
+   */
+  private async untilJudgeable(): Promise<void> {
+    const { node } = this;
+    const r = node.replication;
+    if (node.neighbours().length >= r || !(await node.anchor(r))) return;
+    const until = node.clock.now() + THIN_READ_WAIT_MS;
+    while (node.neighbours().length < r) {
+      if (node.clock.now() >= until) {
+        node.stats.count('record-read-too-few-peers');
+        throw new PeerchatError(ErrorCode.NoRoute, 'This tab has too few peers yet to check who holds a name safely; retry in a minute.');
+      }
+      await this.wait(1_000);
+    }
   }
 
   /**

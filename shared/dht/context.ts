@@ -84,6 +84,13 @@ export interface NodeContext {
   neighbours(): Peer[];
   /** The open channel to a node, if there is one. */
   peer(hex: string): Peer | undefined;
+  /**
+   * A node short of channels reaches past the ones it has: it asks the bootstrap service for
+   * `n` random settled nodes and dials, through the service, those it has no channel to. True
+   * when the service named `n` (the network is larger than `n` + 1 nodes) or could not answer;
+   * false when it named fewer, or there is no service.
+   */
+  anchor(n: number): Promise<boolean>;
   /** The r closest to key among this node and its open channels. */
   closestTo(key: NodeId, r?: number): Neighbour[];
   /** The same, as an answer names them (FIND_VALUE's `nodes`): self-certifying contacts (contacts.ts). */

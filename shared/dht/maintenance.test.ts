@@ -9,7 +9,7 @@ import { ID_BYTES, idToHex } from '../lib/id.ts';
 import { SeededRandom } from '../lib/random.ts';
 import { Stats } from '../lib/stats.ts';
 import { NEAR_ONLY_CONNECTIONS_LEFT } from './constants.ts';
-import { DIAL_BACKOFF_MS, ICE_BACKOFF_MS, Maintenance, type UpkeepHost } from './maintenance.ts';
+import { ANCHOR_INTERVAL_MS, DIAL_BACKOFF_MS, ICE_BACKOFF_MS, Maintenance, type UpkeepHost } from './maintenance.ts';
 import type { Peer } from './channels.ts';
 
 const SECOND = 1_000;
@@ -182,6 +182,49 @@ describe("upkeep's dial backoff", () => {
       t.clock.advance(SECOND);
     }
     expect(t.gaps()[0]).toBeLessThan(5 * SECOND);
+  });
+});
+
+describe('anchoring: a node short of channels reaches past them through the bootstrap service', () => {
+  const ids = (n: number, seed: number) => Array.from({ length: n }, () => idToHex(new SeededRandom(seed++).bytes(ID_BYTES)));
+
+  it('dials the r random nodes the service names through the server, skipping its channels, once per interval', async () => {
+    const named = ids(8, 40);
+    const t = setup({ bootstrapPeers: named, channels: 3 });
+    running = t.maintenance;
+    (t.host.channels.peers as Map<string, Peer>).set(named[0]!, { hex: named[0] } as unknown as Peer);
+    t.setOutcome('ok');
+    expect(await t.maintenance.anchor(8)).toBe(true);
+    await flush();
+    expect(t.dials.map((d) => d.hex)).toEqual(named.slice(1));
+    expect(t.host.stats.get('dials-via-bootstrap')).toBe(7);
+    expect(t.host.stats.get('anchor-dials')).toBe(7);
+    // Within the interval: the same answer, no second round of dials.
+    t.clock.advance(ANCHOR_INTERVAL_MS - 1);
+    expect(await t.maintenance.anchor(8)).toBe(true);
+    await flush();
+    expect(t.dials).toHaveLength(7);
+    t.clock.advance(1);
+    expect(await t.maintenance.anchor(8)).toBe(true);
+    await flush();
+    expect(t.dials).toHaveLength(14);
+  });
+
+  it('says the network is no larger than r + 1 nodes when the service names fewer than r, and dials none', async () => {
+    const t = setup({ bootstrapPeers: ids(5, 60), channels: 5 });
+    running = t.maintenance;
+    expect(await t.maintenance.anchor(8)).toBe(false);
+    await flush();
+    expect(t.dials).toHaveLength(0);
+  });
+
+  it('a service that does not answer cannot say the network is small', async () => {
+    const t = setup({ channels: 2 });
+    (t.host as { bootstrap: unknown }).bootstrap = { peers: () => Promise.reject(new PeerchatError(ErrorCode.Timeout, 'no answer')), exchange: () => Promise.resolve({ data: [] }) };
+    running = t.maintenance;
+    expect(await t.maintenance.anchor(8)).toBe(true);
+    expect(t.host.stats.get('bootstrap-failed-TIMEOUT')).toBe(1);
+    expect(t.dials).toHaveLength(0);
   });
 });
 

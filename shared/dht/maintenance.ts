@@ -44,6 +44,8 @@ const MAX_BACKOFF_ENTRIES = 256;
 const FAR_DIAL_TRIES = 3;
 const SHORT_RETRY_MS = 2_000;
 const SHORT_RETRY_MAX_MS = 60_000;
+/** At most one anchoring (Maintenance.anchor) per this long; a call within it dials nothing. */
+export const ANCHOR_INTERVAL_MS = 30_000;
 
 /**
  * What upkeep uses of its node. It reads the routing table and decides; the node alone
@@ -95,6 +97,8 @@ export class Maintenance {
   /** The connection cap was reached: upkeep dials nothing more (said once in stats). */
   private stoppedAtCap = false;
   private closed = false;
+  /** When the last anchoring asked the bootstrap service, and what it answered. */
+  private anchored: { at: number; larger: Promise<boolean> } | null = null;
 
   constructor(private readonly node: UpkeepHost) {}
 
@@ -157,6 +161,37 @@ export class Maintenance {
       await this.dialViaServer(queue.shift()!);
     }
     await Promise.allSettled(queue.map(async (hex) => (await this.dial(hex)) || this.dialViaServer(hex)));
+  }
+
+  /**
+   * NodeContext.anchor: asks the bootstrap service for `n` random settled nodes and dials,
+   * through it, those this node has no channel to. Unlike the overlay's dials, these do not pass
+   * through the channels it has, which may all be liars' (record-service.ts untilJudgeable).
+   * Once per ANCHOR_INTERVAL_MS; a call within it gets the last answer and dials nothing.
+   */
+  anchor(n: number): Promise<boolean> {
+    const { node } = this;
+    const boot = node.bootstrap;
+    if (!boot || this.closed) return Promise.resolve(false);
+    const now = node.clock.now();
+    if (this.anchored && now - this.anchored.at < ANCHOR_INTERVAL_MS) return this.anchored.larger;
+    const larger = boot.peers(node.hex, n).then(
+      (peers) => {
+        if (peers.length < n) return false;
+        const fresh = peers.filter((hex) => !node.channels.peers.has(hex) && !node.channels.connecting(hex) && !this.iceBackedOff(hex, node.clock.now()));
+        if (fresh.length > 0 && !this.closed && !this.atCap()) {
+          node.stats.count('anchor-dials', fresh.length);
+          void Promise.allSettled(fresh.map((hex) => this.dialViaServer(hex)));
+        }
+        return true;
+      },
+      (err: unknown) => {
+        node.stats.count(`bootstrap-failed-${errorCode(err)}`);
+        return true;
+      },
+    );
+    this.anchored = { at: now, larger };
+    return larger;
   }
 
   /** One dial of a first peer through the signal server; true when the channel opened. */

@@ -187,6 +187,10 @@ export class KademliaNode implements ServiceHost {
     return closestSet(key, this.self, this.neighbours(), r);
   }
 
+  anchor(n: number): Promise<boolean> {
+    return this.maintenance.anchor(n);
+  }
+
   /** closestTo as answers name them: each by the key and id nonce that make its id (contacts.ts). */
   closestContacts(key: NodeId, r = this.config.replication): ContactWire[] {
     const out: ContactWire[] = [];

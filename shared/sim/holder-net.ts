@@ -86,6 +86,10 @@ export class HolderNode implements NodeContext {
     const n = this.net.nodes.get(hex);
     return n && n !== this ? n.asPeer : undefined;
   }
+  /** Every node sees every other: the network is no larger than what each knows. */
+  anchor(): Promise<boolean> {
+    return Promise.resolve(false);
+  }
   closestTo(key: NodeId, r = this.replication) {
     return closestSet(key, { id: this.id, hex: this.hex }, this.neighbours(), r);
   }

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Chat } from '../chat/chat.ts';
 import { signAnswer } from '../chat/answer-proofs.ts';
 import { CONFIRM_BURST, CONFIRMS_PER_MIN, RecordService } from '../chat/record-service.ts';
-import { MAX_NAMES_PER_KEY, NAME_CONTEST_WINDOW_MS, RECORD_REPUBLISH_MS } from '../chat/constants.ts';
+import { MAX_NAMES_PER_KEY, NAME_CONTEST_WINDOW_MS, RECORD_REPUBLISH_MS, THIN_READ_WAIT_MS } from '../chat/constants.ts';
 import { createRecord, recordKey, recordToWire, type UserRecord } from '../chat/records.ts';
 import { createIdentity, type Identity } from '../lib/crypto.ts';
 import { compareDistance, idFromHex, idToHex } from '../lib/id.ts';
@@ -50,6 +50,27 @@ function neighbourOf(target: SimNode): { from: SimNode; peer: NonNullable<Return
 }
 
 describe('names against dishonest nodes', () => {
+  it('a looker with fewer than r channels in a larger network waits for r before it judges a name, and gives no verdict without them', async () => {
+    const ivy = await user('ivy', 113);
+    await sim.run(NAME_CONTEST_WINDOW_MS + 60_000);
+    // An eclipsed node's view: 3 channels, where the network has 40 nodes (the bootstrap
+    // service names 8 others at once). With that few it cannot judge who may hold a name.
+    const thin = nodes[25]!;
+    const whole = thin.node.neighbours.bind(thin.node);
+    const few = whole().slice(0, 3);
+    thin.node.neighbours = () => few;
+    const before = sim.clock.now();
+    await expect(sim.until(thin.records.resolve('ivy'))).rejects.toMatchObject({ code: 'NO_ROUTE', message: expect.stringMatching(/too few peers/) });
+    expect(sim.clock.now() - before).toBeGreaterThanOrEqual(THIN_READ_WAIT_MS);
+    expect(thin.node.stats.get('record-read-too-few-peers')).toBe(1);
+    // Its channels back within the wait: it reads, and finds ivy.
+    const reading = thin.records.resolve('ivy');
+    await sim.run(THIN_READ_WAIT_MS / 2);
+    thin.node.neighbours = whole;
+    expect((await sim.until(reading))?.signingKey).toEqual(ivy.node.identity.signingPublic);
+    expect(thin.node.stats.get('record-read-too-few-peers')).toBe(1);
+  });
+
   it('a record claiming an earlier registration never displaces a name a holder already keeps', async () => {
     const alice = await user('alice', 101);
     const bob = await user('bob', 102);

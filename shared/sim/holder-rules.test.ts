@@ -10,7 +10,7 @@ import { inNearSubtree } from '../chat/holder-search.ts';
 import { createEnvelope, envelopeHash, signTombstone } from '../chat/messages.ts';
 import { MAX_CIPHERTEXT_BYTES, MAX_TOMBSTONES_PER_ACK, type EnvelopeWire, type TombstoneWire } from '../chat/wire.ts';
 import { REPLICATION } from '../dht/constants.ts';
-import { parseFrame } from '../dht/protocol.ts';
+import { parseFrame, type Method } from '../dht/protocol.ts';
 import type { Peer } from '../dht/context.ts';
 import { closestSet } from '../dht/router.ts';
 import { createIdentity, type Identity } from '../lib/crypto.ts';
@@ -70,6 +70,17 @@ function junk(to: NodeId, ctBytes = MAX_CIPHERTEXT_BYTES): EnvelopeWire {
 
 async function store(from: HolderNode, to: HolderNode, envelope: EnvelopeWire) {
   return net.deliver(from, to.hex, 'MAILBOX_STORE', { envelope, copies: 0 }, false).then((r) => r, (e: Error) => e);
+}
+
+/** Counts the `method` requests `from` sends `to`, from now on. */
+function requestsFrom(from: HolderNode, to: string, method: Method): { count: number } {
+  const seen = { count: 0 };
+  const deliver = net.deliver.bind(net);
+  net.deliver = (async (f, dest, m, body, routed) => {
+    if (f === from && dest === to && m === method) seen.count++;
+    return deliver(f, dest, m, body, routed);
+  }) as typeof net.deliver;
+  return seen;
 }
 
 async function honestEnvelope(to: NodeId, text = 'hi', sentAt = net.clock.now()): Promise<EnvelopeWire> {
@@ -154,18 +165,13 @@ describe('holders accept only what they are close to, by envelope hash, within q
     const far = [...net.nodes.values()].filter((n) => n !== victim).sort((a, b) => compareDistance(to, b.id, a.id))[0]!;
     const closestTo = victim.closestTo.bind(victim);
     victim.closestTo = (key, r) => [...closestTo(key, r).slice(0, -1), { id: far.id, hex: far.hex }];
-    let asked = 0;
-    const deliver = net.deliver.bind(net);
-    net.deliver = (async (from, dest, method, body, routed) => {
-      if (from === victim && dest === far.hex && method === 'MAILBOX_STORE') asked++;
-      return deliver(from, dest, method, body, routed);
-    }) as typeof net.deliver;
+    const asked = requestsFrom(victim, far.hex, 'MAILBOX_STORE');
     for (let round = 0; round < 3; round++) {
       await victim.mailbox.recheck();
       for (let i = 0; i < 5; i++) await new Promise((r) => setTimeout(r, 5));
     }
     expect(far.stats.get('mailbox-refused-not-close')).toBe(1);
-    expect(asked).toBe(1);
+    expect(asked.count).toBe(1);
   });
 
   it('a recipient’s quota, filled by one neighbour, makes room for another neighbour’s honest message by evicting the flooder’s oldest', async () => {
@@ -267,12 +273,7 @@ describe('only a holder whose table is complete around a recipient hands it mail
     const e = await honestEnvelope(recipient.nodeId);
     expect(await store(honest, victim, e)).toMatchObject({ stored: true });
     const bob = new HolderNode(net, recipient);
-    let pushes = 0;
-    const deliver = net.deliver.bind(net);
-    net.deliver = (async (from, to, method, body, routed) => {
-      if (from === victim && to === bob.hex && method === 'DELIVER') pushes++;
-      return deliver(from, to, method, body, routed);
-    }) as typeof net.deliver;
+    const pushes = requestsFrom(victim, bob.hex, 'DELIVER');
     const settle = async () => {
       for (let i = 0; i < 5; i++) await new Promise((r) => setTimeout(r, 5));
     };
@@ -290,7 +291,7 @@ describe('only a holder whose table is complete around a recipient hands it mail
     expect(inNearSubtree(victim.id, victim.neighbours(), REPLICATION)(bob.id)).toBe(false);
     victim.mailbox.onNeighbour(bob.asPeer);
     await settle();
-    expect(pushes).toBe(0);
+    expect(pushes.count).toBe(0);
     expect(victim.mailbox.holdsHash(envelopeHash(e))).toBe(true);
 
     // The same holder with its whole table: bob lies in its near subtree, and gets the copy.
@@ -298,7 +299,7 @@ describe('only a holder whose table is complete around a recipient hands it mail
     expect(inNearSubtree(victim.id, victim.neighbours(), REPLICATION)(bob.id)).toBe(true);
     victim.mailbox.onNeighbour(bob.asPeer);
     await settle();
-    expect(pushes).toBe(1);
+    expect(pushes.count).toBe(1);
   });
 });
 

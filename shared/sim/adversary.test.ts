@@ -110,7 +110,8 @@ describe('Find user against nodes on its routes (issue 14 finding)', () => {
   // which answers it itself (record-answer-not-from-holder) and ignores the route's request to
   // go around it (Route.v): the honest holders are never reached, and the lookup fails rather
   // than resolving wrong. Only a channel that does not pass them gets it out: fresh peers from
-  // the signal server (re-anchoring; SECURITY.md, "Eclipse"). Flip to `it` when it does.
+  // the signal server. A looker anchors that way only with fewer than r channels
+  // (record-service.ts untilJudgeable); this one has more. Flip to `it` when it does.
   it.fails('the names a looker\'s neighbours lie about still resolve to their owners', () => {
     expect(found).toEqual(ownerKey);
   });

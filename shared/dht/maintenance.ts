@@ -156,7 +156,7 @@ export class Maintenance {
     // A peer ICE could not reach just now waits out its backoff: another signaling path would
     // not help. Other failures (no route, busy) say nothing of a dial through the server.
     const now = node.clock.now();
-    const queue = peers.filter((hex) => !node.channels.peers.has(hex) && !node.channels.connecting(hex) && !this.iceBackedOff(hex, now));
+    const queue = peers.filter((hex) => this.worthDialingViaServer(hex, now));
     while (queue.length > 0 && node.neighbours().length === 0 && !this.closed) {
       await this.dialViaServer(queue.shift()!);
     }
@@ -178,7 +178,8 @@ export class Maintenance {
     const larger = boot.peers(node.hex, n).then(
       (peers) => {
         if (peers.length < n) return false;
-        const fresh = peers.filter((hex) => !node.channels.peers.has(hex) && !node.channels.connecting(hex) && !this.iceBackedOff(hex, node.clock.now()));
+        const now = node.clock.now();
+        const fresh = peers.filter((hex) => this.worthDialingViaServer(hex, now));
         if (fresh.length > 0 && !this.closed && !this.atCap()) {
           node.stats.count('anchor-dials', fresh.length);
           void Promise.allSettled(fresh.map((hex) => this.dialViaServer(hex)));
@@ -410,6 +411,15 @@ export class Maintenance {
   private dialSucceeded(hex: string): void {
     this.backoff.delete(hex);
     this.iceFailures.delete(hex);
+  }
+
+  /**
+   * Whether a peer the bootstrap service named is worth a dial through it: no channel to it, none
+   * opening, and not waiting out an ICE backoff (another signaling path would not help ICE).
+   */
+  private worthDialingViaServer(hex: string, now: number): boolean {
+    const { channels } = this.node;
+    return !channels.peers.has(hex) && !channels.connecting(hex) && !this.iceBackedOff(hex, now);
   }
 
   /** Whether `hex` is waiting out a backoff that an ICE failure started. */

@@ -187,6 +187,7 @@ export class KademliaNode implements ServiceHost {
     return closestSet(key, this.self, this.neighbours(), r);
   }
 
+  /** NodeContext.anchor: upkeep asks the bootstrap service and dials (maintenance.ts). */
   anchor(n: number): Promise<boolean> {
     return this.maintenance.anchor(n);
   }

@@ -72,6 +72,11 @@ async function store(from: HolderNode, to: HolderNode, envelope: EnvelopeWire) {
   return net.deliver(from, to.hex, 'MAILBOX_STORE', { envelope, copies: 0 }, false).then((r) => r, (e: Error) => e);
 }
 
+/** Lets the handlers' async steps (pushes, acks, paced copies) run: a few macrotasks. */
+async function settle(): Promise<void> {
+  for (let i = 0; i < 5; i++) await new Promise((r) => setTimeout(r, 5));
+}
+
 /** Counts the `method` requests `from` sends `to`, from now on. */
 function requestsFrom(from: HolderNode, to: string, method: Method): { count: number } {
   const seen = { count: 0 };
@@ -148,7 +153,7 @@ describe('holders accept only what they are close to, by envelope hash, within q
     const copied = victim.stats.get('mailbox-copied');
     victim.mailbox.onNeighbour(honest.asPeer);
     // The burst goes at once; the rest as the bucket refills (10/s on the fake clock).
-    for (let i = 0; i < 5; i++) await new Promise((r) => setTimeout(r, 5));
+    await settle();
     expect(victim.stats.get('mailbox-copied')).toBe(copied + PUSH_BURST);
     for (let i = 0; i < 100 && victim.stats.get('mailbox-copied') < copied + 100; i++) {
       net.clock.advance(200);
@@ -168,7 +173,7 @@ describe('holders accept only what they are close to, by envelope hash, within q
     const asked = requestsFrom(victim, far.hex, 'MAILBOX_STORE');
     for (let round = 0; round < 3; round++) {
       await victim.mailbox.recheck();
-      for (let i = 0; i < 5; i++) await new Promise((r) => setTimeout(r, 5));
+      await settle();
     }
     expect(far.stats.get('mailbox-refused-not-close')).toBe(1);
     expect(asked.count).toBe(1);
@@ -274,9 +279,6 @@ describe('only a holder whose table is complete around a recipient hands it mail
     expect(await store(honest, victim, e)).toMatchObject({ stored: true });
     const bob = new HolderNode(net, recipient);
     const pushes = requestsFrom(victim, bob.hex, 'DELIVER');
-    const settle = async () => {
-      for (let i = 0; i < 5; i++) await new Promise((r) => setTimeout(r, 5));
-    };
 
     // A holder far from bob that kept an old copy: its channels are its own neighbourhood (ids
     // next to its own) and bob, one channel in a far bucket. By that table it is among bob's r

@@ -230,14 +230,15 @@ export class Hub implements ConnOwner {
 
   private async handOut(conn: Conn, n: number): Promise<void> {
     let ids: string[];
+    let live: number;
     try {
-      ids = await this.backend.pickPeers(conn.id, n);
+      [ids, live] = await Promise.all([this.backend.pickPeers(conn.id, n), this.backend.live()]);
     } catch {
       return this.backendFailed(conn);
     }
     if (conn.state === 'closed') return;
     this.peersHandedOut += ids.length;
-    conn.send({ type: 'peers', ids });
+    conn.send({ type: 'peers', ids, live });
   }
 
   private async relay(from: Conn, message: Relayed): Promise<void> {

@@ -72,7 +72,10 @@ describe('two signal-server processes on one Redis', () => {
     expect(await signal(onB, onA, 2)).toBe('delivered');
     const asker = await join(servers[0]!, ids[2]!);
     asker.client.send({ type: 'peers', n: 8 });
-    expect(new Set((await asker.client.next('peers')).ids)).toEqual(new Set([onA.id, onB.id]));
+    const answer = await asker.client.next('peers');
+    expect(new Set(answer.ids)).toEqual(new Set([onA.id, onB.id]));
+    // The count is the network's, not this process's: the tabs of both.
+    expect(answer.live).toBe(3);
   });
 
   it('keeps serving each process alone while Redis is down, says degraded, and recovers when it returns', async () => {

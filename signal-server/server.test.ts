@@ -137,11 +137,13 @@ describe('signal server handshake', () => {
 });
 
 describe('signal server peers and relay', () => {
-  it('hands out up to n other tabs, never the asker', async () => {
+  it('hands out up to n other tabs, never the asker, and says how many tabs it has', async () => {
     const server = await start();
     const [a] = await Promise.all(ids.slice(0, 4).map((id) => joinAs(server, id)));
     a!.send({ type: 'peers', n: 8 });
-    const all = (await a!.next('peers')).ids;
+    const answer = await a!.next('peers');
+    expect(answer.live).toBe(4);
+    const all = answer.ids;
     expect(new Set(all)).toEqual(new Set(ids.slice(1, 4).map((id) => idToHex(id.nodeId))));
     const singles: string[] = [];
     for (let i = 0; i < 4; i++) {

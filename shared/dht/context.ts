@@ -91,6 +91,12 @@ export interface NodeContext {
    * false when it named fewer, or there is no service.
    */
   anchor(n: number): Promise<boolean>;
+  /**
+   * How many nodes the bootstrap service counts in the network, as it said at most
+   * CENSUS_MAX_AGE_MS ago (asked again when older); null when there is no service or it does
+   * not say. Liars can raise it only by holding more of the service's sockets.
+   */
+  networkSize(): Promise<number | null>;
   /** The r closest to key among this node and its open channels. */
   closestTo(key: NodeId, r?: number): Neighbour[];
   /** The same, as an answer names them (FIND_VALUE's `nodes`): self-certifying contacts (contacts.ts). */

@@ -9,7 +9,7 @@ import { ID_BYTES, idToHex } from '../lib/id.ts';
 import { SeededRandom } from '../lib/random.ts';
 import { Stats } from '../lib/stats.ts';
 import { NEAR_ONLY_CONNECTIONS_LEFT } from './constants.ts';
-import { ANCHOR_INTERVAL_MS, DIAL_BACKOFF_MS, ICE_BACKOFF_MS, Maintenance, type UpkeepHost } from './maintenance.ts';
+import { ANCHOR_INTERVAL_MS, CENSUS_MAX_AGE_MS, DIAL_BACKOFF_MS, ICE_BACKOFF_MS, Maintenance, type UpkeepHost } from './maintenance.ts';
 import type { Peer } from './channels.ts';
 
 const SECOND = 1_000;
@@ -25,7 +25,7 @@ type Outcome = 'ice' | 'timeout' | 'ok' | 'last-connection' | 'busy';
  * A node with no channel (or `channels` of them), whose every dial ends as `outcome()` says;
  * `dials` records them. A BUSY peer says to retry in 2 s.
  */
-function setup(o: { bootstrapPeers?: string[]; farOnly?: boolean; channels?: number } = {}) {
+function setup(o: { bootstrapPeers?: string[]; live?: number; farOnly?: boolean; channels?: number } = {}) {
   const clock = new FakeClock(0);
   const random = new SeededRandom(3);
   const self = random.bytes(ID_BYTES);
@@ -35,6 +35,11 @@ function setup(o: { bootstrapPeers?: string[]; farOnly?: boolean; channels?: num
     const id = random.bytes(ID_BYTES);
     return { id, hex: idToHex(id) } as unknown as Peer;
   });
+  const asked: number[] = [];
+  const peers = (_self: string, n: number) => {
+    asked.push(n);
+    return Promise.resolve({ ids: o.bootstrapPeers!.slice(0, n), ...(o.live === undefined ? {} : { live: o.live }) });
+  };
   let outcome: Outcome = 'ice';
   let left = 100;
   const dial = vi.fn((hex: string) => {
@@ -55,7 +60,7 @@ function setup(o: { bootstrapPeers?: string[]; farOnly?: boolean; channels?: num
     ticker: clock,
     random,
     stats: new Stats(),
-    bootstrap: o.bootstrapPeers ? { peers: () => Promise.resolve(o.bootstrapPeers!), exchange: () => Promise.resolve({ data: [] }) } : undefined,
+    bootstrap: o.bootstrapPeers ? { peers, exchange: () => Promise.resolve({ data: [] }) } : undefined,
     // Every candidate is in the near subtree, so each one learned is dialed unless backed off
     // (`farOnly`: none is, and each is in an empty far bucket).
     table: { nearBoundary: () => (o.farOnly ? -1 : 159), connectedIn: () => 0, bucket: () => [], wanted: () => [] },
@@ -77,7 +82,7 @@ function setup(o: { bootstrapPeers?: string[]; farOnly?: boolean; channels?: num
   };
   const gaps = () => dials.slice(1).map((d, i) => d.at - dials[i]!.at);
   return {
-    clock, random, host, maintenance, peer, dials, gaps, learnEvery,
+    clock, random, host, maintenance, peer, dials, gaps, learnEvery, asked,
     setOutcome: (next: Outcome) => (outcome = next),
     setLeft: (n: number) => (left = n),
   };
@@ -225,6 +230,59 @@ describe('anchoring: a node short of channels reaches past them through the boot
     expect(await t.maintenance.anchor(8)).toBe(true);
     expect(t.host.stats.get('bootstrap-failed-TIMEOUT')).toBe(1);
     expect(t.dials).toHaveLength(0);
+  });
+});
+
+describe('the network’s size, as the bootstrap service counts it', () => {
+  const named = Array.from({ length: 8 }, (_, i) => idToHex(new SeededRandom(70 + i).bytes(ID_BYTES)));
+
+  it('is the count the last answer gave, asked for again (one peer) once older than CENSUS_MAX_AGE_MS', async () => {
+    const t = setup({ bootstrapPeers: named, live: 1_000, channels: 3 });
+    running = t.maintenance;
+    expect(await t.maintenance.anchor(8)).toBe(true);
+    expect(t.asked).toEqual([8]);
+    // Heard with the anchoring's answer: no second ask.
+    expect(await t.maintenance.networkSize()).toBe(1_000);
+    t.clock.advance(CENSUS_MAX_AGE_MS - 1);
+    expect(await t.maintenance.networkSize()).toBe(1_000);
+    expect(t.asked).toEqual([8]);
+    // Stale: one ask for one peer, shared by the reads that want it meanwhile.
+    t.clock.advance(1);
+    const [a, b] = await Promise.all([t.maintenance.networkSize(), t.maintenance.networkSize()]);
+    expect([a, b]).toEqual([1_000, 1_000]);
+    expect(t.asked).toEqual([8, 1]);
+  });
+
+  it('is unknown without a service, or from a service that gives no count', async () => {
+    const none = setup();
+    running = none.maintenance;
+    expect(await none.maintenance.networkSize()).toBeNull();
+    const older = setup({ bootstrapPeers: named });
+    expect(await older.maintenance.networkSize()).toBeNull();
+    expect(older.asked).toEqual([1]);
+    // It said nothing, which is its answer for CENSUS_MAX_AGE_MS.
+    expect(await older.maintenance.networkSize()).toBeNull();
+    expect(older.asked).toEqual([1]);
+    older.maintenance.close();
+  });
+
+  it('keeps the last count while the service does not answer, and asks again after ANCHOR_INTERVAL_MS', async () => {
+    const t = setup({ bootstrapPeers: named, live: 500, channels: 3 });
+    running = t.maintenance;
+    expect(await t.maintenance.networkSize()).toBe(500);
+    const boot = t.host.bootstrap as { peers: (self: string, n: number) => Promise<unknown> };
+    const working = boot.peers;
+    boot.peers = () => Promise.reject(new PeerchatError(ErrorCode.Timeout, 'no answer'));
+    t.clock.advance(CENSUS_MAX_AGE_MS);
+    expect(await t.maintenance.networkSize()).toBe(500);
+    expect(t.host.stats.get('bootstrap-failed-TIMEOUT')).toBe(1);
+    t.clock.advance(ANCHOR_INTERVAL_MS - 1);
+    expect(await t.maintenance.networkSize()).toBe(500);
+    expect(t.host.stats.get('bootstrap-failed-TIMEOUT')).toBe(1);
+    boot.peers = working;
+    t.clock.advance(1);
+    expect(await t.maintenance.networkSize()).toBe(500);
+    expect(t.asked).toEqual([1, 1]);
   });
 });
 

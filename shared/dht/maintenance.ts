@@ -17,7 +17,7 @@ import type { ContactWire } from './contacts.ts';
 import type { LookupResult, RouteOptions } from './context.ts';
 import { planDials } from './dial-plan.ts';
 import type { Method, RequestBodyOf, ResponseBodyOf } from './protocol.ts';
-import type { Bootstrap, NodeConfig } from './options.ts';
+import type { Bootstrap, BootstrapPeers, NodeConfig } from './options.ts';
 import type { Neighbour } from './router.ts';
 import type { RoutingTable } from './routing-table.ts';
 import type { SignalPath } from '../lib/transport.ts';
@@ -46,6 +46,12 @@ const SHORT_RETRY_MS = 2_000;
 const SHORT_RETRY_MAX_MS = 60_000;
 /** At most one anchoring (Maintenance.anchor) per this long; a call within it dials nothing. */
 export const ANCHOR_INTERVAL_MS = 30_000;
+/**
+ * How long the bootstrap service's count of nodes (networkSize) is used before it is asked
+ * again. A network changes size over hours (a community's tabs close at night), and a count
+ * from before it shrank gives a radius too narrow for a name's holders.
+ */
+export const CENSUS_MAX_AGE_MS = 10 * 60_000;
 
 /**
  * What upkeep uses of its node. It reads the routing table and decides; the node alone
@@ -99,6 +105,9 @@ export class Maintenance {
   private closed = false;
   /** When the last anchoring asked the bootstrap service, and what it answered. */
   private anchored: { at: number; larger: Promise<boolean> } | null = null;
+  /** The bootstrap service's last count of nodes and when it was heard (networkSize). */
+  private census: { at: number; live: number | null } | null = null;
+  private censusAsk: Promise<number | null> | null = null;
 
   constructor(private readonly node: UpkeepHost) {}
 
@@ -146,7 +155,7 @@ export class Maintenance {
     if (!boot || this.closed || node.neighbours().length > 0 || this.atCap()) return;
     let peers: string[];
     try {
-      peers = await boot.peers(node.hex, node.config.bootstrapPeers);
+      peers = this.heard(await boot.peers(node.hex, node.config.bootstrapPeers));
     } catch (err) {
       node.stats.count(`bootstrap-failed-${errorCode(err)}`);
       return;
@@ -176,7 +185,8 @@ export class Maintenance {
     const now = node.clock.now();
     if (this.anchored && now - this.anchored.at < ANCHOR_INTERVAL_MS) return this.anchored.larger;
     const larger = boot.peers(node.hex, n).then(
-      (peers) => {
+      (answer) => {
+        const peers = this.heard(answer);
         if (peers.length < n) return false;
         const now = node.clock.now();
         const fresh = peers.filter((hex) => this.worthDialingViaServer(hex, now));
@@ -193,6 +203,41 @@ export class Maintenance {
     );
     this.anchored = { at: now, larger };
     return larger;
+  }
+
+  /**
+   * NodeContext.networkSize: the count of nodes the bootstrap service gave with its last answer
+   * (join, top-up, anchoring), asked for again with a one-peer `peers` when older than
+   * CENSUS_MAX_AGE_MS. A service that cannot answer is asked again after ANCHOR_INTERVAL_MS;
+   * meanwhile the last count stands.
+   */
+  networkSize(): Promise<number | null> {
+    const { node } = this;
+    const boot = node.bootstrap;
+    const now = node.clock.now();
+    if (!boot || this.closed || (this.census && now - this.census.at < CENSUS_MAX_AGE_MS)) return Promise.resolve(this.census?.live ?? null);
+    this.censusAsk ??= boot
+      .peers(node.hex, 1)
+      .then(
+        (answer) => {
+          this.heard(answer);
+          return this.census!.live;
+        },
+        (err: unknown) => {
+          node.stats.count(`bootstrap-failed-${errorCode(err)}`);
+          this.census = { at: node.clock.now() - CENSUS_MAX_AGE_MS + ANCHOR_INTERVAL_MS, live: this.census?.live ?? null };
+          return this.census.live;
+        },
+      )
+      .finally(() => (this.censusAsk = null));
+    return this.censusAsk;
+  }
+
+  /** Notes the count a `peers` answer carries (networkSize) and returns its ids. */
+  private heard(answer: BootstrapPeers): string[] {
+    const { live } = answer;
+    this.census = { at: this.node.clock.now(), live: Number.isSafeInteger(live) && live! > 0 ? live! : null };
+    return answer.ids;
   }
 
   /** One dial of a first peer through the signal server; true when the channel opened. */

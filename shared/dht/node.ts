@@ -40,7 +40,7 @@ import { MAX_SIGNALS_PER_BATCH, type SignalPath, type SignalPayload, type Signal
 import type { Handler, HandlerContext, LookupResult, NodeService, RouteOptions, ServiceHost } from './context.ts';
 import type { Bootstrap, NodeConfig, NodeOptions } from './options.ts';
 
-export type { Bootstrap, NodeConfig, NodeOptions } from './options.ts';
+export type { Bootstrap, BootstrapPeers, NodeConfig, NodeOptions } from './options.ts';
 export type { Handler, LookupResult, NodeContext, NodeService, RouteOptions, ServiceHost } from './context.ts';
 
 export class KademliaNode implements ServiceHost {
@@ -190,6 +190,11 @@ export class KademliaNode implements ServiceHost {
   /** NodeContext.anchor: upkeep asks the bootstrap service and dials (maintenance.ts). */
   anchor(n: number): Promise<boolean> {
     return this.maintenance.anchor(n);
+  }
+
+  /** NodeContext.networkSize: the bootstrap service's last count (maintenance.ts). */
+  networkSize(): Promise<number | null> {
+    return this.maintenance.networkSize();
   }
 
   /** closestTo as answers name them: each by the key and id nonce that make its id (contacts.ts). */

@@ -9,10 +9,20 @@ import type { Random } from '../lib/random.ts';
 import type { Store } from '../lib/store.ts';
 import type { SignalPayload, SignalReply, Transport } from '../lib/transport.ts';
 
+/**
+ * A bootstrap service's answer to `peers`: the ids, and how many nodes it has in all (`live`,
+ * its registered tabs), when it says. The count is the service's, not any peer's: a node takes
+ * the network's density from it where its own channels could be skewed (NodeContext.networkSize).
+ */
+export interface BootstrapPeers {
+  ids: string[];
+  live?: number;
+}
+
 /** How a node finds its first peers: the signal server, or the simulator's stand-in for it. */
 export interface Bootstrap {
-  /** Up to n live nodes other than `self`, least recently handed out first. */
-  peers(self: string, n: number): Promise<string[]>;
+  /** Up to n live nodes other than `self`, drawn at random (settled ones first). */
+  peers(self: string, n: number): Promise<BootstrapPeers>;
   /** Carries a signaling batch from `from` to `to` and returns `to`'s reply. */
   exchange(from: string, to: string, payload: SignalPayload): Promise<SignalReply>;
 }

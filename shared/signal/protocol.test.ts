@@ -38,6 +38,7 @@ const SERVER: ServerMessage[] = [
   { type: 'challenge', nonce: KEY },
   { type: 'welcome' },
   { type: 'peers', ids: [A, B] },
+  { type: 'peers', ids: [], live: 4_294_967_295 },
   { type: 'signal', from: A, to: B, rid: 4_294_967_295, payload: { conn: 'x', data: ['sdp'] } },
   { type: 'signal-reply', from: B, to: A, rid: 0, reply: { busyMs: 0 } },
   { type: 'error', code: ErrorCode.NotFound, rid: 3, msg: 'that node is not connected' },

@@ -6,7 +6,7 @@
  *   tab -> server   {type:'hello', key, n, id, sig}           sig over signalAuthPayload(nonce)
  *   server -> tab   {type:'ice', servers, ttlS?}              just before welcome, when configured
  *   server -> tab   {type:'welcome'}                          id is the key's hash, sig is good
- *   tab -> server   {type:'peers', n}                         -> {type:'peers', ids}
+ *   tab -> server   {type:'peers', n}                         -> {type:'peers', ids, live?}
  *   tab -> server   {type:'signal', to, rid, payload}         -> to `to`: {type:'signal', from, to, rid, payload}
  *   tab -> server   {type:'signal-reply', to, rid, reply}     -> to `to`: {type:'signal-reply', from, to, rid, reply}
  *   tab -> server   {type:'ping'}                             -> {type:'pong'}
@@ -129,9 +129,11 @@ const SERVER = {
   // A 32-byte nonce has a key's base64url shape.
   challenge: v.strictObject({ type: v.literal('challenge'), nonce: B64Key }),
   welcome: v.strictObject({ type: v.literal('welcome') }),
+  // `live`: how many tabs the server has registered (an older server leaves it out).
   peers: v.strictObject({
     type: v.literal('peers'),
     ids: v.pipe(v.array(Hex40), v.maxLength(MAX_BOOTSTRAP_PEERS)),
+    live: v.optional(U32),
   }),
   signal: v.strictObject({ type: v.literal('signal'), from: Hex40, to: Hex40, rid: Rid, payload: Payload }),
   'signal-reply': v.strictObject({

@@ -90,6 +90,10 @@ export class HolderNode implements NodeContext {
   anchor(): Promise<boolean> {
     return Promise.resolve(false);
   }
+  /** No bootstrap service: nobody counts the network. */
+  networkSize(): Promise<number | null> {
+    return Promise.resolve(null);
+  }
   closestTo(key: NodeId, r = this.replication) {
     return closestSet(key, { id: this.id, hex: this.hex }, this.neighbours(), r);
   }

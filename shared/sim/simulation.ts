@@ -293,7 +293,8 @@ export class Simulation {
           const hex = this.liveList[this.random.int(this.liveList.length)]!;
           if (hex !== self) out.add(hex);
         }
-        return [...out];
+        // The signal server counts its registered tabs, liars' included.
+        return { ids: [...out], live: this.liveList.length };
       },
       exchange: async (from, to, payload) => {
         const fromSim = this.live.get(from);

@@ -54,6 +54,11 @@ export interface SignalBackend {
    * reconnects before every join is never settled, so it is not handed out ahead of others.
    */
   pickPeers(askerId: string, n: number): Promise<string[]>;
+  /**
+   * How many tabs are registered (what pickPeers draws from), the asker's included: a tab takes
+   * the network's density from it (shared/dht/options.ts BootstrapPeers).
+   */
+  live(): Promise<number>;
   /** Sends `frame` to the tab registered as `to`, wherever it is connected. */
   relay(to: string, frame: string): Promise<DeliverResult>;
   /** Forgets every tab and releases what the backend holds. Idempotent. */

@@ -96,6 +96,17 @@ export function backendContract(name: string, makeBackend: MakeBackend): void {
       expect(await b.pickPeers(asker!.id, 8)).toEqual([old!.id]);
     });
 
+    it('counts the registered tabs: a second registration of an id is one tab, an unregistered one none', async () => {
+      const b = await fresh();
+      expect(await b.live()).toBe(0);
+      const [, second, third] = await registered(b, 3);
+      expect(await b.live()).toBe(3);
+      await b.register(new RecordingTab(second!.id));
+      expect(await b.live()).toBe(3);
+      await b.unregister(third!);
+      expect(await b.live()).toBe(2);
+    });
+
     it('hands out up to n registered ids, each once and never the asker', async () => {
       const b = await fresh();
       expect(await b.pickPeers(nodeId(1), 8)).toEqual([]);
@@ -210,6 +221,7 @@ export function backendContract(name: string, makeBackend: MakeBackend): void {
       await expect(b.close()).resolves.toBeUndefined();
       await expect(b.relay(tab!.id, FRAME)).rejects.toThrow();
       await expect(b.pickPeers(asker!.id, 1)).rejects.toThrow();
+      await expect(b.live()).rejects.toThrow();
       await expect(b.register(new RecordingTab(nodeId(9)))).rejects.toThrow();
       expect(tab!.frames).toEqual([]);
     });

@@ -66,6 +66,11 @@ export class MemoryBackend implements SignalBackend {
     return picked.length < n ? [...picked, ...drawAtRandom(unsettled, n - picked.length, this.random)] : picked;
   }
 
+  async live(): Promise<number> {
+    this.checkOpen();
+    return this.tabs.size;
+  }
+
   async relay(to: string, frame: string): Promise<DeliverResult> {
     this.checkOpen();
     return this.tabs.get(to)?.tab.deliver(frame) ?? 'not-found';

@@ -97,6 +97,9 @@ draw(settled, total)
 for _, id in ipairs(stale) do redis.call('ZREM', KEYS[1], id) end
 return picked`;
 
+/** How many ids are registered. KEYS: since. */
+export const COUNT = `return redis.call('ZCARD', KEYS[1])`;
+
 /**
  * Where a relay goes: {0} nobody holds the id; {1, owner} this process does; {2, owner} the
  * message was published to the owner's channel. An owner whose channel has no subscriber is
@@ -196,6 +199,12 @@ export class RedisPresence {
   async pick(askerId: string, n: number, cutoff: number, random: Random): Promise<string[]> {
     const args = [this.tabKey(''), askerId, String(n), String(PICK_SCAN_LIMIT), String(cutoff), String(random.int(SEED_RANGE))];
     return pickedIds(await this.redis.eval(PICK, { keys: [this.since], arguments: args }), askerId, n);
+  }
+
+  /** How many ids are registered, as a count Redis answers (0 for anything else). */
+  async count(): Promise<number> {
+    const n = await this.redis.eval(COUNT, { keys: [this.since], arguments: [] });
+    return typeof n === 'number' && Number.isSafeInteger(n) && n >= 0 ? n : 0;
   }
 
   /** Where the tab `to` is; publishes `message` to its process when that is another one. */

@@ -183,6 +183,15 @@ export class RedisBackend implements SignalBackend {
     );
   }
 
+  live(): Promise<number> {
+    return this.ordered(() =>
+      this.viaRedis(
+        () => this.store.count(),
+        () => this.local.live(),
+      ),
+    );
+  }
+
   relay(to: string, frame: string): Promise<DeliverResult> {
     return this.ordered(() => this.viaRedis(() => this.relayAnywhere(to, frame), () => this.local.relay(to, frame)));
   }

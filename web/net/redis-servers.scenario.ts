@@ -55,9 +55,9 @@ async function open(name: string, baseUrl: string): Promise<Tab> {
   });
   const peers = tab.p.signal.peers.bind(tab.p.signal);
   tab.p.signal.peers = async (self, n) => {
-    const ids = await peers(self, n);
-    tab.firstPeers.push(ids);
-    return ids;
+    const answer = await peers(self, n);
+    tab.firstPeers.push(answer.ids);
+    return answer;
   };
   const first = tabs.length === 0;
   tabs.push(tab);

@@ -133,14 +133,19 @@ describe('the signal-server client', () => {
     expect(states).toEqual(['connecting', 'ready']);
   });
 
-  it('asks for first peers and leaves itself out of the answer', async () => {
+  it('asks for first peers and leaves itself out of the answer, with the server’s count of tabs when it gives one', async () => {
     client.start();
     const s = await welcome();
     const asked = client.peers(idToHex(identity.nodeId), 2);
     await flush();
     expect(s.last('peers').n).toBe(2);
-    s.deliver({ type: 'peers', ids: [OTHER, idToHex(identity.nodeId)] });
-    expect(await asked).toEqual([OTHER]);
+    s.deliver({ type: 'peers', ids: [OTHER, idToHex(identity.nodeId)], live: 41 });
+    expect(await asked).toEqual({ ids: [OTHER], live: 41 });
+    // An older server gives no count.
+    const again = client.peers(idToHex(identity.nodeId), 1);
+    await flush();
+    s.deliver({ type: 'peers', ids: [OTHER] });
+    expect(await again).toEqual({ ids: [OTHER] });
   });
 
   it('carries a signal batch and matches the reply by sender and request id', async () => {
@@ -189,12 +194,13 @@ describe('the signal-server client', () => {
   it('drops and counts frames it cannot parse, and keeps working', async () => {
     client.start();
     const s = await welcome();
-    for (const bad of ['nope', '{"type":"peers","ids":["zz"]}', '{"type":"launch"}', 'x'.repeat(20_000)]) s.deliver(bad);
-    expect(stats.snapshot('signal-drop')).toEqual({ 'signal-drop-bad-shape': 1, 'signal-drop-not-json': 1, 'signal-drop-too-large': 1, 'signal-drop-unknown-type': 1 });
+    const bads = ['nope', '{"type":"peers","ids":["zz"]}', `{"type":"peers","ids":[],"live":-1}`, `{"type":"peers","ids":[],"live":1.5}`, '{"type":"launch"}', 'x'.repeat(20_000)];
+    for (const bad of bads) s.deliver(bad);
+    expect(stats.snapshot('signal-drop')).toEqual({ 'signal-drop-bad-shape': 3, 'signal-drop-not-json': 1, 'signal-drop-too-large': 1, 'signal-drop-unknown-type': 1 });
     const asked = client.peers(idToHex(identity.nodeId), 1);
     await flush();
     s.deliver({ type: 'peers', ids: [OTHER] });
-    expect(await asked).toEqual([OTHER]);
+    expect(await asked).toEqual({ ids: [OTHER] });
   });
 
   it('reconnects after a drop with a growing, jittered delay, and fails what was pending', async () => {

@@ -17,7 +17,7 @@ import type { CryptoOps, Identity } from '../../shared/lib/crypto.ts';
 import { toBase64Url } from '../../shared/lib/encoding.ts';
 import { ErrorCode, PeerchatError } from '../../shared/lib/errors.ts';
 import { idToHex } from '../../shared/lib/id.ts';
-import type { Bootstrap } from '../../shared/dht/node.ts';
+import type { Bootstrap, BootstrapPeers } from '../../shared/dht/node.ts';
 import type { Random } from '../../shared/lib/random.ts';
 import {
   encodeSignalMessage,
@@ -89,7 +89,7 @@ export class SignalClient implements Bootstrap {
   private pongDue = false;
   private nextRid = 1;
   /** `peers` replies carry no request id: the server answers in order. */
-  private readonly peerWaiters: Pending<string[]>[] = [];
+  private readonly peerWaiters: Pending<BootstrapPeers>[] = [];
   private readonly signalWaiters = new Map<string, Pending<SignalReply>>();
   private readyWaiters: (() => void)[] = [];
   private ice: IceServerEntry[] = [];
@@ -143,12 +143,12 @@ export class SignalClient implements Bootstrap {
     });
   }
 
-  async peers(self: string, n: number): Promise<string[]> {
+  async peers(self: string, n: number): Promise<BootstrapPeers> {
     if (self !== this.selfHex) throw new PeerchatError(ErrorCode.BadRequest, 'This client speaks for one node only');
     await this.ready();
     this.assertReady();
     return new Promise((resolve, reject) => {
-      const waiter: Pending<string[]> = {
+      const waiter: Pending<BootstrapPeers> = {
         resolve,
         reject,
         timer: this.o.clock.setTimeout(() => {
@@ -231,7 +231,7 @@ export class SignalClient implements Bootstrap {
         for (const w of this.readyWaiters.splice(0)) w();
         return;
       case 'peers':
-        return this.settlePeers(m.ids);
+        return this.settlePeers(m.ids, m.live);
       case 'signal':
         return this.answerSignal(m.from, m.rid, m.payload);
       case 'signal-reply':
@@ -285,11 +285,11 @@ export class SignalClient implements Bootstrap {
     this.send({ type: 'signal-reply', to: from, rid, reply });
   }
 
-  private settlePeers(ids: string[]): void {
+  private settlePeers(ids: string[], live: number | undefined): void {
     const waiter = this.peerWaiters.shift();
     if (!waiter) return this.o.stats.count('signal-drop-unasked-peers');
     this.o.clock.clearTimeout(waiter.timer);
-    waiter.resolve(ids.filter((id) => id !== this.selfHex));
+    waiter.resolve({ ids: ids.filter((id) => id !== this.selfHex), ...(live === undefined ? {} : { live }) });
   }
 
   private settleSignal(key: string, settle: (w: Pending<SignalReply>) => void): void {

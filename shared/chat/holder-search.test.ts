@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { EXPLORERS_PER_ROUND, HolderSearch, inNearSubtree, MAX_STRIKES, nearSubtree, plausibleHolderLog2 } from './holder-search.ts';
+import { censusHolderLog2, EXPLORERS_PER_ROUND, HolderSearch, holderRadiusLog2, inNearSubtree, MAX_STRIKES, nearSubtree, plausibleHolderLog2 } from './holder-search.ts';
 import { idFromHex, log2Distance } from '../lib/id.ts';
 
 // Ids as 40 hex digits: the key is all zeros, so a smaller number is closer.
@@ -209,6 +209,20 @@ describe('HolderSearch', () => {
     // The node itself is no neighbour; fewer than r neighbours give no density at all.
     expect(plausibleHolderLog2(self, [{ id: self }, ...near], 4, 0)).toBe(4);
     expect(plausibleHolderLog2(self, near.slice(0, 3), 4, 1.5)).toBeNull();
+  });
+
+  it('the bootstrap service’s count bounds the radius too: r of N nodes lie within 2^160 * r/N of a key, and the narrower bound wins', () => {
+    // N = 1,024, r = 8: within 2^153, times 2^2.
+    expect(censusHolderLog2(1_024, 8, 2)).toBe(155);
+    expect(censusHolderLog2(null, 8, 2)).toBeNull();
+    // A network of r nodes or fewer: every node may hold every name.
+    expect(censusHolderLog2(8, 8, 2)).toBeNull();
+    // A looker whose channels near it are all gone read 2^158.9 from a skewed near subtree.
+    expect(holderRadiusLog2(158.9, censusHolderLog2(1_024, 8, 2))).toBe(155);
+    expect(holderRadiusLog2(153.5, 155)).toBe(153.5);
+    expect(holderRadiusLog2(158.9, null)).toBe(158.9);
+    // Too few channels to judge stays unknown: that looker anchors first (record-service.ts).
+    expect(holderRadiusLog2(null, 155)).toBeNull();
   });
 
   it('the near subtree is the whole buckets nearest a node that hold r of its channels: holders push, and recipients fetch, only inside it', () => {

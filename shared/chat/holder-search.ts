@@ -10,7 +10,7 @@
  * and every candidate only it named are dropped, so made-up ids cannot crowd out the holders
  * faster than they are found out.
  */
-import { bucketIndex, closestHexes, idFromHex, log2Distance, type NodeId } from '../lib/id.ts';
+import { bucketIndex, closestHexes, ID_BITS, idFromHex, log2Distance, type NodeId } from '../lib/id.ts';
 
 /**
  * Candidates a source may name that never answer before it counts as lying. An honest node
@@ -244,6 +244,26 @@ export class HolderSearch<R> {
 export function plausibleHolderLog2(self: NodeId, neighbours: readonly { id: NodeId }[], r: number, slackLog2: number): number | null {
   const near = nearSubtree(self, neighbours, r);
   return near && near.bucket + 1 + Math.log2(r / near.nodes) + slackLog2;
+}
+
+/**
+ * The same bound from the network's size as the bootstrap service counts it (`live` nodes):
+ * r of them lie within 2^160 * r/live of any key, times 2^slackLog2; null when unknown or no
+ * larger than r (then every node may hold every name). A node's own near subtree can be
+ * skewed: one whose neighbourhood's nodes are all behind liars (its dials there die at them)
+ * has only far channels, and read a subtree 3 bits deep as its near one, a radius of 2^158.9
+ * at N = 1,000 where 2^155 holds 32 nodes, and counted 7 liars' votes from all over that half
+ * of the id space (F = 0.2, seed 1). The service's count is not a peer's word, and liars can
+ * only raise it, by holding more of its sockets: a narrower radius, never a wider one.
+ */
+export function censusHolderLog2(live: number | null, r: number, slackLog2: number): number | null {
+  return live !== null && live > r ? ID_BITS + Math.log2(r / live) + slackLog2 : null;
+}
+
+/** The narrower of the two bounds (plausibleHolderLog2, censusHolderLog2) that are known. */
+export function holderRadiusLog2(own: number | null, census: number | null): number | null {
+  if (own === null) return null;
+  return census === null ? own : Math.min(own, census);
 }
 
 /**

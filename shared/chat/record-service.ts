@@ -16,7 +16,7 @@ import { TokenBucket } from '../dht/budget.ts';
 import type { RequestBodyOf, ResponseBodyOf } from '../dht/protocol.ts';
 import type { UserRecordWire } from './wire.ts';
 import { closestNeighbour } from '../dht/router.ts';
-import { HolderSearch, plausibleHolderLog2 } from './holder-search.ts';
+import { censusHolderLog2, holderRadiusLog2, HolderSearch, plausibleHolderLog2 } from './holder-search.ts';
 import { answerIsFrom, askNonce, signAnswer } from './answer-proofs.ts';
 import { chooseRecord, contestQuorum, couldReplace, majorityRecord, recordFromWire, recordKey, recordToWire, verifyRecord, type Resolution, type UserRecord } from './records.ts';
 
@@ -178,6 +178,7 @@ export class RecordService implements NodeService {
     // made-up ids; those answer, fill the r closest candidates, and the honest holders are never
     // asked. The scouts' closest sets bring them in. (At N = 1,000, F = 0.1: 3 of the first 12
     // Joins read back only liars' votes, three times over.)
+    const size = node.networkSize();
     const scouts = node.closestTo(key, HOLDER_SCOUTS).filter((n) => n.hex !== node.hex);
     const scouted = Promise.all(scouts.map((n) => this.ask(n.hex, name, checked, node.clock.now() + HOLDER_ASK_WINDOW_MS)));
     const first = await node.routeFromHere('FIND_VALUE', { key: keyHex, nonce }, key, 2, { timeoutMs: HOLDER_ASK_TIMEOUT_MS });
@@ -185,7 +186,8 @@ export class RecordService implements NodeService {
     if (first.length === 0 && scoutAnswers.every((a) => a === undefined)) {
       throw new PeerchatError(ErrorCode.NoRoute, 'Could not reach the nodes that hold names; check the connection and retry.');
     }
-    const radius = plausibleHolderLog2(node.id, node.neighbours(), node.replication, HOLDER_SLACK_LOG2);
+    const own = plausibleHolderLog2(node.id, node.neighbours(), node.replication, HOLDER_SLACK_LOG2);
+    const radius = holderRadiusLog2(own, censusHolderLog2(await size, node.replication, HOLDER_SLACK_LOG2));
     const search = new HolderSearch<UserRecord | null>(keyHex, node.replication, radius);
     scouts.forEach((n, i) => {
       const a = scoutAnswers[i];

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Chat } from '../chat/chat.ts';
 import { recordKey } from '../chat/records.ts';
 import { createIdentity } from '../lib/crypto.ts';
-import { idToHex } from '../lib/id.ts';
+import { ID_BITS, idToHex, log2Distance } from '../lib/id.ts';
 import { SeededRandom } from '../lib/random.ts';
 import { Coalition, makeAdversary } from './adversary.ts';
 import { runAdversaryExperiment, type AdversaryExperimentResult } from './adversary-experiment.ts';
@@ -151,6 +151,53 @@ describe('a recipient whose nearest node lies (issue 14 finding)', () => {
       expect(sent.status).toBe('stored');
       expect(back.s.node.stats.get('chat-fetched')).toBeGreaterThanOrEqual(1);
       expect(back.chat.requests().flatMap((r) => r.messages.map((m) => m.text))).toContain('sent while you were away');
+    } finally {
+      sim.close();
+    }
+  }, 120_000);
+});
+
+describe('Find user by a looker whose near channels are gone (issue 14 finding)', () => {
+  // Traced at N = 1,000, F = 0.2, seed 1: a user whose dials into its own neighbourhood all died
+  // at liars kept only far channels. Its near subtree, read from those, was 3 bits deep, a radius
+  // of 2^158.9, and 7 liars from all over that half of the id space voted for a name. Here the
+  // looker's view is its channels in the name's far half, all liars: by that view every node
+  // may hold the name. The bootstrap service's count of nodes says they cannot
+  // (holder-search.ts censusHolderLog2).
+  it('liars far from a name do not vote once the bootstrap service says how large the network is', async () => {
+    const sim = new Simulation({ seed: 1417 });
+    try {
+      const nodes = await sim.grow(80, 6, 5 * 60_000);
+      const name = 'dora0';
+      const key = recordKey(name);
+      const identity = await sim.until(sim.ops.track(createIdentity(new SeededRandom(79))));
+      const owner = await sim.spawn(identity, { churn: false });
+      await sim.until(owner.started);
+      await sim.until(Chat.register(owner, identity, name));
+      await sim.run(2 * 60_000);
+      const holders = new Set(sim.closestLive(key, 8));
+      const farOnes = (s: SimNode) => s.node.neighbours().filter((p) => log2Distance(p.id, key) >= ID_BITS - 1 && p.hex !== owner.node.hex);
+      const looker = nodes
+        .filter((s) => log2Distance(s.node.id, key) < ID_BITS - 1 && !holders.has(s.node.hex))
+        .sort((a, b) => farOnes(b).length - farOnes(a).length)[0]!;
+      const view = farOnes(looker);
+      expect(view.length).toBeGreaterThanOrEqual(8);
+      looker.node.neighbours = () => view;
+      const coalition = new Coalition(sim, sim.random.fork());
+      for (const p of view) makeAdversary(coalition, sim.live.get(p.hex)!);
+      await coalition.learn({ name, nodeHex: owner.node.hex, signingKey: identity.signingPublic, idNonce: identity.idNonce, agreementKey: identity.agreementPublic });
+      const forgedKey = coalition.signers.get(name)!.identity.signingPublic;
+      const resolve = () => sim.until(looker.records.resolve(name)).then((rec) => rec?.signingKey ?? null, () => 'error' as const);
+      // Without the count (an older server gives none) the liars are its r closest, and win.
+      const size = looker.node.networkSize.bind(looker.node);
+      looker.node.networkSize = () => Promise.resolve(null);
+      expect(await resolve()).toEqual(forgedKey);
+      // With it, none of them is near enough to the name to vote: no verdict for their key.
+      looker.node.networkSize = size;
+      expect(await looker.node.networkSize()).toBe(sim.live.size);
+      const found = await resolve();
+      expect(found).not.toEqual(forgedKey);
+      expect(found === null || found === 'error').toBe(true);
     } finally {
       sim.close();
     }

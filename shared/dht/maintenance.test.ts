@@ -9,7 +9,7 @@ import { ID_BYTES, idToHex } from '../lib/id.ts';
 import { SeededRandom } from '../lib/random.ts';
 import { Stats } from '../lib/stats.ts';
 import { NEAR_ONLY_CONNECTIONS_LEFT } from './constants.ts';
-import { ANCHOR_INTERVAL_MS, CENSUS_MAX_AGE_MS, DIAL_BACKOFF_MS, ICE_BACKOFF_MS, Maintenance, type UpkeepHost } from './maintenance.ts';
+import { ANCHOR_INTERVAL_MS, CENSUS_MAX_AGE_MS, CENSUS_WAIT_MS, DIAL_BACKOFF_MS, ICE_BACKOFF_MS, Maintenance, type UpkeepHost } from './maintenance.ts';
 import type { Peer } from './channels.ts';
 
 const SECOND = 1_000;
@@ -283,6 +283,28 @@ describe('the network’s size, as the bootstrap service counts it', () => {
     t.clock.advance(1);
     expect(await t.maintenance.networkSize()).toBe(500);
     expect(t.asked).toEqual([1, 1]);
+  });
+
+  it('does not hold a lookup up past CENSUS_WAIT_MS for a service that is slow to answer', async () => {
+    const t = setup({ bootstrapPeers: named, live: 500, channels: 3 });
+    running = t.maintenance;
+    expect(await t.maintenance.networkSize()).toBe(500);
+    const boot = t.host.bootstrap as { peers: (self: string, n: number) => Promise<unknown> };
+    let answer: (a: unknown) => void = () => {};
+    boot.peers = () => new Promise((resolve) => (answer = resolve));
+    t.clock.advance(CENSUS_MAX_AGE_MS);
+    let size: number | null | undefined;
+    void t.maintenance.networkSize().then((s) => (size = s));
+    t.clock.advance(CENSUS_WAIT_MS - 1);
+    await flush();
+    expect(size).toBeUndefined();
+    t.clock.advance(1);
+    await flush();
+    expect(size).toBe(500);
+    // Its late answer still counts, for the next lookup.
+    answer({ ids: [], live: 600 });
+    await flush();
+    expect(await t.maintenance.networkSize()).toBe(600);
   });
 });
 

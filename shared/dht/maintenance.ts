@@ -52,6 +52,11 @@ export const ANCHOR_INTERVAL_MS = 30_000;
  * from before it shrank gives a radius too narrow for a name's holders.
  */
 export const CENSUS_MAX_AGE_MS = 10 * 60_000;
+/**
+ * How long networkSize waits for the service's answer before it goes on with what it knew: a
+ * name lookup waits for it, and must not wait out a signal server that is down.
+ */
+export const CENSUS_WAIT_MS = 2_000;
 
 /**
  * What upkeep uses of its node. It reads the routing table and decides; the node alone
@@ -209,14 +214,29 @@ export class Maintenance {
    * NodeContext.networkSize: the count of nodes the bootstrap service gave with its last answer
    * (join, top-up, anchoring), asked for again with a one-peer `peers` when older than
    * CENSUS_MAX_AGE_MS. A service that cannot answer is asked again after ANCHOR_INTERVAL_MS;
-   * meanwhile the last count stands.
+   * meanwhile the last count stands, and so it does for a caller the answer keeps waiting
+   * more than CENSUS_WAIT_MS.
    */
   networkSize(): Promise<number | null> {
     const { node } = this;
     const boot = node.bootstrap;
     const now = node.clock.now();
-    if (!boot || this.closed || (this.census && now - this.census.at < CENSUS_MAX_AGE_MS)) return Promise.resolve(this.census?.live ?? null);
-    this.censusAsk ??= boot
+    const known = this.census?.live ?? null;
+    if (!boot || this.closed || (this.census && now - this.census.at < CENSUS_MAX_AGE_MS)) return Promise.resolve(known);
+    const asked = this.askCensus(boot);
+    return new Promise((resolve) => {
+      const timer = node.ticker.setTimeout(() => resolve(known), CENSUS_WAIT_MS);
+      void asked.then((live) => {
+        node.ticker.clearTimeout(timer);
+        resolve(live);
+      });
+    });
+  }
+
+  /** One one-peer `peers` ask at a time, for its count (networkSize). */
+  private askCensus(boot: Bootstrap): Promise<number | null> {
+    const { node } = this;
+    return (this.censusAsk ??= boot
       .peers(node.hex, 1)
       .then(
         (answer) => {
@@ -229,8 +249,7 @@ export class Maintenance {
           return this.census.live;
         },
       )
-      .finally(() => (this.censusAsk = null));
-    return this.censusAsk;
+      .finally(() => (this.censusAsk = null)));
   }
 
   /** Notes the count a `peers` answer carries (networkSize) and returns its ids. */

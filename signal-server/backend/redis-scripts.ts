@@ -97,7 +97,11 @@ draw(settled, total)
 for _, id in ipairs(stale) do redis.call('ZREM', KEYS[1], id) end
 return picked`;
 
-/** How many ids are registered. KEYS: since. */
+/**
+ * How many ids are registered. An id whose process died counts until a draw or a relay finds
+ * its presence expired and drops it: the count errs high, which only narrows the radius tabs
+ * take from it (backend.ts live). KEYS: since.
+ */
 export const COUNT = `return redis.call('ZCARD', KEYS[1])`;
 
 /**

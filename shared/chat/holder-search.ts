@@ -10,7 +10,7 @@
  * and every candidate only it named are dropped, so made-up ids cannot crowd out the holders
  * faster than they are found out.
  */
-import { bucketIndex, closestHexes, compareDistance, ID_BITS, idFromHex, log2Distance, type NodeId } from '../lib/id.ts';
+import { bucketIndex, closestHexes, ID_BITS, idFromHex, log2Distance, type NodeId } from '../lib/id.ts';
 
 /**
  * Candidates a source may name that never answer before it counts as lying. An honest node
@@ -33,8 +33,6 @@ export class HolderSearch<R> {
   /** Candidate -> the sources that named it. */
   private readonly namedBy = new Map<string, Set<string>>();
   private readonly answers = new Map<string, R>();
-  /** What each source that answered named: its closest nodes to the key, as its table has them. */
-  private readonly views = new Map<string, readonly string[]>();
   private readonly failed = new Set<string>();
   private readonly strikes = new Map<string, number>();
   private readonly liars = new Set<string>();
@@ -43,7 +41,6 @@ export class HolderSearch<R> {
 
   private readonly key: NodeId;
   private readonly log2Of = new Map<string, number>();
-  private readonly ids = new Map<string, NodeId>();
 
   /**
    * `maxLog2`: how far (log2 of the XOR distance) from the key a holder may plausibly be, from
@@ -108,12 +105,7 @@ export class HolderSearch<R> {
     const holders = new Set(this.holders());
     const far = this.believed().filter((h) => !holders.has(h) && !this.answers.has(h) && !this.failed.has(h));
     if (this.maxLog2 === null || holders.size < this.r) return out.concat(closestHexes(this.keyHex, far, EXPLORERS_PER_ROUND));
-    // As many of the next closest as holders are silent on others' word: each would take a
-    // silent one's place, and its answer says whether it knows that one (denied).
-    const silent = [...holders].filter((h) => this.failed.has(h) && !this.namedBy.get(h)!.has(UNBLAMED)).length;
-    const reserves = closestHexes(this.keyHex, far, silent);
-    const rest = new Set(far.filter((h) => !reserves.includes(h)));
-    return out.concat(reserves, this.dissenters(holders, rest));
+    return out.concat(this.dissenters(holders, new Set(far)));
   }
 
   /**
@@ -140,7 +132,6 @@ export class HolderSearch<R> {
     this.heard.add(hex);
     if (this.liars.has(hex)) return;
     this.answers.set(hex, answer);
-    this.views.set(hex, nodes);
     this.add(nodes, hex);
   }
 
@@ -220,54 +211,17 @@ export class HolderSearch<R> {
   }
 
   /**
-   * A candidate that failed is kept when the looker's own view named it (a neighbour), or when
-   * a source with fewer than MAX_STRIKES misses did (too little to call either a liar) and the
-   * nearest answering nodes do not deny it (denied).
+   * A candidate that failed is kept when the looker's own view named it (a neighbour) or a
+   * source with fewer than MAX_STRIKES misses did: too little to call either a liar.
    */
   private vouched(hex: string): boolean {
-    const by = this.namedBy.get(hex);
-    if (!by) return false;
-    if (by.has(UNBLAMED)) return true;
-    for (const s of by) if ((this.strikes.get(s) ?? 0) < MAX_STRIKES) return !this.denied(hex);
+    for (const by of this.namedBy.get(hex) ?? []) if (by === UNBLAMED || (this.strikes.get(by) ?? 0) < MAX_STRIKES) return true;
     return false;
-  }
-
-  /**
-   * Whether most of the r nearest the key of the plausible nodes that answered, which should
-   * know a node that near the key, leave the silent candidate `hex` out of their answers for a
-   * farther one. Liars can name the same two made-up ids closer than anyone, each staying under
-   * MAX_STRIKES: those kept 2 of the name's 8 places as abstentions, and the owner's 4 votes were
-   * no majority (traced at N = 1,000, F = 0.1). Upkeep gives an honest node a channel to every
-   * node of its near subtree, so an honest holder names a real node that near the key, and one
-   * that liars keep silent still has the honest majority's word for it.
-   */
-  private denied(hex: string): boolean {
-    const target = this.idOf(hex);
-    const witnesses = closestHexes(
-      this.keyHex,
-      [...this.answers.keys()].filter((w) => w !== hex && this.plausible(w)),
-      this.r,
-    );
-    let named = 0;
-    let denied = 0;
-    for (const w of witnesses) {
-      const view = this.views.get(w) ?? [];
-      if (view.includes(hex)) named++;
-      else if (view.some((v) => compareDistance(this.key, this.idOf(v), target) > 0)) denied++;
-    }
-    return denied > named;
-  }
-
-  private idOf(hex: string): NodeId {
-    let id = this.ids.get(hex);
-    if (!id) this.ids.set(hex, (id = idFromHex(hex)!));
-    return id;
   }
 
   private discredit(liar: string): void {
     this.liars.add(liar);
     this.answers.delete(liar);
-    this.views.delete(liar);
     for (const [hex, by] of this.namedBy) {
       by.delete(liar);
       if (by.size === 0) this.namedBy.delete(hex);

@@ -28,6 +28,12 @@ export interface ChatExperimentOptions {
   massDeparture: number;
   /** Ed25519 for every signature (SimOptions.realSignatures); the result must not change. */
   realSignatures?: boolean;
+  /**
+   * Told a line of progress (simulated hours, live nodes, messages shown) about every
+   * `PROGRESS_WALL_MS` of wall time, for runs that take hours. A wall-clock timer that only reads
+   * state, so it does not change the simulation's course.
+   */
+  progress?: (line: string) => void;
 }
 
 export interface ChatExperimentResult extends ChatExperimentOptions {
@@ -79,6 +85,7 @@ interface Tracked {
 
 const DELIVERY_WINDOW_MS = 120_000;
 const HOUR = 3_600_000;
+const PROGRESS_WALL_MS = 60_000;
 
 export async function runChatExperiment(o: ChatExperimentOptions): Promise<ChatExperimentResult> {
   const wallStart = performance.now();
@@ -95,6 +102,14 @@ export async function runChatExperiment(o: ChatExperimentOptions): Promise<ChatE
   const failures: Record<string, number> = {};
 
   const delay = (ms: number) => new Promise<void>((resolve) => sim.clock.setTimeout(resolve, ms));
+  const progress = o.progress;
+  const simStart = sim.clock.now();
+  const ticker = progress && setInterval(() => {
+    const shown = [...tracked.values()].filter((t) => t.shownAt !== undefined).length;
+    const wall = Math.round((performance.now() - wallStart) / 1000);
+    progress(`${((sim.clock.now() - simStart) / HOUR).toFixed(1)} simulated h, ${sim.live.size} live nodes, ${tracked.size} messages sent, ${shown} shown, ${failedScenarios} scenarios failed; ${wall} s of wall time`);
+  }, PROGRESS_WALL_MS);
+  ticker?.unref();
   // The recipient never looked its sender up, so each first message is a message request
   // (chat/requests.ts): these users accept every request as it arrives, which shows its messages
   // (the `shown` time measured) and sends their receipts. Requests accepted are counted.
@@ -207,6 +222,7 @@ export async function runChatExperiment(o: ChatExperimentOptions): Promise<ChatE
   }
   await sim.until(Promise.all(flows), (o.maxAbsenceHours + 8) * HOUR);
   await sim.run(DELIVERY_WINDOW_MS);
+  if (ticker) clearInterval(ticker);
 
   const all = [...tracked.values()];
   const after = all.filter((t) => t.shownAt !== undefined && t.returnedAt !== undefined).map((t) => t.shownAt! - t.returnedAt!);

@@ -3,7 +3,8 @@
  * Prints one JSON object with the experiment's measurements (see experiment.ts).
  *
  * `npm run sim -- --chat --nodes 1000 --users 200 --churn 0.3 --scenarios 300 --spread 24
- *  --absence 72 --mass 0.5 --seed 1` runs offline delivery under churn (chat-experiment.ts).
+ *  --absence 72 --mass 0.5 --seed 1` runs offline delivery under churn (chat-experiment.ts),
+ *  with a line of progress on stderr each minute.
  *
  * `npm run sim -- --names --nodes 100 --users 20 --churn 0.3 --days 29 --lookups 400 --seed 1`
  * resolves names whose owners left `days` ago (names-experiment.ts).
@@ -97,6 +98,7 @@ const result = values.adversary !== undefined
     maxAbsenceHours: num('absence'),
     massDeparture: num('mass'),
     realSignatures,
+    progress: (line) => console.error(line),
   })
   : await runExperiment({
   nodes: num('nodes'),

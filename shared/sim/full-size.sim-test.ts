@@ -15,7 +15,7 @@ const HOUR = 3_600_000;
 
 describe('at full size', () => {
   it('offline messages reach recipients back from up to 3 days away within 2 minutes, once, never pushed after their tombstone', { timeout: 8 * HOUR }, async () => {
-    const r = await runChatExperiment({ nodes: 1000, users: 200, churn: 0.3, seed: 1, scenarios: 200, spreadHours: 24, maxAbsenceHours: 72, massDeparture: 0.5 });
+    const r = await runChatExperiment({ nodes: 1000, users: 200, churn: 0.3, seed: 1, scenarios: 200, spreadHours: 24, maxAbsenceHours: 72, massDeparture: 0.5, progress: (line) => console.error(line) });
     console.log(JSON.stringify(r));
     expectOfflineDelivery(r, { messages: 100, massDeparted: 400 });
   });

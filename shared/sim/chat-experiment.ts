@@ -88,6 +88,16 @@ const HOUR = 3_600_000;
 const PROGRESS_WALL_MS = 60_000;
 
 export async function runChatExperiment(o: ChatExperimentOptions): Promise<ChatExperimentResult> {
+  // What to stop when the run ends, however it ends (the progress timer).
+  const stops: Array<() => void> = [];
+  try {
+    return await chatExperiment(o, stops);
+  } finally {
+    for (const stop of stops) stop();
+  }
+}
+
+async function chatExperiment(o: ChatExperimentOptions, stops: Array<() => void>): Promise<ChatExperimentResult> {
   const wallStart = performance.now();
   const sim = new Simulation({ seed: o.seed, churnPerHour: o.churn, realSignatures: o.realSignatures ?? false });
   const random = sim.random.fork();
@@ -109,7 +119,10 @@ export async function runChatExperiment(o: ChatExperimentOptions): Promise<ChatE
     const wall = Math.round((performance.now() - wallStart) / 1000);
     progress(`${((sim.clock.now() - simStart) / HOUR).toFixed(1)} simulated h, ${sim.live.size} live nodes, ${tracked.size} messages sent, ${shown} shown, ${failedScenarios} scenarios failed; ${wall} s of wall time`);
   }, PROGRESS_WALL_MS);
-  ticker?.unref();
+  if (ticker) {
+    ticker.unref();
+    stops.push(() => clearInterval(ticker));
+  }
   // The recipient never looked its sender up, so each first message is a message request
   // (chat/requests.ts): these users accept every request as it arrives, which shows its messages
   // (the `shown` time measured) and sends their receipts. Requests accepted are counted.
@@ -222,7 +235,6 @@ export async function runChatExperiment(o: ChatExperimentOptions): Promise<ChatE
   }
   await sim.until(Promise.all(flows), (o.maxAbsenceHours + 8) * HOUR);
   await sim.run(DELIVERY_WINDOW_MS);
-  if (ticker) clearInterval(ticker);
 
   const all = [...tracked.values()];
   const after = all.filter((t) => t.shownAt !== undefined && t.returnedAt !== undefined).map((t) => t.shownAt! - t.returnedAt!);

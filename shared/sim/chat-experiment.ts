@@ -36,7 +36,8 @@ export interface ChatExperimentOptions {
   progress?: (line: string) => void;
 }
 
-export interface ChatExperimentResult extends ChatExperimentOptions {
+/** The result repeats the options it ran with, but not the progress callback. */
+export interface ChatExperimentResult extends Omit<ChatExperimentOptions, 'progress'> {
   offlineMessages: number;
   /** Messages that showed "stored" before their sender left. */
   storedBeforeSenderLeft: number;
@@ -246,8 +247,9 @@ async function chatExperiment(o: ChatExperimentOptions, stops: Array<() => void>
   const within = after.filter((ms) => ms <= DELIVERY_WINDOW_MS).length;
   const honestRefused = sim.refusedForCapacity();
   sim.close();
+  const { progress: _, ...options } = o;
   return {
-    ...o,
+    ...options,
     offlineMessages: all.length,
     storedBeforeSenderLeft,
     deliveredWithin2Min: within,

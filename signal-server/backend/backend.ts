@@ -59,6 +59,13 @@ export interface SignalBackend {
    * the network's density from it (shared/dht/options.ts BootstrapPeers).
    */
   live(): Promise<number>;
+  /**
+   * Whether `id` is registered now (not unregistered, not expired), wherever it is connected.
+   * Rejects when the backend cannot say (a networked one cut off from the other processes),
+   * and never answers false then: a tab takes false as "nobody has that id" and blames whoever
+   * named it.
+   */
+  isTab(id: string): Promise<boolean>;
   /** Sends `frame` to the tab registered as `to`, wherever it is connected. */
   relay(to: string, frame: string): Promise<DeliverResult>;
   /** Forgets every tab and releases what the backend holds. Idempotent. */

@@ -107,6 +107,24 @@ export function backendContract(name: string, makeBackend: MakeBackend): void {
       expect(await b.live()).toBe(2);
     });
 
+    it('says a registered id is a tab, and an unknown or unregistered one is not', async () => {
+      const b = await fresh();
+      const [asker, gone, stays] = await registered(b, 3);
+      await b.unregister(gone!);
+      expect(await b.isTab(stays!.id)).toBe(true);
+      expect(await b.isTab(asker!.id)).toBe(true); // a tab asking about itself
+      expect(await b.isTab(gone!.id)).toBe(false);
+      expect(await b.isTab(nodeId(99))).toBe(false);
+    });
+
+    it('keeps saying an id is a tab when a second registration replaced the first and the first unregisters', async () => {
+      const b = await fresh();
+      const [old] = await registered(b, 1);
+      await b.register(new RecordingTab(old!.id));
+      await b.unregister(old!);
+      expect(await b.isTab(old!.id)).toBe(true);
+    });
+
     it('hands out up to n registered ids, each once and never the asker', async () => {
       const b = await fresh();
       expect(await b.pickPeers(nodeId(1), 8)).toEqual([]);
@@ -208,10 +226,12 @@ export function backendContract(name: string, makeBackend: MakeBackend): void {
         b.relay(target!.id, FRAME),
         b.pickPeers(asker!.id, 2),
         b.unregister(leaving!),
+        b.isTab(leaving!.id),
         b.pickPeers(asker!.id, 8),
       ];
       await Promise.all(calls.map((call, i) => call.then(() => order.push(i))));
-      expect(order).toEqual([0, 1, 2, 3, 4]);
+      expect(order).toEqual([0, 1, 2, 3, 4, 5]);
+      expect(await calls[4]).toBe(false);
     });
 
     it('closes idempotently, and refuses calls after close instead of reaching a tab', async () => {
@@ -222,6 +242,7 @@ export function backendContract(name: string, makeBackend: MakeBackend): void {
       await expect(b.relay(tab!.id, FRAME)).rejects.toThrow();
       await expect(b.pickPeers(asker!.id, 1)).rejects.toThrow();
       await expect(b.live()).rejects.toThrow();
+      await expect(b.isTab(tab!.id)).rejects.toThrow();
       await expect(b.register(new RecordingTab(nodeId(9)))).rejects.toThrow();
       expect(tab!.frames).toEqual([]);
     });

@@ -71,6 +71,11 @@ export class MemoryBackend implements SignalBackend {
     return this.tabs.size;
   }
 
+  async isTab(id: string): Promise<boolean> {
+    this.checkOpen();
+    return this.tabs.has(id);
+  }
+
   async relay(to: string, frame: string): Promise<DeliverResult> {
     this.checkOpen();
     return this.tabs.get(to)?.tab.deliver(frame) ?? 'not-found';

@@ -105,6 +105,13 @@ return picked`;
 export const COUNT = `return redis.call('ZCARD', KEYS[1])`;
 
 /**
+ * Whether the id is registered: its presence key, which expires with its process (so the id of
+ * a process that died counts for up to the presence expiry: this errs toward "connected").
+ * KEYS: tab key.
+ */
+export const IS_TAB = `return redis.call('EXISTS', KEYS[1])`;
+
+/**
  * Where a relay goes: {0} nobody holds the id; {1, owner} this process does; {2, owner} the
  * message was published to the owner's channel. An owner whose channel has no subscriber is
  * dead (or cut off: it puts itself back on recovery), so its registration is dropped.
@@ -209,6 +216,13 @@ export class RedisPresence {
   async count(): Promise<number> {
     const n = await this.redis.eval(COUNT, { keys: [this.since], arguments: [] });
     return typeof n === 'number' && Number.isSafeInteger(n) && n >= 0 ? n : 0;
+  }
+
+  /** Whether `id` is registered; throws on an answer that is not EXISTS's 0 or 1, never guesses. */
+  async isTab(id: string): Promise<boolean> {
+    const n = await this.redis.eval(IS_TAB, { keys: [this.tabKey(id)], arguments: [] });
+    if (n !== 0 && n !== 1) throw new Error(`EXISTS answered ${String(n).slice(0, 40)}`);
+    return n === 1;
   }
 
   /** Where the tab `to` is; publishes `message` to its process when that is another one. */

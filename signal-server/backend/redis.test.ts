@@ -40,7 +40,7 @@ describe('RedisBackend across processes', () => {
     return open.slice(-count);
   }
 
-  it('relays a frame from one process to a tab on the other, and says busy and not-found as that tab would', async () => {
+  it('relays a frame from one process to a tab on the other, says busy and not-found as that tab would, and knows it is a tab', async () => {
     const [a, b] = await processes(2);
     const onB = new RecordingTab(nodeId(2));
     await b!.register(onB);
@@ -50,8 +50,11 @@ describe('RedisBackend across processes', () => {
     onB.busy = true;
     expect(await a!.relay(onB.id, frame)).toBe('busy');
     expect(await a!.relay(nodeId(3), signal(nodeId(1), nodeId(3)))).toBe('not-found');
+    expect(await a!.isTab(onB.id)).toBe(true);
+    expect(await a!.isTab(nodeId(3))).toBe(false);
     await b!.unregister(onB);
     expect(await a!.relay(onB.id, frame)).toBe('not-found');
+    expect(await a!.isTab(onB.id)).toBe(false);
     expect(onB.frames).toEqual([frame]);
   });
 
@@ -184,10 +187,15 @@ describe('RedisBackend when Redis goes away and comes back', () => {
     expect(await a!.relay(a2.id, signal(nodeId(1), a2.id))).toBe('delivered');
     expect(await a!.relay(nodeId(3), signal(nodeId(1), nodeId(3)))).toBe('not-found'); // on b
     expect(new Set(await a!.pickPeers(nodeId(9), 8))).toEqual(new Set([a1.id, a2.id]));
+    // Its own tabs are connected for sure; whether b's is, or any other id, it cannot say.
+    expect([await a!.isTab(a1.id), await a!.isTab(a2.id)]).toEqual([true, true]);
+    await expect(a!.isTab(nodeId(3))).rejects.toThrow(/unreachable/);
+    await expect(a!.isTab(nodeId(9))).rejects.toThrow(/unreachable/);
 
     await own.start();
     await until('both processes are back', () => a!.state() === 'ok' && b!.state() === 'ok', 15_000);
     expect(await b!.relay(a2.id, signal(nodeId(3), a2.id))).toBe('delivered'); // registered while down
+    expect([await b!.isTab(a2.id), await a!.isTab(nodeId(3)), await a!.isTab(nodeId(9))]).toEqual([true, true, false]);
     expect(new Set(await b!.pickPeers(nodeId(9), 8))).toEqual(new Set([a1.id, a2.id, nodeId(3)]));
     // Put back with the times they registered at: the two registered before the outage are
     // settled, the one registered during it is not.

@@ -69,6 +69,7 @@ const MAX_PENDING_UNREGISTERS = 10_000;
 /** After a reconnect, how long recovery waits for this process's channel to be resubscribed. */
 const RESUBSCRIBE_WAIT_MS = 2_000;
 const CLOSED = 'The signal backend is closed; create a new server.';
+const CANNOT_SAY = 'Redis is unreachable: whether a tab on another process has that id is unknown; ask again later.';
 
 /** The command connection and the subscriber, reconnecting on their own. */
 function makeClients(url: string, connectTimeout: number) {
@@ -190,6 +191,20 @@ export class RedisBackend implements SignalBackend {
         () => this.local.live(),
       ),
     );
+  }
+
+  /**
+   * A tab of this process is connected whatever Redis says, and while it is away; any other id
+   * is looked up in Redis, and without Redis this cannot say and rejects (backend.ts isTab).
+   */
+  isTab(id: string): Promise<boolean> {
+    return this.ordered(async () => {
+      if (await this.local.isTab(id)) return true;
+      return this.viaRedis(
+        () => this.store.isTab(id),
+        () => Promise.reject(new PeerchatError(ErrorCode.Busy, CANNOT_SAY)),
+      );
+    });
   }
 
   relay(to: string, frame: string): Promise<DeliverResult> {

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { runSignalFuzz, type SignalFuzzReport } from './fuzz.ts';
 
 const FRAMES = 2_000;
-const TYPES = ['hello', 'peers', 'signal', 'signal-reply', 'ping', 'ice'];
+const TYPES = ['hello', 'peers', 'signal', 'signal-reply', 'ping', 'ice', 'is-tab'];
 
 describe('the signal server fed hostile frames', () => {
   let report: SignalFuzzReport;
@@ -16,14 +16,14 @@ describe('the signal server fed hostile frames', () => {
     report = await runSignalFuzz({ frames: FRAMES, seed: 14 });
     expect(report.exceptionSamples).toEqual([]);
     expect(report.exceptions).toBe(0);
-    expect(report.invariants).toEqual({ welcomesHonestTab: true, handsOutPeers: true, listenerStillSignedIn: true });
+    expect(report.invariants).toEqual({ welcomesHonestTab: true, handsOutPeers: true, answersIsTab: true, listenerStillSignedIn: true });
     expect(Object.keys(report.types)).toEqual(TYPES);
     for (const type of TYPES) expect(report.types[type]!.frames, type).toBe(FRAMES);
     for (const [type, t] of Object.entries(report.serverTypes)) {
       expect(t.frames, type).toBe(FRAMES);
       expect(t.parsed['ok'], type).toBeGreaterThan(50);
     }
-    expect(Object.keys(report.serverTypes)).toHaveLength(8);
+    expect(Object.keys(report.serverTypes)).toHaveLength(10);
   }, 120_000);
 
   it('drops bad frames by reason and serves the good ones', () => {
@@ -34,6 +34,7 @@ describe('the signal server fed hostile frames', () => {
     }
     expect(report.types['hello']!.rejects['bad-signature']).toBeGreaterThan(0);
     expect(report.types['peers']!.rejects['not-authenticated']).toBeGreaterThan(0);
+    expect(report.types['is-tab']!.rejects['not-authenticated']).toBeGreaterThan(0);
     expect(report.types['signal']!.relays['delivered']).toBeGreaterThan(10);
   });
 });

@@ -1,6 +1,6 @@
 /**
  * The signal server's fuzzer (issue 14): hostile client frames of each type (hello, peers,
- * signal, signal-reply, ping, ice), half structure-aware and half mutations of valid frames
+ * signal, signal-reply, ping, ice, is-tab), half structure-aware and half mutations of valid frames
  * (shared/sim/fuzz-gen.ts), fed to a real Hub through sockets that stand in for ws ones: every
  * other frame on a fresh socket that has only been challenged, the rest on a socket that proved
  * its id and was welcomed. Counts exceptions (caught around delivery, uncaught, unhandled
@@ -176,6 +176,8 @@ class SignalFuzz {
       'signal-reply': [{ type: 'signal-reply', to, rid: 7, reply: sampleReply() }, { type: 'signal-reply', to, rid: 8, reply: { busyMs: 1_000 } }],
       ping: [{ type: 'ping' }],
       ice: [{ type: 'ice' }],
+      // A connected tab and one nobody has: both answers, and their mutations.
+      'is-tab': [{ type: 'is-tab', id: to, rid: 7 }, { type: 'is-tab', id: 'ab'.repeat(20), rid: 8 }],
     };
     return Object.fromEntries(Object.entries(frames).map(([k, v]) => [k, v.map(encodeSignalMessage)]));
   }
@@ -273,11 +275,13 @@ class SignalFuzz {
     const messages: Record<string, unknown> = {
       challenge: { type: 'challenge', nonce: toBase64Url(this.random.bytes(32)) },
       welcome: { type: 'welcome' },
+      features: { type: 'features', names: ['is-tab'] },
       peers: { type: 'peers', ids: [to, from] },
       signal: { type: 'signal', from, to, rid: 7, payload },
       'signal-reply': { type: 'signal-reply', from, to, rid: 7, reply: { busyMs: 1_000 } },
       error: { type: 'error', code: 'NOT_FOUND', rid: 7, msg: 'that node is not connected to this server' },
       pong: { type: 'pong' },
+      'is-tab': { type: 'is-tab', rid: 7, id: to, tab: true },
       ice: { type: 'ice', servers: [{ urls: ['stun:stun.example.org:3478'] }, { urls: ['turn:t.example.org:3478'], username: `1700000000:${from}`, credential: 'c2VjcmV0c2VjcmV0c2VjcmV0MTI=' }], ttlS: 3_600 },
     };
     const all = Object.values(messages).map((m) => JSON.stringify(m));
@@ -315,11 +319,14 @@ class SignalFuzz {
     this.now += 120_000;
     const honest = await this.signIn(this.tab);
     honest?.receive(encodeSignalMessage({ type: 'peers', n: 8 }));
+    honest?.receive(encodeSignalMessage({ type: 'is-tab', id: idToHex(this.other.nodeId), rid: 1 }));
     await flush(4);
     const peers = honest?.received('peers')[0] as { ids: string[] } | undefined;
+    const isTab = honest?.received('is-tab')[0] as { tab: boolean } | undefined;
     return {
       welcomesHonestTab: honest !== null,
       handsOutPeers: peers?.ids.includes(idToHex(this.other.nodeId)) ?? false,
+      answersIsTab: isTab?.tab === true,
       listenerStillSignedIn: this.listener !== null && !this.listener.closed,
     };
   }

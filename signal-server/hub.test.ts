@@ -1,6 +1,7 @@
 /**
  * The hub over backends other than the embedded default: one whose calls fail, as a networked
- * backend's do when its server is gone, and one that knows tabs this process has no socket for.
+ * backend's do when its server is gone, and one that knows tabs this process has no socket for;
+ * and the `is-tab` query over each.
  */
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createIdentity, type Identity } from '../shared/lib/crypto.ts';
@@ -15,7 +16,7 @@ import { createSignalServer, type SignalServer, type SignalServerOptions } from 
 import { joined, TestClient } from './test-client.ts';
 import { samplePayload } from '../shared/signal/test-signals.ts';
 
-type Call = 'register' | 'unregister' | 'pickPeers' | 'relay';
+type Call = 'register' | 'unregister' | 'pickPeers' | 'relay' | 'isTab';
 
 /** The memory backend with one kind of call failing. */
 class BackendDown extends MemoryBackend {
@@ -33,6 +34,9 @@ class BackendDown extends MemoryBackend {
   }
   override relay(to: string, frame: string): Promise<DeliverResult> {
     return this.down === 'relay' ? this.fail() : super.relay(to, frame);
+  }
+  override isTab(id: string): Promise<boolean> {
+    return this.down === 'isTab' ? this.fail() : super.isTab(id);
   }
   private fail(): Promise<never> {
     return Promise.reject(new Error(`${this.down}: connection to the backend lost`));
@@ -84,7 +88,7 @@ function track(client: TestClient): TestClient {
 }
 
 describe('signal server over a failing backend', () => {
-  const asks: Record<Exclude<Call, 'unregister'>, (server: SignalServer) => Promise<TestClient>> = {
+  const asks: Record<Exclude<Call, 'unregister' | 'isTab'>, (server: SignalServer) => Promise<TestClient>> = {
     register: async (server) => {
       const client = track(TestClient.connect(server.url));
       await client.hello(ids[0]!);
@@ -160,5 +164,66 @@ describe('signal server over a backend with tabs on other processes', () => {
     expect((await local.closed).code).toBe(SignalClose.Replaced);
     expect(server.stats()).toMatchObject({ connections: 0, authenticated: 0, rejects: { replaced: 1 } });
     expect(server.connectedIds()).toEqual([]);
+  });
+});
+
+describe('the is-tab query', () => {
+  const MADE_UP = 'ab'.repeat(20);
+
+  it('names is-tab among its features just before the welcome', async () => {
+    const server = await start({});
+    const client = track(TestClient.connect(server.url));
+    await client.hello(ids[0]!);
+    expect(await client.next('features')).toEqual({ type: 'features', names: ['is-tab'] });
+    await client.next('welcome');
+  });
+
+  it('answers true for a connected tab and for the asker itself, false for a made-up id, and counts them', async () => {
+    const server = await start({});
+    const asker = track(await joined(server.url, ids[0]!));
+    const other = idToHex(ids[1]!.nodeId);
+    asker.send({ type: 'is-tab', id: other, rid: 1 });
+    expect(await asker.next('is-tab')).toEqual({ type: 'is-tab', rid: 1, id: other, tab: false });
+    const otherTab = track(await joined(server.url, ids[1]!));
+    asker.send({ type: 'is-tab', id: other, rid: 2 });
+    expect(await asker.next('is-tab')).toEqual({ type: 'is-tab', rid: 2, id: other, tab: true });
+    asker.send({ type: 'is-tab', id: idToHex(ids[0]!.nodeId), rid: 3 });
+    expect(await asker.next('is-tab')).toMatchObject({ rid: 3, tab: true });
+    asker.send({ type: 'is-tab', id: MADE_UP, rid: 4 });
+    expect(await asker.next('is-tab')).toEqual({ type: 'is-tab', rid: 4, id: MADE_UP, tab: false });
+    await otherTab.close();
+    await expect.poll(() => server.stats().authenticated).toBe(1);
+    asker.send({ type: 'is-tab', id: other, rid: 5 });
+    expect(await asker.next('is-tab')).toMatchObject({ rid: 5, tab: false });
+    expect(server.stats().isTabQueries).toBe(5);
+  });
+
+  it('answers true for a tab registered on another process', async () => {
+    const backend = new MemoryBackend(new SeededRandom(1));
+    const server = await start({ backend });
+    const asker = track(await joined(server.url, ids[0]!));
+    const remote = new RecordingTab(idToHex(ids[1]!.nodeId));
+    await backend.register(remote);
+    asker.send({ type: 'is-tab', id: remote.id, rid: 9 });
+    expect(await asker.next('is-tab')).toMatchObject({ rid: 9, id: remote.id, tab: true });
+  });
+
+  it('closes a tab that asks before its welcome with 4401, as for any frame but hello', async () => {
+    const server = await start({});
+    const client = track(TestClient.connect(server.url));
+    await client.next('challenge');
+    client.send({ type: 'is-tab', id: MADE_UP, rid: 1 });
+    expect((await client.closed).code).toBe(SignalClose.NotAuthenticated);
+    expect(server.stats()).toMatchObject({ isTabQueries: 0, rejects: { 'not-authenticated': 1 } });
+  });
+
+  it('answers BUSY with the rid when the backend cannot say, never false, and keeps the socket', async () => {
+    const server = await start({ backend: new BackendDown('isTab') });
+    const client = track(await joined(server.url, ids[0]!));
+    client.send({ type: 'is-tab', id: MADE_UP, rid: 77 });
+    expect(await client.next('error')).toMatchObject({ type: 'error', code: ErrorCode.Busy, rid: 77 });
+    client.send({ type: 'ping' });
+    await client.next('pong');
+    expect(server.stats()).toMatchObject({ authenticated: 1, isTabQueries: 0, rejects: {} });
   });
 });

@@ -17,6 +17,7 @@ import type { Random } from '../shared/lib/random.ts';
 import { exceedsUtf8Bytes } from '../shared/lib/wire.ts';
 import {
   encodeSignalMessage,
+  IS_TAB_FEATURE,
   MAX_SERVER_FRAME_BYTES,
   parseClientMessage,
   signalAuthPayload,
@@ -49,6 +50,8 @@ export interface SignalStats {
   offersRelayed: number;
   repliesRelayed: number;
   peersHandedOut: number;
+  /** `is-tab` queries answered (a tab asking whether an id it was given is connected). */
+  isTabQueries: number;
   /** TURN credentials minted (at welcome and on renewal). */
   turnCredentialsMinted: number;
   rejects: Record<string, number>;
@@ -76,6 +79,7 @@ export class Hub implements ConnOwner {
   private offersRelayed = 0;
   private repliesRelayed = 0;
   private peersHandedOut = 0;
+  private isTabQueries = 0;
   private iceMinted = 0;
 
   constructor(private readonly options: HubOptions) {
@@ -106,6 +110,7 @@ export class Hub implements ConnOwner {
       offersRelayed: this.offersRelayed,
       repliesRelayed: this.repliesRelayed,
       peersHandedOut: this.peersHandedOut,
+      isTabQueries: this.isTabQueries,
       turnCredentialsMinted: this.iceMinted,
       rejects: Object.fromEntries(this.rejects),
       relays: Object.fromEntries(this.relays),
@@ -189,6 +194,8 @@ export class Hub implements ConnOwner {
         return conn.send({ type: 'pong' });
       case 'ice':
         return void this.sendIce(conn);
+      case 'is-tab':
+        return void this.answerIsTab(conn, message.id, message.rid);
     }
   }
 
@@ -225,6 +232,7 @@ export class Hub implements ConnOwner {
     this.authenticated++;
     this.addresses.authenticated(conn.address);
     if (ice) conn.send(ice);
+    conn.send({ type: 'features', names: [IS_TAB_FEATURE] });
     conn.send({ type: 'welcome' });
   }
 
@@ -239,6 +247,21 @@ export class Hub implements ConnOwner {
     if (conn.state === 'closed') return;
     this.peersHandedOut += ids.length;
     conn.send({ type: 'peers', ids, live });
+  }
+
+  /**
+   * A backend that cannot say answers BUSY, not false (a tab blames whoever named an id nobody
+   * has), and unlike a failed `peers` keeps the socket: the tab still needs it for relays.
+   */
+  private async answerIsTab(conn: Conn, id: string, rid: number): Promise<void> {
+    let tab: boolean;
+    try {
+      tab = id === conn.id || (await this.backend.isTab(id));
+    } catch {
+      return conn.error(ErrorCode.Busy, rid, 'the server cannot tell who is connected now; ask again later');
+    }
+    this.isTabQueries++;
+    conn.send({ type: 'is-tab', rid, id, tab });
   }
 
   private async relay(from: Conn, message: Relayed): Promise<void> {

@@ -39,6 +39,7 @@ export function createMetrics(stats: () => ServerStats): Registry {
   counterByLabel(registry, 'peerchat_signal_refusals_total', 'Sockets refused or dropped, by reason.', 'reason', () => snapshot.rejects);
   counter(registry, 'peerchat_signal_offers_relayed_total', 'Relayed batches that carried an offer: connections signaled.', () => snapshot.offersRelayed);
   counter(registry, 'peerchat_signal_peers_handed_out_total', 'Node ids handed out as first peers.', () => snapshot.peersHandedOut);
+  counter(registry, 'peerchat_signal_is_tab_queries_total', 'is-tab queries answered: whether an id is connected.', () => snapshot.isTabQueries);
   counter(registry, 'peerchat_signal_turn_credentials_total', 'TURN credentials minted.', () => snapshot.turnCredentialsMinted);
   new Gauge({
     name: 'peerchat_signal_redis_state',

@@ -359,6 +359,7 @@ describe('signal server http', () => {
       offersRelayed: 0,
       repliesRelayed: 0,
       peersHandedOut: 0,
+      isTabQueries: 0,
       turnCredentialsMinted: 0,
       rejects: {},
       relays: {},

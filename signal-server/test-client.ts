@@ -52,11 +52,18 @@ export class TestClient {
     return new TestClient(new WebSocket(baseUrl.replace(/^http/, 'ws').replace(/\/$/, '') + SIGNAL_PATH, options));
   }
 
-  /** The next message from the server, which must be of `type`. */
+  /**
+   * The next message from the server, which must be of `type`. A `features` frame (every
+   * welcome comes after one) is passed over unless it is what the test waits for.
+   */
   async next<T extends ServerMessage['type']>(type: T): Promise<ServerMessageOf<T>> {
-    while (this.inbox.length === 0) {
-      if (this.isClosed) throw new Error(`socket closed while waiting for '${type}'`);
-      await new Promise<void>((resolve) => (this.waiter = resolve));
+    for (;;) {
+      while (this.inbox.length === 0) {
+        if (this.isClosed) throw new Error(`socket closed while waiting for '${type}'`);
+        await new Promise<void>((resolve) => (this.waiter = resolve));
+      }
+      if (this.inbox[0]!.type !== 'features' || type === 'features') break;
+      this.inbox.shift();
     }
     const message = this.inbox.shift()!;
     if (message.type !== type) throw new Error(`expected '${type}', got ${JSON.stringify(message)}`);

@@ -32,11 +32,14 @@ const CLIENT: ClientMessage[] = [
   { type: 'signal-reply', to: A, rid: 2, reply: { busyMs: 500 } },
   { type: 'ping' },
   { type: 'ice' },
+  { type: 'is-tab', id: B, rid: 4_294_967_295 },
 ];
 const TURN_ENTRY = { urls: ['turn:t.example:3478?transport=udp', 'turns:t.example:5349'], username: `1796000600:${A}`, credential: 'x'.repeat(27) + '=' };
 const SERVER: ServerMessage[] = [
   { type: 'challenge', nonce: KEY },
   { type: 'welcome' },
+  { type: 'features', names: ['is-tab', 'something-newer'] },
+  { type: 'features', names: [] },
   { type: 'peers', ids: [A, B] },
   { type: 'peers', ids: [], live: 4_294_967_295 },
   { type: 'signal', from: A, to: B, rid: 4_294_967_295, payload: { conn: 'x', data: ['sdp'] } },
@@ -44,6 +47,8 @@ const SERVER: ServerMessage[] = [
   { type: 'error', code: ErrorCode.NotFound, rid: 3, msg: 'that node is not connected' },
   { type: 'error', code: ErrorCode.Busy },
   { type: 'pong' },
+  { type: 'is-tab', rid: 0, id: A, tab: true },
+  { type: 'is-tab', rid: 9, id: B, tab: false },
   { type: 'ice', servers: [] },
   { type: 'ice', servers: [{ urls: ['stun:s.example:3478', 'stuns:s.example'] }] },
   { type: 'ice', servers: [{ urls: ['stun:s.example'] }, TURN_ENTRY], ttlS: 43_200 },
@@ -116,6 +121,22 @@ describe('signal protocol', () => {
     expect(parseClientMessage('{"type":"ice","servers":[]}')).toEqual(bad);
     const huge = JSON.stringify({ type: 'ice', servers: [{ urls: ['stun:s'] }], pad: 'x'.repeat(MAX_SERVER_FRAME_BYTES) });
     expect(parseServerMessage(huge)).toEqual({ ok: false, reason: 'too-large' });
+  });
+
+  it('drops is-tab frames without a canonical id, a u32 rid or a boolean answer, and long feature lists', () => {
+    const bad = { ok: false, reason: 'bad-shape' };
+    for (const ask of [{ id: A.toUpperCase(), rid: 1 }, { id: A.slice(1), rid: 1 }, { id: A, rid: -1 }, { id: A, rid: 2 ** 32 }, { id: A }, { id: A, rid: 1, tab: true }]) {
+      expect(parseClientMessage(JSON.stringify({ type: 'is-tab', ...ask }))).toEqual(bad);
+    }
+    for (const answer of [{ rid: 1, id: A, tab: 'yes' }, { rid: 1, id: A, tab: 1 }, { rid: 1, id: A }, { rid: 1, tab: true }]) {
+      expect(parseServerMessage(JSON.stringify({ type: 'is-tab', ...answer }))).toEqual(bad);
+    }
+    const features = (names: unknown) => parseServerMessage(JSON.stringify({ type: 'features', names }));
+    expect(features(Array.from({ length: 17 }, (_, i) => `f${i}`))).toEqual(bad);
+    expect(features(['x'.repeat(33)])).toEqual(bad);
+    expect(features('is-tab')).toEqual(bad);
+    // A tab sends neither features nor an answer; a server never takes them from one.
+    expect(parseClientMessage(JSON.stringify({ type: 'features', names: [] }))).toEqual({ ok: false, reason: 'unknown-type' });
   });
 
   it('signs a payload that names this protocol and the nonce', () => {

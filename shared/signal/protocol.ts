@@ -5,13 +5,16 @@
  *   server -> tab   {type:'challenge', nonce}                 right after the socket opens
  *   tab -> server   {type:'hello', key, n, id, sig}           sig over signalAuthPayload(nonce)
  *   server -> tab   {type:'ice', servers, ttlS?}              just before welcome, when configured
+ *   server -> tab   {type:'features', names}                  just before welcome: queries it answers
  *   server -> tab   {type:'welcome'}                          id is the key's hash, sig is good
  *   tab -> server   {type:'peers', n}                         -> {type:'peers', ids, live?}
  *   tab -> server   {type:'signal', to, rid, payload}         -> to `to`: {type:'signal', from, to, rid, payload}
  *   tab -> server   {type:'signal-reply', to, rid, reply}     -> to `to`: {type:'signal-reply', from, to, rid, reply}
  *   tab -> server   {type:'ping'}                             -> {type:'pong'}
  *   tab -> server   {type:'ice'}                              -> {type:'ice', servers, ttlS?}
- *   server -> tab   {type:'error', code, rid?, msg?}          a signal could not be relayed
+ *   tab -> server   {type:'is-tab', id, rid}                  -> {type:'is-tab', rid, id, tab}
+ *   server -> tab   {type:'error', code, rid?, msg?}          a signal could not be relayed, or an
+ *                                                             is-tab not answered (BUSY)
  *
  * A tab sends nothing but its hello until the welcome arrives (anything else closes with 4401).
  * `from` on relayed frames is stamped by the server from the authenticated socket, so a tab
@@ -19,6 +22,17 @@
  * request id, carried there and back, and the asker matches replies by (from, rid). A relayed
  * batch's `data` must be WebRTC signaling as tabs send it (signal-data.ts: a data channel's SDP
  * offer or answer, ICE candidates); the server answers anything else with a BadRequest error.
+ *
+ * `is-tab` asks whether a tab with node id `id` is registered now, on this server or any other
+ * process sharing its backend (the asker's own id answers true); `tab` is the answer. When the
+ * backend cannot say (its Redis is away), the server answers `{type:'error', code:BUSY, rid}`
+ * instead, never false, and the socket stays open. Errors carry the asker's rid and nothing else
+ * to tell a failed signal from a failed is-tab, so a tab draws both kinds of rid from one counter:
+ * a rid then names at most one of its pending requests.
+ *
+ * `features` names the optional queries this server answers (`is-tab`). A server older than a
+ * query closes the socket on it as an unknown type, so a tab sends one only on a socket whose
+ * server named it; a tab older than `features` drops the frame as an unknown type and goes on.
  *
  * `ice` hands the tab the STUN and TURN servers its new connections use; TURN entries carry
  * credentials that expire `ttlS` seconds after they were minted, so a tab asks again before
@@ -56,6 +70,11 @@ const MAX_CONN_CHARS = 64;
 /** Room above what a batch holds (MAX_SIGNALS_PER_BATCH, lib/transport.ts). */
 const MAX_SIGNAL_STRINGS = 64;
 const MAX_ERROR_MSG_CHARS = 256;
+/** Names in one `features` frame, and their length: room for queries added later. */
+const MAX_FEATURES = 16;
+const MAX_FEATURE_CHARS = 32;
+/** The `features` name of the is-tab query. */
+export const IS_TAB_FEATURE = 'is-tab';
 /** ICE server entries in one `ice` frame: the server sends one for STUN and one for TURN. */
 export const MAX_ICE_SERVERS = 4;
 /** URLs in one ICE server entry (and in STUN_URLS or TURN_URLS). */
@@ -123,12 +142,18 @@ const CLIENT = {
   'signal-reply': v.strictObject({ type: v.literal('signal-reply'), to: Hex40, rid: Rid, reply: Reply }),
   ping: v.strictObject({ type: v.literal('ping') }),
   ice: v.strictObject({ type: v.literal('ice') }),
+  'is-tab': v.strictObject({ type: v.literal('is-tab'), id: Hex40, rid: Rid }),
 } as const;
 
 const SERVER = {
   // A 32-byte nonce has a key's base64url shape.
   challenge: v.strictObject({ type: v.literal('challenge'), nonce: B64Key }),
   welcome: v.strictObject({ type: v.literal('welcome') }),
+  // Names this tab does not know are kept and ignored: a newer server may answer more.
+  features: v.strictObject({
+    type: v.literal('features'),
+    names: v.pipe(v.array(v.pipe(v.string(), v.maxLength(MAX_FEATURE_CHARS))), v.maxLength(MAX_FEATURES)),
+  }),
   // `live`: how many tabs the server has registered (an older server leaves it out).
   peers: v.strictObject({
     type: v.literal('peers'),
@@ -150,6 +175,7 @@ const SERVER = {
     msg: v.optional(v.pipe(v.string(), v.maxLength(MAX_ERROR_MSG_CHARS))),
   }),
   pong: v.strictObject({ type: v.literal('pong') }),
+  'is-tab': v.strictObject({ type: v.literal('is-tab'), rid: Rid, id: Hex40, tab: v.boolean() }),
   ice: v.strictObject({
     type: v.literal('ice'),
     servers: v.pipe(v.array(IceServer), v.maxLength(MAX_ICE_SERVERS)),

@@ -25,6 +25,8 @@ export interface Bootstrap {
   peers(self: string, n: number): Promise<BootstrapPeers>;
   /** Carries a signaling batch from `from` to `to` and returns `to`'s reply. */
   exchange(from: string, to: string, payload: SignalPayload): Promise<SignalReply>;
+  /** Whether a tab with this id is connected to the service now (rejects when it cannot say). */
+  isTab?(id: string): Promise<boolean>;
 }
 
 export interface NodeConfig {

@@ -1,9 +1,11 @@
 /**
  * The tab's signal-server client against a scripted socket and a fake clock: the handshake,
- * requests and their timeouts, relayed signals answered by the node, bad frames, heartbeat and
- * jittered reconnect. The real server is exercised in peer-node.test.ts and the browser tests.
+ * requests and their timeouts, relayed signals answered by the node, is-tab queries, bad frames,
+ * heartbeat and jittered reconnect. The real server is exercised in peer-node.test.ts and the
+ * browser tests, and here for is-tab.
  */
-import { beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
 import { FakeClock } from '../../shared/lib/clock.ts';
 import { createIdentity, webCryptoOps, type Identity } from '../../shared/lib/crypto.ts';
 import { fromBase64Url } from '../../shared/lib/encoding.ts';
@@ -12,7 +14,8 @@ import { idToHex } from '../../shared/lib/id.ts';
 import { SeededRandom } from '../../shared/lib/random.ts';
 import { SignalClose, signalAuthPayload, type ClientMessage, type ServerMessage } from '../../shared/signal/protocol.ts';
 import { Stats } from '../../shared/lib/stats.ts';
-import { SignalClient, type SignalClientState, type SocketLike } from './signal-client.ts';
+import { createSignalServer, type SignalServer } from '../../signal-server/server.ts';
+import { MAX_PENDING_IS_TAB, SignalClient, type SignalClientState, type SocketLike } from './signal-client.ts';
 
 const OTHER = 'ab'.repeat(20);
 const NONCE = 'A'.repeat(43);
@@ -98,12 +101,13 @@ function makeClient(): SignalClient {
   });
 }
 
-/** Opens the current socket and completes the handshake. */
-async function welcome(): Promise<ScriptedSocket> {
+/** Opens the current socket and completes the handshake, naming `features` as today's server does. */
+async function welcome(features: string[] | null = ['is-tab']): Promise<ScriptedSocket> {
   const s = sockets.at(-1)!;
   s.open();
   s.deliver({ type: 'challenge', nonce: NONCE });
   await s.sentOf('hello');
+  if (features) s.deliver({ type: 'features', names: features });
   s.deliver({ type: 'welcome' });
   return s;
 }
@@ -303,5 +307,117 @@ describe('the signal-server client', () => {
     clock.advance(RECONNECT_BOUND_MS);
     await welcome();
     expect(client.iceServers()).toEqual([]);
+  });
+});
+
+describe('the signal-server client asking whether a tab is connected', () => {
+  const rejectsWith = (code: ErrorCode) => (err: unknown) => isPeerchatError(err, code);
+
+  it('takes the answer to the rid it asked, only when it names the id asked about', async () => {
+    client.start();
+    const s = await welcome();
+    const asked = client.isTab(OTHER);
+    const ask = s.last('is-tab');
+    expect(ask.id).toBe(OTHER);
+    s.deliver({ type: 'is-tab', rid: ask.rid, id: 'cd'.repeat(20), tab: false }); // another id
+    s.deliver({ type: 'is-tab', rid: ask.rid + 1, id: OTHER, tab: false }); // nobody asked
+    s.deliver({ type: 'is-tab', rid: ask.rid, id: OTHER, tab: true });
+    expect(await asked).toBe(true);
+    expect(stats.snapshot('signal-drop')).toEqual({ 'signal-drop-is-tab-mismatch': 1, 'signal-drop-unasked-is-tab': 1 });
+    const again = client.isTab(OTHER);
+    s.deliver({ type: 'is-tab', rid: s.last('is-tab').rid, id: OTHER, tab: false });
+    expect(await again).toBe(false);
+  });
+
+  it('rejects BUSY when the server cannot say, telling that error from a signal error by rid', async () => {
+    client.start();
+    const s = await welcome();
+    const signal = client.exchange(idToHex(identity.nodeId), OTHER, { conn: 'c1', data: [] });
+    await flush();
+    const asked = client.isTab(OTHER);
+    const [signalRid, askRid] = [s.last('signal').rid, s.last('is-tab').rid];
+    expect(askRid).not.toBe(signalRid);
+    s.deliver({ type: 'error', code: ErrorCode.Busy, rid: askRid, msg: 'cannot say' });
+    await expect(asked).rejects.toSatisfy(rejectsWith(ErrorCode.Busy));
+    s.deliver({ type: 'error', code: ErrorCode.NotFound, rid: signalRid });
+    await expect(signal).rejects.toSatisfy(rejectsWith(ErrorCode.NotFound));
+    expect(stats.snapshot('signal-drop')).toEqual({});
+  });
+
+  it('rejects at once, sending nothing, when not connected, when the server does not name the query, or for a malformed id', async () => {
+    await expect(client.isTab(OTHER)).rejects.toSatisfy(rejectsWith(ErrorCode.ChannelClosed));
+    client.start();
+    const s = await welcome(null); // a server older than is-tab would close the socket on it
+    await expect(client.isTab(OTHER)).rejects.toSatisfy(rejectsWith(ErrorCode.UnknownMethod));
+    s.drop(1006);
+    clock.advance(RECONNECT_BOUND_MS);
+    const next = await welcome();
+    for (const bad of [OTHER.toUpperCase(), OTHER.slice(2), '']) await expect(client.isTab(bad)).rejects.toSatisfy(rejectsWith(ErrorCode.BadRequest));
+    expect([...s.sent, ...next.sent].filter((m) => m.type === 'is-tab')).toEqual([]);
+  });
+
+  it(`keeps at most ${MAX_PENDING_IS_TAB} queries waiting, and times them out as other requests`, async () => {
+    client.start();
+    const s = await welcome();
+    const pending = Array.from({ length: MAX_PENDING_IS_TAB }, () => client.isTab(OTHER));
+    await expect(client.isTab(OTHER)).rejects.toSatisfy(rejectsWith(ErrorCode.Busy));
+    expect(s.sent.filter((m) => m.type === 'is-tab')).toHaveLength(MAX_PENDING_IS_TAB);
+    clock.advance(10_000);
+    for (const p of pending) await expect(p).rejects.toSatisfy(rejectsWith(ErrorCode.Timeout));
+    const later = client.isTab(OTHER);
+    s.deliver({ type: 'is-tab', rid: s.last('is-tab').rid, id: OTHER, tab: true });
+    expect(await later).toBe(true);
+  });
+
+  it('fails what is pending when the socket drops, and asks again only once the new server names the query', async () => {
+    client.start();
+    const s = await welcome();
+    const asked = client.isTab(OTHER);
+    s.drop(1006);
+    await expect(asked).rejects.toSatisfy(rejectsWith(ErrorCode.ChannelClosed));
+    clock.advance(RECONNECT_BOUND_MS);
+    await welcome(['something-newer']);
+    await expect(client.isTab(OTHER)).rejects.toSatisfy(rejectsWith(ErrorCode.UnknownMethod));
+  });
+});
+
+describe('the signal-server client asking a real server whether a tab is connected', () => {
+  let server: SignalServer;
+  const clients: SignalClient[] = [];
+  afterEach(async () => {
+    for (const c of clients.splice(0)) c.close();
+    await server?.close();
+  });
+
+  function connect(as: Identity): SignalClient {
+    const c = new SignalClient({
+      baseUrl: server.url,
+      identity: as,
+      ops: webCryptoOps,
+      clock: new FakeClock(),
+      random: new SeededRandom(3),
+      stats: new Stats(),
+      socket: (url) => new WebSocket(url) as unknown as SocketLike,
+      onSignal: async () => ({ busyMs: 1_000 }),
+    });
+    clients.push(c);
+    c.start();
+    return c;
+  }
+
+  it('says yes for a connected tab and itself, no for a made-up id and for a tab that left', async () => {
+    server = createSignalServer({ port: 0, random: new SeededRandom(1) });
+    await server.ready;
+    const other = await createIdentity(new SeededRandom(2));
+    const asker = connect(identity);
+    const leaving = connect(other);
+    await Promise.all([asker.ready(), leaving.ready()]);
+    expect(await asker.isTab(idToHex(other.nodeId))).toBe(true);
+    expect(await asker.isTab(idToHex(identity.nodeId))).toBe(true);
+    expect(await asker.isTab(OTHER)).toBe(false);
+    leaving.close();
+    await expect.poll(() => server.stats().authenticated).toBe(1);
+    expect(await asker.isTab(idToHex(other.nodeId))).toBe(false);
+    expect(server.stats().isTabQueries).toBe(4);
   });
 });

@@ -4,6 +4,9 @@
  * (30 s heartbeat, jittered reconnect) so any tab can introduce a newcomer. It is the engine's
  * Bootstrap; after a tab's first peers, all signaling goes through the overlay.
  *
+ * It also answers the engine's "is a tab with this id connected now?" (`isTab`, the server's
+ * is-tab query), on a server that names the query among its features.
+ *
  * It also keeps the ICE servers the server hands out (signal-server/ice.ts): the latest list is
  * what new connections use, and a TURN credential is renewed at 80% of its lifetime, so a tab
  * open for days always holds a valid one.
@@ -16,11 +19,12 @@ import type { Clock, TimerHandle } from '../../shared/lib/clock.ts';
 import type { CryptoOps, Identity } from '../../shared/lib/crypto.ts';
 import { toBase64Url } from '../../shared/lib/encoding.ts';
 import { ErrorCode, PeerchatError } from '../../shared/lib/errors.ts';
-import { idToHex } from '../../shared/lib/id.ts';
+import { idToHex, isValidIdHex } from '../../shared/lib/id.ts';
 import type { Bootstrap, BootstrapPeers } from '../../shared/dht/node.ts';
 import type { Random } from '../../shared/lib/random.ts';
 import {
   encodeSignalMessage,
+  IS_TAB_FEATURE,
   parseServerMessage,
   signalAuthPayload,
   SignalClose,
@@ -61,7 +65,7 @@ export interface SignalClientOptions {
   /** The server handed out new ICE servers (credentials included: pass them on, never show them). */
   onIce?(servers: IceServerEntry[]): void;
   heartbeatMs?: number;
-  /** How long a request (peers, a relayed signal) may wait for its answer. */
+  /** How long a request (peers, a relayed signal, is-tab) may wait for its answer. */
   requestTimeoutMs?: number;
 }
 
@@ -72,11 +76,21 @@ const RECONNECT_MIN_MS = 500;
 const RECONNECT_MAX_MS = 30_000;
 /** A TURN credential is renewed this far into its lifetime, leaving a fifth for the answer. */
 export const ICE_RENEW_FRACTION = 0.8;
+/**
+ * is-tab queries waiting for the server at once; beyond, isTab rejects BUSY at once, so a slow
+ * or silent server cannot make them pile up.
+ */
+export const MAX_PENDING_IS_TAB = 64;
 
 interface Pending<T> {
   resolve(value: T): void;
   reject(err: PeerchatError): void;
   timer: TimerHandle;
+}
+
+/** An is-tab query: the answer must name the id asked about. */
+interface IsTabPending extends Pending<boolean> {
+  id: string;
 }
 
 export class SignalClient implements Bootstrap {
@@ -87,10 +101,14 @@ export class SignalClient implements Bootstrap {
   private reconnectTimer: TimerHandle | null = null;
   private heartbeatTimer: TimerHandle | null = null;
   private pongDue = false;
+  /** One counter for signals and is-tab queries: an error's rid then names one request. */
   private nextRid = 1;
   /** `peers` replies carry no request id: the server answers in order. */
   private readonly peerWaiters: Pending<BootstrapPeers>[] = [];
   private readonly signalWaiters = new Map<string, Pending<SignalReply>>();
+  private readonly isTabWaiters = new Map<number, IsTabPending>();
+  /** What the current socket's server named in its `features` frame (nothing: an older one). */
+  private features: ReadonlySet<string> = new Set();
   private readyWaiters: (() => void)[] = [];
   private ice: IceServerEntry[] = [];
   /** The current socket brought an `ice` frame (the server sends it before the welcome). */
@@ -181,6 +199,37 @@ export class SignalClient implements Bootstrap {
     });
   }
 
+  /**
+   * Whether a tab with `id` is connected to the service now, as the server's backend says. Asks
+   * only a connected server that names the query (an older one would close the socket on it),
+   * and rejects rather than guess: not connected, no such query, too many pending, a server that
+   * cannot say (BUSY), or no answer within the request timeout.
+   */
+  async isTab(id: string): Promise<boolean> {
+    if (!isValidIdHex(id)) throw new PeerchatError(ErrorCode.BadRequest, 'isTab takes a node id: 40 lowercase hex digits');
+    this.assertReady();
+    if (!this.features.has(IS_TAB_FEATURE)) {
+      throw new PeerchatError(ErrorCode.UnknownMethod, 'This signal server cannot say who is connected; it is older than the query');
+    }
+    if (this.isTabWaiters.size >= MAX_PENDING_IS_TAB) {
+      this.o.stats.count('signal-is-tab-busy');
+      throw new PeerchatError(ErrorCode.Busy, 'Too many is-tab queries waiting for the signal server; ask again later');
+    }
+    const rid = this.nextRid++ >>> 0;
+    return new Promise((resolve, reject) => {
+      this.isTabWaiters.set(rid, {
+        id,
+        resolve,
+        reject,
+        timer: this.o.clock.setTimeout(() => {
+          this.isTabWaiters.delete(rid);
+          reject(new PeerchatError(ErrorCode.Timeout, 'The signal server did not say in time whether that tab is connected'));
+        }, this.o.requestTimeoutMs ?? REQUEST_TIMEOUT_MS),
+      });
+      this.send({ type: 'is-tab', id, rid });
+    });
+  }
+
   /** The state can change between ready() resolving and the code after its await. */
   private assertReady(): void {
     if (this.state !== 'ready') throw this.notReady();
@@ -205,6 +254,7 @@ export class SignalClient implements Bootstrap {
     }
     this.socket = socket;
     this.iceOnThisSocket = false;
+    this.features = new Set();
     socket.onmessage = (ev) => void this.onMessage(socket, ev.data);
     socket.onclose = (ev) => this.onClose(socket, ev.code, ev.reason);
     socket.onerror = () => this.o.stats.count('signal-socket-error');
@@ -221,6 +271,9 @@ export class SignalClient implements Bootstrap {
     switch (m.type) {
       case 'challenge':
         return this.answerChallenge(socket, m.nonce);
+      case 'features':
+        this.features = new Set(m.names);
+        return;
       case 'welcome':
         // A server without ICE servers (or one that no longer has them) sends none: the old
         // list, credentials minted elsewhere included, is no longer good.
@@ -238,7 +291,10 @@ export class SignalClient implements Bootstrap {
         return this.settleSignal(`${m.from}:${m.rid}`, (w) => w.resolve(m.reply));
       case 'error':
         if (m.rid === undefined) return this.o.stats.count(`signal-error-${m.code}`);
+        if (this.isTabWaiters.has(m.rid)) return this.settleIsTab(m.rid, (w) => w.reject(serverError(m)));
         return this.settleSignalError(m);
+      case 'is-tab':
+        return this.answeredIsTab(m);
       case 'pong':
         this.pongDue = false;
         return;
@@ -301,14 +357,27 @@ export class SignalClient implements Bootstrap {
   }
 
   /** Errors carry our rid but not the target: match the one pending signal with that rid. */
-  private settleSignalError(m: Extract<ServerMessage, { type: 'error' }>): void {
+  private settleSignalError(m: ServerMessageOf<'error'>): void {
     for (const key of this.signalWaiters.keys()) {
-      if (key.endsWith(`:${m.rid}`)) {
-        const code = m.code === ErrorCode.NotFound ? ErrorCode.NotFound : m.code === ErrorCode.Busy ? ErrorCode.Busy : ErrorCode.BadRequest;
-        return this.settleSignal(key, (w) => w.reject(new PeerchatError(code, `Signal server: ${m.msg ?? m.code}`)));
-      }
+      if (key.endsWith(`:${m.rid}`)) return this.settleSignal(key, (w) => w.reject(serverError(m)));
     }
     this.o.stats.count('signal-drop-unmatched-error');
+  }
+
+  /** An answer must be to a pending query and name the id asked; anything else is dropped. */
+  private answeredIsTab(m: ServerMessageOf<'is-tab'>): void {
+    const waiter = this.isTabWaiters.get(m.rid);
+    if (!waiter) return this.o.stats.count('signal-drop-unasked-is-tab');
+    if (waiter.id !== m.id) return this.o.stats.count('signal-drop-is-tab-mismatch');
+    this.settleIsTab(m.rid, (w) => w.resolve(m.tab));
+  }
+
+  private settleIsTab(rid: number, settle: (w: IsTabPending) => void): void {
+    const waiter = this.isTabWaiters.get(rid);
+    if (!waiter) return;
+    this.isTabWaiters.delete(rid);
+    this.o.clock.clearTimeout(waiter.timer);
+    settle(waiter);
   }
 
   private onClose(socket: SocketLike, code: number, reason: string): void {
@@ -368,6 +437,11 @@ export class SignalClient implements Bootstrap {
       w.reject(err);
     }
     this.signalWaiters.clear();
+    for (const w of this.isTabWaiters.values()) {
+      this.o.clock.clearTimeout(w.timer);
+      w.reject(err);
+    }
+    this.isTabWaiters.clear();
   }
 
   private clearTimers(): void {
@@ -383,4 +457,10 @@ export class SignalClient implements Bootstrap {
     this.state = state;
     this.o.onState?.(state, detail);
   }
+}
+
+/** A server error for one of our requests, with its code (the schema admits three). */
+function serverError(m: ServerMessageOf<'error'>): PeerchatError {
+  const code = m.code === ErrorCode.NotFound ? ErrorCode.NotFound : m.code === ErrorCode.Busy ? ErrorCode.Busy : ErrorCode.BadRequest;
+  return new PeerchatError(code, `Signal server: ${m.msg ?? m.code}`);
 }

@@ -31,7 +31,6 @@ import {
   SIGNAL_PATH,
   type ClientMessage,
   type IceServerEntry,
-  type ServerMessage,
   type ServerMessageOf,
 } from '../../shared/signal/protocol.ts';
 import type { Stats } from '../../shared/lib/stats.ts';

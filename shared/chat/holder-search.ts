@@ -8,7 +8,8 @@
  * the nodes each holder that did answer names are candidates too (the Kademlia way), and a
  * source that named MAX_STRIKES candidates that never answered is a liar: its answer, its vote
  * and every candidate only it named are dropped, so made-up ids cannot crowd out the holders
- * faster than they are found out.
+ * faster than they are found out. Where the bootstrap service can say whether a tab has a
+ * silent candidate's id, only its "no" is a strike (notANode); its "yes" is none (silentTab).
  */
 import { bucketIndex, closestHexes, ID_BITS, idFromHex, log2Distance, type NodeId } from '../lib/id.ts';
 
@@ -36,6 +37,10 @@ export class HolderSearch<R> {
   private readonly failed = new Set<string>();
   private readonly strikes = new Map<string, number>();
   private readonly liars = new Set<string>();
+  /** Silent candidates the bootstrap service knows as tabs (silentTab). */
+  private readonly tabs = new Set<string>();
+  /** Ids the bootstrap service says are no tab (notANode). */
+  private readonly gone = new Set<string>();
   /** Every node that answered as itself, liars found out included: nodes the network has. */
   private readonly heard = new Set<string>();
 
@@ -65,7 +70,7 @@ export class HolderSearch<R> {
     for (const hex of hexes) {
       // Naming one that was asked and did not answer is a strike at once: else every liar
       // found after the made-up ids failed vouched for them afresh, and they kept r slots.
-      if (this.failed.has(hex) && !this.answers.has(hex) && by !== UNBLAMED) {
+      if (this.failed.has(hex) && !this.answers.has(hex) && !this.tabs.has(hex) && by !== UNBLAMED) {
         this.strike(by);
         if (this.liars.has(by)) return;
       }
@@ -144,8 +149,9 @@ export class HolderSearch<R> {
     return closestHexes(hex, by, by.length);
   }
 
-  /** `hex` did not answer as itself: it is dropped, and each source that named it gets a strike. */
+  /** `hex` did not answer as itself: it is dropped, and each source that named it gets a strike (once). */
   noAnswer(hex: string): void {
+    if (this.failed.has(hex)) return;
     this.failed.add(hex);
     for (const by of this.namedBy.get(hex) ?? []) if (by !== UNBLAMED) this.strike(by);
   }
@@ -154,6 +160,27 @@ export class HolderSearch<R> {
     const n = (this.strikes.get(by) ?? 0) + 1;
     this.strikes.set(by, n);
     if (n >= MAX_STRIKES) this.discredit(by);
+  }
+
+  /**
+   * `hex` did not answer, but the bootstrap service knows a tab with its id: what kept it
+   * silent were the nodes on the paths to it (liars answer in an honest holder's place on every
+   * path), not the nodes that named it, which get no strike. A lookup dials it through the
+   * service and asks it directly (record-service.ts askOrSettle); one it still cannot reach
+   * abstains while vouched for.
+   */
+  silentTab(hex: string): void {
+    this.failed.add(hex);
+    this.tabs.add(hex);
+  }
+
+  /**
+   * `hex` did not answer, and the bootstrap service says no tab has its id: each source that
+   * named it gets a strike, and it loses its place for good.
+   */
+  notANode(hex: string): void {
+    this.noAnswer(hex);
+    this.gone.add(hex);
   }
 
   /** Sources found lying so far. */
@@ -196,7 +223,7 @@ export class HolderSearch<R> {
 
   /** Candidates not dropped: not liars, and answered or still vouched for. */
   private believed(): string[] {
-    return [...this.namedBy.keys()].filter((h) => !this.liars.has(h) && (!this.failed.has(h) || this.vouched(h)));
+    return [...this.namedBy.keys()].filter((h) => !this.liars.has(h) && !this.gone.has(h) && (!this.failed.has(h) || this.vouched(h)));
   }
 
   private plausible(hex: string): boolean {

@@ -97,6 +97,18 @@ export interface NodeContext {
    * not say. Liars can raise it only by holding more of the service's sockets.
    */
   networkSize(): Promise<number | null>;
+  /**
+   * Whether a tab with this id is connected to the bootstrap service now; null when it cannot
+   * say (none, an older one, or it is degraded). The service's word, like its count: a peer's
+   * cannot say it, since liars would say it of the honest nodes they hide.
+   */
+  isTab(hex: string): Promise<boolean | null>;
+  /**
+   * Dials a node through the bootstrap service, past every channel: true when a channel to it
+   * is open after (it was already, or the dial opened one). False with no service, at the
+   * connection cap, or when the dial did not open.
+   */
+  reachViaServer(hex: string): Promise<boolean>;
   /** The r closest to key among this node and its open channels. */
   closestTo(key: NodeId, r?: number): Neighbour[];
   /** The same, as an answer names them (FIND_VALUE's `nodes`): self-certifying contacts (contacts.ts). */

@@ -276,6 +276,14 @@ export class Maintenance {
     }
   }
 
+  /** NodeContext.reachViaServer. */
+  async reachViaServer(hex: string): Promise<boolean> {
+    const { node } = this;
+    if (node.neighbours().some((p) => p.hex === hex)) return true;
+    if (!node.bootstrap || this.closed || hex === node.hex || this.atCap()) return false;
+    return this.dialViaServer(hex);
+  }
+
   private scheduleNearCheck(): void {
     if (this.closed) return;
     const { node } = this;

@@ -192,6 +192,18 @@ export class KademliaNode implements ServiceHost {
     return this.maintenance.anchor(n);
   }
 
+  /** NodeContext.isTab: the bootstrap service's word, null when it has none to give. */
+  isTab(hex: string): Promise<boolean | null> {
+    const boot = this.bootstrap;
+    if (!boot?.isTab) return Promise.resolve(null);
+    return boot.isTab(hex).catch(() => null);
+  }
+
+  /** NodeContext.reachViaServer: a dial through the bootstrap service (maintenance.ts). */
+  reachViaServer(hex: string): Promise<boolean> {
+    return this.maintenance.reachViaServer(hex);
+  }
+
   /** NodeContext.networkSize: the bootstrap service's last count (maintenance.ts). */
   networkSize(): Promise<number | null> {
     return this.maintenance.networkSize();

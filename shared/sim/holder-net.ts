@@ -90,6 +90,14 @@ export class HolderNode implements NodeContext {
   anchor(): Promise<boolean> {
     return Promise.resolve(false);
   }
+  /** A signal server that knows every node of the net, as one knows a settled network's tabs. */
+  isTab(hex: string): Promise<boolean | null> {
+    return Promise.resolve(this.net.nodes.has(hex));
+  }
+  /** Every node of the net is a neighbour already. */
+  reachViaServer(hex: string): Promise<boolean> {
+    return Promise.resolve(this.net.nodes.has(hex));
+  }
   /** No bootstrap service: nobody counts the network. */
   networkSize(): Promise<number | null> {
     return Promise.resolve(null);

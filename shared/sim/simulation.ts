@@ -296,6 +296,11 @@ export class Simulation {
         // The signal server counts its registered tabs, liars' included.
         return { ids: [...out], live: this.liveList.length };
       },
+      // The signal server's is-tab query (signal-server/hub.ts): liars' tabs are tabs too.
+      isTab: async (id) => {
+        await this.delay(SERVER_ACCESS_MS);
+        return this.live.has(id);
+      },
       exchange: async (from, to, payload) => {
         const fromSim = this.live.get(from);
         const target = this.live.get(to);

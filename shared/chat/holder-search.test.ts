@@ -130,6 +130,36 @@ describe('HolderSearch', () => {
     expect(s.holders()).toEqual([id(2), id(20)]);
   });
 
+  // N = 1,000, F = 0.2, seed 2: 5 liars among the 11 nodes nearest a name; the honest 6th, 7th
+  // and 9th nearest were named by no holder (their views lacked them), only by a farther node.
+  it('when the holders disagree, plausible candidates beyond them are asked, so liars cannot fill the r closest known', () => {
+    const liars = [1, 2, 4, 10, 11].map(id);
+    const [h3, h5, h6, h7, h8, h9, h12, h14] = [3, 5, 6, 7, 8, 9, 12, 14].map(id);
+    const names = new Map<string, string[]>([
+      [h3, [h3, h5, h8, h12, h14]],
+      [h5, [h3, h5, h8, h12, h14]],
+      [h8, [h3, h5, h8, h12, h14]],
+      [h12, [h3, h5, h8]],
+      [h14, [h6, h7, h9]],
+      [h6, [h6, h7, h9]],
+      [h7, [h6, h7, h9]],
+      [h9, [h6, h7, h9]],
+    ]);
+    const s = new HolderSearch<string>(KEY, 8, 200);
+    s.add([...liars, h3]);
+    for (let round = 0; round < 8; round++) {
+      const ask = s.toAsk();
+      if (ask.length === 0) break;
+      for (const h of ask) {
+        if (liars.includes(h)) s.answered(h, 'forged', liars);
+        else s.answered(h, 'own', names.get(h)!);
+      }
+    }
+    const votes = [...s.votes().values()];
+    expect(votes.filter((v) => v === 'own').length).toBe(5);
+    expect(votes.filter((v) => v === 'forged').length).toBe(3);
+  });
+
   it('candidates named by the looker itself are never charged to a source', () => {
     const s = new HolderSearch<string>(KEY, 3);
     s.add([id(1), id(2), id(3)]);

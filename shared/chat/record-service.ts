@@ -188,7 +188,7 @@ export class RecordService implements NodeService {
     }
     const own = plausibleHolderLog2(node.id, node.neighbours(), node.replication, HOLDER_SLACK_LOG2);
     const radius = holderRadiusLog2(own, censusHolderLog2(await size, node.replication, HOLDER_SLACK_LOG2));
-    const search = new HolderSearch<UserRecord | null>(keyHex, node.replication, radius);
+    const search = new HolderSearch<UserRecord | null>(keyHex, node.replication, radius, (r) => (r ? toBase64Url(r.signingKey) : ''));
     scouts.forEach((n, i) => {
       const a = scoutAnswers[i];
       if (a) search.answered(n.hex, a.record, a.nodes);

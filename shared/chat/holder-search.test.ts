@@ -134,7 +134,7 @@ describe('HolderSearch', () => {
   // and 9th nearest were named by no holder (their views lacked them), only by a farther node.
   it('when the holders disagree, plausible candidates beyond them are asked, so liars cannot fill the r closest known', () => {
     const liars = [1, 2, 4, 10, 11].map(id);
-    const [h3, h5, h6, h7, h8, h9, h12, h14] = [3, 5, 6, 7, 8, 9, 12, 14].map(id);
+    const [h3, h5, h6, h7, h8, h9, h12, h14] = [3, 5, 6, 7, 8, 9, 12, 14].map(id) as [string, string, string, string, string, string, string, string];
     const names = new Map<string, string[]>([
       [h3, [h3, h5, h8, h12, h14]],
       [h5, [h3, h5, h8, h12, h14]],

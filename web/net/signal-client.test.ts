@@ -15,7 +15,8 @@ import { SeededRandom } from '../../shared/lib/random.ts';
 import { SignalClose, signalAuthPayload, type ClientMessage, type ServerMessage } from '../../shared/signal/protocol.ts';
 import { Stats } from '../../shared/lib/stats.ts';
 import { createSignalServer, type SignalServer } from '../../signal-server/server.ts';
-import { MAX_PENDING_IS_TAB, SignalClient, type SignalClientState, type SocketLike } from './signal-client.ts';
+import { DEFAULT_LIMITS } from '../../signal-server/limits.ts';
+import { IS_TAB_BURST, IS_TAB_PER_SECOND, MAX_PENDING_IS_TAB, SignalClient, type SignalClientState, type SocketLike } from './signal-client.ts';
 
 const OTHER = 'ab'.repeat(20);
 const NONCE = 'A'.repeat(43);
@@ -359,14 +360,36 @@ describe('the signal-server client asking whether a tab is connected', () => {
   it(`keeps at most ${MAX_PENDING_IS_TAB} queries waiting, and times them out as other requests`, async () => {
     client.start();
     const s = await welcome();
-    const pending = Array.from({ length: MAX_PENDING_IS_TAB }, () => client.isTab(OTHER));
+    // Past the burst, one a pacing token (IS_TAB_PER_SECOND), all within the request timeout.
+    const pending = Array.from({ length: MAX_PENDING_IS_TAB }, (_, i) => {
+      if (i >= IS_TAB_BURST) clock.advance(Math.ceil(1_000 / IS_TAB_PER_SECOND) + 1);
+      return client.isTab(OTHER);
+    });
     await expect(client.isTab(OTHER)).rejects.toSatisfy(rejectsWith(ErrorCode.Busy));
+    expect(stats.get('signal-is-tab-busy')).toBe(1);
     expect(s.sent.filter((m) => m.type === 'is-tab')).toHaveLength(MAX_PENDING_IS_TAB);
     clock.advance(10_000);
     for (const p of pending) await expect(p).rejects.toSatisfy(rejectsWith(ErrorCode.Timeout));
     const later = client.isTab(OTHER);
     s.deliver({ type: 'is-tab', rid: s.last('is-tab').rid, id: OTHER, tab: true });
     expect(await later).toBe(true);
+  });
+
+  it(`paces queries to ${IS_TAB_PER_SECOND} a second after a burst of ${IS_TAB_BURST}, within the server's rate limit, rejecting the rest BUSY`, async () => {
+    client.start();
+    const s = await welcome();
+    const sent = () => s.sent.filter((m) => m.type === 'is-tab').length;
+    for (let i = 0; i < IS_TAB_BURST; i++) void client.isTab(OTHER).catch(() => {});
+    await expect(client.isTab(OTHER)).rejects.toSatisfy(rejectsWith(ErrorCode.Busy));
+    expect(sent()).toBe(IS_TAB_BURST);
+    expect(stats.get('signal-is-tab-paced')).toBe(1);
+    // The server's limit (DEFAULT_LIMITS) leaves room for signals beside a full burst.
+    expect(IS_TAB_BURST).toBeLessThan(DEFAULT_LIMITS.messageBurst / 2);
+    expect(IS_TAB_PER_SECOND).toBeLessThan(DEFAULT_LIMITS.messagesPerSecond / 2);
+    clock.advance(1_000);
+    for (let i = 0; i < IS_TAB_PER_SECOND; i++) void client.isTab(OTHER).catch(() => {});
+    expect(sent()).toBe(IS_TAB_BURST + IS_TAB_PER_SECOND);
+    await expect(client.isTab(OTHER)).rejects.toSatisfy(rejectsWith(ErrorCode.Busy));
   });
 
   it('fails what is pending when the socket drops, and asks again only once the new server names the query', async () => {

@@ -21,6 +21,7 @@ import { toBase64Url } from '../../shared/lib/encoding.ts';
 import { ErrorCode, PeerchatError } from '../../shared/lib/errors.ts';
 import { idToHex, isValidIdHex } from '../../shared/lib/id.ts';
 import type { Bootstrap, BootstrapPeers } from '../../shared/dht/node.ts';
+import { TokenBucket } from '../../shared/dht/budget.ts';
 import type { Random } from '../../shared/lib/random.ts';
 import {
   encodeSignalMessage,
@@ -80,6 +81,14 @@ export const ICE_RENEW_FRACTION = 0.8;
  * or silent server cannot make them pile up.
  */
 export const MAX_PENDING_IS_TAB = 64;
+/**
+ * is-tab queries a tab sends per second, and at once. The server closes a socket that sends
+ * more than DEFAULT_LIMITS allows (20 frames a second, 40 at once, signals included), and a
+ * name lookup asks about each holder that did not answer, several lookups at a time: past this
+ * pace isTab rejects BUSY (the engine then judges as without the query) and the socket stays.
+ */
+export const IS_TAB_PER_SECOND = 5;
+export const IS_TAB_BURST = 16;
 
 interface Pending<T> {
   resolve(value: T): void;
@@ -106,6 +115,7 @@ export class SignalClient implements Bootstrap {
   private readonly peerWaiters: Pending<BootstrapPeers>[] = [];
   private readonly signalWaiters = new Map<string, Pending<SignalReply>>();
   private readonly isTabWaiters = new Map<number, IsTabPending>();
+  private isTabPace: TokenBucket | null = null;
   /** What the current socket's server named in its `features` frame (nothing: an older one). */
   private features: ReadonlySet<string> = new Set();
   private readyWaiters: (() => void)[] = [];
@@ -213,6 +223,12 @@ export class SignalClient implements Bootstrap {
     if (this.isTabWaiters.size >= MAX_PENDING_IS_TAB) {
       this.o.stats.count('signal-is-tab-busy');
       throw new PeerchatError(ErrorCode.Busy, 'Too many is-tab queries waiting for the signal server; ask again later');
+    }
+    const now = this.o.clock.now();
+    this.isTabPace ??= new TokenBucket(IS_TAB_PER_SECOND / 1_000, IS_TAB_BURST, now);
+    if (!this.isTabPace.take(now)) {
+      this.o.stats.count('signal-is-tab-paced');
+      throw new PeerchatError(ErrorCode.Busy, 'is-tab queries are paced to stay within the signal server\'s rate limit; ask again later');
     }
     const rid = this.nextRid++ >>> 0;
     return new Promise((resolve, reject) => {

@@ -279,7 +279,7 @@ export class Maintenance {
   /** NodeContext.reachViaServer. */
   async reachViaServer(hex: string): Promise<boolean> {
     const { node } = this;
-    if (node.neighbours().some((p) => p.hex === hex)) return true;
+    if (node.channels.peers.has(hex)) return true;
     if (!node.bootstrap || this.closed || hex === node.hex || this.atCap()) return false;
     return this.dialViaServer(hex);
   }

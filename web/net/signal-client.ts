@@ -443,20 +443,13 @@ export class SignalClient implements Bootstrap {
   }
 
   private failAll(err: PeerchatError): void {
-    for (const w of this.peerWaiters.splice(0)) {
-      this.o.clock.clearTimeout(w.timer);
-      w.reject(err);
-    }
-    for (const w of this.signalWaiters.values()) {
-      this.o.clock.clearTimeout(w.timer);
-      w.reject(err);
-    }
+    const waiters: Pending<unknown>[] = [...this.peerWaiters.splice(0), ...this.signalWaiters.values(), ...this.isTabWaiters.values()];
     this.signalWaiters.clear();
-    for (const w of this.isTabWaiters.values()) {
+    this.isTabWaiters.clear();
+    for (const w of waiters) {
       this.o.clock.clearTimeout(w.timer);
       w.reject(err);
     }
-    this.isTabWaiters.clear();
   }
 
   private clearTimers(): void {

@@ -98,6 +98,12 @@ export interface NodeContext {
    */
   networkSize(): Promise<number | null>;
   /**
+   * Nodes the bootstrap service last named at random from its settled tabs (with the count
+   * networkSize asks for, or any other `peers` answer): a path started through one does not
+   * depend on this node's channels, which liars may have chosen. Empty without a service.
+   */
+  strangers(): readonly string[];
+  /**
    * Whether a tab with this id is connected to the bootstrap service now; null when it cannot
    * say (none, an older one, or it is degraded). The service's word, like its count: a peer's
    * cannot say it, since liars would say it of the honest nodes they hide.

@@ -9,7 +9,7 @@ import { ID_BYTES, idToHex } from '../lib/id.ts';
 import { SeededRandom } from '../lib/random.ts';
 import { Stats } from '../lib/stats.ts';
 import { NEAR_ONLY_CONNECTIONS_LEFT } from './constants.ts';
-import { ANCHOR_INTERVAL_MS, CENSUS_MAX_AGE_MS, CENSUS_WAIT_MS, DIAL_BACKOFF_MS, ICE_BACKOFF_MS, Maintenance, type UpkeepHost } from './maintenance.ts';
+import { ANCHOR_INTERVAL_MS, CENSUS_MAX_AGE_MS, CENSUS_PEERS, CENSUS_WAIT_MS, DIAL_BACKOFF_MS, ICE_BACKOFF_MS, Maintenance, type UpkeepHost } from './maintenance.ts';
 import type { Peer } from './channels.ts';
 
 const SECOND = 1_000;
@@ -236,7 +236,7 @@ describe('anchoring: a node short of channels reaches past them through the boot
 describe('the network’s size, as the bootstrap service counts it', () => {
   const named = Array.from({ length: 8 }, (_, i) => idToHex(new SeededRandom(70 + i).bytes(ID_BYTES)));
 
-  it('is the count the last answer gave, asked for again (one peer) once older than CENSUS_MAX_AGE_MS', async () => {
+  it('is the count the last answer gave, asked for again (CENSUS_PEERS peers) once older than CENSUS_MAX_AGE_MS', async () => {
     const t = setup({ bootstrapPeers: named, live: 1_000, channels: 3 });
     running = t.maintenance;
     expect(await t.maintenance.anchor(8)).toBe(true);
@@ -246,11 +246,25 @@ describe('the network’s size, as the bootstrap service counts it', () => {
     t.clock.advance(CENSUS_MAX_AGE_MS - 1);
     expect(await t.maintenance.networkSize()).toBe(1_000);
     expect(t.asked).toEqual([8]);
-    // Stale: one ask for one peer, shared by the reads that want it meanwhile.
+    // Stale: one ask, shared by the reads that want it meanwhile.
     t.clock.advance(1);
     const [a, b] = await Promise.all([t.maintenance.networkSize(), t.maintenance.networkSize()]);
     expect([a, b]).toEqual([1_000, 1_000]);
-    expect(t.asked).toEqual([8, 1]);
+    expect(t.asked).toEqual([8, CENSUS_PEERS]);
+  });
+
+  it('names the last answer’s nodes as strangers, never this node, and none without a service', async () => {
+    const ids = named.slice(0, 2);
+    const t = setup({ bootstrapPeers: ids, live: 1_000, channels: 3 });
+    ids.push(t.host.hex);
+    running = t.maintenance;
+    expect(t.maintenance.strangers()).toEqual([]);
+    expect(await t.maintenance.networkSize()).toBe(1_000);
+    expect(t.maintenance.strangers()).toEqual(named.slice(0, 2));
+    const none = setup();
+    expect(await none.maintenance.networkSize()).toBeNull();
+    expect(none.maintenance.strangers()).toEqual([]);
+    none.maintenance.close();
   });
 
   it('is unknown without a service, or from a service that gives no count', async () => {
@@ -259,10 +273,10 @@ describe('the network’s size, as the bootstrap service counts it', () => {
     expect(await none.maintenance.networkSize()).toBeNull();
     const older = setup({ bootstrapPeers: named });
     expect(await older.maintenance.networkSize()).toBeNull();
-    expect(older.asked).toEqual([1]);
+    expect(older.asked).toEqual([CENSUS_PEERS]);
     // It said nothing, which is its answer for CENSUS_MAX_AGE_MS.
     expect(await older.maintenance.networkSize()).toBeNull();
-    expect(older.asked).toEqual([1]);
+    expect(older.asked).toEqual([CENSUS_PEERS]);
     older.maintenance.close();
   });
 
@@ -282,7 +296,7 @@ describe('the network’s size, as the bootstrap service counts it', () => {
     boot.peers = working;
     t.clock.advance(1);
     expect(await t.maintenance.networkSize()).toBe(500);
-    expect(t.asked).toEqual([1, 1]);
+    expect(t.asked).toEqual([CENSUS_PEERS, CENSUS_PEERS]);
   });
 
   it('does not hold a lookup up past CENSUS_WAIT_MS for a service that is slow to answer', async () => {

@@ -57,6 +57,11 @@ export const CENSUS_MAX_AGE_MS = 10 * 60_000;
  * name lookup waits for it, and must not wait out a signal server that is down.
  */
 export const CENSUS_WAIT_MS = 2_000;
+/**
+ * Random nodes a census ask (networkSize) asks the service for: besides its count, they are the
+ * strangers a name lookup starts paths from (NodeContext.strangers).
+ */
+export const CENSUS_PEERS = 3;
 
 /**
  * What upkeep uses of its node. It reads the routing table and decides; the node alone
@@ -113,6 +118,8 @@ export class Maintenance {
   /** The bootstrap service's last count of nodes and when it was heard (networkSize). */
   private census: { at: number; live: number | null } | null = null;
   private censusAsk: Promise<number | null> | null = null;
+  /** The ids the service's last `peers` answer named (strangers). */
+  private lastNamed: readonly string[] = [];
 
   constructor(private readonly node: UpkeepHost) {}
 
@@ -233,11 +240,20 @@ export class Maintenance {
     });
   }
 
-  /** One one-peer `peers` ask at a time, for its count (networkSize). */
+  /**
+   * NodeContext.strangers: the ids the bootstrap service's last `peers` answer named (join,
+   * top-up, anchoring, or the census ask networkSize makes), drawn at random from its settled
+   * tabs, not through any channel; none without a service.
+   */
+  strangers(): readonly string[] {
+    return this.lastNamed;
+  }
+
+  /** One `peers` ask at a time, for its count (networkSize) and CENSUS_PEERS strangers. */
   private askCensus(boot: Bootstrap): Promise<number | null> {
     const { node } = this;
     return (this.censusAsk ??= boot
-      .peers(node.hex, 1)
+      .peers(node.hex, CENSUS_PEERS)
       .then(
         (answer) => {
           this.heard(answer);
@@ -252,10 +268,11 @@ export class Maintenance {
       .finally(() => (this.censusAsk = null)));
   }
 
-  /** Notes the count a `peers` answer carries (networkSize) and returns its ids. */
+  /** Notes the count a `peers` answer carries (networkSize) and its ids (strangers); returns them. */
   private heard(answer: BootstrapPeers): string[] {
     const { live } = answer;
     this.census = { at: this.node.clock.now(), live: Number.isSafeInteger(live) && live! > 0 ? live! : null };
+    this.lastNamed = answer.ids.filter((hex) => hex !== this.node.hex);
     return answer.ids;
   }
 

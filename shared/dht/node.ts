@@ -204,6 +204,11 @@ export class KademliaNode implements ServiceHost {
     return this.maintenance.reachViaServer(hex);
   }
 
+  /** NodeContext.strangers: the ids the bootstrap service last named (maintenance.ts). */
+  strangers(): readonly string[] {
+    return this.maintenance.strangers();
+  }
+
   /** NodeContext.networkSize: the bootstrap service's last count (maintenance.ts). */
   networkSize(): Promise<number | null> {
     return this.maintenance.networkSize();

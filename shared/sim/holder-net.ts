@@ -98,6 +98,10 @@ export class HolderNode implements NodeContext {
   reachViaServer(hex: string): Promise<boolean> {
     return Promise.resolve(this.net.nodes.has(hex));
   }
+  /** The service names no strangers unless a test says whom (every node sees every other). */
+  strangers(): readonly string[] {
+    return [];
+  }
   /** No bootstrap service: nobody counts the network. */
   networkSize(): Promise<number | null> {
     return Promise.resolve(null);

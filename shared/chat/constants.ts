@@ -56,6 +56,19 @@ export const HOLDER_ASK_VIAS = 2;
  * next read of the name.
  */
 export const HOLDER_SERVER_DIALS = 8;
+/**
+ * Paths a name lookup starts through strangers (NodeContext.strangers: random settled nodes
+ * the bootstrap service named) beside its two greedy ones (record-service.ts read). A looker
+ * whose every channel toward a name is a liar's, or leads to one, saw only the liars near it:
+ * they named each other and made-up ids, no honest node near the name was named, and their 8
+ * votes of 8 carried it (N = 1,000, F = 0.2, seed 4, once made-up ids lost their places).
+ */
+export const HOLDER_STRANGER_PATHS = 2;
+/**
+ * How long the late pass of a name lookup (record-service.ts read) gives the holders that take
+ * the places of made-up ones found out after the last round.
+ */
+export const HOLDER_LATE_PASS_MS = 4_000;
 /** Holders asked at most per name lookup, over all rounds: bounds what made-up candidates cost. */
 export const HOLDER_ASKS_MAX = 40;
 /**

@@ -123,6 +123,11 @@ export class HolderSearch<R> {
     return out.concat(explorers, more);
   }
 
+  /** Holders not yet asked (the rounds ended first): the late pass checks them (record-service.ts read). */
+  unasked(): string[] {
+    return this.holders().filter((h) => !this.answers.has(h) && !this.failed.has(h));
+  }
+
   /** Whether the holders' votes say more than one thing. */
   private split(): boolean {
     const said = new Set<string>();

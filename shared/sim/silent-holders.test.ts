@@ -9,11 +9,13 @@
  */
 import { describe, expect, it } from 'vitest';
 import { signAnswer } from '../chat/answer-proofs.ts';
+import { HOLDER_ASK_WINDOW_MS } from '../chat/constants.ts';
 import { RecordService } from '../chat/record-service.ts';
+import type { RouteOptions } from '../dht/context.ts';
 import { createRecord, recordKey, recordToWire, type UserRecord } from '../chat/records.ts';
 import { createIdentity, type Identity } from '../lib/crypto.ts';
 import { toBase64Url } from '../lib/encoding.ts';
-import { compareDistance, idToHex } from '../lib/id.ts';
+import { compareDistance, idToHex, type NodeId } from '../lib/id.ts';
 import { SeededRandom } from '../lib/random.ts';
 import { HolderNet, HolderNode } from './holder-net.ts';
 
@@ -149,3 +151,85 @@ describe('a holder that did not answer, as the bootstrap service knows it', () =
     expect(looker.stats.get('record-holder-named-made-up')).toBe(0);
   });
 });
+
+describe('holders a lookup never asked, and paths that do not start at the looker’s channels', () => {
+  // N = 1,000, F = 0.1, seed 4: a liar found late in a lookup named made-up ids for 5 of a
+  // name's 8 places; nobody asked them before the window closed, so they abstained, and every
+  // read of the name by a returning user stayed contested.
+  it('made-up ids a late answer named lose their places after the last round, and the holders behind them are asked', async () => {
+    const name = 'erin';
+    const { net, nodes, madeUp, services, random } = await setUp(24, name, 5);
+    const owner = await createIdentity(random);
+    const now = net.clock.now();
+    const record = await createRecord(owner, nodes[0]!.ops, { name, registeredAt: now, seq: 1, now });
+    const liar = nodes[3]!;
+    await keep(nodes.slice(0, 12).filter((n) => n !== liar), services, record);
+    const coalition = await createIdentity(random);
+    const forged = recordToWire(await createRecord(coalition, nodes[0]!.ops, { name, registeredAt: now - 60_000, seq: 1, now }));
+    // Among the 8 nearest, it answers just after the lookup's window has closed.
+    liar.handle('FIND_VALUE', async () => {
+      await new Promise<void>((resolve) => net.clock.setTimeout(resolve, HOLDER_ASK_WINDOW_MS + 100));
+      return { record: forged, nodes: [...contacts(madeUp), liar.contact] };
+    });
+    const looker = nodes[nodes.length - 1]!;
+    const found = await drive(net, services.get(looker.hex)!.resolution(name));
+    expect(found.status === 'found' && found.record.signingKey).toEqual(owner.signingPublic);
+    expect(looker.stats.get('record-holder-no-tab-late')).toBe(5);
+    // Without the service's word they keep their places: 3 votes of 8, no verdict.
+    const blind = nodes[nodes.length - 2]!;
+    blind.isTab = () => Promise.resolve(null);
+    const contested = await drive(net, services.get(blind.hex)!.resolution(name));
+    expect(contested.status).not.toBe('found');
+  });
+
+  /**
+   * A name whose 5 nearest nodes are honest holders of the owner's record and whose next 9 are
+   * liars that keep the coalition's, answer as themselves and name only each other. Every
+   * channel the looker has is a liar's, and every path it starts ends at one (N = 1,000,
+   * F = 0.2, seed 4: the looker's only channel toward the name was a liar whose fellows named
+   * no honest node near it). A path through a stranger the service names is routed honestly.
+   */
+  async function surrounded(seed: number) {
+    const name = 'erin';
+    const { net, nodes, services, random } = await setUp(seed, name, 0);
+    const owner = await createIdentity(random);
+    const now = net.clock.now();
+    const record = await createRecord(owner, nodes[0]!.ops, { name, registeredAt: now, seq: 1, now });
+    await keep(nodes.slice(0, 5), services, record);
+    const liars = nodes.slice(5, 14);
+    const coalition = await createIdentity(random);
+    const forged = recordToWire(await createRecord(coalition, nodes[0]!.ops, { name, registeredAt: now - 60_000, seq: 1, now }));
+    const liarContacts = contacts(liars.map((l) => l.identity));
+    for (const liar of liars) {
+      liar.handle('FIND_VALUE', async (b) => ({ record: forged, nodes: liarContacts, ...(b.nonce ? { proof: await signAnswer(liar, b.key, b.nonce, forged, liarContacts) } : {}) }));
+    }
+    const looker = nodes[nodes.length - 1]!;
+    const stranger = nodes[nodes.length - 2]!;
+    const channels = new Set(liars.map((n) => n.hex));
+    looker.neighbours = () => [...channels].map((h) => net.get(h).asPeer);
+    looker.peer = (hex) => (channels.has(hex) ? net.get(hex).asPeer : undefined);
+    const honestly = looker.routeFromHere.bind(looker);
+    looker.routeFromHere = (async (method: 'FIND_VALUE', body: { key: string; nonce?: string }, key: NodeId, paths?: number, opts: RouteOptions = {}) =>
+      opts.via === stranger.hex ? honestly(method, body, key, paths, opts) : [await net.deliver(looker, liars[0]!.hex, method, body, true)]) as typeof looker.routeFromHere;
+    looker.reachViaServer = async (hex) => {
+      if (!net.nodes.has(hex)) return false;
+      channels.add(hex);
+      return true;
+    };
+    const read = () => drive(net, services.get(looker.hex)!.resolve(name)).then((r) => r?.signingKey, () => 'no verdict');
+    return { owner, coalition, looker, stranger, read };
+  }
+
+  it('a path through a stranger the service named finds the honest holders liars around the looker hide', async () => {
+    const { owner, looker, stranger, read } = await surrounded(25);
+    looker.strangers = () => [stranger.hex];
+    expect(await read()).toEqual(owner.signingPublic);
+    expect(looker.stats.get('record-stranger-paths')).toBe(1);
+  });
+
+  it('without strangers the same liars carry the name: the attack the stranger paths answer', async () => {
+    const { coalition, read } = await surrounded(25);
+    expect(await read()).toEqual(coalition.signingPublic);
+  });
+});
+

@@ -3,6 +3,7 @@
  * bench drive (e2e/, bench/browser.ts). Its type is exported from here and imported there, so a
  * change to the handle is a type error in every caller instead of a silent drift.
  */
+import type { ShownNotification } from './browser-attention.ts';
 import type { Chat } from '../../shared/chat/chat.ts';
 import type { LookupResult } from '../../shared/dht/node.ts';
 import { idFromHex } from '../../shared/lib/id.ts';
@@ -38,6 +39,8 @@ export interface PeerchatHandle {
   stats(): { node: Record<string, number>; signal: Record<string, number> };
   /** The 8 closest live nodes to a key (40 hex), by a routed lookup over 2 paths. */
   lookup(keyHex: string): Promise<LookupResult>;
+  /** The system notifications the browser showed for this tab, oldest first (src/attention.ts). */
+  notifications(): ShownNotification[];
 }
 
 declare global {
@@ -52,9 +55,10 @@ export interface DebugSources {
   controller: Pick<NetworkController, 'created' | 'twinMoves' | 'joinedMs'>;
   /** The signed-in user's Chat, or null. */
   chat(): Chat | null;
+  notifications(): readonly ShownNotification[];
 }
 
-export function createDebugHandle({ peer, controller, chat }: DebugSources): PeerchatHandle {
+export function createDebugHandle({ peer, controller, chat, notifications }: DebugSources): PeerchatHandle {
   const node = peer.node;
   return {
     get nodeId() {
@@ -85,6 +89,7 @@ export function createDebugHandle({ peer, controller, chat }: DebugSources): Pee
       return chat()?.outboxSize ?? 0;
     },
     neighbours: () => node.neighbours().map((n) => n.hex),
+    notifications: () => notifications().map((n) => ({ ...n })),
     samples: (name) => [...node.stats.samples(name)],
     ping: (hex, count) => ping(peer, hex, count),
     stats: () => ({ node: node.stats.snapshot(), signal: peer.signalStats.snapshot() }),

@@ -33,6 +33,8 @@ import { createDebugHandle } from './debug-handle.ts';
 import { NetworkController } from './network-controller.ts';
 import { insecureContext } from './secure-context.ts';
 import { Session } from './session.ts';
+import { Attention } from './attention.ts';
+import { BrowserAttention } from './browser-attention.ts';
 import './app.css';
 
 /** Times from page load, as joinedMs and the lookup timings report them; timers as usual. */
@@ -45,6 +47,9 @@ interface AppParts {
   settings: SettingsState;
   controller: NetworkController;
   session: Session | null;
+  attention: BrowserAttention;
+  /** Saves settings, as the Network panel's form does. */
+  save: SaveSetting;
 }
 
 const target = document.getElementById('app');
@@ -66,7 +71,11 @@ function runApp(target: HTMLElement): void {
   const net = new NetworkState();
   const settings = new SettingsState(loadSettings(localStore));
   const controller = new NetworkController({ net, tabStorage: tabStorage.storage, location, clock: pageClock, random: cryptoRandom });
-  const app: AppParts = { tabStorage, sessionState: new SessionState(), settings, controller, session: null };
+  const sessionState = new SessionState();
+  const attention = new BrowserAttention(() => settings.values.notifications, (state) => (sessionState.notifications = state));
+  sessionState.notifications = attention.state();
+  const save = settingSaver(localStore, settings, () => controller.iceSettingsChanged());
+  const app: AppParts = { tabStorage, sessionState, settings, controller, session: null, attention, save };
   if (!tabStorage.persistent) {
     net.problem = 'This browser blocks storage for this site: the tab works, but gets a new node ID on every reload.';
   }
@@ -78,7 +87,7 @@ function runApp(target: HTMLElement): void {
       settings,
       actions: sessionActions(app),
       onLookup: () => void controller.lookupRandom(),
-      onSaveSetting: settingSaver(localStore, settings, () => controller.iceSettingsChanged()),
+      onSaveSetting: save,
       shareUrl: shareLink(location.origin),
     },
   });
@@ -101,6 +110,9 @@ function sessionActions(app: AppParts): SessionActions {
     blockRequest: (key) => app.session?.blockRequest(key) ?? Promise.resolve(),
     send: (text) => app.session?.send(text) ?? Promise.resolve(),
     retry: (id) => app.session?.retry(id),
+    setNotifications: async (on) => {
+      app.sessionState.notifications = await app.attention.set(on, (value) => app.save({ notifications: value }));
+    },
   };
 }
 
@@ -135,7 +147,7 @@ async function start(app: AppParts): Promise<void> {
   const tab = await openTabIdentity(tabStorage.storage, yieldToPage);
   if (tab.problem) sessionState.storageProblem = tab.problem;
   const peer = await buildPeerNode(app, tab);
-  window.peerchat = createDebugHandle({ peer, controller, chat: () => app.session?.chat ?? null });
+  window.peerchat = createDebugHandle({ peer, controller, chat: () => app.session?.chat ?? null, notifications: () => app.attention.shown });
   const joined = controller.start(peer);
   const session = new Session({
     state: sessionState,
@@ -149,7 +161,14 @@ async function start(app: AppParts): Promise<void> {
       rememberIdentity(tabStorage.storage, nodeId);
       location.reload();
     },
+    attention: new Attention(app.attention, (peer) => app.session?.openConversation(peer)),
+    looking: () => !app.attention.away(),
   });
+  const lookedBack = () => {
+    if (!app.attention.away()) session.lookedBack();
+  };
+  document.addEventListener('visibilitychange', lookedBack);
+  window.addEventListener('focus', lookedBack);
   app.session = session;
   await session.start();
   await joined;

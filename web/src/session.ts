@@ -11,6 +11,7 @@ import type { KademliaNode } from '../../shared/dht/node.ts';
 import { listIdentities, saveToDirectory } from '../storage/identities.ts';
 import { identitiesInUse } from '../storage/tab-identity.ts';
 import type { SessionActions, SessionState } from '../state/session.svelte.ts';
+import type { Attention } from './attention.ts';
 
 const SAVED_REFRESH_MS = 2_000;
 const JOIN_WAIT_MS = 30_000;
@@ -32,9 +33,17 @@ export interface SessionOptions {
   persistent: boolean;
   /** Switches this tab to a saved identity, or to none (sign out): remember it, reload. */
   switchTo(nodeId: string | null): void;
+  /** Told of every change: the title, badge and notifications (attention.ts). */
+  attention?: Attention;
+  /**
+   * Whether the user looks at the tab (visible, its window focused): only then does the open
+   * conversation count as read. Unset: whether it is visible.
+   */
+  looking?: () => boolean;
 }
 
-export class Session implements SessionActions {
+/** The actions on the signed-in user; main.ts adds the browser's (notifications). */
+export class Session implements Omit<SessionActions, 'setNotifications'> {
   chat: Chat | null = null;
   private savedTimer: ReturnType<typeof setInterval> | null = null;
 
@@ -137,6 +146,11 @@ export class Session implements SessionActions {
     this.mirror();
   }
 
+  /** The user looks at the tab again: what arrived in the open conversation meanwhile is read now. */
+  lookedBack(): void {
+    this.mirror();
+  }
+
   /** Copies what the UI shows from the Chat; reading the open conversation marks it read. */
   private mirror(): void {
     const { state } = this.o;
@@ -144,7 +158,8 @@ export class Session implements SessionActions {
     if (!chat) return;
     state.nameLost = chat.nameLost;
     const open = state.open;
-    if (open && chat.conversationList().some((c) => c.peer === open && c.unread > 0) && document.visibilityState === 'visible') {
+    const looking = this.o.looking?.() ?? document.visibilityState === 'visible';
+    if (open && looking && chat.conversationList().some((c) => c.peer === open && c.unread > 0)) {
       void chat.markRead(open);
     }
     state.unsent = chat.outboxSize;
@@ -154,6 +169,7 @@ export class Session implements SessionActions {
       return { key: r.key, name: r.name, verified: contact?.signingKey === r.key && contact.trust === 'verified', firstText: r.messages[0]!.text, messages: r.messages.length };
     });
     state.messages = open ? chat.messagesWith(open) : [];
+    this.o.attention?.update(state.conversations, state.requests, (peer) => newestFrom(chat, peer));
     state.contact = open ? (chat.contact(open) ?? null) : null;
     const safety = open ? chat.safetyNumber(open) : null;
     // Kept as is when unchanged: mirror runs on every change, the digits rarely change.
@@ -197,4 +213,11 @@ export class Session implements SessionActions {
 function messageOf(err: unknown): string {
   if (isPeerchatError(err)) return err.message;
   return `Something went wrong: ${err instanceof Error ? err.message : String(err)}`;
+}
+
+/** The text of the newest message `peer` wrote, for its notification. */
+function newestFrom(chat: Chat, peer: string): string | undefined {
+  const messages = chat.messagesWith(peer);
+  for (let i = messages.length - 1; i >= 0; i--) if (!messages[i]!.out) return messages[i]!.text;
+  return undefined;
 }

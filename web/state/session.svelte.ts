@@ -55,7 +55,14 @@ export class SessionState {
   sendError = $state<string | null>(null);
   /** Storage refused or failed: said plainly, the tab goes on without persistence if it can. */
   storageProblem = $state<string | null>(null);
+  /**
+   * System notifications for messages that arrive while the user looks elsewhere
+   * (src/attention.ts): on, off, blocked by the browser for this site, or not in this browser.
+   */
+  notifications = $state<NotificationsState>('off');
 }
+
+export type NotificationsState = 'on' | 'off' | 'blocked' | 'unsupported';
 
 export interface SessionActions {
   /** Registers the username; on success the screen becomes 'signed-in'. */
@@ -74,4 +81,6 @@ export interface SessionActions {
   /** Sends to the open conversation; resolves once the message is committed and shown. */
   send(text: string): Promise<void>;
   retry(id: string): void;
+  /** Turns notifications on (the browser asks for its permission the first time) or off. */
+  setNotifications(on: boolean): Promise<void>;
 }

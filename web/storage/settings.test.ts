@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { iceServers, loadSettings, saveSettings, type Settings } from './settings.ts';
 import { MemoryStorage } from './web-storage.ts';
 
-const DEFAULTS: Settings = { stunUrl: '', turnUrl: '', turnUsername: '', turnCredential: '' };
+const DEFAULTS: Settings = { stunUrl: '', turnUrl: '', turnUsername: '', turnCredential: '', notifications: false };
 const TURN = { turnUrl: 'turn:turn.example.org:3478?transport=udp', turnUsername: 'alice', turnCredential: ' s3cret pass ' };
 const TURN_HINT = 'A TURN server looks like turn:turn.example.org:3478 or turns:turn.example.org:5349?transport=tcp';
 const TOGETHER = 'A TURN server needs all three: its URL, a username and a password (or clear all three)';
@@ -43,6 +43,16 @@ describe('the user’s settings', () => {
       storage.setItem('peerchat.settings', mess);
       expect(loadSettings(storage), mess).toEqual(DEFAULTS);
     }
+  });
+
+  it('keep notifications off until turned on, and read a stored non-boolean as off', () => {
+    const storage = new MemoryStorage();
+    expect(loadSettings(storage).notifications).toBe(false);
+    expect(saveSettings(storage, { notifications: true })).toEqual({ ok: true, values: { notifications: true } });
+    expect(loadSettings(storage).notifications).toBe(true);
+    expect(saveSettings(storage, { notifications: 'yes' }).ok).toBe(false);
+    storage.setItem('peerchat.settings', JSON.stringify({ notifications: 'true' }));
+    expect(loadSettings(storage).notifications).toBe(false);
   });
 
   it('keep settings this version does not know when saving one it does', () => {

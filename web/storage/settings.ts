@@ -65,6 +65,11 @@ export const SETTINGS = {
   // Not trimmed: a space is a legal password character, and a silently changed password fails
   // at the relay where the user cannot see why.
   turnCredential: setting(v.pipe(v.string(TURN_CREDENTIAL_HINT), v.maxLength(MAX_TURN_AUTH_CHARS, TURN_CREDENTIAL_HINT)), ''),
+  /**
+   * System notifications for messages that arrive while the user looks elsewhere
+   * (src/attention.ts): off until the user turns them on, which is when the browser asks.
+   */
+  notifications: setting(v.boolean('Notifications are either on or off'), false),
 };
 
 export type SettingName = keyof typeof SETTINGS;
@@ -144,7 +149,7 @@ export function saveSettings(storage: Storage, inputs: Partial<Record<SettingNam
  * The ICE servers the user's settings ask for, for the WebRTC transport. They hold the TURN
  * password: show them to nobody; the panel and the debug handle get URLs only (peer-node.ts).
  */
-export function iceServers(settings: Settings): RTCIceServer[] {
+export function iceServers(settings: Pick<Settings, 'stunUrl' | 'turnUrl' | 'turnUsername' | 'turnCredential'>): RTCIceServer[] {
   const servers: RTCIceServer[] = settings.stunUrl ? [{ urls: settings.stunUrl }] : [];
   if (settings.turnUrl && settings.turnUsername && settings.turnCredential) {
     servers.push({ urls: settings.turnUrl, username: settings.turnUsername, credential: settings.turnCredential });

@@ -27,7 +27,9 @@ export default defineConfig({
     svelte({ configFile: false }),
     VitePWA({
       strategies: 'generateSW',
-      registerType: 'autoUpdate',
+      // A new version waits for the user's "Update now" (web/src/app-lifecycle.ts): taking over
+      // by itself would run a tab's old page against the new version's cached files.
+      registerType: 'prompt',
       includeAssets: ['icon.svg'],
       workbox: {
         // The twin URL must come from the server with its COOP/COEP headers, or the browser

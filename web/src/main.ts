@@ -33,6 +33,9 @@ import { createDebugHandle } from './debug-handle.ts';
 import { NetworkController } from './network-controller.ts';
 import { insecureContext } from './secure-context.ts';
 import { Session } from './session.ts';
+import { registerSW } from 'virtual:pwa-register';
+import { AppState, type AppActions } from '../state/app.svelte.ts';
+import { InstallOffer } from './app-lifecycle.ts';
 import { Attention } from './attention.ts';
 import { BrowserAttention } from './browser-attention.ts';
 import './app.css';
@@ -69,6 +72,11 @@ function runApp(target: HTMLElement): void {
   const tabStorage = storageOr(() => sessionStorage);
   const localStore = storageOr(() => localStorage).storage;
   const net = new NetworkState();
+  // Opened offline, the shell comes from the service worker's cache: it says it waits for peers.
+  const online = () => (net.online = navigator.onLine);
+  online();
+  window.addEventListener('online', online);
+  window.addEventListener('offline', online);
   const settings = new SettingsState(loadSettings(localStore));
   const controller = new NetworkController({ net, tabStorage: tabStorage.storage, location, clock: pageClock, random: cryptoRandom });
   const sessionState = new SessionState();
@@ -79,9 +87,12 @@ function runApp(target: HTMLElement): void {
   if (!tabStorage.persistent) {
     net.problem = 'This browser blocks storage for this site: the tab works, but gets a new node ID on every reload.';
   }
+  const appState = new AppState();
   mount(App, {
     target,
     props: {
+      app: appState,
+      appActions: appLifecycle(appState),
       net,
       session: app.sessionState,
       settings,
@@ -96,6 +107,19 @@ function runApp(target: HTMLElement): void {
     // Ed25519 in WebCrypto is missing from older browsers; say so instead of failing blank.
     controller.fail(`This tab could not join the network: ${err instanceof Error ? err.message : String(err)}`);
   });
+}
+
+/**
+ * The install offer and the service worker's updates (app-lifecycle.ts). The worker registers
+ * here, in prompt mode: a new version waits until the user says "Update now".
+ */
+function appLifecycle(state: AppState): AppActions {
+  const offer = new InstallOffer(window, state);
+  const updateSW = registerSW({ onNeedRefresh: () => (state.updateReady = true) });
+  return {
+    install: () => void offer.install(),
+    update: () => void updateSW(true),
+  };
 }
 
 /** The components get these before the engine exists; until then there is nothing to act on. */

@@ -18,7 +18,7 @@ import { NO_PEERS_NOTICE_MS } from './reachability.ts';
 /** NetworkState's fields without Svelte: the controller only assigns them. */
 function plainNetworkState(): NetworkState {
   return {
-    nodeId: null, phase: 'starting', problem: null, peers: 0, contacts: 0, buckets: 0, signal: 'connecting',
+    nodeId: null, phase: 'starting', problem: null, online: true, peers: 0, contacts: 0, buckets: 0, signal: 'connecting',
     signalDetail: '', iceServers: [], noPeers: null, waitingForOthers: false, created: 0, twinMoves: 0, lookup: null, lookupBusy: false, lookupError: null,
   };
 }

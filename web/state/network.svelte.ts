@@ -18,6 +18,8 @@ export class NetworkState {
   nodeId = $state<string | null>(null);
   phase = $state<Phase>('starting');
   problem = $state<string | null>(null);
+  /** The browser's word on whether it has a network (navigator.onLine and its events). */
+  online = $state(true);
   peers = $state(0);
   /** The routing table: contacts known and the buckets they fill. */
   contacts = $state(0);

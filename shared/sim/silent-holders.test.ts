@@ -54,6 +54,33 @@ async function keep(holders: HolderNode[], services: Map<string, RecordService>,
 const contacts = (ids: readonly Identity[]) => ids.map((m) => ({ key: toBase64Url(m.signingPublic), n: m.idNonce }));
 
 /**
+ * `liars` keep the coalition's record for `name` (backdated a minute), answer every ask with it,
+ * signed as themselves, and name only each other. Returns the coalition's identity.
+ */
+async function lieAsCoalition(name: string, liars: readonly HolderNode[], random: SeededRandom, now: number): Promise<Identity> {
+  const coalition = await createIdentity(random);
+  const forged = recordToWire(await createRecord(coalition, liars[0]!.ops, { name, registeredAt: now - 60_000, seq: 1, now }));
+  const liarContacts = contacts(liars.map((l) => l.identity));
+  for (const liar of liars) {
+    liar.handle('FIND_VALUE', async (b) => ({ record: forged, nodes: liarContacts, ...(b.nonce ? { proof: await signAnswer(liar, b.key, b.nonce, forged, liarContacts) } : {}) }));
+  }
+  return coalition;
+}
+
+/** The looker's channels are `first` and those a dial through the service opens (reachViaServer). */
+function channelsOnly(net: HolderNet, looker: HolderNode, first: readonly HolderNode[], dials: string[] = []): void {
+  const channels = new Set(first.map((n) => n.hex));
+  looker.neighbours = () => [...channels].map((h) => net.get(h).asPeer);
+  looker.peer = (hex) => (channels.has(hex) ? net.get(hex).asPeer : undefined);
+  looker.reachViaServer = async (hex) => {
+    dials.push(hex);
+    if (!net.nodes.has(hex)) return false;
+    channels.add(hex);
+    return true;
+  };
+}
+
+/**
  * A name whose 12 nearest nodes are 6 honest holders of the owner's record and 6 liars (3 of
  * them among the 8 nearest) that answer every ask with the coalition's record, signed as
  * themselves, and name only each other. The looker's channels are the liars and one honest
@@ -69,26 +96,13 @@ async function eclipse(seed: number) {
   const record = await createRecord(owner, nodes[0]!.ops, { name, registeredAt: now, seq: 1, now });
   const liars = [0, 3, 5, 8, 9, 11].map((i) => nodes[i]!);
   await keep(nodes.slice(0, 12).filter((n) => !liars.includes(n)), services, record);
-  const coalition = await createIdentity(random);
-  const forged = recordToWire(await createRecord(coalition, nodes[0]!.ops, { name, registeredAt: now - 60_000, seq: 1, now }));
-  const liarContacts = contacts(liars.map((l) => l.identity));
-  for (const liar of liars) {
-    liar.handle('FIND_VALUE', async (b) => ({ record: forged, nodes: liarContacts, ...(b.nonce ? { proof: await signAnswer(liar, b.key, b.nonce, forged, liarContacts) } : {}) }));
-  }
+  const coalition = await lieAsCoalition(name, liars, random, now);
   const looker = nodes[nodes.length - 1]!;
   const scout = nodes[nodes.length - 2]!;
   scout.neighbours = () => [nodes[6]!, nodes[7]!].map((n) => n.asPeer);
-  const channels = new Set([...liars, scout].map((n) => n.hex));
-  looker.neighbours = () => [...channels].map((h) => net.get(h).asPeer);
-  looker.peer = (hex) => (channels.has(hex) ? net.get(hex).asPeer : undefined);
-  looker.routeFromHere = (async (method: 'FIND_VALUE', body: { key: string; nonce?: string }) => [await net.deliver(looker, liars[0]!.hex, method, body, true)]) as typeof looker.routeFromHere;
   const dials: string[] = [];
-  looker.reachViaServer = async (hex) => {
-    dials.push(hex);
-    if (!net.nodes.has(hex)) return false;
-    channels.add(hex);
-    return true;
-  };
+  channelsOnly(net, looker, [...liars, scout], dials);
+  looker.routeFromHere = (async (method: 'FIND_VALUE', body: { key: string; nonce?: string }) => [await net.deliver(looker, liars[0]!.hex, method, body, true)]) as typeof looker.routeFromHere;
   const read = () => drive(net, services.get(looker.hex)!.resolve(name)).then((r) => r?.signingKey, () => 'no verdict');
   return { nodes, owner, coalition, looker, dials, read };
 }
@@ -197,25 +211,13 @@ describe('holders a lookup never asked, and paths that do not start at the looke
     const record = await createRecord(owner, nodes[0]!.ops, { name, registeredAt: now, seq: 1, now });
     await keep(nodes.slice(0, 5), services, record);
     const liars = nodes.slice(5, 14);
-    const coalition = await createIdentity(random);
-    const forged = recordToWire(await createRecord(coalition, nodes[0]!.ops, { name, registeredAt: now - 60_000, seq: 1, now }));
-    const liarContacts = contacts(liars.map((l) => l.identity));
-    for (const liar of liars) {
-      liar.handle('FIND_VALUE', async (b) => ({ record: forged, nodes: liarContacts, ...(b.nonce ? { proof: await signAnswer(liar, b.key, b.nonce, forged, liarContacts) } : {}) }));
-    }
+    const coalition = await lieAsCoalition(name, liars, random, now);
     const looker = nodes[nodes.length - 1]!;
     const stranger = nodes[nodes.length - 2]!;
-    const channels = new Set(liars.map((n) => n.hex));
-    looker.neighbours = () => [...channels].map((h) => net.get(h).asPeer);
-    looker.peer = (hex) => (channels.has(hex) ? net.get(hex).asPeer : undefined);
+    channelsOnly(net, looker, liars);
     const honestly = looker.routeFromHere.bind(looker);
     looker.routeFromHere = (async (method: 'FIND_VALUE', body: { key: string; nonce?: string }, key: NodeId, paths?: number, opts: RouteOptions = {}) =>
       opts.via === stranger.hex ? honestly(method, body, key, paths, opts) : [await net.deliver(looker, liars[0]!.hex, method, body, true)]) as typeof looker.routeFromHere;
-    looker.reachViaServer = async (hex) => {
-      if (!net.nodes.has(hex)) return false;
-      channels.add(hex);
-      return true;
-    };
     const read = () => drive(net, services.get(looker.hex)!.resolve(name)).then((r) => r?.signingKey, () => 'no verdict');
     return { owner, coalition, looker, stranger, read };
   }

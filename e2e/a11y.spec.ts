@@ -1,0 +1,36 @@
+/**
+ * Accessibility (issue 16's quality bar): axe-core finds no serious or critical violation on
+ * each screen, in the light and the dark scheme the app follows.
+ */
+import AxeBuilder from '@axe-core/playwright';
+import type { Page } from '@playwright/test';
+import { expect, test } from './fixtures.ts';
+import { aliceAndBob, request, send } from './user.ts';
+
+/** The serious and critical violations on the page as it is, one line each. */
+async function violations(page: Page): Promise<string[]> {
+  const { violations } = await new AxeBuilder({ page }).analyze();
+  return violations
+    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+    .map((v) => `${v.id} (${v.impact}): ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
+}
+
+for (const scheme of ['light', 'dark'] as const) {
+  test(`every screen passes axe in the ${scheme} scheme`, async ({ tabs }) => {
+    const { alice, bob } = await aliceAndBob(tabs);
+    for (const page of [alice.page, bob.page]) await page.emulateMedia({ colorScheme: scheme });
+    // The join screen, in a tab nobody signed in with yet.
+    const newcomer = await tabs.open();
+    await newcomer.page.emulateMedia({ colorScheme: scheme });
+    await expect(newcomer.page.getByRole('textbox', { name: 'Username' })).toBeVisible();
+    expect(await violations(newcomer.page), 'join screen').toEqual([]);
+    // A conversation with a message, and its safety number.
+    await send(alice.page, 'hello bob');
+    expect(await violations(alice.page), 'conversation').toEqual([]);
+    await alice.page.getByRole('button', { name: 'Safety number' }).click();
+    expect(await violations(alice.page), 'safety number').toEqual([]);
+    // A message request, unverified.
+    await expect(request(bob.page, 'alice')).toBeVisible({ timeout: 60_000 });
+    expect(await violations(bob.page), 'message requests').toEqual([]);
+  });
+}

@@ -59,6 +59,7 @@ export class BrowserAttention implements AttentionHost {
    * then `save`s the choice; returns the state after. A dismissed prompt leaves them off.
    */
   async set(on: boolean, save: (on: boolean) => string | null): Promise<NotificationsState> {
+    if (this.state() === 'unsupported') return 'unsupported';
     if (on && this.state() === 'off' && Notification.permission !== 'granted') await Notification.requestPermission();
     if (!on || Notification.permission === 'granted') save(on);
     return this.state();

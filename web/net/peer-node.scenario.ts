@@ -19,7 +19,9 @@ import type { PeerConstructor } from './webrtc-transport.ts';
 const N = 10;
 const random = new SeededRandom(404);
 
-async function until(what: string, done: () => boolean, timeoutMs = 30_000): Promise<void> {
+// A condition, not a race with the clock: the deadline only ends a run that is stuck. 30 s was
+// enough alone, but not once on a CI machine whose two cores also ran two simulations.
+async function until(what: string, done: () => boolean, timeoutMs = 90_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!done()) {
     if (Date.now() > deadline) throw new Error(`${what} did not happen within ${timeoutMs} ms`);

@@ -61,23 +61,29 @@ async function seedsFoundIn(store: Store, seeds: StoredIdentity): Promise<string
 }
 
 /** A Store that records what is written and can refuse every put, as a tab that dies before the commit. */
-function recordingStore(inner: Store, refusePuts = false): Store & { ops: StoreOp[] } {
+function recordingStore(inner: Store, refusePuts = false): Store & { ops: StoreOp[]; transactions: StoreOp[][] } {
   const ops: StoreOp[] = [];
+  /** The writes, one array per transaction. */
+  const transactions: StoreOp[][] = [];
   const refuse = () => Promise.reject(new DOMException('The transaction was aborted.', 'AbortError'));
   return {
     ops,
+    transactions,
     get: (table, key) => inner.get(table, key),
     entries: (table) => inner.entries(table),
     put: (table: StoreTable, key: string, value: unknown) => {
       ops.push({ type: 'put', table, key, value });
+      transactions.push([{ type: 'put', table, key, value }]);
       return refusePuts ? refuse() : inner.put(table, key, value);
     },
     delete: (table, key) => {
       ops.push({ type: 'delete', table, key });
+      transactions.push([{ type: 'delete', table, key }]);
       return inner.delete(table, key);
     },
     batch: (batch) => {
       ops.push(...batch);
+      transactions.push(batch);
       return refusePuts ? refuse() : inner.batch(batch);
     },
     close: () => inner.close(),
@@ -122,7 +128,7 @@ describe('identity keys in IndexedDB', () => {
 });
 
 describe('seeds stored by the previous version', () => {
-  it('are replaced by CryptoKeys on load, in one put over the same entry: same node id, seeds gone', async () => {
+  it('are replaced by CryptoKeys on load, in one transaction over the same entry: same node id, seeds gone', async () => {
     const inner = await freshStore();
     const seeds = seedsOf(2);
     await inner.put('meta', 'identity', seeds);
@@ -133,8 +139,9 @@ describe('seeds stored by the previous version', () => {
 
     expect(idToHex(loaded.nodeId)).toBe(idToHex((await keysOf(seeds)).nodeId));
     expect(loaded.agreementPrivate.extractable).toBe(false);
-    // No delete of the seeds apart from the write of the keys: they go only as the keys commit.
-    expect(store.ops.map((op) => [op.type, op.table, op.key])).toEqual([['put', 'meta', 'identity']]);
+    // No delete of the seeds apart from the write of the keys: they go only as the keys commit,
+    // with the sealed copy an export needs (identity-keys.ts StoredBackup).
+    expect(store.transactions.map((t) => t.map((op) => [op.type, op.table, op.key]))).toEqual([[['put', 'meta', 'identity'], ['put', 'meta', 'backup']]]);
     expect((await inner.get<StoredKeys>('meta', 'identity'))?.v).toBe(2);
     expect(await seedsFoundIn(inner, seeds)).toEqual([]);
     expect(keyStats.get('keys-migrated')).toBe(migratedBefore + 1);

@@ -14,13 +14,14 @@
  * of its old id: the directory entry moves to the new id and says so in `db`.
  */
 import { openDB, type IDBPDatabase } from 'idb';
-import type { Identity, KeyOptions, StoredIdentity } from '../../shared/lib/crypto.ts';
+import { importIdentity, type Identity, type KeyOptions, type StoredIdentity } from '../../shared/lib/crypto.ts';
 import { ErrorCode, PeerchatError } from '../../shared/lib/errors.ts';
-import { isValidIdHex } from '../../shared/lib/id.ts';
+import { idEquals, isValidIdHex } from '../../shared/lib/id.ts';
 import { Stats } from '../../shared/lib/stats.ts';
 import { isUsername } from '../../shared/chat/records.ts';
-import type { Store } from '../../shared/lib/store.ts';
-import { keyRecord, readKeys } from './identity-keys.ts';
+import type { Store, StoreOp } from '../../shared/lib/store.ts';
+import { backupRecord, keyRecord, readBackup, readKeys } from './identity-keys.ts';
+
 
 const DIRECTORY_DB = 'peerchat-directory';
 const IDENTITIES = 'identities';
@@ -82,9 +83,17 @@ export async function moveInDirectory(old: SavedIdentity, nodeId: string): Promi
   return moved;
 }
 
+/** Takes an identity out of the directory (its database is deleted by the caller). */
+export async function removeFromDirectory(nodeId: string): Promise<void> {
+  const db = await openDirectory();
+  await db.delete(IDENTITIES, nodeId);
+}
+
 /** Where an identity's keys are, in its own database. */
 const KEYS_TABLE = 'meta';
 const KEYS_KEY = 'identity';
+/** Where the sealed copy of the seeds is (identity-keys.ts StoredBackup), for an export. */
+const BACKUP_KEY = 'backup';
 
 /**
  * What happened to stored keys in this page: `keys-dropped:<reason>` (a stored value that is
@@ -117,20 +126,44 @@ export async function loadKeys(store: Store, work?: KeyOptions['work']): Promise
 export type KeptAs = 'keys' | 'seeds';
 
 /**
- * Keeps `identity`'s keys as CryptoKeys; `seeds` are kept instead only where the browser cannot
- * store a CryptoKey. Other failures reject, as any storage failure does.
+ * Keeps `identity`'s keys as CryptoKeys, with a sealed copy of `seeds` for an export; `seeds`
+ * are kept instead only where the browser cannot store a CryptoKey. `with` is committed in the
+ * same transaction (an import's user data: all of it or none). Other failures reject, as any
+ * storage failure does.
  */
-export async function saveKeys(store: Store, identity: Identity, seeds: StoredIdentity): Promise<KeptAs> {
+export async function saveKeys(store: Store, identity: Identity, seeds: StoredIdentity, withOps: StoreOp[] = []): Promise<KeptAs> {
   try {
-    await store.put(KEYS_TABLE, KEYS_KEY, keyRecord(identity));
+    await store.batch([
+      { type: 'put', table: KEYS_TABLE, key: KEYS_KEY, value: keyRecord(identity) },
+      { type: 'put', table: KEYS_TABLE, key: BACKUP_KEY, value: await backupRecord(seeds) },
+      ...withOps,
+    ]);
     return 'keys';
   } catch (err) {
     if (!isDataCloneError(err)) throw err;
     keyStats.count('keys-kept-as-seeds');
     console.warn('Peerchat: this browser cannot store a CryptoKey, so the identity keys are kept as seeds that script in this page could read.');
-    await store.put(KEYS_TABLE, KEYS_KEY, { ...seeds, n: identity.idNonce } satisfies StoredIdentity);
+    await store.batch([{ type: 'put', table: KEYS_TABLE, key: KEYS_KEY, value: { ...seeds, n: identity.idNonce } satisfies StoredIdentity }, ...withOps]);
     return 'seeds';
   }
+}
+
+/**
+ * The seeds of `identity`, for an export: the sealed copy, or the seeds themselves where they
+ * are the stored form. Null for keys stored before exports existed (version 2 without a copy):
+ * those cannot leave this browser. A copy that does not make these very keys is not used.
+ */
+export async function exportableSeeds(store: Store, identity: Identity): Promise<StoredIdentity | null> {
+  const stored = await store.get<unknown>(KEYS_TABLE, KEYS_KEY).catch(() => undefined);
+  const candidate = (stored as { v?: unknown } | undefined)?.v === 1 ? (stored as StoredIdentity) : await readBackup(await store.get<unknown>(KEYS_TABLE, BACKUP_KEY).catch(() => undefined));
+  if (!candidate) return null;
+  const seeds: StoredIdentity = { v: 1, signingSeed: candidate.signingSeed, agreementSeed: candidate.agreementSeed, n: identity.idNonce };
+  const again = await importIdentity(seeds, { extractable: false });
+  if (!again || !idEquals(again.signingPublic, identity.signingPublic) || !idEquals(again.agreementPublic, identity.agreementPublic)) {
+    keyStats.count('backup-copy-mismatch');
+    return null;
+  }
+  return seeds;
 }
 
 /** Seeds -> CryptoKeys; if that does not commit the seeds stay, and the next load tries again. */

@@ -123,3 +123,43 @@ async function keysMatch(identity: Identity): Promise<boolean> {
     return false;
   }
 }
+
+/**
+ * `meta/backup`: the seeds, kept so the identity can be exported (identity-file.ts), sealed
+ * with AES-256-GCM under a non-extractable key stored beside them. That keeps the seed bytes out
+ * of every value a raw read of the database shows (devtools, a dump of its values, a bug that
+ * logs them); it does not keep them from script running in the page, which can ask for the
+ * decryption as the export does (ARCHITECTURE.md, "Backup and a second device", says what that
+ * costs and why an export needs it).
+ */
+export interface StoredBackup {
+  v: 1;
+  key: CryptoKey;
+  iv: Uint8Array;
+  sealed: Uint8Array;
+}
+
+const BACKUP_AAD = new TextEncoder().encode('peerchat-seed-backup-v1');
+
+export async function backupRecord(seeds: StoredIdentity): Promise<StoredBackup> {
+  const subtle = globalThis.crypto.subtle;
+  const key = await subtle.generateKey({ name: 'AES-GCM', length: 256 }, false, ['encrypt', 'decrypt']);
+  const iv = globalThis.crypto.getRandomValues(new Uint8Array(12));
+  const plain = new TextEncoder().encode(JSON.stringify({ v: 1, signingSeed: seeds.signingSeed, agreementSeed: seeds.agreementSeed }));
+  const sealed = new Uint8Array(await subtle.encrypt({ name: 'AES-GCM', iv, additionalData: BACKUP_AAD }, key, plain));
+  return { v: 1, key, iv, sealed };
+}
+
+/** The seeds in a stored backup, if it opens and they are two seeds; null otherwise. */
+export async function readBackup(stored: unknown): Promise<StoredIdentity | null> {
+  const b = stored as Partial<StoredBackup> | null | undefined;
+  if (typeof b !== 'object' || b === null || b.v !== 1 || !(b.iv instanceof Uint8Array) || !(b.sealed instanceof Uint8Array)) return null;
+  if (typeof CryptoKey === 'undefined' || !(b.key instanceof CryptoKey) || b.key.algorithm.name !== 'AES-GCM') return null;
+  try {
+    const plain = await globalThis.crypto.subtle.decrypt({ name: 'AES-GCM', iv: b.iv as Uint8Array<ArrayBuffer>, additionalData: BACKUP_AAD }, b.key, b.sealed as Uint8Array<ArrayBuffer>);
+    const seeds = JSON.parse(new TextDecoder().decode(plain)) as StoredIdentity;
+    return seeds?.v === 1 && typeof seeds.signingSeed === 'string' && typeof seeds.agreementSeed === 'string' ? { v: 1, signingSeed: seeds.signingSeed, agreementSeed: seeds.agreementSeed } : null;
+  } catch {
+    return null;
+  }
+}

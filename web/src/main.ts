@@ -137,7 +137,22 @@ function sessionActions(app: AppParts): SessionActions {
     setNotifications: async (on) => {
       app.sessionState.notifications = await app.attention.set(on, (value) => app.save({ notifications: value }));
     },
+    exportIdentity: (passphrase) => app.session?.exportIdentity(passphrase) ?? Promise.resolve(),
+    importIdentity: (file, passphrase) => app.session?.importIdentity(file, passphrase) ?? Promise.reject(new Error('Still starting: try again in a moment.')),
+    downloadHistory: () => app.session?.downloadHistory(),
+    deleteIdentity: () => app.session?.deleteIdentity() ?? Promise.resolve(),
   };
+}
+
+/** Offers `text` as a file to save, the way a link with `download` does. */
+function download({ fileName, text }: { fileName: string; text: string }): void {
+  const url = URL.createObjectURL(new Blob([text], { type: 'application/json' }));
+  const a = document.createElement('a');
+  a.href = url;
+  a.download = fileName;
+  a.click();
+  // After the click has handed the file to the browser's download.
+  setTimeout(() => URL.revokeObjectURL(url), 60_000);
 }
 
 /**
@@ -184,6 +199,11 @@ async function start(app: AppParts): Promise<void> {
     switchTo: (nodeId) => {
       rememberIdentity(tabStorage.storage, nodeId);
       location.reload();
+    },
+    download,
+    shutdown: async () => {
+      peer.close();
+      await tab.store.close();
     },
     attention: new Attention(app.attention, (peer) => app.session?.openConversation(peer)),
     looking: () => !app.attention.away(),

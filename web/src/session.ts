@@ -8,10 +8,13 @@ import type { Identity } from '../../shared/lib/crypto.ts';
 import { ErrorCode, PeerchatError, isPeerchatError } from '../../shared/lib/errors.ts';
 import type { RecordService } from '../../shared/chat/record-service.ts';
 import type { KademliaNode } from '../../shared/dht/node.ts';
+import { cryptoRandom } from '../../shared/lib/random.ts';
+import { idToHex } from '../../shared/lib/id.ts';
 import { listIdentities, saveToDirectory } from '../storage/identities.ts';
 import { identitiesInUse } from '../storage/tab-identity.ts';
 import type { SessionActions, SessionState } from '../state/session.svelte.ts';
 import type { Attention } from './attention.ts';
+import { historyFile } from './history-file.ts';
 
 const SAVED_REFRESH_MS = 2_000;
 const JOIN_WAIT_MS = 30_000;
@@ -33,6 +36,10 @@ export interface SessionOptions {
   persistent: boolean;
   /** Switches this tab to a saved identity, or to none (sign out): remember it, reload. */
   switchTo(nodeId: string | null): void;
+  /** Hands the user a file to save (an identity file, the history). */
+  download(file: { fileName: string; text: string }): void;
+  /** Stops the node and closes its store, before its database is deleted. */
+  shutdown(): Promise<void>;
   /** Told of every change: the title, badge and notifications (attention.ts). */
   attention?: Attention;
   /**
@@ -81,6 +88,45 @@ export class Session implements Omit<SessionActions, 'setNotifications'> {
 
   continueAs(nodeId: string): void {
     this.o.switchTo(nodeId);
+  }
+
+  /**
+   * Imports an identity file as a saved identity and switches this tab to it (the page reloads
+   * into it). Rejects with words for the user: a wrong passphrase's contain "passphrase".
+   */
+  async importIdentity(file: File, passphrase: string): Promise<void> {
+    if (!this.o.persistent) throw new PeerchatError(ErrorCode.StorageUnavailable, 'This browser blocks storage for this site, so an identity cannot be imported here.');
+    const { importIdentityFile } = await import('../storage/identity-transfer.ts');
+    const imported = await importIdentityFile(file, passphrase);
+    const dropped = Object.entries(imported.dropped);
+    if (dropped.length > 0) console.warn(`Peerchat: entries of the identity file that failed their checks were left out: ${dropped.map(([t, n]) => `${t} ${n}`).join(', ')}`);
+    this.o.switchTo(imported.nodeId);
+  }
+
+  /** Saves the signed-in identity to a file sealed with `passphrase`. Rejects with words for the user. */
+  async exportIdentity(passphrase: string): Promise<void> {
+    if (!this.chat) return;
+    const { exportIdentityFile } = await import('../storage/identity-transfer.ts');
+    this.o.download(await exportIdentityFile(this.o.node.store, this.o.identity, passphrase, cryptoRandom));
+  }
+
+  /** Saves the conversations as JSON (history-file.ts). */
+  downloadHistory(): void {
+    if (this.chat) this.o.download(historyFile(this.chat, Date.now()));
+  }
+
+  /**
+   * Deletes this identity and all its data from this browser: the node stops, its database and
+   * directory entry go, and the tab reloads as a new anonymous node.
+   */
+  async deleteIdentity(): Promise<void> {
+    const nodeId = idToHex(this.o.identity.nodeId);
+    const entry = (await listIdentities()).find((e) => e.nodeId === nodeId) ?? { nodeId };
+    const { deleteIdentity } = await import('../storage/identity-transfer.ts');
+    this.chat?.close();
+    await this.o.shutdown();
+    await deleteIdentity(entry);
+    this.o.switchTo(null);
   }
 
   /**

@@ -83,4 +83,12 @@ export interface SessionActions {
   retry(id: string): void;
   /** Turns notifications on (the browser asks for its permission the first time) or off. */
   setNotifications(on: boolean): Promise<void>;
+  /** Saves the identity to a passphrase-sealed file; rejects with words for the user. */
+  exportIdentity(passphrase: string): Promise<void>;
+  /** Imports an identity file and switches the tab to it (the page reloads); rejects with words for the user. */
+  importIdentity(file: File, passphrase: string): Promise<void>;
+  /** Saves the conversations as a JSON file. */
+  downloadHistory(): void;
+  /** Deletes the signed-in identity and all its data in this browser (the page reloads). */
+  deleteIdentity(): Promise<void>;
 }

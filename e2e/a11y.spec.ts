@@ -24,11 +24,19 @@ for (const scheme of ['light', 'dark'] as const) {
     await newcomer.page.emulateMedia({ colorScheme: scheme });
     await expect(newcomer.page.getByRole('textbox', { name: 'Username' })).toBeVisible();
     expect(await violations(newcomer.page), 'join screen').toEqual([]);
+    await newcomer.page.getByRole('button', { name: 'Import identity' }).click();
+    await newcomer.page.getByRole('button', { name: 'Import' }).click();
+    await expect(newcomer.page.getByRole('alert')).toBeVisible();
+    expect(await violations(newcomer.page), 'import identity, with its error').toEqual([]);
     // A conversation with a message, and its safety number.
     await send(alice.page, 'hello bob');
     expect(await violations(alice.page), 'conversation').toEqual([]);
     await alice.page.getByRole('button', { name: 'Safety number' }).click();
     expect(await violations(alice.page), 'safety number').toEqual([]);
+    await alice.page.getByRole('button', { name: 'Export identity' }).click();
+    await alice.page.getByRole('button', { name: 'Download' }).click();
+    await expect(alice.page.getByRole('alert')).toContainText('at least 8 characters');
+    expect(await violations(alice.page), 'export identity, with its error').toEqual([]);
     // A message request, unverified.
     await expect(request(bob.page, 'alice')).toBeVisible({ timeout: 60_000 });
     expect(await violations(bob.page), 'message requests').toEqual([]);

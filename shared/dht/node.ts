@@ -26,6 +26,7 @@ import { webCryptoOps, type CryptoOps } from '../lib/crypto.ts';
 import { toBase64Url } from '../lib/encoding.ts';
 import { ErrorCode, PeerchatError, errorCode, isPeerchatError } from '../lib/errors.ts';
 import { bucketIndex, compareDistance, idFromHex, idToHex, type NodeId } from '../lib/id.ts';
+import { traceLookup, type LookupTrace } from './lookup-trace.ts';
 import { Maintenance } from './maintenance.ts';
 import type { Method, RequestBodyOf, RequestFrame, ResponseBody, ResponseBodyOf, Route } from './protocol.ts';
 import type { Random } from '../lib/random.ts';
@@ -41,6 +42,7 @@ import type { Handler, HandlerContext, LookupResult, NodeService, RouteOptions, 
 import type { Bootstrap, NodeConfig, NodeOptions } from './options.ts';
 
 export type { Bootstrap, BootstrapPeers, NodeConfig, NodeOptions } from './options.ts';
+export type { LookupTrace, TraceHop } from './lookup-trace.ts';
 export type { Handler, LookupResult, NodeContext, NodeService, RouteOptions, ServiceHost } from './context.ts';
 
 export class KademliaNode implements ServiceHost {
@@ -253,6 +255,14 @@ export class KademliaNode implements ServiceHost {
     const nodes = [...seen.values()].sort((a, b) => compareDistance(key, a.id, b.id)).slice(0, this.config.replication);
     this.maintenance.learn(nodes);
     return { nodes: nodes.map((n) => n.hex), answered: answers.length };
+  }
+
+  /**
+   * lookup, walked one hop at a time so that each hop and its time are seen (lookup-trace.ts):
+   * the Network panel's, never upkeep's (it costs about h²/2 forwards for h hops).
+   */
+  traceLookup(key: NodeId, paths = 1): Promise<LookupTrace> {
+    return traceLookup(this, key, paths);
   }
 
   /**

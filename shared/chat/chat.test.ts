@@ -124,6 +124,19 @@ describe('a chat restored from storage', () => {
     node.node.close();
   });
 
+  it('names itself as its name’s holder and nobody as its mailbox’s while it has no channel', async () => {
+    const clock = new FakeClock();
+    const identity = await createIdentity(new SeededRandom(6));
+    const store = new MemoryStore();
+    await store.put('meta', 'profile', { name: 'alice', registeredAt: clock.now(), seq: 1 });
+    const node = await offlineNode(identity, store, clock);
+    const chat = await Chat.open(node, identity, { ready: new Promise(() => {}) });
+    // Mail is stored around its recipient, never at it; a name may be held by its owner.
+    expect(chat!.holders()).toEqual({ mailbox: [], record: [node.node.hex] });
+    chat!.close();
+    node.node.close();
+  });
+
   it('is null for an identity that never registered a name', async () => {
     const clock = new FakeClock();
     const identity = await createIdentity(new SeededRandom(4));

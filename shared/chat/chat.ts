@@ -26,14 +26,14 @@ import { TimerSet } from '../lib/clock.ts';
 import { MAILBOX_CHECK_INTERVAL_MS, MAX_MESSAGE_BODY_BYTES, RECORD_REPUBLISH_MS } from './constants.ts';
 import type { Identity } from '../lib/crypto.ts';
 import { fromBase64Url, utf8Encode } from '../lib/encoding.ts';
-import { idEquals } from '../lib/id.ts';
+import { idEquals, type NodeId } from '../lib/id.ts';
 import { ErrorCode, PeerchatError, errorCode } from '../lib/errors.ts';
 import { Inbox } from './inbox.ts';
 import { createEnvelope } from './messages.ts';
 import type { Handler, NodeContext } from '../dht/context.ts';
 import { Outbox, resealOldEntries } from './outbox.ts';
 import type { RecordService } from './record-service.ts';
-import { createRecord, usernameOrThrow } from './records.ts';
+import { createRecord, recordKey, usernameOrThrow } from './records.ts';
 import type { MessageRequest } from './requests.ts';
 import { safetyNumber } from './safety-number.ts';
 import { lookup, trustAfterLookup } from './senders.ts';
@@ -55,6 +55,7 @@ export class Chat {
   private readonly timers: TimerSet;
   /** Set when most of the name's holders keep another key's record for our name. */
   nameLost = false;
+  private nameKey: NodeId | undefined;
 
   readonly node: NodeContext;
   private readonly records: RecordService;
@@ -163,6 +164,21 @@ export class Chat {
   contact(name: string): Contact | undefined {
     const c = this.book.contacts.get(name);
     return c && { ...c };
+  }
+
+  /**
+   * Where this user's mail and name live, as this node's channels tell: the r closest to its
+   * node id (this node aside: mail is stored around its recipient) and the r closest to its
+   * name's key (recordKey), this node among them if it is. Cheap reads, for the Network panel.
+   */
+  holders(): { mailbox: string[]; record: string[] } {
+    const { node } = this;
+    const r = node.replication;
+    this.nameKey ??= recordKey(this.name);
+    return {
+      mailbox: node.closestTo(node.id, r + 1).filter((n) => n.hex !== node.hex).slice(0, r).map((n) => n.hex),
+      record: node.closestTo(this.nameKey, r).map((n) => n.hex),
+    };
   }
 
   /** Messages not yet acknowledged by their recipient (tests and the debug handle). */

@@ -214,6 +214,7 @@ async function start(app: AppParts): Promise<void> {
   document.addEventListener('visibilitychange', lookedBack);
   window.addEventListener('focus', lookedBack);
   app.session = session;
+  controller.watchHolders(() => session.chat?.holders() ?? null);
   await session.start();
   await joined;
 }

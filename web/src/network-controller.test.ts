@@ -19,27 +19,31 @@ import { NO_PEERS_NOTICE_MS } from './reachability.ts';
 function plainNetworkState(): NetworkState {
   return {
     nodeId: null, phase: 'starting', problem: null, online: true, peers: 0, contacts: 0, buckets: 0, signal: 'connecting',
-    signalDetail: '', iceServers: [], noPeers: null, waitingForOthers: false, created: 0, twinMoves: 0, lookup: null, lookupBusy: false, lookupError: null,
+    signalDetail: '', iceServers: [], noPeers: null, waitingForOthers: false, created: 0, twinMoves: 0, ring: { peers: [], nearBits: null, mailbox: [], record: [] }, lookup: null, lookupBusy: false, lookupError: null,
   };
 }
 
 /** `live.neighbours` may change during a test; `node.stats` counts connections as a node does. */
-function fakePeer(neighbours: number, lookup = { nodes: ['cd'.repeat(20)], answered: 2 }) {
+const HOP = { path: 0, hop: 1, hex: 'cd'.repeat(20), ms: 7, outcome: 'answered' as const, routed: false };
+const TRACE = { key: 'ef'.repeat(20), nodes: ['cd'.repeat(20)], arrived: 2, paths: 2, hops: [HOP, { ...HOP, path: 1 }], ms: 9 };
+
+function fakePeer(neighbours: number, lookup = TRACE) {
   const live = { neighbours, iceUrls: [] as string[] };
   const stats = new Stats();
   const node = {
     hex: 'ab'.repeat(20),
     neighbours: () => Array.from({ length: live.neighbours }, (_, i) => ({ hex: String(i).padStart(40, '0') })),
-    table: { summary: () => ({ contacts: 12, buckets: 3 }) },
+    replication: 8,
+    table: { summary: () => ({ contacts: 12, buckets: 3 }), nearBoundary: () => 157 },
     saveRoutingSnapshot: vi.fn(() => Promise.resolve()),
     stats,
     channels: { attemptsInProgress: 0 },
-    lookup: vi.fn(() => Promise.resolve(lookup)),
+    traceLookup: vi.fn(() => Promise.resolve(lookup)),
   };
   return { node, live, iceUrls: () => live.iceUrls, start: vi.fn(() => Promise.resolve()), close: vi.fn() };
 }
 
-function setup(o: { created?: number; neighbours?: number; lookup?: { nodes: string[]; answered: number } } = {}) {
+function setup(o: { created?: number; neighbours?: number; lookup?: typeof TRACE } = {}) {
   const clock = new FakeClock(0);
   const tabStorage = new MemoryStorage();
   if (o.created) saveCreated(tabStorage, 'main', o.created);
@@ -122,18 +126,30 @@ describe('the network controller', () => {
     expect(setup({ created: CONNECTION_CAP - 1 }).controller.moveIfSpent()).toBe(false);
   });
 
-  it('shows a lookup’s closest nodes and time, and says when no path answered', async () => {
+  it('shows a lookup’s closest nodes, time and hops, and says when no path answered', async () => {
     const { net, controller, asPeer } = setup();
     await controller.start(asPeer);
     await controller.lookupRandom();
-    expect(net.lookup).toMatchObject({ nodes: ['cd'.repeat(20)], answered: 2, ms: 0 });
-    expect(net.lookup?.key).toMatch(/^[0-9a-f]{40}$/);
+    const { routed: _, ...hop } = HOP;
+    expect(net.lookup).toEqual({ key: 'ef'.repeat(20), nodes: ['cd'.repeat(20)], answered: 2, paths: 2, ms: 9, hops: [hop, { ...hop, path: 1 }] });
     expect(net.lookupError).toBeNull();
-    const lonely = setup({ lookup: { nodes: [], answered: 0 } });
+    const lonely = setup({ lookup: { ...TRACE, nodes: [], arrived: 0, hops: [{ ...HOP, outcome: 'timeout' as never }] } });
     await lonely.controller.start(lonely.asPeer);
     await lonely.controller.lookupRandom();
     expect(lonely.net.lookupError).toMatch(/partitioned/);
     expect(lonely.net.lookupBusy).toBe(false);
+  });
+
+  it('samples the ring: live peers sorted, the near subtree’s prefix, and the holders once signed in', async () => {
+    const { clock, net, controller, asPeer } = setup({ neighbours: 2 });
+    await controller.start(asPeer);
+    const first = net.ring;
+    expect(first).toEqual({ peers: ['0'.repeat(40), '1'.padStart(40, '0')], nearBits: 2, mailbox: [], record: [] });
+    clock.advance(SAMPLE_MS);
+    expect(net.ring, 'unchanged: not replaced, so nothing redraws').toBe(first);
+    controller.watchHolders(() => ({ mailbox: ['0'.repeat(40)], record: ['ab'.repeat(20)] }));
+    clock.advance(SAMPLE_MS);
+    expect(net.ring).toMatchObject({ mailbox: ['0'.repeat(40)], record: ['ab'.repeat(20)] });
   });
 
   it('says why no peer could be reached once a joined tab has been alone a while, and not once one connects', async () => {

@@ -9,7 +9,7 @@
  * It only writes NetworkState's plain fields, so tests hand it a plain object.
  */
 import type { Clock, TimerHandle } from '../../shared/lib/clock.ts';
-import { ID_BYTES, idToHex } from '../../shared/lib/id.ts';
+import { ID_BITS, ID_BYTES } from '../../shared/lib/id.ts';
 import type { Random } from '../../shared/lib/random.ts';
 import type { PeerNode } from '../net/peer-node.ts';
 import type { SignalClientState } from '../net/signal-client.ts';
@@ -17,7 +17,7 @@ import { shouldMove } from '../../shared/dht/budget.ts';
 import { waitingForOthers } from './cold-start.ts';
 import { failedAttempts, noPeersMessage } from './reachability.ts';
 import { loadCreated, moveToTwin, saveCreated, twinMoves, variantOf, type PageLocation, type Variant } from '../net/tab.ts';
-import type { NetworkState } from '../state/network.svelte.ts';
+import type { NetworkState, RingView } from '../state/network.svelte.ts';
 
 /** How often the panel's numbers (and the twin-URL check) are refreshed: cheap reads. */
 export const SAMPLE_MS = 500;
@@ -51,6 +51,10 @@ export class NetworkController {
   private createdBefore = 0;
   private moving = false;
   private closed = false;
+  /** Where the signed-in user's mail and name live (Chat.holders); null while signed out. */
+  private holders: () => { mailbox: string[]; record: string[] } | null = () => null;
+  /** The ring last shown, as text: it is replaced only when this changes. */
+  private ringShown = '';
 
   constructor(private readonly o: NetworkControllerOptions) {
     this.variant = variantOf(o.location.pathname);
@@ -103,6 +107,11 @@ export class NetworkController {
     this.o.net.signalDetail = detail;
   };
 
+  /** For the ring: who holds the signed-in user's mail and name, read on every sample. */
+  watchHolders(source: () => { mailbox: string[]; record: string[] } | null): void {
+    this.holders = source;
+  }
+
   /** The user saved ICE settings: the panel shows what new connections will now use. */
   iceSettingsChanged(): void {
     if (this.peer) this.onIceUrls(this.peer.iceUrls());
@@ -134,18 +143,20 @@ export class NetworkController {
     this.o.net.problem = reason;
   }
 
-  /** The panel's "Look up a random ID": routed over two paths, timed, shown in NetworkState. */
+  /**
+   * The panel's "Look up a random ID": walked over two paths one hop at a time (the engine's
+   * traceLookup), so the panel can show each hop and its time.
+   */
   async lookupRandom(): Promise<void> {
-    const { net, clock, random } = this.o;
+    const { net, random } = this.o;
     if (!this.peer || net.lookupBusy) return;
     net.lookupBusy = true;
     net.lookupError = null;
-    const key = random.bytes(ID_BYTES);
-    const started = clock.now();
     try {
-      const result = await this.peer.node.lookup(key, LOOKUP_PATHS);
-      if (result.answered === 0) net.lookupError = 'No path answered: the network may be partitioned. Try again in a moment.';
-      net.lookup = { key: idToHex(key), nodes: result.nodes, answered: result.answered, ms: Math.round(clock.now() - started) };
+      const t = await this.peer.node.traceLookup(random.bytes(ID_BYTES), LOOKUP_PATHS);
+      if (t.paths > 0 && t.arrived === 0) net.lookupError = 'No path answered: the network may be partitioned. Try again in a moment.';
+      const hops = t.hops.map(({ path, hop, hex, ms, outcome }) => ({ path, hop, hex, ms, outcome }));
+      net.lookup = { key: t.key, nodes: t.nodes, answered: t.arrived, paths: t.paths, ms: t.ms, hops };
     } catch (err) {
       net.lookupError = `Lookup failed: ${String(err)}`;
     } finally {
@@ -177,12 +188,26 @@ export class NetworkController {
     if (!this.peer || this.closed) return;
     const { net } = this.o;
     const node = this.peer.node;
-    net.peers = node.neighbours().length;
+    const peers = node.neighbours().map((p) => p.hex);
+    net.peers = peers.length;
+    this.sampleRing(peers);
     const table = node.table.summary();
     net.contacts = table.contacts;
     net.buckets = table.buckets;
     this.sampleReachability(net.peers);
     this.maybeMove();
+  }
+
+  /** The ring's peers, near subtree and holders: assigned only when they changed. */
+  private sampleRing(peers: string[]): void {
+    const node = this.peer!.node;
+    const boundary = node.table.nearBoundary(node.replication);
+    const held = this.holders();
+    const ring: RingView = { peers: peers.sort(), nearBits: boundary < 0 ? null : ID_BITS - 1 - boundary, mailbox: held?.mailbox ?? [], record: held?.record ?? [] };
+    const text = JSON.stringify(ring);
+    if (text === this.ringShown) return;
+    this.ringShown = text;
+    this.o.net.ring = ring;
   }
 
   /**

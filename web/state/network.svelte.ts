@@ -7,11 +7,37 @@ import type { SignalClientState } from '../net/signal-client.ts';
 
 export type Phase = 'starting' | 'joining' | 'joined' | 'failed';
 
+/** One hop of a lookup's path, in the order walked (shared/dht/lookup-trace.ts). */
+export interface HopView {
+  /** 0-based; one path per disjoint first hop. */
+  path: number;
+  /** 1: a neighbour of this node. */
+  hop: number;
+  hex: string;
+  /** Since the lookup began: when it answered, or was given up on. */
+  ms: number;
+  outcome: 'answered' | 'timeout' | 'failed';
+}
+
 export interface LookupView {
   key: string;
   nodes: string[];
+  /** Paths that reached the closest nodes, of `paths` started. */
   answered: number;
+  paths: number;
   ms: number;
+  hops: HopView[];
+}
+
+/** What the id ring draws besides the lookup (components/NetworkRing.svelte). */
+export interface RingView {
+  /** The live peers (open channels), sorted. */
+  peers: string[];
+  /** Leading bits the near subtree shares with this node; null while the table is empty. */
+  nearBits: number | null;
+  /** Where the signed-in user's mail and name live (empty signed out). */
+  mailbox: string[];
+  record: string[];
 }
 
 export class NetworkState {
@@ -34,7 +60,9 @@ export class NetworkState {
   waitingForOthers = $state(false);
   created = $state(0);
   twinMoves = $state(0);
-  lookup = $state<LookupView | null>(null);
+  /** Replaced whole, and only when something in it changed. */
+  ring = $state.raw<RingView>({ peers: [], nearBits: null, mailbox: [], record: [] });
+  lookup = $state.raw<LookupView | null>(null);
   lookupBusy = $state(false);
   lookupError = $state<string | null>(null);
 }

@@ -5,7 +5,7 @@
 import AxeBuilder from '@axe-core/playwright';
 import type { Page } from '@playwright/test';
 import { expect, test } from './fixtures.ts';
-import { aliceAndBob, request, send } from './user.ts';
+import { aliceAndBob, lookUpWithHops, request, send } from './user.ts';
 
 /** The serious and critical violations on the page as it is, one line each. */
 async function violations(page: Page): Promise<string[]> {
@@ -37,6 +37,9 @@ for (const scheme of ['light', 'dark'] as const) {
     await alice.page.getByRole('button', { name: 'Download' }).click();
     await expect(alice.page.getByRole('alert')).toContainText('at least 8 characters');
     expect(await violations(alice.page), 'export identity, with its error').toEqual([]);
+    // The Network panel's id ring after a lookup: its path drawn and listed hop by hop.
+    await lookUpWithHops(alice.page);
+    expect(await violations(alice.page), 'network panel after a lookup').toEqual([]);
     // A message request, unverified.
     await expect(request(bob.page, 'alice')).toBeVisible({ timeout: 60_000 });
     expect(await violations(bob.page), 'message requests').toEqual([]);

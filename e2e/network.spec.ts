@@ -5,6 +5,7 @@ import { REPLICATION } from '../shared/dht/constants.ts';
 import { closestHexes } from '../shared/lib/id.ts';
 import { CONNECTION_CAP } from '../shared/dht/constants.ts';
 import { expect, expectPeers, inPage, neighbours, nodeIdOf, test, type Tab } from './fixtures.ts';
+import { lookUpWithHops } from './user.ts';
 
 function randomKey(): string {
   return Array.from({ length: 40 }, () => Math.floor(Math.random() * 16).toString(16)).join('');
@@ -16,6 +17,14 @@ function closest(keyHex: string, ids: string[]): string[] {
 
 async function lookup(tab: Tab, keyHex: string): Promise<string[]> {
   return (await tab.page.evaluate((k) => window.peerchat!.lookup(k), keyHex)).nodes;
+}
+
+/** The ring's peer dots and the "Connected peers" figure, read in one go (one render shows both). */
+function ringAndCount(tab: Tab): Promise<{ dots: number; peers: number }> {
+  return tab.page.evaluate(() => ({
+    dots: document.querySelectorAll('[data-testid="id-ring"] [data-testid="ring-peer"]').length,
+    peers: Number(document.querySelector('[data-testid="peer-count"]')?.textContent),
+  }));
 }
 
 async function serverStats(url: string): Promise<{ offersRelayed: number; signalsRelayed: number }> {
@@ -72,6 +81,18 @@ test('ten tabs join, each reaches 3 live peers, and every lookup agrees with the
   console.log(`signaling after the first three tabs: ${summary}`);
   expect(newConnections).toBeGreaterThanOrEqual(7 * 3);
   expect(viaServer).toBeLessThan(newConnections / 2);
+
+  // The Network panel's id ring: a dot per connected peer, and the last lookup's path, hop by
+  // hop with its times, in the list screen readers read.
+  for (const tab of [opened[0]!, opened[9]!]) {
+    await expect.poll(async () => { const r = await ringAndCount(tab); return r.dots === r.peers && r.peers >= 3; }, { message: 'ring dots = Connected peers' }).toBe(true);
+    const network = tab.page.getByRole('region', { name: 'Network' });
+    await expect(network.getByRole('img', { name: /^The 160-bit id ring, this node at the top: \d+ live peers/ })).toBeVisible();
+    const hops = await lookUpWithHops(tab.page);
+    await expect(hops.first()).toContainText(/Path 1, hop 1: [0-9a-f]{8}…\s+answered at \d+ ms/);
+    expect(await tab.page.locator('[data-testid="id-ring"] line').count()).toBe(await hops.count());
+    await expect(network.getByRole('img', { name: /Last lookup: \d+ hops? over [12] paths?\.$/ })).toBeVisible();
+  }
 });
 
 test('a tab whose HELLO does not match its node id is refused by every other tab', async ({ tabs }) => {

@@ -88,3 +88,23 @@ export async function aliceAndBob(tabs: { open(): Promise<Tab> }): Promise<{ ali
   await startChat(alice.page, 'bob');
   return { alice, bob };
 }
+
+/**
+ * Presses the Network panel's "Look up a random ID" until a lookup took a hop (one whose key
+ * lies nearer this tab than any of its peers is answered here, and has no path to list), and
+ * returns the listed hops.
+ */
+export async function lookUpWithHops(page: Page) {
+  const network = page.getByRole('region', { name: 'Network' });
+  const hops = network.getByRole('list', { name: 'Lookup path' });
+  const button = network.getByRole('button', { name: 'Look up a random ID' });
+  await expect
+    .poll(async () => {
+      if (await hops.isVisible()) return true;
+      if (await button.isEnabled()) await button.click();
+      return false;
+    }, { message: 'a lookup that took a hop', intervals: [500] })
+    .toBe(true);
+  return hops.getByRole('listitem');
+}
+

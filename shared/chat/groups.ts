@@ -1,0 +1,197 @@
+/**
+ * Groups' membership (ARCHITECTURE.md, "Groups"): who is in a group is decided by the changes
+ * its admins sign, not by any one copy of the member list.
+ *
+ * A change is either a snapshot (the whole membership at a version: name, admins, members with
+ * their pinned keys), written by the creator at version 1 and by an admin after, or a member's
+ * leave. Changes travel as messages, sealed and signed by their author pairwise to each member
+ * (so the envelope's signature says who wrote one), and arrive in any order: a member away for
+ * days gets them interleaved with other members' texts, in order only per author.
+ *
+ * So the group is a function of the SET of changes a member holds, never of their order:
+ * `groupState` folds the snapshots sorted by (version, author key), each applied only if its
+ * author is an admin of the state before it (the first: the creator's own version 1, or, for a
+ * member added later who never saw the start, the earliest snapshot it was sent, which it takes
+ * on the word of the admin who added it), then removes every member who left after the time
+ * its entry was added. Two admins who write the same version concurrently: the higher author
+ * key's list wins, for everyone (the other's change must be made again; the UI shows the list).
+ * Every member that holds the same changes computes the same group.
+ */
+import { fromBase64Url } from '../lib/encoding.ts';
+import { isValidIdHex } from '../lib/id.ts';
+import { isUsername } from './records.ts';
+
+export const MAX_GROUP_MEMBERS = 32;
+export const MAX_GROUP_NAME_CHARS = 64;
+/** Changes a member keeps per group; beyond, new ones are refused (a flood by one admin). */
+export const MAX_GROUP_CHANGES = 1_000;
+
+export interface GroupMember {
+  name: string;
+  nodeId: string;
+  /** Pinned keys (base64url), as contacts pin them. */
+  signingKey: string;
+  agreementKey: string;
+  /** The admin's clock when this entry was added: a leave after it removes the member. */
+  addedAt: number;
+}
+
+/** The membership at one version, as its author signed it (inside the envelope). */
+export interface GroupSnapshot {
+  /** 16 random bytes in hex, drawn by the creator. */
+  id: string;
+  name: string;
+  version: number;
+  /** The creator's signing key: fixed for the group's life. */
+  creator: string;
+  /** Signing keys that may write the next version; each is a member's. */
+  admins: string[];
+  members: GroupMember[];
+}
+
+export type GroupChange =
+  | { kind: 'snapshot'; snapshot: GroupSnapshot }
+  /** A member leaves, at its own clock. */
+  | { kind: 'leave'; id: string; at: number };
+
+/** A change with the signing key that wrote it: the verified sender of its envelope. */
+export interface AuthoredChange {
+  change: GroupChange;
+  author: string;
+}
+
+/** What a member keeps of a group: every change it was sent, deduplicated. */
+export interface GroupLog {
+  id: string;
+  snapshots: Array<{ snapshot: GroupSnapshot; author: string }>;
+  leaves: Array<{ author: string; at: number }>;
+}
+
+export interface Group {
+  id: string;
+  name: string;
+  version: number;
+  creator: string;
+  admins: string[];
+  members: GroupMember[];
+  /** The author of the version in force. */
+  by: string;
+  /** Whether `me` is a member of the version in force. */
+  member: boolean;
+}
+
+export type GroupRefusal =
+  /** Not a well-formed change (sizes, names, keys, duplicates, admins that are not members). */
+  | 'bad-change'
+  /** The log already holds MAX_GROUP_CHANGES. */
+  | 'too-many-changes'
+  /** A change for another group than the log's. */
+  | 'other-group'
+  /** Already in the log. */
+  | 'duplicate';
+
+const isKey = (v: unknown): v is string => typeof v === 'string' && fromBase64Url(v)?.length === 32;
+const isTime = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
+export const isGroupId = (v: unknown): v is string => typeof v === 'string' && /^[0-9a-f]{32}$/.test(v);
+
+/** A group name: 1 to MAX_GROUP_NAME_CHARS characters, trimmed, without control characters. */
+export function isGroupName(v: unknown): v is string {
+  return typeof v === 'string' && v === v.trim() && v.length > 0 && [...v].length <= MAX_GROUP_NAME_CHARS && !/\p{Cc}/u.test(v);
+}
+
+function isMember(v: unknown): v is GroupMember {
+  const m = v as GroupMember | null;
+  return typeof m === 'object' && m !== null && isUsername(m.name) && isValidIdHex(m.nodeId) && isKey(m.signingKey) && isKey(m.agreementKey) && isTime(m.addedAt);
+}
+
+/** Whether an untrusted value is a well-formed snapshot: the checks before any rule. */
+export function isGroupSnapshot(v: unknown): v is GroupSnapshot {
+  const s = v as GroupSnapshot | null;
+  if (typeof s !== 'object' || s === null || !isGroupId(s.id) || !isGroupName(s.name) || !Number.isSafeInteger(s.version) || s.version < 1) return false;
+  if (!isKey(s.creator) || !Array.isArray(s.admins) || !Array.isArray(s.members)) return false;
+  if (s.members.length === 0 || s.members.length > MAX_GROUP_MEMBERS || !s.members.every(isMember)) return false;
+  const keys = new Set(s.members.map((m) => m.signingKey));
+  const names = new Set(s.members.map((m) => m.name));
+  if (keys.size !== s.members.length || names.size !== s.members.length) return false;
+  return s.admins.length > 0 && s.admins.every((a) => keys.has(a)) && new Set(s.admins).size === s.admins.length;
+}
+
+export function isGroupChange(v: unknown): v is GroupChange {
+  const c = v as GroupChange | null;
+  if (typeof c !== 'object' || c === null) return false;
+  if (c.kind === 'snapshot') return isGroupSnapshot(c.snapshot);
+  return c.kind === 'leave' && isGroupId(c.id) && isTime(c.at);
+}
+
+export function groupIdOf(change: GroupChange): string {
+  return change.kind === 'snapshot' ? change.snapshot.id : change.id;
+}
+
+/** Only the fields this code knows, in a fixed order: what is kept and compared. */
+function canonical(s: GroupSnapshot): GroupSnapshot {
+  return {
+    id: s.id,
+    name: s.name,
+    version: s.version,
+    creator: s.creator,
+    admins: [...s.admins],
+    members: s.members.map((m) => ({ name: m.name, nodeId: m.nodeId, signingKey: m.signingKey, agreementKey: m.agreementKey, addedAt: m.addedAt })),
+  };
+}
+
+export function emptyLog(id: string): GroupLog {
+  return { id, snapshots: [], leaves: [] };
+}
+
+/**
+ * The log with `c` added, or why not. Nothing here decides whether the author may make the
+ * change: groupState does, over the whole set, so the order changes arrive in cannot matter.
+ */
+export function addChange(log: GroupLog, c: AuthoredChange): { ok: true; log: GroupLog } | { ok: false; reason: GroupRefusal } {
+  if (!isGroupChange(c.change) || !isKey(c.author)) return { ok: false, reason: 'bad-change' };
+  if (groupIdOf(c.change) !== log.id) return { ok: false, reason: 'other-group' };
+  if (log.snapshots.length + log.leaves.length >= MAX_GROUP_CHANGES) return { ok: false, reason: 'too-many-changes' };
+  if (c.change.kind === 'leave') {
+    const { at } = c.change;
+    if (log.leaves.some((l) => l.author === c.author && l.at === at)) return { ok: false, reason: 'duplicate' };
+    return { ok: true, log: { ...log, leaves: [...log.leaves, { author: c.author, at }] } };
+  }
+  const snapshot = canonical(c.change.snapshot);
+  // One author writes one list per version; a second is a duplicate or an equivocation, and the
+  // first kept is as good as any for convergence only if everyone keeps the same one, so the
+  // lower in a fixed order (its JSON) is kept.
+  const same = log.snapshots.findIndex((s) => s.author === c.author && s.snapshot.version === snapshot.version);
+  if (same >= 0) {
+    if (JSON.stringify(snapshot) >= JSON.stringify(log.snapshots[same]!.snapshot)) return { ok: false, reason: 'duplicate' };
+    const snapshots = [...log.snapshots];
+    snapshots[same] = { snapshot, author: c.author };
+    return { ok: true, log: { ...log, snapshots } };
+  }
+  return { ok: true, log: { ...log, snapshots: [...log.snapshots, { snapshot, author: c.author }] } };
+}
+
+/**
+ * The group as the log's changes make it, for the member whose signing key is `me`; null while
+ * no snapshot in the log can start it (none yet, or none whose author was one of its admins).
+ */
+export function groupState(log: GroupLog, me: string): Group | null {
+  const sorted = [...log.snapshots].sort((a, b) => a.snapshot.version - b.snapshot.version || (a.author < b.author ? -1 : a.author > b.author ? 1 : 0));
+  let state: Group | null = null;
+  for (const { snapshot, author } of sorted) {
+    if (state === null) {
+      // The start: the creator's version 1, or the earliest an admin of it sent (a member added
+      // later was sent the group as it was then, on the word of the admin who added it).
+      if (!snapshot.admins.includes(author) || (snapshot.version === 1 && author !== snapshot.creator)) continue;
+    } else if (snapshot.creator !== state.creator || !state.admins.includes(author)) {
+      continue;
+    }
+    state = { id: snapshot.id, name: snapshot.name, version: snapshot.version, creator: snapshot.creator, admins: snapshot.admins, members: snapshot.members, by: author, member: false };
+  }
+  if (state === null) return null;
+  // The latest leave of each key removes its entry if the entry was added before it.
+  const left = new Map<string, number>();
+  for (const l of log.leaves) left.set(l.author, Math.max(left.get(l.author) ?? -1, l.at));
+  const members = state.members.filter((m) => !(left.has(m.signingKey) && left.get(m.signingKey)! >= m.addedAt));
+  const keys = new Set(members.map((m) => m.signingKey));
+  return { ...state, members, admins: state.admins.filter((a) => keys.has(a)), member: keys.has(me) };
+}

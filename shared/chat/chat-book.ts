@@ -2,7 +2,7 @@
  * The user's state in memory (contacts, messages, conversations, outbox, seen ids), restored
  * from the node's store, with the small commits the facade, the outbox and the inbox share.
  */
-import { isContact, isConversation, isMessage, isOldOutboxEntry, isOutboxEntry, withoutUndefined, type ChatMessage, type Contact, type Conversation, type MessageStatus, type OldOutboxEntry, type OutboxEntry } from './chat-model.ts';
+import { isContact, isConversation, isMessage, isOldOutboxEntry, isOutboxEntry, isStoredGroup, withoutUndefined, type ChatMessage, type Contact, type Conversation, type MessageStatus, type OldOutboxEntry, type OutboxEntry, type StoredGroup } from './chat-model.ts';
 import { MAX_BLOCKED_SENDERS, MAX_MESSAGE_REQUESTS, SEEN_RETENTION_MS } from './constants.ts';
 import { isBlockedAt, isMessageRequest, type MessageRequest } from './requests.ts';
 import type { NodeContext } from '../dht/context.ts';
@@ -23,6 +23,8 @@ export class ChatBook {
   readonly requestIds = new Set<string>();
   /** Signing keys the user blocked, with when; the oldest go past MAX_BLOCKED_SENDERS. */
   readonly blocked = new Map<string, number>();
+  /** Groups by id (group-chat.ts): their changes, and their conversations' state. */
+  readonly groups = new Map<string, StoredGroup>();
   readonly listeners = new Set<() => void>();
   lastSentAt = 0;
   closed = false;
@@ -57,6 +59,10 @@ export class ChatBook {
       else drop('outbox');
     }
     await this.loadRequests();
+    for (const [id, g] of await node.store.entries<StoredGroup>('groups')) {
+      if (isStoredGroup(g, id)) this.groups.set(id, g);
+      else drop('group');
+    }
     const expired: StoreOp[] = [];
     for (const [id, at] of await node.store.entries<number>('seen')) {
       if (Number.isSafeInteger(at) && at + SEEN_RETENTION_MS > now) this.seen.set(id, at);
@@ -104,10 +110,35 @@ export class ChatBook {
   /** Contacts stored before trust was get it from how they were made (senders.ts, storedTrust). */
   private settleStoredTrust(): void {
     const incoming = new Map<string, ChatMessage[]>();
-    for (const m of this.messages.values()) if (!m.out) incoming.set(m.peer, [...(incoming.get(m.peer) ?? []), m]);
+    for (const m of this.messages.values()) if (!m.out && m.group === undefined) incoming.set(m.peer, [...(incoming.get(m.peer) ?? []), m]);
     for (const [name, c] of this.contacts) {
       if (!c.trust) this.contacts.set(name, { ...c, trust: storedTrust(c, incoming.get(name) ?? []) });
     }
+  }
+
+  /**
+   * A member's copy of a group message changed status: the message's copies and its status
+   * (groupStatus) change in memory now, and the ops returned commit them. In memory first: the
+   * copies' attempts run at once, and each must see the others' changes (read, await, write
+   * would lose all but the last).
+   */
+  copyUpdate(of: string, member: string, status: MessageStatus, error?: string): StoreOp[] {
+    const message = this.messages.get(of);
+    const was = message?.copies?.[member];
+    if (!message?.copies || was === undefined || was === 'delivered' || was === status) return [];
+    // "stored" is not taken back by a later attempt that found fewer holders.
+    if (was === 'stored' && (status === 'sent' || status === 'failed')) return [];
+    const copies = { ...message.copies, [member]: status };
+    const overall = groupStatus(copies);
+    const updated = withoutUndefined({ ...message, copies, status: overall, error: overall === 'failed' ? error : undefined });
+    this.messages.set(of, updated);
+    this.changed();
+    return [{ type: 'put', table: 'messages', key: of, value: updated }];
+  }
+
+  async setCopyStatus(of: string, member: string, status: MessageStatus, error?: string): Promise<void> {
+    const ops = this.copyUpdate(of, member, status, error);
+    if (ops.length > 0) await this.node.store.batch(ops);
   }
 
   async setStatus(id: string, status: MessageStatus, error?: string): Promise<void> {
@@ -153,4 +184,16 @@ export class ChatBook {
       }
     }
   }
+}
+
+/**
+ * A group message's status from its copies': delivered when every member's is, stored when
+ * every one is held (or delivered), failed when one failed, sent once any went out.
+ */
+export function groupStatus(copies: Record<string, MessageStatus>): MessageStatus {
+  const all = Object.values(copies);
+  if (all.every((s) => s === 'delivered')) return 'delivered';
+  if (all.every((s) => s === 'stored' || s === 'delivered')) return 'stored';
+  if (all.includes('failed')) return 'failed';
+  return all.some((s) => s !== 'queued') ? 'sent' : 'queued';
 }

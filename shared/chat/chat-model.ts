@@ -10,6 +10,7 @@ import { parseRequestBody } from '../dht/protocol.ts';
 import * as v from 'valibot';
 import { OldEnvelopeWire, type EnvelopeWire } from './wire.ts';
 import { isUsername, recordNodeId, type UserRecord } from './records.ts';
+import { addChange, emptyLog, isGroupId, MAX_GROUP_MEMBERS, type GroupLog } from './groups.ts';
 
 /**
  * How far a contact's name is confirmed (shared/chat/senders.ts decides):
@@ -41,6 +42,13 @@ export interface ChatMessage {
   keyMismatch?: boolean;
   /** Recipient's side: the key that signed it (base64url), which a later lookup of `peer` checks. */
   fromKey?: string;
+  /**
+   * The group it was written to (groups.ts id). `peer` is then who wrote it: the member's name
+   * the group lists, or this user's own name for its own messages.
+   */
+  group?: string;
+  /** Sender's side of a group message: the status of each member's copy, by member name. */
+  copies?: Record<string, MessageStatus>;
 }
 
 export interface Contact {
@@ -96,12 +104,27 @@ export interface Profile {
 
 export interface OutboxEntry {
   envelope: EnvelopeWire;
-  kind: 'text' | 'receipts';
+  /** A text (to a contact, or a member's copy of a group text), receipts, or a group change. */
+  kind: 'text' | 'receipts' | 'group-change';
   /** The recipient's name and signing key (base64url), which its receipts must verify against. */
   peer: string;
   recipientKey: string;
   /** Consecutive attempts that reached nobody. */
   misses: number;
+  /** A member's copy of a group text: the id of the message the sender's side shows. */
+  of?: string;
+}
+
+/** A group this user is in or was invited to, with its conversation's state. */
+export interface StoredGroup {
+  log: GroupLog;
+  /**
+   * joined: made by this user, or by a contact it knows, or accepted; invited: a stranger's
+   * group, shown as an invitation until the user accepts (no receipts go out until then).
+   */
+  status: 'joined' | 'invited';
+  unread: number;
+  lastAt: number;
 }
 
 /** An outbox entry written before envelopes sealed their sender in: ChatBook.load sets them aside. */
@@ -149,8 +172,33 @@ export function isMessage(v: unknown): v is ChatMessage {
   return (
     typeof m === 'object' && m !== null && typeof m.id === 'string' && isUsername(m.peer) && typeof m.out === 'boolean' &&
     typeof m.text === 'string' && isTime(m.sentAt) && (m.status === undefined || STATUSES.includes(m.status)) &&
-    (m.fromKey === undefined || isKey(m.fromKey))
+    (m.fromKey === undefined || isKey(m.fromKey)) && (m.group === undefined || isGroupId(m.group)) && (m.copies === undefined || isCopies(m.copies))
   );
+}
+
+function isCopies(v: unknown): boolean {
+  if (typeof v !== 'object' || v === null) return false;
+  const entries = Object.entries(v);
+  return entries.length <= MAX_GROUP_MEMBERS && entries.every(([name, status]) => isUsername(name) && STATUSES.includes(status as string));
+}
+
+/** A stored group: its log rebuilt change by change through addChange, so each is checked again. */
+export function isStoredGroup(v: unknown, id: string): v is StoredGroup {
+  const g = v as StoredGroup | undefined;
+  if (typeof g !== 'object' || g === null || (g.status !== 'joined' && g.status !== 'invited') || !isTime(g.unread) || !isTime(g.lastAt)) return false;
+  const log = g.log;
+  if (typeof log !== 'object' || log === null || log.id !== id || !Array.isArray(log.snapshots) || !Array.isArray(log.leaves)) return false;
+  let rebuilt = emptyLog(id);
+  const changes = [
+    ...log.snapshots.map((s) => ({ change: { kind: 'snapshot' as const, snapshot: s?.snapshot }, author: s?.author })),
+    ...log.leaves.map((l) => ({ change: { kind: 'leave' as const, id, at: l?.at }, author: l?.author })),
+  ];
+  for (const c of changes) {
+    const r = addChange(rebuilt, c);
+    if (!r.ok) return false;
+    rebuilt = r.log;
+  }
+  return true;
 }
 
 export function isConversation(v: unknown): v is Conversation {
@@ -161,8 +209,8 @@ export function isConversation(v: unknown): v is Conversation {
 export function isOutboxEntry(v: unknown): v is OutboxEntry {
   const e = v as OutboxEntry | undefined;
   return (
-    typeof e === 'object' && e !== null && (e.kind === 'text' || e.kind === 'receipts') && isUsername(e.peer) && isKey(e.recipientKey) &&
-    isTime(e.misses) && parseRequestBody('DELIVER', { envelope: e.envelope }) !== null
+    typeof e === 'object' && e !== null && (e.kind === 'text' || e.kind === 'receipts' || e.kind === 'group-change') && isUsername(e.peer) && isKey(e.recipientKey) &&
+    isTime(e.misses) && (e.of === undefined || (e.kind === 'text' && /^[0-9a-f]{32}$/.test(e.of))) && parseRequestBody('DELIVER', { envelope: e.envelope }) !== null
   );
 }
 

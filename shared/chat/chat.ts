@@ -33,7 +33,8 @@ import { createEnvelope } from './messages.ts';
 import type { Handler, NodeContext } from '../dht/context.ts';
 import { Outbox, resealOldEntries } from './outbox.ts';
 import type { RecordService } from './record-service.ts';
-import { createRecord, recordKey, usernameOrThrow } from './records.ts';
+import { createRecord, normalizeUsername, recordKey, usernameOrThrow } from './records.ts';
+import type { GroupView } from './group-chat.ts';
 import type { MessageRequest } from './requests.ts';
 import { safetyNumber } from './safety-number.ts';
 import { lookup, trustAfterLookup } from './senders.ts';
@@ -45,6 +46,7 @@ export type ChatHost = Pick<ChatServices, 'node' | 'records'>;
 
 export type { ChatEvents, ChatMessage, ChatOptions, Contact, Conversation, MessageStatus, Via } from './chat-model.ts';
 export type { MessageRequest } from './requests.ts';
+export type { GroupView } from './group-chat.ts';
 
 const PUBLISH_RETRY_MS = 30_000;
 
@@ -138,7 +140,7 @@ export class Chat {
   /** One conversation's messages in sent order (each sender's clock only moves forward). */
   messagesWith(peer: string): ChatMessage[] {
     const out: ChatMessage[] = [];
-    for (const m of this.book.messages.values()) if (m.peer === peer) out.push({ ...m });
+    for (const m of this.book.messages.values()) if (m.peer === peer && m.group === undefined) out.push({ ...m });
     return out.sort((a, b) => a.sentAt - b.sentAt || (a.id < b.id ? -1 : 1));
   }
 
@@ -232,7 +234,7 @@ export class Chat {
     const ops: StoreOp[] = [];
     for (const m of book.messages.values()) {
       // Messages stored before fromKey was are the pinned key's, unless flagged then.
-      if (m.out || m.peer !== claimed.name || m.fromKey !== undefined || m.keyMismatch) continue;
+      if (m.out || m.peer !== claimed.name || m.group !== undefined || m.fromKey !== undefined || m.keyMismatch) continue;
       const updated = { ...m, fromKey: claimed.signingKey };
       book.messages.set(m.id, updated);
       ops.push({ type: 'put', table: 'messages', key: m.id, value: updated });
@@ -242,7 +244,7 @@ export class Chat {
   }
 
   private incomingFrom(peer: string): ChatMessage[] {
-    return [...this.book.messages.values()].filter((m) => !m.out && m.peer === peer);
+    return [...this.book.messages.values()].filter((m) => !m.out && m.peer === peer && m.group === undefined);
   }
 
   /** The safety number of this user and a contact (safety-number.ts), null for a stranger. */
@@ -277,6 +279,54 @@ export class Chat {
     book.changed();
     void this.outbox.attempt(message.id);
     return { ...message };
+  }
+
+  // ---- Groups (group-chat.ts) ----------------------------------------------------------------
+
+  /** The groups this user is in or is invited to, the most recent first. */
+  groups(): GroupView[] {
+    return this.inbox.groups.list();
+  }
+
+  /** A group's messages in sent order. */
+  messagesIn(group: string): ChatMessage[] {
+    return this.inbox.groups.messagesIn(group);
+  }
+
+  /**
+   * Makes a group of this user and `memberNames`, each looked up first (Find user's rules: a
+   * name nobody holds fails the whole group, before anything is sent). Returns its id.
+   */
+  async createGroup(name: string, memberNames: string[]): Promise<string> {
+    return this.inbox.groups.create(name, await this.lookUpAll(memberNames));
+  }
+
+  /** An admin adds members (looked up first) and removes members by name. */
+  async changeGroupMembers(group: string, add: string[], remove: string[]): Promise<void> {
+    await this.inbox.groups.changeMembers(group, await this.lookUpAll(add), remove);
+  }
+
+  sendToGroup(group: string, text: string): Promise<ChatMessage> {
+    return this.inbox.groups.send(group, text);
+  }
+
+  leaveGroup(group: string): Promise<void> {
+    return this.inbox.groups.leave(group);
+  }
+
+  acceptGroup(group: string): Promise<void> {
+    return this.inbox.groups.accept(group);
+  }
+
+  markGroupRead(group: string): Promise<void> {
+    return this.inbox.groups.markRead(group);
+  }
+
+  private async lookUpAll(rawNames: string[]): Promise<Contact[]> {
+    const names = [...new Set(rawNames.map((n) => normalizeUsername(n) ?? n))].filter((n) => n !== this.name);
+    const found: Contact[] = [];
+    for (const name of names) found.push(await this.findUser(name));
+    return found;
   }
 
   /** The user's retry of a failed message: attempts it now, with its miss count reset. */

@@ -25,6 +25,7 @@ import { MAILBOX_CLOSENESS_SLACK, MAX_BLOCKED_SENDERS } from './constants.ts';
 import type { StoreOp } from '../lib/store.ts';
 import { arrival } from './senders.ts';
 import { destination, withMessage, type MessageRequest } from './requests.ts';
+import { GroupChat } from './group-chat.ts';
 
 /** Routed to this node's own id, never answered by itself: how a recipient reaches its holders. */
 const TO_MY_HOLDERS: RouteOptions = { leave: true, avoidSelf: true };
@@ -60,7 +61,7 @@ function senderOf(m: OpenedMessage): Sender {
  * What became of an envelope: shown in a conversation, seen before, not opened or verified, put
  * in (or already in) message requests, or dropped as requests.ts says.
  */
-type Received = 'shown' | 'seen' | 'bad' | 'request' | 'dropped';
+type Received = 'shown' | 'seen' | 'bad' | 'request' | 'dropped' | 'pending';
 
 /** The answer a signed-out node gives: a stranger learns no more than that (requests.ts). */
 function notServed(): PeerchatError {
@@ -82,6 +83,8 @@ export class Inbox {
   private answerTimer: TimerHandle | null = null;
   private readonly timers: TimerSet;
   private checking: Promise<void> | null = null;
+  /** Groups (group-chat.ts): their changes and texts arrive here. */
+  readonly groups: GroupChat;
 
   constructor(
     private readonly book: ChatBook,
@@ -92,6 +95,10 @@ export class Inbox {
     private readonly events: ChatEvents,
   ) {
     this.timers = new TimerSet(book.node.ticker);
+    this.groups = new GroupChat(book, outbox, identity, name, events, (sender, id) => {
+      this.oweReceipts(sender, [id]);
+      this.answerSoon();
+    });
   }
 
   /** The DELIVER handler: an envelope routed here by its sender, or pushed by a holder. */
@@ -103,6 +110,9 @@ export class Inbox {
     const held = !ctx.routed;
     const result = await this.receive(e, held ? 'push' : 'deliver');
     if (result === 'bad') throw new PeerchatError(ErrorCode.Rejected, 'The envelope did not open or verify');
+    // A group text that waits for its group's change: not acknowledged, so its sender stores it
+    // (or its holder keeps it) until this node can show it (group-chat.ts).
+    if (result === 'pending') throw notServed();
     if (result === 'request' || result === 'dropped') {
       // No receipt for a stranger; a holder's copy is still tombstoned, so it is not pushed again.
       if (held) this.answerLater(envelopeHash(e));
@@ -156,7 +166,7 @@ export class Inbox {
       // Receipts for nothing in the outbox (a stranger's, or late) are dropped: nothing stored.
       const ids = m.content.ids.filter((id) => {
         const entry = book.outbox.get(id);
-        return entry?.kind === 'text' && entry.envelope.to === m.from;
+        return (entry?.kind === 'text' || entry?.kind === 'group-change') && entry.envelope.to === m.from;
       });
       if (ids.length === 0) {
         node.stats.count('chat-drop-receipts-unexpected');
@@ -169,6 +179,15 @@ export class Inbox {
         await this.outbox.acknowledged(id);
       }
       return 'shown';
+    }
+    if (m.content.kind === 'group-change') return this.groups.receiveChange(e.id, senderOf(m), m.content.change, now);
+    if (m.content.kind === 'group-text') {
+      const h = envelopeHash(e);
+      // Shown later, after its group's change: a held copy's tombstone goes out then.
+      const placed = () => {
+        if (via !== 'deliver') this.answerLater(h);
+      };
+      return this.groups.receiveText({ id: e.id, sender: senderOf(m), sentAt: m.sentAt, group: m.content.group, text: m.content.text }, via !== 'deliver', now, placed);
     }
     return this.place({ id: e.id, sender: senderOf(m), sentAt: m.sentAt, text: m.content.text }, via, now);
   }
@@ -345,8 +364,8 @@ export class Inbox {
       for (const [h, e] of entries) {
         if (e.to !== node.hex) continue;
         node.stats.count('chat-fetched');
-        await this.receive(e, 'fetch');
-        this.pendingTombstones.push(h);
+        // One that waits for its group's change is tombstoned once it is shown, not before.
+        if ((await this.receive(e, 'fetch')) !== 'pending') this.pendingTombstones.push(h);
       }
       // The holders asked get the tombstones too, whether or not this node has a channel to them.
       await this.answerHeld(holders);

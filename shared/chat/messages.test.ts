@@ -69,6 +69,21 @@ describe('message envelopes', () => {
     await expect(createEnvelope(bob, 'bob', to, { kind: 'receipts', ids: ['nope'] }, NOW, new SeededRandom(7), ops)).rejects.toThrow(/Not a message id/);
   });
 
+  it('carries a group’s texts and membership changes, and refuses a change that is not well formed', async () => {
+    const group = 'ab'.repeat(16);
+    const text = await createEnvelope(alice, 'alice', toBob(), { kind: 'group-text', group, text: 'hi all' }, NOW, new SeededRandom(8), ops);
+    const openedText = await openEnvelope(bob, text, NOW, ops);
+    expect(openedText.ok && openedText.message.content).toEqual({ kind: 'group-text', group, text: 'hi all' });
+    const member = (who: Identity, name: string) => ({ name, nodeId: idToHex(who.nodeId), signingKey: toBase64Url(who.signingPublic), agreementKey: toBase64Url(who.agreementPublic), addedAt: NOW });
+    const snapshot = { id: group, name: 'Trip', version: 1, creator: toBase64Url(alice.signingPublic), admins: [toBase64Url(alice.signingPublic)], members: [member(alice, 'alice'), member(bob, 'bob')] };
+    const change = await createEnvelope(alice, 'alice', toBob(), { kind: 'group-change', change: { kind: 'snapshot', snapshot } }, NOW, new SeededRandom(9), ops);
+    const openedChange = await openEnvelope(bob, change, NOW, ops);
+    expect(openedChange.ok && openedChange.message.content).toEqual({ kind: 'group-change', change: { kind: 'snapshot', snapshot } });
+    const bad = { kind: 'snapshot' as const, snapshot: { ...snapshot, admins: [toBase64Url(eve.signingPublic)] } };
+    await expect(createEnvelope(alice, 'alice', toBob(), { kind: 'group-change', change: bad }, NOW, new SeededRandom(9), ops)).rejects.toThrow(/group change/);
+    await expect(createEnvelope(alice, 'alice', toBob(), { kind: 'group-text', group, text: 'x'.repeat(MAX_MESSAGE_BODY_BYTES) }, NOW, new SeededRandom(9), ops)).rejects.toThrow(/KiB/);
+  });
+
   it('is the same envelope for the same seeded randomness, and a new id and seal otherwise', async () => {
     expect(await envelope('x', new SeededRandom(5))).toEqual(await envelope('x', new SeededRandom(5)));
     const [a, b] = [await envelope('x', new SeededRandom(5)), await envelope('x', new SeededRandom(6))];

@@ -25,6 +25,7 @@ import type { RequestBodyOf } from '../dht/protocol.ts';
 import { ENVELOPE_VERSION, type EnvelopeWire, type ReceiptWire, type TombstoneWire } from './wire.ts';
 import type { Random } from '../lib/random.ts';
 import { normalizeUsername, RECORD_CLOCK_SKEW_MS } from './records.ts';
+import { isGroupChange, type GroupChange } from './groups.ts';
 
 /** The seal's additional data: the outer header. */
 const ENVELOPE_TAG = utf8Encode('peerchat-envelope-v2');
@@ -36,6 +37,10 @@ const ENVELOPE_HASH_TAG = utf8Encode('peerchat-envelope-hash-v2');
 const BODY_VERSION = 2;
 const KIND_TEXT = 1;
 const KIND_RECEIPTS = 2;
+const KIND_GROUP_CHANGE = 3;
+const KIND_GROUP_TEXT = 4;
+/** A group id's bytes, before a group text's UTF-8. */
+const GROUP_ID_BYTES = 16;
 /** The sender's name is padded to this many bytes inside the seal: its length does not show. */
 const NAME_FIELD_BYTES = 32;
 const SIGNATURE_BYTES = 64;
@@ -50,7 +55,13 @@ export const MAX_RECEIPTS_PER_ENVELOPE = MAX_MESSAGE_BODY_BYTES / MESSAGE_ID_BYT
  * Receipts travel sealed like text, so holders cannot read them (a batch's size, a multiple of
  * 16 bytes, may hint at one).
  */
-export type MessageContent = { kind: 'text'; text: string } | { kind: 'receipts'; ids: string[] };
+export type MessageContent =
+  | { kind: 'text'; text: string }
+  | { kind: 'receipts'; ids: string[] }
+  /** A change to a group's membership (groups.ts), its author the envelope's signer. */
+  | { kind: 'group-change'; change: GroupChange }
+  /** A text to a group: each member gets its own envelope of it (ARCHITECTURE.md, "Groups"). */
+  | { kind: 'group-text'; group: string; text: string };
 
 /** What the recipient reads once an envelope opened and verified. */
 export interface OpenedMessage {
@@ -113,9 +124,49 @@ function encodeBody(b: Body): Uint8Array {
   const nameBytes = utf8Encode(b.name);
   const name = new Uint8Array(NAME_FIELD_BYTES);
   name.set(nameBytes);
-  const payload = b.content.kind === 'text' ? utf8Encode(b.content.text) : concatBytes(...b.content.ids.map((id) => idFromHexBytes(id)));
-  const kind = b.content.kind === 'text' ? KIND_TEXT : KIND_RECEIPTS;
+  const [kind, payload] = encodeContent(b.content);
   return concatBytes(new Uint8Array([BODY_VERSION, kind, nameBytes.length]), name, b.key, b.agreementKey, u32(b.n), uint64(b.sentAt), payload);
+}
+
+function encodeContent(c: MessageContent): [number, Uint8Array] {
+  switch (c.kind) {
+    case 'text':
+      return [KIND_TEXT, utf8Encode(c.text)];
+    case 'receipts':
+      return [KIND_RECEIPTS, concatBytes(...c.ids.map((id) => idFromHexBytes(id)))];
+    case 'group-change':
+      return [KIND_GROUP_CHANGE, utf8Encode(JSON.stringify(c.change))];
+    case 'group-text':
+      return [KIND_GROUP_TEXT, concatBytes(idFromHexBytes(c.group), utf8Encode(c.text))];
+  }
+}
+
+/** The content of a payload of `kind`; null for anything this version does not write. */
+function decodeContent(kind: number | undefined, payload: Uint8Array): MessageContent | null {
+  if (kind === KIND_TEXT) {
+    const text = utf8Decode(payload);
+    return text === null ? null : { kind: 'text', text };
+  }
+  if (kind === KIND_RECEIPTS && payload.length > 0 && payload.length % MESSAGE_ID_BYTES === 0) {
+    const ids: string[] = [];
+    for (let i = 0; i < payload.length; i += MESSAGE_ID_BYTES) ids.push(idToHex(payload.subarray(i, i + MESSAGE_ID_BYTES)));
+    return { kind: 'receipts', ids };
+  }
+  if (kind === KIND_GROUP_CHANGE) {
+    const json = utf8Decode(payload);
+    let change: unknown;
+    try {
+      change = json === null ? null : JSON.parse(json);
+    } catch {
+      return null;
+    }
+    return isGroupChange(change) ? { kind: 'group-change', change } : null;
+  }
+  if (kind === KIND_GROUP_TEXT && payload.length >= GROUP_ID_BYTES) {
+    const text = utf8Decode(payload.subarray(GROUP_ID_BYTES));
+    return text === null ? null : { kind: 'group-text', group: idToHex(payload.subarray(0, GROUP_ID_BYTES)), text };
+  }
+  return null;
 }
 
 const ID_NONCE_BYTES = 4;
@@ -143,19 +194,8 @@ function decodeBody(bytes: Uint8Array): Body | null {
   const n = view.getUint32(NONCE_AT);
   const sentAt = view.getBigUint64(SENT_AT);
   if (sentAt > BigInt(Number.MAX_SAFE_INTEGER)) return null;
-  const payload = bytes.subarray(PAYLOAD_AT);
-  let content: MessageContent;
-  if (kind === KIND_TEXT) {
-    const text = utf8Decode(payload);
-    if (text === null) return null;
-    content = { kind: 'text', text };
-  } else if (kind === KIND_RECEIPTS && payload.length > 0 && payload.length % MESSAGE_ID_BYTES === 0) {
-    const ids: string[] = [];
-    for (let i = 0; i < payload.length; i += MESSAGE_ID_BYTES) ids.push(idToHex(payload.subarray(i, i + MESSAGE_ID_BYTES)));
-    content = { kind: 'receipts', ids };
-  } else {
-    return null;
-  }
+  const content = decodeContent(kind, bytes.subarray(PAYLOAD_AT));
+  if (content === null) return null;
   return { name, key: bytes.slice(KEY_AT, AGREEMENT_AT), n, agreementKey: bytes.slice(AGREEMENT_AT, NONCE_AT), sentAt: Number(sentAt), content };
 }
 
@@ -183,9 +223,10 @@ export async function createEnvelope(
   id?: string,
 ): Promise<EnvelopeWire> {
   const c: MessageContent = typeof content === 'string' ? { kind: 'text', text: content } : content;
-  if (c.kind === 'text' && utf8Encode(c.text).length > MAX_MESSAGE_BODY_BYTES) {
+  if ((c.kind === 'text' || c.kind === 'group-text' || c.kind === 'group-change') && encodeContent(c)[1].length > MAX_MESSAGE_BODY_BYTES) {
     throw new PeerchatError(ErrorCode.BadRequest, `A message is at most ${MAX_MESSAGE_BODY_BYTES / 1024} KiB of text; split it.`);
   }
+  if (c.kind === 'group-change' && !isGroupChange(c.change)) throw new PeerchatError(ErrorCode.BadRequest, 'Not a well-formed group change.');
   if (c.kind === 'receipts' && (c.ids.length === 0 || c.ids.length > MAX_RECEIPTS_PER_ENVELOPE)) {
     throw new PeerchatError(ErrorCode.BadRequest, `An envelope carries 1 to ${MAX_RECEIPTS_PER_ENVELOPE} receipts.`);
   }

@@ -26,11 +26,19 @@ export class Outbox {
 
   constructor(private readonly book: ChatBook) {}
 
-  /** Texts not yet acknowledged by their recipient (receipt batches are not counted). */
+  /**
+   * Texts not yet acknowledged by their recipient: a group text once, however many members'
+   * copies wait (receipt batches and group changes are not counted).
+   */
   get size(): number {
     let n = 0;
-    for (const e of this.book.outbox.values()) if (e.kind === 'text') n++;
-    return n;
+    const groupTexts = new Set<string>();
+    for (const e of this.book.outbox.values()) {
+      if (e.kind !== 'text') continue;
+      if (e.of === undefined) n++;
+      else groupTexts.add(e.of);
+    }
+    return n + groupTexts.size;
   }
 
   /** Attempts every entry, without waiting for any. */
@@ -40,6 +48,14 @@ export class Outbox {
 
   /** The user's retry of a failed message: attempts it now, with its miss count reset. */
   async retry(id: string): Promise<void> {
+    // A group message: each member's copy still in the outbox.
+    const copies = [...this.book.outbox].filter(([, e]) => e.of === id);
+    for (const [copyId, copy] of copies) {
+      copy.misses = 0;
+      await this.book.setCopyStatus(id, copy.peer, 'queued');
+      void this.attempt(copyId);
+    }
+    if (copies.length > 0) return;
     const entry = this.book.outbox.get(id);
     if (!entry) return;
     entry.misses = 0;
@@ -78,6 +94,8 @@ export class Outbox {
     const message = book.messages.get(id);
     const updated = message && { ...message, status: 'delivered' as const, error: undefined };
     if (updated) ops.push({ type: 'put', table: 'messages', key: id, value: withoutUndefined(updated) });
+    // A member's copy of a group text: that member's status in the message.
+    if (entry.of !== undefined) ops.push(...book.copyUpdate(entry.of, entry.peer, 'delivered'));
     await book.node.store.batch(ops);
     book.outbox.delete(id);
     if (updated) book.messages.set(id, withoutUndefined(updated));
@@ -94,6 +112,7 @@ export class Outbox {
     if (node.neighbours().length === 0) return 'nobody';
     const message = this.book.messages.get(id);
     if (message && (message.status === 'queued' || message.status === 'failed')) await this.book.setStatus(id, 'sent');
+    if (entry.of !== undefined) await this.book.setCopyStatus(entry.of, entry.peer, 'sent');
     const to = idFromHex(entry.envelope.to)!;
     const [delivered] = await node.routeFromHere('DELIVER', { envelope: entry.envelope }, to, 1, { leave: true }).catch(() => []);
     const key = fromBase64Url(entry.recipientKey);
@@ -154,6 +173,7 @@ export class Outbox {
     }
     entry.misses = 0;
     await this.book.setStatus(id, 'stored');
+    if (entry.of !== undefined) await this.book.setCopyStatus(entry.of, entry.peer, 'stored');
   }
 
   /** Nobody (or too few) took it: retry later; after OUTBOX_FAIL_AFTER misses, show "failed". */
@@ -161,7 +181,9 @@ export class Outbox {
     if (!this.book.outbox.has(id) || this.book.closed) return;
     if (nobody) entry.misses++;
     if (entry.misses >= OUTBOX_FAIL_AFTER) {
-      await this.book.setStatus(id, 'failed', 'Neither the recipient nor any node that could hold the message was reachable. It keeps retrying; retry now once you have peers.');
+      const why = 'Neither the recipient nor any node that could hold the message was reachable. It keeps retrying; retry now once you have peers.';
+      await this.book.setStatus(id, 'failed', why);
+      if (entry.of !== undefined) await this.book.setCopyStatus(entry.of, entry.peer, 'failed', why);
       if (this.book.closed) return;
     }
     const wait = OUTBOX_RETRY_MS[Math.min(entry.misses, OUTBOX_RETRY_MS.length - 1)]!;

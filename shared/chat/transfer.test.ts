@@ -54,7 +54,7 @@ describe('a user moving to another store', () => {
 describe('user data from a file', () => {
   const good = (): UserData => ({
     profile,
-    tables: { contacts: [['bob', contact]], conversations: [], messages: [[ID, message]], outbox: [], seen: [[ID, 1]], requests: [], blocked: [] },
+    tables: { contacts: [['bob', contact]], conversations: [], messages: [[ID, message]], outbox: [], seen: [[ID, 1]], requests: [], blocked: [], groups: [] },
   });
 
   it('drops and counts every entry that fails the check disk gets, keeping the rest', () => {

@@ -8,13 +8,13 @@
  * file could have been made by anyone who knew or chose the passphrase): every entry is checked
  * with the same checks ChatBook.load applies to disk, and one that fails is dropped and counted.
  */
-import { isContact, isConversation, isMessage, isOldOutboxEntry, isOutboxEntry, isProfile, type Profile } from './chat-model.ts';
+import { isContact, isConversation, isMessage, isOldOutboxEntry, isOutboxEntry, isProfile, isStoredGroup, type Profile } from './chat-model.ts';
 import { isBlockedAt, isMessageRequest } from './requests.ts';
 import type { Store, StoreOp } from '../lib/store.ts';
 import { fromBase64Url } from '../lib/encoding.ts';
 
 /** The user's own tables, in the order they are written. */
-export const TRANSFER_TABLES = ['contacts', 'conversations', 'messages', 'outbox', 'seen', 'requests', 'blocked'] as const;
+export const TRANSFER_TABLES = ['contacts', 'conversations', 'messages', 'outbox', 'seen', 'requests', 'blocked', 'groups'] as const;
 export type TransferTable = (typeof TRANSFER_TABLES)[number];
 
 export interface UserData {
@@ -36,6 +36,7 @@ const CHECKS: Record<TransferTable, (key: string, value: unknown) => boolean> = 
   seen: (id, at) => isMessageId(id) && isTime(at),
   requests: (key, r) => isMessageRequest(r) && r.key === key,
   blocked: (key, at) => isSigningKey(key) && isBlockedAt(at),
+  groups: (id, g) => isStoredGroup(g, id),
 };
 
 /** The user's data in `store`; null when this identity never joined (it has no profile). */

@@ -15,7 +15,8 @@ export type StoreTable =
   | 'tombstones'
   | 'seen'
   | 'requests'
-  | 'blocked';
+  | 'blocked'
+  | 'groups';
 
 export type StoreOp =
   | { type: 'put'; table: StoreTable; key: string; value: unknown }

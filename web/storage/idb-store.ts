@@ -21,9 +21,10 @@ export const STORE_TABLES: readonly StoreTable[] = [
   'seen',
   'requests',
   'blocked',
+  'groups',
 ];
 /** Bumped when tables change; upgrade() creates what a version lacks and keeps the data. */
-const SCHEMA_VERSION = 2;
+const SCHEMA_VERSION = 3;
 const STRICT = { durability: 'strict' } as const;
 
 /** The database name of an identity (its node id in hex). */

@@ -2,6 +2,7 @@ import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vite';
 import { svelte } from '@sveltejs/vite-plugin-svelte';
 import { VitePWA } from 'vite-plugin-pwa';
+import { simplePeerBrowserDeps } from './web/net/simple-peer-deps/plugin.ts';
 
 // Absolute, so the config works from any working directory (scripts/start.mjs, IDEs).
 const projectRoot = fileURLToPath(new URL('.', import.meta.url));
@@ -21,10 +22,13 @@ export default defineConfig({
     // web/ imports the engine from ../shared, which is outside Vite's root.
     fs: { allow: [projectRoot] },
   },
+  // The dev server prebundles simple-peer: the same browser stand-ins as the build.
+  optimizeDeps: { rolldownOptions: { plugins: [simplePeerBrowserDeps()] } },
   preview: { port, host, strictPort: true },
   plugins: [
     // Svelte 5 compiles TypeScript in <script lang="ts"> itself, so no svelte.config.js is needed.
     svelte({ configFile: false }),
+    simplePeerBrowserDeps(),
     VitePWA({
       strategies: 'generateSW',
       // A new version waits for the user's "Update now" (web/src/app-lifecycle.ts): taking over

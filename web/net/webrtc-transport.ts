@@ -1,6 +1,6 @@
 /**
  * The Transport over real WebRTC data channels, through simple-peer. The peer constructor is
- * handed in, so the same class runs in a tab (simple-peer's own browser bundle, see
+ * handed in, so the same class runs in a tab (simple-peer built for browsers, see
  * browser-peer.ts) and in Node (simple-peer + @roamhq/wrtc, in the contract test and benches).
  *
  * What the engine relies on and simple-peer does not give by itself:

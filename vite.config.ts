@@ -14,7 +14,9 @@ const THEME_COLOR = '#2563eb';
 export default defineConfig({
   root: webRoot,
   // Relative to root: the build lands in dist/ at the project root, where `npm start` serves it.
-  build: { outDir: '../dist', emptyOutDir: true },
+  // No modulepreload polyfill: every browser with Ed25519 in WebCrypto (which the app needs)
+  // supports modulepreload itself.
+  build: { outDir: '../dist', emptyOutDir: true, modulePreload: { polyfill: false } },
   server: {
     port,
     host,

@@ -4,6 +4,7 @@
  * events and process for browsers: 97 KB raw, 30 KB gzipped, most of the app's start-up JS).
  * Only imports made by simple-peer's own index.js are redirected; get-browser-rtc, err-code and
  * queue-microtask are the real packages. Node (headless nodes, vitest) never loads this plugin.
+ * Measured 2026-12-07: simple-peer's code and its stand-ins are 6 KB of gzipped JS.
  */
 import { fileURLToPath } from 'node:url';
 
@@ -27,6 +28,12 @@ export function simplePeerBrowserDeps() {
     resolveId(source: string, importer: string | undefined): string | null {
       if (!importer || !SIMPLE_PEER_SOURCE.test(importer)) return null;
       return SIMPLE_PEER_BROWSER_DEPS[source] ?? null;
+    },
+    // Logging is off (debug.cjs): its ~40 calls only build strings, so the minifier may drop
+    // them. Their arguments are plain reads. Lines do not move, so the source map stays usable.
+    transform(code: string, id: string): { code: string; map: null } | null {
+      if (!SIMPLE_PEER_SOURCE.test(id)) return null;
+      return { code: code.replaceAll('this._debug(', '/* @__PURE__ */ this._debug('), map: null };
     },
   };
 }

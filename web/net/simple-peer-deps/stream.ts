@@ -93,9 +93,11 @@ export class Duplex extends EventEmitter {
     return true;
   }
 
-  write(chunk: unknown, callback?: (err?: Error | null) => void): boolean {
+  /** As Node's: write(chunk, [encoding], [callback]). */
+  write(chunk: unknown, encoding?: string | ((err?: Error | null) => void), callback?: (err?: Error | null) => void): boolean {
+    if (typeof encoding === 'function') callback = encoding;
     if (this._writableState.finished) return false;
-    this._write(chunk, '', (err) => {
+    this._write(chunk, typeof encoding === 'string' ? encoding : '', (err) => {
       if (err) this.emit('error', err);
       callback?.(err);
     });

@@ -43,5 +43,16 @@ for (const scheme of ['light', 'dark'] as const) {
     // A message request, unverified.
     await expect(request(bob.page, 'alice')).toBeVisible({ timeout: 60_000 });
     expect(await violations(bob.page), 'message requests').toEqual([]);
+    // A group: its creator's view with the member list, and the invitation its member gets.
+    await alice.page.getByRole('button', { name: 'New group' }).click();
+    await alice.page.getByRole('textbox', { name: 'Group name' }).fill('Pair');
+    await alice.page.getByRole('textbox', { name: 'Members' }).fill('bob');
+    await alice.page.getByRole('button', { name: 'Create group' }).click();
+    await alice.page.getByRole('button', { name: 'Member list' }).click();
+    await send(alice.page, 'hello group');
+    expect(await violations(alice.page), 'group with its member list').toEqual([]);
+    await bob.page.getByRole('navigation', { name: 'Conversations' }).getByRole('button', { name: /^Pair,/ }).click({ timeout: 60_000 });
+    await expect(bob.page.getByRole('button', { name: 'Join group' })).toBeVisible();
+    expect(await violations(bob.page), 'group invitation').toEqual([]);
   });
 }

@@ -133,6 +133,9 @@ function sessionActions(app: AppParts): SessionActions {
     acceptRequest: (key) => app.session?.acceptRequest(key) ?? Promise.resolve(),
     blockRequest: (key) => app.session?.blockRequest(key) ?? Promise.resolve(),
     send: (text) => app.session?.send(text) ?? Promise.resolve(),
+    createGroup: (name, members) => app.session?.createGroup(name, members) ?? Promise.resolve(),
+    acceptGroup: (id) => app.session?.acceptGroup(id) ?? Promise.resolve(),
+    leaveGroup: (id) => app.session?.leaveGroup(id) ?? Promise.resolve(),
     retry: (id) => app.session?.retry(id),
     setNotifications: async (on) => {
       app.sessionState.notifications = await app.attention.set(on, (value) => app.save({ notifications: value }));

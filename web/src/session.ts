@@ -10,9 +10,10 @@ import type { RecordService } from '../../shared/chat/record-service.ts';
 import type { KademliaNode } from '../../shared/dht/node.ts';
 import { cryptoRandom } from '../../shared/lib/random.ts';
 import { idToHex } from '../../shared/lib/id.ts';
+import { toBase64Url } from '../../shared/lib/encoding.ts';
 import { listIdentities, saveToDirectory } from '../storage/identities.ts';
 import { identitiesInUse } from '../storage/tab-identity.ts';
-import type { SessionActions, SessionState } from '../state/session.svelte.ts';
+import { GROUP_PREFIX, type SessionActions, type SessionState } from '../state/session.svelte.ts';
 import type { Attention } from './attention.ts';
 import { historyFile } from './history-file.ts';
 
@@ -172,10 +173,29 @@ export class Session implements Omit<SessionActions, 'setNotifications'> {
     if (!this.chat || !state.open) return;
     state.sendError = null;
     try {
-      await this.chat.send(state.open, text);
+      const group = groupOf(state.open);
+      if (group) await this.chat.sendToGroup(group, text);
+      else await this.chat.send(state.open, text);
     } catch (err) {
       state.sendError = messageOf(err);
     }
+  }
+
+  /** Members: usernames separated by commas or spaces. Rejects with words for the user. */
+  async createGroup(name: string, members: string): Promise<void> {
+    if (!this.chat) return;
+    const names = members.split(/[\s,]+/).filter((n) => n !== '');
+    if (names.length === 0) throw new PeerchatError(ErrorCode.BadRequest, 'Name at least one member: usernames separated by commas or spaces.');
+    const id = await this.chat.createGroup(name, names);
+    this.openConversation(GROUP_PREFIX + id);
+  }
+
+  async acceptGroup(id: string): Promise<void> {
+    await this.chat?.acceptGroup(id);
+  }
+
+  async leaveGroup(id: string): Promise<void> {
+    await this.chat?.leaveGroup(id);
   }
 
   retry(id: string): void {
@@ -210,14 +230,30 @@ export class Session implements Omit<SessionActions, 'setNotifications'> {
     }
     state.unsent = chat.outboxSize;
     state.conversations = chat.conversationList();
+    const groups = chat.groups();
+    state.groups = groups.map((g) => ({ id: g.id, name: g.name, unread: g.unread, lastAt: g.lastAt, status: g.status, member: g.member, members: g.members.length }));
+    const group = open ? groups.find((g) => GROUP_PREFIX + g.id === open) : undefined;
+    if (group && looking && group.unread > 0) void chat.markGroupRead(group.id);
+    const myKey = toBase64Url(chat.identity.signingPublic);
+    state.group = group
+      ? {
+          ...state.groups.find((g) => g.id === group.id)!,
+          admin: group.admins.includes(myKey),
+          list: group.members.map((m) => {
+            const contact = chat.contact(m.name);
+            const me = m.signingKey === myKey;
+            return { name: m.name, me, admin: group.admins.includes(m.signingKey), verified: me || (contact?.signingKey === m.signingKey && contact.trust === 'verified') };
+          }),
+        }
+      : null;
     state.requests = chat.requests().map((r) => {
       const contact = chat.contact(r.name);
       return { key: r.key, name: r.name, verified: contact?.signingKey === r.key && contact.trust === 'verified', firstText: r.messages[0]!.text, messages: r.messages.length };
     });
-    state.messages = open ? chat.messagesWith(open) : [];
+    state.messages = group ? chat.messagesIn(group.id) : open ? chat.messagesWith(open) : [];
     this.o.attention?.update(state.conversations, state.requests, (peer) => newestFrom(chat, peer));
-    state.contact = open ? (chat.contact(open) ?? null) : null;
-    const safety = open ? chat.safetyNumber(open) : null;
+    state.contact = open && !group ? (chat.contact(open) ?? null) : null;
+    const safety = open && !group ? chat.safetyNumber(open) : null;
     // Kept as is when unchanged: mirror runs on every change, the digits rarely change.
     if (safety?.join(' ') !== state.safetyNumber?.join(' ')) state.safetyNumber = safety;
   }
@@ -254,6 +290,11 @@ export class Session implements Omit<SessionActions, 'setNotifications'> {
       await new Promise((resolve) => setTimeout(resolve, 250));
     }
   }
+}
+
+/** The group id in a conversation key, or null for a user's name. */
+function groupOf(key: string): string | null {
+  return key.startsWith(GROUP_PREFIX) ? key.slice(GROUP_PREFIX.length) : null;
 }
 
 function messageOf(err: unknown): string {

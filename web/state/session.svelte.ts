@@ -20,6 +20,30 @@ export interface RequestView {
   messages: number;
 }
 
+/** A group in the conversation list (its key in `open` is GROUP_PREFIX + id). */
+export interface GroupItem {
+  id: string;
+  name: string;
+  unread: number;
+  lastAt: number;
+  /** invited: a stranger's group, shown as an invitation until accepted. */
+  status: 'joined' | 'invited';
+  /** Whether this user is still a member (removed, or left: false). */
+  member: boolean;
+  members: number;
+}
+
+/** The open group: its members, each with whether a lookup of the name confirmed the key the group pins. */
+export interface OpenGroup extends GroupItem {
+  members: number;
+  list: Array<{ name: string; verified: boolean; admin: boolean; me: boolean }>;
+  /** This user is one of its admins. */
+  admin: boolean;
+}
+
+/** `open` holds a group as this prefix and its id: '#' is never in a username. */
+export const GROUP_PREFIX = '#';
+
 /** An identity saved in this browser that has a username. */
 export interface SavedUser {
   nodeId: string;
@@ -39,9 +63,15 @@ export class SessionState {
   /** The closest nodes hold another key's record for our name. */
   nameLost = $state(false);
   conversations = $state<Conversation[]>([]);
+  groups = $state<GroupItem[]>([]);
+  /** The open conversation when it is a group. */
+  group = $state<OpenGroup | null>(null);
   /** Messages from senders the user never started or accepted a conversation with, oldest first. */
   requests = $state<RequestView[]>([]);
-  /** The open conversation (the other user's name), and its messages in sent order. */
+  /**
+   * The open conversation (the other user's name, or GROUP_PREFIX + a group's id), and its
+   * messages in sent order.
+   */
   open = $state<string | null>(null);
   messages = $state<ChatMessage[]>([]);
   /** The open conversation's contact: its pinned key and any warning. */
@@ -78,6 +108,12 @@ export interface SessionActions {
   acceptRequest(key: string): Promise<void>;
   /** Drops a message request and blocks the key that wrote it. */
   blockRequest(key: string): Promise<void>;
+  /** Makes a group of this user and the members named (looked up first) and opens it; rejects with words for the user. */
+  createGroup(name: string, members: string): Promise<void>;
+  /** Accepts the open group's invitation. */
+  acceptGroup(id: string): Promise<void>;
+  /** Leaves a group: its members are told; its messages stay here. */
+  leaveGroup(id: string): Promise<void>;
   /** Sends to the open conversation; resolves once the message is committed and shown. */
   send(text: string): Promise<void>;
   retry(id: string): void;

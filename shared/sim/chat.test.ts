@@ -4,7 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Chat } from '../chat/chat.ts';
-import { createIdentity, open, seal, type Identity } from '../lib/crypto.ts';
+import { open, seal, type Identity } from '../lib/crypto.ts';
 import { createEnvelope, envelopeHeaderBytes } from '../chat/messages.ts';
 import { SeededRandom } from '../lib/random.ts';
 import { senderTrust } from '../chat/senders.ts';
@@ -12,10 +12,10 @@ import { MAX_HOLDER_ACKS, type EnvelopeWire } from '../chat/wire.ts';
 import { fromBase64Url, toBase64Url } from '../lib/encoding.ts';
 import { idToHex } from '../lib/id.ts';
 import { Simulation, type SimNode } from './simulation.ts';
+import { simUsers } from './sim-users.ts';
 
 let sim: Simulation;
 let nodes: SimNode[];
-const identities = new Map<string, Identity>();
 
 beforeAll(async () => {
   sim = new Simulation({ seed: 707 });
@@ -23,26 +23,7 @@ beforeAll(async () => {
 }, 120_000);
 afterAll(() => sim.close());
 
-async function identity(name: string): Promise<Identity> {
-  let id = identities.get(name);
-  if (!id) identities.set(name, (id = await sim.until(sim.ops.track(createIdentity(new SeededRandom(name.length * 7919 + name.charCodeAt(0)))))));
-  return id;
-}
-
-/** A tab that opens as `name`'s identity, joins, and registers or signs in. */
-async function online(name: string): Promise<{ node: SimNode; chat: Chat }> {
-  const node = await sim.spawn(await identity(name));
-  await sim.until(node.started);
-  const chat = (await sim.until(Chat.open(node, node.identity))) ?? (await sim.until(Chat.register(node, node.identity, name)));
-  return { node, chat };
-}
-
-/** Runs the simulation until `check` holds (or `limitMs` passes); returns whether it held. */
-async function eventually(check: () => boolean, limitMs = 120_000): Promise<boolean> {
-  const end = sim.clock.now() + limitMs;
-  while (!check() && sim.clock.now() < end) await sim.run(1_000);
-  return check();
-}
+const { identity, online, eventually } = simUsers(() => sim, (name) => name.length * 7919 + name.charCodeAt(0));
 
 /** Waits for a message request claiming `name` with `count` messages, and accepts it. */
 async function accept(chat: Chat, name: string, count = 1): Promise<void> {

@@ -5,15 +5,13 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Chat } from '../chat/chat.ts';
-import { createIdentity, type Identity } from '../lib/crypto.ts';
 import { createEnvelope } from '../chat/messages.ts';
-import { SeededRandom } from '../lib/random.ts';
 import { fromBase64Url } from '../lib/encoding.ts';
 import { idFromHex } from '../lib/id.ts';
-import { Simulation, type SimNode } from './simulation.ts';
+import { Simulation } from './simulation.ts';
+import { simUsers } from './sim-users.ts';
 
 let sim: Simulation;
-const identities = new Map<string, Identity>();
 
 beforeAll(async () => {
   sim = new Simulation({ seed: 808 });
@@ -21,24 +19,7 @@ beforeAll(async () => {
 }, 120_000);
 afterAll(() => sim.close());
 
-async function identity(name: string): Promise<Identity> {
-  let id = identities.get(name);
-  if (!id) identities.set(name, (id = await sim.until(sim.ops.track(createIdentity(new SeededRandom(name.length * 7919 + name.charCodeAt(0) * 31 + name.charCodeAt(1)))))));
-  return id;
-}
-
-async function online(name: string): Promise<{ node: SimNode; chat: Chat }> {
-  const node = await sim.spawn(await identity(name));
-  await sim.until(node.started);
-  const chat = (await sim.until(Chat.open(node, node.identity))) ?? (await sim.until(Chat.register(node, node.identity, name)));
-  return { node, chat };
-}
-
-async function eventually(check: () => boolean, limitMs = 120_000): Promise<boolean> {
-  const end = sim.clock.now() + limitMs;
-  while (!check() && sim.clock.now() < end) await sim.run(1_000);
-  return check();
-}
+const { online, eventually } = simUsers(() => sim, (name) => name.length * 7919 + name.charCodeAt(0) * 31 + name.charCodeAt(1));
 
 const texts = (chat: Chat, group: string) => chat.messagesIn(group).map((m) => `${m.peer}: ${m.text}`);
 

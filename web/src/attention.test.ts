@@ -59,6 +59,19 @@ describe('attention', () => {
     expect(opened).toEqual(['alice']);
   });
 
+  it('counts and notifies a group under its name, and a click opens the group', () => {
+    const { h, api } = host();
+    const opened: string[] = [];
+    const a = new Attention(api, (peer) => opened.push(peer));
+    const group = (unread: number) => ({ peer: '#ab12', unread, title: 'Trip' });
+    a.update([conv('alice', 1), group(0)], [], latest);
+    a.update([conv('alice', 1), group(2)], [], (peer) => (peer === '#ab12' ? 'ben: I do' : 'x'));
+    expect(h.title).toBe(`(3) ${APP_TITLE}`);
+    expect(h.shown.map(({ title, body, tag }) => ({ title, body, tag }))).toEqual([{ title: 'Trip', body: 'ben: I do', tag: 'peerchat:#ab12' }]);
+    h.shown[0]!.onClick();
+    expect(opened).toEqual(['#ab12']);
+  });
+
   it('does not notify the history a sign-in loads, nor what was read or was there before', () => {
     const { h, api } = host();
     const a = new Attention(api, () => {});

@@ -26,6 +26,12 @@ export interface AttentionHost {
 }
 
 /** A message request as the sidebar has it: its writer's key, the name it claims, its first text. */
+/**
+ * A conversation as attention counts it: a person's (Conversation), or a group's, whose key is
+ * not a name and which carries the title its notifications show.
+ */
+export type ConversationSeen = Pick<Conversation, 'peer' | 'unread'> & { title?: string };
+
 export interface RequestSeen {
   key: string;
   name: string;
@@ -48,7 +54,7 @@ export class Attention {
    * The Chat changed: the title and badge show the unread messages and message requests, and
    * what grew while the user is away notifies. `latest` is the newest message a peer wrote.
    */
-  update(conversations: readonly Conversation[], requests: readonly RequestSeen[], latest: (peer: string) => string | undefined): void {
+  update(conversations: readonly ConversationSeen[], requests: readonly RequestSeen[], latest: (peer: string) => string | undefined): void {
     const { host } = this;
     const total = conversations.reduce((n, c) => n + c.unread, 0) + requests.length;
     if (total !== this.shownTotal) {
@@ -64,7 +70,7 @@ export class Attention {
     if (before === null || !host.away() || !host.notifying()) return;
     for (const c of conversations) {
       if (c.unread <= (before.get(c.peer) ?? 0)) continue;
-      host.notify({ title: c.peer, body: clip(latest(c.peer) ?? 'New message'), tag: `peerchat:${c.peer}`, onClick: () => this.open(c.peer) });
+      host.notify({ title: c.title ?? c.peer, body: clip(latest(c.peer) ?? 'New message'), tag: `peerchat:${c.peer}`, onClick: () => this.open(c.peer) });
     }
     for (const r of requests) {
       if (knownRequests.has(r.key)) continue;

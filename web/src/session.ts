@@ -251,7 +251,8 @@ export class Session implements Omit<SessionActions, 'setNotifications'> {
       return { key: r.key, name: r.name, verified: contact?.signingKey === r.key && contact.trust === 'verified', firstText: r.messages[0]!.text, messages: r.messages.length };
     });
     state.messages = group ? chat.messagesIn(group.id) : open ? chat.messagesWith(open) : [];
-    this.o.attention?.update(state.conversations, state.requests, (peer) => newestFrom(chat, peer));
+    const groupsSeen = state.groups.map((g) => ({ peer: GROUP_PREFIX + g.id, unread: g.unread, title: g.name }));
+    this.o.attention?.update([...state.conversations, ...groupsSeen], state.requests, (peer) => newestFrom(chat, peer));
     state.contact = open && !group ? (chat.contact(open) ?? null) : null;
     const safety = open && !group ? chat.safetyNumber(open) : null;
     // Kept as is when unchanged: mirror runs on every change, the digits rarely change.
@@ -302,9 +303,13 @@ function messageOf(err: unknown): string {
   return `Something went wrong: ${err instanceof Error ? err.message : String(err)}`;
 }
 
-/** The text of the newest message `peer` wrote, for its notification. */
+/** The newest message `peer` (a name, or a group's key) wrote, for its notification; a group's says who. */
 function newestFrom(chat: Chat, peer: string): string | undefined {
-  const messages = chat.messagesWith(peer);
-  for (let i = messages.length - 1; i >= 0; i--) if (!messages[i]!.out) return messages[i]!.text;
+  const group = groupOf(peer);
+  const messages = group ? chat.messagesIn(group) : chat.messagesWith(peer);
+  for (let i = messages.length - 1; i >= 0; i--) {
+    const m = messages[i]!;
+    if (!m.out) return group ? `${m.peer}: ${m.text}` : m.text;
+  }
   return undefined;
 }

@@ -13,11 +13,6 @@ describe('lookups in a simulated network', () => {
     expect(r.honestRefused).toBe(0);
   });
 
-  it('at N = 1,000 with 30% of nodes leaving per hour, at least 99% of lookups return the true 8 closest live nodes', { timeout: 15 * 60_000 }, async () => {
-    const r = await runExperiment({ nodes: 1000, lookups: 400, churn: 0.3, hours: 1, seed: 102 });
-    expect(r.departures).toBeGreaterThan(300);
-    expect(r.trueClosestFraction).toBeGreaterThanOrEqual(0.99);
-    expect(r.maxLatencyMs).toBeLessThanOrEqual(10_000);
-    expect(r.honestRefused).toBe(0);
-  });
+  // The same at 30% churn per hour is in connection-cap.test.ts: one N = 1,000 network under
+  // churn for both, rather than two (the second cost CI about 100 s of a core).
 });

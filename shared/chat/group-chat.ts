@@ -23,7 +23,7 @@ import { fromBase64Url, toBase64Url, utf8Encode } from '../lib/encoding.ts';
 import { ErrorCode, PeerchatError } from '../lib/errors.ts';
 import { idFromHex, idToHex } from '../lib/id.ts';
 import type { StoreOp } from '../lib/store.ts';
-import { addChange, emptyLog, groupState, isGroupName, MAX_GROUP_MEMBERS, type Group, type GroupChange, type GroupMember, type GroupSnapshot } from './groups.ts';
+import { addChange, emptyLog, groupIdOf, groupState, isGroupName, MAX_GROUP_MEMBERS, type Group, type GroupChange, type GroupMember, type GroupSnapshot } from './groups.ts';
 import { createEnvelope, MESSAGE_ID_BYTES } from './messages.ts';
 import type { Outbox } from './outbox.ts';
 
@@ -31,6 +31,8 @@ import type { Outbox } from './outbox.ts';
 export const MAX_GROUP_INVITATIONS = 20;
 /** Texts waiting for the change that adds their signer, over all groups. */
 export const MAX_PENDING_GROUP_TEXTS = 500;
+/** Leaves waiting for their group's first snapshot, over all groups. */
+export const MAX_PENDING_GROUP_LEAVES = 100;
 
 /** A sender as its envelope proves it: the signing key, and what it sealed in. */
 export interface GroupSender {
@@ -64,8 +66,17 @@ interface Pending {
   placed: () => void;
 }
 
+/** A leave that arrived before any snapshot of its group. */
+interface PendingLeave {
+  envelopeId: string;
+  sender: GroupSender;
+  change: GroupChange;
+  placed: () => void;
+}
+
 export class GroupChat {
   private readonly pending: Pending[] = [];
+  private readonly pendingLeaves: PendingLeave[] = [];
   private readonly me: string;
 
   constructor(
@@ -206,8 +217,13 @@ export class GroupChat {
     return structuredClone(message);
   }
 
-  /** A change that arrived, signed by `sender` (the inbox opened and verified its envelope). */
-  async receiveChange(envelopeId: string, sender: GroupSender, change: GroupChange, now: number): Promise<GroupArrival> {
+  /**
+   * A change that arrived, signed by `sender` (the inbox opened and verified its envelope). A
+   * leave for a group not held yet (its first snapshot still on its way: copies from different
+   * authors arrive in any order) waits like a text, unacknowledged, and `placed` is called once
+   * it is taken.
+   */
+  async receiveChange(envelopeId: string, sender: GroupSender, change: GroupChange, now: number, placed: () => void = () => {}): Promise<GroupArrival> {
     const { book } = this;
     const { node } = book;
     const id = change.kind === 'snapshot' ? change.snapshot.id : change.id;
@@ -223,6 +239,14 @@ export class GroupChat {
       return added.reason === 'duplicate' ? this.answered(envelopeId, now) : 'dropped';
     }
     const state = groupState(added.log, this.me);
+    if (!had && state === null && change.kind === 'leave') {
+      if (!this.pendingLeaves.some((p) => p.envelopeId === envelopeId)) {
+        if (this.pendingLeaves.length >= MAX_PENDING_GROUP_LEAVES) this.pendingLeaves.shift();
+        this.pendingLeaves.push({ envelopeId, sender, change, placed });
+        node.stats.count('chat-group-leave-pending');
+      }
+      return 'pending';
+    }
     if (!had && !state?.member) {
       // Not a group of this user's (yet): nothing of it is kept.
       node.stats.count('chat-group-not-member');
@@ -251,6 +275,7 @@ export class GroupChat {
     node.stats.count('chat-group-change');
     book.changed();
     await this.placePending(id, now);
+    await this.placePendingLeaves(id, now);
     // Receipted even as an invitation: its author learns the change arrived, not whether the
     // user took it (texts in an invited group get theirs only on accept).
     return 'shown';
@@ -314,6 +339,16 @@ export class GroupChat {
       const result = await this.place(p.text, true, now);
       if (result === null) continue;
       this.pending.splice(this.pending.indexOf(p), 1);
+      p.placed();
+    }
+  }
+
+  /** Leaves that waited for this group's first snapshot: taken now, and receipted (no reply carried one). */
+  private async placePendingLeaves(id: string, now: number): Promise<void> {
+    const waiting = this.pendingLeaves.filter((p) => groupIdOf(p.change) === id);
+    for (const p of waiting) {
+      this.pendingLeaves.splice(this.pendingLeaves.indexOf(p), 1);
+      if ((await this.receiveChange(p.envelopeId, p.sender, p.change, now)) === 'shown') this.oweReceipt(p.sender, p.envelopeId);
       p.placed();
     }
   }

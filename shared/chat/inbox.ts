@@ -180,13 +180,14 @@ export class Inbox {
       }
       return 'shown';
     }
-    if (m.content.kind === 'group-change') return this.groups.receiveChange(e.id, senderOf(m), m.content.change, now);
-    if (m.content.kind === 'group-text') {
+    if (m.content.kind === 'group-change' || m.content.kind === 'group-text') {
       const h = envelopeHash(e);
-      // Shown later, after its group's change: a held copy's tombstone goes out then.
+      // One that waits (for its group, or the change that adds its writer) is taken later: a
+      // held copy's tombstone goes out then.
       const placed = () => {
         if (via !== 'deliver') this.answerLater(h);
       };
+      if (m.content.kind === 'group-change') return this.groups.receiveChange(e.id, senderOf(m), m.content.change, now, placed);
       return this.groups.receiveText({ id: e.id, sender: senderOf(m), sentAt: m.sentAt, group: m.content.group, text: m.content.text }, via !== 'deliver', now, placed);
     }
     return this.place({ id: e.id, sender: senderOf(m), sentAt: m.sentAt, text: m.content.text }, via, now);

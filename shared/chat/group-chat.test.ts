@@ -1,0 +1,65 @@
+/**
+ * GroupChat's arrivals on one offline node (the network side is sim/groups.test.ts): changes
+ * and texts in the orders a returning member can get them.
+ */
+import { describe, expect, it } from 'vitest';
+import { ChatBook } from './chat-book.ts';
+import { GroupChat, type GroupSender } from './group-chat.ts';
+import type { GroupSnapshot } from './groups.ts';
+import { Outbox } from './outbox.ts';
+import { FakeClock } from '../lib/clock.ts';
+import { createIdentity, type Identity } from '../lib/crypto.ts';
+import { toBase64Url } from '../lib/encoding.ts';
+import { idToHex } from '../lib/id.ts';
+import { KademliaNode } from '../dht/node.ts';
+import { SeededRandom } from '../lib/random.ts';
+import { MemoryStore } from '../lib/store.ts';
+import { MemoryNetwork } from '../lib/transport.ts';
+
+const ID = 'ab'.repeat(16);
+
+async function member(seed: number, name: string): Promise<{ identity: Identity; sender: GroupSender }> {
+  const identity = await createIdentity(new SeededRandom(seed));
+  return { identity, sender: { name, nodeId: idToHex(identity.nodeId), signingKey: toBase64Url(identity.signingPublic), agreementKey: toBase64Url(identity.agreementPublic) } };
+}
+
+async function setup() {
+  const clock = new FakeClock(1_700_000_000_000);
+  const random = new SeededRandom(1);
+  const cat = await member(3, 'cat');
+  const node = new KademliaNode({ identity: cat.identity, transport: new MemoryNetwork({ clock, random }).endpoint('a'), clock, random, store: new MemoryStore() });
+  const book = new ChatBook(node);
+  const owed: string[] = [];
+  const groups = new GroupChat(book, new Outbox(book), cat.identity, 'cat', {}, (_s, id) => owed.push(id));
+  const [ann, ben] = [await member(1, 'ann'), await member(2, 'ben')];
+  const entry = (m: { sender: GroupSender }) => ({ ...m.sender, addedAt: 0 });
+  const v1: GroupSnapshot = { id: ID, name: 'Trip', version: 1, creator: ann.sender.signingKey, admins: [ann.sender.signingKey], members: [entry(ann), entry(ben), entry(cat)] };
+  return { clock, node, groups, owed, ann, ben, cat, v1 };
+}
+
+describe('group changes arriving out of order', () => {
+  it('a leave that comes before its group’s first snapshot waits, unacknowledged, and is taken with it', async () => {
+    const { clock, node, groups, owed, ann, ben, v1 } = await setup();
+    let placed = 0;
+    const leave = await groups.receiveChange('1'.repeat(32), ben.sender, { kind: 'leave', id: ID, at: 10 }, clock.now(), () => placed++);
+    expect(leave).toBe('pending');
+    expect(groups.list()).toEqual([]);
+    expect(placed).toBe(0);
+
+    // Ann knows no one here: an invitation, with ben's leave taken at once.
+    expect(await groups.receiveChange('2'.repeat(32), ann.sender, { kind: 'snapshot', snapshot: v1 }, clock.now())).toBe('shown');
+    expect(groups.list()[0]!.members.map((m) => m.name)).toEqual(['ann', 'cat']);
+    expect(placed).toBe(1);
+    expect(owed).toEqual(['1'.repeat(32)]);
+    expect(node.stats.get('chat-group-leave-pending')).toBe(1);
+    node.close();
+  });
+
+  it('a snapshot its author may not write, for a group not held, is dropped: only leaves wait', async () => {
+    const { clock, node, groups, ben, v1 } = await setup();
+    const forged = { ...v1, admins: [v1.creator, ben.sender.signingKey], version: 1 };
+    expect(await groups.receiveChange('3'.repeat(32), ben.sender, { kind: 'snapshot', snapshot: forged }, clock.now())).toBe('dropped');
+    expect(groups.list()).toEqual([]);
+    node.close();
+  });
+});

@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { ChatBook } from './chat-book.ts';
-import { GroupChat, type GroupSender } from './group-chat.ts';
+import { GroupChat, MAX_GROUP_INVITATIONS, MAX_INVITATION_CHANGES, type GroupSender } from './group-chat.ts';
 import type { GroupSnapshot } from './groups.ts';
 import { Outbox } from './outbox.ts';
 import { FakeClock } from '../lib/clock.ts';
@@ -63,3 +63,26 @@ describe('group changes arriving out of order', () => {
     node.close();
   });
 });
+
+describe('a stranger flooding invitations', () => {
+  it('keeps at most MAX_GROUP_INVITATIONS groups and MAX_INVITATION_CHANGES changes each, the rest dropped and counted', async () => {
+    const { clock, node, groups, ann, v1 } = await setup();
+    const envelope = (n: number) => n.toString(16).padStart(32, '0');
+    let e = 0;
+    for (let g = 0; g < MAX_GROUP_INVITATIONS + 3; g++) {
+      const id = (g + 1).toString(16).padStart(32, '0');
+      await groups.receiveChange(envelope(e++), ann.sender, { kind: 'snapshot', snapshot: { ...v1, id } }, clock.now());
+    }
+    expect(groups.list()).toHaveLength(MAX_GROUP_INVITATIONS);
+    expect(node.stats.get('chat-group-invitations-full')).toBe(3);
+    // One invitation's lists, version after version: past the bound nothing more is kept.
+    const id = (1).toString(16).padStart(32, '0');
+    for (let version = 2; version <= MAX_INVITATION_CHANGES + 5; version++) {
+      await groups.receiveChange(envelope(e++), ann.sender, { kind: 'snapshot', snapshot: { ...v1, id, version } }, clock.now());
+    }
+    expect(groups.list().find((g) => g.id === id)!.version).toBe(MAX_INVITATION_CHANGES);
+    expect(node.stats.get('chat-group-invitation-full')).toBe(5);
+    node.close();
+  });
+});
+

@@ -29,6 +29,11 @@ import type { Outbox } from './outbox.ts';
 
 /** Invitations from strangers kept at once; past it, a new one is dropped and counted. */
 export const MAX_GROUP_INVITATIONS = 20;
+/**
+ * Changes an invitation (a group the user has not joined) keeps: a stranger's group could
+ * otherwise fill the disk with up to MAX_GROUP_CHANGES lists of 32 members each, 20 times over.
+ */
+export const MAX_INVITATION_CHANGES = 50;
 /** Texts waiting for the change that adds their signer, over all groups. */
 export const MAX_PENDING_GROUP_TEXTS = 500;
 /** Leaves waiting for their group's first snapshot, over all groups. */
@@ -232,6 +237,10 @@ export class GroupChat {
       return 'dropped';
     }
     const had = book.groups.get(id);
+    if (had?.status === 'invited' && had.log.snapshots.length + had.log.leaves.length >= MAX_INVITATION_CHANGES) {
+      node.stats.count('chat-group-invitation-full');
+      return 'dropped';
+    }
     const added = addChange(had?.log ?? emptyLog(id), { change, author: sender.signingKey });
     if (!added.ok) {
       node.stats.count(`chat-group-${added.reason}`);

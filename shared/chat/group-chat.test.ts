@@ -86,3 +86,22 @@ describe('a stranger flooding invitations', () => {
   });
 });
 
+describe('changes arriving at once', () => {
+  it('both stay in the log: none is lost to the other’s write', async () => {
+    const { clock, node, groups, ann, ben, v1 } = await setup();
+    await groups.receiveChange('4'.repeat(32), ann.sender, { kind: 'snapshot', snapshot: { ...v1, admins: [v1.creator, ben.sender.signingKey] } }, clock.now());
+    const v2 = { ...v1, version: 2, name: 'Trip 2', admins: [v1.creator, ben.sender.signingKey] };
+    await Promise.all([
+      groups.receiveChange('5'.repeat(32), ann.sender, { kind: 'snapshot', snapshot: v2 }, clock.now()),
+      groups.receiveChange('6'.repeat(32), ben.sender, { kind: 'leave', id: ID, at: 10 }, clock.now()),
+    ]);
+    const g = groups.list()[0]!;
+    expect(g.name).toBe('Trip 2');
+    expect(g.members.map((m) => m.name)).toEqual(['ann', 'cat']);
+    // And on disk as in memory.
+    const stored = await node.store.get<{ log: { snapshots: unknown[]; leaves: unknown[] } }>('groups', ID);
+    expect([stored!.log.snapshots.length, stored!.log.leaves.length]).toEqual([2, 1]);
+    node.close();
+  });
+});
+

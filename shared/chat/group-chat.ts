@@ -168,8 +168,10 @@ export class GroupChat {
     const g = this.book.groups.get(id);
     if (!g || g.status !== 'invited') return;
     const updated: StoredGroup = { ...g, status: 'joined' };
-    await this.book.node.store.put('groups', id, updated);
+    // In memory before the write, as everywhere here: a change arriving while it commits must
+    // find this entry, not the one before (read, await, write would lose one of them).
     this.book.groups.set(id, updated);
+    await this.book.node.store.put('groups', id, updated);
     const state = groupState(updated.log, this.me);
     for (const m of this.book.messages.values()) {
       const member = m.group === id && !m.out ? state?.members.find((x) => x.signingKey === m.fromKey) : undefined;
@@ -182,8 +184,8 @@ export class GroupChat {
     const g = this.book.groups.get(id);
     if (!g || g.unread === 0) return;
     const updated = { ...g, unread: 0 };
-    await this.book.node.store.put('groups', id, updated);
     this.book.groups.set(id, updated);
+    await this.book.node.store.put('groups', id, updated);
     this.book.changed();
   }
 
@@ -275,12 +277,13 @@ export class GroupChat {
       }
     }
     const updated: StoredGroup = { log: added.log, status, unread: had?.unread ?? 0, lastAt: Math.max(had?.lastAt ?? 0, now) };
+    // Read, add and set with no await between: two changes arriving at once both stay.
+    book.groups.set(id, updated);
+    book.seen.set(envelopeId, now);
     await node.store.batch([
       { type: 'put', table: 'groups', key: id, value: updated },
       { type: 'put', table: 'seen', key: envelopeId, value: now },
     ]);
-    book.groups.set(id, updated);
-    book.seen.set(envelopeId, now);
     node.stats.count('chat-group-change');
     book.changed();
     await this.placePending(id, now);
@@ -388,25 +391,30 @@ export class GroupChat {
   private async change(id: string, change: GroupChange, now: number, status: StoredGroup['status'], alsoTo: GroupMember[] = []): Promise<void> {
     const { book } = this;
     const { node } = book;
+    const planned = addChange(book.groups.get(id)?.log ?? emptyLog(id), { change, author: this.me });
+    if (!planned.ok) throw new PeerchatError(ErrorCode.BadRequest, `That change cannot be made (${planned.reason}).`);
+    const state = groupState(planned.log, this.me);
+    const to = new Map<string, GroupMember>();
+    for (const m of [...(state?.members ?? []), ...alsoTo]) if (m.signingKey !== this.me) to.set(m.signingKey, m);
+    const sentAt = Math.max(now, book.lastSentAt + 1);
+    book.lastSentAt = sentAt;
+    const entries: Array<[string, OutboxEntry]> = [];
+    for (const m of to.values()) {
+      const envelope = await createEnvelope(this.identity, this.name, recipientOf(m), { kind: 'group-change', change }, sentAt, node.random, node.ops);
+      entries.push([envelope.id, { envelope, kind: 'group-change', peer: m.name, recipientKey: m.signingKey, misses: 0 }]);
+    }
+    // Changes may have arrived while the envelopes were sealed: added to the log held now, with
+    // no await between reading and setting it.
     const had = book.groups.get(id);
     const added = addChange(had?.log ?? emptyLog(id), { change, author: this.me });
     if (!added.ok) throw new PeerchatError(ErrorCode.BadRequest, `That change cannot be made (${added.reason}).`);
-    const state = groupState(added.log, this.me);
-    const to = new Map<string, GroupMember>();
-    for (const m of [...(state?.members ?? []), ...alsoTo]) if (m.signingKey !== this.me) to.set(m.signingKey, m);
-    const entries: Array<[string, OutboxEntry]> = [];
-    for (const m of to.values()) {
-      const envelope = await createEnvelope(this.identity, this.name, recipientOf(m), { kind: 'group-change', change }, Math.max(now, book.lastSentAt + 1), node.random, node.ops);
-      entries.push([envelope.id, { envelope, kind: 'group-change', peer: m.name, recipientKey: m.signingKey, misses: 0 }]);
-    }
-    book.lastSentAt = Math.max(now, book.lastSentAt + 1);
     const updated: StoredGroup = { log: added.log, status, unread: had?.unread ?? 0, lastAt: Math.max(had?.lastAt ?? 0, now) };
+    book.groups.set(id, updated);
+    for (const [key, entry] of entries) book.outbox.set(key, entry);
     await node.store.batch([
       { type: 'put', table: 'groups', key: id, value: updated },
       ...entries.map(([key, value]): StoreOp => ({ type: 'put', table: 'outbox', key, value })),
     ]);
-    book.groups.set(id, updated);
-    for (const [key, entry] of entries) book.outbox.set(key, entry);
     book.changed();
     for (const [key] of entries) void this.outbox.attempt(key);
   }

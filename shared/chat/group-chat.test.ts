@@ -105,3 +105,16 @@ describe('changes arriving at once', () => {
   });
 });
 
+describe('two copies of one text at once', () => {
+  it('show once and count one unread', async () => {
+    const { clock, node, groups, ann, v1 } = await setup();
+    await groups.receiveChange('7'.repeat(32), ann.sender, { kind: 'snapshot', snapshot: v1 }, clock.now());
+    const text = { id: '8'.repeat(32), sender: ann.sender, sentAt: clock.now(), group: ID, text: 'once' };
+    const results = await Promise.all([groups.receiveText(text, false, clock.now(), () => {}), groups.receiveText(text, true, clock.now(), () => {})]);
+    expect(results.sort()).toEqual(['request', 'seen']);
+    expect(groups.messagesIn(ID).map((m) => m.text)).toEqual(['once']);
+    expect(groups.list()[0]!.unread).toBe(1);
+    node.close();
+  });
+});
+

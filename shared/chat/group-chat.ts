@@ -330,13 +330,15 @@ export class GroupChat {
     }
     if (book.seen.has(t.id)) return 'seen';
     const message: ChatMessage = { id: t.id, peer: member.name, group: t.group, out: false, text: t.text, sentAt: t.sentAt, receivedAt: now, fromKey: t.sender.signingKey };
+    // Seen before the write: a second copy arriving while this one commits (the sender's
+    // DELIVER and a holder's push at once) finds it, and is neither shown nor counted twice.
+    book.seen.set(t.id, now);
+    book.messages.set(t.id, message);
     await node.store.batch([
       { type: 'put', table: 'seen', key: t.id, value: now },
       { type: 'put', table: 'messages', key: t.id, value: message },
       ...this.touch(t.group, t.sentAt, 1),
     ]);
-    book.seen.set(t.id, now);
-    book.messages.set(t.id, message);
     node.stats.count(owe ? 'chat-group-received-held' : 'chat-group-received-direct');
     this.events.shown?.({ ...message });
     book.changed();

@@ -5,14 +5,13 @@
  * her history and deletes the identity from that browser.
  */
 import { readFile } from 'node:fs/promises';
-import { expect, expectPeers, test, type Tab } from './fixtures.ts';
-import { expectStatus, join, message, openConversation, send, shownTexts, startChat } from './user.ts';
+import { expect, expectPeers, test } from './fixtures.ts';
+import { expectStatus, join, message, openConversation, relays, send, shownTexts, startChat } from './user.ts';
 
 const PASSPHRASE = 'a long passphrase for alice';
 
 test('an identity exported in one profile and imported in another is the same user, and gets the mail sent meanwhile', async ({ tabs, server }) => {
-  const relays: Tab[] = [];
-  for (let i = 0; i < 4; i++) relays.push(await tabs.open());
+  await relays(tabs, 4);
   const alice = await tabs.open();
   const bob = await tabs.open();
   await expectPeers(alice.page, 3);

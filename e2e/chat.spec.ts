@@ -2,16 +2,8 @@
  * Peerchat as users see it: real tabs, real WebRTC, IndexedDB, driven by role and accessible name
  * only (ARCHITECTURE.md, "Accessible names the UI keeps stable").
  */
-import { expect, expectPeers, test, type Tab } from './fixtures.ts';
-import { acceptRequest, aliceAndBob, comeBack, expectStatus, join, message, openConversation, request, requests, send, shownTexts, startChat } from './user.ts';
-
-/** Relays: plain nodes that hold mail for others. */
-async function relays(tabs: { open(): Promise<Tab> }, n: number): Promise<Tab[]> {
-  const out: Tab[] = [];
-  for (let i = 0; i < n; i++) out.push(await tabs.open());
-  for (const t of out) await expectPeers(t.page, Math.min(3, n - 1));
-  return out;
-}
+import { expect, expectPeers, test } from './fixtures.ts';
+import { acceptRequest, aliceAndBob, comeBack, expectStatus, join, message, openConversation, relays, request, requests, send, shownTexts, startChat } from './user.ts';
 
 test('(1) alice and bob register, find each other and chat both ways; statuses reach delivered', async ({ tabs }) => {
   const { alice, bob } = await aliceAndBob(tabs);

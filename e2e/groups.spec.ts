@@ -4,7 +4,7 @@
  * message counts the members' copies until all are delivered.
  */
 import { expect, expectPeers, test, type Tab } from './fixtures.ts';
-import { comeBack, join, log, message, send, shownTexts } from './user.ts';
+import { comeBack, join, log, message, relays, send, shownTexts } from './user.ts';
 
 /** The conversation button of a group: its name first (ARCHITECTURE.md, accessible names). */
 function groupButton(tab: Tab['page'], name: string) {
@@ -12,8 +12,7 @@ function groupButton(tab: Tab['page'], name: string) {
 }
 
 test('a 4-member group where one member is offline during the conversation', async ({ tabs, server }) => {
-  const relays: Tab[] = [];
-  for (let i = 0; i < 2; i++) relays.push(await tabs.open());
+  await relays(tabs, 2);
   const [ann, ben, cat, dan] = [await tabs.open(), await tabs.open(), await tabs.open(), await tabs.open()];
   await expectPeers(dan.page, 3);
   for (const [tab, name] of [[ann, 'ann'], [ben, 'ben'], [cat, 'cat'], [dan, 'dan']] as const) await join(tab.page, name);

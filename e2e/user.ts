@@ -108,3 +108,11 @@ export async function lookUpWithHops(page: Page) {
   return hops.getByRole('listitem');
 }
 
+/** Relays: plain nodes that hold mail for others, each with its first peers. */
+export async function relays(tabs: { open(): Promise<Tab> }, n: number): Promise<Tab[]> {
+  const out: Tab[] = [];
+  for (let i = 0; i < n; i++) out.push(await tabs.open());
+  for (const t of out) await expectPeers(t.page, Math.min(3, n - 1));
+  return out;
+}
+

@@ -4,7 +4,7 @@
  * the Sidebar's button calls setNotifications through the session actions.
  */
 import type { NotificationsState } from '../state/session.svelte.ts';
-import type { AttentionHost } from './attention.ts';
+import type { AttentionHost, Notice } from './attention.ts';
 
 /** A notification the browser showed (its `show` event): what the debug handle lists. */
 export interface ShownNotification {
@@ -17,6 +17,8 @@ const SHOWN_KEPT = 50;
 
 export class BrowserAttention implements AttentionHost {
   readonly shown: ShownNotification[] = [];
+  /** A click on one of this tab's notifications: whether it was this identity's (attention.ts). */
+  clicked: (data: unknown) => boolean = () => false;
   /** Set when the page may not construct notifications (Chrome on Android allows only a service worker's). */
   private refused = false;
 
@@ -65,10 +67,12 @@ export class BrowserAttention implements AttentionHost {
     return this.state();
   }
 
-  notify(n: { title: string; body: string; tag: string; onClick: () => void }): void {
+  notify(n: Notice): void {
     let shown: Notification;
     try {
-      shown = new Notification(n.title, { body: n.body, tag: n.tag, icon: '/icon.svg' });
+      // `renotify` is Chromium's; TypeScript's DOM library has dropped it.
+      const options: NotificationOptions & { renotify: boolean } = { body: n.body, tag: n.tag, renotify: n.renotify, data: n.data, icon: '/icon.svg' };
+      shown = new Notification(n.title, options);
     } catch {
       // The page may not show one here: said once, by taking the button away.
       this.refused = true;
@@ -81,7 +85,7 @@ export class BrowserAttention implements AttentionHost {
     };
     shown.onclick = () => {
       window.focus();
-      n.onClick();
+      this.clicked(n.data);
       shown.close();
     };
   }

@@ -191,6 +191,8 @@ async function start(app: AppParts): Promise<void> {
   const peer = await buildPeerNode(app, tab);
   window.peerchat = createDebugHandle({ peer, controller, chat: () => app.session?.chat ?? null, notifications: () => app.attention.shown });
   const joined = controller.start(peer);
+  const attention = new Attention(app.attention, { identity: peer.node.hex, open: (conversation) => app.session?.openConversation(conversation), now: pageClock.now });
+  app.attention.clicked = (data) => attention.clicked(data);
   const session = new Session({
     state: sessionState,
     node: peer.node,
@@ -208,7 +210,7 @@ async function start(app: AppParts): Promise<void> {
       peer.close();
       await tab.store.close();
     },
-    attention: new Attention(app.attention, (peer) => app.session?.openConversation(peer)),
+    attention,
     looking: () => !app.attention.away(),
   });
   const lookedBack = () => {

@@ -42,6 +42,9 @@ export default defineConfig({
         // keeps the renderer process and its connection count; the server's own endpoints are
         // never app pages.
         navigateFallbackDenylist: [/^\/twin(\/|$)/, /^\/signal$/, /^\/stats$/, /^\/healthz$/],
+        // A notification's click (web/public/notification-click.js): the generated worker plus one
+        // handler, where injectManifest would have us build and keep the whole worker ourselves.
+        importScripts: ['notification-click.js'],
       },
       manifest: {
         name: 'Peerchat',

@@ -2,24 +2,64 @@
  * The browser's side of attention.ts: the document's title, the installed app's badge, whether
  * the user looks at the tab, and system notifications with their permission. main.ts builds it;
  * the Sidebar's button calls setNotifications through the session actions.
+ *
+ * A notification shows through the active service worker's registration where there is one:
+ * Chrome on Android allows no other way, and a click then reaches the worker
+ * (web/public/notification-click.js), which asks this page whether it is its own. Without an
+ * active worker (the dev server, the first seconds of a first visit) the page makes its own.
  */
 import type { NotificationsState } from '../state/session.svelte.ts';
 import type { AttentionHost, Notice } from './attention.ts';
 
-/** A notification the browser showed (its `show` event): what the debug handle lists. */
+/** A notification the browser showed: what the debug handle lists. */
 export interface ShownNotification {
   title: string;
   body: string;
 }
 
+/** The service worker's question when the user clicks a notification (notification-click.js). */
+export const CLICK_MESSAGE = 'peerchat:notificationclick';
+
 /** The most shown notifications the debug handle keeps. */
 const SHOWN_KEPT = 50;
+
+/** `renotify` is Chromium's; TypeScript's DOM library has dropped it. */
+type ShowOptions = NotificationOptions & { renotify: boolean };
+
+/** A service worker's registration, as far as showing a notification goes. */
+export interface WorkerRegistration {
+  active: object | null;
+  showNotification(title: string, options: ShowOptions): Promise<void>;
+}
+
+/**
+ * Shows `n` through the active worker's registration, else with the page's `construct` (which
+ * throws where the page may not: Chrome on Android). 'refused' when it threw and no worker is
+ * on its way, so notifications cannot show here; 'dropped' when one is still installing.
+ */
+export async function showNotice(
+  n: Notice,
+  registration: WorkerRegistration | undefined,
+  construct: (title: string, options: ShowOptions) => void,
+): Promise<'worker' | 'page' | 'dropped' | 'refused'> {
+  const options: ShowOptions = { body: n.body, tag: n.tag, renotify: n.renotify, data: n.data, icon: '/icon.svg' };
+  if (registration?.active) {
+    await registration.showNotification(n.title, options);
+    return 'worker';
+  }
+  try {
+    construct(n.title, options);
+    return 'page';
+  } catch {
+    return registration ? 'dropped' : 'refused';
+  }
+}
 
 export class BrowserAttention implements AttentionHost {
   readonly shown: ShownNotification[] = [];
   /** A click on one of this tab's notifications: whether it was this identity's (attention.ts). */
   clicked: (data: unknown) => boolean = () => false;
-  /** Set when the page may not construct notifications (Chrome on Android allows only a service worker's). */
+  /** Set when the page may not construct notifications and has no service worker to show them. */
   private refused = false;
 
   constructor(
@@ -27,7 +67,11 @@ export class BrowserAttention implements AttentionHost {
     private readonly enabled: () => boolean,
     /** The state changed by itself (the browser refused a notification). */
     private readonly changed: (state: NotificationsState) => void,
-  ) {}
+  ) {
+    navigator.serviceWorker?.addEventListener('message', (event: MessageEvent) => {
+      if (event.data?.type === CLICK_MESSAGE) event.ports[0]?.postMessage(this.clicked(event.data.data));
+    });
+  }
 
   setTitle(title: string): void {
     document.title = title;
@@ -49,7 +93,10 @@ export class BrowserAttention implements AttentionHost {
     return this.state() === 'on';
   }
 
-  /** What the Sidebar offers: on, off, blocked for this site, or nothing to offer. */
+  /**
+   * What the Sidebar offers: on, off, blocked for this site, or nothing to offer. Offered
+   * wherever the page may ask the permission (Chrome on Android too: its worker shows them).
+   */
   state(): NotificationsState {
     if (!('Notification' in window) || this.refused) return 'unsupported';
     if (Notification.permission === 'denied') return 'blocked';
@@ -68,25 +115,29 @@ export class BrowserAttention implements AttentionHost {
   }
 
   notify(n: Notice): void {
-    let shown: Notification;
-    try {
-      // `renotify` is Chromium's; TypeScript's DOM library has dropped it.
-      const options: NotificationOptions & { renotify: boolean } = { body: n.body, tag: n.tag, renotify: n.renotify, data: n.data, icon: '/icon.svg' };
-      shown = new Notification(n.title, options);
-    } catch {
-      // The page may not show one here: said once, by taking the button away.
-      this.refused = true;
-      this.changed(this.state());
-      return;
-    }
-    shown.onshow = () => {
+    void this.show(n).catch(() => undefined);
+  }
+
+  private async show(n: Notice): Promise<void> {
+    const registration = await navigator.serviceWorker?.getRegistration();
+    const shown = () => {
       this.shown.push({ title: n.title, body: n.body });
       if (this.shown.length > SHOWN_KEPT) this.shown.shift();
     };
-    shown.onclick = () => {
-      window.focus();
-      this.clicked(n.data);
-      shown.close();
-    };
+    const how = await showNotice(n, registration, (title, options) => {
+      const page = new Notification(title, options);
+      page.onshow = shown;
+      page.onclick = () => {
+        window.focus();
+        this.clicked(n.data);
+        page.close();
+      };
+    });
+    if (how === 'worker') shown();
+    if (how === 'refused') {
+      // Said once, by taking the button away.
+      this.refused = true;
+      this.changed(this.state());
+    }
   }
 }

@@ -15,6 +15,7 @@ import { listIdentities, saveToDirectory } from '../storage/identities.ts';
 import { identitiesInUse } from '../storage/tab-identity.ts';
 import { GROUP_PREFIX, type SessionActions, type SessionState } from '../state/session.svelte.ts';
 import type { Attention } from './attention.ts';
+import { confirmedKey, typedNames, unconfirmedSenders } from './group-view.ts';
 import { historyFile } from './history-file.ts';
 
 const SAVED_REFRESH_MS = 2_000;
@@ -184,7 +185,7 @@ export class Session implements Omit<SessionActions, 'setNotifications'> {
   /** Members: usernames separated by commas or spaces. Rejects with words for the user. */
   async createGroup(name: string, members: string): Promise<void> {
     if (!this.chat) return;
-    const names = members.split(/[\s,]+/).filter((n) => n !== '');
+    const names = typedNames(members);
     if (names.length === 0) throw new PeerchatError(ErrorCode.BadRequest, 'Name at least one member: usernames separated by commas or spaces.');
     const id = await this.chat.createGroup(name, names);
     this.openConversation(GROUP_PREFIX + id);
@@ -235,22 +236,23 @@ export class Session implements Omit<SessionActions, 'setNotifications'> {
     const group = open ? groups.find((g) => GROUP_PREFIX + g.id === open) : undefined;
     if (group && looking && group.unread > 0) void chat.markGroupRead(group.id);
     const myKey = toBase64Url(chat.identity.signingPublic);
+    const messages = group ? chat.messagesIn(group.id) : open ? chat.messagesWith(open) : [];
     state.group = group
       ? {
           ...state.groups.find((g) => g.id === group.id)!,
           admin: group.admins.includes(myKey),
           list: group.members.map((m) => {
-            const contact = chat.contact(m.name);
             const me = m.signingKey === myKey;
-            return { name: m.name, me, admin: group.admins.includes(m.signingKey), verified: me || (contact?.signingKey === m.signingKey && contact.trust === 'verified') };
+            return { name: m.name, me, admin: group.admins.includes(m.signingKey), verified: me || confirmedKey(chat.contact(m.name), m.signingKey) };
           }),
+          unverifiedSenders: unconfirmedSenders(messages, (name) => chat.contact(name)),
         }
       : null;
     state.requests = chat.requests().map((r) => {
       const contact = chat.contact(r.name);
       return { key: r.key, name: r.name, verified: contact?.signingKey === r.key && contact.trust === 'verified', firstText: r.messages[0]!.text, messages: r.messages.length };
     });
-    state.messages = group ? chat.messagesIn(group.id) : open ? chat.messagesWith(open) : [];
+    state.messages = messages;
     const groupsSeen = state.groups.map((g) => ({ peer: GROUP_PREFIX + g.id, unread: g.unread, title: g.name }));
     this.o.attention?.update([...state.conversations, ...groupsSeen], state.requests, (peer) => newestFrom(chat, peer));
     state.contact = open && !group ? (chat.contact(open) ?? null) : null;

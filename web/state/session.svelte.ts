@@ -39,6 +39,11 @@ export interface OpenGroup extends GroupItem {
   list: Array<{ name: string; verified: boolean; admin: boolean; me: boolean }>;
   /** This user is one of its admins. */
   admin: boolean;
+  /**
+   * Who wrote its received messages (group-view.ts senderId) without a lookup of this user's
+   * confirming the key the group gave that name: the admin's word only.
+   */
+  unverifiedSenders: string[];
 }
 
 /** `open` holds a group as this prefix and its id: '#' is never in a username. */

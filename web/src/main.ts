@@ -136,6 +136,8 @@ function sessionActions(app: AppParts): SessionActions {
     createGroup: (name, members) => app.session?.createGroup(name, members) ?? Promise.resolve(),
     acceptGroup: (id) => app.session?.acceptGroup(id) ?? Promise.resolve(),
     leaveGroup: (id) => app.session?.leaveGroup(id) ?? Promise.resolve(),
+    addToGroup: (id, names) => app.session?.addToGroup(id, names) ?? Promise.resolve(),
+    removeFromGroup: (id, name) => app.session?.removeFromGroup(id, name) ?? Promise.resolve(),
     retry: (id) => app.session?.retry(id),
     setNotifications: async (on) => {
       app.sessionState.notifications = await app.attention.set(on, (value) => app.save({ notifications: value }));

@@ -199,6 +199,15 @@ export class Session implements Omit<SessionActions, 'setNotifications'> {
     await this.chat?.leaveGroup(id);
   }
 
+  /** Names: usernames (the form checked them first, group-add.ts), each looked up before anything is sent. */
+  async addToGroup(id: string, names: string[]): Promise<void> {
+    await this.chat?.changeGroupMembers(id, names, []);
+  }
+
+  async removeFromGroup(id: string, name: string): Promise<void> {
+    await this.chat?.changeGroupMembers(id, [], [name]);
+  }
+
   retry(id: string): void {
     void this.chat?.retry(id);
   }

@@ -37,7 +37,7 @@ export interface GroupItem {
 export interface OpenGroup extends GroupItem {
   members: number;
   list: Array<{ name: string; verified: boolean; admin: boolean; me: boolean }>;
-  /** This user is one of its admins. */
+  /** This user is one of its admins: it may add and remove members. */
   admin: boolean;
   /**
    * Who wrote its received messages (group-view.ts senderId) without a lookup of this user's
@@ -119,6 +119,10 @@ export interface SessionActions {
   acceptGroup(id: string): Promise<void>;
   /** Leaves a group: its members are told; its messages stay here. */
   leaveGroup(id: string): Promise<void>;
+  /** An admin adds members by username (each looked up first); rejects with words for the user. */
+  addToGroup(id: string, names: string[]): Promise<void>;
+  /** An admin removes a member, who is told; rejects with words for the user. */
+  removeFromGroup(id: string, name: string): Promise<void>;
   /** Sends to the open conversation; resolves once the message is committed and shown. */
   send(text: string): Promise<void>;
   retry(id: string): void;

@@ -3,13 +3,8 @@
  * messages reach it when it returns, each once, with its sender's name, and the sender's
  * message counts the members' copies until all are delivered.
  */
-import { expect, expectPeers, test, type Tab } from './fixtures.ts';
-import { comeBack, join, log, message, relays, send, shownTexts } from './user.ts';
-
-/** The conversation button of a group: its name first (ARCHITECTURE.md, accessible names). */
-function groupButton(tab: Tab['page'], name: string) {
-  return tab.getByRole('navigation', { name: 'Conversations' }).getByRole('button', { name: new RegExp(`^${name}($|,)`) });
-}
+import { expect, expectPeers, test } from './fixtures.ts';
+import { comeBack, groupButton, join, log, message, relays, send, shownTexts } from './user.ts';
 
 test('a 4-member group where one member is offline during the conversation', async ({ tabs, server }) => {
   await relays(tabs, 2);
@@ -42,6 +37,8 @@ test('a 4-member group where one member is offline during the conversation', asy
   await send(cat.page, 'food is mine');
   await shownTexts(ann.page, ['who brings the tent?', 'I do', 'food is mine']);
   await expect(message(ann.page, 'I do')).toContainText('ben');
+  // Ann looked ben up when she made the group: his name on the bubble is confirmed.
+  await expect(message(ann.page, 'I do')).not.toContainText('not verified');
   await expect(message(ann.page, 'who brings the tent?')).toContainText('Delivered to 2 of 3', { timeout: 60_000 });
   await expect(message(ann.page, 'who brings the tent?')).toHaveAttribute('data-status', /stored|sent/);
 
@@ -52,6 +49,8 @@ test('a 4-member group where one member is offline during the conversation', asy
   for (const [text, sender] of [['who brings the tent?', 'ann'], ['I do', 'ben'], ['food is mine', 'cat']]) {
     await expect(message(danBack, text!)).toHaveCount(1);
     await expect(message(danBack, text!)).toContainText(sender!);
+    // Dan never looked anyone up: each name is the admin's word for the key that signed.
+    await expect(message(danBack, text!)).toContainText(`${sender} not verified`);
   }
   await expect(message(ann.page, 'who brings the tent?')).toHaveAttribute('data-status', 'delivered', { timeout: 60_000 });
   await expect(message(ann.page, 'who brings the tent?')).toContainText('Delivered to all 3');

@@ -1,6 +1,7 @@
 /**
  * Keyboard only (issue 16's quality bar): a user who never touches the mouse joins, finds a
- * user, writes, and makes a group; every control it lands on shows the focus ring.
+ * user, writes, makes a group and reaches its admin's controls; every control it lands on shows
+ * the focus ring.
  */
 import type { Page } from '@playwright/test';
 import { expect, expectPeers, test } from './fixtures.ts';
@@ -25,7 +26,7 @@ async function tabTo(page: Page, name: string, key: 'Tab' | 'Shift+Tab' = 'Tab')
   throw new Error(`Tab never reached “${name}”`);
 }
 
-test('joining, finding a user, writing and making a group with the keyboard alone, the focus ring always shown', async ({ tabs }) => {
+test('joining, finding a user, writing, making a group and managing it with the keyboard alone, the focus ring always shown', async ({ tabs }) => {
   const bob = await tabs.open();
   const alice = await tabs.open();
   await expectPeers(alice.page, 1);
@@ -64,5 +65,22 @@ test('joining, finding a user, writing and making a group with the keyboard alon
   // Back up from the message box to the group's header.
   await tabTo(page, 'Member list', 'Shift+Tab');
   await page.keyboard.press('Enter');
-  await expect(page.getByRole('region', { name: 'Members of Keys' })).toContainText('bob');
+  const members = page.getByRole('region', { name: 'Members of Keys' });
+  await expect(members).toContainText('bob');
+
+  // The admin's controls: Remove asks first (dismissed here), and Add people submits on Enter.
+  await expect(members.getByRole('button', { name: 'Remove bob' })).toBeVisible();
+  await tabTo(page, 'Remove bob');
+  const asked: string[] = [];
+  page.once('dialog', (d) => void (asked.push(d.message()), d.dismiss()));
+  await page.keyboard.press('Enter');
+  await expect.poll(() => asked).toEqual([expect.stringContaining('Remove bob from “Keys”?')]);
+  await expect(members.getByRole('button', { name: 'Remove bob' })).toBeVisible();
+  await tabTo(page, 'Add people');
+  await page.keyboard.type('nobody-here');
+  await page.keyboard.press('Enter');
+  await expect(members.getByRole('alert')).toContainText('User not found', { timeout: 60_000 });
+  await expect(page.getByRole('textbox', { name: 'Add people' })).toBeFocused();
+  await expect(page.getByRole('textbox', { name: 'Add people' })).toHaveValue('nobody-here');
+  await tabTo(page, 'Add to group');
 });

@@ -12,7 +12,8 @@ import { join, startChat } from './user.ts';
 
 /**
  * Today's start-up JS (102,668 bytes by Node's zlib on 2026-12-07, after the groups engine and
- * screens, the id ring and the identity panel came) and a little room. Issue 16's bar is 80 KB,
+ * screens, the id ring and the identity panel came; 103,800 with the group admin's controls, a
+ * chunk loaded only when used, and the "not verified" marks on group bubbles) and a little room. Issue 16's bar is 80 KB,
  * which the app does not meet (README.md says what is left): raise this only with a reason in
  * the commit, lower it as the app shrinks.
  */

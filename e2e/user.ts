@@ -17,6 +17,11 @@ export async function startChat(page: Page, name: string): Promise<void> {
   await expect(page.getByRole('textbox', { name: 'Message' })).toBeVisible();
 }
 
+/** The conversation button of a group: its name first (ARCHITECTURE.md, accessible names). */
+export function groupButton(page: Page, name: string) {
+  return page.getByRole('navigation', { name: 'Conversations' }).getByRole('button', { name: new RegExp(`^${name}($|,)`) });
+}
+
 export async function openConversation(page: Page, name: string): Promise<void> {
   await page.getByRole('navigation', { name: 'Conversations' }).getByRole('button', { name: new RegExp(`^${name}($| \\(|,)`) }).click();
   await expect(page.getByRole('textbox', { name: 'Message' })).toBeVisible();

@@ -36,6 +36,8 @@ export default defineConfig({
       // A new version waits for the user's "Update now" (web/src/app-lifecycle.ts): taking over
       // by itself would run a tab's old page against the new version's cached files.
       registerType: 'prompt',
+      // Registered by web/src/app-lifecycle.ts (WorkerUpdates), without workbox-window.
+      injectRegister: false,
       includeAssets: ['icon.svg'],
       workbox: {
         // The twin URL must come from the server with its COOP/COEP headers, or the browser

@@ -11,13 +11,12 @@ import { expect, expectPeers, test } from './fixtures.ts';
 import { join, startChat } from './user.ts';
 
 /**
- * Today's start-up JS (102,668 bytes by Node's zlib on 2026-12-07, after the groups engine and
- * screens, the id ring and the identity panel came; 103,800 with the group admin's controls, a
- * chunk loaded only when used, and the "not verified" marks on group bubbles) and a little room. Issue 16's bar is 80 KB,
- * which the app does not meet (README.md says what is left): raise this only with a reason in
- * the commit, lower it as the app shrinks.
+ * Today's start-up JS (101,535 bytes by Node's zlib on 2026-12-07: the app's chunk alone, since
+ * the service worker registers without workbox-window and the forms few sessions open are lazy
+ * chunks) and a little room. Issue 16's bar is 80 KB, which the app does not meet (README.md says
+ * what is left): raise this only with a reason in the commit, lower it as the app shrinks.
  */
-const STARTUP_JS_LIMIT_BYTES = 104_000;
+const STARTUP_JS_LIMIT_BYTES = 102_500;
 
 test('a tab that joins and opens a chat downloads at most the start-up JS budget, gzipped', async ({ tabs }) => {
   const scripts: Response[] = [];

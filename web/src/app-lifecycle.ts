@@ -44,3 +44,56 @@ export class InstallOffer {
     return (await offered.userChoice).outcome;
   }
 }
+
+/** What of the browser's ServiceWorkerContainer the updates use (a fake one in the unit tests). */
+export type WorkerContainer = Pick<ServiceWorkerContainer, 'controller' | 'register' | 'addEventListener'>;
+
+/**
+ * Registers the service worker and watches for a new version: one that installed beside the
+ * worker controlling the page (the page had a controller, so it is an update, not the first
+ * install) is offered through `onUpdateReady`; `update()` asks it to take over (the generated
+ * worker's SKIP_WAITING message, vite.config.ts) and reloads the page once it controls it.
+ * A dozen lines in place of workbox-window (2.2 KB gzip of start-up JS) and vite-plugin-pwa's
+ * register module, which did the same through it.
+ */
+export class WorkerUpdates {
+  private waiting: ServiceWorker | null = null;
+  private reloading = false;
+
+  constructor(
+    private readonly container: WorkerContainer,
+    url: string,
+    private readonly onUpdateReady: () => void,
+    private readonly reload: () => void,
+  ) {
+    container
+      .register(url, { scope: '/' })
+      .then((registration) => {
+        this.offer(registration.waiting);
+        registration.addEventListener('updatefound', () => {
+          const installing = registration.installing;
+          installing?.addEventListener('statechange', () => {
+            if (installing.state === 'installed') this.offer(installing);
+          });
+        });
+      })
+      // No worker (a private window that refuses them, say): the app runs, without offline use.
+      .catch(() => {});
+    container.addEventListener('controllerchange', () => {
+      if (this.waiting === null || this.reloading) return;
+      this.reloading = true;
+      this.reload();
+    });
+  }
+
+  /** Lets the waiting version take over; the page reloads into it. */
+  update(): void {
+    this.waiting?.postMessage({ type: 'SKIP_WAITING' });
+  }
+
+  private offer(worker: ServiceWorker | null): void {
+    if (!worker || !this.container.controller) return;
+    this.waiting = worker;
+    this.onUpdateReady();
+  }
+}

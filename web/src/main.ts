@@ -33,9 +33,8 @@ import { createDebugHandle } from './debug-handle.ts';
 import { NetworkController } from './network-controller.ts';
 import { insecureContext } from './secure-context.ts';
 import { Session } from './session.ts';
-import { registerSW } from 'virtual:pwa-register';
 import { AppState, type AppActions } from '../state/app.svelte.ts';
-import { InstallOffer } from './app-lifecycle.ts';
+import { InstallOffer, WorkerUpdates } from './app-lifecycle.ts';
 import { Attention } from './attention.ts';
 import { BrowserAttention } from './browser-attention.ts';
 import './app.css';
@@ -111,14 +110,15 @@ function runApp(target: HTMLElement): void {
 
 /**
  * The install offer and the service worker's updates (app-lifecycle.ts). The worker registers
- * here, in prompt mode: a new version waits until the user says "Update now".
+ * here: a new version waits until the user says "Update now".
  */
 function appLifecycle(state: AppState): AppActions {
   const offer = new InstallOffer(window, state);
-  const updateSW = registerSW({ onNeedRefresh: () => (state.updateReady = true) });
+  // The build's worker only: the dev server serves none (vite.config.ts).
+  const updates = import.meta.env.PROD && 'serviceWorker' in navigator ? new WorkerUpdates(navigator.serviceWorker, '/sw.js', () => (state.updateReady = true), () => location.reload()) : null;
   return {
     install: () => void offer.install(),
-    update: () => void updateSW(true),
+    update: () => updates?.update(),
   };
 }
 

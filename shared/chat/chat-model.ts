@@ -190,7 +190,7 @@ export function isStoredGroup(v: unknown, id: string): v is StoredGroup {
   if (typeof log !== 'object' || log === null || log.id !== id || !Array.isArray(log.snapshots) || !Array.isArray(log.leaves)) return false;
   let rebuilt = emptyLog(id);
   const changes = [
-    ...log.snapshots.map((s) => ({ change: { kind: 'snapshot' as const, snapshot: s?.snapshot }, author: s?.author })),
+    ...log.snapshots.map((s) => ({ change: { kind: 'snapshot' as const, snapshot: s?.snapshot }, author: s?.author, at: s?.at })),
     ...log.leaves.map((l) => ({ change: { kind: 'leave' as const, id, at: l?.at }, author: l?.author })),
   ];
   for (const c of changes) {

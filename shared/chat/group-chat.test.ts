@@ -41,13 +41,13 @@ describe('group changes arriving out of order', () => {
   it('a leave that comes before its group’s first snapshot waits, unacknowledged, and is taken with it', async () => {
     const { clock, node, groups, owed, ann, ben, v1 } = await setup();
     let placed = 0;
-    const leave = await groups.receiveChange('1'.repeat(32), ben.sender, { kind: 'leave', id: ID, at: 10 }, clock.now(), () => placed++);
+    const leave = await groups.receiveChange('1'.repeat(32), ben.sender, { kind: 'leave', id: ID, at: 10 }, clock.now(), clock.now(), () => placed++);
     expect(leave).toBe('pending');
     expect(groups.list()).toEqual([]);
     expect(placed).toBe(0);
 
     // Ann knows no one here: an invitation, with ben's leave taken at once.
-    expect(await groups.receiveChange('2'.repeat(32), ann.sender, { kind: 'snapshot', snapshot: v1 }, clock.now())).toBe('shown');
+    expect(await groups.receiveChange('2'.repeat(32), ann.sender, { kind: 'snapshot', snapshot: v1 }, clock.now(), clock.now())).toBe('shown');
     expect(groups.list()[0]!.members.map((m) => m.name)).toEqual(['ann', 'cat']);
     expect(placed).toBe(1);
     expect(owed).toEqual(['1'.repeat(32)]);
@@ -58,7 +58,7 @@ describe('group changes arriving out of order', () => {
   it('a snapshot its author may not write, for a group not held, is dropped: only leaves wait', async () => {
     const { clock, node, groups, ben, v1 } = await setup();
     const forged = { ...v1, admins: [v1.creator, ben.sender.signingKey], version: 1 };
-    expect(await groups.receiveChange('3'.repeat(32), ben.sender, { kind: 'snapshot', snapshot: forged }, clock.now())).toBe('dropped');
+    expect(await groups.receiveChange('3'.repeat(32), ben.sender, { kind: 'snapshot', snapshot: forged }, clock.now(), clock.now())).toBe('dropped');
     expect(groups.list()).toEqual([]);
     node.close();
   });
@@ -71,14 +71,14 @@ describe('a stranger flooding invitations', () => {
     let e = 0;
     for (let g = 0; g < MAX_GROUP_INVITATIONS + 3; g++) {
       const id = (g + 1).toString(16).padStart(32, '0');
-      await groups.receiveChange(envelope(e++), ann.sender, { kind: 'snapshot', snapshot: { ...v1, id } }, clock.now());
+      await groups.receiveChange(envelope(e++), ann.sender, { kind: 'snapshot', snapshot: { ...v1, id } }, clock.now(), clock.now());
     }
     expect(groups.list()).toHaveLength(MAX_GROUP_INVITATIONS);
     expect(node.stats.get('chat-group-invitations-full')).toBe(3);
     // One invitation's lists, version after version: past the bound nothing more is kept.
     const id = (1).toString(16).padStart(32, '0');
     for (let version = 2; version <= MAX_INVITATION_CHANGES + 5; version++) {
-      await groups.receiveChange(envelope(e++), ann.sender, { kind: 'snapshot', snapshot: { ...v1, id, version } }, clock.now());
+      await groups.receiveChange(envelope(e++), ann.sender, { kind: 'snapshot', snapshot: { ...v1, id, version } }, clock.now(), clock.now());
     }
     expect(groups.list().find((g) => g.id === id)!.version).toBe(MAX_INVITATION_CHANGES);
     expect(node.stats.get('chat-group-invitation-full')).toBe(5);
@@ -89,11 +89,11 @@ describe('a stranger flooding invitations', () => {
 describe('changes arriving at once', () => {
   it('both stay in the log: none is lost to the other’s write', async () => {
     const { clock, node, groups, ann, ben, v1 } = await setup();
-    await groups.receiveChange('4'.repeat(32), ann.sender, { kind: 'snapshot', snapshot: { ...v1, admins: [v1.creator, ben.sender.signingKey] } }, clock.now());
+    await groups.receiveChange('4'.repeat(32), ann.sender, { kind: 'snapshot', snapshot: { ...v1, admins: [v1.creator, ben.sender.signingKey] } }, clock.now(), clock.now());
     const v2 = { ...v1, version: 2, name: 'Trip 2', admins: [v1.creator, ben.sender.signingKey] };
     await Promise.all([
-      groups.receiveChange('5'.repeat(32), ann.sender, { kind: 'snapshot', snapshot: v2 }, clock.now()),
-      groups.receiveChange('6'.repeat(32), ben.sender, { kind: 'leave', id: ID, at: 10 }, clock.now()),
+      groups.receiveChange('5'.repeat(32), ann.sender, { kind: 'snapshot', snapshot: v2 }, clock.now(), clock.now()),
+      groups.receiveChange('6'.repeat(32), ben.sender, { kind: 'leave', id: ID, at: 10 }, clock.now(), clock.now()),
     ]);
     const g = groups.list()[0]!;
     expect(g.name).toBe('Trip 2');
@@ -108,7 +108,7 @@ describe('changes arriving at once', () => {
 describe('two copies of one text at once', () => {
   it('show once and count one unread', async () => {
     const { clock, node, groups, ann, v1 } = await setup();
-    await groups.receiveChange('7'.repeat(32), ann.sender, { kind: 'snapshot', snapshot: v1 }, clock.now());
+    await groups.receiveChange('7'.repeat(32), ann.sender, { kind: 'snapshot', snapshot: v1 }, clock.now(), clock.now());
     const text = { id: '8'.repeat(32), sender: ann.sender, sentAt: clock.now(), group: ID, text: 'once' };
     const results = await Promise.all([groups.receiveText(text, false, clock.now(), () => {}), groups.receiveText(text, true, clock.now(), () => {})]);
     expect(results.sort()).toEqual(['request', 'seen']);
@@ -118,3 +118,33 @@ describe('two copies of one text at once', () => {
   });
 });
 
+
+describe('texts from a member removed since', () => {
+  it('show when written before the removal, though the removal arrived first; not when written after', async () => {
+    const { clock, node, groups, ann, ben, v1 } = await setup();
+    const removedAt = clock.now();
+    const v2: GroupSnapshot = { ...v1, version: 2, members: v1.members.filter((m) => m.name !== 'ben') };
+    await groups.receiveChange('a'.repeat(32), ann.sender, { kind: 'snapshot', snapshot: v1 }, removedAt - 60_000, clock.now());
+    await groups.receiveChange('b'.repeat(32), ann.sender, { kind: 'snapshot', snapshot: v2 }, removedAt, clock.now());
+    const text = (id: string, sentAt: number, body: string) => ({ id: id.repeat(32), sender: ben.sender, sentAt, group: ID, text: body });
+    expect(await groups.receiveText(text('c', removedAt - 1, 'written before'), true, clock.now(), () => {})).toBe('request');
+    expect(await groups.receiveText(text('d', removedAt + 1, 'written after'), true, clock.now(), () => {})).toBe('pending');
+    expect(groups.messagesIn(ID).map((m) => `${m.peer}: ${m.text}`)).toEqual(['ben: written before']);
+    node.close();
+  });
+
+  it('a removed member is shown what was written before its removal, and nothing after', async () => {
+    const { clock, node, groups, ann, v1 } = await setup();
+    const removedAt = clock.now();
+    const v2: GroupSnapshot = { ...v1, version: 2, members: v1.members.filter((m) => m.name !== 'cat') };
+    await groups.receiveChange('a'.repeat(32), ann.sender, { kind: 'snapshot', snapshot: v1 }, removedAt - 60_000, clock.now());
+    await groups.receiveChange('b'.repeat(32), ann.sender, { kind: 'snapshot', snapshot: v2 }, removedAt, clock.now());
+    expect(groups.list()[0]!.member).toBe(false);
+    const text = (id: string, sentAt: number, body: string) => ({ id: id.repeat(32), sender: ann.sender, sentAt, group: ID, text: body });
+    expect(await groups.receiveText(text('c', removedAt - 1, 'last words'), true, clock.now(), () => {})).toBe('request');
+    expect(await groups.receiveText(text('d', removedAt + 1, 'after you left'), true, clock.now(), () => {})).toBe('dropped');
+    expect(groups.messagesIn(ID).map((m) => m.text)).toEqual(['last words']);
+    expect(node.stats.get('chat-group-text-after-leaving')).toBe(1);
+    node.close();
+  });
+});

@@ -23,7 +23,7 @@ import { fromBase64Url, toBase64Url, utf8Encode } from '../lib/encoding.ts';
 import { ErrorCode, PeerchatError } from '../lib/errors.ts';
 import { idFromHex, idToHex } from '../lib/id.ts';
 import type { StoreOp } from '../lib/store.ts';
-import { addChange, emptyLog, groupIdOf, groupState, isGroupName, MAX_GROUP_MEMBERS, type Group, type GroupChange, type GroupMember, type GroupSnapshot } from './groups.ts';
+import { addChange, emptyLog, groupIdOf, groupState, isGroupName, MAX_GROUP_MEMBERS, memberWhen, type Group, type GroupChange, type GroupMember, type GroupSnapshot } from './groups.ts';
 import { createEnvelope, MESSAGE_ID_BYTES } from './messages.ts';
 import type { Outbox } from './outbox.ts';
 
@@ -76,6 +76,7 @@ interface PendingLeave {
   envelopeId: string;
   sender: GroupSender;
   change: GroupChange;
+  sentAt: number;
   placed: () => void;
 }
 
@@ -228,9 +229,10 @@ export class GroupChat {
    * A change that arrived, signed by `sender` (the inbox opened and verified its envelope). A
    * leave for a group not held yet (its first snapshot still on its way: copies from different
    * authors arrive in any order) waits like a text, unacknowledged, and `placed` is called once
-   * it is taken.
+   * it is taken. `sentAt` is the envelope's signed time: when a snapshot took effect (groups.ts
+   * memberWhen).
    */
-  async receiveChange(envelopeId: string, sender: GroupSender, change: GroupChange, now: number, placed: () => void = () => {}): Promise<GroupArrival> {
+  async receiveChange(envelopeId: string, sender: GroupSender, change: GroupChange, sentAt: number, now: number, placed: () => void = () => {}): Promise<GroupArrival> {
     const { book } = this;
     const { node } = book;
     const id = change.kind === 'snapshot' ? change.snapshot.id : change.id;
@@ -243,7 +245,7 @@ export class GroupChat {
       node.stats.count('chat-group-invitation-full');
       return 'dropped';
     }
-    const added = addChange(had?.log ?? emptyLog(id), { change, author: sender.signingKey });
+    const added = addChange(had?.log ?? emptyLog(id), { change, author: sender.signingKey, at: sentAt });
     if (!added.ok) {
       node.stats.count(`chat-group-${added.reason}`);
       // A copy of a change already held is answered like any message seen before.
@@ -253,7 +255,7 @@ export class GroupChat {
     if (!had && state === null && change.kind === 'leave') {
       if (!this.pendingLeaves.some((p) => p.envelopeId === envelopeId)) {
         if (this.pendingLeaves.length >= MAX_PENDING_GROUP_LEAVES) this.pendingLeaves.shift();
-        this.pendingLeaves.push({ envelopeId, sender, change, placed });
+        this.pendingLeaves.push({ envelopeId, sender, change, sentAt, placed });
         node.stats.count('chat-group-leave-pending');
       }
       return 'pending';
@@ -321,10 +323,11 @@ export class GroupChat {
     const { book } = this;
     const { node } = book;
     const g = book.groups.get(t.group);
-    const state = g && groupState(g.log, this.me);
-    const member = state?.members.find((m) => m.signingKey === t.sender.signingKey);
-    if (!g || !state || !member) return null;
-    if (!state.member) {
+    // Its signer as a member when it wrote it: one removed since, or gone, still shows for what
+    // it wrote before (a member away learns the removal and the text at once).
+    const member = g && memberWhen(g.log, t.sender.signingKey, t.sentAt);
+    if (!g || !member) return null;
+    if (!memberWhen(g.log, this.me, t.sentAt)) {
       node.stats.count('chat-group-text-after-leaving');
       return 'dropped';
     }
@@ -362,7 +365,7 @@ export class GroupChat {
     const waiting = this.pendingLeaves.filter((p) => groupIdOf(p.change) === id);
     for (const p of waiting) {
       this.pendingLeaves.splice(this.pendingLeaves.indexOf(p), 1);
-      if ((await this.receiveChange(p.envelopeId, p.sender, p.change, now)) === 'shown') this.oweReceipt(p.sender, p.envelopeId);
+      if ((await this.receiveChange(p.envelopeId, p.sender, p.change, p.sentAt, now)) === 'shown') this.oweReceipt(p.sender, p.envelopeId);
       p.placed();
     }
   }
@@ -408,7 +411,7 @@ export class GroupChat {
     // Changes may have arrived while the envelopes were sealed: added to the log held now, with
     // no await between reading and setting it.
     const had = book.groups.get(id);
-    const added = addChange(had?.log ?? emptyLog(id), { change, author: this.me });
+    const added = addChange(had?.log ?? emptyLog(id), { change, author: this.me, at: sentAt });
     if (!added.ok) throw new PeerchatError(ErrorCode.BadRequest, `That change cannot be made (${added.reason}).`);
     const updated: StoredGroup = { log: added.log, status, unread: had?.unread ?? 0, lastAt: Math.max(had?.lastAt ?? 0, now) };
     book.groups.set(id, updated);

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { toBase64Url } from '../lib/encoding.ts';
-import { addChange, emptyLog, groupState, isGroupSnapshot, MAX_GROUP_CHANGES, MAX_GROUP_MEMBERS, type AuthoredChange, type GroupLog, type GroupMember, type GroupSnapshot } from './groups.ts';
+import { addChange, emptyLog, groupState, isGroupSnapshot, memberWhen, MAX_GROUP_CHANGES, MAX_GROUP_MEMBERS, type AuthoredChange, type GroupLog, type GroupMember, type GroupSnapshot } from './groups.ts';
 
 const ID = 'f'.repeat(32);
 const key = (n: number) => toBase64Url(new Uint8Array(32).fill(n + 1));
@@ -16,8 +16,8 @@ function snapshot(version: number, members: GroupMember[], admins: number[], nam
   return { id: ID, name, version, creator: key(0), admins: admins.map(key), members };
 }
 
-function changeBy(author: number, s: GroupSnapshot): AuthoredChange {
-  return { change: { kind: 'snapshot', snapshot: s }, author: key(author) };
+function changeBy(author: number, s: GroupSnapshot, at?: number): AuthoredChange {
+  return at === undefined ? { change: { kind: 'snapshot', snapshot: s }, author: key(author) } : { change: { kind: 'snapshot', snapshot: s }, author: key(author), at };
 }
 
 function leaveBy(author: number, at: number): AuthoredChange {
@@ -106,6 +106,28 @@ describe('concurrent changes', () => {
     expect(groupState(newcomer, key(4))).toEqual({ ...groupState(everyone, key(4))! });
   });
 
+  it('knows who was a member when a text was written: before a removal or a leave, yes; after, no', () => {
+    const v2 = snapshot(2, [member(0), member(1)], [0]); // cat removed, made at 300
+    const log = logOf([changeBy(0, v1, 100), changeBy(0, v2, 300), leaveBy(1, 400)]);
+    expect(groupState(log, key(0))!.members.map((m) => m.name)).toEqual(['ann']);
+    // Cat's text written before its removal still shows, under its entry; one after does not.
+    expect(memberWhen(log, key(2), 299)?.name).toBe('cat');
+    expect(memberWhen(log, key(2), 300)).toBeNull();
+    // Ben's before his own leave, not after; ann's at any time; a stranger's never.
+    expect(memberWhen(log, key(1), 399)?.name).toBe('ben');
+    expect(memberWhen(log, key(1), 400)).toBeNull();
+    expect(memberWhen(log, key(0), 10_000)?.name).toBe('ann');
+    expect(memberWhen(log, key(5), 0)).toBeNull();
+    // A snapshot kept without its time (logs from before it was recorded) removes at once.
+    expect(memberWhen(logOf([changeBy(0, v1), changeBy(0, v2)]), key(2), 0)).toBeNull();
+    // Removed and added again: its first entry before the removal; the entry in force for any
+    // time after (the member's clock and the adding admin's differ: a new member's first text
+    // must not wait for ever).
+    const v3 = snapshot(3, [member(0), member(1), member(2, 500)], [0]);
+    const back = logOf([changeBy(0, v1, 100), changeBy(0, v2, 300), changeBy(0, v3, 500)]);
+    expect([200, 400, 600].map((t) => memberWhen(back, key(2), t)?.addedAt ?? null)).toEqual([0, 500, 500]);
+  });
+
   it('is a function of the set of changes: any order, with repeats, gives every member the same group', () => {
     // Changes by four authors (two admins at the start) over versions 1-5, with leaves.
     const arbitraryChange = fc.oneof(
@@ -115,9 +137,10 @@ describe('concurrent changes', () => {
         members: fc.subarray([1, 2, 3, 4, 5], { minLength: 0 }),
         admins: fc.subarray([0, 1, 2], { minLength: 1 }),
         addedAt: fc.integer({ min: 0, max: 50 }),
-      }).map(({ author, version, members, admins, addedAt }) => {
+        at: fc.option(fc.integer({ min: 0, max: 60 }), { nil: undefined }),
+      }).map(({ author, version, members, admins, addedAt, at }) => {
         const all = [0, ...members];
-        return changeBy(author, snapshot(version, all.map((n) => member(n, n === 0 ? 0 : addedAt)), admins.filter((a) => all.includes(a))));
+        return changeBy(author, snapshot(version, all.map((n) => member(n, n === 0 ? 0 : addedAt)), admins.filter((a) => all.includes(a))), at);
       }),
       fc.record({ author: fc.integer({ min: 0, max: 5 }), at: fc.integer({ min: 0, max: 50 }) }).map(({ author, at }) => leaveBy(author, at)),
     );
@@ -126,6 +149,8 @@ describe('concurrent changes', () => {
         const start = [changeBy(0, snapshot(1, [member(0), member(1), member(2), member(3)], [0, 1])), ...changes];
         const shuffled = [...start, ...start.slice(0, 3)].map((c, i) => ({ c, k: Math.sin(seed + i) })).sort((a, b) => a.k - b.k).map((x) => x.c);
         for (const me of [0, 1, 2, 4]) expect(groupState(logOf(shuffled), key(me))).toEqual(groupState(logOf(start), key(me)));
+        // And who was a member when: what each member's texts show under.
+        for (const k of [0, 1, 3, 5]) for (const t of [0, 25, 55]) expect(memberWhen(logOf(shuffled), key(k), t)).toEqual(memberWhen(logOf(start), key(k), t));
       }),
       { seed: 16, numRuns: 300 },
     );

@@ -58,12 +58,18 @@ export type GroupChange =
 export interface AuthoredChange {
   change: GroupChange;
   author: string;
+  /**
+   * The author's clock when it sent the change (its envelope's signed time): when a snapshot
+   * took effect, so that texts written before it still show (memberWhen). Logs kept before it
+   * was recorded lack it.
+   */
+  at?: number;
 }
 
 /** What a member keeps of a group: every change it was sent, deduplicated. */
 export interface GroupLog {
   id: string;
-  snapshots: Array<{ snapshot: GroupSnapshot; author: string }>;
+  snapshots: Array<{ snapshot: GroupSnapshot; author: string; at?: number }>;
   leaves: Array<{ author: string; at: number }>;
 }
 
@@ -148,7 +154,7 @@ export function emptyLog(id: string): GroupLog {
  * change: groupState does, over the whole set, so the order changes arrive in cannot matter.
  */
 export function addChange(log: GroupLog, c: AuthoredChange): { ok: true; log: GroupLog } | { ok: false; reason: GroupRefusal } {
-  if (!isGroupChange(c.change) || !isKey(c.author)) return { ok: false, reason: 'bad-change' };
+  if (!isGroupChange(c.change) || !isKey(c.author) || (c.at !== undefined && !isTime(c.at))) return { ok: false, reason: 'bad-change' };
   if (groupIdOf(c.change) !== log.id) return { ok: false, reason: 'other-group' };
   if (log.snapshots.length + log.leaves.length >= MAX_GROUP_CHANGES) return { ok: false, reason: 'too-many-changes' };
   if (c.change.kind === 'leave') {
@@ -157,17 +163,18 @@ export function addChange(log: GroupLog, c: AuthoredChange): { ok: true; log: Gr
     return { ok: true, log: { ...log, leaves: [...log.leaves, { author: c.author, at }] } };
   }
   const snapshot = canonical(c.change.snapshot);
+  const entry = c.at === undefined ? { snapshot, author: c.author } : { snapshot, author: c.author, at: c.at };
   // One author writes one list per version; a second is a duplicate or an equivocation, and the
   // first kept is as good as any for convergence only if everyone keeps the same one, so the
-  // lower in a fixed order (its JSON) is kept.
+  // lower in a fixed order (its JSON, then its time) is kept.
   const same = log.snapshots.findIndex((s) => s.author === c.author && s.snapshot.version === snapshot.version);
   if (same >= 0) {
-    if (JSON.stringify(snapshot) >= JSON.stringify(log.snapshots[same]!.snapshot)) return { ok: false, reason: 'duplicate' };
+    if (rank(entry) >= rank(log.snapshots[same]!)) return { ok: false, reason: 'duplicate' };
     const snapshots = [...log.snapshots];
-    snapshots[same] = { snapshot, author: c.author };
+    snapshots[same] = entry;
     return { ok: true, log: { ...log, snapshots } };
   }
-  return { ok: true, log: { ...log, snapshots: [...log.snapshots, { snapshot, author: c.author }] } };
+  return { ok: true, log: { ...log, snapshots: [...log.snapshots, entry] } };
 }
 
 /**
@@ -175,23 +182,73 @@ export function addChange(log: GroupLog, c: AuthoredChange): { ok: true; log: Gr
  * no snapshot in the log can start it (none yet, or none whose author was one of its admins).
  */
 export function groupState(log: GroupLog, me: string): Group | null {
-  const sorted = [...log.snapshots].sort((a, b) => a.snapshot.version - b.snapshot.version || (a.author < b.author ? -1 : a.author > b.author ? 1 : 0));
-  let state: Group | null = null;
-  for (const { snapshot, author } of sorted) {
-    if (state === null) {
-      // The start: the creator's version 1, or the earliest an admin of it sent (a member added
-      // later was sent the group as it was then, on the word of the admin who added it).
-      if (!snapshot.admins.includes(author) || (snapshot.version === 1 && author !== snapshot.creator)) continue;
-    } else if (snapshot.creator !== state.creator || !state.admins.includes(author)) {
+  const last = taken(log).at(-1);
+  if (last === undefined) return null;
+  const { snapshot, author } = last;
+  // The latest leave of each key removes its entry if the entry was added before it.
+  const left = latestLeaves(log);
+  const members = snapshot.members.filter((m) => !(left.has(m.signingKey) && left.get(m.signingKey)! >= m.addedAt));
+  const keys = new Set(members.map((m) => m.signingKey));
+  return { id: snapshot.id, name: snapshot.name, version: snapshot.version, creator: snapshot.creator, admins: snapshot.admins.filter((a) => keys.has(a)), members, by: author, member: keys.has(me) };
+}
+
+/**
+ * The entry under which `key` was a member when it wrote at `at` (its own clock), or null: the
+ * version in force lists it and it had not left by then (at any time before: its clock and the
+ * adding admin's differ, and a new member's first text must not wait for ever), or an earlier
+ * version listed it and the version that dropped it was made after `at`. So a text written just before its author left or
+ * was removed still shows to members who were away and learn both at once. The author's clock is
+ * its own word: a removed member can have a text shown as written before its removal, never
+ * after it. A snapshot kept without its time (logs from before it was recorded) counts as made
+ * before any text.
+ */
+export function memberWhen(log: GroupLog, key: string, at: number): GroupMember | null {
+  let entry: GroupMember | null = null;
+  for (const s of taken(log)) {
+    const listed = s.snapshot.members.find((m) => m.signingKey === key);
+    if (listed) {
+      entry = listed;
       continue;
     }
-    state = { id: snapshot.id, name: snapshot.name, version: snapshot.version, creator: snapshot.creator, admins: snapshot.admins, members: snapshot.members, by: author, member: false };
+    if (entry !== null && s.at !== undefined && at < s.at) return entry;
+    entry = null;
   }
-  if (state === null) return null;
-  // The latest leave of each key removes its entry if the entry was added before it.
+  if (entry === null) return null;
+  const left = latestLeaves(log).get(key);
+  return left !== undefined && left >= entry.addedAt && at >= left ? null : entry;
+}
+
+/**
+ * The snapshots the fold takes, in its order: sorted by (version, author key), each only if its
+ * author is an admin of the one before (the start: the creator's version 1, or the earliest an
+ * admin of it sent: a member added later was sent the group as it was then, on the word of the
+ * admin who added it).
+ */
+function taken(log: GroupLog): GroupLog['snapshots'] {
+  const sorted = [...log.snapshots].sort((a, b) => a.snapshot.version - b.snapshot.version || (a.author < b.author ? -1 : a.author > b.author ? 1 : 0));
+  const out: GroupLog['snapshots'] = [];
+  let prev: GroupSnapshot | null = null;
+  for (const s of sorted) {
+    const { snapshot, author } = s;
+    if (prev === null) {
+      if (!snapshot.admins.includes(author) || (snapshot.version === 1 && author !== snapshot.creator)) continue;
+    } else if (snapshot.creator !== prev.creator || !prev.admins.includes(author)) {
+      continue;
+    }
+    out.push(s);
+    prev = snapshot;
+  }
+  return out;
+}
+
+/** A snapshot entry's place in the fixed order that picks one of an author's lists per version. */
+function rank(e: GroupLog['snapshots'][number]): string {
+  return `${JSON.stringify(e.snapshot)} ${e.at ?? -1}`;
+}
+
+/** Each key's latest leave. */
+function latestLeaves(log: GroupLog): Map<string, number> {
   const left = new Map<string, number>();
   for (const l of log.leaves) left.set(l.author, Math.max(left.get(l.author) ?? -1, l.at));
-  const members = state.members.filter((m) => !(left.has(m.signingKey) && left.get(m.signingKey)! >= m.addedAt));
-  const keys = new Set(members.map((m) => m.signingKey));
-  return { ...state, members, admins: state.admins.filter((a) => keys.has(a)), member: keys.has(me) };
+  return left;
 }

@@ -187,7 +187,7 @@ export class Inbox {
       const placed = () => {
         if (via !== 'deliver') this.answerLater(h);
       };
-      if (m.content.kind === 'group-change') return this.groups.receiveChange(e.id, senderOf(m), m.content.change, now, placed);
+      if (m.content.kind === 'group-change') return this.groups.receiveChange(e.id, senderOf(m), m.content.change, m.sentAt, now, placed);
       return this.groups.receiveText({ id: e.id, sender: senderOf(m), sentAt: m.sentAt, group: m.content.group, text: m.content.text }, via !== 'deliver', now, placed);
     }
     return this.place({ id: e.id, sender: senderOf(m), sentAt: m.sentAt, text: m.content.text }, via, now);

@@ -10,7 +10,7 @@ import { Chat, type ChatEvents } from '../chat/chat.ts';
 import { createIdentity, type Identity } from '../lib/crypto.ts';
 import { errorCode } from '../lib/errors.ts';
 import type { SeededRandom } from '../lib/random.ts';
-import { summarize, type Summary } from './experiment.ts';
+import { progressTicker, summarize, withStops, type Summary } from './experiment.ts';
 import { Simulation, type SimNode } from './simulation.ts';
 
 export interface ChatExperimentOptions {
@@ -29,9 +29,8 @@ export interface ChatExperimentOptions {
   /** Ed25519 for every signature (SimOptions.realSignatures); the result must not change. */
   realSignatures?: boolean;
   /**
-   * Told a line of progress (simulated hours, live nodes, messages shown) about every
-   * `PROGRESS_WALL_MS` of wall time, for runs that take hours. A wall-clock timer that only reads
-   * state, so it does not change the simulation's course.
+   * Told a line of progress (simulated hours, live nodes, messages shown) about once a minute of
+   * wall time, for runs that take hours (experiment.ts progressTicker).
    */
   progress?: (line: string) => void;
 }
@@ -86,16 +85,9 @@ interface Tracked {
 
 const DELIVERY_WINDOW_MS = 120_000;
 const HOUR = 3_600_000;
-const PROGRESS_WALL_MS = 60_000;
 
-export async function runChatExperiment(o: ChatExperimentOptions): Promise<ChatExperimentResult> {
-  // What to stop when the run ends, however it ends (the progress timer).
-  const stops: Array<() => void> = [];
-  try {
-    return await chatExperiment(o, stops);
-  } finally {
-    for (const stop of stops) stop();
-  }
+export function runChatExperiment(o: ChatExperimentOptions): Promise<ChatExperimentResult> {
+  return withStops((stops) => chatExperiment(o, stops));
 }
 
 async function chatExperiment(o: ChatExperimentOptions, stops: Array<() => void>): Promise<ChatExperimentResult> {
@@ -113,17 +105,11 @@ async function chatExperiment(o: ChatExperimentOptions, stops: Array<() => void>
   const failures: Record<string, number> = {};
 
   const delay = (ms: number) => new Promise<void>((resolve) => sim.clock.setTimeout(resolve, ms));
-  const progress = o.progress;
   const simStart = sim.clock.now();
-  const ticker = progress && setInterval(() => {
+  progressTicker(o.progress, stops, () => {
     const shown = [...tracked.values()].filter((t) => t.shownAt !== undefined).length;
-    const wall = Math.round((performance.now() - wallStart) / 1000);
-    progress(`${((sim.clock.now() - simStart) / HOUR).toFixed(1)} simulated h, ${sim.live.size} live nodes, ${tracked.size} messages sent, ${shown} shown, ${failedScenarios} scenarios failed; ${wall} s of wall time`);
-  }, PROGRESS_WALL_MS);
-  if (ticker) {
-    ticker.unref();
-    stops.push(() => clearInterval(ticker));
-  }
+    return `${((sim.clock.now() - simStart) / HOUR).toFixed(1)} simulated h, ${sim.live.size} live nodes, ${tracked.size} messages sent, ${shown} shown, ${failedScenarios} scenarios failed`;
+  });
   // The recipient never looked its sender up, so each first message is a message request
   // (chat/requests.ts): these users accept every request as it arrives, which shows its messages
   // (the `shown` time measured) and sends their receipts. Requests accepted are counted.

@@ -9,6 +9,10 @@
  * `npm run sim -- --names --nodes 100 --users 20 --churn 0.3 --days 29 --lookups 400 --seed 1`
  * resolves names whose owners left `days` ago (names-experiment.ts).
  *
+ * `npm run sim -- --groups 40 --nodes 1000 --users 200 --min-size 3 --max-size 32 --texts 400
+ *  --changes 40 --churn 0.3 --spread 24 --absence 72 --seed 1` runs groups under churn
+ *  (group-experiment.ts), with a line of progress on stderr each minute.
+ *
  * `--real-signatures` signs and verifies with Ed25519 throughout instead of the simulator's ideal
  * signatures (ideal-signatures.ts): the same result, at about a fifth more CPU.
  *
@@ -23,6 +27,7 @@ import { parseArgs } from 'node:util';
 import { runAdversaryExperiment } from './adversary-experiment.ts';
 import { runChatExperiment } from './chat-experiment.ts';
 import { runExperiment } from './experiment.ts';
+import { runGroupExperiment } from './group-experiment.ts';
 import { runNamesExperiment } from './names-experiment.ts';
 
 const { values } = parseArgs({
@@ -45,6 +50,11 @@ const { values } = parseArgs({
     absence: { type: 'string', default: '72' },
     mass: { type: 'string', default: '0.5' },
     adversary: { type: 'string' },
+    groups: { type: 'string' },
+    'min-size': { type: 'string', default: '3' },
+    'max-size': { type: 'string', default: '32' },
+    texts: { type: 'string', default: '400' },
+    changes: { type: 'string', default: '40' },
     'real-contacts': { type: 'boolean', default: false },
     'honest-find-value': { type: 'boolean', default: false },
     'liars-accept-dials': { type: 'boolean', default: false },
@@ -76,6 +86,22 @@ const result = values.adversary !== undefined
     nameLies: !values['honest-find-value'],
     acceptsDials: values['liars-accept-dials'],
     realSignatures,
+  })
+  : values.groups !== undefined
+  ? await runGroupExperiment({
+    nodes: num('nodes'),
+    users: num('users'),
+    groups: num('groups'),
+    minGroupSize: num('min-size'),
+    maxGroupSize: num('max-size'),
+    churn: num('churn'),
+    seed: num('seed'),
+    texts: num('texts'),
+    changes: num('changes'),
+    spreadHours: num('spread'),
+    maxAbsenceHours: num('absence'),
+    realSignatures,
+    progress: (line) => console.error(line),
   })
   : values.names
   ? await runNamesExperiment({

@@ -198,6 +198,31 @@ const RESPONSE_PREFIX = '{"t":"res","id":';
 const ERROR_PREFIX = '{"t":"err","id":';
 const ROUTE_KEY = '"r":{"k":"';
 
+/** Runs `run`, then whatever it asked to stop when the run ends (a progress timer), however it ends. */
+export async function withStops<T>(run: (stops: Array<() => void>) => Promise<T>): Promise<T> {
+  const stops: Array<() => void> = [];
+  try {
+    return await run(stops);
+  } finally {
+    for (const stop of stops) stop();
+  }
+}
+
+/**
+ * A line of progress to `progress` about once a minute of wall time, for runs that take hours:
+ * `line()` says where the run is, and the wall time so far is added. A wall-clock timer that only
+ * reads state, so it does not change the simulation's course; its stop is pushed onto `stops`.
+ */
+export function progressTicker(progress: ((line: string) => void) | undefined, stops: Array<() => void>, line: () => string): void {
+  if (!progress) return;
+  const wallStart = performance.now();
+  const ticker = setInterval(() => progress(`${line()}; ${Math.round((performance.now() - wallStart) / 1000)} s of wall time`), PROGRESS_WALL_MS);
+  ticker.unref();
+  stops.push(() => clearInterval(ticker));
+}
+
+const PROGRESS_WALL_MS = 60_000;
+
 export function summarize(values: number[]): Summary {
   return { median: quantile(values, 0.5), p95: quantile(values, 0.95) };
 }

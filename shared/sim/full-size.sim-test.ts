@@ -1,9 +1,10 @@
 /**
  * The issue-sized simulations of offline delivery and long absences: 1,000 nodes, 200 users,
  * 30% of nodes leaving per hour, absences up to 3 days with one 50% mass departure, and names
- * whose owners have been away 29 days; and a day of churn against the connection budget. They
- * take many hours of wall time, so `npm test` runs the same checks at CI size
- * (offline-delivery.test.ts, names.test.ts, connection-cap.test.ts) and
+ * whose owners have been away 29 days; 200 users in 40 groups of 3 to 32; and a day of churn
+ * against the connection budget. They take many hours of wall time, so `npm test` runs the same
+ * checks at CI size (offline-delivery.test.ts, group-delivery.test.ts, names.test.ts,
+ * connection-cap.test.ts) and
  * these run on demand: `npm run test:full-size` (vitest.full-size.config.ts; the file is not
  * named *.test.ts, so `npm test` does not pick it up).
  */
@@ -11,8 +12,9 @@ import { describe, expect, it } from 'vitest';
 import { CONNECTION_CAP } from '../dht/constants.ts';
 import { runChatExperiment } from './chat-experiment.ts';
 import { runExperiment } from './experiment.ts';
+import { runGroupExperiment } from './group-experiment.ts';
 import { runNamesExperiment } from './names-experiment.ts';
-import { expectNamesResolve, expectOfflineDelivery } from './property-checks.ts';
+import { expectGroupDelivery, expectNamesResolve, expectOfflineDelivery } from './property-checks.ts';
 
 const HOUR = 3_600_000;
 
@@ -38,6 +40,13 @@ describe('at full size', () => {
     const r = await runChatExperiment({ nodes: 1000, users: 200, churn: 0.3, seed: 1, scenarios: 200, spreadHours: 24, maxAbsenceHours: 72, massDeparture: 0.5, progress: (line) => console.error(line) });
     console.log(JSON.stringify(r));
     expectOfflineDelivery(r, { messages: 100, massDeparted: 400 });
+  });
+
+  // Issue 16's line: 200 users in 40 groups of 3 to 32 members, absences up to 3 days.
+  it('group texts reach every member within 2 minutes of being online for them, once, through absences of up to 3 days', { timeout: 24 * HOUR }, async () => {
+    const r = await runGroupExperiment({ nodes: 1000, users: 200, groups: 40, minGroupSize: 3, maxGroupSize: 32, churn: 0.3, seed: 1, texts: 400, changes: 40, spreadHours: 24, maxAbsenceHours: 72, progress: (line) => console.error(line) });
+    console.log(JSON.stringify(r));
+    expectGroupDelivery(r, { copiesToAbsent: 1000, changes: 30 });
   });
 
   it('a name whose owner has been away 29 days resolves for at least 99% of lookups', { timeout: 12 * HOUR }, async () => {

@@ -23,7 +23,7 @@ import { fromBase64Url, toBase64Url, utf8Encode } from '../lib/encoding.ts';
 import { ErrorCode, PeerchatError } from '../lib/errors.ts';
 import { idFromHex, idToHex } from '../lib/id.ts';
 import type { StoreOp } from '../lib/store.ts';
-import { addChange, emptyLog, groupIdOf, groupState, isGroupName, MAX_GROUP_MEMBERS, memberWhen, type Group, type GroupChange, type GroupMember, type GroupSnapshot } from './groups.ts';
+import { addChange, emptyLog, groupIdOf, groupState, isGroupName, MAX_GROUP_MEMBERS, memberWhen, type Group, type GroupChange, type GroupLog, type GroupMember, type GroupSnapshot } from './groups.ts';
 import { createEnvelope, MESSAGE_ID_BYTES } from './messages.ts';
 import type { Outbox } from './outbox.ts';
 
@@ -97,11 +97,24 @@ export class GroupChat {
     this.me = toBase64Url(identity.signingPublic);
   }
 
+  /**
+   * Each log's group (groups.ts groupState, a sort and a fold), kept while that log is held: a
+   * log is replaced on every change, never changed in place, so the UI's reads on every change
+   * fold only the group that changed.
+   */
+  private readonly states = new WeakMap<GroupLog, Group | null>();
+
+  private stateOf(log: GroupLog): Group | null {
+    let state = this.states.get(log);
+    if (state === undefined) this.states.set(log, (state = groupState(log, this.me)));
+    return state;
+  }
+
   /** The groups this user is in or invited to, the most recent first. */
   list(): GroupView[] {
     const out: GroupView[] = [];
     for (const g of this.book.groups.values()) {
-      const state = groupState(g.log, this.me);
+      const state = this.stateOf(g.log);
       if (state) out.push({ ...state, status: g.status, unread: g.unread, lastAt: g.lastAt });
     }
     return out.sort((a, b) => b.lastAt - a.lastAt || (a.id < b.id ? -1 : 1));
@@ -109,7 +122,7 @@ export class GroupChat {
 
   state(id: string): Group | null {
     const g = this.book.groups.get(id);
-    return g ? groupState(g.log, this.me) : null;
+    return g ? this.stateOf(g.log) : null;
   }
 
   messagesIn(id: string): ChatMessage[] {
@@ -173,7 +186,7 @@ export class GroupChat {
     // find this entry, not the one before (read, await, write would lose one of them).
     this.book.groups.set(id, updated);
     await this.book.node.store.put('groups', id, updated);
-    const state = groupState(updated.log, this.me);
+    const state = this.stateOf(updated.log);
     for (const m of this.book.messages.values()) {
       const member = m.group === id && !m.out ? state?.members.find((x) => x.signingKey === m.fromKey) : undefined;
       if (member) this.oweReceipt({ name: member.name, nodeId: member.nodeId, signingKey: member.signingKey, agreementKey: member.agreementKey }, m.id);
@@ -251,7 +264,7 @@ export class GroupChat {
       // A copy of a change already held is answered like any message seen before.
       return added.reason === 'duplicate' ? this.answered(envelopeId, now) : 'dropped';
     }
-    const state = groupState(added.log, this.me);
+    const state = this.stateOf(added.log);
     if (!had && state === null && change.kind === 'leave') {
       if (!this.pendingLeaves.some((p) => p.envelopeId === envelopeId)) {
         if (this.pendingLeaves.length >= MAX_PENDING_GROUP_LEAVES) this.pendingLeaves.shift();
@@ -382,7 +395,7 @@ export class GroupChat {
   /** The group if this user is in it and has joined it; an error in words otherwise. */
   private joined(id: string): Group {
     const g = this.book.groups.get(id);
-    const state = g && groupState(g.log, this.me);
+    const state = g && this.stateOf(g.log);
     if (!g || !state) throw new PeerchatError(ErrorCode.NotFound, 'No such group.');
     if (!state.member) throw new PeerchatError(ErrorCode.Rejected, 'You are no longer in this group.');
     if (g.status !== 'joined') throw new PeerchatError(ErrorCode.Rejected, 'Accept the invitation first.');
@@ -398,7 +411,7 @@ export class GroupChat {
     const { node } = book;
     const planned = addChange(book.groups.get(id)?.log ?? emptyLog(id), { change, author: this.me });
     if (!planned.ok) throw new PeerchatError(ErrorCode.BadRequest, `That change cannot be made (${planned.reason}).`);
-    const state = groupState(planned.log, this.me);
+    const state = this.stateOf(planned.log);
     const to = new Map<string, GroupMember>();
     for (const m of [...(state?.members ?? []), ...alsoTo]) if (m.signingKey !== this.me) to.set(m.signingKey, m);
     const sentAt = Math.max(now, book.lastSentAt + 1);

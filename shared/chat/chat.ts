@@ -49,6 +49,11 @@ export type { MessageRequest } from './requests.ts';
 export type { GroupView } from './group-chat.ts';
 
 const PUBLISH_RETRY_MS = 30_000;
+/**
+ * Name lookups a group's making or an admin's Add runs at once: each is mostly waiting on round
+ * trips, and 31 in a row kept the user waiting the sum of them.
+ */
+const LOOKUPS_AT_ONCE = 4;
 
 export class Chat {
   private readonly book: ChatBook;
@@ -324,8 +329,23 @@ export class Chat {
 
   private async lookUpAll(rawNames: string[]): Promise<Contact[]> {
     const names = [...new Set(rawNames.map((n) => normalizeUsername(n) ?? n))].filter((n) => n !== this.name);
+    // A few at once (each lookup is mostly waiting on round trips), in the order given; the first
+    // failure stops the rest from starting.
     const found: Contact[] = [];
-    for (const name of names) found.push(await this.findUser(name));
+    let next = 0;
+    let failed = false;
+    const lookUp = async (): Promise<void> => {
+      while (!failed && next < names.length) {
+        const i = next++;
+        try {
+          found[i] = await this.findUser(names[i]!);
+        } catch (err) {
+          failed = true;
+          throw err;
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(LOOKUPS_AT_ONCE, names.length) }, lookUp));
     return found;
   }
 

@@ -45,6 +45,8 @@ export interface GroupExperimentOptions {
 export interface GroupExperimentResult extends Omit<GroupExperimentOptions, 'progress'> {
   /** Members of each group as made (its creator included). */
   groupSizes: number[];
+  /** Making each of the largest groups (each member looked up first), on a first try. */
+  largestGroupCreationMs: Summary;
   /** Groups whose creation failed (a member's name not found three times). */
   groupsFailed: number;
   /** Sign-ins tried again (a tab that found no peer to join through). */
@@ -220,11 +222,14 @@ async function groupExperiment(o: GroupExperimentOptions, stops: Array<() => voi
   const groups: TrackedGroup[] = [];
   let groupsFailed = 0;
   const groupSizes: number[] = [];
+  const creationMs: number[] = [];
   const make = async (index: number, members: User[]): Promise<void> => {
     const [creator, ...others] = members;
     for (let tries = 1; ; tries++) {
       try {
+        const started = now();
         const id = await creator!.session!.chat.createGroup(`group ${index}`, others.map((u) => u.name));
+        if (tries === 1 && members.length === Math.min(o.users, o.maxGroupSize)) creationMs.push(now() - started);
         groups.push({ id, creator: creator!, members: new Set(members), removed: new Set(), sent: new Map() });
         return;
       } catch (err) {
@@ -398,6 +403,7 @@ async function groupExperiment(o: GroupExperimentOptions, stops: Array<() => voi
   return {
     ...options,
     groupSizes,
+    largestGroupCreationMs: summarize(creationMs),
     groupsFailed,
     signInRetries,
     invitationsAccepted,

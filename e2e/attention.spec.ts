@@ -69,7 +69,7 @@ test('a message that arrives while the user looks at another tab counts in the t
   expect(await notifications(bob.page)).toHaveLength(1);
 });
 
-test('the service worker shows one notification per conversation, and a click on it opens that conversation', async ({ tabs }) => {
+test('the service worker shows one notification per conversation, a click on it opens that conversation, and reading closes it', async ({ tabs }) => {
   const { alice, bob } = await aliceAndBob(tabs);
   const carol = await tabs.open();
   await join(carol.page, 'carol');
@@ -105,6 +105,14 @@ test('the service worker shows one notification per conversation, and a click on
   });
   await expect(bob.page.getByRole('heading', { name: 'alice', exact: true })).toBeVisible();
   await expect(message(bob.page, 'two')).toBeVisible();
+  await expect.poll(() => workerNotifications(bob.page)).toEqual([]);
+
+  // Read in the tab, with no click: its notification is closed too.
+  await lookAway();
+  await send(alice.page, 'three');
+  await expect.poll(() => workerNotifications(bob.page)).toEqual([fromAlice('three')]);
+  await bob.page.bringToFront();
+  await expect(bob.page).toHaveTitle('Peerchat');
   await expect.poll(() => workerNotifications(bob.page)).toEqual([]);
 });
 

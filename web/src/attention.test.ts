@@ -6,6 +6,7 @@ function host(o: { away?: boolean; notifying?: boolean; badge?: boolean } = {}) 
     title: '',
     badges: [] as number[],
     shown: [] as Notice[],
+    dismissed: [] as string[],
     away: o.away ?? true,
     notifying: o.notifying ?? true,
   };
@@ -14,6 +15,7 @@ function host(o: { away?: boolean; notifying?: boolean; badge?: boolean } = {}) 
     away: () => h.away,
     notifying: () => h.notifying,
     notify: (n) => h.shown.push(n),
+    dismiss: (tag) => h.dismissed.push(tag),
     ...(o.badge === false ? {} : { badge: (n: number) => h.badges.push(n) }),
   };
   return { h, api };
@@ -65,6 +67,23 @@ describe('attention', () => {
     // The click comes back with the notification's data, maybe through the service worker.
     expect(a.clicked(structuredClone(h.shown[0]!.data))).toBe(true);
     expect(opened).toEqual(['alice']);
+  });
+
+  it('closes a conversation’s notification once it is read in the tab, and a request’s once answered', () => {
+    const { h, api } = host();
+    const a = attention(api);
+    a.update([conv('alice', 0), conv('bob', 0)], [], latest);
+    a.update([conv('alice', 2), conv('bob', 1)], [{ key: 'k1', name: 'erin', firstText: 'hi' }], latest);
+    expect(h.shown).toHaveLength(3);
+    // Still unread: nothing closes, however often the Chat changes.
+    a.update([conv('alice', 2), conv('bob', 1)], [{ key: 'k1', name: 'erin', firstText: 'hi' }], latest);
+    expect(h.dismissed).toEqual([]);
+    h.away = false;
+    a.update([conv('alice', 0), conv('bob', 1)], [], latest);
+    expect(h.dismissed).toEqual([`peerchat:${ME}:alice`, `peerchat:${ME}:request:k1`]);
+    // Read already: not closed again.
+    a.update([conv('alice', 0), conv('bob', 1)], [], latest);
+    expect(h.dismissed).toHaveLength(2);
   });
 
   it('counts and notifies a group under its name, and a click opens the group', () => {

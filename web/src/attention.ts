@@ -7,7 +7,8 @@
  * the browser's side is an AttentionHost (main.ts), so the rules are tested without one.
  *
  * A conversation has one notification, which its newest message replaces (the tag), so a burst
- * does not pile up; the replacement alerts again only after RENOTIFY_QUIET_MS. A notification
+ * does not pile up; the replacement alerts again only after RENOTIFY_QUIET_MS; once the
+ * conversation is read in the tab (or a request answered) its notification is closed. A notification
  * carries whose it is and what it opens (NotificationData), because a click may reach the page
  * through the service worker (web/public/notification-click.js), long after the page showed it.
  */
@@ -48,6 +49,8 @@ export interface AttentionHost {
   notifying(): boolean;
   /** Shows a system notification; `tag` replaces an older one with the same tag. */
   notify(n: Notice): void;
+  /** Closes the notification shown under `tag`, if one still shows. */
+  dismiss?(tag: string): void;
 }
 
 /**
@@ -109,8 +112,14 @@ export class Attention {
     this.unread = new Map(conversations.map((c) => [c.peer, c.unread]));
     const knownRequests = this.requests;
     this.requests = new Set(requests.map((r) => r.key));
-    // Read: the next message is news again, and alerts.
-    for (const c of conversations) if (c.unread === 0) this.alerted.delete(this.tag(c.peer));
+    // Read: the next message is news again, and alerts; and the one shown is news no longer.
+    for (const c of conversations) {
+      if (c.unread !== 0) continue;
+      this.alerted.delete(this.tag(c.peer));
+      if ((before?.get(c.peer) ?? 0) > 0) host.dismiss?.(this.tag(c.peer));
+    }
+    // A request accepted or blocked in the tab: its notification goes too.
+    for (const key of knownRequests) if (!this.requests.has(key)) host.dismiss?.(this.tag(`request:${key}`));
     // The first update is the history a sign-in loads: nothing in it is news.
     if (before === null || !host.away() || !host.notifying()) return;
     for (const c of conversations) {

@@ -59,6 +59,8 @@ export class BrowserAttention implements AttentionHost {
   readonly shown: ShownNotification[] = [];
   /** A click on one of this tab's notifications: whether it was this identity's (attention.ts). */
   clicked: (data: unknown) => boolean = () => false;
+  /** Notifications the page made itself (no service worker), by tag: `dismiss` closes them. */
+  private readonly pageShown = new Map<string, Notification>();
   /** Set when the page may not construct notifications and has no service worker to show them. */
   private refused = false;
 
@@ -118,6 +120,16 @@ export class BrowserAttention implements AttentionHost {
     void this.show(n).catch(() => undefined);
   }
 
+  dismiss(tag: string): void {
+    this.pageShown.get(tag)?.close();
+    this.pageShown.delete(tag);
+    void navigator.serviceWorker
+      ?.getRegistration()
+      .then((registration) => registration?.getNotifications({ tag }))
+      .then((shown) => shown?.forEach((n) => n.close()))
+      .catch(() => undefined);
+  }
+
   private async show(n: Notice): Promise<void> {
     const registration = await navigator.serviceWorker?.getRegistration();
     const shown = () => {
@@ -126,6 +138,10 @@ export class BrowserAttention implements AttentionHost {
     };
     const how = await showNotice(n, registration, (title, options) => {
       const page = new Notification(title, options);
+      this.pageShown.set(n.tag, page);
+      page.onclose = () => {
+        if (this.pageShown.get(n.tag) === page) this.pageShown.delete(n.tag);
+      };
       page.onshow = shown;
       page.onclick = () => {
         window.focus();

@@ -1,11 +1,12 @@
 /**
  * The README's screenshots (`npm run screenshots`): two users join, find each other and chat;
- * a third writes to one of them first. Each picture is written next to this file.
+ * a third writes to one of them first; the three talk in a group. Each picture is written next
+ * to this file.
  */
 import { fileURLToPath } from 'node:url';
 import type { Page } from '@playwright/test';
 import { expect, test } from '../fixtures.ts';
-import { acceptRequest, aliceAndBob, expectStatus, join, request, send, startChat } from '../user.ts';
+import { acceptRequest, aliceAndBob, expectStatus, groupButton, join, message, request, send, startChat } from '../user.ts';
 
 const shot = (page: Page, name: string) => page.screenshot({ path: fileURLToPath(new URL(`./${name}.png`, import.meta.url)) });
 
@@ -36,4 +37,29 @@ test('the main screens', async ({ tabs }) => {
 
   await alice.page.setViewportSize({ width: 390, height: 780 });
   await shot(alice.page, 'phone');
+  await alice.page.setViewportSize({ width: 1100, height: 700 });
+
+  // The three in a group: alice made it, so her member list has the admin's controls; carol
+  // never looked alice up, so hers is an invitation, and alice's name is the group's word.
+  await bob.page.emulateMedia({ colorScheme: 'light' });
+  await alice.page.getByRole('button', { name: 'New group' }).click();
+  await alice.page.getByRole('textbox', { name: 'Group name' }).fill('Climbing club');
+  await alice.page.getByRole('textbox', { name: 'Members' }).fill('bob, carol');
+  await alice.page.getByRole('button', { name: 'Create group' }).click();
+  await expect(alice.page.getByRole('heading', { name: 'Climbing club', exact: true })).toBeVisible();
+  await groupButton(newcomer.page, 'Climbing club').click({ timeout: 60_000 });
+  await newcomer.page.getByRole('button', { name: 'Join group' }).click();
+  await send(alice.page, 'Saturday at the crag, 9:00?');
+  await groupButton(bob.page, 'Climbing club').click({ timeout: 60_000 });
+  await expect(message(bob.page, 'Saturday at the crag, 9:00?')).toBeVisible();
+  await send(bob.page, 'I am in. I will bring the rope.');
+  await expect(message(newcomer.page, 'I am in. I will bring the rope.')).toBeVisible();
+  await send(newcomer.page, 'Count me in too!');
+  await expect(message(alice.page, 'Count me in too!')).toBeVisible();
+  await expect(message(alice.page, 'Saturday at the crag, 9:00?')).toContainText('Delivered to all 2', { timeout: 60_000 });
+  await alice.page.getByRole('button', { name: 'Member list' }).click();
+  await expect(alice.page.getByRole('button', { name: 'Remove carol' })).toBeVisible();
+  // The sidebar as it opens, not scrolled to the group's button.
+  await alice.page.locator('aside.side').evaluate((side) => side.scrollTo(0, 0));
+  await shot(alice.page, 'group');
 });

@@ -121,7 +121,7 @@ describe('two copies of one text at once', () => {
 
 describe('texts from a member removed since', () => {
   it('show when written before the removal, though the removal arrived first; not when written after', async () => {
-    const { clock, node, groups, ann, ben, v1 } = await setup();
+    const { clock, node, groups, owed, ann, ben, v1 } = await setup();
     const removedAt = clock.now();
     const v2: GroupSnapshot = { ...v1, version: 2, members: v1.members.filter((m) => m.name !== 'ben') };
     await groups.receiveChange('a'.repeat(32), ann.sender, { kind: 'snapshot', snapshot: v1 }, removedAt - 60_000, clock.now());
@@ -130,6 +130,11 @@ describe('texts from a member removed since', () => {
     expect(await groups.receiveText(text('c', removedAt - 1, 'written before'), true, clock.now(), () => {})).toBe('request');
     expect(await groups.receiveText(text('d', removedAt + 1, 'written after'), true, clock.now(), () => {})).toBe('pending');
     expect(groups.messagesIn(ID).map((m) => `${m.peer}: ${m.text}`)).toEqual(['ben: written before']);
+    // Cat never looked ann up: an invitation, whose texts get their receipts on joining, the
+    // removed member's too.
+    expect(owed).toEqual([]);
+    await groups.accept(ID);
+    expect(owed).toEqual(['c'.repeat(32)]);
     node.close();
   });
 

@@ -186,9 +186,9 @@ export class GroupChat {
     // find this entry, not the one before (read, await, write would lose one of them).
     this.book.groups.set(id, updated);
     await this.book.node.store.put('groups', id, updated);
-    const state = this.stateOf(updated.log);
     for (const m of this.book.messages.values()) {
-      const member = m.group === id && !m.out ? state?.members.find((x) => x.signingKey === m.fromKey) : undefined;
+      // Its signer when it wrote it (a member removed since still gets its receipt).
+      const member = m.group === id && !m.out && m.fromKey !== undefined ? memberWhen(updated.log, m.fromKey, m.sentAt) : null;
       if (member) this.oweReceipt({ name: member.name, nodeId: member.nodeId, signingKey: member.signingKey, agreementKey: member.agreementKey }, m.id);
     }
     this.book.changed();

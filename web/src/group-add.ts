@@ -1,5 +1,5 @@
 /**
- * What an admin's "Add people" (GroupAddMembers.svelte) looks up: pure, and in the form's own
+ * What an admin's "Add people" (GroupAdmin.svelte) looks up: pure, and in that list's own
  * chunk, since only admins with the member list open need it.
  */
 import { MAX_GROUP_MEMBERS } from '../../shared/chat/groups.ts';

@@ -88,6 +88,8 @@ export interface GroupExperimentResult extends Omit<GroupExperimentOptions, 'pro
   outOfOrder: number;
   failures: Record<string, number>;
   honestRefused: number;
+  /** honestRefused by the limit that refused them (simulation.ts REFUSED_COUNTERS). */
+  refusedBy: Record<string, number>;
   wallMs: number;
 }
 
@@ -270,8 +272,10 @@ async function groupExperiment(o: GroupExperimentOptions, stops: Array<() => voi
   // An online user leaves at `churn` per hour, comes back after its absence, until the spread ends.
   const lifecycle = async (u: User): Promise<void> => {
     for (;;) {
-      await delay((-Math.log(1 - random.float()) * HOUR) / o.churn);
-      if (now() >= spreadEnd) return;
+      // Online for an exponential stay, or until the spread ends: then it stays for good.
+      const stay = (-Math.log(1 - random.float()) * HOUR) / o.churn;
+      if (now() + stay >= spreadEnd) return;
+      await delay(stay);
       while (u.busy > 0) await delay(1_000);
       for (let waited = 0; !settled(u) && waited < DELIVERY_WINDOW_MS; waited += 1_000) await delay(1_000);
       storedBeforeSenderLeft += copiesOf(u, (s) => s === 'stored' || s === 'delivered');
@@ -359,7 +363,10 @@ async function groupExperiment(o: GroupExperimentOptions, stops: Array<() => voi
     }
     flows.push(send(g, online[random.int(online.length)]!, textsSent++));
   }
-  await sim.until(Promise.all(flows), (o.maxAbsenceHours + 4) * HOUR);
+  let allBack = false;
+  await sim.until(Promise.all(flows).then(() => (allBack = true)), (o.maxAbsenceHours + 4) * HOUR);
+  // Every absence ends by then; a flow still going would wait on a clock nothing advances.
+  if (!allBack) throw new Error('The users were not all back within the longest absence and 4 hours.');
   await sim.run(DELIVERY_WINDOW_MS);
 
   // Everyone is back: what each copy took, and what each member's view holds.
@@ -398,6 +405,7 @@ async function groupExperiment(o: GroupExperimentOptions, stops: Array<() => voi
     }
   }
   const honestRefused = sim.refusedForCapacity();
+  const refusedBy = sim.refusedByCounter();
   sim.close();
   const { progress: _, ...options } = o;
   return {
@@ -430,6 +438,7 @@ async function groupExperiment(o: GroupExperimentOptions, stops: Array<() => voi
     outOfOrder,
     failures,
     honestRefused,
+    refusedBy,
     wallMs: Math.round(performance.now() - wallStart),
   };
 }

@@ -83,6 +83,8 @@ export class Simulation {
   private atCapByEnded = 0;
   /** Requests and offers refused for capacity by sessions that have ended (refusedForCapacity). */
   private refusedByEnded = 0;
+  /** The same, by counter (REFUSED_COUNTERS): which limit refused them. */
+  private readonly refusedByEndedCounter = new Map<string, number>();
   departures = 0;
   private readonly liveList: string[] = [];
   private readonly access = new Map<string, number>();
@@ -159,6 +161,7 @@ export class Simulation {
     this.maxCreatedByEnded = Math.max(this.maxCreatedByEnded, sim.transport.created);
     if (sim.transport.created >= CONNECTION_CAP) this.atCapByEnded++;
     this.refusedByEnded += refusedCount(sim.node);
+    for (const name of REFUSED_COUNTERS) this.refusedByEndedCounter.set(name, (this.refusedByEndedCounter.get(name) ?? 0) + sim.node.stats.get(name));
     if (silently) sim.transport.vanish();
     sim.node.close();
     sim.transport.close();
@@ -262,6 +265,17 @@ export class Simulation {
     let n = this.refusedByEnded;
     for (const s of this.live.values()) n += refusedCount(s.node);
     return n;
+  }
+
+  /** refusedForCapacity by counter, the zero ones left out. */
+  refusedByCounter(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const name of REFUSED_COUNTERS) {
+      let n = this.refusedByEndedCounter.get(name) ?? 0;
+      for (const s of this.live.values()) n += s.node.stats.get(name);
+      if (n > 0) out[name] = n;
+    }
+    return out;
   }
 
   close(): void {

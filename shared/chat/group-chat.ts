@@ -248,7 +248,7 @@ export class GroupChat {
   async receiveChange(envelopeId: string, sender: GroupSender, change: GroupChange, sentAt: number, now: number, placed: () => void = () => {}): Promise<GroupArrival> {
     const { book } = this;
     const { node } = book;
-    const id = change.kind === 'snapshot' ? change.snapshot.id : change.id;
+    const id = groupIdOf(change);
     if (book.blocked.has(sender.signingKey)) {
       node.stats.count('chat-group-blocked');
       return 'dropped';

@@ -225,6 +225,18 @@ export function memberWhen(log: GroupLog, key: string, at: number): GroupMember 
  * admin who added it).
  */
 function taken(log: GroupLog): GroupLog['snapshots'] {
+  let out = takenByLog.get(log);
+  if (out === undefined) takenByLog.set(log, (out = fold(log)));
+  return out;
+}
+
+/**
+ * Each log's taken snapshots, worked out once: a log is replaced on every change, never changed
+ * in place, and an arriving text asks memberWhen twice (its signer, this user).
+ */
+const takenByLog = new WeakMap<GroupLog, GroupLog['snapshots']>();
+
+function fold(log: GroupLog): GroupLog['snapshots'] {
   const sorted = [...log.snapshots].sort((a, b) => a.snapshot.version - b.snapshot.version || (a.author < b.author ? -1 : a.author > b.author ? 1 : 0));
   const out: GroupLog['snapshots'] = [];
   let prev: GroupSnapshot | null = null;

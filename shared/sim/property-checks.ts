@@ -1,6 +1,6 @@
 /**
- * What ARCHITECTURE.md properties 2 and 3 (and "Groups") demand of a chat, groups or names run, shared by the CI-sized tests
- * and the full-size ones so the two can never check different things.
+ * What ARCHITECTURE.md properties 2 and 3 (and "Groups") demand of a chat, groups or names run,
+ * shared by the CI-sized tests and the full-size ones so the two can never check different things.
  */
 import { expect } from 'vitest';
 import type { ChatExperimentResult } from './chat-experiment.ts';

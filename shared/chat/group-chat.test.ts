@@ -34,7 +34,7 @@ async function setup() {
   const [ann, ben] = [await member(1, 'ann'), await member(2, 'ben')];
   const entry = (m: { sender: GroupSender }) => ({ ...m.sender, addedAt: 0 });
   const v1: GroupSnapshot = { id: ID, name: 'Trip', version: 1, creator: ann.sender.signingKey, admins: [ann.sender.signingKey], members: [entry(ann), entry(ben), entry(cat)] };
-  return { clock, node, groups, owed, ann, ben, cat, v1 };
+  return { clock, node, book, groups, owed, ann, ben, cat, v1 };
 }
 
 describe('group changes arriving out of order', () => {
@@ -150,6 +150,55 @@ describe('texts from a member removed since', () => {
     expect(await groups.receiveText(text('d', removedAt + 1, 'after you left'), true, clock.now(), () => {})).toBe('dropped');
     expect(groups.messagesIn(ID).map((m) => m.text)).toEqual(['last words']);
     expect(node.stats.get('chat-group-text-after-leaving')).toBe(1);
+    node.close();
+  });
+});
+
+describe('two admins changing the group at once', () => {
+  it('the overtaken admin makes its change again on top of the other’s, so both stand for everyone', async () => {
+    const { clock, node, book, groups, ann, ben, cat, v1 } = await setup();
+    const [dan, eve] = [await member(4, 'dan'), await member(5, 'eve')];
+    // Whoever of ann and ben has the higher key wins a version against cat: it is the other admin.
+    const other = [ann, ben].find((m) => m.sender.signingKey > cat.sender.signingKey)!;
+    expect(other).toBeDefined();
+    const entry = (m: { sender: GroupSender }, addedAt = 0) => ({ ...m.sender, addedAt });
+    const start = { ...v1, admins: [ann, ben, cat].map((m) => m.sender.signingKey), members: [entry(ann), entry(ben), entry(cat), entry(dan)] };
+    await groups.receiveChange('a'.repeat(32), ann.sender, { kind: 'snapshot', snapshot: start }, clock.now(), clock.now());
+    await groups.accept(ID);
+
+    // Cat removes dan; at the same time the other admin, still seeing dan, adds eve and renames.
+    await groups.changeMembers(ID, [], ['dan']);
+    const theirs = { ...start, version: 2, name: 'Trip!', members: [...start.members, entry(eve, 5)] };
+    await groups.receiveChange('b'.repeat(32), other.sender, { kind: 'snapshot', snapshot: theirs }, clock.now(), clock.now());
+
+    // Version 2 is theirs for everyone; cat's removal comes back as version 3, with eve and the name.
+    const g = groups.state(ID)!;
+    expect([g.version, g.by, g.name]).toEqual([3, cat.sender.signingKey, 'Trip!']);
+    expect(g.members.map((m) => m.name).sort()).toEqual(['ann', 'ben', 'cat', 'eve']);
+    expect(node.stats.get('chat-group-remade')).toBe(1);
+    // Version 3 goes to every member of it and to dan, who learns he was removed (as with version 2).
+    const to = [...book.outbox.values()].filter((e) => e.kind === 'group-change').map((e) => e.peer).sort();
+    expect(to).toEqual(['ann', 'ann', 'ben', 'ben', 'dan', 'dan', 'eve']);
+
+    // Another copy of their change, or one from ann, changes nothing more: cat's latest stands.
+    await groups.receiveChange('c'.repeat(32), other.sender, { kind: 'snapshot', snapshot: theirs }, clock.now(), clock.now());
+    expect([groups.state(ID)!.version, node.stats.get('chat-group-remade')]).toEqual([3, 1]);
+    node.close();
+  });
+
+  it('the overtaken admin remakes nothing when the winning list already did what it did', async () => {
+    const { clock, node, groups, ann, ben, cat, v1 } = await setup();
+    const dan = await member(4, 'dan');
+    const other = [ann, ben].find((m) => m.sender.signingKey > cat.sender.signingKey)!;
+    const entry = (m: { sender: GroupSender }) => ({ ...m.sender, addedAt: 0 });
+    const start = { ...v1, admins: [ann, ben, cat].map((m) => m.sender.signingKey), members: [entry(ann), entry(ben), entry(cat), entry(dan)] };
+    await groups.receiveChange('d'.repeat(32), ann.sender, { kind: 'snapshot', snapshot: start }, clock.now(), clock.now());
+    await groups.accept(ID);
+    await groups.changeMembers(ID, [], ['dan']);
+    // Both removed dan.
+    const theirs = { ...start, version: 2, members: start.members.filter((m) => m.name !== 'dan') };
+    await groups.receiveChange('e'.repeat(32), other.sender, { kind: 'snapshot', snapshot: theirs }, clock.now(), clock.now());
+    expect([groups.state(ID)!.version, groups.state(ID)!.by, node.stats.get('chat-group-remade')]).toEqual([2, other.sender.signingKey, 0]);
     node.close();
   });
 });

@@ -23,7 +23,7 @@ import { fromBase64Url, toBase64Url, utf8Encode } from '../lib/encoding.ts';
 import { ErrorCode, PeerchatError } from '../lib/errors.ts';
 import { idFromHex, idToHex } from '../lib/id.ts';
 import type { StoreOp } from '../lib/store.ts';
-import { addChange, emptyLog, groupIdOf, groupState, isGroupName, MAX_GROUP_MEMBERS, memberWhen, type Group, type GroupChange, type GroupLog, type GroupMember, type GroupSnapshot } from './groups.ts';
+import { addChange, emptyLog, groupIdOf, groupState, isGroupName, MAX_GROUP_MEMBERS, memberWhen, overtakenEdit, type Group, type GroupChange, type GroupLog, type GroupMember, type GroupSnapshot } from './groups.ts';
 import { createEnvelope, MESSAGE_ID_BYTES } from './messages.ts';
 import type { Outbox } from './outbox.ts';
 
@@ -83,6 +83,8 @@ interface PendingLeave {
 export class GroupChat {
   private readonly pending: Pending[] = [];
   private readonly pendingLeaves: PendingLeave[] = [];
+  /** Groups whose overtaken change is being made again (remakeLost): once at a time. */
+  private readonly remaking = new Set<string>();
   private readonly me: string;
 
   constructor(
@@ -160,6 +162,7 @@ export class GroupChat {
     const { node } = this.book;
     const state = this.joined(id);
     if (!state.admins.includes(this.me)) throw new PeerchatError(ErrorCode.Rejected, 'Only the group’s admins can change who is in it.');
+    if (this.remaking.has(id)) throw new PeerchatError(ErrorCode.Busy, 'Another admin changed the group at the same time; your earlier change is being made again on top. Try again in a moment.');
     const now = node.clock.now();
     const kept = state.members.filter((m) => !remove.includes(m.name) || m.signingKey === this.me);
     const added = add.filter((c) => !kept.some((m) => m.name === c.name || m.signingKey === c.signingKey)).map((c) => memberOf(c, now));
@@ -303,6 +306,7 @@ export class GroupChat {
     book.changed();
     await this.placePending(id, now);
     await this.placePendingLeaves(id, now);
+    await this.remakeLost(id, now);
     // Receipted even as an invitation: its author learns the change arrived, not whether the
     // user took it (texts in an invited group get theirs only on accept).
     return 'shown';
@@ -380,6 +384,40 @@ export class GroupChat {
       this.pendingLeaves.splice(this.pendingLeaves.indexOf(p), 1);
       if ((await this.receiveChange(p.envelopeId, p.sender, p.change, p.sentAt, now)) === 'shown') this.oweReceipt(p.sender, p.envelopeId);
       p.placed();
+    }
+  }
+
+  /**
+   * This admin's latest change, overtaken by another admin's of the same version (groups.ts
+   * overtakenEdit), made again on the group as it is now: its additions, removals and name,
+   * as the next version. Once per overtaken change: the remade one is this admin's latest, and
+   * stands unless overtaken in turn. Additions keep their first time, so a member who left
+   * since stays gone.
+   */
+  private async remakeLost(id: string, now: number): Promise<void> {
+    const g = this.book.groups.get(id);
+    const state = g && this.stateOf(g.log);
+    if (!g || !state?.member || g.status !== 'joined' || !state.admins.includes(this.me) || this.remaking.has(id)) return;
+    const edit = overtakenEdit(g.log, this.me);
+    if (!edit) return;
+    const removed = new Set(edit.removed.filter((k) => k !== this.me));
+    const kept = state.members.filter((m) => !removed.has(m.signingKey));
+    const added = edit.added.filter((a) => !kept.some((m) => m.signingKey === a.signingKey || m.name === a.name));
+    const name = edit.name ?? state.name;
+    if (kept.length === state.members.length && added.length === 0 && name === state.name) return;
+    const members = [...kept, ...added];
+    if (members.length > MAX_GROUP_MEMBERS) {
+      this.book.node.stats.count('chat-group-remake-full');
+      return;
+    }
+    const keys = new Set(members.map((m) => m.signingKey));
+    const snapshot: GroupSnapshot = { ...strip(state), name, version: state.version + 1, admins: state.admins.filter((a) => keys.has(a)), members };
+    this.remaking.add(id);
+    try {
+      await this.change(id, { kind: 'snapshot', snapshot }, now, 'joined', state.members.filter((m) => removed.has(m.signingKey)));
+      this.book.node.stats.count('chat-group-remade');
+    } finally {
+      this.remaking.delete(id);
     }
   }
 

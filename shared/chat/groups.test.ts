@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { toBase64Url } from '../lib/encoding.ts';
-import { addChange, emptyLog, groupState, isGroupSnapshot, memberWhen, MAX_GROUP_CHANGES, MAX_GROUP_MEMBERS, type AuthoredChange, type GroupLog, type GroupMember, type GroupSnapshot } from './groups.ts';
+import { addChange, emptyLog, groupState, isGroupSnapshot, memberWhen, MAX_GROUP_CHANGES, MAX_GROUP_MEMBERS, overtakenEdit, type AuthoredChange, type GroupLog, type GroupMember, type GroupSnapshot } from './groups.ts';
 
 const ID = 'f'.repeat(32);
 const key = (n: number) => toBase64Url(new Uint8Array(32).fill(n + 1));
@@ -96,6 +96,28 @@ describe('concurrent changes', () => {
     for (const changes of [[changeBy(0, v1), changeBy(0, byAnn), changeBy(1, byBen)], [changeBy(1, byBen), changeBy(0, byAnn), changeBy(0, v1)]]) {
       expect(groupState(logOf(changes), key(2))!.by).toBe(winner === 'ann' ? key(0) : key(1));
     }
+  });
+
+  it('two admins writing the same version: the overtaken one learns what its list changed, the other nothing', () => {
+    const byAnn = snapshot(2, [member(0), member(1), member(2), member(3), member(4, 7)], [0, 1], 'Trip'); // adds eve, renames
+    const byBen = snapshot(2, [member(0), member(1), member(2)], [0, 1]); // removes dan
+    const log = logOf([changeBy(0, v1), changeBy(0, byAnn), changeBy(1, byBen)]);
+    const [loser, winner] = key(0) < key(1) ? [0, 1] : [1, 0];
+    expect(overtakenEdit(log, key(winner))).toBeNull();
+    expect(overtakenEdit(log, key(loser))).toEqual(loser === 0 ? { added: [member(4, 7)], removed: [], name: 'Trip' } : { added: [], removed: [key(3)] });
+    // Made again on top (version 3, by the overtaken admin): it stands, nothing is left to remake.
+    const remade = loser === 0 ? snapshot(3, [member(0), member(1), member(2), member(4, 7)], [0, 1], 'Trip') : snapshot(3, [member(0), member(1), member(2)], [0, 1]);
+    expect(overtakenEdit(logOf([changeBy(0, v1), changeBy(0, byAnn), changeBy(1, byBen), changeBy(loser, remade)]), key(loser))).toBeNull();
+    // An admin whose latest list stands, or who never wrote one, has nothing overtaken.
+    expect(overtakenEdit(logOf([changeBy(0, v1), changeBy(0, byAnn)]), key(0))).toBeNull();
+    expect(overtakenEdit(log, key(2))).toBeNull();
+  });
+
+  it('an admin’s list that was not taken (it was no admin by then) is not made again', () => {
+    const v2 = snapshot(2, [member(0), member(1), member(2), member(3)], [0]); // ben is no longer admin
+    const byBen = snapshot(3, [member(0), member(1)], [0, 1]);
+    const byAnn = snapshot(3, [member(0), member(1), member(2)], [0]);
+    expect(overtakenEdit(logOf([changeBy(0, v1), changeBy(0, v2), changeBy(1, byBen), changeBy(0, byAnn)]), key(1))).toBeNull();
   });
 
   it('a member added later, sent only the group as it was then, follows the others from there', () => {

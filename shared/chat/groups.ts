@@ -14,7 +14,8 @@
  * member added later who never saw the start, the earliest snapshot it was sent, which it takes
  * on the word of the admin who added it), then removes every member who left after the time
  * its entry was added. Two admins who write the same version concurrently: the higher author
- * key's list wins, for everyone (the other's change must be made again; the UI shows the list).
+ * key's list wins, for everyone, and the other admin makes its edit again on top of it
+ * (overtakenEdit, GroupChat.remakeLost), so neither change is lost.
  * Every member that holds the same changes computes the same group.
  */
 import { fromBase64Url } from '../lib/encoding.ts';
@@ -216,6 +217,46 @@ export function memberWhen(log: GroupLog, key: string, at: number): GroupMember 
   if (entry === null) return null;
   const left = latestLeaves(log).get(key);
   return left !== undefined && left >= entry.addedAt && at >= left ? null : entry;
+}
+
+/** What an admin's snapshot changed from the version it was written on. */
+export interface GroupEdit {
+  /** Entries it added, with the time each was added (a later leave still removes them). */
+  added: GroupMember[];
+  /** Signing keys of the members it removed. */
+  removed: string[];
+  /** The name it gave, when it renamed the group. */
+  name?: string;
+}
+
+/**
+ * The edit of `me`'s latest snapshot when a concurrent one overtook it, else null. Two admins
+ * who write the same version each start from the version before; the fold takes the higher
+ * author key's last, so the group is that list and the other admin's additions and removals
+ * are gone. The overtaken admin (GroupChat.remakeLost) makes its edit again on the group as it
+ * is, so no admin's change is lost in silence. Null when its latest snapshot stands, was not
+ * taken (it was no admin then), or is version 1 (only the creator writes it).
+ */
+export function overtakenEdit(log: GroupLog, me: string): GroupEdit | null {
+  const order = taken(log);
+  let latest = 0;
+  for (const s of log.snapshots) if (s.author === me) latest = Math.max(latest, s.snapshot.version);
+  let at = -1;
+  for (let i = 0; i < order.length; i++) if (order[i]!.author === me && order[i]!.snapshot.version === latest) at = i;
+  if (at < 0) return null;
+  const mine = order[at]!.snapshot;
+  if (!order.slice(at + 1).some((s) => s.snapshot.version === mine.version)) return null;
+  let base: GroupSnapshot | undefined;
+  for (const s of order.slice(0, at)) if (s.snapshot.version < mine.version) base = s.snapshot;
+  if (base === undefined) return null;
+  const before = new Set(base.members.map((m) => m.signingKey));
+  const after = new Set(mine.members.map((m) => m.signingKey));
+  const edit: GroupEdit = {
+    added: mine.members.filter((m) => !before.has(m.signingKey)),
+    removed: base.members.filter((m) => !after.has(m.signingKey)).map((m) => m.signingKey),
+  };
+  if (mine.name !== base.name) edit.name = mine.name;
+  return edit;
 }
 
 /**

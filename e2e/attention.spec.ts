@@ -10,7 +10,7 @@
  */
 import type { Page } from '@playwright/test';
 import { expect, expectPeers, test, type Tab } from './fixtures.ts';
-import { acceptRequest, aliceAndBob, join, message, send, startChat } from './user.ts';
+import { acceptRequest, aliceAndBob, join, message, requests, send, startChat } from './user.ts';
 
 const notifications = (page: Page) => page.evaluate(() => window.peerchat!.notifications());
 
@@ -19,6 +19,21 @@ const workerNotifications = (page: Page) =>
   page.evaluate(async () =>
     (await (await navigator.serviceWorker.ready).getNotifications()).map((n) => ({ title: n.title, body: n.body, tag: n.tag, data: n.data as unknown })),
   );
+
+/**
+ * Clicks the first notification the worker shows, as the user would: a real click cannot be made
+ * here, so the worker gets the event it would, made by script (whose waitUntil throws, and whose
+ * focus() is refused), and its handler asks the pages.
+ */
+async function clickNotification(tab: Tab): Promise<void> {
+  const worker = tab.context.serviceWorkers()[0] ?? (await tab.context.waitForEvent('serviceworker'));
+  await worker.evaluate(async () => {
+    const scope = self as unknown as { registration: ServiceWorkerRegistration; dispatchEvent(e: Event): boolean };
+    const NotificationEvent = (globalThis as unknown as { NotificationEvent: new (type: string, init: { notification: Notification }) => Event }).NotificationEvent;
+    const [notification] = await scope.registration.getNotifications();
+    scope.dispatchEvent(new NotificationEvent('notificationclick', { notification: notification! }));
+  });
+}
 
 /** Turns off the tab's focus emulation; returns what makes its user look at another tab. */
 async function awayFrom(tab: Tab): Promise<() => Promise<void>> {
@@ -69,7 +84,7 @@ test('a message that arrives while the user looks at another tab counts in the t
   expect(await notifications(bob.page)).toHaveLength(1);
 });
 
-test('the service worker shows one notification per conversation, a click on it opens that conversation, and reading closes it', async ({ tabs }) => {
+test('the service worker shows one notification per conversation, a click on it opens that conversation (a request’s: the requests), and reading closes it', async ({ tabs }) => {
   const { alice, bob } = await aliceAndBob(tabs);
   const carol = await tabs.open();
   await join(carol.page, 'carol');
@@ -77,7 +92,16 @@ test('the service worker shows one notification per conversation, a click on it 
   const lookAway = await awayFrom(bob);
   await bob.page.evaluate(() => navigator.serviceWorker.ready);
   await bob.page.getByRole('button', { name: 'Turn on notifications' }).click();
+  // A message request's notification: its click brings bob to the message requests.
+  await lookAway();
   await send(alice.page, 'hello bob');
+  await expect.poll(async () => (await workerNotifications(bob.page)).map((n) => [n.title, n.data])).toEqual([
+    ['Message request: alice (not verified)', { identity: bob.nodeId, conversation: null }],
+  ]);
+  await clickNotification(bob);
+  await expect.poll(() => workerNotifications(bob.page)).toEqual([]);
+  await bob.page.bringToFront();
+  await expect(requests(bob.page)).toBeFocused();
   await acceptRequest(bob.page, 'alice');
   // Bob reads carol's conversation when alice writes again.
   await startChat(bob.page, 'carol');
@@ -90,19 +114,12 @@ test('the service worker shows one notification per conversation, a click on it 
   // The newest replaced it: two shown, one left.
   await expect.poll(() => workerNotifications(bob.page)).toEqual([fromAlice('two')]);
   expect(await notifications(bob.page)).toEqual([
+    { title: 'Message request: alice (not verified)', body: 'hello bob' },
     { title: 'alice', body: 'one' },
     { title: 'alice', body: 'two' },
   ]);
 
-  // A real click cannot be made here: the worker gets the event it would, made by script (whose
-  // waitUntil throws, and whose focus() is refused), and its handler asks bob's page.
-  const worker = bob.context.serviceWorkers()[0] ?? (await bob.context.waitForEvent('serviceworker'));
-  await worker.evaluate(async () => {
-    const scope = self as unknown as { registration: ServiceWorkerRegistration; dispatchEvent(e: Event): boolean };
-    const NotificationEvent = (globalThis as unknown as { NotificationEvent: new (type: string, init: { notification: Notification }) => Event }).NotificationEvent;
-    const [notification] = await scope.registration.getNotifications();
-    scope.dispatchEvent(new NotificationEvent('notificationclick', { notification: notification! }));
-  });
+  await clickNotification(bob);
   await expect(bob.page.getByRole('heading', { name: 'alice', exact: true })).toBeVisible();
   await expect(message(bob.page, 'two')).toBeVisible();
   await expect.poll(() => workerNotifications(bob.page)).toEqual([]);

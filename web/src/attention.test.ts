@@ -25,8 +25,8 @@ const conv = (peer: string, unread: number) => ({ peer, unread, lastAt: 0 });
 /** This tab's node id, which tags and notification data carry. */
 const ME = 'b0b'.padEnd(40, '0');
 
-/** Attention for the tab of ME, with a clock the test moves; `opened` lists what clicks opened. */
-function attention(api: AttentionHost, opened: string[] = [], clock = { ms: 0 }) {
+/** Attention for the tab of ME, with a clock the test moves; `opened` lists what clicks opened (null: the requests). */
+function attention(api: AttentionHost, opened: (string | null)[] = [], clock = { ms: 0 }) {
   return new Attention(api, { identity: ME, open: (peer) => opened.push(peer), now: () => clock.ms });
 }
 const latest = (peer: string) => `latest from ${peer}`;
@@ -130,15 +130,15 @@ describe('attention', () => {
     ]);
   });
 
-  it('a click on a request notification opens no conversation, but is this tab’s', () => {
+  it('a click on a request notification opens the message requests, no conversation', () => {
     const { h, api } = host();
-    const opened: string[] = [];
+    const opened: (string | null)[] = [];
     const a = attention(api, opened);
     a.update([], [], latest);
     a.update([], [{ key: 'k1', name: 'erin', firstText: 'it is me' }], latest);
     expect(h.shown[0]!.data).toEqual({ identity: ME, conversation: null });
     expect(a.clicked(h.shown[0]!.data)).toBe(true);
-    expect(opened).toEqual([]);
+    expect(opened).toEqual([null]);
   });
 
   it('a click on another identity’s notification, or on something else, opens nothing here', () => {

@@ -79,20 +79,21 @@ export class Attention {
     private readonly o: {
       /** This tab's node id (NotificationData.identity). */
       identity: string;
-      /** Opens a conversation: a click on its notification. */
-      open: (peer: string) => void;
+      /** Opens a conversation, or the message requests (null): a click on its notification. */
+      open: (peer: string | null) => void;
       now: () => number;
     },
   ) {}
 
   /**
-   * A click on a notification, with the data it carries: opens its conversation if it is this
-   * identity's, and says whether it was (the service worker then focuses this tab).
+   * A click on a notification, with the data it carries: opens its conversation (a request's: the
+   * message requests) if it is this identity's, and says whether it was (the service worker then
+   * focuses this tab).
    */
   clicked(data: unknown): boolean {
     const d = data as Partial<NotificationData> | null;
     if (d?.identity !== this.o.identity) return false;
-    if (typeof d.conversation === 'string') this.o.open(d.conversation);
+    this.o.open(typeof d.conversation === 'string' ? d.conversation : null);
     return true;
   }
 

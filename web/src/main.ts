@@ -193,7 +193,11 @@ async function start(app: AppParts): Promise<void> {
   const peer = await buildPeerNode(app, tab);
   window.peerchat = createDebugHandle({ peer, controller, chat: () => app.session?.chat ?? null, notifications: () => app.attention.shown });
   const joined = controller.start(peer);
-  const attention = new Attention(app.attention, { identity: peer.node.hex, open: (conversation) => app.session?.openConversation(conversation), now: pageClock.now });
+  const attention = new Attention(app.attention, {
+    identity: peer.node.hex,
+    open: (conversation) => (conversation === null ? app.session?.openRequests() : app.session?.openConversation(conversation)),
+    now: pageClock.now,
+  });
   app.attention.clicked = (data) => attention.clicked(data);
   const session = new Session({
     state: sessionState,

@@ -160,6 +160,11 @@ export class Session implements Omit<SessionActions, 'setNotifications'> {
     this.mirror();
   }
 
+  /** Shows the message requests (the sidebar lists them): a click on a request's notification. */
+  openRequests(): void {
+    this.o.state.requestsShown++;
+  }
+
   async acceptRequest(key: string): Promise<void> {
     const peer = await this.chat?.acceptRequest(key);
     if (peer) this.openConversation(peer);

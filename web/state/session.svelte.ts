@@ -79,6 +79,8 @@ export class SessionState {
    */
   open = $state<string | null>(null);
   messages = $state<ChatMessage[]>([]);
+  /** Raised by each click on a message request's notification: the sidebar shows the requests. */
+  requestsShown = $state(0);
   /** The open conversation's contact: its pinned key and any warning. */
   contact = $state<Contact | null>(null);
   /** The open conversation's safety number (12 groups of 5 digits), the same on both sides. */

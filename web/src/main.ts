@@ -227,6 +227,13 @@ async function start(app: AppParts): Promise<void> {
   app.session = session;
   controller.watchHolders(() => session.chat?.holders() ?? null);
   await session.start();
+  // A notification clicked with no Peerchat window open says what it was about in the fragment
+  // (open-hint.ts): a chunk of its own, as few pages have one.
+  if (location.hash) {
+    import('./open-hint.ts')
+      .then(({ followHint }) => followHint(window, sessionState, peer.node.hex, (data) => attention.clicked(data)))
+      .catch(() => undefined);
+  }
   await joined;
 }
 

@@ -81,6 +81,11 @@ export class SessionState {
   messages = $state<ChatMessage[]>([]);
   /** Raised by each click on a message request's notification: the sidebar shows the requests. */
   requestsShown = $state(0);
+  /**
+   * The identity a notification clicked in no open window was for (src/open-hint.ts): the join
+   * screen says so and focuses its "Continue as".
+   */
+  hinted = $state<string | null>(null);
   /** The open conversation's contact: its pinned key and any warning. */
   contact = $state<Contact | null>(null);
   /** The open conversation's safety number (12 groups of 5 digits), the same on both sides. */

@@ -1,14 +1,17 @@
 /**
  * web/public/notification-click.js, the service worker's click handler, run against a fake
- * worker scope: which window it asks, which it focuses, when it opens one.
+ * worker scope: which window it asks, which it focuses, when it opens one and at what address.
  */
 import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import type { NotificationData } from './attention.ts';
 import { CLICK_MESSAGE } from './browser-attention.ts';
+import { readHint } from './open-hint.ts';
 
 const SOURCE = readFileSync(new URL('../public/notification-click.js', import.meta.url), 'utf8');
 const SCOPE = 'https://peerchat.example/';
-const DATA = { identity: 'b0b', conversation: 'alice' };
+const BOB = 'b0b'.padEnd(40, '0');
+const DATA: NotificationData = { identity: BOB, conversation: 'alice' };
 
 /** A Peerchat window that answers the worker's question with `answer` (undefined: a frozen tab, never). */
 function peerchatWindow(answer: boolean | undefined, focus: () => Promise<unknown> = async () => undefined) {
@@ -36,8 +39,8 @@ function worker(windows: ReturnType<typeof peerchatWindow>[]) {
     },
   };
   new Function('self', SOURCE)(scope);
-  const click = () => {
-    const notification = { data: structuredClone(DATA), close: vi.fn() };
+  const click = (data: unknown = DATA) => {
+    const notification = { data: structuredClone(data), close: vi.fn() };
     let done: Promise<unknown> = Promise.resolve();
     handler!({ notification, waitUntil: (p: Promise<unknown>) => (done = p) });
     return { notification, done };
@@ -68,10 +71,25 @@ describe('a click on a notification, in the service worker', () => {
     expect(first.focus).toHaveBeenCalled();
   });
 
-  it('opens Peerchat when no window of it is open', async () => {
+  it('opens Peerchat when no window of it is open, at an address that says what the click was about', async () => {
     const { click, openWindow } = worker([]);
     await click().done;
-    expect(openWindow).toHaveBeenCalledWith(SCOPE);
+    expect(openWindow).toHaveBeenCalledWith(`${SCOPE}#as=${BOB}&open=alice`);
+  });
+
+  it('opens an address the page reads back as the notification’s data: a person’s, a group’s, a request’s', async () => {
+    const { click, openWindow } = worker([]);
+    const all: NotificationData[] = [DATA, { identity: BOB, conversation: `#${'0f'.repeat(16)}` }, { identity: BOB, conversation: null }];
+    for (const data of all) await click(data).done;
+    const urls = openWindow.mock.calls.map(([url]) => new URL(url));
+    expect(urls.map((u) => u.origin + u.pathname + u.search)).toEqual(all.map(() => SCOPE));
+    expect(urls.map((u) => readHint(u.hash))).toEqual(all);
+  });
+
+  it('opens the bare scope for data that names nothing', async () => {
+    const { click, openWindow } = worker([]);
+    for (const data of [null, {}, 'alice', { identity: 7, conversation: ['x'] }]) await click(data).done;
+    expect(openWindow.mock.calls).toEqual([[SCOPE], [SCOPE], [SCOPE], [SCOPE]]);
   });
 
   it('waits at most a second for a frozen tab', async () => {

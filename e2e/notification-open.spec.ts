@@ -5,6 +5,7 @@
  * real click that lets a worker open a window, so the page is opened at that address, as the
  * worker would, in the browser where the identity is saved and no tab holds it.
  */
+import AxeBuilder from '@axe-core/playwright';
 import type { BrowserContext, Page } from '@playwright/test';
 import { expect, test, type Tab } from './fixtures.ts';
 import { acceptRequest, aliceAndBob, message, send } from './user.ts';
@@ -56,6 +57,9 @@ test('a notification clicked with no window open: continuing as its identity ope
   const page = await openWindow(bob.context, hintUrl(alice, bob.nodeId, 'alice'), errors);
   await expect(continueAs(page, 'bob')).toBeFocused();
   await expect(page.getByText('Continue as bob to open the notification you clicked.')).toBeVisible();
+  // The note and the focus pass axe as the rest of the join screen does (e2e/a11y.spec.ts).
+  const { violations } = await new AxeBuilder({ page }).analyze();
+  expect(violations.filter((v) => v.impact === 'serious' || v.impact === 'critical').map((v) => v.id)).toEqual([]);
   await continueAs(page, 'bob').click();
   await expect(page.getByRole('heading', { name: 'alice', exact: true })).toBeVisible();
   await expect(message(page, 'hello bob')).toBeVisible();

@@ -5,6 +5,7 @@ import {
   CONNECTION_TOKEN_BURST,
   CONNECTION_TOKENS_PER_HOUR,
   MAX_REQUESTS_IN_FLIGHT_PER_NEIGHBOUR,
+  MAX_SENDS_IN_FLIGHT_PER_NEIGHBOUR,
   MIN_PEERS_TO_STAY,
   NEAR_CONNECTION_TOKEN_BURST,
   NEAR_CONNECTION_TOKENS_PER_HOUR,
@@ -13,6 +14,8 @@ import {
   OFFERS_PER_HOUR,
   REQUEST_BURST_PER_NEIGHBOUR,
   REQUESTS_PER_NEIGHBOUR_PER_S,
+  SEND_BURST_PER_NEIGHBOUR,
+  SENDS_PER_NEIGHBOUR_PER_S,
 } from './constants.ts';
 import { FakeClock } from '../lib/clock.ts';
 import { createIdentity } from '../lib/crypto.ts';
@@ -246,14 +249,36 @@ describe('RequestLimits', () => {
     expect(limits.admit('b', 0)).toBeNull();
   });
 
-  it('charges forwarded requests to the next hop, up to the in-flight cap, apart from what neighbours send', () => {
+  it('charges forwarded requests to the next hop, up to the send cap, apart from what neighbours send', () => {
     const limits = new RequestLimits();
-    for (let i = 0; i < MAX_REQUESTS_IN_FLIGHT_PER_NEIGHBOUR; i++) expect(limits.charge('liar')).toBe(true);
-    expect(limits.charge('liar')).toBe(false);
+    for (let i = 0; i < MAX_SENDS_IN_FLIGHT_PER_NEIGHBOUR; i++) expect(limits.charge('liar', 0, 'forwarded')).toBe(true);
+    expect(limits.charge('liar', 0, 'forwarded')).toBe(false);
     // Another hop, and the liar's own requests, have accounts of their own.
-    expect(limits.charge('other')).toBe(true);
+    expect(limits.charge('other', 0, 'forwarded')).toBe(true);
     expect(limits.admit('liar', 0)).toBeNull();
     limits.settled('liar');
-    expect(limits.charge('liar')).toBe(true);
+    expect(limits.charge('liar', 0, 'forwarded')).toBe(true);
+  });
+
+  it('sends a neighbour no more than it admits: own requests stop at the send bucket, forwarded ones do not', () => {
+    expect(MAX_SENDS_IN_FLIGHT_PER_NEIGHBOUR).toBeLessThan(MAX_REQUESTS_IN_FLIGHT_PER_NEIGHBOUR);
+    expect(SEND_BURST_PER_NEIGHBOUR).toBeLessThan(REQUEST_BURST_PER_NEIGHBOUR);
+    expect(SENDS_PER_NEIGHBOUR_PER_S).toBeLessThan(REQUESTS_PER_NEIGHBOUR_PER_S);
+    const limits = new RequestLimits();
+    let sent = 0;
+    while (limits.charge('peer', 0, 'own')) {
+      limits.settled('peer');
+      sent++;
+    }
+    expect(sent).toBe(SEND_BURST_PER_NEIGHBOUR);
+    // A forwarded request still goes (the bucket does not hold it back), up to the cap.
+    expect(limits.charge('peer', 0, 'forwarded')).toBe(true);
+    // A token a second later at the send rate, and the receiving side admits all of it.
+    expect(limits.charge('peer', 1_000 / SENDS_PER_NEIGHBOUR_PER_S, 'own')).toBe(true);
+    const receiver = new RequestLimits();
+    for (let i = 0; i < sent + 2; i++) {
+      expect(receiver.admit('me', 0)).toBeNull();
+      receiver.done('me');
+    }
   });
 });

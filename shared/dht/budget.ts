@@ -9,6 +9,7 @@ import {
   CONNECTION_TOKEN_BURST,
   CONNECTION_TOKENS_PER_HOUR,
   MAX_REQUESTS_IN_FLIGHT_PER_NEIGHBOUR,
+  MAX_SENDS_IN_FLIGHT_PER_NEIGHBOUR,
   MIN_PEERS_TO_STAY,
   NEAR_CONNECTION_TOKEN_BURST,
   NEAR_CONNECTION_TOKENS_PER_HOUR,
@@ -18,6 +19,8 @@ import {
   OFFERS_PER_SOURCE_PER_HOUR,
   REQUEST_BURST_PER_NEIGHBOUR,
   REQUESTS_PER_NEIGHBOUR_PER_S,
+  SEND_BURST_PER_NEIGHBOUR,
+  SENDS_PER_NEIGHBOUR_PER_S,
 } from './constants.ts';
 
 const HOUR_MS = 3_600_000;
@@ -158,17 +161,22 @@ export class OfferLimits {
 /** Why a neighbour's request was refused; counted as `request-refused-<reason>`. */
 export type RequestRefusal = 'rate' | 'in-flight';
 
+/** A refused request is counted by method too: `refused-for-<METHOD>`, `-routed` when routed. */
+export const REFUSED_METHOD_PREFIX = 'refused-for-';
+
 /**
  * What each neighbour may ask of a node: a token bucket per neighbour and a cap on its requests
  * being worked on here at once. Every inbound request passes `admit` before any work, and `done`
- * when its reply is sent or it is forwarded; from then on a forwarded request is charged to the
- * next hop (`charge`), under the same cap.
+ * when its reply is sent or it is forwarded. And the mirror image: what this node sends each
+ * neighbour, its own requests and those it forwards, is charged to that neighbour (`charge`)
+ * under a bucket and cap below the neighbour's own, so an honest node is never answered BUSY.
  */
 export class RequestLimits {
   private readonly buckets = new KeyedTokenBuckets(REQUESTS_PER_NEIGHBOUR_PER_S / 1000, REQUEST_BURST_PER_NEIGHBOUR);
   private readonly inFlight = new Map<string, number>();
-  /** Forwarded requests each next hop has yet to answer (`charge`). */
+  /** Requests each neighbour has yet to answer this node (`charge`). */
   private readonly owed = new Map<string, number>();
+  private readonly sendBuckets = new KeyedTokenBuckets(SENDS_PER_NEIGHBOUR_PER_S / 1000, SEND_BURST_PER_NEIGHBOUR);
 
   /** Null when the request may be worked on (it is then in flight until `done`), else why not. */
   admit(peerHex: string, now: number): RequestRefusal | null {
@@ -183,21 +191,27 @@ export class RequestLimits {
     decrement(this.inFlight, peerHex);
   }
 
-  /** The neighbour's channel closed: its bucket goes (requests still in flight end with `done`). */
+  /** The neighbour's channel closed: its buckets go (requests still in flight end with `done`). */
   forget(peerHex: string): void {
     this.buckets.delete(peerHex);
+    this.sendBuckets.delete(peerHex);
   }
 
   /**
-   * Charges a request this node forwards to the next hop it goes to, not to the neighbour that
-   * sent it (whose slot is then released with `done`): a hop that swallows requests fills its
-   * own account, which the honest neighbours routing through this node never see. False when
-   * the hop already owes MAX_REQUESTS_IN_FLIGHT_PER_NEIGHBOUR answers: route around it. Each
-   * true is matched by one `settled` when the hop answers, fails or times out.
+   * Charges a request this node sends to the neighbour it goes to: its own, or one it forwards
+   * (charged to the next hop, not to the neighbour that sent it, whose slot is then released
+   * with `done`: a hop that swallows requests fills its own account, which the honest
+   * neighbours routing through this node never see). False when the neighbour already owes
+   * MAX_SENDS_IN_FLIGHT_PER_NEIGHBOUR answers, or, for an own request, when its send bucket
+   * is empty: an own request then waits, a forwarded one goes around it. A forwarded request
+   * is not held back by the bucket (going around could leave no closer hop, and it would end
+   * at the wrong node), but takes its token when there is one, so own requests make way for
+   * it. Each true is matched by one `settled` when the neighbour answers, fails or times out.
    */
-  charge(nextHex: string): boolean {
+  charge(nextHex: string, now: number, kind: 'own' | 'forwarded'): boolean {
     const owed = this.owed.get(nextHex) ?? 0;
-    if (owed >= MAX_REQUESTS_IN_FLIGHT_PER_NEIGHBOUR) return false;
+    if (owed >= MAX_SENDS_IN_FLIGHT_PER_NEIGHBOUR) return false;
+    if (!this.sendBuckets.take(nextHex, now) && kind === 'own') return false;
     this.owed.set(nextHex, owed + 1);
     return true;
   }

@@ -5,7 +5,7 @@
  * clock, randomness, storage, crypto, bootstrap) is handed in, so the same class runs in a tab,
  * in Node, and ten thousand times over in the simulator.
  */
-import { ConnectionBudget, KeyedTokenBuckets, RequestLimits } from './budget.ts';
+import { ConnectionBudget, KeyedTokenBuckets, REFUSED_METHOD_PREFIX, RequestLimits } from './budget.ts';
 import { Channels, type Peer } from './channels.ts';
 import type { Clock } from '../lib/clock.ts';
 import { Ticker } from '../lib/ticker.ts';
@@ -18,6 +18,7 @@ import {
   MAX_HOPS,
   MAX_ROUTE_AVOIDS,
   REPLICATION,
+  SEND_ROOM_POLL_MS,
   SIGNAL_ROUTE_TRIES,
   SIGNAL_TRY_TIMEOUT_MS,
 } from './constants.ts';
@@ -69,6 +70,8 @@ export class KademliaNode implements ServiceHost {
   private readonly forwardLimits = new KeyedTokenBuckets(FORWARD_RATE_PER_NEIGHBOUR_PER_S / 1000, FORWARD_RATE_PER_NEIGHBOUR_PER_S);
   /** Every request a neighbour sends passes these first (budget.ts RequestLimits). */
   private readonly requestLimits = new RequestLimits();
+  /** Own requests waiting for room to their neighbour (send): each one's way to fail. */
+  private readonly waitingSends = new Set<(err: PeerchatError) => void>();
   /** Signatures of the routed SIGNALs accepted lately: a repeat is a replay. */
   private readonly seenSignals = new SeenSignatures();
   private closed = false;
@@ -297,9 +300,7 @@ export class KademliaNode implements ServiceHost {
     if (avoid !== undefined) route.x = avoid;
     if (avoidAll !== undefined && avoidAll.size > 0) route.v = [...avoidAll].slice(0, MAX_ROUTE_AVOIDS);
     if (via !== undefined) route.w = via;
-    const settled = await Promise.allSettled(
-      hops.map((p) => (p as Peer).rpc.request(method, body, timeoutMs, route)),
-    );
+    const settled = await Promise.allSettled(hops.map((p) => this.send(p as Peer, method, body, timeoutMs, route)));
     const out: ResponseBodyOf<M>[] = [];
     for (const s of settled) {
       if (s.status === 'fulfilled') out.push(s.value);
@@ -314,7 +315,7 @@ export class KademliaNode implements ServiceHost {
   /** Sends a request to a neighbour directly; counts missed replies and drops silent peers. */
   async direct<M extends Method>(peer: Peer, method: M, body: RequestBodyOf<M>, timeoutMs = DIRECT_TIMEOUT_MS): Promise<ResponseBodyOf<M>> {
     try {
-      const res = await peer.rpc.request(method, body, timeoutMs);
+      const res = await this.send(peer, method, body, timeoutMs);
       const c = this.table.get(peer.hex);
       if (c) this.table.touch(c, this.clock.now());
       return res;
@@ -325,6 +326,43 @@ export class KademliaNode implements ServiceHost {
       }
       throw err;
     }
+  }
+
+  /**
+   * Sends this node's own request to a neighbour once the neighbour's account has room
+   * (budget.ts RequestLimits.charge: under what the neighbour admits, so it is never answered
+   * BUSY for a burst of this node's own making: a holder's copies to its fellow holders, a
+   * returning tab's dials and lookups through its few first peers). Waiting counts against
+   * `timeoutMs`; a request that found no room by then fails as BUSY without being sent. With
+   * room, it goes at once, with no await before it.
+   */
+  private send<M extends Method>(peer: Peer, method: M, body: RequestBodyOf<M>, timeoutMs: number, route?: Route): Promise<ResponseBodyOf<M>> {
+    const { requestLimits: limits, clock } = this;
+    const go = (ms: number) => peer.rpc.request(method, body, ms, route).finally(() => limits.settled(peer.hex));
+    const start = clock.now();
+    if (limits.charge(peer.hex, start, 'own')) return go(timeoutMs);
+    this.stats.count('send-waited');
+    return new Promise<number>((resolve, reject) => {
+      const stop = (err: PeerchatError) => {
+        this.waitingSends.delete(stop);
+        reject(err);
+      };
+      const look = () => {
+        const now = clock.now();
+        if (limits.charge(peer.hex, now, 'own')) {
+          this.waitingSends.delete(stop);
+          return resolve(timeoutMs - (now - start));
+        }
+        if (now - start + SEND_ROOM_POLL_MS >= timeoutMs) {
+          this.stats.count('send-gave-up');
+          return stop(new PeerchatError(ErrorCode.Busy, 'Too many requests waiting for this neighbour'));
+        }
+        this.ticker.setTimeout(look, SEND_ROOM_POLL_MS);
+      };
+      // The node's timers stop when it closes: what still waits is told then (close()).
+      this.waitingSends.add(stop);
+      this.ticker.setTimeout(look, SEND_ROOM_POLL_MS);
+    }).then(go);
   }
 
   /**
@@ -376,6 +414,7 @@ export class KademliaNode implements ServiceHost {
     this.maintenance.close();
     for (const s of this.services) s.close?.();
     this.ticker.close();
+    for (const stop of [...this.waitingSends]) stop(new PeerchatError(ErrorCode.ChannelClosed, 'The node closed'));
     this.channels.close();
   }
 
@@ -456,6 +495,8 @@ export class KademliaNode implements ServiceHost {
     const refused = this.requestLimits.admit(peer.hex, this.clock.now());
     if (refused) {
       this.stats.count(`request-refused-${refused}`);
+      // Which requests: what a simulation that finds honest refusals needs to know first.
+      this.stats.count(`${REFUSED_METHOD_PREFIX}${req.m}${req.r ? '-routed' : ''}`);
       return reply.error(ErrorCode.Busy, refused === 'rate' ? 'Too many requests; slow down' : 'Too many requests in flight');
     }
     let held = true;
@@ -510,7 +551,7 @@ export class KademliaNode implements ServiceHost {
         }
       }
       const { to, next } = decision;
-      if (!this.requestLimits.charge(to.hex)) {
+      if (!this.requestLimits.charge(to.hex, this.clock.now(), 'forwarded')) {
         this.stats.count('forward-around-owing');
         exclude.add(to.hex);
         continue;

@@ -90,6 +90,8 @@ export interface GroupExperimentResult extends Omit<GroupExperimentOptions, 'pro
   honestRefused: number;
   /** honestRefused by the limit that refused them (simulation.ts REFUSED_COUNTERS). */
   refusedBy: Record<string, number>;
+  /** Requests refused by the per-neighbour limits, by method (`-routed` when routed). */
+  refusedMethods: Record<string, number>;
   wallMs: number;
 }
 
@@ -157,7 +159,7 @@ async function groupExperiment(o: GroupExperimentOptions, stops: Array<() => voi
   const simStart = now();
   progressTicker(o.progress, stops, () => {
     const shown = [...copies.values()].filter((c) => c.shownAt !== undefined).length;
-    return `${((now() - simStart) / HOUR).toFixed(1)} simulated h, ${sim.live.size} live nodes, ${copies.size} copies sent, ${shown} shown`;
+    return `${((now() - simStart) / HOUR).toFixed(1)} simulated h, ${sim.live.size} live nodes, ${copies.size} copies sent, ${shown} shown, ${sim.refusedForCapacity()} refused`;
   });
 
   const eventsFor = (u: User): ChatEvents => ({
@@ -406,6 +408,7 @@ async function groupExperiment(o: GroupExperimentOptions, stops: Array<() => voi
   }
   const honestRefused = sim.refusedForCapacity();
   const refusedBy = sim.refusedByCounter();
+  const refusedMethods = sim.refusedByMethod();
   sim.close();
   const { progress: _, ...options } = o;
   return {
@@ -439,6 +442,7 @@ async function groupExperiment(o: GroupExperimentOptions, stops: Array<() => voi
     failures,
     honestRefused,
     refusedBy,
+    refusedMethods,
     wallMs: Math.round(performance.now() - wallStart),
   };
 }

@@ -4,7 +4,7 @@
  * all answered within 105 simulated ms.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { FORWARD_RATE_PER_NEIGHBOUR_PER_S, MAX_REQUESTS_IN_FLIGHT_PER_NEIGHBOUR, REQUEST_BURST_PER_NEIGHBOUR, REQUESTS_PER_NEIGHBOUR_PER_S } from '../dht/constants.ts';
+import { FORWARD_RATE_PER_NEIGHBOUR_PER_S, MAX_REQUESTS_IN_FLIGHT_PER_NEIGHBOUR, MAX_SENDS_IN_FLIGHT_PER_NEIGHBOUR, REQUEST_BURST_PER_NEIGHBOUR, REQUESTS_PER_NEIGHBOUR_PER_S, SEND_BURST_PER_NEIGHBOUR, SENDS_PER_NEIGHBOUR_PER_S } from '../dht/constants.ts';
 import { ErrorCode } from '../lib/errors.ts';
 import { Simulation } from './simulation.ts';
 
@@ -74,10 +74,42 @@ describe('forwarded requests', () => {
     // The upstream's own request right after: answered, its slots are free.
     await expect(sim.until(toHop.rpc.request('FIND_NODE', { target: upstream!.node.hex }, 5_000))).resolves.toMatchObject({ nodes: expect.any(Array) });
     expect(hop.node.stats.get('request-refused-in-flight')).toBe(0);
-    // The liar owes a full cap; the rest went around it.
-    expect(hop.node.stats.get('forward-around-owing')).toBe(sent - MAX_REQUESTS_IN_FLIGHT_PER_NEIGHBOUR);
+    // The liar owes a full send cap; the rest went around it.
+    expect(hop.node.stats.get('forward-around-owing')).toBe(sent - MAX_SENDS_IN_FLIGHT_PER_NEIGHBOUR);
     const results = await sim.until(Promise.all(routed));
-    expect(results.filter((r) => r === ErrorCode.Timeout).length).toBeGreaterThanOrEqual(MAX_REQUESTS_IN_FLIGHT_PER_NEIGHBOUR);
+    expect(results.filter((r) => r === ErrorCode.Timeout).length).toBeGreaterThanOrEqual(MAX_SENDS_IN_FLIGHT_PER_NEIGHBOUR);
     expect(results.every((r) => r === 'ok' || r === ErrorCode.Timeout)).toBe(true);
+  });
+});
+
+describe('a node\'s own bursts', () => {
+  it('wait for room at the neighbour instead of being refused: 300 requests at once, none answered BUSY', { timeout: 60_000 }, async () => {
+    sim = new Simulation({ seed: 43 });
+    const nodes = await sim.grow(6, 6, 5 * 60_000);
+    const [asker, asked] = [nodes[1]!, nodes[0]!];
+    const peer = asker.node.peer(asked.node.hex)!;
+    const BURST = 300;
+    const start = sim.clock.now();
+    const asks = Array.from({ length: BURST }, () => asker.node.direct(peer, 'PING', {}, 60_000).then(() => 'ok', (e: { code?: string }) => e.code ?? 'error'));
+    const results = await sim.until(Promise.all(asks));
+    expect(results.filter((r) => r === 'ok')).toHaveLength(BURST);
+    expect(asked.node.stats.snapshot('request-refused-')).toEqual({});
+    // Paced at the send bucket: the burst at once, the rest at the send rate.
+    const paced = (BURST - SEND_BURST_PER_NEIGHBOUR) / SENDS_PER_NEIGHBOUR_PER_S;
+    expect((sim.clock.now() - start) / 1_000).toBeGreaterThanOrEqual(paced - 1);
+    expect(asker.node.stats.get('send-waited')).toBeGreaterThanOrEqual(BURST - SEND_BURST_PER_NEIGHBOUR);
+  });
+
+  it('give up as BUSY, unsent, when no room comes before their timeout', { timeout: 60_000 }, async () => {
+    sim = new Simulation({ seed: 43 });
+    const nodes = await sim.grow(6, 6, 5 * 60_000);
+    const [asker, asked] = [nodes[1]!, nodes[0]!];
+    const peer = asker.node.peer(asked.node.hex)!;
+    const asks = Array.from({ length: SEND_BURST_PER_NEIGHBOUR + 40 }, () => asker.node.direct(peer, 'PING', {}, 1_000).then(() => 'ok', (e: { code?: string }) => e.code ?? 'error'));
+    const results = await sim.until(Promise.all(asks));
+    const gaveUp = asker.node.stats.get('send-gave-up');
+    expect(gaveUp).toBeGreaterThan(0);
+    expect(results.filter((r) => r === ErrorCode.Busy)).toHaveLength(gaveUp);
+    expect(asked.node.stats.snapshot('request-refused-')).toEqual({});
   });
 });

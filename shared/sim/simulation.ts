@@ -11,6 +11,7 @@ import type { MailboxService } from '../chat/mailbox-service.ts';
 import type { RecordService } from '../chat/record-service.ts';
 import { serveChat } from '../chat/services.ts';
 import { CONNECTION_CAP } from '../dht/constants.ts';
+import { REFUSED_METHOD_PREFIX } from '../dht/budget.ts';
 import { KademliaNode, type Bootstrap, type NodeConfig } from '../dht/node.ts';
 import { SeededRandom, type Random } from '../lib/random.ts';
 import { MemoryStore, type Store } from '../lib/store.ts';
@@ -85,6 +86,8 @@ export class Simulation {
   private refusedByEnded = 0;
   /** The same, by counter (REFUSED_COUNTERS): which limit refused them. */
   private readonly refusedByEndedCounter = new Map<string, number>();
+  /** The same by method, as refusedByMethod gives it. */
+  private readonly refusedForEnded: Record<string, number> = {};
   departures = 0;
   private readonly liveList: string[] = [];
   private readonly access = new Map<string, number>();
@@ -162,6 +165,7 @@ export class Simulation {
     if (sim.transport.created >= CONNECTION_CAP) this.atCapByEnded++;
     this.refusedByEnded += refusedCount(sim.node);
     for (const name of REFUSED_COUNTERS) this.refusedByEndedCounter.set(name, (this.refusedByEndedCounter.get(name) ?? 0) + sim.node.stats.get(name));
+    addCounts(this.refusedForEnded, sim.node.stats.snapshot(REFUSED_METHOD_PREFIX));
     if (silently) sim.transport.vanish();
     sim.node.close();
     sim.transport.close();
@@ -278,6 +282,14 @@ export class Simulation {
     return out;
   }
 
+  /** Requests refused for capacity, by method (`-routed` when routed): which requests hit a limit. */
+  refusedByMethod(): Record<string, number> {
+    const out: Record<string, number> = {};
+    addCounts(out, this.refusedForEnded);
+    for (const s of this.live.values()) addCounts(out, s.node.stats.snapshot(REFUSED_METHOD_PREFIX));
+    return Object.fromEntries(Object.entries(out).map(([k, n]) => [k.slice(REFUSED_METHOD_PREFIX.length), n]));
+  }
+
   close(): void {
     for (const s of [...this.live.values()]) this.leave(s);
   }
@@ -359,4 +371,9 @@ export function refusedCount(node: KademliaNode): number {
   let n = 0;
   for (const name of REFUSED_COUNTERS) n += node.stats.get(name);
   return n;
+}
+
+/** Adds `counts` into `into`, name by name. */
+function addCounts(into: Record<string, number>, counts: Record<string, number>): void {
+  for (const [k, n] of Object.entries(counts)) into[k] = (into[k] ?? 0) + n;
 }

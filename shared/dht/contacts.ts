@@ -17,24 +17,27 @@ import type { ContactWire as ContactSchema } from './protocol-schemas.ts';
 export type ContactWire = v.InferOutput<typeof ContactSchema>;
 
 /**
- * Ids of contacts checked lately, by work bits, nonce and key: most answers name the same few
- * nodes again (a node's neighbourhood), and the simulator runs thousands of nodes in a process.
- * Only valid ones are kept, so a bad contact costs its hash every time.
+ * Ids of contacts checked lately, by key: most answers name the same few nodes again (a node's
+ * neighbourhood), and the simulator runs thousands of nodes in a process. Filed under the key
+ * string alone, with the nonce and work bits checked on the entry: a key made of the three
+ * joined cost a string built and hashed per contact (2% of a chat simulation's CPU). A key
+ * seen with another valid nonce replaces its entry. Only valid ones are kept, so a bad contact
+ * costs its hash every time.
  */
-const checked = new Map<string, string>();
+const checked = new Map<string, { readonly bits: number; readonly n: number; readonly hex: string }>();
 const CHECKED_MAX = 8_192;
 
 /** The id (hex) that `c` makes with the network's work, or null when its work fails. */
 export function contactHex(c: ContactWire): string | null {
-  const k = `${idWorkBits()}.${c.n}.${c.key}`;
-  const known = checked.get(k);
-  if (known !== undefined) return known;
+  const bits = idWorkBits();
+  const known = checked.get(c.key);
+  if (known !== undefined && known.n === c.n && known.bits === bits) return known.hex;
   const key = fromBase64Url(c.key);
   const id = key && nodeIdFromSigningKey(key, c.n);
   if (!id) return null;
   const hex = internHex(idToHex(id));
-  if (checked.size >= CHECKED_MAX) checked.delete(checked.keys().next().value!);
-  checked.set(k, hex);
+  if (known === undefined && checked.size >= CHECKED_MAX) checked.delete(checked.keys().next().value!);
+  checked.set(c.key, { bits, n: c.n, hex });
   return hex;
 }
 

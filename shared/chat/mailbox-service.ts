@@ -24,7 +24,7 @@ import {
   MAILBOX_RETENTION_MS, MAILBOX_TOMBSTONES_PER_RECIPIENT,
 } from './constants.ts';
 import { fromBase64Url } from '../lib/encoding.ts';
-import { ErrorCode, isPeerchatError, PeerchatError } from '../lib/errors.ts';
+import { ErrorCode, isPeerchatError, quietError, type PeerchatError } from '../lib/errors.ts';
 import { idFromHex, idToHex, nodeIdFromSigningKey } from '../lib/id.ts';
 import { inNearSubtree } from './holder-search.ts';
 import { LazyMap } from '../lib/lazy-map.ts';
@@ -608,6 +608,6 @@ export class MailboxService implements NodeService {
 
   private refuse(reason: string, code: ErrorCode, message: string): PeerchatError {
     this.node.stats.count(`mailbox-refused-${reason}`);
-    return new PeerchatError(code, message);
+    return quietError(code, message);
   }
 }

@@ -5,7 +5,7 @@
  * the record most of them keep; owners publish and re-read to learn whether the name is theirs.
  */
 import { HOLDER_ASK_PATHS, HOLDER_ASK_ROUNDS, HOLDER_LATE_PASS_MS, HOLDER_STRANGER_PATHS, HOLDER_ASK_VIAS, HOLDER_ASK_TIMEOUT_MS, HOLDER_ASK_WINDOW_MS, HOLDER_ASKS_MAX, HOLDER_SCOUTS, HOLDER_SERVER_DIALS, HOLDER_SLACK_LOG2, JOIN_REREAD_DELAY_MS, JOIN_STORE_ATTEMPTS, MAX_NAMES_PER_KEY, NAME_CONTEST_WINDOW_MS, NAME_HOLDER_SLACK, THIN_READ_WAIT_MS } from './constants.ts';
-import { ErrorCode, isPeerchatError, PeerchatError } from '../lib/errors.ts';
+import { ErrorCode, isPeerchatError, PeerchatError, quietError } from '../lib/errors.ts';
 import { toBase64Url } from '../lib/encoding.ts';
 import { idEquals, idFromHex, idToHex, type NodeId } from '../lib/id.ts';
 import { LazyMap } from '../lib/lazy-map.ts';
@@ -717,7 +717,7 @@ export class RecordService implements NodeService {
 
   private reject(reason: string, message: string): PeerchatError {
     this.node.stats.count(reason);
-    return new PeerchatError(ErrorCode.Rejected, message);
+    return quietError(ErrorCode.Rejected, message);
   }
 }
 

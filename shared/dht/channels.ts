@@ -10,7 +10,7 @@ import type { Clock } from '../lib/clock.ts';
 import { CONNECT_TIMEOUT_MS } from './constants.ts';
 import { helloPayload, type CryptoOps, type Identity } from '../lib/crypto.ts';
 import { fromBase64Url, toBase64Url } from '../lib/encoding.ts';
-import { ErrorCode, PeerchatError } from '../lib/errors.ts';
+import { ErrorCode, PeerchatError, quietError } from '../lib/errors.ts';
 import { idEquals, idToHex, nodeIdFromSigningKey, type NodeId } from '../lib/id.ts';
 import { internHex, internId } from './id-intern.ts';
 import { encodeFrame, hello, parseFrame, type RequestFrame } from './protocol.ts';
@@ -407,7 +407,7 @@ export class Channels implements LinkOwner {
     if (setup?.timer) this.o.clock.clearTimeout(setup.timer);
     setup?.waiter?.();
     a.conn?.close();
-    a.settle(new PeerchatError(isIceFailure(reason) ? ErrorCode.IceFailed : ErrorCode.ChannelClosed, reason));
+    a.settle(quietError(isIceFailure(reason) ? ErrorCode.IceFailed : ErrorCode.ChannelClosed, reason));
     if (this.ready.get(a.hex) === a) {
       this.ready.delete(a.hex);
       a.rpc.close(reason);

@@ -4,7 +4,7 @@
  * clock, and validates reply bodies before a caller ever sees them.
  */
 import type { Clock, TimerHandle } from '../lib/clock.ts';
-import { ErrorCode, PeerchatError } from '../lib/errors.ts';
+import { ErrorCode, PeerchatError, quietError } from '../lib/errors.ts';
 import {
   encodeFrame,
   errorFrame,
@@ -90,7 +90,7 @@ export class RpcChannel {
       const p = this.take(frame.id);
       if (!p) return this.host.onDrop('unmatched-reply');
       this.host.clock.clearTimeout(p.timer);
-      if (frame.t === 'err') return p.reject(new PeerchatError(asErrorCode(frame.code), frame.msg));
+      if (frame.t === 'err') return p.reject(quietError(asErrorCode(frame.code), frame.msg));
       const body = parseResponseBody(p.method, frame.b);
       if (body === null) {
         this.host.onDrop('bad-reply-body');
@@ -110,7 +110,7 @@ export class RpcChannel {
     if (this.closedReason !== null) return;
     this.closedReason = reason;
     if (!this.pending) return;
-    for (const id of [...this.pending.keys()]) this.fail(id, new PeerchatError(ErrorCode.ChannelClosed, `Channel closed: ${reason}`));
+    for (const id of [...this.pending.keys()]) this.fail(id, quietError(ErrorCode.ChannelClosed, `Channel closed: ${reason}`));
   }
 
   private fail(id: number, err: PeerchatError): void {

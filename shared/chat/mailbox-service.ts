@@ -27,6 +27,7 @@ import { fromBase64Url } from '../lib/encoding.ts';
 import { ErrorCode, isPeerchatError, quietError, type PeerchatError } from '../lib/errors.ts';
 import { idFromHex, idToHex, nodeIdFromSigningKey } from '../lib/id.ts';
 import { inNearSubtree } from './holder-search.ts';
+import { inClosestSet } from '../dht/router.ts';
 import { LazyMap } from '../lib/lazy-map.ts';
 import { envelopeHash, envelopeHeaderOk, FETCH_FRESH_MS, fetchIsFresh, verifyFetch, verifyTombstone } from './messages.ts';
 import type { NodeContext, NodeService, Peer } from '../dht/context.ts';
@@ -480,7 +481,8 @@ export class MailboxService implements NodeService {
    * be), and not known to have it. Never to the recipient itself: it is handed its messages
    * when it fetches, not made their holder. Entries go through the paced queue one by one;
    * tombstones wait in a batch per neighbour and recipient until `flushTombstones`. The closest
-   * set is worked out once per item, and only when some neighbour still lacks it.
+   * set is worked out once per item, and only when several neighbours lack it; a new channel
+   * alone (onNeighbour, once per item held) is ranked without building it.
    */
   private pushToClose(h: string, held: HeldEntry | HeldTombstone, peers: readonly Peer[]): void {
     const { node } = this;
@@ -490,9 +492,10 @@ export class MailboxService implements NodeService {
     const lacking = peers.filter((p) => p.hex !== to && !sent?.has(p.hex) && !refused?.has(p.hex));
     if (lacking.length === 0) return;
     const reach = node.replication + ('envelope' in held ? 0 : MAILBOX_CLOSENESS_SLACK);
-    const close = new Set(node.closestTo(idFromHex(to)!, reach).map((n) => n.hex));
+    const key = idFromHex(to)!;
+    const close = lacking.length > 1 ? new Set(node.closestTo(key, reach).map((n) => n.hex)) : null;
     for (const peer of lacking) {
-      if (!close.has(peer.hex)) continue;
+      if (!(close ? close.has(peer.hex) : inClosestSet(key, node, node.neighbours(), peer, reach))) continue;
       this.markPushed(h, peer.hex);
       if ('envelope' in held) void this.pushes.push(peer.hex, (p) => this.sendEntry(p, h, held.envelope), () => this.unmarkPushed(h, peer.hex));
       else this.batchTombstone(peer.hex, h, held);

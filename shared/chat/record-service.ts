@@ -15,7 +15,7 @@ import { TimerSet } from '../lib/clock.ts';
 import { TokenBucket } from '../dht/budget.ts';
 import type { RequestBodyOf, ResponseBodyOf } from '../dht/protocol.ts';
 import type { UserRecordWire } from './wire.ts';
-import { closestNeighbour } from '../dht/router.ts';
+import { closestNeighbour, inClosestSet, type Neighbour } from '../dht/router.ts';
 import { censusHolderLog2, holderRadiusLog2, HolderSearch, plausibleHolderLog2 } from './holder-search.ts';
 import { answerIsFrom, askNonce, signAnswer } from './answer-proofs.ts';
 import { chooseRecord, contestQuorum, couldReplace, majorityRecord, recordFromWire, recordKey, recordToWire, verifyRecord, type Resolution, type UserRecord } from './records.ts';
@@ -448,14 +448,16 @@ export class RecordService implements NodeService {
 
   /**
    * Copies a held record to those of `peers` among the r closest to its name that are not known
-   * to have it. The closest set is worked out once, and only when some of them lack it.
+   * to have it. The closest set is worked out once, and only when several lack it; a new
+   * channel alone (onNeighbour, once per record held) is ranked without building it.
    */
   private pushToClose(h: Held, peers: readonly Peer[]): void {
+    const { node } = this;
     const lacking = peers.filter((p) => !h.pushedTo.has(p.hex));
     if (lacking.length === 0) return;
-    const close = new Set(this.node.closestTo(h.key).map((n) => n.hex));
+    const close = lacking.length > 1 ? new Set(node.closestTo(h.key).map((n) => n.hex)) : null;
     for (const peer of lacking) {
-      if (!close.has(peer.hex)) continue;
+      if (!(close ? close.has(peer.hex) : inClosestSet(h.key, node, node.neighbours(), peer, node.replication))) continue;
       h.pushedTo.add(peer.hex);
       // A holder that refuses the record (not close by its own table, or it keeps another) will
       // refuse it again: it is not asked again. Busy, lost or slow, it is, at the next recheck.
@@ -476,8 +478,8 @@ export class RecordService implements NodeService {
     // or routed to one holder's id by a Join storing again: publish) must come to one of the
     // name's holders, or anyone could fill any node's table.
     const toName = ctx.routed && ctx.key !== null && idToHex(ctx.key) === keyHex;
-    if (ctx.routed && !toName && !this.isNear(node.hex, key)) throw this.reject('record-wrong-key', 'Record routed to the wrong key');
-    if (!ctx.routed && !this.isNear(node.hex, key)) throw this.reject('record-not-close', 'This node does not hold that name');
+    if (ctx.routed && !toName && !this.isNear(node, key)) throw this.reject('record-wrong-key', 'Record routed to the wrong key');
+    if (!ctx.routed && !this.isNear(node, key)) throw this.reject('record-not-close', 'This node does not hold that name');
     const kept = await this.take(keyHex, key, record, ctx);
     const stored = sameRecord(kept, record);
     return { stored, record: stored ? b.record : recordToWire(kept) };
@@ -654,13 +656,14 @@ export class RecordService implements NodeService {
       h.pushes = null;
       return;
     }
-    if (!this.isNear(ctx.from.hex, h.key)) return;
+    if (!this.isNear(ctx.from, h.key)) return;
     (h.pushes ??= new Map()).set(ctx.from.hex, toBase64Url(record.signingKey));
   }
 
-  /** Whether `hex` is among the r + NAME_HOLDER_SLACK closest to key by this node's channels. */
-  private isNear(hex: string, key: NodeId): boolean {
-    return this.node.closestTo(key, this.node.replication + NAME_HOLDER_SLACK).some((n) => n.hex === hex);
+  /** Whether `who` is among the r + NAME_HOLDER_SLACK closest to key by this node's channels. */
+  private isNear(who: Neighbour, key: NodeId): boolean {
+    const { node } = this;
+    return inClosestSet(key, node, node.neighbours(), who, node.replication + NAME_HOLDER_SLACK);
   }
 
   /** Unexpired names this node holds for a signing key. */
@@ -699,7 +702,7 @@ export class RecordService implements NodeService {
     if (now - this.lastSweepAt < FULL_SWEEP_INTERVAL_MS) return;
     this.lastSweepAt = now;
     for (const [keyHex, h] of [...this.held]) {
-      if (h.record.expiresAt > now && this.isNear(this.node.hex, h.key)) continue;
+      if (h.record.expiresAt > now && this.isNear(this.node, h.key)) continue;
       await this.forget(keyHex, h);
       this.node.stats.count('record-evicted');
     }

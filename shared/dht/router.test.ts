@@ -8,6 +8,7 @@ import {
   closestNeighbour,
   closestSet,
   decideRoute,
+  inClosestSet,
   estimateNetworkSize,
   firstHops,
   hopLimit,
@@ -133,6 +134,22 @@ describe('firstHops', () => {
             .slice(0, paths)
             .map((n) => n.hex),
         );
+      }),
+    );
+  });
+});
+
+describe('inClosestSet', () => {
+  it('says of self, each neighbour and a stranger whether closestSet lists it', () => {
+    const small = fc.integer({ min: 0, max: 63 }).map((n) => at(n).id);
+    const someId = fc.oneof(anyId, small);
+    fc.assert(
+      fc.property(someId, someId, fc.array(someId, { maxLength: 30 }), someId, fc.integer({ min: 0, max: 12 }), (self, key, ids, stranger, r) => {
+        const neighbours = distinct(self, ids);
+        const listed = new Set(closestSet(key, node(self), neighbours, r).map((n) => n.hex));
+        for (const c of [node(self), ...neighbours, node(stranger)]) {
+          expect(inClosestSet(key, node(self), neighbours, c, r)).toBe(listed.has(c.hex));
+        }
       }),
     );
   });

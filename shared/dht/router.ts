@@ -84,6 +84,24 @@ export function closestSet(key: NodeId, self: Neighbour, neighbours: Iterable<Ne
 }
 
 /**
+ * Whether `candidate` is in closestSet(key, self, neighbours, r), without building the set: it
+ * is self or one of the neighbours, and fewer than r of the others are closer to key. Ids are
+ * distinct, so the set is the r closest whatever the order. For callers that ask about one
+ * node at a time: a new channel is checked against every item a holder keeps, and building
+ * the set for each was 5% of a chat simulation's CPU.
+ */
+export function inClosestSet(key: NodeId, self: Neighbour, neighbours: Iterable<Neighbour>, candidate: Neighbour, r: number): boolean {
+  let present = candidate.hex === self.hex;
+  let closer = present || compareDistance(key, self.id, candidate.id) >= 0 ? 0 : 1;
+  for (const n of neighbours) {
+    if (n.hex === self.hex) continue;
+    if (n.hex === candidate.hex) present = true;
+    else if (compareDistance(key, n.id, candidate.id) < 0 && ++closer >= r) return false;
+  }
+  return present && closer < r;
+}
+
+/**
  * Estimates the number of nodes from how far away the r-th nearest neighbour is: in a uniform
  * id space, r nodes within distance d means about r * 2^160 / d nodes in all.
  */

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { concatBytes, fromBase64Url, toBase64Url, utf8Decode, utf8Encode } from './encoding.ts';
+import { concatBytes, fromBase64Url, lengthPrefixed, toBase64Url, utf8Decode, utf8Encode } from './encoding.ts';
 
 describe('base64url', () => {
   it('round-trips every byte string', () => {
@@ -85,5 +85,16 @@ describe('concatBytes', () => {
   it('copies only the visible part of a subarray', () => {
     const backing = new Uint8Array([9, 1, 2, 9]);
     expect(concatBytes(backing.subarray(1, 3))).toEqual(new Uint8Array([1, 2]));
+  });
+});
+
+describe('lengthPrefixed', () => {
+  it('puts the length first as 4 big-endian bytes', () => {
+    for (const n of [0, 1, 255, 256, 65_535, 65_536, 70_001]) {
+      const out = lengthPrefixed(new Uint8Array(n).fill(7));
+      expect(new DataView(out.buffer).getUint32(0)).toBe(n);
+      expect(out.length).toBe(4 + n);
+      expect(out.subarray(4).every((b) => b === 7)).toBe(true);
+    }
   });
 });

@@ -86,7 +86,12 @@ export function concatBytes(...parts: Uint8Array[]): Uint8Array {
 /** `bytes` after its length as 4 big-endian bytes: fields of a signed encoding cannot run together. */
 export function lengthPrefixed(bytes: Uint8Array): Uint8Array {
   const out = new Uint8Array(4 + bytes.length);
-  new DataView(out.buffer).setUint32(0, bytes.length);
+  // Written byte by byte: a DataView per field made this 2% of a chat simulation's CPU.
+  const n = bytes.length;
+  out[0] = n >>> 24;
+  out[1] = (n >>> 16) & 0xff;
+  out[2] = (n >>> 8) & 0xff;
+  out[3] = n & 0xff;
   out.set(bytes, 4);
   return out;
 }

@@ -7,8 +7,8 @@
  * - web/storage/ picks the tab's identity and keeps the user's settings;
  * - debug-handle.ts is `window.peerchat`, for the console and the browser tests.
  *
- * A page that is not a secure context (plain http off localhost) gets InsecureScreen instead:
- * secure-context.ts says why.
+ * A page that is not a secure context (plain http off localhost) gets InsecureScreen instead
+ * (insecure-page.ts, a chunk loaded only then): secure-context.ts says why.
  *
  * `?forge-hello` makes this tab sign its channel HELLOs with a key that is not the one its node
  * id is the hash of: a test hook to show that every other tab refuses such a peer.
@@ -17,7 +17,6 @@ import { mount } from 'svelte';
 import { systemClock, type Clock } from '../../shared/lib/clock.ts';
 import { createIdentity, webCryptoOps, type CryptoOps } from '../../shared/lib/crypto.ts';
 import { cryptoRandom } from '../../shared/lib/random.ts';
-import InsecureScreen from '../components/InsecureScreen.svelte';
 import { BrowserPeer } from '../net/browser-peer.ts';
 import { createPeerNode, type PeerNode } from '../net/peer-node.ts';
 import type { SocketLike } from '../net/signal-client.ts';
@@ -31,7 +30,6 @@ import App from './App.svelte';
 import { shareLink } from './cold-start.ts';
 import { createDebugHandle } from './debug-handle.ts';
 import { NetworkController } from './network-controller.ts';
-import { insecureContext } from './secure-context.ts';
 import { Session } from './session.ts';
 import { AppState, type AppActions } from '../state/app.svelte.ts';
 import { InstallOffer, WorkerUpdates } from './app-lifecycle.ts';
@@ -58,14 +56,9 @@ const target = document.getElementById('app');
 if (!target) throw new Error('index.html must contain <div id="app">');
 // Before anything is built: without a secure context WebCrypto and the service worker are
 // missing, and the app would fail later in ways that do not say why.
-const insecure = insecureContext({
-  isSecureContext: window.isSecureContext,
-  hasSubtle: globalThis.crypto?.subtle !== undefined,
-  protocol: location.protocol,
-  hostname: location.hostname,
-});
-if (insecure) mount(InsecureScreen, { target, props: { problem: insecure } });
-else runApp(target);
+// Which is rare: the screen that says why and what to do is a chunk of its own (insecure-page.ts).
+if (window.isSecureContext && globalThis.crypto?.subtle !== undefined) runApp(target);
+else void import('./insecure-page.ts').then(({ showInsecure }) => showInsecure(target));
 
 function runApp(target: HTMLElement): void {
   const tabStorage = storageOr(() => sessionStorage);
@@ -144,7 +137,7 @@ function sessionActions(app: AppParts): SessionActions {
     },
     exportIdentity: (passphrase) => app.session?.exportIdentity(passphrase) ?? Promise.resolve(),
     importIdentity: (file, passphrase) => app.session?.importIdentity(file, passphrase) ?? Promise.reject(new Error('Still starting: try again in a moment.')),
-    downloadHistory: () => app.session?.downloadHistory(),
+    downloadHistory: async () => app.session?.downloadHistory(),
     deleteIdentity: () => app.session?.deleteIdentity() ?? Promise.resolve(),
   };
 }

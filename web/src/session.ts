@@ -16,7 +16,6 @@ import { identitiesInUse } from '../storage/tab-identity.ts';
 import { GROUP_PREFIX, type SessionActions, type SessionState } from '../state/session.svelte.ts';
 import type { Attention } from './attention.ts';
 import { confirmedKey, typedNames, unconfirmedSenders } from './group-view.ts';
-import { historyFile } from './history-file.ts';
 
 const SAVED_REFRESH_MS = 2_000;
 const JOIN_WAIT_MS = 30_000;
@@ -112,8 +111,10 @@ export class Session implements Omit<SessionActions, 'setNotifications'> {
     this.o.download(await exportIdentityFile(this.o.node.store, this.o.identity, passphrase, cryptoRandom));
   }
 
-  /** Saves the conversations as JSON (history-file.ts). */
-  downloadHistory(): void {
+  /** Saves the conversations as JSON (history-file.ts, a chunk loaded on first use). */
+  async downloadHistory(): Promise<void> {
+    if (!this.chat) return;
+    const { historyFile } = await import('./history-file.ts');
     if (this.chat) this.o.download(historyFile(this.chat, Date.now()));
   }
 

@@ -140,7 +140,7 @@ export interface SessionActions {
   /** Imports an identity file and switches the tab to it (the page reloads); rejects with words for the user. */
   importIdentity(file: File, passphrase: string): Promise<void>;
   /** Saves the conversations as a JSON file. */
-  downloadHistory(): void;
+  downloadHistory(): Promise<void>;
   /** Deletes the signed-in identity and all its data in this browser (the page reloads). */
   deleteIdentity(): Promise<void>;
 }

@@ -46,6 +46,15 @@ export type { Bootstrap, BootstrapPeers, NodeConfig, NodeOptions } from './optio
 export type { LookupTrace, TraceHop } from './lookup-trace.ts';
 export type { Handler, LookupResult, NodeContext, NodeService, RouteOptions, ServiceHost } from './context.ts';
 
+/** An own request waiting for room at its neighbour (KademliaNode.send). */
+interface WaitingSend {
+  start: number;
+  timeoutMs: number;
+  /** Called with the time left to wait for the answer. */
+  resolve: (msLeft: number) => void;
+  reject: (err: PeerchatError) => void;
+}
+
 export class KademliaNode implements ServiceHost {
   readonly id: NodeId;
   readonly hex: string;
@@ -70,8 +79,8 @@ export class KademliaNode implements ServiceHost {
   private readonly forwardLimits = new KeyedTokenBuckets(FORWARD_RATE_PER_NEIGHBOUR_PER_S / 1000, FORWARD_RATE_PER_NEIGHBOUR_PER_S);
   /** Every request a neighbour sends passes these first (budget.ts RequestLimits). */
   private readonly requestLimits = new RequestLimits();
-  /** Own requests waiting for room to their neighbour (send): each one's way to fail. */
-  private readonly waitingSends = new Set<(err: PeerchatError) => void>();
+  /** Own requests waiting for room at their neighbour (send, pumpSends), by neighbour, in order. */
+  private readonly sendQueues = new Map<string, WaitingSend[]>();
   /** Signatures of the routed SIGNALs accepted lately: a repeat is a replay. */
   private readonly seenSignals = new SeenSignatures();
   private closed = false;
@@ -332,37 +341,43 @@ export class KademliaNode implements ServiceHost {
    * Sends this node's own request to a neighbour once the neighbour's account has room
    * (budget.ts RequestLimits.charge: under what the neighbour admits, so it is never answered
    * BUSY for a burst of this node's own making: a holder's copies to its fellow holders, a
-   * returning tab's dials and lookups through its few first peers). Waiting counts against
-   * `timeoutMs`; a request that found no room by then fails as BUSY without being sent. With
-   * room, it goes at once, with no await before it.
+   * returning tab's dials and lookups through its few first peers). With room and nobody
+   * waiting, it goes at once, with no await before it; else it waits its turn (pumpSends), and
+   * the wait counts against `timeoutMs`.
    */
   private send<M extends Method>(peer: Peer, method: M, body: RequestBodyOf<M>, timeoutMs: number, route?: Route): Promise<ResponseBodyOf<M>> {
-    const { requestLimits: limits, clock } = this;
-    const go = (ms: number) => peer.rpc.request(method, body, ms, route).finally(() => limits.settled(peer.hex));
-    const start = clock.now();
-    if (limits.charge(peer.hex, start, 'own')) return go(timeoutMs);
+    const go = (ms: number) => peer.rpc.request(method, body, ms, route).finally(() => this.requestLimits.settled(peer.hex));
+    const start = this.clock.now();
+    let queue = this.sendQueues.get(peer.hex);
+    if (queue === undefined && this.requestLimits.charge(peer.hex, start, 'own')) return go(timeoutMs);
     this.stats.count('send-waited');
-    return new Promise<number>((resolve, reject) => {
-      const stop = (err: PeerchatError) => {
-        this.waitingSends.delete(stop);
-        reject(err);
-      };
-      const look = () => {
-        const now = clock.now();
-        if (limits.charge(peer.hex, now, 'own')) {
-          this.waitingSends.delete(stop);
-          return resolve(timeoutMs - (now - start));
-        }
-        if (now - start + SEND_ROOM_POLL_MS >= timeoutMs) {
-          this.stats.count('send-gave-up');
-          return stop(new PeerchatError(ErrorCode.Busy, 'Too many requests waiting for this neighbour'));
-        }
-        this.ticker.setTimeout(look, SEND_ROOM_POLL_MS);
-      };
-      // The node's timers stop when it closes: what still waits is told then (close()).
-      this.waitingSends.add(stop);
-      this.ticker.setTimeout(look, SEND_ROOM_POLL_MS);
-    }).then(go);
+    if (queue === undefined) {
+      this.sendQueues.set(peer.hex, (queue = []));
+      this.ticker.setTimeout(() => this.pumpSends(peer.hex), SEND_ROOM_POLL_MS);
+    }
+    const waiting = queue;
+    return new Promise<number>((resolve, reject) => waiting.push({ start, timeoutMs, resolve, reject })).then(go);
+  }
+
+  /**
+   * The own requests waiting for a neighbour, in the order they were made: those whose time
+   * would run out before the next look fail as BUSY, unsent; then as many go as there is room.
+   */
+  private pumpSends(peerHex: string): void {
+    const queue = this.sendQueues.get(peerHex);
+    if (!queue) return;
+    const now = this.clock.now();
+    for (const w of queue.filter((x) => now - x.start + SEND_ROOM_POLL_MS >= x.timeoutMs)) {
+      queue.splice(queue.indexOf(w), 1);
+      this.stats.count('send-gave-up');
+      w.reject(new PeerchatError(ErrorCode.Busy, 'Too many requests waiting for this neighbour'));
+    }
+    while (queue.length > 0 && this.requestLimits.charge(peerHex, now, 'own')) {
+      const w = queue.shift()!;
+      w.resolve(w.timeoutMs - (now - w.start));
+    }
+    if (queue.length === 0) this.sendQueues.delete(peerHex);
+    else this.ticker.setTimeout(() => this.pumpSends(peerHex), SEND_ROOM_POLL_MS);
   }
 
   /**
@@ -414,7 +429,9 @@ export class KademliaNode implements ServiceHost {
     this.maintenance.close();
     for (const s of this.services) s.close?.();
     this.ticker.close();
-    for (const stop of [...this.waitingSends]) stop(new PeerchatError(ErrorCode.ChannelClosed, 'The node closed'));
+    // The ticker no longer pumps: what still waits to be sent is told now.
+    for (const queue of this.sendQueues.values()) for (const w of queue) w.reject(new PeerchatError(ErrorCode.ChannelClosed, 'The node closed'));
+    this.sendQueues.clear();
     this.channels.close();
   }
 

@@ -83,21 +83,27 @@ describe('forwarded requests', () => {
 });
 
 describe('a node\'s own bursts', () => {
-  it('wait for room at the neighbour instead of being refused: 300 requests at once, none answered BUSY', { timeout: 60_000 }, async () => {
+  it('wait their turn for room at the neighbour instead of being refused: 300 requests at once, none answered BUSY', { timeout: 60_000 }, async () => {
     sim = new Simulation({ seed: 43 });
     const nodes = await sim.grow(6, 6, 5 * 60_000);
     const [asker, asked] = [nodes[1]!, nodes[0]!];
     const peer = asker.node.peer(asked.node.hex)!;
     const BURST = 300;
     const start = sim.clock.now();
-    const asks = Array.from({ length: BURST }, () => asker.node.direct(peer, 'PING', {}, 60_000).then(() => 'ok', (e: { code?: string }) => e.code ?? 'error'));
+    const answeredOrder: number[] = [];
+    const ask = (i: number) => asker.node.direct(peer, 'PING', {}, 60_000).then(() => (answeredOrder.push(i), 'ok'), (e: { code?: string }) => e.code ?? 'error');
+    const asks = Array.from({ length: BURST }, (_, i) => ask(i));
+    // One more, made while the others wait: it waits its turn behind them, not before.
+    await sim.run(2_000);
+    asks.push(ask(BURST));
     const results = await sim.until(Promise.all(asks));
-    expect(results.filter((r) => r === 'ok')).toHaveLength(BURST);
+    expect(results.filter((r) => r === 'ok')).toHaveLength(BURST + 1);
+    expect(answeredOrder.at(-1)).toBe(BURST);
     expect(asked.node.stats.snapshot('request-refused-')).toEqual({});
     // Paced at the send bucket: the burst at once, the rest at the send rate.
-    const paced = (BURST - SEND_BURST_PER_NEIGHBOUR) / SENDS_PER_NEIGHBOUR_PER_S;
+    const paced = (BURST + 1 - SEND_BURST_PER_NEIGHBOUR) / SENDS_PER_NEIGHBOUR_PER_S;
     expect((sim.clock.now() - start) / 1_000).toBeGreaterThanOrEqual(paced - 1);
-    expect(asker.node.stats.get('send-waited')).toBeGreaterThanOrEqual(BURST - SEND_BURST_PER_NEIGHBOUR);
+    expect(asker.node.stats.get('send-waited')).toBeGreaterThanOrEqual(BURST + 1 - SEND_BURST_PER_NEIGHBOUR);
   });
 
   it('give up as BUSY, unsent, when no room comes before their timeout', { timeout: 60_000 }, async () => {

@@ -186,6 +186,21 @@ describe('two admins changing the group at once', () => {
     node.close();
   });
 
+  it('one change at a time: a second made while the first is being sent is refused with words, and never signed', async () => {
+    const { clock, node, book, groups, ann, ben, cat, v1 } = await setup();
+    const dan = await member(4, 'dan');
+    const entry = (m: { sender: GroupSender }) => ({ ...m.sender, addedAt: 0 });
+    const start = { ...v1, admins: [ann, cat].map((m) => m.sender.signingKey), members: [entry(ann), entry(ben), entry(cat), entry(dan)] };
+    await groups.receiveChange('f'.repeat(32), ann.sender, { kind: 'snapshot', snapshot: start }, clock.now(), clock.now());
+    await groups.accept(ID);
+    const [first, second] = await Promise.allSettled([groups.changeMembers(ID, [], ['dan']), groups.changeMembers(ID, [], ['ben'])]);
+    expect(first.status).toBe('fulfilled');
+    expect(second).toMatchObject({ status: 'rejected', reason: { code: 'BUSY', message: expect.stringMatching(/try again/) } });
+    expect(groups.state(ID)!.members.map((m) => m.name).sort()).toEqual(['ann', 'ben', 'cat']);
+    expect([...book.outbox.values()].filter((e) => e.kind === 'group-change')).toHaveLength(3);
+    node.close();
+  });
+
   it('the overtaken admin remakes nothing when the winning list already did what it did', async () => {
     const { clock, node, groups, ann, ben, cat, v1 } = await setup();
     const dan = await member(4, 'dan');

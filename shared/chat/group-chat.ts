@@ -83,8 +83,11 @@ interface PendingLeave {
 export class GroupChat {
   private readonly pending: Pending[] = [];
   private readonly pendingLeaves: PendingLeave[] = [];
-  /** Groups whose overtaken change is being made again (remakeLost): once at a time. */
-  private readonly remaking = new Set<string>();
+  /**
+   * Groups with a change of this user's being sealed and committed (change): one at a time, so
+   * this user never signs two lists of the same version (a remade one and the user's own).
+   */
+  private readonly changing = new Set<string>();
   private readonly me: string;
 
   constructor(
@@ -162,7 +165,6 @@ export class GroupChat {
     const { node } = this.book;
     const state = this.joined(id);
     if (!state.admins.includes(this.me)) throw new PeerchatError(ErrorCode.Rejected, 'Only the group’s admins can change who is in it.');
-    if (this.remaking.has(id)) throw new PeerchatError(ErrorCode.Busy, 'Another admin changed the group at the same time; your earlier change is being made again on top. Try again in a moment.');
     const now = node.clock.now();
     const kept = state.members.filter((m) => !remove.includes(m.name) || m.signingKey === this.me);
     const added = add.filter((c) => !kept.some((m) => m.name === c.name || m.signingKey === c.signingKey)).map((c) => memberOf(c, now));
@@ -397,7 +399,8 @@ export class GroupChat {
   private async remakeLost(id: string, now: number): Promise<void> {
     const g = this.book.groups.get(id);
     const state = g && this.stateOf(g.log);
-    if (!g || !state?.member || g.status !== 'joined' || !state.admins.includes(this.me) || this.remaking.has(id)) return;
+    // A change of this user's being sent: this is looked at again once it is committed.
+    if (!g || !state?.member || g.status !== 'joined' || !state.admins.includes(this.me) || this.changing.has(id)) return;
     const edit = overtakenEdit(g.log, this.me);
     if (!edit) return;
     const removed = new Set(edit.removed.filter((k) => k !== this.me));
@@ -412,13 +415,8 @@ export class GroupChat {
     }
     const keys = new Set(members.map((m) => m.signingKey));
     const snapshot: GroupSnapshot = { ...strip(state), name, version: state.version + 1, admins: state.admins.filter((a) => keys.has(a)), members };
-    this.remaking.add(id);
-    try {
-      await this.change(id, { kind: 'snapshot', snapshot }, now, 'joined', state.members.filter((m) => removed.has(m.signingKey)));
-      this.book.node.stats.count('chat-group-remade');
-    } finally {
-      this.remaking.delete(id);
-    }
+    await this.change(id, { kind: 'snapshot', snapshot }, now, 'joined', state.members.filter((m) => removed.has(m.signingKey)));
+    this.book.node.stats.count('chat-group-remade');
   }
 
   /** A copy of a change held already: receipted like the first. */
@@ -443,8 +441,22 @@ export class GroupChat {
   /**
    * Commits a change of this user's to the group's log and sends it, one envelope to each
    * member of the new state and of `alsoTo` (members who are being removed), this user aside.
+   * One at a time per group; then any change of this user's that another admin's list overtook
+   * meanwhile is made again (remakeLost).
    */
   private async change(id: string, change: GroupChange, now: number, status: StoredGroup['status'], alsoTo: GroupMember[] = []): Promise<void> {
+    if (this.changing.has(id)) throw new PeerchatError(ErrorCode.Busy, 'Another change to this group is still being sent; try again in a moment.');
+    this.changing.add(id);
+    try {
+      await this.commitChange(id, change, now, status, alsoTo);
+    } finally {
+      this.changing.delete(id);
+    }
+    // A list of another admin's that overtook one of this user's, arrived meanwhile.
+    await this.remakeLost(id, now);
+  }
+
+  private async commitChange(id: string, change: GroupChange, now: number, status: StoredGroup['status'], alsoTo: GroupMember[]): Promise<void> {
     const { book } = this;
     const { node } = book;
     const planned = addChange(book.groups.get(id)?.log ?? emptyLog(id), { change, author: this.me });

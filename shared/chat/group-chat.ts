@@ -415,8 +415,14 @@ export class GroupChat {
     }
     const keys = new Set(members.map((m) => m.signingKey));
     const snapshot: GroupSnapshot = { ...strip(state), name, version: state.version + 1, admins: state.admins.filter((a) => keys.has(a)), members };
-    await this.change(id, { kind: 'snapshot', snapshot }, now, 'joined', state.members.filter((m) => removed.has(m.signingKey)));
-    this.book.node.stats.count('chat-group-remade');
+    // Never fails its caller (an arrival, or the user's own change, both committed already):
+    // a remake that could not be made is counted, and tried again at the next change.
+    try {
+      await this.change(id, { kind: 'snapshot', snapshot }, now, 'joined', state.members.filter((m) => removed.has(m.signingKey)));
+      this.book.node.stats.count('chat-group-remade');
+    } catch {
+      this.book.node.stats.count('chat-group-remake-failed');
+    }
   }
 
   /** A copy of a change held already: receipted like the first. */

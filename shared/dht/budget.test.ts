@@ -1,5 +1,6 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { ConnectionBudget, KeyedTokenBuckets, OfferLimits, RequestLimits, TokenBucket, shouldMove } from './budget.ts';
+import { ConnectionBudget, KEYED_BUCKETS_SWEEP_MIN, KEYED_BUCKETS_SWEEP_MS, KeyedTokenBuckets, OfferLimits, RequestLimits, TokenBucket, shouldMove } from './budget.ts';
 import {
   CONNECTION_CAP,
   CONNECTION_TOKEN_BURST,
@@ -34,14 +35,55 @@ describe('KeyedTokenBuckets', () => {
     expect(buckets.take('b', 4_000)).toBe(true);
   });
 
-  it('keeps only the buckets that are not full again', () => {
+  it('gives every key the answers of a bucket of its own that is never dropped', () => {
+    // Few keys and short steps, so keys come back soon after a sweep; long steps make sweeps.
+    const dt = fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 300 }), fc.integer({ min: 0, max: 2 * KEYED_BUCKETS_SWEEP_MS }));
+    const step = fc.record({ key: fc.integer({ min: 0, max: 4 }), dt });
+    fc.assert(
+      fc.property(fc.array(step, { maxLength: 300 }), (steps) => {
+        const buckets = new KeyedTokenBuckets(1 / 1_000, 2);
+        const own = new Map<string, TokenBucket>();
+        let now = 0;
+        for (const { key, dt } of steps) {
+          now += dt;
+          const k = String(key);
+          if (!own.has(k)) own.set(k, new TokenBucket(1 / 1_000, 2, now));
+          expect(buckets.take(k, now)).toBe(own.get(k)!.take(now));
+        }
+      }),
+    );
+  });
+
+  it('drops full buckets at the next sweep, at most KEYED_BUCKETS_SWEEP_MS apart', () => {
     const buckets = new KeyedTokenBuckets(1 / 1_000, 2);
     buckets.take('a', 0);
     buckets.take('b', 500);
     expect(buckets.size).toBe(2);
     buckets.take('c', 1_200);
-    expect(buckets.size).toBe(2);
+    expect(buckets.size).toBe(3); // 'a' is full again, but kept until the sweep
+    buckets.take('c', KEYED_BUCKETS_SWEEP_MS);
+    expect(buckets.size).toBe(1);
     buckets.delete('c');
+    expect(buckets.size).toBe(0);
+  });
+
+  it('holds a bounded map while an attacker rotates 100,000 keys through it', () => {
+    // One new key every 10 ms, each full again 1 s later: at most 101 are not full at once.
+    const buckets = new KeyedTokenBuckets(1 / 1_000, 2);
+    let most = 0;
+    for (let i = 0; i < 100_000; i++) {
+      buckets.take(`key-${i}`, i * 10);
+      most = Math.max(most, buckets.size);
+    }
+    expect(most).toBeGreaterThanOrEqual(101);
+    expect(most).toBeLessThanOrEqual(Math.max(KEYED_BUCKETS_SWEEP_MIN, 2 * 101));
+  });
+
+  it('sweeps a map that doubled at once, before KEYED_BUCKETS_SWEEP_MS', () => {
+    const buckets = new KeyedTokenBuckets(1 / 1_000, 2);
+    for (let i = 0; i < KEYED_BUCKETS_SWEEP_MIN - 1; i++) buckets.take(`key-${i}`, 0);
+    expect(buckets.size).toBe(KEYED_BUCKETS_SWEEP_MIN - 1);
+    buckets.take('last', 1_000);
     expect(buckets.size).toBe(1);
   });
 });

@@ -92,20 +92,35 @@ export class TokenBucket {
   }
 }
 
+/** How long KeyedTokenBuckets may hold full buckets before it looks for them again. */
+export const KEYED_BUCKETS_SWEEP_MS = 10_000;
+/** Fewer buckets than this wait for KEYED_BUCKETS_SWEEP_MS; more are swept when they double. */
+export const KEYED_BUCKETS_SWEEP_MIN = 64;
+
 /**
  * One token bucket per key (a neighbour, say), all with the same rate and burst. A full bucket
  * behaves exactly like a new one, so full buckets are dropped: most keys stay far below the
  * rate, and a node keeps only the few that came near it instead of one bucket per neighbour.
+ * They are dropped by a sweep, not on every take (take is called for every request a node
+ * receives and sends, and a sweep on each made that cost grow with the neighbours): at most
+ * KEYED_BUCKETS_SWEEP_MS apart, and sooner when the map has doubled since the last sweep (and
+ * holds at least KEYED_BUCKETS_SWEEP_MIN), so a sweep's cost is paid for by the new keys that
+ * made it, and keys rotated through the map hold at most twice what the last sweep kept.
  */
 export class KeyedTokenBuckets {
   private readonly buckets = new Map<string, TokenBucket>();
+  private sweptAt = -Infinity;
+  private sweepAtSize = KEYED_BUCKETS_SWEEP_MIN;
 
   constructor(
     private readonly ratePerMs: number,
     private readonly burst: number,
   ) {}
 
-  /** Buckets held, full ones excepted. */
+  /**
+   * Buckets held: every key that is not full, and full ones the next sweep will drop (at most
+   * max(KEYED_BUCKETS_SWEEP_MIN, twice what the last sweep kept)).
+   */
   get size(): number {
     return this.buckets.size;
   }
@@ -117,13 +132,23 @@ export class KeyedTokenBuckets {
       this.buckets.set(key, bucket);
     }
     const ok = bucket.take(now);
-    // The bucket just used is not full (a take leaves at most burst - 1), so it stays.
-    for (const [k, b] of this.buckets) if (b.isFull(now)) this.buckets.delete(k);
+    if (this.buckets.size >= this.sweepAtSize || now - this.sweptAt >= KEYED_BUCKETS_SWEEP_MS) this.sweep(now);
     return ok;
   }
 
   delete(key: string): void {
     this.buckets.delete(key);
+  }
+
+  /**
+   * A bucket full at `now` is still full at any later take, so dropping it then or now gives
+   * the same answers. (Were the clock to step back, a bucket kept gives no more than a new one.)
+   */
+  private sweep(now: number): void {
+    // The bucket just used is not full (a take leaves at most burst - 1), so it stays.
+    for (const [k, b] of this.buckets) if (b.isFull(now)) this.buckets.delete(k);
+    this.sweptAt = now;
+    this.sweepAtSize = Math.max(KEYED_BUCKETS_SWEEP_MIN, 2 * this.buckets.size);
   }
 }
 

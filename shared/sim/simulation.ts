@@ -82,12 +82,11 @@ export class Simulation {
   maxCreatedByEnded = 0;
   /** Ended sessions that created CONNECTION_CAP connections: the per-process cap bound them. */
   private atCapByEnded = 0;
-  /** Requests and offers refused for capacity by sessions that have ended (refusedForCapacity). */
-  private refusedByEnded = 0;
-  /** The same, by counter (REFUSED_COUNTERS): which limit refused them. */
-  private readonly refusedByEndedCounter = new Map<string, number>();
-  /** The same by method, as refusedByMethod gives it. */
-  private readonly refusedForEnded: Record<string, number> = {};
+  /**
+   * Ended sessions' refusals for capacity (refusalCounts): by the limit that refused them
+   * (REFUSED_COUNTERS) and by method (`refused-for-`), summed over the sessions.
+   */
+  private readonly refusedByEnded: Record<string, number> = {};
   departures = 0;
   private readonly liveList: string[] = [];
   private readonly access = new Map<string, number>();
@@ -163,9 +162,7 @@ export class Simulation {
     this.liveList.pop();
     this.maxCreatedByEnded = Math.max(this.maxCreatedByEnded, sim.transport.created);
     if (sim.transport.created >= CONNECTION_CAP) this.atCapByEnded++;
-    this.refusedByEnded += refusedCount(sim.node);
-    for (const name of REFUSED_COUNTERS) this.refusedByEndedCounter.set(name, (this.refusedByEndedCounter.get(name) ?? 0) + sim.node.stats.get(name));
-    addCounts(this.refusedForEnded, sim.node.stats.snapshot(REFUSED_METHOD_PREFIX));
+    addCounts(this.refusedByEnded, refusalCounts(sim.node));
     if (silently) sim.transport.vanish();
     sim.node.close();
     sim.transport.close();
@@ -266,8 +263,8 @@ export class Simulation {
    * An honest network must never hit these (the issue's `honestRefused`).
    */
   refusedForCapacity(): number {
-    let n = this.refusedByEnded;
-    for (const s of this.live.values()) n += refusedCount(s.node);
+    let n = 0;
+    for (const count of Object.values(this.refusedByCounter())) n += count;
     return n;
   }
 
@@ -275,7 +272,7 @@ export class Simulation {
   refusedByCounter(): Record<string, number> {
     const out: Record<string, number> = {};
     for (const name of REFUSED_COUNTERS) {
-      let n = this.refusedByEndedCounter.get(name) ?? 0;
+      let n = this.refusedByEnded[name] ?? 0;
       for (const s of this.live.values()) n += s.node.stats.get(name);
       if (n > 0) out[name] = n;
     }
@@ -285,7 +282,7 @@ export class Simulation {
   /** Requests refused for capacity, by method (`-routed` when routed): which requests hit a limit. */
   refusedByMethod(): Record<string, number> {
     const out: Record<string, number> = {};
-    addCounts(out, this.refusedForEnded);
+    for (const [k, n] of Object.entries(this.refusedByEnded)) if (k.startsWith(REFUSED_METHOD_PREFIX)) out[k] = n;
     for (const s of this.live.values()) addCounts(out, s.node.stats.snapshot(REFUSED_METHOD_PREFIX));
     return Object.fromEntries(Object.entries(out).map(([k, n]) => [k.slice(REFUSED_METHOD_PREFIX.length), n]));
   }
@@ -371,6 +368,13 @@ export function refusedCount(node: KademliaNode): number {
   let n = 0;
   for (const name of REFUSED_COUNTERS) n += node.stats.get(name);
   return n;
+}
+
+/** What Simulation keeps of a node's counters when its session ends: its refusals for capacity. */
+function refusalCounts(node: KademliaNode): Record<string, number> {
+  const out = node.stats.snapshot(REFUSED_METHOD_PREFIX);
+  for (const name of REFUSED_COUNTERS) out[name] = node.stats.get(name);
+  return out;
 }
 
 /** Adds `counts` into `into`, name by name. */

@@ -5,7 +5,8 @@
  *
  * A notification shows through the active service worker's registration where there is one:
  * Chrome on Android allows no other way, and a click then reaches the worker
- * (web/public/notification-click.js), which asks this page whether it is its own. Without an
+ * (web/public/notification-click.js), which asks this page whether it is its own, or free to
+ * take the click's hint (the join screen), and may hand it that hint. Without an
  * active worker (the dev server, the first seconds of a first visit) the page makes its own.
  */
 import type { NotificationsState } from '../state/session.svelte.ts';
@@ -19,6 +20,8 @@ export interface ShownNotification {
 
 /** The service worker's question when the user clicks a notification (notification-click.js). */
 export const CLICK_MESSAGE = 'peerchat:notificationclick';
+/** What the worker hands a tab on the join screen whose answer was 'free': the click's hint. */
+export const HINT_MESSAGE = 'peerchat:notificationhint';
 
 /** The most shown notifications the debug handle keeps. */
 const SHOWN_KEPT = 50;
@@ -59,6 +62,10 @@ export class BrowserAttention implements AttentionHost {
   readonly shown: ShownNotification[] = [];
   /** A click on one of this tab's notifications: whether it was this identity's (attention.ts). */
   clicked: (data: unknown) => boolean = () => false;
+  /** Whether the tab is on the join screen, where a notification's hint can be followed. */
+  free: () => boolean = () => false;
+  /** A hint the worker handed this tab (HINT_MESSAGE), as it came: untrusted (open-hint.ts). */
+  hinted: (hash: unknown) => void = () => undefined;
   /** Notifications the page made itself (no service worker), by tag: `dismiss` closes them. */
   private readonly pageShown = new Map<string, Notification>();
   /** Set when the page may not construct notifications and has no service worker to show them. */
@@ -70,8 +77,10 @@ export class BrowserAttention implements AttentionHost {
     /** The state changed by itself (the browser refused a notification). */
     private readonly changed: (state: NotificationsState) => void,
   ) {
-    navigator.serviceWorker?.addEventListener('message', (event: MessageEvent) => {
-      if (event.data?.type === CLICK_MESSAGE) event.ports[0]?.postMessage(this.clicked(event.data.data));
+    // The worker's question gets true (its own: opened), 'free' (the join screen) or false.
+    navigator.serviceWorker?.addEventListener('message', ({ data: m, ports }: MessageEvent) => {
+      if (m?.type === CLICK_MESSAGE) ports[0]?.postMessage(this.clicked(m.data) || (this.free() && 'free'));
+      if (m?.type === HINT_MESSAGE) this.hinted(m.hint);
     });
   }
 

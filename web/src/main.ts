@@ -192,6 +192,7 @@ async function start(app: AppParts): Promise<void> {
     now: pageClock.now,
   });
   app.attention.clicked = (data) => attention.clicked(data);
+  app.attention.free = () => sessionState.screen === 'signed-out';
   const session = new Session({
     state: sessionState,
     node: peer.node,
@@ -219,14 +220,14 @@ async function start(app: AppParts): Promise<void> {
   window.addEventListener('focus', lookedBack);
   app.session = session;
   controller.watchHolders(() => session.chat?.holders() ?? null);
+  // A notification clicked with no Peerchat window open says what it was about in the fragment,
+  // or the worker hands the join screen that fragment (open-hint.ts): a chunk of its own, as few
+  // pages have one.
+  const hints = () => import('./open-hint.ts');
+  const open = (data: unknown) => attention.clicked(data);
+  app.attention.hinted = (hash) => void hints().then((m) => m.takeHint(window, sessionState, peer.node.hex, open, hash)).catch(() => undefined);
   await session.start();
-  // A notification clicked with no Peerchat window open says what it was about in the fragment
-  // (open-hint.ts): a chunk of its own, as few pages have one.
-  if (location.hash) {
-    import('./open-hint.ts')
-      .then(({ followHint }) => followHint(window, sessionState, peer.node.hex, (data) => attention.clicked(data)))
-      .catch(() => undefined);
-  }
+  if (location.hash) void hints().then((m) => m.followHint(window, sessionState, peer.node.hex, open)).catch(() => undefined);
   await joined;
 }
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { NotificationData } from './attention.ts';
-import { MAX_HINT_CHARS, followHint, readHint } from './open-hint.ts';
+import { MAX_HINT_CHARS, followHint, readHint, takeHint } from './open-hint.ts';
 
 const BOB = 'b0b'.padEnd(40, '0');
 const ALICE = 'a11ce'.padEnd(40, '0');
@@ -94,6 +94,53 @@ describe('following a hint once the tab’s session started', () => {
       const t = tab(screen);
       for (const hash of ['#top', `#as=${BOB.slice(2)}&open=alice`, `#as=${BOB}&open=%3Cb%3E`]) t.follow(hash);
       expect([t.opened, t.forgotten(), t.state.hinted]).toEqual([[], 0, null]);
+    }
+  });
+});
+
+describe('a hint the service worker hands a tab on the join screen', () => {
+  /** A tab on `screen`, its address without a fragment; `take` hands it what the worker sent. */
+  function tab(screen: 'signed-in' | 'signed-out' | 'joining' | 'starting') {
+    const state = { screen, conversations: [{ peer: 'alice', unread: 0, lastAt: 0 }], groups: [], hinted: null as string | null };
+    const location = { hash: '', pathname: '/twin/', search: '?forge-hello' };
+    const urls: string[] = [];
+    const history = {
+      state: { kept: true },
+      replaceState: (_data: unknown, _unused: string, url?: string | URL | null) => {
+        urls.push(String(url));
+        location.hash = new URL(String(url), 'https://peerchat.example').hash;
+      },
+    };
+    const opened: NotificationData[] = [];
+    const take = (hash: unknown) => takeHint({ location, history }, state, ALICE, (d) => opened.push(d), hash);
+    return { state, location, urls, opened, take };
+  }
+
+  it('becomes the page’s fragment, and the join screen offers its identity as a new window at it would', () => {
+    const t = tab('signed-out');
+    t.take(`#as=${BOB}&open=alice`);
+    expect(t.urls).toEqual([`/twin/?forge-hello#as=${BOB}&open=alice`]);
+    expect(readHint(t.location.hash)).toEqual({ identity: BOB, conversation: 'alice' });
+    expect(t.state.hinted).toBe(BOB);
+    expect(t.opened).toEqual([]);
+    // A second click's hint replaces the first.
+    t.take(`#as=${ALICE}`);
+    expect([t.location.hash, t.state.hinted]).toEqual([`#as=${ALICE}`, ALICE]);
+  });
+
+  it('is dropped, the address untouched, when it is no fragment holding a hint: untrusted as an address is', () => {
+    const t = tab('signed-out');
+    const bad: unknown[] = [undefined, null, 42, { hash: `#as=${BOB}` }, [`#as=${BOB}`], '', '#', `as=${BOB}`, `?as=${BOB}`, `/x#as=${BOB}`];
+    bad.push(`#as=${BOB.toUpperCase()}`, `#as=${BOB}&open=${encodeURIComponent('<b>alice')}`, `#as=${BOB}&x=`.padEnd(MAX_HINT_CHARS + 1, 'x'));
+    for (const hash of bad) expect(() => t.take(hash)).not.toThrow();
+    expect([t.urls, t.location.hash, t.state.hinted, t.opened]).toEqual([[], '', null, []]);
+  });
+
+  it('is dropped once the tab left the join screen: signing in or signed in, it chose who it is', () => {
+    for (const screen of ['joining', 'signed-in', 'starting'] as const) {
+      const t = tab(screen);
+      t.take(`#as=${ALICE}&open=alice`);
+      expect([t.urls, t.state.hinted, t.opened], screen).toEqual([[], null, []]);
     }
   });
 });

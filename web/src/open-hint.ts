@@ -1,6 +1,7 @@
 /**
  * What a click on a notification asks of the window the service worker opened for it, when no
- * Peerchat window was open (web/public/notification-click.js, hintUrl): the URL's fragment names
+ * Peerchat window could show it (web/public/notification-click.js, hintFragment), or of a window
+ * on the join screen it handed the same fragment to (takeHint): the URL's fragment names
  * the identity whose notification it was (`as`, its node id) and the conversation to open
  * (`open`; none: the message requests).
  *
@@ -61,4 +62,24 @@ export function followHint(
   page.history.replaceState(page.history.state, '', page.location.pathname + page.location.search);
   const c = hint.conversation;
   if (hint.identity === me && (c === null || state.conversations.some((x) => x.peer === c) || state.groups.some((g) => GROUP_PREFIX + g.id === c))) open(hint);
+}
+
+/**
+ * A hint the service worker handed this tab (web/public/notification-click.js): the tab is on the
+ * join screen and the notification's own tab is closed. It is the fragment a new window would
+ * have had, and as untrusted: a string that is no fragment or no hint (readHint), or one that
+ * arrives once the tab left the join screen, is dropped. Else it becomes the page's fragment and
+ * the tab follows it as a new window at it would (followHint), the reload "Continue as" makes
+ * keeping it.
+ */
+export function takeHint(
+  page: HintPage,
+  state: Pick<SessionState, 'screen' | 'conversations' | 'groups' | 'hinted'>,
+  me: string,
+  open: (hint: NotificationData) => void,
+  hash: unknown,
+): void {
+  if (typeof hash !== 'string' || !hash.startsWith('#') || !readHint(hash) || state.screen !== 'signed-out') return;
+  page.history.replaceState(page.history.state, '', page.location.pathname + page.location.search + hash);
+  followHint(page, state, me, open);
 }

@@ -25,7 +25,8 @@ const TAB_KEY = 'peerchat.tab-identity';
 /** The keys of the two-key layout: the saved identity's node id, and the memory-only keys. */
 const LEGACY_SAVED_KEY = 'peerchat.identity';
 const LEGACY_MEMORY_KEY = 'peerchat.node-identity';
-const LOCK_PREFIX = 'peerchat-identity-';
+/** The Web Lock a tab holds on its identity for its life; the service worker reads it (web/public/notification-click.js). */
+export const LOCK_PREFIX = 'peerchat-identity-';
 
 /** What a tab remembers about its identity across reloads. */
 export interface TabRecord {

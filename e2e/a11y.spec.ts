@@ -45,6 +45,18 @@ test('every screen passes axe in the light and the dark scheme', async ({ tabs }
   // The Network panel's id ring after a lookup: its path drawn and listed hop by hop.
   await lookUpWithHops(alice.page);
   expect(await violations(alice.page), 'network panel after a lookup').toEqual([]);
+  // The STUN and TURN forms (their own chunk, loaded as they open): a refused address, then one
+  // the panel lists for new connections.
+  const network = alice.page.getByRole('region', { name: 'Network' });
+  await network.getByRole('button', { name: 'STUN and TURN servers' }).click();
+  const stun = network.getByRole('textbox', { name: 'STUN server' });
+  await stun.fill('not a server');
+  await network.getByRole('button', { name: 'Save', exact: true }).click();
+  await expect(network.getByRole('alert')).toBeVisible();
+  expect(await violations(alice.page), 'STUN and TURN servers, with an error').toEqual([]);
+  await stun.fill('stun:stun.example.org:3478');
+  await network.getByRole('button', { name: 'Save', exact: true }).click();
+  await expect(network.getByTestId('ice-servers')).toContainText('stun:stun.example.org:3478');
   // A message request, unverified.
   await expect(request(bob.page, 'alice')).toBeVisible({ timeout: 60_000 });
   expect(await violations(bob.page), 'message requests').toEqual([]);

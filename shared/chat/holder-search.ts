@@ -304,7 +304,7 @@ export function plausibleHolderLog2(self: NodeId, neighbours: readonly { id: Nod
  * to any key outside their near subtree, where a table holds one channel per bucket, and each
  * such holder passed the copy on to its own channels, which judged the same way (at N = 1,000,
  * some names were held by 241 to 366 of 870 nodes, each of them checking the name with a read
- * of a few dozen requests: README "Simulator cost").
+ * of a few dozen requests: README "Offline delivery and names under churn").
  */
 export function withinHolderRadius(self: NodeId, neighbours: readonly { id: NodeId }[], id: NodeId, key: NodeId, r: number, slackLog2: number): boolean {
   const radius = plausibleHolderLog2(self, neighbours, r, slackLog2);

@@ -177,12 +177,20 @@ export class Simulation {
     this.clock.advanceTo(until);
   }
 
-  /** Runs until `promise` settles (or `limitMs` of simulated time passes) and returns it. */
+  /**
+   * Runs until `promise` settles and returns it; rejects when `limitMs` of simulated time pass
+   * first. (It returned the promise still pending, and its caller then waited for ever: nothing
+   * advances the clock while a test awaits. A test with 16 users hung so, silently, until its
+   * timeout: one user's join took longer than the default minute.)
+   */
   async until<T>(promise: Promise<T>, limitMs = 60_000): Promise<T> {
     let done = false;
     void promise.finally(() => (done = true)).catch(() => {});
     const end = this.clock.now() + limitMs;
     while (!done && (await this.step(end)));
+    // What settled in the last step has run its callbacks after one more turn.
+    if (!done) await new Promise<void>((resolve) => setImmediate(resolve));
+    if (!done) throw new Error(`Simulation.until: not settled within ${limitMs} simulated ms`);
     return promise;
   }
 

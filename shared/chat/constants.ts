@@ -36,19 +36,6 @@ export const HOLDER_SCOUTS = 3;
  */
 export const HOLDER_SLACK_LOG2 = 2;
 /**
- * The same for a holder deciding whether to take a name's record or a recipient's mail
- * (holder-search.ts withinHolderRadius): wider than HOLDER_SLACK_LOG2, as each side reads the
- * density from its own near subtree, and a looker that counts a node the node itself thought
- * too far finds a null vote there against the name. With the same 2 bits, a 60-node run under
- * churn read back one user's name as "disagree" after half the network left (CI's
- * offline-delivery run, seed 11); with 3 or 4 it did not. Each bit doubles the nodes that may
- * hold a key, so 3: one name's widest holder set at 300 nodes was 31 with 2 bits, 50 with 3, 72
- * with 4 and 136 by rank alone (sim/holder-spread.test.ts). Far nodes, which took every name
- * by their rank among their own channels, still lie well outside it (at N = 1,000 most of the
- * network is 2^158 or more from a key, this radius about 2^157).
- */
-export const HOLD_SLACK_LOG2 = 3;
-/**
  * How long one path of an ask of one holder waits (a routed round trip is a few hundred ms):
  * a liar that swallows the ask must not cost the whole lookup's HOLDER_ASK_WINDOW_MS.
  */

@@ -296,22 +296,6 @@ export function plausibleHolderLog2(self: NodeId, neighbours: readonly { id: Nod
 }
 
 /**
- * Whether `id` lies within the radius this node's near subtree gives a key's holders
- * (plausibleHolderLog2, as log2 of the XOR distance to `key`); true when the table is too thin
- * to say (null). A looker asks no candidate beyond its own such radius (HolderSearch), so a copy
- * held farther is never read. Holders ask it of themselves before they take a name's record or
- * a recipient's mail: their rank among their own channels alone put far nodes among the closest
- * to any key outside their near subtree, where a table holds one channel per bucket, and each
- * such holder passed the copy on to its own channels, which judged the same way (at N = 1,000,
- * some names were held by 241 to 366 of 870 nodes, each of them checking the name with a read
- * of a few dozen requests: README "Offline delivery and names under churn").
- */
-export function withinHolderRadius(self: NodeId, neighbours: readonly { id: NodeId }[], id: NodeId, key: NodeId, r: number, slackLog2: number): boolean {
-  const radius = plausibleHolderLog2(self, neighbours, r, slackLog2);
-  return radius === null || log2Distance(id, key) <= radius;
-}
-
-/**
  * The same bound from the network's size as the bootstrap service counts it (`live` nodes):
  * r of them lie within 2^160 * r/live of any key, times 2^slackLog2; null when unknown or no
  * larger than r (then every node may hold every name). A node's own near subtree can be

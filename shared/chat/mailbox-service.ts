@@ -20,13 +20,13 @@
  * (DELIVER, direct): the recipient answers them with tombstones, as it does a fetch.
  */
 import {
-  HOLD_SLACK_LOG2, MAILBOX_CLOSENESS_SLACK, MAILBOX_HOLDER_BYTES, MAILBOX_MAX_TOMBSTONES, MAILBOX_PER_NEIGHBOUR_BYTES, MAILBOX_PER_RECIPIENT_BYTES,
+  MAILBOX_CLOSENESS_SLACK, MAILBOX_HOLDER_BYTES, MAILBOX_MAX_TOMBSTONES, MAILBOX_PER_NEIGHBOUR_BYTES, MAILBOX_PER_RECIPIENT_BYTES,
   MAILBOX_RETENTION_MS, MAILBOX_TOMBSTONES_PER_RECIPIENT,
 } from './constants.ts';
 import { fromBase64Url } from '../lib/encoding.ts';
 import { ErrorCode, isPeerchatError, quietError, type PeerchatError } from '../lib/errors.ts';
-import { idFromHex, idToHex, nodeIdFromSigningKey, type NodeId } from '../lib/id.ts';
-import { inNearSubtree, withinHolderRadius } from './holder-search.ts';
+import { idFromHex, idToHex, nodeIdFromSigningKey } from '../lib/id.ts';
+import { inNearSubtree } from './holder-search.ts';
 import { inClosestSet } from '../dht/router.ts';
 import { LazyMap } from '../lib/lazy-map.ts';
 import { envelopeHash, envelopeHeaderOk, FETCH_FRESH_MS, fetchIsFresh, verifyFetch, verifyTombstone } from './messages.ts';
@@ -390,25 +390,15 @@ export class MailboxService implements NodeService {
     return this.node.closestTo(idFromHex(toHex)!, r + 1).filter((n) => n.hex !== toHex).slice(0, r).map((n) => n.hex);
   }
 
-  /**
-   * Whether this node may hold for a recipient: among the r + slack closest to it by its own
-   * table, and within the radius where the recipient's holders plausibly lie (holder-search.ts
-   * withinHolderRadius).
-   */
+  /** Whether this node may hold for a recipient: among the r + slack closest to it, by its own table. */
   private amNear(toHex: string): boolean {
-    return this.nearSet(toHex, this.node.replication + MAILBOX_CLOSENESS_SLACK).includes(this.node.hex) && this.inRadius(this.node.id, toHex);
+    return this.nearSet(toHex, this.node.replication + MAILBOX_CLOSENESS_SLACK).includes(this.node.hex);
   }
 
-  /** Whether `peerHex` and this node are both among the r + slack closest to a recipient (amNear). */
+  /** Whether `peerHex` and this node are both among the r + slack closest to a recipient. */
   private isFellowHolder(toHex: string, peerHex: string): boolean {
     const near = this.nearSet(toHex, this.node.replication + MAILBOX_CLOSENESS_SLACK);
-    if (!near.includes(this.node.hex) || !near.includes(peerHex)) return false;
-    return this.inRadius(this.node.id, toHex) && this.inRadius(idFromHex(peerHex)!, toHex);
-  }
-
-  private inRadius(id: NodeId, toHex: string): boolean {
-    const { node } = this;
-    return withinHolderRadius(node.id, node.neighbours(), id, idFromHex(toHex)!, node.replication, HOLD_SLACK_LOG2);
+    return near.includes(this.node.hex) && near.includes(peerHex);
   }
 
   /**

@@ -4,7 +4,7 @@
  * closest and push to closer nodes they meet; lookups ask each of the name's r closest and take
  * the record most of them keep; owners publish and re-read to learn whether the name is theirs.
  */
-import { HOLD_SLACK_LOG2, HOLDER_ASK_PATHS, HOLDER_ASK_ROUNDS, HOLDER_LATE_PASS_MS, HOLDER_STRANGER_PATHS, HOLDER_ASK_VIAS, HOLDER_ASK_TIMEOUT_MS, HOLDER_ASK_WINDOW_MS, HOLDER_ASKS_MAX, HOLDER_SCOUTS, HOLDER_SERVER_DIALS, HOLDER_SLACK_LOG2, JOIN_REREAD_DELAY_MS, JOIN_STORE_ATTEMPTS, MAX_NAMES_PER_KEY, NAME_CONTEST_WINDOW_MS, NAME_HOLDER_SLACK, THIN_READ_WAIT_MS } from './constants.ts';
+import { HOLDER_ASK_PATHS, HOLDER_ASK_ROUNDS, HOLDER_LATE_PASS_MS, HOLDER_STRANGER_PATHS, HOLDER_ASK_VIAS, HOLDER_ASK_TIMEOUT_MS, HOLDER_ASK_WINDOW_MS, HOLDER_ASKS_MAX, HOLDER_SCOUTS, HOLDER_SERVER_DIALS, HOLDER_SLACK_LOG2, JOIN_REREAD_DELAY_MS, JOIN_STORE_ATTEMPTS, MAX_NAMES_PER_KEY, NAME_CONTEST_WINDOW_MS, NAME_HOLDER_SLACK, THIN_READ_WAIT_MS } from './constants.ts';
 import { ErrorCode, isPeerchatError, PeerchatError, quietError } from '../lib/errors.ts';
 import { toBase64Url } from '../lib/encoding.ts';
 import { idEquals, idFromHex, idToHex, type NodeId } from '../lib/id.ts';
@@ -16,7 +16,7 @@ import { TokenBucket } from '../dht/budget.ts';
 import type { RequestBodyOf, ResponseBodyOf } from '../dht/protocol.ts';
 import type { UserRecordWire } from './wire.ts';
 import { closestNeighbour, inClosestSet, type Neighbour } from '../dht/router.ts';
-import { censusHolderLog2, holderRadiusLog2, HolderSearch, plausibleHolderLog2, withinHolderRadius } from './holder-search.ts';
+import { censusHolderLog2, holderRadiusLog2, HolderSearch, plausibleHolderLog2 } from './holder-search.ts';
 import { answerIsFrom, askNonce, signAnswer } from './answer-proofs.ts';
 import { chooseRecord, contestQuorum, couldReplace, majorityRecord, recordFromWire, recordKey, recordToWire, verifyRecord, type Resolution, type UserRecord } from './records.ts';
 
@@ -660,15 +660,10 @@ export class RecordService implements NodeService {
     (h.pushes ??= new Map()).set(ctx.from.hex, toBase64Url(record.signingKey));
   }
 
-  /**
-   * Whether `who` is among the r + NAME_HOLDER_SLACK closest to key by this node's channels, and
-   * within the radius where lookers look for the name's holders (holder-search.ts
-   * withinHolderRadius).
-   */
+  /** Whether `who` is among the r + NAME_HOLDER_SLACK closest to key by this node's channels. */
   private isNear(who: Neighbour, key: NodeId): boolean {
     const { node } = this;
-    const neighbours = node.neighbours();
-    return inClosestSet(key, node, neighbours, who, node.replication + NAME_HOLDER_SLACK) && withinHolderRadius(node.id, neighbours, who.id, key, node.replication, HOLD_SLACK_LOG2);
+    return inClosestSet(key, node, node.neighbours(), who, node.replication + NAME_HOLDER_SLACK);
   }
 
   /** Unexpired names this node holds for a signing key. */

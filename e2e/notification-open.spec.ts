@@ -141,7 +141,12 @@ const busyOnBlock = (page: Page) =>
     });
   }, BLOCK);
 
-/** The data of the notifications the worker shows, read in one of its browser's pages. */
+/**
+ * The data of the notifications the worker shows, read in one of its browser's pages. One for a
+ * message waits on the message's delivery, so the tests poll up to 60 s for it, as other specs
+ * wait for a message (30 s ran out once in a CI run beside two 1,000-node simulations, alice's
+ * first message still "Sent").
+ */
 const shown = (page: Page) => page.evaluate(async () => (await (await navigator.serviceWorker.ready).getNotifications()).map((n) => n.data as unknown));
 
 /**
@@ -187,7 +192,7 @@ test('a notification whose tab was closed: a window on the join screen takes it;
   const joinScreen = await anotherWindow(bob, 'join-screen');
   await looksAt(bob.page, joinScreen);
   await send(alice.page, 'are you there?');
-  await expect.poll(() => shown(joinScreen)).toEqual([{ identity: bob.nodeId, conversation: 'alice' }]);
+  await expect.poll(() => shown(joinScreen), { timeout: 60_000 }).toEqual([{ identity: bob.nodeId, conversation: 'alice' }]);
 
   // Bob closes his tab; the window he looked at, on the join screen, takes the click.
   await bob.page.close();
@@ -208,7 +213,7 @@ test('a notification whose tab was closed: a window on the join screen takes it;
   await join(carol, 'carol');
   await looksAt(joinScreen, carol);
   await send(alice.page, 'still there?');
-  await expect.poll(() => shown(carol)).toEqual([{ identity: bob.nodeId, conversation: 'alice' }]);
+  await expect.poll(() => shown(carol), { timeout: 60_000 }).toEqual([{ identity: bob.nodeId, conversation: 'alice' }]);
   await joinScreen.close();
   await expect.poll(() => held(carol, bob.nodeId)).toBe(false);
   // Carol's window is hers for its life: a new window opens at the hint, and shows bob's chat.
@@ -233,7 +238,7 @@ test('a notification whose tab does not answer (frozen, or busy): the worker foc
   await looksAt(bob.page, joinScreen);
   // A message request's notification: its click shows bob his message requests.
   await send(alice.page, 'hello bob');
-  await expect.poll(() => shown(joinScreen)).toEqual([{ identity: bob.nodeId, conversation: null }]);
+  await expect.poll(() => shown(joinScreen), { timeout: 60_000 }).toEqual([{ identity: bob.nodeId, conversation: null }]);
 
   // Bob's tab cannot answer the worker in time, but holds bob's identity: the worker focuses it
   // rather than hand the join screen the hint, which it could not offer (bob is open in that tab).
